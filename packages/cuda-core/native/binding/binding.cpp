@@ -1,0 +1,175 @@
+#include "binding.h"
+
+#include <cstring>
+
+namespace lrface {
+
+Napi::FunctionReference* StorageWrap::constructor = nullptr;
+
+std::vector<std::pair<std::string, BindingFn>>& binding_registry() {
+  static std::vector<std::pair<std::string, BindingFn>> registry;
+  return registry;
+}
+
+BindingRegistrar::BindingRegistrar(const char* name, BindingFn fn) { binding_registry().emplace_back(name, fn); }
+
+int64_t numel_of(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Napi::Function StorageWrap::Define(Napi::Env env) {
+  Napi::Function fn = DefineClass(env, "Storage",
+                                  {InstanceMethod("free", &StorageWrap::Free), InstanceMethod("read", &StorageWrap::Read),
+                                   InstanceMethod("write", &StorageWrap::Write),
+                                   InstanceAccessor("numel", &StorageWrap::GetNumel, nullptr),
+                                   InstanceAccessor("dtype", &StorageWrap::GetDtype, nullptr),
+                                   InstanceAccessor("freed", &StorageWrap::GetFreed, nullptr)});
+  constructor = new Napi::FunctionReference(Napi::Persistent(fn));
+  return fn;
+}
+
+// new Storage(dtype, numel)
+StorageWrap::StorageWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "Storage: expected (dtype: number, numel: number)");
+  int dtype = info[0].As<Napi::Number>().Int32Value();
+  double numel = info[1].As<Napi::Number>().DoubleValue();
+  if (dtype < 0 || dtype > 2) throw Napi::RangeError::New(env, "Storage: 'dtype' must be 0, 1 or 2");
+  if (!(numel >= 0) || numel > 9.0e15) throw Napi::RangeError::New(env, "Storage: 'numel' out of range");
+  try {
+    storage_ = new Storage(static_cast<DType>(dtype), static_cast<int64_t>(numel));
+  } catch (const EngineError& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  reported_bytes_ = static_cast<int64_t>(storage_->bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes_);
+}
+
+StorageWrap::~StorageWrap() {
+  // Reached from the GC finaliser when nobody called free(): give the bytes back to V8's count too.
+  if (reported_bytes_ > 0) {
+    try {
+      Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_bytes_);
+    } catch (...) {
+    }
+  }
+  delete storage_;
+}
+
+void StorageWrap::FreeNow(Napi::Env env) {
+  if (storage_ == nullptr || storage_->data() == nullptr) return;
+  storage_->release();
+  Napi::MemoryManagement::AdjustExternalMemory(env, -reported_bytes_);
+  reported_bytes_ = 0;
+}
+
+Napi::Value StorageWrap::Free(const Napi::CallbackInfo& info) {
+  FreeNow(info.Env());
+  return info.Env().Undefined();
+}
+
+// read(): a fresh copy as the matching TypedArray
+Napi::Value StorageWrap::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (storage_->data() == nullptr && storage_->numel() > 0) throw Napi::Error::New(env, "read: storage was disposed");
+  int64_t offset = info.Length() > 0 ? info[0].As<Napi::Number>().Int64Value() : 0;
+  int64_t count = info.Length() > 1 ? info[1].As<Napi::Number>().Int64Value() : storage_->numel() - offset;
+  if (offset < 0 || count < 0 || offset + count > storage_->numel())
+    throw Napi::RangeError::New(env, "read: range exceeds the storage");
+  size_t esize = dtype_size(storage_->dtype());
+  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, static_cast<size_t>(count) * esize);
+  if (count > 0) std::memcpy(buf.Data(), static_cast<char*>(storage_->data()) + offset * esize, count * esize);
+  switch (storage_->dtype()) {
+    case DType::Float32: return Napi::Float32Array::New(env, count, buf, 0);
+    case DType::Int32: return Napi::Int32Array::New(env, count, buf, 0);
+    case DType::Uint8: return Napi::Uint8Array::New(env, count, buf, 0);
+  }
+  return env.Undefined();
+}
+
+// write(typedArray, offset): copies the array's bytes in at `offset` elements
+Napi::Value StorageWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (storage_->data() == nullptr && storage_->numel() > 0) throw Napi::Error::New(env, "write: storage was disposed");
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "write: expected a TypedArray");
+  Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
+  int64_t offset = info.Length() > 1 ? info[1].As<Napi::Number>().Int64Value() : 0;
+  size_t esize = dtype_size(storage_->dtype());
+  if (arr.ElementSize() != esize) throw Napi::TypeError::New(env, "write: element size does not match the dtype");
+  int64_t count = static_cast<int64_t>(arr.ElementLength());
+  if (offset < 0 || offset + count > storage_->numel()) throw Napi::RangeError::New(env, "write: range exceeds the storage");
+  Napi::ArrayBuffer buf = arr.ArrayBuffer();
+  if (count > 0)
+    std::memcpy(static_cast<char*>(storage_->data()) + offset * esize,
+                static_cast<const char*>(buf.Data()) + arr.ByteOffset(), count * esize);
+  return env.Undefined();
+}
+
+Napi::Value StorageWrap::GetNumel(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(storage_->numel()));
+}
+Napi::Value StorageWrap::GetDtype(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<int>(storage_->dtype()));
+}
+Napi::Value StorageWrap::GetFreed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), storage_->data() == nullptr && storage_->numel() > 0);
+}
+
+Storage* Args::storage(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsObject())
+    fail(ErrorKind::Type, op_, ": argument ", i, " must be a Storage");
+  Napi::Object obj = info_[i].As<Napi::Object>();
+  if (!obj.InstanceOf(StorageWrap::constructor->Value())) fail(ErrorKind::Type, op_, ": argument ", i, " must be a Storage");
+  Storage* s = StorageWrap::Unwrap(obj)->storage();
+  if (s->data() == nullptr && s->numel() > 0) fail(ErrorKind::State, op_, ": argument ", i, " was disposed");
+  return s;
+}
+
+int64_t Args::i64(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a number");
+  return info_[i].As<Napi::Number>().Int64Value();
+}
+
+double Args::f64(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a number");
+  return info_[i].As<Napi::Number>().DoubleValue();
+}
+
+bool Args::boolean(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsBoolean()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a boolean");
+  return info_[i].As<Napi::Boolean>().Value();
+}
+
+std::string Args::str(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsString()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a string");
+  return info_[i].As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> Args::ints(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsArray()) fail(ErrorKind::Type, op_, ": argument ", i, " must be an array");
+  Napi::Array arr = info_[i].As<Napi::Array>();
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must hold numbers");
+    out[k] = v.As<Napi::Number>().Int64Value();
+  }
+  return out;
+}
+
+std::vector<double> Args::doubles(size_t i) const {
+  if (i >= info_.Length() || !info_[i].IsArray()) fail(ErrorKind::Type, op_, ": argument ", i, " must be an array");
+  Napi::Array arr = info_[i].As<Napi::Array>();
+  std::vector<double> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); ++k) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must hold numbers");
+    out[k] = v.As<Napi::Number>().DoubleValue();
+  }
+  return out;
+}
+
+}  // namespace lrface

@@ -1,0 +1,50 @@
+#include "../cpu/elementwise.h"
+#include "binding.h"
+
+namespace lrface {
+
+// binary(code, out, outOff, a, aOff, b, bOff, outShape, aShape, bShape)
+LRFACE_BINDING(binary) {
+  Args a(info, "binary");
+  auto code = a.i64(0);
+  LR_CHECK(code >= 0 && code <= 8, Range, "binary: unknown op code ", code);
+  auto shape = a.ints(7), as = a.ints(8), bs = a.ints(9);
+  LR_CHECK(as.size() == shape.size() && bs.size() == shape.size(), Range, "binary: shapes must have the output's rank");
+  for (size_t k = 0; k < shape.size(); ++k)
+    LR_CHECK((as[k] == shape[k] || as[k] == 1) && (bs[k] == shape[k] || bs[k] == 1), Range,
+             "binary: shapes do not broadcast at axis ", k);
+  float* out = a.f32(1, numel_of(shape));
+  const float* x = a.f32(3, numel_of(as));
+  const float* y = a.f32(5, numel_of(bs));
+  cpu::binary(static_cast<cpu::BinaryOp>(code), out, x, y, shape, as, bs);
+  return info.Env().Undefined();
+}
+
+// unary(code, out, outOff, x, xOff, n, p0, p1)
+LRFACE_BINDING(unary) {
+  Args a(info, "unary");
+  auto code = a.i64(0);
+  LR_CHECK(code >= 0 && code <= 12, Range, "unary: unknown op code ", code);
+  int64_t n = a.i64(5);
+  float* out = a.f32(1, n);
+  const float* x = a.f32(3, n);
+  cpu::unary(static_cast<cpu::UnaryOp>(code), out, x, n, static_cast<float>(a.f64(6)), static_cast<float>(a.f64(7)));
+  return info.Env().Undefined();
+}
+
+// unary_backward(code, gx, gxOff, gy, gyOff, x, xOff, y, yOff, n, p0, p1)
+LRFACE_BINDING(unary_backward) {
+  Args a(info, "unary_backward");
+  auto code = a.i64(0);
+  LR_CHECK(code >= 0 && code <= 12, Range, "unary_backward: unknown op code ", code);
+  int64_t n = a.i64(9);
+  float* gx = a.f32(1, n);
+  const float* gy = a.f32(3, n);
+  const float* x = a.f32(5, n);
+  const float* y = a.f32(7, n);
+  cpu::unary_backward(static_cast<cpu::UnaryOp>(code), gx, gy, x, y, n, static_cast<float>(a.f64(10)),
+                      static_cast<float>(a.f64(11)));
+  return info.Env().Undefined();
+}
+
+}  // namespace lrface

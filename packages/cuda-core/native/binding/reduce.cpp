@@ -1,0 +1,103 @@
+#include "../cpu/reduce.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "binding.h"
+
+namespace lrface {
+
+// reduce_axis(code, out, outOff, index|null, indexOff, x, xOff, outer, n, inner)
+LRFACE_BINDING(reduce_axis) {
+  Args a(info, "reduce_axis");
+  auto code = a.i64(0);
+  LR_CHECK(code >= 0 && code <= 3, Range, "reduce_axis: unknown op code ", code);
+  int64_t outer = a.i64(7), n = a.i64(8), inner = a.i64(9);
+  LR_CHECK(outer >= 0 && n >= 1 && inner >= 0, Range, "reduce_axis: cannot reduce an empty axis");
+  float* out = a.f32(1, outer * inner);
+  int32_t* index = info[3].IsNull() ? nullptr : a.i32(3, outer * inner);
+  const float* x = a.f32(5, outer * n * inner);
+  cpu::reduce_axis(static_cast<cpu::ReduceOp>(code), out, index, x, outer, n, inner);
+  return info.Env().Undefined();
+}
+
+// scatter_axis(gx, gxOff, gy, gyOff, index, indexOff, outer, n, inner)
+LRFACE_BINDING(scatter_axis) {
+  Args a(info, "scatter_axis");
+  int64_t outer = a.i64(6), n = a.i64(7), inner = a.i64(8);
+  float* gx = a.f32(0, outer * n * inner);
+  const float* gy = a.f32(2, outer * inner);
+  const int32_t* index = a.i32(4, outer * inner);
+  for (int64_t k = 0; k < outer * inner; ++k)
+    LR_CHECK(index[k] >= 0 && index[k] < n, Range, "scatter_axis: index ", index[k], " out of [0, ", n, ")");
+  cpu::scatter_axis(gx, gy, index, outer, n, inner);
+  return info.Env().Undefined();
+}
+
+// permute(out, outOff, x, xOff, shape, perm): any dtype, both of the same dtype
+LRFACE_BINDING(permute) {
+  Args a(info, "permute");
+  auto shape = a.ints(4), perm = a.ints(5);
+  LR_CHECK(shape.size() == perm.size(), Range, "permute: 'perm' must have the input's rank");
+  std::vector<bool> seen(perm.size(), false);
+  for (int64_t p : perm) {
+    LR_CHECK(p >= 0 && p < static_cast<int64_t>(perm.size()) && !seen[p], Range, "permute: 'perm' is not a permutation");
+    seen[p] = true;
+  }
+  Storage* so = a.storage(0);
+  Storage* sx = a.storage(2);
+  LR_CHECK(so->dtype() == sx->dtype(), Type, "permute: input and output dtypes differ");
+  int64_t n = numel_of(shape);
+  int64_t es = static_cast<int64_t>(dtype_size(sx->dtype()));
+  int64_t oo = a.i64(1), ox = a.i64(3);
+  LR_CHECK(oo >= 0 && oo + n <= so->numel() && ox >= 0 && ox + n <= sx->numel(), Range, "permute: view exceeds its storage");
+  cpu::permute(static_cast<char*>(so->data()) + oo * es, static_cast<char*>(sx->data()) + ox * es, shape, perm, es);
+  return info.Env().Undefined();
+}
+
+namespace {
+template <typename From, typename To>
+void convert(To* out, const From* in, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<To, uint8_t> && std::is_floating_point_v<From>) {
+      // Images: round to nearest and saturate, as image libraries do.
+      From v = in[i] != in[i] ? From(0) : in[i];
+      out[i] = static_cast<uint8_t>(std::min<From>(255, std::max<From>(0, v + From(0.5))));
+    } else if constexpr (std::is_same_v<To, uint8_t>) {
+      out[i] = static_cast<uint8_t>(std::min<int64_t>(255, std::max<int64_t>(0, in[i])));
+    } else if constexpr (std::is_same_v<To, int32_t> && std::is_floating_point_v<From>) {
+      From v = in[i] != in[i] ? From(0) : in[i];
+      out[i] = static_cast<int32_t>(std::min<From>(2147483647.0f, std::max<From>(-2147483648.0f, v)));
+    } else {
+      out[i] = static_cast<To>(in[i]);
+    }
+  }
+}
+template <typename From>
+void convert_from(Storage* so, int64_t oo, const From* in, int64_t n) {
+  switch (so->dtype()) {
+    case DType::Float32: convert(static_cast<float*>(so->data()) + oo, in, n); break;
+    case DType::Int32: convert(static_cast<int32_t*>(so->data()) + oo, in, n); break;
+    case DType::Uint8: convert(static_cast<uint8_t*>(so->data()) + oo, in, n); break;
+  }
+}
+}  // namespace
+
+// cast(out, outOff, x, xOff, n): converts between any dtypes (float -> int truncates toward zero,
+// float -> uint8 rounds and saturates)
+LRFACE_BINDING(cast) {
+  Args a(info, "cast");
+  int64_t n = a.i64(4);
+  Storage* so = a.storage(0);
+  Storage* sx = a.storage(2);
+  int64_t oo = a.i64(1), ox = a.i64(3);
+  LR_CHECK(n >= 0 && oo >= 0 && oo + n <= so->numel() && ox >= 0 && ox + n <= sx->numel(), Range, "cast: view exceeds its storage");
+  switch (sx->dtype()) {
+    case DType::Float32: convert_from(so, oo, static_cast<const float*>(sx->data()) + ox, n); break;
+    case DType::Int32: convert_from(so, oo, static_cast<const int32_t*>(sx->data()) + ox, n); break;
+    case DType::Uint8: convert_from(so, oo, static_cast<const uint8_t*>(sx->data()) + ox, n); break;
+  }
+  return info.Env().Undefined();
+}
+
+}  // namespace lrface

@@ -1,0 +1,35 @@
+// A flat, 64-byte aligned host buffer. Tensors are contiguous views (storage + element offset).
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "dtype.h"
+
+namespace lrface {
+
+class Storage {
+ public:
+  Storage(DType dtype, int64_t numel);
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void release();
+  bool released() const { return data_ == nullptr && numel_ > 0; }
+  void* data() const { return data_; }
+  DType dtype() const { return dtype_; }
+  int64_t numel() const { return numel_; }
+  size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+
+  static int64_t live_count();
+  static int64_t live_bytes();
+
+ private:
+  void* data_ = nullptr;
+  DType dtype_;
+  int64_t numel_;
+  bool was_released_ = false;
+};
+
+}  // namespace lrface

@@ -1,0 +1,30 @@
+// One helper for every validation message: `op: 'arg' must be <expected>, got <actual>`.
+
+/** Describes a value for an error message, briefly. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '...' : value);
+  if (Array.isArray(value)) return `array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
+  if (typeof value === 'object') {
+    const shape = (value as { shape?: unknown }).shape;
+    const dtype = (value as { dtype?: unknown }).dtype;
+    if (Array.isArray(shape) && typeof dtype === 'string') return `${dtype} tensor [${shape.join(',')}]`;
+    return value.constructor?.name ?? 'object';
+  }
+  return typeof value;
+}
+
+export function typeError(op: string, arg: string, expected: string, actual: unknown, raw = false): TypeError {
+  return new TypeError(`${op}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
+}
+
+export function rangeError(op: string, arg: string, expected: string, actual: unknown, raw = false): RangeError {
+  return new RangeError(`${op}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
+}
+
+export function stateError(op: string, message: string): Error {
+  return new Error(`${op}: ${message}`);
+}

@@ -1,0 +1,14 @@
+/**
+ * @lrface/cuda-core: lrface's tensor engine. Tensors in native memory, CPU kernels (and
+ * cuDNN/cuBLAS where built), and define-by-run autograd.
+ * @packageDocumentation
+ */
+export { Tensor, tensor, zeros, ones, full, isTensor, scope, keep, memory, shapeSize } from './tensor.js';
+export type { Device, Shape, TypedArray, NestedArray, MemoryInfo } from './tensor.js';
+export type { DType } from './dtype.js';
+export { noGrad, isGradEnabled, registerGradient, record } from './autograd.js';
+export type { GradContext, GradientFn } from './autograd.js';
+export * from './ops/index.js';
+export { defineOp, attr, normalizeAxes, normalizeAxis } from './ops/decl.js';
+export { numThreads, setNumThreads, devices, buildInfo } from './runtime.js';
+export type { DeviceInfo, BuildInfo } from './runtime.js';

@@ -1,0 +1,5 @@
+// The op list. Each group file declares its ops (decl.ts) and registers their gradients.
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './shape.js';
+export { opDeclarations } from './decl.js';

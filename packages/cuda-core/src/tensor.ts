@@ -1,0 +1,328 @@
+// Tensor: a contiguous view (storage + element offset + shape) of native memory.
+import { addon, type NativeStorage } from './native.js';
+import { DTYPE_CODE, DTYPES, dtypeOfTypedArray, typedArrayFor, type DType } from './dtype.js';
+import { describe, rangeError, stateError, typeError } from './errors.js';
+import type { GradNode } from './autograd.js';
+import { runBackward } from './autograd.js';
+
+export type Device = 'cpu' | 'cuda';
+export type Shape = readonly number[];
+export type TypedArray = Float32Array | Int32Array | Uint8Array;
+/** Nested arrays of numbers, as accepted by {@link tensor}. */
+export type NestedArray = number | NestedArray[];
+
+/** Native memory shared by a tensor and its views; freed when the last one lets go. */
+class StorageHandle {
+  refs = 1;
+  constructor(readonly native: NativeStorage) {}
+  ref(): void {
+    this.refs++;
+  }
+  unref(): void {
+    if (--this.refs === 0) this.native.free();
+  }
+}
+
+let liveTensors = 0;
+// The last resort when a tensor is dropped without dispose(): release its storage reference.
+const finalizer = new FinalizationRegistry<StorageHandle>((handle) => {
+  liveTensors--;
+  handle.unref();
+});
+
+const scopeStack: Set<Tensor>[] = [];
+
+export function shapeSize(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export function formatShape(shape: Shape): string {
+  return `[${shape.join(',')}]`;
+}
+
+export class Tensor {
+  /** Dimensions, outermost first (NCHW for images). */
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly device: Device = 'cpu';
+  /** Number of elements. */
+  readonly size: number;
+  /** Whether operations on this tensor are recorded for {@link Tensor.backward}. */
+  requiresGrad = false;
+  /** Accumulated gradient of a leaf tensor after backward(). */
+  grad: Tensor | null = null;
+  /** @internal the operation that produced this tensor, when recorded */
+  _node: GradNode | null = null;
+  /** @internal */
+  readonly _handle: StorageHandle;
+  /** @internal element offset of this view in its storage */
+  readonly _offset: number;
+  private disposedFlag = false;
+
+  /** @internal use {@link tensor}, {@link zeros} and the ops to make tensors */
+  constructor(handle: StorageHandle, offset: number, shape: Shape, dtype: DType) {
+    this._handle = handle;
+    this._offset = offset;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = shapeSize(shape);
+    liveTensors++;
+    finalizer.register(this, handle, this);
+    const scope = scopeStack[scopeStack.length - 1];
+    if (scope) scope.add(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposedFlag;
+  }
+
+  /** @internal the native storage, checked to be alive */
+  _storage(op: string): NativeStorage {
+    if (this.disposedFlag) throw stateError(op, `a disposed tensor ${formatShape(this.shape)} was used`);
+    return this._handle.native;
+  }
+
+  /** Frees this tensor's reference to its memory. Using it afterwards throws. */
+  dispose(): void {
+    if (this.disposedFlag) return;
+    this.disposedFlag = true;
+    finalizer.unregister(this);
+    liveTensors--;
+    this._handle.unref();
+    for (const scope of scopeStack) scope.delete(this);
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** A copy of the elements as a TypedArray (Float32Array, Int32Array or Uint8Array). */
+  data(): TypedArray {
+    return this._storage('data').read(this._offset, this.size);
+  }
+
+  /** The elements as nested arrays of numbers. */
+  toArray(): NestedArray {
+    const flat = Array.from(this.data());
+    if (this.shape.length === 0) return flat[0];
+    const build = (dim: number, start: number): NestedArray[] => {
+      const n = this.shape[dim];
+      const stride = shapeSize(this.shape.slice(dim + 1));
+      const out: NestedArray[] = [];
+      for (let i = 0; i < n; i++) out.push(dim === this.shape.length - 1 ? flat[start + i] : build(dim + 1, start + i * stride));
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.size !== 1) throw rangeError('item', 'tensor', 'a tensor of one element', `shape ${formatShape(this.shape)}`, true);
+    return this.data()[0];
+  }
+
+  /** Marks this tensor as a leaf whose gradient backward() accumulates into `grad`. */
+  requiresGrad_(flag = true): this {
+    if (flag && this.dtype !== 'float32') throw typeError('requiresGrad_', 'tensor', 'float32', this.dtype, true);
+    this.requiresGrad = flag;
+    return this;
+  }
+
+  /** A tensor sharing this one's memory but cut from the autograd graph. */
+  detach(): Tensor {
+    return this._view(this._offset, this.shape);
+  }
+
+  /**
+   * Computes gradients of this tensor with respect to every leaf that requires them.
+   * A non-scalar tensor needs `gradient` of the same shape. The graph is freed afterwards
+   * unless `retainGraph` is set.
+   */
+  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    runBackward(this, gradient, options.retainGraph ?? false);
+  }
+
+  /** Clears the accumulated gradient. */
+  zeroGrad(): void {
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = null;
+    }
+  }
+
+  /** @internal a new tensor over the same storage */
+  _view(offset: number, shape: Shape): Tensor {
+    this._storage('view');
+    this._handle.ref();
+    return new Tensor(this._handle, offset, shape, this.dtype);
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, ${formatShape(this.shape)}, ${this.device})`;
+  }
+}
+
+/** @internal allocates an uninitialised (zeroed) tensor */
+export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
+  const native = new addon.Storage(DTYPE_CODE[dtype], shapeSize(shape));
+  return new Tensor(new StorageHandle(native), 0, shape, dtype);
+}
+
+function checkShape(op: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw typeError(op, 'shape', 'an array of non-negative integers', shape);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
+      throw rangeError(op, 'shape', 'an array of non-negative integers', `[${shape.join(',')}]`, true);
+  }
+  return shape as number[];
+}
+
+function checkDType(op: string, dtype: unknown): DType {
+  if (typeof dtype !== 'string' || !DTYPES.includes(dtype as DType))
+    throw typeError(op, 'dtype', `one of ${DTYPES.join(', ')}`, dtype);
+  return dtype as DType;
+}
+
+function flattenNested(op: string, value: NestedArray, shape: number[], depth: number, out: number[]): void {
+  if (typeof value === 'number') {
+    if (depth !== shape.length) throw rangeError(op, 'data', 'a regular nested array', 'a ragged array', true);
+    out.push(value);
+    return;
+  }
+  if (!Array.isArray(value)) throw typeError(op, 'data', 'numbers or nested arrays of numbers', value);
+  if (depth === shape.length) shape.push(value.length);
+  else if (shape[depth] !== value.length) throw rangeError(op, 'data', 'a regular nested array', 'a ragged array', true);
+  for (const v of value) flattenNested(op, v, shape, depth + 1, out);
+}
+
+/**
+ * Makes a tensor from a TypedArray, a nested array or a number.
+ * `shape` is required for a flat array that is not 1-D; the dtype follows the TypedArray
+ * (float32 for plain numbers) unless given.
+ */
+export function tensor(data: TypedArray | NestedArray | readonly number[], shape?: Shape, dtype?: DType): Tensor {
+  const op = 'tensor';
+  let flat: ArrayLike<number>;
+  let inferredShape: number[];
+  let inferredDType: DType = 'float32';
+  const arrayDType = dtypeOfTypedArray(data);
+  if (arrayDType) {
+    flat = data as TypedArray;
+    inferredShape = [(data as TypedArray).length];
+    inferredDType = arrayDType;
+  } else if (ArrayBuffer.isView(data)) {
+    throw typeError(op, 'data', 'a Float32Array, Int32Array, Uint8Array, number or nested array', data);
+  } else if (typeof data === 'number' || Array.isArray(data)) {
+    const values: number[] = [];
+    inferredShape = [];
+    flattenNested(op, data as NestedArray, inferredShape, 0, values);
+    flat = values;
+  } else {
+    throw typeError(op, 'data', 'a Float32Array, Int32Array, Uint8Array, number or nested array', data);
+  }
+  const finalShape = shape === undefined ? inferredShape : checkShape(op, shape);
+  const finalDType = dtype === undefined ? inferredDType : checkDType(op, dtype);
+  if (shapeSize(finalShape) !== flat.length)
+    throw rangeError(op, 'shape', `${flat.length} elements to match the data`, `${formatShape(finalShape)} (${shapeSize(finalShape)})`, true);
+  const out = empty(finalShape, finalDType);
+  let typed: TypedArray;
+  if (arrayDType === finalDType) typed = data as TypedArray;
+  else {
+    typed = typedArrayFor(finalDType, flat.length);
+    for (let i = 0; i < flat.length; i++) typed[i] = flat[i];
+  }
+  if (typed.length > 0) out._storage(op).write(typed, 0);
+  return out;
+}
+
+/** A tensor of the given shape filled with `value`. */
+export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
+  checkShape('full', shape as unknown);
+  checkDType('full', dtype);
+  if (typeof value !== 'number') throw typeError('full', 'value', 'a number', value);
+  const out = empty(shape, dtype);
+  if (value !== 0 && out.size > 0) {
+    const arr = typedArrayFor(dtype, out.size);
+    arr.fill(value);
+    out._storage('full').write(arr, 0);
+  }
+  return out;
+}
+
+export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
+  return full(shape, 0, dtype);
+}
+
+export function ones(shape: Shape, dtype: DType = 'float32'): Tensor {
+  return full(shape, 1, dtype);
+}
+
+/** Checks that a value is a live tensor; the first thing every op does with its inputs. */
+export function isTensor(value: unknown): value is Tensor {
+  return value instanceof Tensor;
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those it returns
+ * (a tensor, or arrays / plain objects holding tensors) and those passed to {@link keep}.
+ */
+export function scope<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw typeError('scope', 'fn', 'a function', fn);
+  const created = new Set<Tensor>();
+  scopeStack.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } catch (err) {
+    scopeStack.pop();
+    for (const t of created) t.dispose();
+    throw err;
+  }
+  scopeStack.pop();
+  if (result instanceof Promise) throw typeError('scope', 'fn', 'a synchronous function', 'a Promise', true);
+  const kept = new Set<Tensor>();
+  collectTensors(result, kept, 0);
+  const parent = scopeStack[scopeStack.length - 1];
+  for (const t of created) {
+    if (kept.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+function collectTensors(value: unknown, out: Set<Tensor>, depth: number): void {
+  if (depth > 8 || value === null || typeof value !== 'object') return;
+  if (value instanceof Tensor) out.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, out, depth + 1);
+  else if (value instanceof Map) for (const v of value.values()) collectTensors(v, out, depth + 1);
+  else if (Object.getPrototypeOf(value) === Object.prototype) for (const v of Object.values(value)) collectTensors(v, out, depth + 1);
+}
+
+/** Takes a tensor out of every enclosing {@link scope}, so it outlives them. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopeStack) s.delete(t);
+  return t;
+}
+
+export interface MemoryInfo {
+  /** Tensor objects not yet disposed (views count separately). */
+  tensors: number;
+  /** Native buffers alive. */
+  buffers: number;
+  /** Bytes held by native buffers. */
+  bytes: number;
+}
+
+/** What the engine holds now. */
+export function memory(): MemoryInfo {
+  const native = addon.liveStorage();
+  return { tensors: liveTensors, buffers: native.count, bytes: native.bytes };
+}
+
+export { describe };
