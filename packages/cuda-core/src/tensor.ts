@@ -1,5 +1,5 @@
 // Tensor: a contiguous view (storage + element offset + shape) of native memory.
-import { addon, type NativeStorage } from './native.js';
+import { addon, kernels, type NativeStorage } from './native.js';
 import { DTYPE_CODE, DTYPES, dtypeOfTypedArray, typedArrayFor, type DType } from './dtype.js';
 import { describe, rangeError, stateError, typeError } from './errors.js';
 import type { GradNode } from './autograd.js';
@@ -146,6 +146,32 @@ export class Tensor {
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
     runBackward(this, gradient, options.retainGraph ?? false);
+  }
+
+  /**
+   * Overwrites the elements in place from a tensor of the same shape (converting dtype) or
+   * a TypedArray of the same length. Not recorded by autograd: for optimiser updates and
+   * loading weights.
+   */
+  assign(source: Tensor | TypedArray): this {
+    const op = 'assign';
+    const storage = this._storage(op);
+    if (source instanceof Tensor) {
+      if (source.shape.join(',') !== this.shape.join(','))
+        throw rangeError(op, 'source', `shape ${formatShape(this.shape)}`, `shape ${formatShape(source.shape)}`, true);
+      kernels.cast(storage, this._offset, source._storage(op), source._offset, this.size);
+      return this;
+    }
+    const dtype = dtypeOfTypedArray(source);
+    if (dtype === null) throw typeError(op, 'source', 'a Tensor or a TypedArray', source);
+    if (source.length !== this.size) throw rangeError(op, 'source', `${this.size} elements`, source.length);
+    if (dtype === this.dtype) storage.write(source, this._offset);
+    else {
+      const converted = typedArrayFor(this.dtype, this.size);
+      for (let i = 0; i < this.size; i++) converted[i] = source[i];
+      storage.write(converted, this._offset);
+    }
+    return this;
   }
 
   /** Clears the accumulated gradient. */

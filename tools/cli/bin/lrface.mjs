@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// The `lrface` command.
+import { runDemo } from '../src/demo.mjs';
+
+const usage = `usage: lrface <command> [options]
+
+commands:
+  demo [--json]     a small convolutional network trained for a few steps on the CPU
+  devices           the devices the engine can use here
+  help              this text`;
+
+async function main(argv) {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'demo':
+      return runDemo({ json: rest.includes('--json') });
+    case 'devices': {
+      const core = await import('@lrface/cuda-core');
+      console.log(JSON.stringify({ devices: core.devices(), build: core.buildInfo() }, null, 2));
+      return 0;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return 0;
+    default:
+      console.error(`lrface: unknown command '${command}'\n\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code ?? 0),
+  (err) => {
+    console.error(`lrface: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
