@@ -10,5 +10,6 @@ export { noGrad, isGradEnabled, registerGradient, record } from './autograd.js';
 export type { GradContext, GradientFn } from './autograd.js';
 export * from './ops/index.js';
 export { defineOp, attr, normalizeAxes, normalizeAxis } from './ops/decl.js';
+export type { OpDecl, TensorInputSpec, AttrSpec, IntOptions, AttrValues, InputValues } from './ops/decl.js';
 export { numThreads, setNumThreads, devices, buildInfo } from './runtime.js';
 export type { DeviceInfo, BuildInfo } from './runtime.js';

@@ -16,8 +16,8 @@ export interface AttrSpec<T> {
   parse(op: string, name: string, value: unknown): T;
 }
 
-type AttrValues<A> = { [K in keyof A]: A[K] extends AttrSpec<infer T> ? T : never };
-type InputValues<I> = { [K in keyof I]: I[K] extends { optional: true } ? Tensor | undefined : Tensor };
+export type AttrValues<A> = { [K in keyof A]: A[K] extends AttrSpec<infer T> ? T : never };
+export type InputValues<I> = { [K in keyof I]: I[K] extends { optional: true } ? Tensor | undefined : Tensor };
 
 export interface OpDecl<I extends Record<string, TensorInputSpec>, A extends Record<string, AttrSpec<unknown>>> {
   readonly name: string;
@@ -80,7 +80,7 @@ function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
 }
 
-interface IntOptions {
+export interface IntOptions {
   min?: number;
   max?: number;
   default?: number;
