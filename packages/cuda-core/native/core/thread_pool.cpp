@@ -28,7 +28,12 @@ class ThreadPool {
     stop_workers();
     size_ = std::max(1, threads);
     stopping_ = false;
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    uint64_t start_generation;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      start_generation = generation_;
+    }
+    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, start_generation] { worker_loop(i, start_generation); });
   }
 
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
@@ -64,9 +69,10 @@ class ThreadPool {
     if (begin < end) (*job_)(begin, end);
   }
 
-  void worker_loop(int index) {
+  // `seen` starts at the generation current when the worker was made, so a resized pool's
+  // new workers do not mistake the last finished job for a new one.
+  void worker_loop(int index, uint64_t seen) {
     t_inside_pool = true;
-    uint64_t seen = 0;
     for (;;) {
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });

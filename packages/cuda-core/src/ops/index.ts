@@ -3,3 +3,5 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './shape.js';
 export { opDeclarations } from './decl.js';
+export * from './conv.js';
+export * from './linalg.js';

@@ -1,0 +1,98 @@
+#include "../cpu/conv.h"
+
+#include <algorithm>
+
+#include "../cpu/gemm.h"
+#include "binding.h"
+
+namespace lrface {
+
+namespace {
+
+// geom = [N, C, H, W, O, kh, kw, sh, sw, pt, pl, dh, dw, groups, outH, outW]
+cpu::ConvGeometry read_geometry(const Args& a, size_t i) {
+  auto v = a.ints(i);
+  LR_CHECK(v.size() == 16, Range, a.op(), ": geometry must have 16 entries");
+  cpu::ConvGeometry g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+  LR_CHECK(g.n >= 0 && g.c >= 1 && g.h >= 1 && g.w >= 1 && g.o >= 1 && g.kh >= 1 && g.kw >= 1, Range, a.op(),
+           ": bad convolution sizes");
+  LR_CHECK(g.sh >= 1 && g.sw >= 1 && g.dh >= 1 && g.dw >= 1 && g.groups >= 1, Range, a.op(), ": bad stride, dilation or groups");
+  LR_CHECK(g.c % g.groups == 0 && g.o % g.groups == 0, Range, a.op(), ": channels not divisible by groups");
+  LR_CHECK(g.out_h >= 1 && g.out_w >= 1, Range, a.op(), ": empty output");
+  return g;
+}
+
+int64_t weight_numel(const cpu::ConvGeometry& g) { return g.o * (g.c / g.groups) * g.kh * g.kw; }
+int64_t input_numel(const cpu::ConvGeometry& g) { return g.n * g.c * g.h * g.w; }
+int64_t output_numel(const cpu::ConvGeometry& g) { return g.n * g.o * g.out_h * g.out_w; }
+
+}  // namespace
+
+// conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom)
+LRFACE_BINDING(conv2d_forward) {
+  Args a(info, "conv2d_forward");
+  auto g = read_geometry(a, 8);
+  float* out = a.f32(0, output_numel(g));
+  const float* x = a.f32(2, input_numel(g));
+  const float* w = a.f32(4, weight_numel(g));
+  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, g.o);
+  cpu::conv2d_forward(g, x, w, bias, out);
+  return info.Env().Undefined();
+}
+
+// conv2d_backward_data(gx, gxOff, gy, gyOff, w, wOff, bias|null, bOff, geom): bias has C entries
+LRFACE_BINDING(conv2d_backward_data) {
+  Args a(info, "conv2d_backward_data");
+  auto g = read_geometry(a, 8);
+  float* gx = a.f32(0, input_numel(g));
+  const float* gy = a.f32(2, output_numel(g));
+  const float* w = a.f32(4, weight_numel(g));
+  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, g.c);
+  cpu::conv2d_backward_data(g, gy, w, bias, gx);
+  return info.Env().Undefined();
+}
+
+// conv2d_backward_filter(gw, gwOff, x, xOff, gy, gyOff, geom)
+LRFACE_BINDING(conv2d_backward_filter) {
+  Args a(info, "conv2d_backward_filter");
+  auto g = read_geometry(a, 6);
+  float* gw = a.f32(0, weight_numel(g));
+  const float* x = a.f32(2, input_numel(g));
+  const float* gy = a.f32(4, output_numel(g));
+  cpu::conv2d_backward_filter(g, x, gy, gw);
+  return info.Env().Undefined();
+}
+
+// matmul(out, oOff, a, aOff, b, bOff, bias|null, biasOff, [M, N, K], transA, transB, aOffsets, bOffsets)
+// out[batch] (M x N, contiguous) = op(a at aOff + aOffsets[batch]) @ op(b at bOff + bOffsets[batch]) + bias[N]
+LRFACE_BINDING(matmul) {
+  Args a(info, "matmul");
+  auto dims = a.ints(8);
+  LR_CHECK(dims.size() == 3 && dims[0] >= 0 && dims[1] >= 0 && dims[2] >= 0, Range, "matmul: bad [M, N, K]");
+  const int64_t m = dims[0], n = dims[1], k = dims[2];
+  const bool ta = a.boolean(9), tb = a.boolean(10);
+  auto aoffs = a.ints(11), boffs = a.ints(12);
+  LR_CHECK(aoffs.size() == boffs.size(), Range, "matmul: batch offset lists differ in length");
+  const int64_t batch = static_cast<int64_t>(aoffs.size());
+  int64_t amax = 0, bmax = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    LR_CHECK(aoffs[i] >= 0 && boffs[i] >= 0, Range, "matmul: negative batch offset");
+    amax = std::max(amax, aoffs[i] + m * k);
+    bmax = std::max(bmax, boffs[i] + k * n);
+  }
+  float* out = a.f32(0, batch * m * n);
+  const float* pa = a.f32(2, amax);
+  const float* pb = a.f32(4, bmax);
+  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
+  for (int64_t i = 0; i < batch; ++i) {
+    float* o = out + i * m * n;
+    if (bias)
+      for (int64_t r = 0; r < m; ++r) std::copy(bias, bias + n, o + r * n);
+    cpu::sgemm(ta, tb, m, n, k, 1.0f, pa + aoffs[i], ta ? m : k, pb + boffs[i], tb ? k : n, bias ? 1.0f : 0.0f, o, n);
+  }
+  return info.Env().Undefined();
+}
+
+LRFACE_BINDING(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
+
+}  // namespace lrface

@@ -1,0 +1,22 @@
+#pragma once
+#include <cstdint>
+
+namespace lrface::cpu {
+
+// Geometry of a 2-D convolution; bottom/right padding is implied by out_h/out_w.
+struct ConvGeometry {
+  int64_t n, c, h, w;       // input
+  int64_t o, kh, kw;        // output channels, kernel
+  int64_t sh, sw, pt, pl;   // stride, top/left padding
+  int64_t dh, dw, groups;   // dilation, groups
+  int64_t out_h, out_w;
+};
+
+// out[n,o,oh,ow] = bias[o] + sum x * w, w is [o, c/groups, kh, kw].
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out);
+// gx = d out / d x applied to gy (overwrites gx); adds bias[c] when given (transposed convolution).
+void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx);
+// gw = d out / d w applied to gy, summed over the batch (overwrites gw).
+void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw);
+
+}  // namespace lrface::cpu

@@ -1,0 +1,152 @@
+// 2-D convolution and transposed convolution (PyTorch semantics), by im2col + packed GEMM.
+import { attr, defineOp, ref } from './decl.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
+import { sum } from './reduce.js';
+
+const F32 = ['float32'] as const;
+
+/** Stride, padding and dilation as conv2d takes them. */
+export interface Conv2dOptions {
+  /** One number, [sh, sw]. Default 1. */
+  stride?: number | number[];
+  /** One number, [ph, pw], or asymmetric [top, bottom, left, right]. Default 0. */
+  padding?: number | number[];
+  /** One number, [dh, dw]. Default 1. */
+  dilation?: number | number[];
+  /** Channel groups; groups = in channels = out channels is a depthwise convolution. Default 1. */
+  groups?: number;
+}
+
+export interface ConvTranspose2dOptions extends Conv2dOptions {
+  /** Extra rows/columns added to one side of the output, < stride or < dilation. Default 0. */
+  outputPadding?: number | number[];
+}
+
+/** Padding as one number, [ph, pw] or [top, bottom, left, right] -> [top, bottom, left, right]. */
+const paddingAttr = {
+  expected: 'an integer, [ph, pw] or [top, bottom, left, right], all >= 0',
+  parse(op: string, name: string, value: unknown): number[] {
+    const spec = attr.intList({ min: 0 });
+    if (value === undefined) return [0, 0, 0, 0];
+    if (typeof value === 'number') value = [value];
+    const v = spec.parse(op, name, value)!;
+    if (v.length === 1) return [v[0], v[0], v[0], v[0]];
+    if (v.length === 2) return [v[0], v[0], v[1], v[1]];
+    if (v.length === 4) return v;
+    throw rangeError(op, name, this.expected, `[${v.join(',')}]`, true);
+  },
+};
+
+const convAttrs = {
+  stride: attr.ints(2, { min: 1, default: 1 }),
+  padding: paddingAttr,
+  dilation: attr.ints(2, { min: 1, default: 1 }),
+  groups: attr.int({ min: 1, default: 1 }),
+};
+const conv2dDecl = defineOp('conv2d', { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } }, convAttrs);
+const convT2dDecl = defineOp(
+  'conv_transpose2d',
+  { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } },
+  { ...convAttrs, outputPadding: attr.ints(2, { min: 0, default: 0 }) },
+);
+
+/** The native kernels' geometry: [N, C, H, W, O, kh, kw, sh, sw, pt, pl, dh, dw, groups, outH, outW]. */
+type Geometry = number[];
+
+function outSize(op: string, inSize: number, k: number, s: number, p0: number, p1: number, d: number): number {
+  const span = inSize + p0 + p1 - d * (k - 1) - 1;
+  if (span < 0) throw rangeError(op, 'input', `spatial size large enough for the dilated kernel (${d * (k - 1) + 1}) after padding`, `${inSize} + padding ${p0 + p1}`, true);
+  return Math.floor(span / s) + 1;
+}
+
+/**
+ * 2-D convolution. input [N, C, H, W], weight [O, C / groups, kh, kw], bias [O].
+ * Output [N, O, outH, outW] with outH = floor((H + top + bottom - dilation*(kh-1) - 1) / stride) + 1.
+ */
+export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, options?: Conv2dOptions): Tensor {
+  const op = 'conv2d';
+  const { t, a } = conv2dDecl.parse({ input, weight, bias }, options);
+  const [n, c, h, w] = t.input.shape;
+  const [o, cg, kh, kw] = t.weight.shape;
+  const [pt, pb, pl, pr] = a.padding;
+  if (c % a.groups !== 0) throw rangeError(op, 'groups', `a divisor of the input channels (${c})`, a.groups);
+  if (o % a.groups !== 0) throw rangeError(op, 'groups', `a divisor of the output channels (${o})`, a.groups);
+  if (cg * a.groups !== c)
+    throw rangeError(op, 'weight', `[O, ${c / a.groups}, kh, kw] for ${c} input channels in ${a.groups} group(s)`, `shape ${formatShape(t.weight.shape)}`, true);
+  if (o === 0 || kh === 0 || kw === 0) throw rangeError(op, 'weight', 'non-empty', `shape ${formatShape(t.weight.shape)}`, true);
+  if (t.bias && t.bias.shape[0] !== o) throw rangeError(op, 'bias', `shape [${o}]`, `shape ${formatShape(t.bias.shape)}`, true);
+  if (h === 0 || w === 0) throw rangeError(op, 'input', 'non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
+  const outH = outSize(op, h, kh, a.stride[0], pt, pb, a.dilation[0]);
+  const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
+  const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
+  const out = empty([n, o, outH, outW]);
+  if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom);
+  record('conv2d', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { geom });
+  return out;
+}
+
+registerGradient('conv2d', (ctx, g) => {
+  const geom = ctx.attrs.geom as Geometry;
+  const { input, weight } = ctx.saved;
+  let gx: Tensor | null = null;
+  let gw: Tensor | null = null;
+  if (ctx.needsGrad[0]) {
+    gx = empty(input.shape);
+    kernels.conv2d_backward_data(...ref(gx), ...ref(g), ...ref(weight), null, 0, geom);
+  }
+  if (ctx.needsGrad[1]) {
+    gw = empty(weight.shape);
+    kernels.conv2d_backward_filter(...ref(gw), ...ref(input), ...ref(g), geom);
+  }
+  const gb = ctx.needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
+  return [gx, gw, gb];
+});
+
+/**
+ * Transposed 2-D convolution (the gradient of conv2d with respect to its input), as PyTorch's
+ * conv_transpose2d. input [N, Cin, H, W], weight [Cin, Cout / groups, kh, kw], bias [Cout].
+ * outH = (H - 1)*stride - top - bottom + dilation*(kh - 1) + outputPadding + 1.
+ */
+export function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor, options?: ConvTranspose2dOptions): Tensor {
+  const op = 'conv_transpose2d';
+  const { t, a } = convT2dDecl.parse({ input, weight, bias }, options);
+  const [n, cin, h, w] = t.input.shape;
+  const [wcin, coutg, kh, kw] = t.weight.shape;
+  const [pt, pb, pl, pr] = a.padding;
+  if (wcin !== cin) throw rangeError(op, 'weight', `${cin} input channels in dimension 0`, `shape ${formatShape(t.weight.shape)}`, true);
+  if (cin % a.groups !== 0) throw rangeError(op, 'groups', `a divisor of the input channels (${cin})`, a.groups);
+  if (coutg === 0 || kh === 0 || kw === 0) throw rangeError(op, 'weight', 'non-empty', `shape ${formatShape(t.weight.shape)}`, true);
+  const cout = coutg * a.groups;
+  if (t.bias && t.bias.shape[0] !== cout) throw rangeError(op, 'bias', `shape [${cout}]`, `shape ${formatShape(t.bias.shape)}`, true);
+  for (let i = 0; i < 2; i++)
+    if (a.outputPadding[i] >= Math.max(a.stride[i], a.dilation[i]))
+      throw rangeError(op, 'outputPadding', 'smaller than stride or dilation', `[${a.outputPadding.join(',')}]`, true);
+  if (h === 0 || w === 0) throw rangeError(op, 'input', 'non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
+  const outH = (h - 1) * a.stride[0] - pt - pb + a.dilation[0] * (kh - 1) + a.outputPadding[0] + 1;
+  const outW = (w - 1) * a.stride[1] - pl - pr + a.dilation[1] * (kw - 1) + a.outputPadding[1] + 1;
+  if (outH < 1 || outW < 1) throw rangeError(op, 'padding', 'small enough for a non-empty output', `output ${outH}x${outW}`, true);
+  // As a convolution from the output (C = cout) to the input (O = cin).
+  const geom: Geometry = [n, cout, outH, outW, cin, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, h, w];
+  const out = empty([n, cout, outH, outW]);
+  if (n > 0) kernels.conv2d_backward_data(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom);
+  record('conv_transpose2d', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { geom });
+  return out;
+}
+
+registerGradient('conv_transpose2d', (ctx, g) => {
+  const geom = ctx.attrs.geom as Geometry;
+  const { input, weight } = ctx.saved;
+  let gx: Tensor | null = null;
+  let gw: Tensor | null = null;
+  if (ctx.needsGrad[0]) {
+    gx = empty(input.shape);
+    kernels.conv2d_forward(...ref(gx), ...ref(g), ...ref(weight), null, 0, geom);
+  }
+  if (ctx.needsGrad[1]) {
+    gw = empty(weight.shape);
+    // Roles swap: the transposed conv's output gradient is the conv's input.
+    kernels.conv2d_backward_filter(...ref(gw), ...ref(g), ...ref(input), geom);
+  }
+  const gb = ctx.needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
+  return [gx, gw, gb];
+});
