@@ -5,3 +5,7 @@ export * from './shape.js';
 export { opDeclarations } from './decl.js';
 export * from './conv.js';
 export * from './linalg.js';
+export * from './pool.js';
+export * from './norm.js';
+export * from './resize.js';
+export * from './pad.js';
