@@ -12,4 +12,6 @@ export * from './ops/index.js';
 export { defineOp, attr, normalizeAxes, normalizeAxis } from './ops/decl.js';
 export type { OpDecl, TensorInputSpec, AttrSpec, IntOptions, AttrValues, InputValues } from './ops/decl.js';
 export { numThreads, setNumThreads, devices, buildInfo } from './runtime.js';
+export { manualSeed, getRngState, setRngState, rand, randn, randint, randperm } from './random.js';
+export type { RngState } from './random.js';
 export type { DeviceInfo, BuildInfo } from './runtime.js';

@@ -9,3 +9,5 @@ export * from './pool.js';
 export * from './norm.js';
 export * from './resize.js';
 export * from './pad.js';
+export * from './activation.js';
+export * from './join.js';
