@@ -6,7 +6,7 @@ import { tensor } from '../tensor.js';
 
 const F32 = ['float32'] as const;
 const MODES = ['constant', 'reflect', 'replicate'] as const;
-export type PadMode = (typeof MODES)[number];
+export type PadMode = 'constant' | 'reflect' | 'replicate';
 
 const padDecl = defineOp('pad', { x: { dtypes: F32, rank: [1, 8] } }, {
   pad: attr.intList({ min: 0 }),
