@@ -126,6 +126,14 @@ describe('conv2d', () => {
     expectClose(y.data(), ref.out, 1e-5, 1e-4);
   });
 
+  it('large images are processed in row bands with the same result and gradients', () => {
+    const k: Case = { n: 1, c: 2, h: 250, w: 300, o: 2, kh: 3, kw: 3, padding: [1, 1], bias: true };
+    const xd = uniform(2 * 250 * 300, 91), wd = uniform(2 * 2 * 9, 92), bd = uniform(2, 93);
+    const y = lr.conv2d(lr.tensor(xd, [1, 2, 250, 300]), lr.tensor(wd, [2, 2, 3, 3]), lr.tensor(bd), { padding: 1 });
+    expectClose(y.data(), conv2dRef(xd, wd, bd, k).out, 1e-5, 1e-4);
+    gradcheck((x, w) => lr.conv2d(x, w, undefined, { padding: 1 }), [{ data: xd, shape: [1, 2, 250, 300] }, { data: wd, shape: [2, 2, 3, 3] }], { maxElements: 12, atol: 2e-2 });
+  });
+
   it('accepts a batch of zero images', () => {
     expect(lr.conv2d(lr.zeros([0, 2, 4, 4]), lr.zeros([3, 2, 3, 3])).shape).toEqual([0, 3, 2, 2]);
   });

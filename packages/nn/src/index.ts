@@ -1,0 +1,22 @@
+/**
+ * @lrface/nn: modules and layers with PyTorch's names, losses, optimisers, schedules, weights
+ * in and out (safetensors, PyTorch .pth), atomic checkpoints and a trainer.
+ * @packageDocumentation
+ */
+export { Module, Sequential } from './module.js';
+export type { StateDict, LoadOptions, LoadResult } from './module.js';
+export * from './layers.js';
+export { spectralNorm } from './spectral-norm.js';
+export type { SpectralNormOptions } from './spectral-norm.js';
+export * from './init.js';
+export * from './losses.js';
+export * from './optim.js';
+export * from './schedulers.js';
+export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors } from './safetensors.js';
+export { loadTorchCheckpoint, loadTorchStateDict } from './torch-load.js';
+export { PickledObject, PickleGlobal, UnpicklingError } from './pickle.js';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
+export type { CheckpointParts } from './checkpoint.js';
+export { writeFileAtomic } from './atomic.js';
+export { Trainer } from './trainer.js';
+export type { TrainerOptions, TrainStepResult } from './trainer.js';

@@ -1,0 +1,272 @@
+// Layers with PyTorch's names, parameter names and default initialisation, so PyTorch
+// state dicts load into them.
+import * as ops from '@lrface/cuda-core';
+import { zeros, ones, full, type Tensor } from '@lrface/cuda-core';
+import { Module } from './module.js';
+import { kaimingUniform_, uniform_ } from './init.js';
+
+type Pair = number | [number, number];
+
+export interface Conv2dConfig {
+  stride?: Pair;
+  /** One number, [ph, pw] or [top, bottom, left, right]. */
+  padding?: number | number[];
+  dilation?: Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+function pair(v: Pair): [number, number] {
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+/** PyTorch's default: kaiming_uniform(a = sqrt(5)) weights, uniform(+-1/sqrt(fan_in)) bias. */
+function resetConvLike(weight: Tensor, bias: Tensor | null, fanIn: number): void {
+  kaimingUniform_(weight, { a: Math.sqrt(5) });
+  if (bias) {
+    const bound = fanIn > 0 ? 1 / Math.sqrt(fanIn) : 0;
+    uniform_(bias, -bound, bound + 1e-30);
+  }
+}
+
+export class Conv2d extends Module {
+  declare weight: Tensor;
+  declare bias: Tensor | null;
+  readonly options: Required<Omit<Conv2dConfig, 'bias'>>;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: Conv2dConfig = {}) {
+    super();
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = config;
+    const [kh, kw] = pair(kernelSize);
+    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups || outChannels % groups)
+      throw new RangeError(`Conv2d: 'groups' must divide inChannels (${inChannels}) and outChannels (${outChannels}), got ${groups}`);
+    this.options = { stride, padding, dilation, groups };
+    this.registerParameter('weight', zeros([outChannels, inChannels / groups, kh, kw]));
+    this.registerParameter('bias', bias ? zeros([outChannels]) : null);
+    resetConvLike(this.weight, this.bias, (inChannels / groups) * kh * kw);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.conv2d(x, this.weight, this.bias ?? undefined, this.options);
+  }
+}
+
+export interface ConvTranspose2dConfig extends Conv2dConfig {
+  outputPadding?: Pair;
+}
+
+export class ConvTranspose2d extends Module {
+  declare weight: Tensor;
+  declare bias: Tensor | null;
+  readonly options: Required<Omit<ConvTranspose2dConfig, 'bias'>>;
+  constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: ConvTranspose2dConfig = {}) {
+    super();
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, outputPadding = 0 } = config;
+    const [kh, kw] = pair(kernelSize);
+    if (!Number.isInteger(groups) || groups < 1 || inChannels % groups || outChannels % groups)
+      throw new RangeError(`ConvTranspose2d: 'groups' must divide inChannels (${inChannels}) and outChannels (${outChannels}), got ${groups}`);
+    this.options = { stride, padding, dilation, groups, outputPadding };
+    this.registerParameter('weight', zeros([inChannels, outChannels / groups, kh, kw]));
+    this.registerParameter('bias', bias ? zeros([outChannels]) : null);
+    // PyTorch computes fan_in from weight.size(1) for transposed convolutions too.
+    resetConvLike(this.weight, this.bias, (outChannels / groups) * kh * kw);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.convTranspose2d(x, this.weight, this.bias ?? undefined, this.options);
+  }
+}
+
+export class Linear extends Module {
+  declare weight: Tensor;
+  declare bias: Tensor | null;
+  constructor(readonly inFeatures: number, readonly outFeatures: number, config: { bias?: boolean } = {}) {
+    super();
+    this.registerParameter('weight', zeros([outFeatures, inFeatures]));
+    this.registerParameter('bias', config.bias === false ? null : zeros([outFeatures]));
+    resetConvLike(this.weight, this.bias, inFeatures);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.linear(x, this.weight, this.bias ?? undefined);
+  }
+}
+
+export interface BatchNormConfig {
+  eps?: number;
+  momentum?: number;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
+export class BatchNorm2d extends Module {
+  declare weight: Tensor | null;
+  declare bias: Tensor | null;
+  declare running_mean: Tensor | null;
+  declare running_var: Tensor | null;
+  declare num_batches_tracked: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number;
+  constructor(readonly numFeatures: number, config: BatchNormConfig = {}) {
+    super();
+    const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = config;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.registerParameter('weight', affine ? ones([numFeatures]) : null);
+    this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
+    this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
+    this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
+    this.registerBuffer('num_batches_tracked', trackRunningStats ? zeros([1], 'int32') : null);
+  }
+  forward(x: Tensor): Tensor {
+    const training = this.training || !this.running_mean;
+    if (this.training && this.num_batches_tracked) this.num_batches_tracked.assign(new Int32Array([this.num_batches_tracked.item() + 1]));
+    return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum: this.momentum, eps: this.eps });
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(readonly options: ops.MaxPool2dOptions) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.maxPool2d(x, this.options);
+  }
+}
+
+export class AvgPool2d extends Module {
+  constructor(readonly options: ops.AvgPool2dOptions) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.avgPool2d(x, this.options);
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: number | [number, number]) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.adaptiveAvgPool2d(x, this.outputSize);
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.relu(x);
+  }
+}
+
+export class LeakyReLU extends Module {
+  constructor(readonly negativeSlope = 0.01) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.leakyRelu(x, this.negativeSlope);
+  }
+}
+
+export class PReLU extends Module {
+  declare weight: Tensor;
+  constructor(numParameters = 1, init = 0.25) {
+    super();
+    this.registerParameter('weight', full([numParameters], init));
+  }
+  forward(x: Tensor): Tensor {
+    return ops.prelu(x, this.weight);
+  }
+}
+
+export class Sigmoid extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.sigmoid(x);
+  }
+}
+
+export class Tanh extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.tanh(x);
+  }
+}
+
+/** LightCNN's max-feature-map over channels. */
+export class MFM extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.mfm(x);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new RangeError(`Dropout: 'p' must be in [0, 1), got ${p}`);
+  }
+  forward(x: Tensor): Tensor {
+    return ops.dropout(x, { p: this.p, training: this.training });
+  }
+}
+
+export class Upsample extends Module {
+  constructor(readonly options: ops.UpsampleOptions) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.upsample(x, this.options);
+  }
+}
+
+export class PixelShuffle extends Module {
+  constructor(readonly upscaleFactor: number) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.pixelShuffle(x, this.upscaleFactor);
+  }
+}
+
+export class Flatten extends Module {
+  constructor(readonly startAxis = 1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return ops.flatten(x, this.startAxis);
+  }
+}
+
+/** The identity, for optional slots. */
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.reshape(x, x.shape as number[]);
+  }
+}
+
+/**
+ * The residual block of EDSR/SRResNet-style networks: x + scale * conv(act(conv(x))), with
+ * optional batch norm after each convolution.
+ */
+export class ResidualBlock extends Module {
+  declare conv1: Conv2d;
+  declare conv2: Conv2d;
+  declare bn1: BatchNorm2d | null;
+  declare bn2: BatchNorm2d | null;
+  declare act: Module;
+  constructor(readonly channels: number, config: { kernelSize?: number; batchNorm?: boolean; activation?: Module; residualScale?: number } = {}) {
+    super();
+    const { kernelSize = 3, batchNorm = false, activation = new ReLU(), residualScale = 1 } = config;
+    const pad = Math.floor(kernelSize / 2);
+    this.registerModule('conv1', new Conv2d(channels, channels, kernelSize, { padding: pad, bias: !batchNorm }));
+    this.registerModule('bn1', batchNorm ? new BatchNorm2d(channels) : null);
+    this.registerModule('act', activation);
+    this.registerModule('conv2', new Conv2d(channels, channels, kernelSize, { padding: pad, bias: !batchNorm }));
+    this.registerModule('bn2', batchNorm ? new BatchNorm2d(channels) : null);
+    this.residualScale = residualScale;
+  }
+  private residualScale: number;
+  forward(x: Tensor): Tensor {
+    return ops.scope(() => {
+      let h = this.conv1.forward(x);
+      if (this.bn1) h = this.bn1.forward(h);
+      h = this.act.forward(h) as Tensor;
+      h = this.conv2.forward(h);
+      if (this.bn2) h = this.bn2.forward(h);
+      return ops.add(x, this.residualScale === 1 ? h : ops.mul(h, this.residualScale));
+    });
+  }
+}

@@ -1,0 +1,211 @@
+// Module: parameters, buffers and sub-modules by dotted name, as torch.nn.Module.
+import { Tensor, type Device } from '@lrface/cuda-core';
+
+export type StateDict = Map<string, Tensor>;
+
+export interface LoadResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export interface LoadOptions {
+  /** Fail on missing or unexpected keys (default true). Shape mismatches always fail. */
+  strict?: boolean;
+  /** Renames each incoming key before matching (e.g. strip 'module.'); return null to drop it. */
+  mapKey?: (key: string) => string | null;
+}
+
+export abstract class Module {
+  /** Train mode (batch statistics, dropout) or eval mode. */
+  training = true;
+  private readonly paramNames = new Set<string>();
+  private readonly bufferNames = new Set<string>();
+  private readonly moduleNames = new Set<string>();
+
+  /** Runs the module. */
+  abstract forward(...inputs: unknown[]): unknown;
+
+  /** Registers `tensor` as a trainable parameter under `name` (also set as this[name]). */
+  protected registerParameter(name: string, tensor: Tensor | null): void {
+    if (tensor) tensor.requiresGrad_(true);
+    (this as Record<string, unknown>)[name] = tensor;
+    this.paramNames.add(name);
+  }
+
+  /** Registers a non-trainable tensor saved with the state (running statistics). */
+  protected registerBuffer(name: string, tensor: Tensor | null): void {
+    (this as Record<string, unknown>)[name] = tensor;
+    this.bufferNames.add(name);
+  }
+
+  /** Registers a child module under `name`. */
+  protected registerModule(name: string, module: Module | null): void {
+    (this as Record<string, unknown>)[name] = module;
+    this.moduleNames.add(name);
+  }
+
+  /** @internal renames or removes registrations (spectral norm moves 'weight' to 'weight_orig'). */
+  _unregister(name: string): void {
+    this.paramNames.delete(name);
+    this.bufferNames.delete(name);
+    this.moduleNames.delete(name);
+  }
+
+  /** @internal */
+  _register(kind: 'parameter' | 'buffer' | 'module', name: string, value: Tensor | Module | null): void {
+    if (kind === 'parameter') this.registerParameter(name, value as Tensor | null);
+    else if (kind === 'buffer') this.registerBuffer(name, value as Tensor | null);
+    else this.registerModule(name, value as Module | null);
+  }
+
+  private get(name: string): unknown {
+    return (this as Record<string, unknown>)[name];
+  }
+
+  /** Direct children with their names. */
+  *namedChildren(): Generator<[string, Module]> {
+    for (const name of this.moduleNames) {
+      const m = this.get(name);
+      if (m instanceof Module) yield [name, m];
+    }
+  }
+
+  children(): Module[] {
+    return [...this.namedChildren()].map(([, m]) => m);
+  }
+
+  /** This module and every descendant, with dotted names ('' for this one). */
+  *namedModules(prefix = ''): Generator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, child] of this.namedChildren()) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  *namedParameters(prefix = ''): Generator<[string, Tensor]> {
+    for (const [path, m] of this.namedModules(prefix))
+      for (const name of m.paramNames) {
+        const t = m.get(name);
+        if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
+      }
+  }
+
+  parameters(): Tensor[] {
+    return [...this.namedParameters()].map(([, t]) => t);
+  }
+
+  *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
+    for (const [path, m] of this.namedModules(prefix))
+      for (const name of m.bufferNames) {
+        const t = m.get(name);
+        if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
+      }
+  }
+
+  buffers(): Tensor[] {
+    return [...this.namedBuffers()].map(([, t]) => t);
+  }
+
+  /** Sets train (true) or eval (false) mode on this module and its descendants. */
+  train(mode = true): this {
+    for (const [, m] of this.namedModules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Calls fn on every module, children first (as torch's apply). */
+  apply(fn: (m: Module) => void): this {
+    for (const child of this.children()) child.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /** Stops gradients for every parameter (fine-tuning other parts). */
+  freeze(): this {
+    for (const p of this.parameters()) p.requiresGrad = false;
+    return this;
+  }
+
+  unfreeze(): this {
+    for (const p of this.parameters()) p.requiresGrad = true;
+    return this;
+  }
+
+  /** Number of parameter elements (trainable only with { trainable: true }). */
+  numParameters(options: { trainable?: boolean } = {}): number {
+    return this.parameters()
+      .filter((p) => !options.trainable || p.requiresGrad)
+      .reduce((n, p) => n + p.size, 0);
+  }
+
+  /** Moves the module to a device. 'cpu' is the only device of a CPU build. */
+  to(device: Device): this {
+    if (device !== 'cpu') throw new RangeError(`Module.to: 'device' must be 'cpu' in this build, got '${device}'`);
+    return this;
+  }
+
+  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  stateDict(): StateDict {
+    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+  }
+
+  /**
+   * Copies values from `state` into this module's parameters and buffers. Names the
+   * missing and unexpected keys (an error in strict mode) and every shape mismatch.
+   */
+  loadStateDict(state: StateDict | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
+    const { strict = true, mapKey } = options;
+    const incoming = new Map<string, Tensor>();
+    for (const [key, value] of state instanceof Map ? state : Object.entries(state)) {
+      const k = mapKey ? mapKey(key) : key;
+      if (k !== null) incoming.set(k, value);
+    }
+    const own = this.stateDict();
+    const missingKeys = [...own.keys()].filter((k) => !incoming.has(k));
+    const unexpectedKeys = [...incoming.keys()].filter((k) => !own.has(k));
+    const mismatches: string[] = [];
+    for (const [k, target] of own) {
+      const src = incoming.get(k);
+      if (src && src.shape.join(',') !== target.shape.join(',')) mismatches.push(`${k}: expected [${target.shape.join(',')}], got [${src.shape.join(',')}]`);
+    }
+    const problems: string[] = [];
+    if (mismatches.length) problems.push(`shape mismatches: ${mismatches.join('; ')}`);
+    if (strict && missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    if (problems.length) throw new RangeError(`loadStateDict: 'state' does not fit the module (${problems.join('; ')})`);
+    for (const [k, target] of own) {
+      const src = incoming.get(k);
+      if (src) target.assign(src);
+    }
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /** Frees every parameter and buffer. */
+  dispose(): void {
+    for (const t of [...this.parameters(), ...this.buffers()]) t.dispose();
+  }
+}
+
+/** Runs modules in order, each on the previous one's output; children named '0', '1', ... */
+export class Sequential extends Module {
+  readonly length: number;
+  constructor(...modules: Module[]) {
+    super();
+    modules.forEach((m, i) => {
+      if (!(m instanceof Module)) throw new TypeError(`Sequential: 'modules[${i}]' must be a Module, got ${typeof m}`);
+      this.registerModule(String(i), m);
+    });
+    this.length = modules.length;
+  }
+
+  at(index: number): Module {
+    return this.children()[index];
+  }
+
+  forward(x: Tensor): Tensor {
+    let out = x;
+    for (const m of this.children()) out = m.forward(out) as Tensor;
+    return out;
+  }
+}

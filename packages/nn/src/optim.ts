@@ -1,0 +1,181 @@
+// Optimisers with PyTorch's update rules, gradient clipping.
+import * as ops from '@lrface/cuda-core';
+import { noGrad, zeros, type Tensor } from '@lrface/cuda-core';
+
+export interface ParamGroup {
+  params: Tensor[];
+  lr: number;
+  [option: string]: unknown;
+}
+
+/** What an optimiser saves in a checkpoint: step counts, hyper-parameters and per-parameter buffers. */
+export interface OptimizerState {
+  step: number;
+  lrs: number[];
+  buffers: Record<string, Float32Array[]>;
+}
+
+export abstract class Optimizer {
+  readonly paramGroups: ParamGroup[];
+  /** Updates taken so far. */
+  stepCount = 0;
+  protected readonly state = new Map<Tensor, Record<string, Tensor>>();
+
+  constructor(params: Tensor[] | ParamGroup[], defaults: Record<string, unknown> & { lr: number }) {
+    if (!Array.isArray(params) || params.length === 0) throw new RangeError(`${this.constructor.name}: 'params' must be a non-empty array`);
+    if (!(typeof defaults.lr === 'number' && defaults.lr >= 0)) throw new RangeError(`${this.constructor.name}: 'lr' must be a number >= 0, got ${defaults.lr}`);
+    const groups = 'params' in (params[0] as object) ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
+    this.paramGroups = groups.map((g) => ({ ...defaults, ...g }) as ParamGroup);
+  }
+
+  /** Clears every parameter's gradient. */
+  zeroGrad(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p.zeroGrad();
+  }
+
+  /** Applies one update from the accumulated gradients. */
+  step(): void {
+    this.stepCount++;
+    noGrad(() => {
+      for (const group of this.paramGroups)
+        for (const p of group.params) {
+          if (!p.grad) continue;
+          ops.scope(() => this.update(p, p.grad!, group, this.buffersOf(p)));
+        }
+    });
+  }
+
+  protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup, buffers: Record<string, Tensor>): void;
+
+  private buffersOf(p: Tensor): Record<string, Tensor> {
+    let s = this.state.get(p);
+    if (!s) {
+      s = {};
+      this.state.set(p, s);
+    }
+    return s;
+  }
+
+  /** A zero buffer kept across steps (outlives the step's scope). */
+  protected buffer(buffers: Record<string, Tensor>, name: string, like: Tensor): Tensor {
+    if (!buffers[name]) buffers[name] = ops.keep(zeros(like.shape));
+    return buffers[name];
+  }
+
+  stateDict(): OptimizerState {
+    const names = new Set<string>();
+    for (const s of this.state.values()) Object.keys(s).forEach((n) => names.add(n));
+    const params = this.paramGroups.flatMap((g) => g.params);
+    const buffers: Record<string, Float32Array[]> = {};
+    for (const name of names) buffers[name] = params.map((p) => (this.state.get(p)?.[name]?.data() as Float32Array) ?? new Float32Array(0));
+    return { step: this.stepCount, lrs: this.paramGroups.map((g) => g.lr), buffers };
+  }
+
+  loadStateDict(state: OptimizerState): void {
+    const params = this.paramGroups.flatMap((g) => g.params);
+    if (!state || state.lrs?.length !== this.paramGroups.length)
+      throw new RangeError(`${this.constructor.name}.loadStateDict: 'state' has ${state?.lrs?.length} parameter groups, expected ${this.paramGroups.length}`);
+    this.stepCount = state.step;
+    state.lrs.forEach((lr, i) => (this.paramGroups[i].lr = lr));
+    for (const [name, arrays] of Object.entries(state.buffers)) {
+      if (arrays.length !== params.length) throw new RangeError(`${this.constructor.name}.loadStateDict: buffer '${name}' has ${arrays.length} entries, expected ${params.length}`);
+      params.forEach((p, i) => {
+        if (arrays[i].length === 0) return;
+        if (arrays[i].length !== p.size) throw new RangeError(`${this.constructor.name}.loadStateDict: buffer '${name}' of parameter ${i} has ${arrays[i].length} values, expected ${p.size}`);
+        this.buffer(this.buffersOf(p), name, p).assign(arrays[i]);
+      });
+    }
+  }
+}
+
+export interface SGDOptions {
+  lr: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
+
+/** SGD with momentum, Nesterov momentum and L2 weight decay (torch.optim.SGD). */
+export class SGD extends Optimizer {
+  constructor(params: Tensor[] | ParamGroup[], options: SGDOptions) {
+    const { momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = options;
+    if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError("SGD: 'nesterov' needs momentum > 0 and dampening 0");
+    super(params, { lr: options.lr, momentum, dampening, weightDecay, nesterov });
+  }
+  protected update(p: Tensor, grad: Tensor, g: ParamGroup, s: Record<string, Tensor>): void {
+    const momentum = g.momentum as number;
+    let d = (g.weightDecay as number) !== 0 ? ops.add(grad, ops.mul(p, g.weightDecay as number)) : grad;
+    if (momentum !== 0) {
+      const fresh = !s.momentum;
+      const buf = this.buffer(s, 'momentum', p);
+      buf.assign(fresh ? d : ops.add(ops.mul(buf, momentum), ops.mul(d, 1 - (g.dampening as number))));
+      d = g.nesterov ? ops.add(d, ops.mul(buf, momentum)) : buf;
+    }
+    p.assign(ops.sub(p, ops.mul(d, g.lr)));
+  }
+}
+
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+/** Adam (Kingma & Ba) with L2 weight decay added to the gradient (torch.optim.Adam). */
+export class Adam extends Optimizer {
+  protected readonly decoupled: boolean = false;
+  constructor(params: Tensor[] | ParamGroup[], options: AdamOptions = {}) {
+    const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = options;
+    if (!(betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1)) throw new RangeError(`Adam: 'betas' must be in [0, 1), got [${betas.join(',')}]`);
+    super(params, { lr, beta1: betas[0], beta2: betas[1], eps, weightDecay });
+  }
+  protected update(p: Tensor, grad: Tensor, g: ParamGroup, s: Record<string, Tensor>): void {
+    const [b1, b2, eps, wd, lr] = [g.beta1, g.beta2, g.eps, g.weightDecay, g.lr] as number[];
+    let gr = grad;
+    if (wd !== 0) {
+      if (this.decoupled) p.assign(ops.mul(p, 1 - lr * wd));
+      else gr = ops.add(grad, ops.mul(p, wd));
+    }
+    const m = this.buffer(s, 'exp_avg', p);
+    const v = this.buffer(s, 'exp_avg_sq', p);
+    const t = (s.step ? s.step.item() : 0) + 1;
+    if (!s.step) s.step = ops.keep(zeros([1]));
+    s.step.assign(new Float32Array([t]));
+    m.assign(ops.add(ops.mul(m, b1), ops.mul(gr, 1 - b1)));
+    v.assign(ops.add(ops.mul(v, b2), ops.mul(ops.square(gr), 1 - b2)));
+    const stepSize = lr / (1 - b1 ** t);
+    const denom = ops.add(ops.div(ops.sqrt(v), Math.sqrt(1 - b2 ** t)), eps);
+    p.assign(ops.sub(p, ops.mul(ops.div(m, denom), stepSize)));
+  }
+}
+
+/** AdamW: Adam with decoupled weight decay (Loshchilov & Hutter), default decay 0.01. */
+export class AdamW extends Adam {
+  protected override readonly decoupled: boolean = true;
+  constructor(params: Tensor[] | ParamGroup[], options: AdamOptions = {}) {
+    super(params, { weightDecay: 0.01, ...options });
+  }
+}
+
+/** Scales gradients so their global L2 norm is at most maxNorm; returns the norm before clipping. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: 'maxNorm' must be > 0, got ${maxNorm}`);
+  const grads = params.map((p) => p.grad).filter((g): g is Tensor => !!g);
+  let total = 0;
+  for (const g of grads) {
+    const d = g.data();
+    for (let i = 0; i < d.length; i++) total += d[i] * d[i];
+  }
+  const norm = Math.sqrt(total);
+  const coef = maxNorm / (norm + 1e-6);
+  if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.mul(g, coef)))));
+  return norm;
+}
+
+/** Clamps every gradient element to [-clipValue, clipValue]. */
+export function clipGradValue(params: Tensor[], clipValue: number): void {
+  if (!(clipValue > 0)) throw new RangeError(`clipGradValue: 'clipValue' must be > 0, got ${clipValue}`);
+  noGrad(() => params.forEach((p) => p.grad && ops.scope(() => p.grad!.assign(ops.clamp(p.grad!, -clipValue, clipValue)))));
+}
