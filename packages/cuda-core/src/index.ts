@@ -3,7 +3,7 @@
  * cuDNN/cuBLAS where built), and define-by-run autograd.
  * @packageDocumentation
  */
-export { Tensor, tensor, zeros, ones, full, isTensor, scope, keep, memory, shapeSize } from './tensor.js';
+export { Tensor, tensor, zeros, ones, full, isTensor, scope, keep, memory, emptyCache, shapeSize } from './tensor.js';
 export type { Device, Shape, TypedArray, NestedArray, MemoryInfo } from './tensor.js';
 export type { DType } from './dtype.js';
 export { noGrad, isGradEnabled, registerGradient, record } from './autograd.js';

@@ -27,7 +27,8 @@ export interface CudaInfo {
 
 export interface NativeAddon {
   Storage: new (dtype: number, numel: number) => NativeStorage;
-  liveStorage(): { count: number; bytes: number };
+  liveStorage(): { count: number; bytes: number; cached: number };
+  emptyCache(): void;
   numThreads(): number;
   setNumThreads(n: number): void;
   cudaInfo(): CudaInfo;

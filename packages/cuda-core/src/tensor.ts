@@ -341,14 +341,21 @@ export interface MemoryInfo {
   tensors: number;
   /** Native buffers alive. */
   buffers: number;
-  /** Bytes held by native buffers. */
+  /** Bytes held by live native buffers. */
   bytes: number;
+  /** Bytes of freed buffers kept for reuse (see {@link emptyCache}; LRFACE_HOST_CACHE_MB caps it, default 1024). */
+  cached: number;
 }
 
 /** What the engine holds now. */
 export function memory(): MemoryInfo {
   const native = addon.liveStorage();
-  return { tensors: liveTensors, buffers: native.count, bytes: native.bytes };
+  return { tensors: liveTensors, buffers: native.count, bytes: native.bytes, cached: native.cached };
+}
+
+/** Returns the freed buffers kept for reuse to the operating system. */
+export function emptyCache(): void {
+  addon.emptyCache();
 }
 
 export { describe };

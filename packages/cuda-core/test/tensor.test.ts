@@ -2,6 +2,11 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectError } from './helpers/check.js';
 
+const live = () => {
+  const { tensors, buffers, bytes } = lr.memory();
+  return { tensors, buffers, bytes };
+};
+
 describe('tensor creation and data', () => {
   it('builds from nested arrays, TypedArrays and numbers', () => {
     const a = lr.tensor([[1, 2, 3], [4, 5, 6]]);
@@ -77,13 +82,17 @@ describe('views and shape ops', () => {
 
 describe('memory', () => {
   it('counts live tensors and native bytes, and frees on dispose', () => {
-    const before = lr.memory();
+    const before = live();
     const t = lr.zeros([1000]);
     expect(lr.memory().tensors).toBe(before.tensors + 1);
     expect(lr.memory().bytes).toBe(before.bytes + 4000);
     t.dispose();
     t.dispose(); // twice is harmless
-    expect(lr.memory()).toEqual(before);
+    expect(live()).toEqual(before);
+    // The freed block is cached for reuse until emptyCache().
+    expect(lr.memory().cached).toBeGreaterThanOrEqual(4000);
+    lr.emptyCache();
+    expect(lr.memory().cached).toBe(0);
   });
 
   it('throws a clear Error when a disposed tensor is used', () => {
@@ -94,7 +103,7 @@ describe('memory', () => {
   });
 
   it('scope disposes intermediates and keeps results', () => {
-    const before = lr.memory();
+    const before = live();
     const kept = lr.scope(() => {
       const a = lr.tensor([1, 2, 3]);
       const b = lr.mul(a, a);
@@ -105,12 +114,12 @@ describe('memory', () => {
     expect(kept.c.toArray()).toEqual([2, 5, 10]);
     kept.c.dispose();
     kept.list[0].dispose();
-    expect(lr.memory()).toEqual(before);
+    expect(live()).toEqual(before);
     expectError(() => lr.scope(() => Promise.resolve(1)), TypeError, 'scope');
   });
 
   it('scope disposes on throw, and keep() lets a tensor escape', () => {
-    const before = lr.memory();
+    const before = live();
     let escaped: lr.Tensor | undefined;
     expect(() =>
       lr.scope(() => {
@@ -121,7 +130,7 @@ describe('memory', () => {
     ).toThrow('boom');
     expect(lr.memory().tensors).toBe(before.tensors + 1);
     escaped!.dispose();
-    expect(lr.memory()).toEqual(before);
+    expect(live()).toEqual(before);
   });
 });
 

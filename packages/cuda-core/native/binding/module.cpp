@@ -30,6 +30,7 @@ Napi::Value LiveStorage(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(info.Env());
   out.Set("count", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_count())));
   out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_bytes())));
+  out.Set("cached", Napi::Number::New(info.Env(), static_cast<double>(host_cache_bytes())));
   return out;
 }
 
@@ -76,6 +77,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
                 return dispatch(info);
               }, "setNumThreads", reinterpret_cast<void*>(&SetNumThreads)));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("emptyCache", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                host_cache_clear();
+                return info.Env().Undefined();
+              }, "emptyCache"));
   Napi::Object kernels = Napi::Object::New(env);
   for (auto& entry : binding_registry())
     kernels.Set(entry.first, Napi::Function::New(env, dispatch, entry.first, reinterpret_cast<void*>(entry.second)));

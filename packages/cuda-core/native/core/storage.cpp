@@ -2,7 +2,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <unordered_map>
+#include <vector>
 
 #include "error.h"
 
@@ -12,16 +15,86 @@ namespace {
 std::atomic<int64_t> g_live_count{0};
 std::atomic<int64_t> g_live_bytes{0};
 constexpr size_t kAlignment = 64;
+
+// Freed blocks are kept by size and handed out again: large buffers would otherwise go
+// back to the OS on every free and fault their pages in again on the next allocation.
+class BlockCache {
+ public:
+  void* take(size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(bytes);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= bytes;
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= limit()) {
+        free_[bytes].push_back(p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+  size_t cached() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
+ private:
+  static size_t limit() {
+    static const size_t value = [] {
+      const char* env = std::getenv("LRFACE_HOST_CACHE_MB");
+      long mb = env ? std::atol(env) : 1024;
+      return static_cast<size_t>(mb < 0 ? 0 : mb) << 20;
+    }();
+    return value;
+  }
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+BlockCache& cache() {
+  static BlockCache* instance = new BlockCache();  // never destroyed: storages may outlive statics at exit
+  return *instance;
+}
+
+// Small sizes round to the alignment, large ones to 1/8 of their power of two, so cached
+// blocks fit a range of requests.
+size_t round_size(size_t bytes) {
+  size_t padded = ((bytes + kAlignment - 1) / kAlignment + 1) * kAlignment;
+  if (padded <= (1u << 16)) return padded;
+  size_t p = 1;
+  while (p < padded) p <<= 1;
+  size_t step = p >> 3;
+  return ((padded + step - 1) / step) * step;
+}
 }  // namespace
+
+size_t host_cache_bytes() { return cache().cached(); }
+void host_cache_clear() { cache().clear(); }
 
 Storage::Storage(DType dtype, int64_t numel) : dtype_(dtype), numel_(numel) {
   LR_CHECK(numel >= 0, Range, "alloc: 'numel' must be >= 0, got ", numel);
   size_t bytes = this->bytes();
-  // Round up so vector kernels may read a full register past the end of small tensors.
-  size_t padded = ((bytes + kAlignment - 1) / kAlignment + 1) * kAlignment;
-  data_ = std::aligned_alloc(kAlignment, padded);
+  // Padded so vector kernels may read a full register past the end of small tensors.
+  capacity_ = round_size(bytes);
+  data_ = cache().take(capacity_);
+  if (data_ == nullptr) data_ = std::aligned_alloc(kAlignment, capacity_);
   if (data_ == nullptr) fail(ErrorKind::State, "alloc: out of memory allocating ", bytes, " bytes");
-  std::memset(data_, 0, padded);
+  std::memset(data_, 0, capacity_);
   g_live_count.fetch_add(1);
   g_live_bytes.fetch_add(static_cast<int64_t>(bytes));
 }
@@ -30,7 +103,7 @@ Storage::~Storage() { release(); }
 
 void Storage::release() {
   if (data_ == nullptr) return;
-  std::free(data_);
+  cache().give(data_, capacity_);
   data_ = nullptr;
   g_live_count.fetch_sub(1);
   g_live_bytes.fetch_sub(static_cast<int64_t>(bytes()));

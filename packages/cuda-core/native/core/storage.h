@@ -30,6 +30,11 @@ class Storage {
   DType dtype_;
   int64_t numel_;
   bool was_released_ = false;
+  size_t capacity_ = 0;
 };
+
+// Bytes held in the host block cache (freed storages kept for reuse), and emptying it.
+size_t host_cache_bytes();
+void host_cache_clear();
 
 }  // namespace lrface
