@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { getRngState, setRngState, tensor, type RngState, type Tensor } from '@lrface/cuda-core';
 import type { Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
-import type { LRScheduler } from './schedulers.js';
+import type { LRScheduler, SchedulerState } from './schedulers.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -22,8 +22,8 @@ interface CheckpointMeta {
   format: 'lrface-checkpoint-1';
   step: number;
   rng: RngState;
-  optimizer?: { step: number; lrs: number[]; buffers: Record<string, number[]> };
-  scheduler?: { lastEpoch: number };
+  optimizer?: { step: number; lrs: number[]; paramSteps: number[]; buffers: Record<string, number[]> };
+  scheduler?: SchedulerState;
   extra?: Record<string, unknown>;
 }
 
@@ -34,7 +34,7 @@ export function saveCheckpoint(path: string, parts: CheckpointParts): void {
   let optimizer: CheckpointMeta['optimizer'];
   if (parts.optimizer) {
     const s = parts.optimizer.stateDict();
-    optimizer = { step: s.step, lrs: s.lrs, buffers: {} };
+    optimizer = { step: s.step, lrs: s.lrs, paramSteps: s.paramSteps, buffers: {} };
     for (const [name, arrays] of Object.entries(s.buffers)) {
       optimizer.buffers[name] = arrays.map((a) => a.length);
       arrays.forEach((a, i) => {
@@ -78,7 +78,7 @@ export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step'
       const buffers: OptimizerState['buffers'] = {};
       for (const [name, lengths] of Object.entries(meta.optimizer.buffers))
         buffers[name] = lengths.map((len, i) => (len === 0 ? new Float32Array(0) : (tensors.get(`optimizer.${name}.${i}`)?.data() as Float32Array)));
-      parts.optimizer.loadStateDict({ step: meta.optimizer.step, lrs: meta.optimizer.lrs, buffers });
+      parts.optimizer.loadStateDict({ step: meta.optimizer.step, lrs: meta.optimizer.lrs, paramSteps: meta.optimizer.paramSteps, buffers });
     }
     if (parts.scheduler && meta.scheduler) parts.scheduler.loadStateDict(meta.scheduler);
     setRngState(meta.rng);

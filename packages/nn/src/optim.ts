@@ -12,6 +12,8 @@ export interface ParamGroup {
 export interface OptimizerState {
   step: number;
   lrs: number[];
+  /** Updates applied to each parameter (Adam's bias correction needs it). */
+  paramSteps: number[];
   buffers: Record<string, Float32Array[]>;
 }
 
@@ -20,6 +22,8 @@ export abstract class Optimizer {
   /** Updates taken so far. */
   stepCount = 0;
   protected readonly state = new Map<Tensor, Record<string, Tensor>>();
+  /** Updates applied to each parameter. */
+  protected readonly paramSteps = new Map<Tensor, number>();
 
   constructor(params: Tensor[] | ParamGroup[], defaults: Record<string, unknown> & { lr: number }) {
     if (!Array.isArray(params) || params.length === 0) throw new RangeError(`${this.constructor.name}: 'params' must be a non-empty array`);
@@ -40,6 +44,7 @@ export abstract class Optimizer {
       for (const group of this.paramGroups)
         for (const p of group.params) {
           if (!p.grad) continue;
+          this.paramSteps.set(p, (this.paramSteps.get(p) ?? 0) + 1);
           ops.scope(() => this.update(p, p.grad!, group, this.buffersOf(p)));
         }
     });
@@ -68,7 +73,7 @@ export abstract class Optimizer {
     const params = this.paramGroups.flatMap((g) => g.params);
     const buffers: Record<string, Float32Array[]> = {};
     for (const name of names) buffers[name] = params.map((p) => (this.state.get(p)?.[name]?.data() as Float32Array) ?? new Float32Array(0));
-    return { step: this.stepCount, lrs: this.paramGroups.map((g) => g.lr), buffers };
+    return { step: this.stepCount, lrs: this.paramGroups.map((g) => g.lr), paramSteps: params.map((p) => this.paramSteps.get(p) ?? 0), buffers };
   }
 
   loadStateDict(state: OptimizerState): void {
@@ -77,6 +82,8 @@ export abstract class Optimizer {
       throw new RangeError(`${this.constructor.name}.loadStateDict: 'state' has ${state?.lrs?.length} parameter groups, expected ${this.paramGroups.length}`);
     this.stepCount = state.step;
     state.lrs.forEach((lr, i) => (this.paramGroups[i].lr = lr));
+    if (state.paramSteps?.length !== params.length) throw new RangeError(`${this.constructor.name}.loadStateDict: 'paramSteps' must have ${params.length} entries`);
+    params.forEach((p, i) => this.paramSteps.set(p, state.paramSteps[i]));
     for (const [name, arrays] of Object.entries(state.buffers)) {
       if (arrays.length !== params.length) throw new RangeError(`${this.constructor.name}.loadStateDict: buffer '${name}' has ${arrays.length} entries, expected ${params.length}`);
       params.forEach((p, i) => {
@@ -140,9 +147,7 @@ export class Adam extends Optimizer {
     }
     const m = this.buffer(s, 'exp_avg', p);
     const v = this.buffer(s, 'exp_avg_sq', p);
-    const t = (s.step ? s.step.item() : 0) + 1;
-    if (!s.step) s.step = ops.keep(zeros([1]));
-    s.step.assign(new Float32Array([t]));
+    const t = this.paramSteps.get(p)!;
     m.assign(ops.add(ops.mul(m, b1), ops.mul(gr, 1 - b1)));
     v.assign(ops.add(ops.mul(v, b2), ops.mul(ops.square(gr), 1 - b2)));
     const stepSize = lr / (1 - b1 ** t);

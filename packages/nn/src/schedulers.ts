@@ -1,10 +1,15 @@
 // Learning-rate schedules, stepped once per epoch (or per iteration, as the caller decides).
 import type { Optimizer } from './optim.js';
 
+export interface SchedulerState {
+  lastEpoch: number;
+  baseLrs: number[];
+}
+
 export abstract class LRScheduler {
   /** Schedule steps taken. */
   lastEpoch = 0;
-  readonly baseLrs: number[];
+  baseLrs: number[];
   constructor(readonly optimizer: Optimizer) {
     this.baseLrs = optimizer.paramGroups.map((g) => g.lr);
   }
@@ -21,12 +26,15 @@ export abstract class LRScheduler {
   protected apply(): void {
     this.optimizer.paramGroups.forEach((g, i) => (g.lr = this.lrAt(this.lastEpoch, this.baseLrs[i])));
   }
-  stateDict(): { lastEpoch: number } {
-    return { lastEpoch: this.lastEpoch };
+  stateDict(): SchedulerState {
+    return { lastEpoch: this.lastEpoch, baseLrs: [...this.baseLrs] };
   }
-  loadStateDict(state: { lastEpoch: number }): void {
+  loadStateDict(state: SchedulerState): void {
     if (!Number.isInteger(state?.lastEpoch) || state.lastEpoch < 0) throw new RangeError(`${this.constructor.name}.loadStateDict: 'lastEpoch' must be a non-negative integer`);
+    if (!Array.isArray(state.baseLrs) || state.baseLrs.length !== this.baseLrs.length)
+      throw new RangeError(`${this.constructor.name}.loadStateDict: 'baseLrs' must have ${this.baseLrs.length} entries`);
     this.lastEpoch = state.lastEpoch;
+    this.baseLrs = [...state.baseLrs];
     this.apply();
   }
 }

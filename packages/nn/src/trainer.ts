@@ -52,7 +52,7 @@ export class Trainer<B> {
   private log(line: string, transient = false): void {
     const out = this.options.output ?? process.stderr;
     if (out.isTTY) out.write(transient ? `\r\x1b[K${line}` : `\r\x1b[K${line}\n`);
-    else if (!transient) out.write(`${line}\n`);
+    else out.write(`${line}\n`);
   }
 
   private metrics(record: Record<string, unknown>): void {
