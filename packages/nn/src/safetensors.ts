@@ -43,7 +43,8 @@ export function tensorFromRaw(source: string, name: string, dtype: string, shape
   const n = shape.reduce((a, b) => a * b, 1);
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const bad = (why: string) => new RangeError(`${source}: tensor '${name}': ${why}`);
-  if (raw.byteLength !== n * (ELEMENT_BYTES[dtype] ?? NaN)) throw bad(`${raw.byteLength} bytes do not hold ${n} values of ${dtype}`);
+  if (!(dtype in ELEMENT_BYTES)) throw bad(`unsupported dtype '${dtype}'`);
+  if (raw.byteLength !== n * ELEMENT_BYTES[dtype]) throw bad(`${raw.byteLength} bytes do not hold ${n} values of ${dtype}`);
   switch (dtype) {
     case 'F32': {
       const out = new Float32Array(n);
