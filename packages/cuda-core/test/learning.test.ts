@@ -1,12 +1,11 @@
 // End-to-end: the engine trains a small network on real pixels.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
-import { decodePng, lumaOf } from './helpers/png.js';
+import { decodePng, lumaOf, sharedDataDir } from '@lrface/test-data';
 import { rng } from './helpers/random.js';
 
-const dataDir = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
+const dataDir = sharedDataDir;
 const images = ['set5/butterfly_GT.png', 'set5/head_GT.png', 'public-domain/astronaut.png'].map((p) => dataDir + p);
 const haveData = images.every((p) => existsSync(p));
 

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
-import { decodePng } from './helpers/png.js';
+import { decodePng, sharedDataDir } from '@lrface/test-data';
 import { size, uniform } from './helpers/random.js';
 
 // PyTorch's nearest and bilinear (align_corners both ways), written as direct 2-D formulas.
@@ -116,7 +115,7 @@ describe('upsample: bicubic (MATLAB imresize)', () => {
     gradcheck((t) => lr.upsample(t, { size: [7, 5], mode: 'bicubic' }), [{ data: uniform(2 * 12, 5), shape: [1, 2, 4, 3] }]);
   });
 
-  const set5 = fileURLToPath(new URL('../../../../shared/data/set5/', import.meta.url));
+  const set5 = `${sharedDataDir}set5/`;
   it.skipIf(!existsSync(set5))('reproduces the published Set5 bicubic PSNR (33.66 / 30.39 / 28.42 dB)', () => {
     const names = ['baby', 'bird', 'butterfly', 'head', 'woman'];
     const published: Record<number, number> = { 2: 33.66, 3: 30.39, 4: 28.42 };

@@ -1,13 +1,12 @@
 // The published check: a real PyTorch VDSR checkpoint (legacy pickle of a whole model)
 // loads into a VDSR built from our layers and reaches the published Set5 PSNR.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import { Conv2d, Module, ReLU, Sequential, loadTorchStateDict } from '../src/index.js';
-import { decodePng } from './helpers/png.js';
+import { decodePng, sharedDataDir } from '@lrface/test-data';
 
-const data = fileURLToPath(new URL('../../../../shared/data/', import.meta.url));
+const data = sharedDataDir;
 const weights = `${data}weights/vdsr-pytorch/model_epoch_50.pth`;
 
 class ConvReluBlock extends Module {
