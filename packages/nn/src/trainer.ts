@@ -107,6 +107,8 @@ export class Trainer<B> {
           }
           if (o.validate && o.validateEvery && this.step % o.validateEvery === 0) await this.runValidation();
           if (o.checkpointEvery && this.step % o.checkpointEvery === 0) this.checkpoint();
+          // Let the event loop run between steps: timers, I/O and a pending Ctrl-C get their turn.
+          await new Promise((resolve) => setImmediate(resolve));
           if (this.interrupted) {
             this.checkpoint();
             this.log(`interrupted at step ${this.step}${o.checkpointPath ? `; checkpoint saved to ${o.checkpointPath}` : ''}`);

@@ -232,6 +232,25 @@ describe('Trainer', () => {
     expect(loadCheckpoint(join(dir, 'last.safetensors'), { model }).step).toBe(100);
   });
 
+  it('saves a checkpoint and stops cleanly on Ctrl-C (SIGINT)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lrface-sigint-'));
+    const model = new Sequential(new Linear(2, 1));
+    const lines: string[] = [];
+    const trainer = new Trainer({
+      model, optimizer: new SGD(model.parameters(), { lr: 0.1 }), data: [1, 2, 3, 4, 5, 6], checkpointPath: join(dir, 'ckpt.safetensors'),
+      output: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }),
+      loss: (b) => {
+        if (b === 3) process.kill(process.pid, 'SIGINT');
+        return lr.sum(model.forward(lr.ones([1, 2])));
+      },
+    });
+    const result = await trainer.fit();
+    expect(result.steps).toBe(3);
+    expect(lines.join('')).toMatch(/interrupted at step 3; checkpoint saved/);
+    expect(loadCheckpoint(join(dir, 'ckpt.safetensors'), { model }).step).toBe(3);
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+
   it('stops on a non-finite loss, naming the step', async () => {
     const model = new Sequential(new Linear(2, 1));
     const trainer = new Trainer({
