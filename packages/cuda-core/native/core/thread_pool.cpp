@@ -52,11 +52,13 @@ class ThreadPool {
       job_parts_ = parts;
       pending_ = parts - 1;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     t_inside_pool = true;
     run_part(0);
     t_inside_pool = false;
+    for (int spin = 0; spin < 20000 && pending_done_.load(std::memory_order_acquire) != generation_; ++spin) __builtin_ia32_pause();
     std::unique_lock<std::mutex> lock(mutex_);
     done_cv_.wait(lock, [this] { return pending_ == 0; });
     job_ = nullptr;
@@ -74,6 +76,12 @@ class ThreadPool {
   void worker_loop(int index, uint64_t seen) {
     t_inside_pool = true;
     for (;;) {
+      // Spin briefly before sleeping: kernels issue many short parallel regions back to back,
+      // and a condition-variable wake-up costs more than most of them.
+      for (int spin = 0; spin < 20000; ++spin) {
+        if (published_.load(std::memory_order_acquire) != seen) break;
+        __builtin_ia32_pause();
+      }
       std::unique_lock<std::mutex> lock(mutex_);
       cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
@@ -82,7 +90,10 @@ class ThreadPool {
       lock.unlock();
       run_part(index);
       lock.lock();
-      if (--pending_ == 0) done_cv_.notify_one();
+      if (--pending_ == 0) {
+        pending_done_.store(seen, std::memory_order_release);
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -107,6 +118,8 @@ class ThreadPool {
   int job_parts_ = 0;
   int pending_ = 0;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};
+  std::atomic<uint64_t> pending_done_{0};
   bool stopping_ = false;
 };
 
