@@ -3,6 +3,7 @@ import { defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, type Shape } from './tensor-ref.js';
 import { sum, sumToShape } from './reduce.js';
 import { reshape } from './shape.js';
+import { broadcastShapes } from './elementwise.js';
 
 const F32 = ['float32'] as const;
 const matmulDecl = defineOp('matmul', { a: { dtypes: F32, rank: [1, 8] }, b: { dtypes: F32, rank: [1, 8] } });
@@ -33,19 +34,6 @@ function batchOffsets(shape: Shape, batch: readonly number[], matrixSize: number
   return out;
 }
 
-function broadcastBatch(op: string, a: Shape, b: Shape): number[] {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let k = 0; k < rank; k++) {
-    const da = a[a.length - rank + k] ?? 1;
-    const db = b[b.length - rank + k] ?? 1;
-    if (da !== db && da !== 1 && db !== 1)
-      throw rangeError(op, 'b', `batch dimensions broadcastable with ${formatShape(a)}`, formatShape(b), true);
-    out.push(Math.max(da, db));
-  }
-  return out;
-}
-
 /** C = op(A) @ op(B) over broadcast batches, A as [..., M, K] (or [..., K, M] when transA). */
 function batchedProduct(op: string, a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
   const [ar, ac] = a.shape.slice(-2);
@@ -53,7 +41,7 @@ function batchedProduct(op: string, a: Tensor, b: Tensor, transA: boolean, trans
   const [m, k] = transA ? [ac, ar] : [ar, ac];
   const [k2, n] = transB ? [bc, br] : [br, bc];
   if (k !== k2) throw rangeError(op, 'b', `${k} rows to match 'a' ${formatShape(a.shape)}`, `shape ${formatShape(b.shape)}`, true);
-  const batch = broadcastBatch(op, a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const batch = broadcastShapes(op, a.shape.slice(0, -2), b.shape.slice(0, -2));
   const out = empty([...batch, m, n]);
   if (out.size > 0)
     kernels.matmul(...ref(out), ...ref(a), ...ref(b), null, 0, [m, n, k], transA, transB, batchOffsets(a.shape, batch, m * k), batchOffsets(b.shape, batch, k * n));
