@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { size, uniform } from './helpers/random.js';
+import { kernels } from '../src/native.js';
 
 /** Batch statistics per channel of x [N, C, ...] and the normalised output, in plain loops. */
 function bnRef(x: ArrayLike<number>, shape: number[], w: ArrayLike<number> | null, b: ArrayLike<number> | null, eps: number, stats?: { mean: number[]; var: number[] }) {
@@ -158,5 +159,19 @@ describe('batchNorm2d', () => {
     expectError(() => lr.batchNorm2d(x, null, null, undefined, undefined, { eps: '1' as unknown as number }), TypeError, "'eps'");
     expectError(() => lr.batchNorm2d(x, null, null, undefined, undefined, { training: 1 as unknown as boolean }), TypeError, "'training'");
     expectError(() => lr.batchNorm2d(x, null, null, undefined, undefined, { affine: true } as lr.BatchNormOptions), TypeError, "'affine'");
+  });
+});
+
+describe('batch norm kernels re-check their arguments natively', () => {
+  it('throws RangeError instead of reading out of bounds', () => {
+    const s = (t: lr.Tensor) => t._storage('test');
+    const x = lr.zeros([2, 3]);
+    const y = lr.zeros([2, 3]);
+    const stat = lr.zeros([3]);
+    const small = lr.zeros([2]);
+    expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, s(small), 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 1], true, 0.1, 1e-5)).toThrow(RangeError);
+    expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, null, 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 1], false, 0.1, 1e-5)).toThrow(RangeError);
+    expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, null, 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 2], true, 0.1, 1e-5)).toThrow(RangeError);
+    expect(() => kernels.batch_norm_backward(s(y), 0, null, 0, null, 0, s(x), 0, s(y), 0, null, 0, s(small), 0, s(stat), 0, [2, 3, 1], true)).toThrow(RangeError);
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { size, uniform } from './helpers/random.js';
+import { kernels } from '../src/native.js';
 
 /** F.pad written per output element: where does each one come from? */
 function padRef(x: ArrayLike<number>, shape: number[], p: number[], mode: lr.PadMode, value = 0) {
@@ -115,5 +116,18 @@ describe('pad', () => {
     expectError(() => lr.pad(x, [1, 1], { fill: 0 } as lr.PadOptions), TypeError, "'fill'");
     expectError(() => lr.pad(lr.zeros([2, 2], 'int32'), [1, 1]), TypeError, "'x'");
     expectError(() => lr.pad(lr.tensor(3), [1, 1]), RangeError, "'x'");
+  });
+});
+
+describe('pad kernels re-check their arguments natively', () => {
+  it('throws RangeError instead of reading out of bounds', () => {
+    const s = (t: lr.Tensor) => t._storage('test');
+    const x = lr.zeros([1, 1, 3, 3]);
+    const out = lr.zeros([1, 1, 9, 9]);
+    expect(() => kernels.pad2d(s(out), 0, s(x), 0, [1, 3, 3, 3, 3, 3, 3], 1, 0)).toThrow(RangeError); // reflect pad 3 >= 3
+    expect(() => kernels.pad2d(s(out), 0, s(x), 0, [1, 3, 3, -1, 0, 0, 0], 2, 0)).toThrow(RangeError); // replicate crop
+    expect(() => kernels.pad2d(s(out), 0, s(x), 0, [1, 3, 3, -4, 0, 0, 0], 0, 0)).toThrow(RangeError); // crop past the edge
+    expect(() => kernels.pad2d(s(out), 0, s(x), 0, [1, 3, 3, 4, 4, 4, 4], 0, 0)).toThrow(RangeError); // output too small
+    expect(() => kernels.pad2d_backward(s(x), 0, s(out), 0, [1, 3, 3, 3, 3, 3, 3], 3)).toThrow(RangeError); // bad mode
   });
 });

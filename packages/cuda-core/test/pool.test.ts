@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { rng, size, uniform } from './helpers/random.js';
+import { kernels } from '../src/native.js';
 
 /** Distinct values so max pooling has no ties (finite differences stay valid). */
 function distinct(n: number, seed: number): Float32Array {
@@ -281,5 +282,23 @@ describe('adaptiveAvgPool2d / globalAvgPool2d', () => {
     expectError(() => lr.globalAvgPool2d(lr.zeros([2, 2])), RangeError, 'global_avg_pool2d', "'x'");
     expectError(() => lr.globalAvgPool2d(lr.zeros([1, 1, 2, 0])), RangeError, 'global_avg_pool2d', "'x'");
     expectError(() => lr.globalAvgPool2d(lr.zeros([1, 1, 2, 2], 'uint8')), TypeError, "'x'");
+  });
+});
+
+describe('pooling kernels re-check their arguments natively', () => {
+  it('throws RangeError instead of reading out of bounds', () => {
+    const x = lr.zeros([1, 1, 4, 4]);
+    const out = lr.zeros([1, 1, 2, 2]);
+    const index = lr.zeros([1, 1, 2, 2], 'int32');
+    const s = (t: lr.Tensor) => t._storage('test');
+    const geom = [1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2, 2];
+    expect(() => kernels.max_pool2d(s(out), 0, s(index), 0, s(x), 0, [1, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 3, 3])).toThrow(RangeError);
+    expect(() => kernels.max_pool2d(s(out), 0, s(index), 0, s(x), 0, [1, 4, 4, 2, 2, 2, 2, 2, 0, 1, 1, 2, 2])).toThrow(RangeError);
+    expect(() => kernels.max_pool2d(s(out), 1, s(index), 0, s(x), 0, geom)).toThrow(RangeError);
+    const bad = lr.tensor(new Int32Array([0, 1, 99, 2]), [1, 1, 2, 2]);
+    expect(() => kernels.max_pool2d_backward(s(x), 0, s(out), 0, s(bad), 0, geom)).toThrow(RangeError);
+    expect(() => kernels.avg_pool2d(s(out), 0, s(x), 0, geom, true, 5, 0)).toThrow(RangeError);
+    expect(() => kernels.adaptive_avg_pool2d(s(out), 0, s(x), 0, [1, 4, 4, 3, 3])).toThrow(RangeError);
+    expect(() => kernels.adaptive_avg_pool2d(s(out), 0, s(x), 0, [2 ** 40, 2 ** 40, 2 ** 40, 1, 1])).toThrow(RangeError);
   });
 });

@@ -4,6 +4,7 @@ import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { decodePng, sharedDataDir } from '@lrface/test-data';
 import { size, uniform } from './helpers/random.js';
+import { kernels } from '../src/native.js';
 
 const f = Math.fround;
 
@@ -462,5 +463,19 @@ describe('gaussianBlur', () => {
     expectError(() => lr.gaussianBlur(lr.zeros([4, 4]), { sigma: 1 }), RangeError, "'x'");
     expectError(() => lr.gaussianBlur(lr.zeros([1, 1, 0, 4]), { sigma: 1 }), RangeError, "'x'");
     expectError(() => lr.gaussianBlur(lr.zeros([1, 1, 4, 4], 'int32'), { sigma: 1 }), TypeError, "'x'");
+  });
+});
+
+describe('resampling kernels re-check their arguments natively', () => {
+  it('throws RangeError instead of reading out of bounds', () => {
+    const s = (t: lr.Tensor) => t._storage('test');
+    const x = lr.zeros([1, 1, 2, 2]);
+    const out = lr.zeros([1, 1, 2, 2]);
+    const id = [0, 1];
+    const one = [1, 1];
+    expect(() => kernels.resample2d(s(out), 0, s(x), 0, [1, 2, 2, 2, 2, 1, 1], [0, 2], one, id, one)).toThrow(RangeError); // index past the input
+    expect(() => kernels.resample2d(s(out), 0, s(x), 0, [1, 2, 2, 2, 2, 1, 1], [0], [1], id, one)).toThrow(RangeError); // short table
+    expect(() => kernels.resample2d(s(out), 0, s(x), 0, [1, 2, 2, 3, 2, 1, 1], [0, 1, 1], [1, 1, 1], id, one)).toThrow(RangeError); // output too small
+    expect(() => kernels.pixel_shuffle(s(out), 0, s(x), 0, [1, 1, 2, 2, 2], false)).toThrow(RangeError);
   });
 });
