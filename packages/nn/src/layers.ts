@@ -90,7 +90,8 @@ export class Linear extends Module {
 
 export interface BatchNormConfig {
   eps?: number;
-  momentum?: number;
+  /** Running-statistics momentum; null for a cumulative average over all batches seen (PyTorch's momentum=None). */
+  momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
 }
@@ -102,22 +103,34 @@ export class BatchNorm2d extends Module {
   declare running_var: Tensor | null;
   declare num_batches_tracked: Tensor | null;
   readonly eps: number;
-  readonly momentum: number;
+  readonly momentum: number | null;
   constructor(readonly numFeatures: number, config: BatchNormConfig = {}) {
     super();
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = config;
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new RangeError(`BatchNorm2d: 'numFeatures' must be an integer >= 1, got ${numFeatures}`);
+    if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new RangeError(`BatchNorm2d: 'momentum' must be in [0, 1] or null, got ${momentum}`);
+    if (!(eps > 0)) throw new RangeError(`BatchNorm2d: 'eps' must be > 0, got ${eps}`);
     this.eps = eps;
     this.momentum = momentum;
     this.registerParameter('weight', affine ? ones([numFeatures]) : null);
     this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
     this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
     this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
-    this.registerBuffer('num_batches_tracked', trackRunningStats ? zeros([1], 'int32') : null);
+    // A 0-dim counter, as PyTorch's (int64 there), so state dicts match shape for shape.
+    this.registerBuffer('num_batches_tracked', trackRunningStats ? zeros([], 'int32') : null);
+  }
+  protected override optionalStateKeys(): string[] {
+    return ['num_batches_tracked'];
   }
   forward(x: Tensor): Tensor {
     const training = this.training || !this.running_mean;
-    if (this.training && this.num_batches_tracked) this.num_batches_tracked.assign(new Int32Array([this.num_batches_tracked.item() + 1]));
-    return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum: this.momentum, eps: this.eps });
+    let momentum = this.momentum ?? 0;
+    if (this.training && this.num_batches_tracked) {
+      const seen = this.num_batches_tracked.item() + 1;
+      this.num_batches_tracked.assign(new Int32Array([seen]));
+      if (this.momentum === null) momentum = 1 / seen;
+    }
+    return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum, eps: this.eps });
   }
 }
 

@@ -21,6 +21,7 @@ export abstract class Module {
   private readonly paramNames = new Set<string>();
   private readonly bufferNames = new Set<string>();
   private readonly moduleNames = new Set<string>();
+  private readonly nonPersistent = new Set<string>();
 
   /** Runs the module. */
   abstract forward(...inputs: unknown[]): unknown;
@@ -32,10 +33,24 @@ export abstract class Module {
     this.paramNames.add(name);
   }
 
-  /** Registers a non-trainable tensor saved with the state (running statistics). */
-  protected registerBuffer(name: string, tensor: Tensor | null): void {
+  /**
+   * Registers a non-trainable tensor (running statistics). A persistent buffer (the default)
+   * is part of the state dict; a non-persistent one is not, as in PyTorch.
+   */
+  protected registerBuffer(name: string, tensor: Tensor | null, options: { persistent?: boolean } = {}): void {
     (this as Record<string, unknown>)[name] = tensor;
     this.bufferNames.add(name);
+    if (options.persistent === false) this.nonPersistent.add(name);
+    else this.nonPersistent.delete(name);
+  }
+
+  /**
+   * Local state names that a loaded state dict may lack without counting as missing; they
+   * keep their current value. BatchNorm2d lists 'num_batches_tracked', which PyTorch
+   * checkpoints from before version 0.4.1 do not have.
+   */
+  protected optionalStateKeys(): string[] {
+    return [];
   }
 
   /** Registers a child module under `name`. */
@@ -49,6 +64,7 @@ export abstract class Module {
     this.paramNames.delete(name);
     this.bufferNames.delete(name);
     this.moduleNames.delete(name);
+    this.nonPersistent.delete(name);
   }
 
   /** @internal */
@@ -80,11 +96,15 @@ export abstract class Module {
     for (const [name, child] of this.namedChildren()) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
-  *namedParameters(prefix = ''): Generator<[string, Tensor]> {
+  /** Parameters by dotted name; a parameter shared by several modules comes once unless removeDuplicate is false. */
+  *namedParameters(prefix = '', removeDuplicate = true): Generator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix))
       for (const name of m.paramNames) {
         const t = m.get(name);
-        if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
+        if (!(t instanceof Tensor) || (removeDuplicate && seen.has(t))) continue;
+        seen.add(t);
+        yield [path ? `${path}.${name}` : name, t];
       }
   }
 
@@ -145,9 +165,21 @@ export abstract class Module {
     return this;
   }
 
-  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  /** Parameters and persistent buffers by dotted name (the tensors themselves, not copies), in PyTorch's order. */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    const out: StateDict = new Map();
+    for (const [path, m] of this.namedModules()) {
+      const key = (name: string) => (path ? `${path}.${name}` : name);
+      for (const name of m.paramNames) {
+        const t = m.get(name);
+        if (t instanceof Tensor) out.set(key(name), t);
+      }
+      for (const name of m.bufferNames) {
+        const t = m.get(name);
+        if (t instanceof Tensor && !m.nonPersistent.has(name)) out.set(key(name), t);
+      }
+    }
+    return out;
   }
 
   /**
@@ -162,7 +194,9 @@ export abstract class Module {
       if (k !== null) incoming.set(k, value);
     }
     const own = this.stateDict();
-    const missingKeys = [...own.keys()].filter((k) => !incoming.has(k));
+    const optional = new Set<string>();
+    for (const [path, m] of this.namedModules()) for (const name of m.optionalStateKeys()) optional.add(path ? `${path}.${name}` : name);
+    const missingKeys = [...own.keys()].filter((k) => !incoming.has(k) && !optional.has(k));
     const unexpectedKeys = [...incoming.keys()].filter((k) => !own.has(k));
     const mismatches: string[] = [];
     for (const [k, target] of own) {
