@@ -3,6 +3,7 @@
 import * as ops from '@lrface/cuda-core';
 import { noGrad, randn, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
+import { ConvTranspose2d } from './layers.js';
 
 export interface SpectralNormOptions {
   /** Parameter to normalise. Default 'weight'. */
@@ -10,7 +11,7 @@ export interface SpectralNormOptions {
   /** Power iterations per training forward. Default 1. */
   nPowerIterations?: number;
   eps?: number;
-  /** The axis holding output features (1 for transposed convolutions). Default 0. */
+  /** The axis holding output features. Default 1 for ConvTranspose2d (its weight is [in, out, kh, kw]), else 0, as in PyTorch. */
   dim?: number;
 }
 
@@ -24,16 +25,21 @@ function normalize(v: Tensor, eps: number): Tensor {
  * there load here. u and v are updated on every forward in training mode.
  */
 export function spectralNorm<M extends Module>(module: M, options: SpectralNormOptions = {}): M {
-  const { name = 'weight', nPowerIterations = 1, eps = 1e-12, dim = 0 } = options;
+  const { name = 'weight', nPowerIterations = 1, eps = 1e-12 } = options;
+  const dim = options.dim ?? (module instanceof ConvTranspose2d ? 1 : 0);
   const record = module as unknown as Record<string, unknown>;
   const weight = record[name] as Tensor | undefined;
   if (!weight || typeof weight !== 'object' || !('shape' in weight)) throw new TypeError(`spectralNorm: 'module' has no parameter '${name}'`);
   if (!Number.isInteger(nPowerIterations) || nPowerIterations < 1) throw new RangeError(`spectralNorm: 'nPowerIterations' must be an integer >= 1, got ${nPowerIterations}`);
+  if (!Number.isInteger(dim) || dim < 0 || dim >= weight.rank) throw new RangeError(`spectralNorm: 'dim' must be an integer in [0, ${weight.rank}), got ${dim}`);
   const perm = [dim, ...weight.shape.map((_, k) => k).filter((k) => k !== dim)];
   const height = weight.shape[dim];
   const width = weight.size / height;
   module._unregister(name);
   module._register('parameter', `${name}_orig`, weight);
+  // `<name>` exists only during a forward (it is computed there); a second spectralNorm on the
+  // same parameter therefore finds nothing to wrap and says so.
+  record[name] = undefined;
   const u0 = randn([height]);
   const v0 = randn([width]);
   const u = noGrad(() => ops.reshape(normalize(u0, eps), [height]));
