@@ -6,7 +6,8 @@
 export { Module, Sequential } from './module.js';
 export type { StateDict, LoadOptions, LoadResult } from './module.js';
 export * from './layers.js';
-export { spectralNorm } from './spectral-norm.js';
+export * from './blocks.js';
+export { spectralNorm, SpectralNorm } from './spectral-norm.js';
 export type { SpectralNormOptions } from './spectral-norm.js';
 export * from './init.js';
 export * from './losses.js';
