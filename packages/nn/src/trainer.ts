@@ -18,10 +18,23 @@ export interface TrainStepResult {
 
 export interface TrainerOptions<B> {
   model: Module;
+  /** The optimiser `loss` mode steps; its learning rate is logged. */
   optimizer: Optimizer;
   scheduler?: LRScheduler;
-  /** Computes the loss of one batch; the trainer runs backward and the update. */
-  loss: (batch: B, step: number) => Tensor;
+  /** Computes the loss of one batch; the trainer runs backward and the update. Give this or `trainStep`. */
+  loss?: (batch: B, step: number) => Tensor;
+  /**
+   * Runs one whole training step itself (zeroGrad, backward, updates: a GAN's alternating
+   * discriminator and generator updates, a centre update) and reports its loss and metrics.
+   */
+  trainStep?: (batch: B, step: number) => TrainStepResult | Promise<TrainStepResult>;
+  /** Further parts saved in and restored from checkpoints (a GAN's discriminators and their optimisers). */
+  models?: Record<string, Module>;
+  optimizers?: Record<string, Optimizer>;
+  /** Further schedules, stepped with `scheduler`. */
+  schedulers?: Record<string, LRScheduler>;
+  /** JSON state outside any module kept in checkpoints (BEGAN's k_t, a best metric). */
+  extraState?: { save: () => Record<string, unknown>; load: (state: Record<string, unknown>) => void };
   /**
    * Batches, as a re-iterable array, iterable or async iterable; one pass is an epoch. For an
    * exact resume, iterating it must give the same batches again (seed any shuffling from the
@@ -56,6 +69,7 @@ interface TrainerExtra {
   epoch: number;
   /** Batches of `epoch` already trained on. */
   epochStep: number;
+  user?: Record<string, unknown>;
 }
 
 export class Trainer<B> {
@@ -75,6 +89,7 @@ export class Trainer<B> {
     positive('validateEvery', validateEvery, 1);
     positive('checkpointEvery', checkpointEvery, 1);
     if (options.resume && !options.checkpointPath) throw new RangeError("Trainer: 'resume' needs 'checkpointPath'");
+    if (!options.loss === !options.trainStep) throw new RangeError("Trainer: give exactly one of 'loss' and 'trainStep'");
   }
 
   /** Asks the run to stop after the current step, saving a checkpoint as Ctrl-C does. */
@@ -96,9 +111,15 @@ export class Trainer<B> {
   }
 
   private checkpoint(): void {
-    const { checkpointPath, model, optimizer, scheduler } = this.options;
-    const extra: TrainerExtra = { epoch: this.epoch, epochStep: this.epochStep };
-    if (checkpointPath) saveCheckpoint(checkpointPath, { model, optimizer, scheduler, step: this.step, extra: { ...extra } });
+    const { checkpointPath, model, optimizer, scheduler, models, optimizers, schedulers, extraState } = this.options;
+    if (!checkpointPath) return;
+    const extra: TrainerExtra = { epoch: this.epoch, epochStep: this.epochStep, ...(extraState ? { user: extraState.save() } : {}) };
+    saveCheckpoint(checkpointPath, { model, optimizer, scheduler, models, optimizers, schedulers, step: this.step, extra: { ...extra } });
+  }
+
+  private stepSchedules(): void {
+    this.options.scheduler?.step();
+    for (const s of Object.values(this.options.schedulers ?? {})) s.step();
   }
 
   /** Steps in the whole run when the data has a known length. */
@@ -132,8 +153,9 @@ export class Trainer<B> {
   private restore(): ReturnType<typeof getRngState> | undefined {
     const o = this.options;
     if (!o.resume || !o.checkpointPath || !existsSync(o.checkpointPath)) return undefined;
-    const { step, extra } = loadCheckpoint(o.checkpointPath, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler });
+    const { step, extra } = loadCheckpoint(o.checkpointPath, { model: o.model, optimizer: o.optimizer, scheduler: o.scheduler, models: o.models, optimizers: o.optimizers, schedulers: o.schedulers });
     const e = (extra ?? {}) as Partial<TrainerExtra>;
+    if (o.extraState && e.user) o.extraState.load(e.user);
     this.step = step;
     this.epoch = Number.isInteger(e.epoch) ? e.epoch! : 0;
     this.epochStep = Number.isInteger(e.epochStep) ? e.epochStep! : 0;
@@ -178,28 +200,38 @@ export class Trainer<B> {
             break epochs;
           }
           o.model.train();
-          o.optimizer.zeroGrad();
-          const loss = scope(() => {
-            const l = o.loss(batch, this.step);
-            l.backward();
-            return l.item();
-          });
+          for (const m of Object.values(o.models ?? {})) m.train();
+          let loss: number;
+          let reported: TrainStepResult | undefined;
+          if (o.loss) {
+            o.optimizer.zeroGrad();
+            loss = scope(() => {
+              const l = o.loss!(batch, this.step);
+              l.backward();
+              return l.item();
+            });
+          } else {
+            reported = await o.trainStep!(batch, this.step);
+            loss = reported.loss;
+          }
           if (!Number.isFinite(loss)) {
             this.log(`stopped at step ${this.step + 1}: the loss is ${loss}`);
             this.metrics({ step: this.step + 1, epoch: this.epoch, loss: String(loss), stopped: 'non-finite loss' });
-            throw new RangeError(`Trainer: the loss became ${loss} at step ${this.step + 1} (epoch ${this.epoch + 1}); training stopped before the update`);
+            const when = o.loss ? 'training stopped before the update' : 'training stopped';
+            throw new RangeError(`Trainer: the loss became ${loss} at step ${this.step + 1} (epoch ${this.epoch + 1}); ${when}`);
           }
-          o.optimizer.step();
+          if (o.loss) o.optimizer.step();
           this.step++;
           this.epochStep++;
-          if (o.scheduleEvery === 'step') o.scheduler?.step();
+          if (o.scheduleEvery === 'step') this.stepSchedules();
           lastLoss = loss;
-          windowSamples += o.batchSize ?? 1;
+          windowSamples += reported?.samples ?? o.batchSize ?? 1;
           if (this.step % logEvery === 0) {
             const seconds = (performance.now() - windowStart) / 1000;
             const rate = windowSamples / Math.max(seconds, 1e-9);
             this.progress(loss, rate);
-            this.metrics({ step: this.step, epoch: this.epoch, loss, samplesPerSecond: rate, lr: o.optimizer.paramGroups[0].lr });
+            const { loss: _l, samples: _s, ...others } = reported ?? { loss };
+            this.metrics({ step: this.step, epoch: this.epoch, loss, ...others, samplesPerSecond: rate, lr: o.optimizer.paramGroups[0].lr });
             windowStart = performance.now();
             windowSamples = 0;
           }
@@ -213,7 +245,7 @@ export class Trainer<B> {
             return { steps: this.step, lastLoss };
           }
         }
-        if (o.scheduleEvery !== 'step') o.scheduler?.step();
+        if (o.scheduleEvery !== 'step') this.stepSchedules();
         this.epochStep = 0;
       }
       if (reachedMax) this.log(`reached maxSteps (${o.maxSteps})`);
@@ -229,12 +261,14 @@ export class Trainer<B> {
   private async runValidation(): Promise<void> {
     const o = this.options;
     o.model.eval();
+    for (const m of Object.values(o.models ?? {})) m.eval();
     try {
       const result = await o.validate!(this.step);
       this.log(`validation at step ${this.step}: ${Object.entries(result).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
       this.metrics({ step: this.step, epoch: this.epoch, validation: result });
     } finally {
       o.model.train();
+      for (const m of Object.values(o.models ?? {})) m.train();
     }
   }
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { Adam, Dropout, Linear, ReLU, SGD, Sequential, StepLR, Trainer, loadCheckpoint, mseLoss } from '../src/index.js';
+import { Adam, BeganBalance, Dropout, Linear, ReLU, SGD, Sequential, StepLR, Trainer, beganEnergy, loadCheckpoint, mseLoss, saveCheckpoint } from '../src/index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'lrface-trainer-'));
 
@@ -134,11 +134,92 @@ describe('Trainer', () => {
     expect(readFileSync(join(dir, 'm.jsonl'), 'utf8')).toMatch(/"stopped":"non-finite loss"/);
   });
 
+  it('runs a caller-defined step (BEGAN: discriminator and generator updates, k_t), and resumes it bit for bit', async () => {
+    const dir = tmp();
+    const build = (seed: number) => {
+      lr.manualSeed(seed);
+      const G = new Sequential(new Linear(2, 4), new ReLU(), new Linear(4, 3));
+      const D = new Sequential(new Linear(3, 2), new ReLU(), new Linear(2, 3)); // an autoencoder, as BEGAN's D
+      const optG = new Adam(G.parameters(), { lr: 1e-2 });
+      const optD = new Adam(D.parameters(), { lr: 1e-2 });
+      const balance = new BeganBalance(0.5, 0.1);
+      return { G, D, optG, optD, balance };
+    };
+    const data = { *[Symbol.iterator]() { for (let i = 0; i < 4; i++) yield lr.randn([5, 3]); } };
+    const trainer = (p: ReturnType<typeof build>, path?: string, stopAt?: number) => {
+      const t: Trainer<lr.Tensor> = new Trainer({
+        model: p.G, optimizer: p.optG, models: { D: p.D }, optimizers: { D: p.optD }, data, epochs: 2, logEvery: 1, output: sink(false),
+        checkpointPath: path, resume: !!path,
+        extraState: { save: () => ({ k: p.balance.k }), load: (s) => { p.balance.k = s.k as number; } },
+        trainStep: (real, step) => {
+          if (step === stopAt) t.requestStop();
+          const z = lr.randn([5, 2]);
+          p.optD.zeroGrad();
+          const [lReal, lFake] = lr.scope(() => {
+            const eReal = beganEnergy(real, p.D.forward(real));
+            const eFake = beganEnergy(lr.noGrad(() => p.G.forward(z)), p.D.forward(lr.noGrad(() => p.G.forward(z))));
+            p.balance.discriminatorLoss(eReal, eFake).backward();
+            return [eReal.item(), eFake.item()];
+          });
+          p.optD.step();
+          p.optG.zeroGrad();
+          lr.scope(() => {
+            const fake = p.G.forward(z);
+            p.balance.generatorLoss(beganEnergy(fake, p.D.forward(fake))).backward();
+          });
+          p.optG.step();
+          const convergence = p.balance.update(lReal, lFake);
+          return { loss: lReal, convergence, k: p.balance.k, samples: 5 };
+        },
+      });
+      return t;
+    };
+    const a = build(1);
+    lr.manualSeed(2);
+    const metrics = join(dir, 'm.jsonl');
+    await new Trainer({ ...trainer(a).options, metricsPath: metrics }).fit();
+    const rec = readFileSync(metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(rec[0]).toMatchObject({ step: 1, k: expect.any(Number), convergence: expect.any(Number) });
+
+    const path = join(dir, 'gan.safetensors');
+    const b = build(1);
+    lr.manualSeed(2);
+    expect((await trainer(b, path, 5).fit()).steps).toBe(6);
+    const c = build(50);
+    c.balance.k = 0.9;
+    lr.manualSeed(3);
+    expect((await trainer(c, path).fit()).steps).toBe(8);
+    for (const [name, x, y] of [['G', a.G, c.G], ['D', a.D, c.D]] as const)
+      for (const [k, v] of x.stateDict()) expect(Array.from(y.stateDict().get(k)!.data()), `${name}.${k}`).toEqual(Array.from(v.data()));
+    expect(c.balance.k).toBe(a.balance.k);
+    expect(c.balance.k).toBeGreaterThan(0);
+  });
+
+  it('checkpoints name the part that is missing instead of loading half', () => {
+    const dir = tmp();
+    const path = join(dir, 'c.safetensors');
+    const G = new Linear(2, 2);
+    const D = new Linear(2, 1);
+    saveCheckpoint(path, { model: G, models: { D }, optimizers: { D: new SGD(D.parameters(), { lr: 0.1, momentum: 0.9 }) }, step: 3 });
+    const G2 = new Linear(2, 2);
+    const before = Array.from(G2.weight.data());
+    expect(() => loadCheckpoint(path, { model: G2, models: { E: new Linear(2, 1) } })).toThrow(/holds no model 'E' \(it has: D\)/);
+    expect(() => loadCheckpoint(path, { model: G2, optimizers: { G: new SGD(G2.parameters(), { lr: 1 }) } })).toThrow(/holds no optimiser 'G'/);
+    expect(() => loadCheckpoint(path, { model: G2, optimizer: new SGD(G2.parameters(), { lr: 1 }) })).toThrow(/holds no optimiser state/);
+    expect(Array.from(G2.weight.data())).toEqual(before);
+    const D2 = new Linear(2, 1);
+    expect(loadCheckpoint(path, { model: G2, models: { D: D2 } }).step).toBe(3);
+    expect(Array.from(D2.weight.data())).toEqual(Array.from(D.weight.data()));
+    expect(() => saveCheckpoint(path, { model: G, models: { 'a.b': D }, step: 1 })).toThrow(/'models' names/);
+  });
+
   it('checks its options by name', () => {
     const model = new Sequential(new Linear(1, 1));
     const base = { model, optimizer: new SGD(model.parameters(), { lr: 1 }), data: [], loss: () => lr.zeros([]) };
     expect(() => new Trainer({ ...base, epochs: -1 })).toThrow(/Trainer: 'epochs'/);
     expect(() => new Trainer({ ...base, logEvery: 0 })).toThrow(/Trainer: 'logEvery'/);
     expect(() => new Trainer({ ...base, resume: true })).toThrow(/Trainer: 'resume' needs 'checkpointPath'/);
+    expect(() => new Trainer({ ...base, trainStep: () => ({ loss: 0 }) })).toThrow(/exactly one of 'loss' and 'trainStep'/);
+    expect(() => new Trainer({ ...base, loss: undefined })).toThrow(/exactly one of 'loss' and 'trainStep'/);
   });
 });
