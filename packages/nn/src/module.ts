@@ -74,14 +74,14 @@ export abstract class Module {
     else this.registerModule(name, value as Module | null);
   }
 
-  private get(name: string): unknown {
+  private attr(name: string): unknown {
     return (this as Record<string, unknown>)[name];
   }
 
   /** Direct children with their names. */
   *namedChildren(): Generator<[string, Module]> {
     for (const name of this.moduleNames) {
-      const m = this.get(name);
+      const m = this.attr(name);
       if (m instanceof Module) yield [name, m];
     }
   }
@@ -101,7 +101,7 @@ export abstract class Module {
     const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix))
       for (const name of m.paramNames) {
-        const t = m.get(name);
+        const t = m.attr(name);
         if (!(t instanceof Tensor) || (removeDuplicate && seen.has(t))) continue;
         seen.add(t);
         yield [path ? `${path}.${name}` : name, t];
@@ -115,7 +115,7 @@ export abstract class Module {
   *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
     for (const [path, m] of this.namedModules(prefix))
       for (const name of m.bufferNames) {
-        const t = m.get(name);
+        const t = m.attr(name);
         if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
       }
   }
@@ -171,11 +171,11 @@ export abstract class Module {
     for (const [path, m] of this.namedModules()) {
       const key = (name: string) => (path ? `${path}.${name}` : name);
       for (const name of m.paramNames) {
-        const t = m.get(name);
+        const t = m.attr(name);
         if (t instanceof Tensor) out.set(key(name), t);
       }
       for (const name of m.bufferNames) {
-        const t = m.get(name);
+        const t = m.attr(name);
         if (t instanceof Tensor && !m.nonPersistent.has(name)) out.set(key(name), t);
       }
     }
@@ -241,5 +241,64 @@ export class Sequential extends Module {
     let out = x;
     for (const m of this.children()) out = m.forward(out) as Tensor;
     return out;
+  }
+}
+
+/** Holds modules in a list (children '0', '1', ...) for a forward written by the owner, as torch.nn.ModuleList. */
+export class ModuleList extends Module {
+  private items: Module[] = [];
+  constructor(modules: Module[] = []) {
+    super();
+    modules.forEach((m) => this.append(m));
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  append(module: Module): this {
+    if (!(module instanceof Module)) throw new TypeError(`ModuleList: 'modules[${this.items.length}]' must be a Module, got ${typeof module}`);
+    this.registerModule(String(this.items.length), module);
+    this.items.push(module);
+    return this;
+  }
+  at(index: number): Module {
+    const m = this.items[index < 0 ? this.items.length + index : index];
+    if (!m) throw new RangeError(`ModuleList.at: 'index' must be in [-${this.items.length}, ${this.items.length}), got ${index}`);
+    return m;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.items[Symbol.iterator]();
+  }
+  forward(): never {
+    throw new Error('ModuleList: has no forward; iterate over it in the owning module');
+  }
+}
+
+/** Holds named modules for a forward written by the owner, as torch.nn.ModuleDict. */
+export class ModuleDict extends Module {
+  private readonly entries = new Map<string, Module>();
+  constructor(modules: Record<string, Module> = {}) {
+    super();
+    for (const [k, m] of Object.entries(modules)) this.set(k, m);
+  }
+  set(name: string, module: Module): this {
+    if (!/^[^.]+$/.test(name)) throw new RangeError(`ModuleDict: 'name' must be non-empty without '.', got '${name}'`);
+    if (!(module instanceof Module)) throw new TypeError(`ModuleDict: 'modules.${name}' must be a Module, got ${typeof module}`);
+    this.registerModule(name, module);
+    this.entries.set(name, module);
+    return this;
+  }
+  get(name: string): Module {
+    const m = this.entries.get(name);
+    if (!m) throw new RangeError(`ModuleDict.get: no module '${name}' (has: ${[...this.entries.keys()].join(', ')})`);
+    return m;
+  }
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+  forward(): never {
+    throw new Error('ModuleDict: has no forward; pick its modules in the owning module');
   }
 }

@@ -170,6 +170,16 @@ describe('gradient clipping', () => {
     clipGradValue([a, c], 0.5);
     expectNear(Array.from(a.grad.data()), [0.3, -0.5]);
     expect(() => clipGradNorm([a], 0)).toThrow(/clipGradNorm: 'maxNorm'/);
+    expect(() => clipGradNorm([a], 1, 0.5)).toThrow(/clipGradNorm: 'normType'/);
+  });
+  it('by the max norm and by an L1 norm', () => {
+    const a = lr.tensor([0, 0, 0]).requiresGrad_();
+    a.grad = lr.tensor([1, -4, 2]);
+    expect(clipGradNorm([a], 2, Infinity)).toBe(4);
+    expectNear(Array.from(a.grad.data()), [1, -4, 2].map((v) => (v * 2) / (4 + 1e-6)));
+    a.grad = lr.tensor([1, -4, 2]);
+    expect(clipGradNorm([a], 3.5, 1)).toBeCloseTo(7, 6);
+    expectNear(Array.from(a.grad.data()), [1, -4, 2].map((v) => (v * 3.5) / (7 + 1e-6)));
     expect(() => clipGradValue([a], -1)).toThrow(/clipGradValue: 'clipValue'/);
   });
 });

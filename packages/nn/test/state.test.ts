@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, Sequential, loadSafetensors, saveSafetensors, spectralNorm, writeFileAtomic } from '../src/index.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, ModuleDict, ModuleList, ReLU, Sequential, loadSafetensors, saveSafetensors, spectralNorm, writeFileAtomic } from '../src/index.js';
 
 const arr = (t: lr.Tensor) => Array.from(t.data());
 
@@ -78,6 +78,36 @@ describe('Module state', () => {
     b.loadStateDict(loadSafetensors(join(dir, 'm.safetensors')));
     for (const [k, v] of a.stateDict()) expect(arr(b.stateDict().get(k)!), k).toEqual(arr(v));
     expect((b.at(1) as BatchNorm2d).num_batches_tracked!.dtype).toBe('int32');
+  });
+});
+
+describe('ModuleList and ModuleDict', () => {
+  it('register their members by index or name, for a forward written by the owner', () => {
+    class UNetish extends Module {
+      declare down: ModuleList;
+      declare heads: ModuleDict;
+      constructor() {
+        super();
+        this.registerModule('down', new ModuleList([new Linear(2, 3), new ReLU()]));
+        this.down.append(new Linear(3, 2));
+        this.registerModule('heads', new ModuleDict({ a: new Linear(2, 1), b: new Linear(2, 4) }));
+      }
+      forward(x: lr.Tensor): lr.Tensor {
+        let h = x;
+        for (const m of this.down) h = m.forward(h) as lr.Tensor;
+        return this.heads.get('b').forward(h) as lr.Tensor;
+      }
+    }
+    const m = new UNetish();
+    expect([...m.stateDict().keys()]).toEqual(['down.0.weight', 'down.0.bias', 'down.2.weight', 'down.2.bias', 'heads.a.weight', 'heads.a.bias', 'heads.b.weight', 'heads.b.bias']);
+    expect(m.forward(lr.ones([1, 2])).shape).toEqual([1, 4]);
+    expect(m.down.length).toBe(3);
+    expect(m.down.at(-1)).toBe(m.down.at(2));
+    expect(m.heads.keys()).toEqual(['a', 'b']);
+    expect(() => m.down.at(3)).toThrow(/ModuleList\.at: 'index'/);
+    expect(() => m.heads.get('c')).toThrow(/no module 'c' \(has: a, b\)/);
+    expect(() => m.heads.set('x.y', new ReLU())).toThrow(/ModuleDict: 'name'/);
+    expect(() => m.down.forward()).toThrow(/has no forward/);
   });
 });
 

@@ -213,6 +213,20 @@ describe('Trainer', () => {
     expect(() => saveCheckpoint(path, { model: G, models: { 'a.b': D }, step: 1 })).toThrow(/'models' names/);
   });
 
+  it('keeps a flat memory curve over a long run (no tensor or buffer left behind per step)', async () => {
+    lr.manualSeed(8);
+    const model = new Sequential(new Linear(6, 16), new ReLU(), new Dropout(0.1), new Linear(16, 2));
+    const optimizer = new Adam(model.parameters(), { lr: 1e-3 });
+    const data = Array.from({ length: 10 }, () => ({ x: lr.randn([8, 6]), y: lr.randn([8, 2]) }));
+    const run = (epochs: number) => new Trainer({ model, optimizer, data, epochs, output: sink(false), loss: (b) => mseLoss(model.forward(b.x), b.y) }).fit();
+    await run(2); // optimiser state and gradients now exist
+    const before = lr.memory();
+    await run(10);
+    const after = lr.memory();
+    expect(after.tensors).toBe(before.tensors);
+    expect(after.bytes).toBe(before.bytes);
+  });
+
   it('checks its options by name', () => {
     const model = new Sequential(new Linear(1, 1));
     const base = { model, optimizer: new SGD(model.parameters(), { lr: 1 }), data: [], loss: () => lr.zeros([]) };
