@@ -169,7 +169,12 @@ export function unpickle(bytes: Uint8Array, options: { offset?: number; source?:
       case 0x4b: stack.push(u8()); break; // BININT1
       case 0x4d: stack.push(u16()); break; // BININT2
       case 0x8a: stack.push(longFrom(bytesOf(u8()))); break; // LONG1
-      case 0x8b: stack.push(longFrom(bytesOf(i32()))); break; // LONG4
+      case 0x8b: { // LONG4: checkpoints hold small integers; a huge one only costs time
+        const n = i32();
+        if (n < 0 || n > 64) fail(`LONG4 of ${n} bytes`);
+        stack.push(longFrom(bytesOf(n)));
+        break;
+      }
       case 0x49: { // INT
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));

@@ -156,6 +156,7 @@ describe('hostile pickles are refused, never run', () => {
     refuse(file('inst.pth', p0(`(S'touch ${MARKER}'\nios\nsystem\n.`)), /unsupported opcode 0x69/);
     refuse(file('obj.pth', p0(`(cos\nsystem\nS'touch ${MARKER}'\no.`)), /unsupported opcode 0x6f/);
     refuse(file('ext.pth', p0('\x82\x01.')), /unsupported opcode 0x82/);
+    refuse(file('long4.pth', Buffer.concat([LEGACY_HEADER, Buffer.from([0x80, 0x02, 0x8b, 0x00, 0x00, 0x00, 0x10])])), /LONG4 of 268435456 bytes/);
     refuse(file('notglobal.pth', p0(`S'os.system'\n(S'x'\ntR.`)), /REDUCE of something that is not a named global/);
     // a tensor-subclass rebuild wrapping a forbidden function is refused too
     refuse(file('fromtype.pth', p0(`ctorch._tensor\n_rebuild_from_type_v2\n(cos\nsystem\nN(S'x'\ntNtR.`)), /refusing to call os\.system/);
