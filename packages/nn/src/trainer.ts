@@ -142,7 +142,8 @@ export class Trainer<B> {
     const total = this.totalSteps();
     let bar = '';
     if (total) {
-      const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - text.length - 12));
+      // Sized from the terminal only, so the bar does not jitter as the text changes length.
+      const width = Math.max(10, Math.min(30, (this.out.columns ?? 80) - 70));
       const done = Math.min(width, Math.round((width * this.step) / total));
       bar = `[${'#'.repeat(done)}${'-'.repeat(width - done)}] ${Math.floor((100 * this.step) / total)}% `;
     }

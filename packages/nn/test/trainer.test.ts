@@ -81,7 +81,7 @@ describe('Trainer', () => {
     const tty = await run(sink(true));
     expect(tty).toMatch(/\r\x1b\[K\[(#+)(-+)\] 50% epoch 1\/2 step 4 loss \d\.\d{4}e[-+]\d+ [\d.]+ samples\/s/);
     const [, done, left] = /\[(#+)(-+)\] 50%/.exec(tty)!;
-    expect(done.length).toBe(left.length);
+    expect([done.length, left.length]).toEqual([15, 15]); // 100 columns: a 30-character bar
     expect(tty).toMatch(/\[#+\] 100% epoch 2\/2 step 8/);
     const plain = await run(sink(false));
     expect(plain).not.toMatch(/[\r\x1b]/);
