@@ -1,4 +1,4 @@
-// Training checkpoints: model, optimiser, schedule, RNG state and step in one safetensors
+// Training checkpoints: models, optimisers, schedules, RNG state and step in one safetensors
 // file, written atomically so an interrupted save never destroys the previous checkpoint.
 import { readFileSync } from 'node:fs';
 import { getRngState, setRngState, tensor, type RngState, type Tensor } from '@lrface/cuda-core';
@@ -12,48 +12,82 @@ export interface CheckpointParts {
   model: Module;
   optimizer?: Optimizer;
   scheduler?: LRScheduler;
+  /** Further named models (a GAN's discriminators, a centre-loss module), saved beside `model`. */
+  models?: Record<string, Module>;
+  /** Further named optimisers (one per network of a GAN). */
+  optimizers?: Record<string, Optimizer>;
+  schedulers?: Record<string, LRScheduler>;
   /** Training steps done. */
   step: number;
   /** Any JSON-serialisable extras (epoch, best metric, ...). */
   extra?: Record<string, unknown>;
 }
 
+type SavedOptimizer = { step: number; lrs: number[]; paramSteps: number[]; buffers: Record<string, number[]> };
+
 interface CheckpointMeta {
   format: 'lrface-checkpoint-1';
   step: number;
   rng: RngState;
-  optimizer?: { step: number; lrs: number[]; paramSteps: number[]; buffers: Record<string, number[]> };
+  optimizer?: SavedOptimizer;
   scheduler?: SchedulerState;
+  optimizers?: Record<string, SavedOptimizer>;
+  schedulers?: Record<string, SchedulerState>;
+  models?: string[];
   extra?: Record<string, unknown>;
 }
 
+function checkNames(kind: string, names: string[]): void {
+  for (const n of names) if (!/^[A-Za-z0-9_-]+$/.test(n)) throw new RangeError(`saveCheckpoint: '${kind}' names must be letters, digits, '_' or '-', got '${n}'`);
+}
+
+/** Writes the parts to `path` atomically (temp file, fsync, rename). */
 export function saveCheckpoint(path: string, parts: CheckpointParts): void {
+  const models = parts.models ?? {};
+  const optimizers = parts.optimizers ?? {};
+  checkNames('models', Object.keys(models));
+  checkNames('optimizers', Object.keys(optimizers));
+  checkNames('schedulers', Object.keys(parts.schedulers ?? {}));
   const tensors = new Map<string, Tensor>();
   for (const [k, v] of parts.model.stateDict()) tensors.set(`model.${k}`, v);
+  for (const [name, m] of Object.entries(models)) for (const [k, v] of m.stateDict()) tensors.set(`models.${name}.${k}`, v);
   const temporaries: Tensor[] = [];
-  let optimizer: CheckpointMeta['optimizer'];
-  if (parts.optimizer) {
-    const s = parts.optimizer.stateDict();
-    optimizer = { step: s.step, lrs: s.lrs, paramSteps: s.paramSteps, buffers: {} };
+  const saveOptimizer = (opt: Optimizer, prefix: string): SavedOptimizer => {
+    const s = opt.stateDict();
+    const saved: SavedOptimizer = { step: s.step, lrs: s.lrs, paramSteps: s.paramSteps, buffers: {} };
     for (const [name, arrays] of Object.entries(s.buffers)) {
-      optimizer.buffers[name] = arrays.map((a) => a.length);
+      saved.buffers[name] = arrays.map((a) => a.length);
       arrays.forEach((a, i) => {
         if (a.length === 0) return;
         const t = tensor(a);
         temporaries.push(t);
-        tensors.set(`optimizer.${name}.${i}`, t);
+        tensors.set(`${prefix}.${name}.${i}`, t);
       });
     }
-  }
-  const meta: CheckpointMeta = { format: 'lrface-checkpoint-1', step: parts.step, rng: getRngState(), optimizer, scheduler: parts.scheduler?.stateDict(), extra: parts.extra };
+    return saved;
+  };
   try {
+    const meta: CheckpointMeta = {
+      format: 'lrface-checkpoint-1',
+      step: parts.step,
+      rng: getRngState(),
+      optimizer: parts.optimizer ? saveOptimizer(parts.optimizer, 'optimizer') : undefined,
+      scheduler: parts.scheduler?.stateDict(),
+      optimizers: Object.keys(optimizers).length ? Object.fromEntries(Object.entries(optimizers).map(([n, o]) => [n, saveOptimizer(o, `optimizers.${n}`)])) : undefined,
+      schedulers: parts.schedulers ? Object.fromEntries(Object.entries(parts.schedulers).map(([n, s]) => [n, s.stateDict()])) : undefined,
+      models: Object.keys(models).length ? Object.keys(models) : undefined,
+      extra: parts.extra,
+    };
     writeFileAtomic(path, encodeSafetensors(tensors, { lrface: JSON.stringify(meta) }));
   } finally {
     temporaries.forEach((t) => t.dispose());
   }
 }
 
-/** Restores what saveCheckpoint wrote into the given parts; returns the step and extras. */
+/**
+ * Restores what saveCheckpoint wrote into the given parts (each one asked for must be in the
+ * file); returns the step and extras. The random generator is restored too.
+ */
 export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step' | 'extra'>): { step: number; extra?: Record<string, unknown> } {
   let bytes: Buffer;
   try {
@@ -70,17 +104,36 @@ export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step'
       throw new RangeError(`${path}: not an lrface checkpoint (no 'lrface' metadata)`);
     }
     if (meta.format !== 'lrface-checkpoint-1') throw new RangeError(`${path}: unknown checkpoint format '${String(meta.format)}'`);
-    const model = new Map<string, Tensor>();
-    for (const [k, v] of tensors) if (k.startsWith('model.')) model.set(k.slice(6), v);
-    parts.model.loadStateDict(model);
-    if (parts.optimizer) {
-      if (!meta.optimizer) throw new RangeError(`${path}: the checkpoint holds no optimiser state`);
+    const stateWithPrefix = (prefix: string) => {
+      const out = new Map<string, Tensor>();
+      for (const [k, v] of tensors) if (k.startsWith(prefix)) out.set(k.slice(prefix.length), v);
+      return out;
+    };
+    const loadOptimizer = (opt: Optimizer, saved: SavedOptimizer | undefined, prefix: string, what: string) => {
+      if (!saved) throw new RangeError(`${path}: the checkpoint holds no state for ${what}`);
       const buffers: OptimizerState['buffers'] = {};
-      for (const [name, lengths] of Object.entries(meta.optimizer.buffers))
-        buffers[name] = lengths.map((len, i) => (len === 0 ? new Float32Array(0) : (tensors.get(`optimizer.${name}.${i}`)?.data() as Float32Array)));
-      parts.optimizer.loadStateDict({ step: meta.optimizer.step, lrs: meta.optimizer.lrs, paramSteps: meta.optimizer.paramSteps, buffers });
-    }
+      for (const [name, lengths] of Object.entries(saved.buffers))
+        buffers[name] = lengths.map((len, i) => {
+          if (len === 0) return new Float32Array(0);
+          const t = tensors.get(`${prefix}.${name}.${i}`);
+          if (!t) throw new RangeError(`${path}: ${what} buffer '${name}' of parameter ${i} is missing`);
+          return t.data() as Float32Array;
+        });
+      opt.loadStateDict({ step: saved.step, lrs: saved.lrs, paramSteps: saved.paramSteps, buffers });
+    };
+    // Check that everything asked for is present before changing anything.
+    for (const name of Object.keys(parts.models ?? {}))
+      if (!(meta.models ?? []).includes(name)) throw new RangeError(`${path}: the checkpoint holds no model '${name}' (it has: ${(meta.models ?? []).join(', ') || 'none'})`);
+    for (const name of Object.keys(parts.optimizers ?? {})) if (!meta.optimizers?.[name]) throw new RangeError(`${path}: the checkpoint holds no optimiser '${name}'`);
+    for (const name of Object.keys(parts.schedulers ?? {})) if (!meta.schedulers?.[name]) throw new RangeError(`${path}: the checkpoint holds no schedule '${name}'`);
+    if (parts.optimizer && !meta.optimizer) throw new RangeError(`${path}: the checkpoint holds no optimiser state`);
+
+    parts.model.loadStateDict(stateWithPrefix('model.'));
+    for (const [name, m] of Object.entries(parts.models ?? {})) m.loadStateDict(stateWithPrefix(`models.${name}.`));
+    if (parts.optimizer) loadOptimizer(parts.optimizer, meta.optimizer, 'optimizer', 'the optimiser');
+    for (const [name, o] of Object.entries(parts.optimizers ?? {})) loadOptimizer(o, meta.optimizers?.[name], `optimizers.${name}`, `optimiser '${name}'`);
     if (parts.scheduler && meta.scheduler) parts.scheduler.loadStateDict(meta.scheduler);
+    for (const [name, s] of Object.entries(parts.schedulers ?? {})) s.loadStateDict(meta.schedulers![name]);
     setRngState(meta.rng);
     return { step: meta.step, extra: meta.extra };
   } finally {

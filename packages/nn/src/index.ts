@@ -3,10 +3,11 @@
  * in and out (safetensors, PyTorch .pth), atomic checkpoints and a trainer.
  * @packageDocumentation
  */
-export { Module, Sequential } from './module.js';
+export { Module, ModuleDict, ModuleList, Sequential } from './module.js';
 export type { StateDict, LoadOptions, LoadResult } from './module.js';
 export * from './layers.js';
-export { spectralNorm } from './spectral-norm.js';
+export * from './blocks.js';
+export { spectralNorm, SpectralNorm } from './spectral-norm.js';
 export type { SpectralNormOptions } from './spectral-norm.js';
 export * from './init.js';
 export * from './losses.js';

@@ -90,7 +90,8 @@ export class Linear extends Module {
 
 export interface BatchNormConfig {
   eps?: number;
-  momentum?: number;
+  /** Running-statistics momentum; null for a cumulative average over all batches seen (PyTorch's momentum=None). */
+  momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
 }
@@ -102,22 +103,34 @@ export class BatchNorm2d extends Module {
   declare running_var: Tensor | null;
   declare num_batches_tracked: Tensor | null;
   readonly eps: number;
-  readonly momentum: number;
+  readonly momentum: number | null;
   constructor(readonly numFeatures: number, config: BatchNormConfig = {}) {
     super();
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = config;
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new RangeError(`BatchNorm2d: 'numFeatures' must be an integer >= 1, got ${numFeatures}`);
+    if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new RangeError(`BatchNorm2d: 'momentum' must be in [0, 1] or null, got ${momentum}`);
+    if (!(eps > 0)) throw new RangeError(`BatchNorm2d: 'eps' must be > 0, got ${eps}`);
     this.eps = eps;
     this.momentum = momentum;
     this.registerParameter('weight', affine ? ones([numFeatures]) : null);
     this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
     this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
     this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
-    this.registerBuffer('num_batches_tracked', trackRunningStats ? zeros([1], 'int32') : null);
+    // A 0-dim counter, as PyTorch's (int64 there), so state dicts match shape for shape.
+    this.registerBuffer('num_batches_tracked', trackRunningStats ? zeros([], 'int32') : null);
+  }
+  protected override optionalStateKeys(): string[] {
+    return ['num_batches_tracked'];
   }
   forward(x: Tensor): Tensor {
     const training = this.training || !this.running_mean;
-    if (this.training && this.num_batches_tracked) this.num_batches_tracked.assign(new Int32Array([this.num_batches_tracked.item() + 1]));
-    return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum: this.momentum, eps: this.eps });
+    let momentum = this.momentum ?? 0;
+    if (this.training && this.num_batches_tracked) {
+      const seen = this.num_batches_tracked.item() + 1;
+      this.num_batches_tracked.assign(new Int32Array([seen]));
+      if (this.momentum === null) momentum = 1 / seen;
+    }
+    return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum, eps: this.eps });
   }
 }
 
@@ -237,9 +250,23 @@ export class Identity extends Module {
   }
 }
 
+export interface ResidualBlockConfig {
+  kernelSize?: number;
+  /** BatchNorm2d after each convolution (SRResNet, Bulat's high-to-low generator). */
+  batchNorm?: boolean;
+  /** Convolution biases; default: only without batch norm. */
+  bias?: boolean;
+  /** Between the convolutions. Default ReLU. */
+  activation?: Module;
+  /** After the second convolution, before the addition (FRNET's PReLU); a module of its own. */
+  postActivation?: Module;
+  residualScale?: number;
+}
+
 /**
- * The residual block of EDSR/SRResNet-style networks: x + scale * conv(act(conv(x))), with
- * optional batch norm after each convolution.
+ * The residual unit of the papers: x + scale * post(bn2(conv2(act(bn1(conv1(x)))))), each part
+ * optional: EDSR/SRResNet (batchNorm, no post activation), Bulat's generator (batchNorm),
+ * FRNET / SphereFace (activation and postActivation PReLU, no batch norm).
  */
 export class ResidualBlock extends Module {
   declare conv1: Conv2d;
@@ -247,18 +274,22 @@ export class ResidualBlock extends Module {
   declare bn1: BatchNorm2d | null;
   declare bn2: BatchNorm2d | null;
   declare act: Module;
-  constructor(readonly channels: number, config: { kernelSize?: number; batchNorm?: boolean; activation?: Module; residualScale?: number } = {}) {
+  declare post: Module | null;
+  private readonly residualScale: number;
+  constructor(readonly channels: number, config: ResidualBlockConfig = {}) {
     super();
-    const { kernelSize = 3, batchNorm = false, activation = new ReLU(), residualScale = 1 } = config;
+    const { kernelSize = 3, batchNorm = false, activation = new ReLU(), postActivation = null, residualScale = 1 } = config;
+    const bias = config.bias ?? !batchNorm;
+    if (!Number.isInteger(kernelSize) || kernelSize < 1 || kernelSize % 2 === 0) throw new RangeError(`ResidualBlock: 'kernelSize' must be an odd integer >= 1, got ${kernelSize}`);
     const pad = Math.floor(kernelSize / 2);
-    this.registerModule('conv1', new Conv2d(channels, channels, kernelSize, { padding: pad, bias: !batchNorm }));
+    this.registerModule('conv1', new Conv2d(channels, channels, kernelSize, { padding: pad, bias }));
     this.registerModule('bn1', batchNorm ? new BatchNorm2d(channels) : null);
     this.registerModule('act', activation);
-    this.registerModule('conv2', new Conv2d(channels, channels, kernelSize, { padding: pad, bias: !batchNorm }));
+    this.registerModule('conv2', new Conv2d(channels, channels, kernelSize, { padding: pad, bias }));
     this.registerModule('bn2', batchNorm ? new BatchNorm2d(channels) : null);
+    this.registerModule('post', postActivation);
     this.residualScale = residualScale;
   }
-  private residualScale: number;
   forward(x: Tensor): Tensor {
     return ops.scope(() => {
       let h = this.conv1.forward(x);
@@ -266,6 +297,7 @@ export class ResidualBlock extends Module {
       h = this.act.forward(h) as Tensor;
       h = this.conv2.forward(h);
       if (this.bn2) h = this.bn2.forward(h);
+      if (this.post) h = this.post.forward(h) as Tensor;
       return ops.add(x, this.residualScale === 1 ? h : ops.mul(h, this.residualScale));
     });
   }

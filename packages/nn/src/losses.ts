@@ -2,6 +2,7 @@
 // reduction is 'none'.
 import * as ops from '@lrface/cuda-core';
 import { noGrad, tensor, zeros, type Tensor } from '@lrface/cuda-core';
+import { Module } from './module.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
@@ -132,15 +133,24 @@ export class BeganBalance {
  * Center loss (Wen et al. 2016): 0.5 * mean_i ||x_i - c_{y_i}||^2, with the centres updated
  * by c_j -= alpha * sum_{i: y_i = j} (c_j - x_i) / (1 + n_j) (call {@link CenterLoss.updateCenters}).
  */
-export class CenterLoss {
-  readonly centers: Tensor;
+export class CenterLoss extends Module {
+  /** The class centres [numClasses, featureDim]: a buffer, so checkpoints carry them. */
+  declare centers: Tensor;
   constructor(readonly numClasses: number, readonly featureDim: number, readonly alpha = 0.5) {
+    super();
+    if (!Number.isInteger(numClasses) || numClasses < 1) throw new RangeError(`CenterLoss: 'numClasses' must be an integer >= 1, got ${numClasses}`);
+    if (!Number.isInteger(featureDim) || featureDim < 1) throw new RangeError(`CenterLoss: 'featureDim' must be an integer >= 1, got ${featureDim}`);
     if (!(alpha > 0 && alpha <= 1)) throw new RangeError(`CenterLoss: 'alpha' must be in (0, 1], got ${alpha}`);
-    this.centers = zeros([numClasses, featureDim]);
+    this.registerBuffer('centers', zeros([numClasses, featureDim]));
   }
-  forward(features: Tensor, labels: Tensor): Tensor {
+  private check(features: Tensor, labels: Tensor): void {
     if (features.rank !== 2 || features.shape[1] !== this.featureDim)
       throw new RangeError(`CenterLoss: 'features' must have shape [N, ${this.featureDim}], got [${features.shape.join(',')}]`);
+    if (labels.rank !== 1 || labels.shape[0] !== features.shape[0])
+      throw new RangeError(`CenterLoss: 'labels' must have shape [${features.shape[0]}], got [${labels.shape.join(',')}]`);
+  }
+  forward(features: Tensor, labels: Tensor): Tensor {
+    this.check(features, labels);
     return ops.scope(() => {
       const batchCenters = ops.matmul(oneHot(labels, this.numClasses), this.centers);
       const diff = ops.sub(features, batchCenters);
@@ -149,6 +159,7 @@ export class CenterLoss {
   }
   /** Wen et al.'s centre update from this batch (no gradient). */
   updateCenters(features: Tensor, labels: Tensor): void {
+    this.check(features, labels);
     noGrad(() =>
       ops.scope(() => {
         const hot = oneHot(labels, this.numClasses); // [N, K]

@@ -21,6 +21,7 @@ export abstract class Module {
   private readonly paramNames = new Set<string>();
   private readonly bufferNames = new Set<string>();
   private readonly moduleNames = new Set<string>();
+  private readonly nonPersistent = new Set<string>();
 
   /** Runs the module. */
   abstract forward(...inputs: unknown[]): unknown;
@@ -32,10 +33,24 @@ export abstract class Module {
     this.paramNames.add(name);
   }
 
-  /** Registers a non-trainable tensor saved with the state (running statistics). */
-  protected registerBuffer(name: string, tensor: Tensor | null): void {
+  /**
+   * Registers a non-trainable tensor (running statistics). A persistent buffer (the default)
+   * is part of the state dict; a non-persistent one is not, as in PyTorch.
+   */
+  protected registerBuffer(name: string, tensor: Tensor | null, options: { persistent?: boolean } = {}): void {
     (this as Record<string, unknown>)[name] = tensor;
     this.bufferNames.add(name);
+    if (options.persistent === false) this.nonPersistent.add(name);
+    else this.nonPersistent.delete(name);
+  }
+
+  /**
+   * Local state names that a loaded state dict may lack without counting as missing; they
+   * keep their current value. BatchNorm2d lists 'num_batches_tracked', which PyTorch
+   * checkpoints from before version 0.4.1 do not have.
+   */
+  protected optionalStateKeys(): string[] {
+    return [];
   }
 
   /** Registers a child module under `name`. */
@@ -49,6 +64,7 @@ export abstract class Module {
     this.paramNames.delete(name);
     this.bufferNames.delete(name);
     this.moduleNames.delete(name);
+    this.nonPersistent.delete(name);
   }
 
   /** @internal */
@@ -58,14 +74,14 @@ export abstract class Module {
     else this.registerModule(name, value as Module | null);
   }
 
-  private get(name: string): unknown {
+  private attr(name: string): unknown {
     return (this as Record<string, unknown>)[name];
   }
 
   /** Direct children with their names. */
   *namedChildren(): Generator<[string, Module]> {
     for (const name of this.moduleNames) {
-      const m = this.get(name);
+      const m = this.attr(name);
       if (m instanceof Module) yield [name, m];
     }
   }
@@ -80,11 +96,15 @@ export abstract class Module {
     for (const [name, child] of this.namedChildren()) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
-  *namedParameters(prefix = ''): Generator<[string, Tensor]> {
+  /** Parameters by dotted name; a parameter shared by several modules comes once unless removeDuplicate is false. */
+  *namedParameters(prefix = '', removeDuplicate = true): Generator<[string, Tensor]> {
+    const seen = new Set<Tensor>();
     for (const [path, m] of this.namedModules(prefix))
       for (const name of m.paramNames) {
-        const t = m.get(name);
-        if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
+        const t = m.attr(name);
+        if (!(t instanceof Tensor) || (removeDuplicate && seen.has(t))) continue;
+        seen.add(t);
+        yield [path ? `${path}.${name}` : name, t];
       }
   }
 
@@ -95,7 +115,7 @@ export abstract class Module {
   *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
     for (const [path, m] of this.namedModules(prefix))
       for (const name of m.bufferNames) {
-        const t = m.get(name);
+        const t = m.attr(name);
         if (t instanceof Tensor) yield [path ? `${path}.${name}` : name, t];
       }
   }
@@ -145,9 +165,21 @@ export abstract class Module {
     return this;
   }
 
-  /** Parameters and buffers by dotted name (the tensors themselves, not copies). */
+  /** Parameters and persistent buffers by dotted name (the tensors themselves, not copies), in PyTorch's order. */
   stateDict(): StateDict {
-    return new Map([...this.namedParameters(), ...this.namedBuffers()]);
+    const out: StateDict = new Map();
+    for (const [path, m] of this.namedModules()) {
+      const key = (name: string) => (path ? `${path}.${name}` : name);
+      for (const name of m.paramNames) {
+        const t = m.attr(name);
+        if (t instanceof Tensor) out.set(key(name), t);
+      }
+      for (const name of m.bufferNames) {
+        const t = m.attr(name);
+        if (t instanceof Tensor && !m.nonPersistent.has(name)) out.set(key(name), t);
+      }
+    }
+    return out;
   }
 
   /**
@@ -162,7 +194,9 @@ export abstract class Module {
       if (k !== null) incoming.set(k, value);
     }
     const own = this.stateDict();
-    const missingKeys = [...own.keys()].filter((k) => !incoming.has(k));
+    const optional = new Set<string>();
+    for (const [path, m] of this.namedModules()) for (const name of m.optionalStateKeys()) optional.add(path ? `${path}.${name}` : name);
+    const missingKeys = [...own.keys()].filter((k) => !incoming.has(k) && !optional.has(k));
     const unexpectedKeys = [...incoming.keys()].filter((k) => !own.has(k));
     const mismatches: string[] = [];
     for (const [k, target] of own) {
@@ -207,5 +241,64 @@ export class Sequential extends Module {
     let out = x;
     for (const m of this.children()) out = m.forward(out) as Tensor;
     return out;
+  }
+}
+
+/** Holds modules in a list (children '0', '1', ...) for a forward written by the owner, as torch.nn.ModuleList. */
+export class ModuleList extends Module {
+  private items: Module[] = [];
+  constructor(modules: Module[] = []) {
+    super();
+    modules.forEach((m) => this.append(m));
+  }
+  get length(): number {
+    return this.items.length;
+  }
+  append(module: Module): this {
+    if (!(module instanceof Module)) throw new TypeError(`ModuleList: 'modules[${this.items.length}]' must be a Module, got ${typeof module}`);
+    this.registerModule(String(this.items.length), module);
+    this.items.push(module);
+    return this;
+  }
+  at(index: number): Module {
+    const m = this.items[index < 0 ? this.items.length + index : index];
+    if (!m) throw new RangeError(`ModuleList.at: 'index' must be in [-${this.items.length}, ${this.items.length}), got ${index}`);
+    return m;
+  }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.items[Symbol.iterator]();
+  }
+  forward(): never {
+    throw new Error('ModuleList: has no forward; iterate over it in the owning module');
+  }
+}
+
+/** Holds named modules for a forward written by the owner, as torch.nn.ModuleDict. */
+export class ModuleDict extends Module {
+  private readonly entries = new Map<string, Module>();
+  constructor(modules: Record<string, Module> = {}) {
+    super();
+    for (const [k, m] of Object.entries(modules)) this.set(k, m);
+  }
+  set(name: string, module: Module): this {
+    if (!/^[^.]+$/.test(name)) throw new RangeError(`ModuleDict: 'name' must be non-empty without '.', got '${name}'`);
+    if (!(module instanceof Module)) throw new TypeError(`ModuleDict: 'modules.${name}' must be a Module, got ${typeof module}`);
+    this.registerModule(name, module);
+    this.entries.set(name, module);
+    return this;
+  }
+  get(name: string): Module {
+    const m = this.entries.get(name);
+    if (!m) throw new RangeError(`ModuleDict.get: no module '${name}' (has: ${[...this.entries.keys()].join(', ')})`);
+    return m;
+  }
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+  forward(): never {
+    throw new Error('ModuleDict: has no forward; pick its modules in the owning module');
   }
 }

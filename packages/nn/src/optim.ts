@@ -164,16 +164,23 @@ export class AdamW extends Adam {
   }
 }
 
-/** Scales gradients so their global L2 norm is at most maxNorm; returns the norm before clipping. */
-export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+/**
+ * Scales gradients so their global norm (L2 by default, any p >= 1, or Infinity for the
+ * largest magnitude) is at most maxNorm, as torch.nn.utils.clip_grad_norm_: the coefficient
+ * maxNorm / (norm + 1e-6) is applied only when below 1. Returns the norm before clipping.
+ */
+export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): number {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: 'maxNorm' must be > 0, got ${maxNorm}`);
+  if (!(normType >= 1)) throw new RangeError(`clipGradNorm: 'normType' must be >= 1 or Infinity, got ${normType}`);
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => !!g);
   let total = 0;
   for (const g of grads) {
     const d = g.data();
-    for (let i = 0; i < d.length; i++) total += d[i] * d[i];
+    if (normType === Infinity) for (let i = 0; i < d.length; i++) total = Math.max(total, Math.abs(d[i]));
+    else if (normType === 2) for (let i = 0; i < d.length; i++) total += d[i] * d[i];
+    else for (let i = 0; i < d.length; i++) total += Math.abs(d[i]) ** normType;
   }
-  const norm = Math.sqrt(total);
+  const norm = normType === Infinity ? total : total ** (1 / normType);
   const coef = maxNorm / (norm + 1e-6);
   if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.mul(g, coef)))));
   return norm;

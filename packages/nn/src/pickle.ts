@@ -11,9 +11,14 @@ export class PickleGlobal {
   }
 }
 
-/** An object of a pickled class: its class name and the state BUILD gave it. */
+/**
+ * An object of a pickled class: its class name, the state BUILD gave it, and the items or
+ * elements pickled into it when the class derives from dict or list.
+ */
 export class PickledObject {
   state: unknown = undefined;
+  readonly dictItems = new Map<unknown, unknown>();
+  readonly listItems: unknown[] = [];
   constructor(readonly className: string, readonly args: unknown[]) {}
 }
 
@@ -38,6 +43,7 @@ const SAFE_REDUCE = new Set([
   'torch._utils._rebuild_tensor_v2',
   'torch._utils._rebuild_parameter',
   'torch._utils._rebuild_parameter_with_state',
+  'torch._tensor._rebuild_from_type_v2',
   'torch.nn.parameter.Parameter',
   'torch.nn.backends.thnn._get_thnn_function_backend',
   'torch.Size',
@@ -65,6 +71,12 @@ function applySafe(fn: PickleGlobal, args: unknown[]): unknown {
     case 'torch._utils._rebuild_parameter_with_state':
     case 'torch.nn.parameter.Parameter':
       return args[0];
+    case 'torch._tensor._rebuild_from_type_v2': {
+      // (func, type, args, state): a tensor subclass; rebuild the plain tensor with func.
+      const [func, , inner] = args as [unknown, unknown, unknown[]];
+      if (!(func instanceof PickleGlobal)) throw new UnpicklingError('_rebuild_from_type_v2 without a named rebuild function');
+      return applySafe(func, inner ?? []);
+    }
     case 'torch.nn.backends.thnn._get_thnn_function_backend':
     case 'torch.device':
     case 'builtins.slice':
@@ -131,9 +143,11 @@ export function unpickle(bytes: Uint8Array, options: { offset?: number; source?:
     if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
     return Number(v);
   };
+  // Items go into dicts, or into the item store of an object whose class derives from dict;
+  // never onto arbitrary JS objects (no key from the file becomes a property name).
   const setItem = (container: unknown, k: unknown, v: unknown) => {
     if (container instanceof Map) container.set(k, v);
-    else if (container && typeof container === 'object') (container as Record<string, unknown>)[String(k)] = v;
+    else if (container instanceof PickledObject) container.dictItems.set(k, v);
     else fail('SETITEM on a non-dict');
   };
 
@@ -155,7 +169,12 @@ export function unpickle(bytes: Uint8Array, options: { offset?: number; source?:
       case 0x4b: stack.push(u8()); break; // BININT1
       case 0x4d: stack.push(u16()); break; // BININT2
       case 0x8a: stack.push(longFrom(bytesOf(u8()))); break; // LONG1
-      case 0x8b: stack.push(longFrom(bytesOf(i32()))); break; // LONG4
+      case 0x8b: { // LONG4: checkpoints hold small integers; a huge one only costs time
+        const n = i32();
+        if (n < 0 || n > 64) fail(`LONG4 of ${n} bytes`);
+        stack.push(longFrom(bytesOf(n)));
+        break;
+      }
       case 0x49: { // INT
         const s = line();
         stack.push(s === '01' ? true : s === '00' ? false : Number.parseInt(s, 10));
@@ -186,11 +205,19 @@ export function unpickle(bytes: Uint8Array, options: { offset?: number; source?:
         stack.push(m);
         break;
       }
-      case 0x61: { const v = pop(); const l = top(); if (!Array.isArray(l)) fail('APPEND on a non-list'); (l as unknown[]).push(v); break; } // APPEND
+      case 0x61: { // APPEND
+        const v = pop();
+        const l = top();
+        if (Array.isArray(l)) l.push(v);
+        else if (l instanceof PickledObject) l.listItems.push(v);
+        else fail('APPEND on a non-list');
+        break;
+      }
       case 0x65: { // APPENDS
         const items = popMark();
         const l = top();
-        if (Array.isArray(l)) l.push(...items);
+        if (Array.isArray(l)) for (const i of items) l.push(i);
+        else if (l instanceof PickledObject) for (const i of items) l.listItems.push(i);
         else if (l instanceof Set) items.forEach((i) => l.add(i));
         else fail('APPENDS on a non-list');
         break;
@@ -247,8 +274,8 @@ export function unpickle(bytes: Uint8Array, options: { offset?: number; source?:
         const state = pop();
         const obj = top();
         if (obj instanceof PickledObject) obj.state = state;
-        else if (obj instanceof Map && state instanceof Map) for (const [k, v] of state) obj.set(k, v);
-        // State for anything else (e.g. tensors' metadata) carries nothing we need.
+        // BUILD state of a dict is its attributes (a state dict's _metadata), not items; for
+        // anything else (tensors' metadata) it carries nothing a state dict needs.
         break;
       }
       case 0x51: { // BINPERSID

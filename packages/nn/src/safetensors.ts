@@ -98,6 +98,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { 
   try {
     for (const [name, info] of Object.entries(header)) {
       if (name === '__metadata__') {
+        if (!info || typeof info !== 'object' || Array.isArray(info) || !Object.values(info).every((v) => typeof v === 'string'))
+          throw fail('__metadata__ must map names to strings');
         metadata = info as Record<string, string>;
         continue;
       }

@@ -49,17 +49,32 @@ function storageFromPid(source: string, pid: unknown[], byKey: Map<string, Stora
 function materialise(source: string, name: string, ref: TensorRef): Tensor {
   const storage = ref.storage as StorageRef;
   if (!storage || !storage.bytes) throw new RangeError(`${source}: tensor '${name}' refers to a storage whose data is missing`);
+  if (!Array.isArray(ref.size) || !Array.isArray(ref.stride) || ref.size.length !== ref.stride.length)
+    throw new RangeError(`${source}: tensor '${name}' has malformed sizes or strides`);
   const size = ref.size.map(Number);
   const stride = ref.stride.map(Number);
+  if (!size.every((d) => Number.isInteger(d) && d >= 0) || !stride.every((d) => Number.isInteger(d) && d >= 0))
+    throw new RangeError(`${source}: tensor '${name}' has malformed sizes [${size.join(',')}] or strides [${stride.join(',')}]`);
   const n = size.reduce((a, b) => a * b, 1);
   const es = storage.elementSize;
   const base = storage.viewOffset + Number(ref.storageOffset);
+  if (!Number.isInteger(base) || base < 0) throw new RangeError(`${source}: tensor '${name}' has a bad storage offset ${String(ref.storageOffset)}`);
+  if (n === 0) return tensorFromRaw(source, name, storage.dtype, size, new Uint8Array(0));
+  // The furthest element the view reaches must lie inside the storage.
+  const last = base + size.reduce((acc, d, k) => acc + (d - 1) * stride[k], 0);
+  if ((last + 1) * es > storage.bytes.byteLength) throw new RangeError(`${source}: tensor '${name}' reaches past its storage`);
+  let contiguous = true;
+  for (let k = size.length - 1, expect = 1; k >= 0; k--) {
+    if (size[k] !== 1 && stride[k] !== expect) contiguous = false;
+    expect *= size[k];
+  }
+  // Contiguous (the usual case): one slice of the storage, no per-element walk.
+  if (contiguous) return tensorFromRaw(source, name, storage.dtype, size, storage.bytes.subarray(base * es, (base + n) * es));
   const out = new Uint8Array(n * es);
   const idx = new Array(size.length).fill(0);
   for (let i = 0; i < n; i++) {
     let off = base;
     for (let k = 0; k < size.length; k++) off += idx[k] * stride[k];
-    if ((off + 1) * es > storage.bytes.byteLength) throw new RangeError(`${source}: tensor '${name}' reaches past its storage`);
     out.set(storage.bytes.subarray(off * es, off * es + es), i * es);
     for (let k = size.length - 1; k >= 0; k--) {
       if (++idx[k] < size[k]) break;
@@ -163,6 +178,8 @@ function resolve(source: string, value: unknown, path: string, seen: Map<unknown
     const out = new PickledObject(value.className, value.args);
     seen.set(value, out);
     out.state = resolve(source, value.state, path, seen);
+    for (const [k, v] of value.dictItems) out.dictItems.set(k, resolve(source, v, path ? `${path}.${String(k)}` : String(k), seen));
+    value.listItems.forEach((v, i) => out.listItems.push(resolve(source, v, `${path}[${i}]`, seen)));
     return out;
   }
   return value;
@@ -212,6 +229,7 @@ export function loadTorchCheckpoint(path: string): unknown {
       const numel = Number(buf.readBigInt64LE(offset));
       offset += 8;
       const es = s?.elementSize ?? 4;
+      if (!(numel >= 0) || (s && numel !== s.numel)) throw new RangeError(`${path}: storage '${key}' records ${numel} elements, the pickle expects ${s?.numel ?? 'none'}`);
       if (offset + numel * es > buf.length) throw new RangeError(`${path}: storage '${key}' is truncated (${numel} elements expected)`);
       if (s) s.bytes = buf.subarray(offset, offset + numel * es);
       offset += numel * es;

@@ -52,6 +52,11 @@ describe('safetensors', () => {
       ['badjson', Buffer.concat([good.subarray(0, 8), Buffer.from('{not json'.padEnd(Number(good.readBigUInt64LE(0)), ' '))]), /not JSON/],
       ['hugeheader', (() => { const b = Buffer.from(good); b.writeBigUInt64LE(1n << 40n); return b; })(), /exceeds the file/],
       ['baddtype', Buffer.from(good.toString('latin1').replace('"F32"', '"X32"'), 'latin1'), /unsupported dtype 'X32'/],
+      // a dtype whose element size does not fit the recorded byte range
+      ['wrongdtype', Buffer.from(good.toString('latin1').replace('"F32"', '"F64"'), 'latin1'), /tensor 'w': 12 bytes do not hold 3 values of F64/],
+      ['badshape', Buffer.from(good.toString('latin1').replace('[3]', '[-3]'), 'latin1'), /entry 'w' has a bad shape/],
+      ['badmeta', encodeSafetensors({ w: lr.tensor([1]) }, { n: 1 as unknown as string }), /__metadata__ must map names to strings/],
+      ['notobject', (() => { const h = Buffer.from('[1,2,3] '); const l = Buffer.alloc(8); l.writeBigUInt64LE(BigInt(h.length)); return Buffer.concat([l, h]); })(), /header is not a JSON object/],
     ];
     for (const [name, bytes, pattern] of cases) {
       const path = join(dir, `${name}.safetensors`);
