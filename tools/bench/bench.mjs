@@ -52,10 +52,15 @@ function fail(message) {
 }
 
 const opts = parseArgs(process.argv.slice(2));
-// Warm-up runs, then repetitions until both the count and the time are reached.
+// Warm-up runs, then repetitions until both the count and the time are reached; runs slow
+// enough to pass `capMs` before `minReps` stop at `capReps` instead.
 const timing = opts.quick
-  ? { warmupRuns: 1, warmupMs: 0, minReps: 3, minMs: 0, maxReps: 3 }
-  : { warmupRuns: 2, warmupMs: 300, minReps: 15, minMs: 1500, maxReps: 200 };
+  ? { warmupRuns: 1, warmupMs: 0, minReps: 3, minMs: 0, maxReps: 3, capReps: 3, capMs: 0 }
+  : { warmupRuns: 2, warmupMs: 300, minReps: 15, minMs: 1500, maxReps: 200, capReps: 7, capMs: 10_000 };
+
+/** Whether another repetition is wanted after `reps` of them in `ms`. */
+const wantMore = (reps, ms) =>
+  reps < timing.maxReps && (reps < timing.minReps || ms < timing.minMs) && !(reps >= timing.capReps && ms >= timing.capMs);
 /** Largest tolerated max|lrface - ort| / max|ort| (fp32 with different summation orders and algorithms). */
 const TOLERANCE = 2e-3;
 
@@ -71,7 +76,7 @@ async function measure(fn) {
   for (let i = 0; i < timing.warmupRuns || performance.now() - t0 < timing.warmupMs; i++) await fn();
   const times = [];
   const t1 = performance.now();
-  while (times.length < timing.maxReps && (times.length < timing.minReps || performance.now() - t1 < timing.minMs)) {
+  while (wantMore(times.length, performance.now() - t1)) {
     const s = performance.now();
     await fn();
     times.push(performance.now() - s);
@@ -122,13 +127,16 @@ const pad = (s, n) => String(s).padStart(n);
 
 async function main() {
   const selected = workloads.filter((w) => !opts.only || opts.only.includes(w.id));
-  console.log(`lrface bench: @lrface/cuda-core vs onnxruntime-node ${ort.env.versions.common}; ${opts.quick ? 'quick run, ' : ''}medians of >= ${timing.minReps} runs after warm-up`);
+  const reps = opts.quick
+    ? `quick run: median of ${timing.minReps} runs after ${timing.warmupRuns} warm-up`
+    : `median of ${timing.minReps}+ runs and ${timing.minMs / 1000}+ s after warm-up (${timing.capReps}+ runs for workloads over ${timing.capMs / 1000} s)`;
+  console.log(`lrface bench: @lrface/cuda-core vs onnxruntime-node ${ort.env.versions.common}; ${reps}`);
   const runStart = cpuSnapshot();
 
   const peak = await measurePeak(opts.threads);
   console.log(`\nFMA peak (measured): ${peak.model}, ${peak.isa}`);
   for (const [t, p] of peak.byThreads)
-    console.log(`  ${t} thread(s): clock ${p.ghz.map((g) => g.toFixed(2)).join(' + ')} GHz (dependent-multiply probe, all threads busy) x ${peak.flopsPerCycle} FLOP/cycle = ${fmt(p.gflops, 0)} GFLOP/s`);
+    console.log(`  ${t} thread(s): clock ${p.ghz.map((g) => g.toFixed(2)).join(' + ')} GHz (dependent multiply chain, ${p.mulLatency[0]}-cycle latency; all threads busy) x ${peak.flopsPerCycle} FLOP/cycle = ${fmt(p.gflops, 0)} GFLOP/s`);
 
   const header = `${'workload'.padEnd(17)}${pad('thr', 4)}${pad('lrface ms', 11)}${pad('ort ms', 10)}${pad('speedup', 9)}${pad('lrface GFLOP/s', 16)}${pad('ort GFLOP/s', 14)}${pad('max abs err', 13)}${pad('rel err', 10)}${pad('other', 7)}`;
   console.log(`\nforward, both engines (speedup = ort_ms / lrface_ms; rate: GFLOP/s (% of peak), GB/s for maxpool;\nerr: lrface vs ort, rel = max abs err / max |ort|; other: CPU share of other processes while timing)\n${header}`);
@@ -255,7 +263,7 @@ async function measureInner(fn) {
   for (let i = 0; i < timing.warmupRuns; i++) await fn();
   const times = [];
   let spent = 0;
-  while (times.length < timing.maxReps && (times.length < timing.minReps || spent < timing.minMs)) {
+  while (wantMore(times.length, spent)) {
     const ms = await fn();
     times.push(ms);
     spent += ms;

@@ -1,47 +1,55 @@
 // The fp32 FMA peak the bench reports percentages against, measured on this machine:
-// core clock (from a dependent floating-point multiply chain, one per thread, all threads
-// busy at once so all-core turbo applies) x FLOP per cycle of the widest FMA unit set the
-// CPU advertises x threads.
+// core clock (from dependent-operation chains, one per thread, all threads busy at once so
+// all-core turbo applies) x FLOP per cycle of the widest FMA units the CPU advertises,
+// summed over threads. No native code: the probe is plain JavaScript in worker threads.
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-/**
- * Multiply latency on the x86 cores this targets (Intel since Skylake incl. Ice Lake and
- * Sapphire Rapids: 4 cycles for MULSD). Each iteration's eight multiplies depend on each
- * other, so the loop runs at latency x chain length cycles and loop overhead hides in the
- * shadow of the chain.
- */
-const MUL_LATENCY_CYCLES = 4;
-
+// The probe times two dependent chains per round: integer add/xor (1 cycle latency on every
+// x86 core) and double multiply (4 cycles on Intel since Skylake, 3 on AMD Zen). Their ratio,
+// rounded, gives the multiply latency, and the multiply chain (whose loop overhead hides in
+// the chain's shadow) gives the clock: cycles = latency x multiplies.
 const probeSource = `
 const { parentPort, workerData } = require('node:worker_threads');
-function chain(n, y) {
+function mulChain(n, y) {
   let x = 1.0;
   for (let i = 0; i < n; i++) { x *= y; x *= y; x *= y; x *= y; x *= y; x *= y; x *= y; x *= y; }
   return x;
 }
-const y = 1 + 1e-12 * workerData.salt;
-const n = workerData.iterations;
-let best = Infinity;
-let sink = 0;
-for (let r = 0; r < workerData.rounds; r++) {
-  const t0 = process.hrtime.bigint();
-  sink += chain(n, y);
-  const ns = Number(process.hrtime.bigint() - t0);
-  if (r > 0 && ns < best) best = ns; // round 0 is JIT warm-up
+function addChain(n, y) {
+  let x = 0;
+  for (let i = 0; i < n; i++) { x = (x + y) | 0; x = (x ^ y) | 0; x = (x + y) | 0; x = (x ^ y) | 0; x = (x + y) | 0; x = (x ^ y) | 0; x = (x + y) | 0; x = (x ^ y) | 0; }
+  return x;
 }
-parentPort.postMessage({ nsPerMul: best / (8 * n), sink });
+const n = workerData.iterations;
+const best = (fn, y) => {
+  let ns = Infinity;
+  let sink = 0;
+  for (let r = 0; r < workerData.rounds; r++) {
+    const t0 = process.hrtime.bigint();
+    sink += fn(n, y);
+    const t = Number(process.hrtime.bigint() - t0);
+    if (r > 0 && t < ns) ns = t; // round 0 is JIT warm-up
+  }
+  return { ns: ns / (8 * n), sink };
+};
+const mul = best(mulChain, 1 + 1e-12 * workerData.salt);
+const add = best(addChain, (workerData.salt * 1000) | 0);
+parentPort.postMessage({ nsPerMul: mul.ns, nsPerAdd: add.ns, sink: mul.sink + add.sink });
 `;
 
-/** Clock of each of `threads` cores while all run the probe at once, in GHz. */
-// Many short rounds and the fastest one: on a shared machine a ~2 ms round has a good chance
-// of running without being descheduled, where a long one would average in other processes.
+/**
+ * Clock of each of `threads` cores while all run the probe at once, in GHz. Many short
+ * rounds and the fastest one: on a shared machine a ~2 ms round has a good chance of running
+ * without being descheduled, where a long one would average in other processes.
+ */
 export async function measureClockGHz(threads, { iterations = 250_000, rounds = 40 } = {}) {
   const runs = Array.from({ length: threads }, (_, i) =>
     new Promise((resolve, reject) => {
-      const w = new Worker(probeSource, { eval: true, workerData: { iterations, rounds, salt: i + Math.random() } });
+      const w = new Worker(probeSource, { eval: true, workerData: { iterations, rounds, salt: i + 1 + Math.random() } });
       w.once('message', (m) => {
-        resolve(MUL_LATENCY_CYCLES / m.nsPerMul);
+        const latency = Math.max(1, Math.round(m.nsPerMul / m.nsPerAdd));
+        resolve({ ghz: latency / m.nsPerMul, latency });
         void w.terminate();
       });
       w.once('error', reject);
@@ -78,14 +86,15 @@ function cpuModel() {
  * Peak fp32 GFLOP/s for each thread count, with the derivation spelled out.
  * @param {number[]} threadCounts
  * @returns {Promise<{ model: string, isa: string, flopsPerCycle: number | null,
- *   byThreads: Map<number, { ghz: number[], gflops: number | null }> }>}
+ *   byThreads: Map<number, { ghz: number[], mulLatency: number[], gflops: number | null }> }>}
  */
 export async function measurePeak(threadCounts, options) {
   const { isa, flopsPerCycle } = fmaIsa();
   const byThreads = new Map();
   for (const t of threadCounts) {
-    const ghz = await measureClockGHz(t, options);
-    byThreads.set(t, { ghz, gflops: flopsPerCycle ? ghz.reduce((a, b) => a + b, 0) * flopsPerCycle : null });
+    const probes = await measureClockGHz(t, options);
+    const ghz = probes.map((p) => p.ghz);
+    byThreads.set(t, { ghz, mulLatency: probes.map((p) => p.latency), gflops: flopsPerCycle ? ghz.reduce((a, b) => a + b, 0) * flopsPerCycle : null });
   }
   return { model: cpuModel(), isa, flopsPerCycle, byThreads };
 }
