@@ -1,6 +1,6 @@
 // Batch normalisation over the channel axis of NCHW (or NC) tensors.
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const bnDecl = defineOp(
@@ -25,20 +25,29 @@ export interface BatchNormOptions {
 }
 
 /**
- * Batch normalisation (PyTorch's F.batch_norm) over axis 1 of x [N, C, ...]. In training mode
- * it normalises with the batch mean and biased variance and updates `runningMean` and
- * `runningVar` IN PLACE (unbiased variance), when given. In eval mode it uses them.
+ * Batch normalisation (PyTorch's F.batch_norm) over axis 1 of x [N, C, ...]:
+ * y = (x - mean) / sqrt(var + eps) * weight + bias, per channel.
+ *
+ * Training mode normalises with the batch mean and biased variance and, for each of
+ * `runningMean` / `runningVar` that is given, updates it IN PLACE in the same kernel:
+ * running = (1 - momentum) * running + momentum * batch, with the unbiased variance
+ * (N*H*W / (N*H*W - 1) times the biased one), as PyTorch. The update is not recorded by
+ * autograd. Eval mode normalises with the running statistics (both required) and leaves them.
+ *
+ * Gradients flow to x, weight and bias: through the batch statistics in training mode, with
+ * the statistics as constants in eval mode.
  */
 export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, weight?: Tensor | null, bias?: Tensor | null, options?: BatchNormOptions): Tensor {
   const op = 'batch_norm';
   const { t, a } = bnDecl.parse({ x, runningMean, runningVar, weight, bias }, options);
   const [n, c] = t.x.shape;
-  const hw = t.x.size / Math.max(n * c, 1);
+  if (c === 0) throw rangeError(op, 'x', 'at least one channel', `shape ${formatShape(t.x.shape)}`, true);
+  const hw = shapeSize(t.x.shape.slice(2));
   for (const [name, v] of [['runningMean', t.runningMean], ['runningVar', t.runningVar], ['weight', t.weight], ['bias', t.bias]] as const)
     if (v && v.shape[0] !== c) throw rangeError(op, name, `shape [${c}] (the channels of x ${formatShape(t.x.shape)})`, `shape ${formatShape(v.shape)}`, true);
-  if (!a.training && (!t.runningMean || !t.runningVar)) throw rangeError(op, 'runningMean', 'given (with runningVar) in eval mode', 'null', true);
+  if (!a.training && (!t.runningMean || !t.runningVar))
+    throw rangeError(op, t.runningMean ? 'runningVar' : 'runningMean', 'a tensor in eval mode (the running statistics normalise)', 'null', true);
   if (a.training && n * hw <= 1) throw rangeError(op, 'x', 'more than one value per channel in training mode', `shape ${formatShape(t.x.shape)}`, true);
-  if (c === 0) throw rangeError(op, 'x', 'at least one channel', `shape ${formatShape(t.x.shape)}`, true);
   const y = empty(t.x.shape);
   const mean = empty([c]);
   const invstd = empty([c]);

@@ -1,6 +1,6 @@
 // Pooling over the last two axes of NCHW tensors (PyTorch semantics).
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shouldRecord, Tensor } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 
@@ -17,8 +17,11 @@ export interface MaxPool2dOptions {
 
 export interface AvgPool2dOptions {
   kernelSize: number | number[];
+  /** Default: the kernel size. */
   stride?: number | number[];
+  /** Implicit zero padding on both sides, at most half the kernel. Default 0. */
   padding?: number | number[];
+  /** Round the output size up instead of down. Default false. */
   ceilMode?: boolean;
   /** Count the zero padding in the divisor. Default true (as PyTorch). */
   countIncludePad?: boolean;
@@ -33,13 +36,13 @@ const poolAttrs = {
 const maxDecl = defineOp('max_pool2d', { x: { dtypes: F32, rank: 4 } }, { ...poolAttrs, dilation: attr.ints(2, { min: 1, default: 1 }) });
 const avgDecl = defineOp('avg_pool2d', { x: { dtypes: F32, rank: 4 } }, { ...poolAttrs, countIncludePad: attr.bool({ default: true }) });
 const adaptiveDecl = defineOp('adaptive_avg_pool2d', { x: { dtypes: F32, rank: 4 } }, { outputSize: attr.ints(2, { min: 1 }) });
+const globalDecl = defineOp('global_avg_pool2d', { x: { dtypes: F32, rank: 4 } });
 
+/** PyTorch's pooling_output_shape: floor (or ceil) division, and in ceil mode the last window must start inside the input or its leading padding. */
 function pooledSize(op: string, size: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
-  const span = size + 2 * p - d * (k - 1) - 1;
-  if (span < 0) throw rangeError(op, 'kernelSize', `a window that fits the padded input (${size} + 2*${p})`, d * (k - 1) + 1, true);
-  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
-  // PyTorch: the last window must start inside the input or its left padding.
+  let out = Math.floor((size + 2 * p - d * (k - 1) - 1 + (ceil ? s - 1 : 0)) / s) + 1;
   if (ceil && (out - 1) * s >= size + p) out--;
+  if (out < 1) throw rangeError(op, 'kernelSize', `a window that fits the padded input (${size} + 2*${p})`, `extent ${d * (k - 1) + 1}`, true);
   return out;
 }
 
@@ -54,17 +57,24 @@ function geometry(op: string, x: Tensor, k: number[], s: number[], p: number[], 
   return [n * c, h, w, k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1], oh, ow];
 }
 
-/** Max pooling; the gradient goes to the first maximal element of each window. */
+/**
+ * Max pooling over the last two axes of [N, C, H, W] (PyTorch's F.max_pool2d). Padding is
+ * implicit -infinity. The gradient goes to the first maximal element of each window (a NaN
+ * wins and propagates); a window lying wholly in the padding gives -infinity and no gradient.
+ */
 export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   const op = 'max_pool2d';
   const { t, a } = maxDecl.parse({ x }, options);
   const geom = geometry(op, t.x, a.kernelSize, a.stride ?? a.kernelSize, a.padding, a.dilation, a.ceilMode);
   const [n, c] = t.x.shape;
   const out = empty([n, c, geom[11], geom[12]]);
-  const index = empty(out.shape, 'int32');
-  if (out.size > 0) kernels.max_pool2d(...ref(out), ...ref(index), ...ref(t.x), geom);
-  record(op, [t.x], out, { index }, { geom });
-  index.dispose();
+  // The argmax indices are only kept when a backward pass can need them.
+  const index = shouldRecord([t.x]) ? empty(out.shape, 'int32') : null;
+  if (out.size > 0) kernels.max_pool2d(...ref(out), ...(index ? ref(index) : [null, 0]), ...ref(t.x), geom);
+  if (index) {
+    record(op, [t.x], out, { index }, { geom });
+    index.dispose();
+  }
   return out;
 }
 registerGradient('max_pool2d', (ctx, g) => {
@@ -73,7 +83,7 @@ registerGradient('max_pool2d', (ctx, g) => {
   return [gx];
 });
 
-/** Average pooling. */
+/** Average pooling over the last two axes of [N, C, H, W] (PyTorch's F.avg_pool2d). */
 export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const op = 'avg_pool2d';
   const { t, a } = avgDecl.parse({ x }, options);
@@ -91,7 +101,7 @@ registerGradient('avg_pool2d', (ctx, g) => {
   return [gx];
 });
 
-/** Average pooling to a fixed output size with PyTorch's adaptive windows. */
+/** Average pooling to a fixed [oh, ow] with PyTorch's adaptive windows [floor(i*H/oh), ceil((i+1)*H/oh)). */
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | number[]): Tensor {
   const op = 'adaptive_avg_pool2d';
   const { t, a } = adaptiveDecl.parse({ x }, { outputSize });
@@ -112,5 +122,7 @@ registerGradient('adaptive_avg_pool2d', (ctx, g) => {
 
 /** Mean over each channel's plane: [N, C, H, W] -> [N, C, 1, 1]. */
 export function globalAvgPool2d(x: Tensor): Tensor {
-  return adaptiveAvgPool2d(x, [1, 1]);
+  const { t } = globalDecl.parse({ x });
+  if (t.x.shape[2] === 0 || t.x.shape[3] === 0) throw rangeError('global_avg_pool2d', 'x', 'a non-empty spatial size', `shape ${formatShape(t.x.shape)}`, true);
+  return adaptiveAvgPool2d(t.x, [1, 1]);
 }
