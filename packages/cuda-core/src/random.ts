@@ -1,107 +1,117 @@
-// The engine's seeded random generator: counter-based, so a value depends only on the seed
-// and how many values were drawn before it — never on the thread count.
-import { empty, type Shape, type Tensor } from './tensor.js';
+// The engine's global seeded generator. Counter-based (Philox4x32-10, native/cpu/random.h): a
+// value depends only on the seed and on its position in the stream, never on the thread count,
+// so {seed, counter} is the whole state and restores a run exactly.
+import { empty, formatShape, type Shape, type Tensor } from './tensor.js';
 import { kernels } from './native.js';
-import { rangeError, typeError } from './errors.js';
-import { ref } from './ops/decl.js';
+import { rangeError, stateError, typeError } from './errors.js';
+import { attr, defineOp, ref } from './ops/decl.js';
 
 /** The generator's whole state: save it with a checkpoint, restore it to resume exactly. */
 export interface RngState {
+  /** The seed given to {@link manualSeed}, an integer in [0, 2^53). */
   seed: number;
+  /** Position in the stream: 32-bit words drawn since seeding (a value takes 1 or 2). */
   counter: number;
 }
 
-let state: RngState = { seed: 0x5eed, counter: 0 };
+const DEFAULT_SEED = 0x5eed;
+const MAX_COUNTER = 2 ** 53;
+let state: RngState = { seed: DEFAULT_SEED, counter: 0 };
 
-function checkSeed(op: string, seed: unknown): number {
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw typeError(op, 'seed', 'an integer', seed);
-  if (seed < 0 || seed > Number.MAX_SAFE_INTEGER) throw rangeError(op, 'seed', `in [0, ${Number.MAX_SAFE_INTEGER}]`, seed);
+const randDecl = defineOp('rand', {}, { low: attr.number({ default: 0 }), high: attr.number({ default: 1 }) });
+const randnDecl = defineOp('randn', {}, { mean: attr.number({ default: 0 }), std: attr.number({ min: 0, default: 1 }) });
+const randintDecl = defineOp('randint', {}, { low: attr.int({ min: -(2 ** 31), max: 2 ** 31 - 1 }), high: attr.int({ min: -(2 ** 31) + 1, max: 2 ** 31 }) });
+const randpermDecl = defineOp('randperm', {}, { n: attr.int({ min: 0, max: 2 ** 31 - 1 }) });
+
+function checkSeed(op: string, name: string, seed: unknown): number {
+  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw typeError(op, name, 'an integer', seed);
+  if (seed < 0 || seed > Number.MAX_SAFE_INTEGER) throw rangeError(op, name, `an integer in [0, ${Number.MAX_SAFE_INTEGER}]`, seed);
   return seed;
 }
 
-/** Seeds the global generator (as torch.manual_seed). */
+/** Seeds the global generator (torch.manual_seed) and rewinds it to its first value. */
 export function manualSeed(seed: number): void {
-  state = { seed: checkSeed('manualSeed', seed), counter: 0 };
+  state = { seed: checkSeed('manualSeed', 'seed', seed), counter: 0 };
 }
 
+/** A copy of the generator's state, e.g. to store in a checkpoint. */
 export function getRngState(): RngState {
-  return { ...state };
+  return { seed: state.seed, counter: state.counter };
 }
 
+/** Restores a state from {@link getRngState}; the following draws repeat those made after it was taken. */
 export function setRngState(s: RngState): void {
-  if (!s || typeof s !== 'object') throw typeError('setRngState', 'state', 'an object { seed, counter }', s);
-  checkSeed('setRngState', s.seed);
-  if (!Number.isInteger(s.counter) || s.counter < 0) throw rangeError('setRngState', 'state.counter', 'a non-negative integer', s.counter);
-  state = { seed: s.seed, counter: s.counter };
+  const op = 'setRngState';
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) throw typeError(op, 'state', 'an object { seed, counter }', s);
+  const seed = checkSeed(op, 'state.seed', s.seed);
+  if (typeof s.counter !== 'number' || !Number.isInteger(s.counter)) throw typeError(op, 'state.counter', 'an integer', s.counter);
+  if (s.counter < 0 || s.counter > MAX_COUNTER) throw rangeError(op, 'state.counter', `an integer in [0, 2^53]`, s.counter);
+  state = { seed, counter: s.counter };
 }
 
-/** Reserves `count` counters and returns the first: the stream position of a draw. */
-export function nextRandomOffset(count: number): { seed: number; offset: number } {
-  const out = { seed: state.seed, offset: state.counter };
-  state.counter += count;
-  return out;
+/**
+ * @internal reserves the stream words of a draw of `count` values taking `words` 32-bit words
+ * each, and returns where it starts. Draws start at a multiple of 4 (one Philox block), so a
+ * value never shares a block with another draw's.
+ */
+export function reserveCounters(op: string, count: number, words: number): { seed: number; offset: number } {
+  if (count === 0) return { seed: state.seed, offset: 0 };
+  const offset = Math.ceil(state.counter / 4) * 4;
+  const end = offset + count * words;
+  if (end > MAX_COUNTER) throw stateError(op, 'the random generator is exhausted (2^53 words drawn); call manualSeed');
+  state.counter = end;
+  return { seed: state.seed, offset };
 }
 
-/** @internal fills `out` from the generator (kind: 0 uniform, 1 normal, 2 integers, 3 keep-mask). */
-export function fillRandom(out: Tensor, kind: number, a: number, b: number, seed?: number): void {
-  const n = out.size;
-  // Normal draws use two counters per value.
-  const { seed: s, offset } = seed === undefined ? nextRandomOffset(kind === 1 ? 2 * n : n) : { seed, offset: 0 };
-  kernels.random_fill(...ref(out), kind, Math.floor(s / 2 ** 32), s >>> 0, offset, n, a, b);
+function checkShape(op: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw typeError(op, 'shape', 'an array of non-negative integers', shape);
+  for (const d of shape)
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0)
+      throw rangeError(op, 'shape', 'an array of non-negative integers', formatShape(shape), true);
+  return shape as number[];
 }
 
-function checkShapeArg(op: string, shape: unknown): Shape {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw typeError(op, 'shape', 'an array of non-negative integers', shape);
-  return shape;
-}
-
-/** Uniform float32 values in [low, high). */
+/** Uniform float32 values in [low, high) (defaults 0 and 1), from the global generator. */
 export function rand(shape: Shape, options: { low?: number; high?: number } = {}): Tensor {
-  const { low = 0, high = 1 } = options;
-  checkShapeArg('rand', shape);
-  if (!(Number.isFinite(low) && Number.isFinite(high) && high > low)) throw rangeError('rand', 'high', `a finite number > low (${low})`, high);
-  const out = empty(shape);
-  fillRandom(out, 0, low, high);
+  const op = 'rand';
+  const { a } = randDecl.parse({}, options);
+  const dims = checkShape(op, shape);
+  if (a.high < a.low) throw rangeError(op, 'high', `a number >= low (${a.low})`, a.high);
+  const out = empty(dims);
+  const { seed, offset } = reserveCounters(op, out.size, 1);
+  if (out.size > 0) kernels.random_uniform(...ref(out), out.size, seed, offset, a.low, a.high);
   return out;
 }
 
-/** Normal float32 values with the given mean and standard deviation. */
+/** Normal float32 values with the given mean and standard deviation (defaults 0 and 1). */
 export function randn(shape: Shape, options: { mean?: number; std?: number } = {}): Tensor {
-  const { mean = 0, std = 1 } = options;
-  checkShapeArg('randn', shape);
-  if (!Number.isFinite(mean)) throw rangeError('randn', 'mean', 'a finite number', mean);
-  if (!(Number.isFinite(std) && std >= 0)) throw rangeError('randn', 'std', 'a finite number >= 0', std);
-  const out = empty(shape);
-  fillRandom(out, 1, mean, std);
+  const op = 'randn';
+  const { a } = randnDecl.parse({}, options);
+  const dims = checkShape(op, shape);
+  const out = empty(dims);
+  const { seed, offset } = reserveCounters(op, out.size, 2);
+  if (out.size > 0) kernels.random_normal(...ref(out), out.size, seed, offset, a.mean, a.std);
   return out;
 }
 
-/** Uniform int32 integers in [low, high). */
+/** Uniform int32 integers in [low, high) (torch.randint). */
 export function randint(low: number, high: number, shape: Shape): Tensor {
-  if (!Number.isInteger(low)) throw typeError('randint', 'low', 'an integer', low);
-  if (!Number.isInteger(high) || high <= low) throw rangeError('randint', 'high', `an integer > low (${low})`, high);
-  if (low < -(2 ** 31) || high > 2 ** 31) throw rangeError('randint', 'high', 'within the int32 range', high);
-  checkShapeArg('randint', shape);
-  const out = empty(shape, 'int32');
-  fillRandom(out, 2, low, high);
+  const op = 'randint';
+  const { a } = randintDecl.parse({}, { low, high });
+  if (a.high <= a.low) throw rangeError(op, 'high', `an integer > low (${a.low})`, a.high);
+  const dims = checkShape(op, shape);
+  const out = empty(dims, 'int32');
+  const { seed, offset } = reserveCounters(op, out.size, 2);
+  if (out.size > 0) kernels.random_int(...ref(out), out.size, seed, offset, a.low, a.high);
   return out;
 }
 
-/** A random permutation of 0..n-1 (int32), Fisher-Yates on the generator's stream. */
+/** A uniformly random permutation of 0..n-1 as int32 (torch.randperm). */
 export function randperm(n: number): Tensor {
-  if (!Number.isInteger(n) || n < 0) throw rangeError('randperm', 'n', 'a non-negative integer', n);
-  const u = empty([n]);
-  if (n > 0) fillRandom(u, 0, 0, 1);
-  const draws = u.data();
-  u.dispose();
-  const perm = Int32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.min(i, Math.floor(draws[i] * (i + 1)));
-    [perm[i], perm[j]] = [perm[j], perm[i]];
-  }
-  const out = empty([n], 'int32');
-  if (n > 0) out.assign(perm);
+  const op = 'randperm';
+  const { a } = randpermDecl.parse({}, { n });
+  const out = empty([a.n], 'int32');
+  const { seed, offset } = reserveCounters(op, a.n, 2);
+  if (a.n > 0) kernels.random_permutation(...ref(out), a.n, seed, offset);
   return out;
 }
-

@@ -1,76 +1,112 @@
-// Joining and cutting along an axis: concat, stack, split, slice, narrow.
-import { attr, defineOp, normalizeAxis, ref } from './decl.js';
+// Joining and cutting along an axis: concat, stack, split, slice, narrow. The kernels see a
+// tensor as [outer, n, inner] around the axis and work for every dtype; gradients (float32)
+// copy each piece's gradient back into its region of a zeroed input gradient.
+import { attr, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, typeError } from './tensor-ref.js';
-import { checkTensor } from './decl.js';
-import { reshape } from './shape.js';
 
 const ANY = ['float32', 'int32', 'uint8'] as const;
+
+function optionalInt(): AttrSpec<number | undefined> {
+  const spec = attr.int();
+  return { expected: spec.expected, parse: (op, name, v) => (v === undefined ? undefined : spec.parse(op, name, v)) };
+}
+
 const concatDecl = defineOp('concat', {}, { axis: attr.int({ default: 0 }) });
+const stackDecl = defineOp('stack', {}, { axis: attr.int({ default: 0 }) });
 const sliceDecl = defineOp('slice', { x: { dtypes: ANY, rank: [1, 8] } }, {
   axis: attr.int({ default: 0 }),
-  start: { expected: 'an integer', parse: (op: string, name: string, v: unknown) => (v === undefined ? undefined : attr.int().parse(op, name, v)) },
-  end: { expected: 'an integer', parse: (op: string, name: string, v: unknown) => (v === undefined ? undefined : attr.int().parse(op, name, v)) },
+  start: optionalInt(),
+  end: optionalInt(),
   step: attr.int({ min: 1, default: 1 }),
 });
 const narrowDecl = defineOp('narrow', { x: { dtypes: ANY, rank: [1, 8] } }, { axis: attr.int(), start: attr.int(), length: attr.int({ min: 0 }) });
 const splitDecl = defineOp('split', { x: { dtypes: ANY, rank: [1, 8] } }, { axis: attr.int({ default: 0 }) });
 
+/** [outer, n, inner] around `axis`. */
 function around(shape: readonly number[], axis: number): [number, number, number] {
   return [shapeSize(shape.slice(0, axis)), shape[axis], shapeSize(shape.slice(axis + 1))];
 }
 
-/** Joins tensors of equal shape (except along `axis`) and dtype along `axis`. */
+/** Checks a non-empty array of live tensors of one dtype and rank; returns it typed. */
+function checkTensorList(op: string, tensors: unknown, rank: readonly [number, number]): Tensor[] {
+  if (!Array.isArray(tensors)) throw typeError(op, 'tensors', 'an array of tensors', tensors);
+  if (tensors.length === 0) throw rangeError(op, 'tensors', 'at least one tensor', 'an empty array', true);
+  const list = tensors.map((t, i) => checkTensor(op, `tensors[${i}]`, t, { dtypes: ANY, rank })!);
+  const first = list[0];
+  list.forEach((t, i) => {
+    if (t.dtype !== first.dtype) throw typeError(op, `tensors[${i}]`, `of dtype ${first.dtype} (as tensors[0])`, t.dtype, true);
+    if (t.rank !== first.rank) throw rangeError(op, `tensors[${i}]`, `rank ${first.rank} (as tensors[0])`, `rank ${t.rank} ${formatShape(t.shape)}`, true);
+  });
+  return list;
+}
+
+/** Joins tensors along an existing axis (torch.cat); all other sizes and the dtype must match. */
 export function concat(tensors: Tensor[], axis = 0): Tensor {
   const op = 'concat';
   const { a } = concatDecl.parse({}, { axis });
-  if (!Array.isArray(tensors)) throw typeError(op, 'tensors', 'an array of tensors', tensors);
-  if (tensors.length === 0) throw rangeError(op, 'tensors', 'at least one tensor', 'an empty array', true);
-  tensors.forEach((t, i) => checkTensor(op, `tensors[${i}]`, t, { dtypes: ANY, rank: [1, 8] }));
-  const first = tensors[0];
+  const list = checkTensorList(op, tensors, [1, 8]);
+  const first = list[0];
   const ax = normalizeAxis(op, 'axis', a.axis, first.rank);
-  tensors.forEach((t, i) => {
-    if (t.dtype !== first.dtype) throw typeError(op, `tensors[${i}]`, `of dtype ${first.dtype}`, t.dtype, true);
-    if (t.rank !== first.rank || t.shape.some((d, k) => k !== ax && d !== first.shape[k]))
-      throw rangeError(op, `tensors[${i}]`, `shape ${formatShape(first.shape.map((d, k) => (k === ax ? -1 : d)))} (-1: any)`, formatShape(t.shape), true);
+  list.forEach((t, i) => {
+    if (t.shape.some((d, k) => k !== ax && d !== first.shape[k]))
+      throw rangeError(op, `tensors[${i}]`, `shape [${first.shape.map((d, k) => (k === ax ? '*' : d)).join(',')}] (* any)`, formatShape(t.shape), true);
   });
-  const sizes = tensors.map((t) => t.shape[ax]);
+  const sizes = list.map((t) => t.shape[ax]);
   const total = sizes.reduce((p, q) => p + q, 0);
   const shape = first.shape.map((d, k) => (k === ax ? total : d));
   const [outer, , inner] = around(shape, ax);
   const out = empty(shape, first.dtype);
-  if (out.size > 0) kernels.concat_axis(...ref(out), [outer, total, inner], sizes, ...tensors.flatMap((t) => ref(t)));
-  if (first.dtype === 'float32') record(op, tensors, out, {}, { axis: ax, sizes });
+  if (out.size > 0) kernels.concat_axis(...ref(out), [outer, total, inner], sizes, ...list.flatMap((t) => ref(t)));
+  record(op, list, out, {}, { outer, total, inner, sizes });
   return out;
 }
 registerGradient('concat', (ctx, g) => {
-  const ax = ctx.attrs.axis as number;
-  const sizes = ctx.attrs.sizes as number[];
+  const { outer, total, inner, sizes } = ctx.attrs as { outer: number; total: number; inner: number; sizes: number[] };
   let start = 0;
-  return sizes.map((n, i) => {
-    const piece = ctx.needsGrad[i] ? sliceCopy(g, ax, start, n, 1) : null;
-    start += n;
-    return piece;
+  return sizes.map((m, i) => {
+    const gi = ctx.needsGrad[i] ? empty(ctx.inputShapes[i]) : null;
+    if (gi && gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, total, m, inner, start, 1]);
+    start += m;
+    return gi;
   });
 });
 
-/** Stacks tensors of one shape along a new axis. */
+/** Joins tensors of one shape along a new axis (torch.stack); `axis` may be up to their rank. */
 export function stack(tensors: Tensor[], axis = 0): Tensor {
-  if (!Array.isArray(tensors) || tensors.length === 0) return concat(tensors, axis);
-  tensors.forEach((t, i) => checkTensor('stack', `tensors[${i}]`, t));
-  const rank = tensors[0].rank + 1;
-  const ax = normalizeAxis('stack', 'axis', axis, rank);
-  const expanded = tensors.map((t) => reshape(t, [...t.shape.slice(0, ax), 1, ...t.shape.slice(ax)]));
-  const out = concat(expanded, ax);
-  expanded.forEach((t) => t.dispose());
+  const op = 'stack';
+  const { a } = stackDecl.parse({}, { axis });
+  const list = checkTensorList(op, tensors, [0, 7]);
+  const first = list[0];
+  const ax = normalizeAxis(op, 'axis', a.axis, first.rank + 1);
+  list.forEach((t, i) => {
+    if (t.shape.some((d, k) => d !== first.shape[k])) throw rangeError(op, `tensors[${i}]`, `shape ${formatShape(first.shape)} (as tensors[0])`, formatShape(t.shape), true);
+  });
+  const k = list.length;
+  const shape = [...first.shape.slice(0, ax), k, ...first.shape.slice(ax)];
+  // Stacking is a concat of [outer, 1, inner] blocks.
+  const [outer, , inner] = around(shape, ax);
+  const out = empty(shape, first.dtype);
+  if (out.size > 0) kernels.concat_axis(...ref(out), [outer, k, inner], new Array(k).fill(1), ...list.flatMap((t) => ref(t)));
+  record(op, list, out, {}, { outer, k, inner });
   return out;
 }
+registerGradient('stack', (ctx, g) => {
+  const { outer, k, inner } = ctx.attrs as { outer: number; k: number; inner: number };
+  return ctx.needsGrad.map((needed, i) => {
+    if (!needed) return null;
+    const gi = empty(ctx.inputShapes[i]);
+    if (gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, k, 1, inner, i, 1]);
+    return gi;
+  });
+});
 
+/** Rows start, start+step, ... (count of them) of `axis`, copied. */
 function sliceCopy(x: Tensor, axis: number, start: number, count: number, step: number): Tensor {
   const [outer, n, inner] = around(x.shape, axis);
   const out = empty(x.shape.map((d, k) => (k === axis ? count : d)), x.dtype);
   const dims = [outer, n, count, inner, start, step];
   if (out.size > 0) kernels.slice_axis(...ref(out), ...ref(x), dims);
-  if (x.dtype === 'float32') record('slice', [x], out, {}, { dims });
+  record('slice', [x], out, {}, { dims });
   return out;
 }
 registerGradient('slice', (ctx, g) => {
@@ -79,17 +115,31 @@ registerGradient('slice', (ctx, g) => {
   return [gx];
 });
 
+/**
+ * Rows [start, start+length) of `axis`: a view sharing x's memory when the rows are contiguous
+ * in memory (every axis before `axis` has size 1, or the whole axis is taken), else a copy.
+ */
+function narrowImpl(x: Tensor, axis: number, start: number, length: number): Tensor {
+  const [, n, inner] = around(x.shape, axis);
+  const contiguous = x.shape.slice(0, axis).every((d) => d === 1) || (start === 0 && length === n);
+  if (!contiguous) return sliceCopy(x, axis, start, length, 1);
+  const out = x._view(x._offset + start * inner, x.shape.map((d, k) => (k === axis ? length : d)));
+  record('slice', [x], out, {}, { dims: [shapeSize(x.shape.slice(0, axis)), n, length, inner, start, 1] });
+  return out;
+}
+
 export interface SliceOptions {
+  /** Default 0. Negative counts from the last axis. */
   axis?: number;
-  /** First index (negative counts from the end). Default 0. */
+  /** First index; negative counts from the end. Default 0. */
   start?: number;
-  /** One past the last index (negative counts from the end). Default the axis size. */
+  /** One past the last index; negative counts from the end. Default the axis size. */
   end?: number;
-  /** Default 1. */
+  /** A positive stride. Default 1. */
   step?: number;
 }
 
-/** x[start:end:step] along `axis`, Python-style (indices clamp to the axis). Copies. */
+/** x[start:end:step] along `axis` with Python's rules (out-of-range indices clamp). Always a copy. */
 export function slice(x: Tensor, options: SliceOptions = {}): Tensor {
   const op = 'slice';
   const { t, a } = sliceDecl.parse({ x }, options);
@@ -97,59 +147,59 @@ export function slice(x: Tensor, options: SliceOptions = {}): Tensor {
   const n = t.x.shape[ax];
   const resolve = (v: number | undefined, dflt: number) => {
     if (v === undefined) return dflt;
-    const r = v < 0 ? v + n : v;
-    return Math.min(Math.max(r, 0), n);
+    return Math.min(Math.max(v < 0 ? v + n : v, 0), n);
   };
   const start = resolve(a.start, 0);
   const end = resolve(a.end, n);
   const count = end > start ? Math.ceil((end - start) / a.step) : 0;
-  return sliceCopy(t.x, ax, start, count, a.step);
+  return sliceCopy(t.x, ax, count > 0 ? start : 0, count, a.step);
 }
 
 /**
- * x[start:start+length] along `axis`. A zero-copy view when every axis before `axis` has
- * size 1 (e.g. a batch range); a copy otherwise.
+ * x[start:start+length] along `axis` (torch.narrow; a negative start counts from the end).
+ * A zero-copy view when the axis is the outermost one larger than 1 (e.g. a range of the
+ * batch), else a copy. Differentiable either way.
  */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
   const op = 'narrow';
   const { t, a } = narrowDecl.parse({ x }, { axis, start, length });
   const ax = normalizeAxis(op, 'axis', a.axis, t.x.rank);
   const n = t.x.shape[ax];
+  if (a.start < -n || a.start > n) throw rangeError(op, 'start', `an integer in [${-n}, ${n}] (axis ${ax} has size ${n})`, a.start);
   const s = a.start < 0 ? a.start + n : a.start;
-  if (s < 0 || s > n) throw rangeError(op, 'start', `in [${-n}, ${n}]`, a.start);
-  if (s + a.length > n) throw rangeError(op, 'length', `at most ${n - s} (axis ${ax} has ${n}, start ${s})`, a.length);
-  const outerIsOne = t.x.shape.slice(0, ax).every((d) => d === 1);
-  if (!outerIsOne) return sliceCopy(t.x, ax, s, a.length, 1);
-  const inner = shapeSize(t.x.shape.slice(ax + 1));
-  const out = t.x._view(t.x._offset + s * inner, t.x.shape.map((d, k) => (k === ax ? a.length : d)));
-  if (t.x.dtype === 'float32') record('slice', [t.x], out, {}, { dims: [1, n, a.length, inner, s, 1] });
-  return out;
+  if (s + a.length > n) throw rangeError(op, 'length', `at most ${n - s} (axis ${ax} has size ${n}, start ${s})`, a.length);
+  return narrowImpl(t.x, ax, s, a.length);
 }
 
 /**
- * Cuts x along `axis` into pieces of the given sizes, or into `sections` equal pieces
- * (the last smaller when the axis does not divide).
+ * Cuts x along `axis` into pieces: of the given sizes (adding up to the axis size), or into
+ * `sections` pieces (torch.tensor_split): the first (size % sections) pieces get one row more,
+ * and pieces may be empty when sections > size. Pieces are views where {@link narrow} gives views.
  */
-export function split(x: Tensor, sizesOrSections: number | number[], axis = 0): Tensor[] {
+export function split(x: Tensor, sizesOrSections: number | readonly number[], axis = 0): Tensor[] {
   const op = 'split';
+  const arg = 'sizesOrSections';
   const { t, a } = splitDecl.parse({ x }, { axis });
   const ax = normalizeAxis(op, 'axis', a.axis, t.x.rank);
   const n = t.x.shape[ax];
   let sizes: number[];
   if (typeof sizesOrSections === 'number') {
-    if (!Number.isInteger(sizesOrSections) || sizesOrSections < 1) throw rangeError(op, 'sizesOrSections', 'a positive integer or an array of sizes', sizesOrSections);
-    const chunk = Math.ceil(n / sizesOrSections);
-    sizes = [];
-    for (let left = n; left > 0; left -= chunk) sizes.push(Math.min(chunk, left));
-    if (sizes.length === 0) sizes = [0];
-  } else if (Array.isArray(sizesOrSections) && sizesOrSections.every((v) => Number.isInteger(v) && v >= 0)) {
-    sizes = sizesOrSections;
+    if (!Number.isInteger(sizesOrSections)) throw typeError(op, arg, 'a section count (integer >= 1) or an array of sizes', sizesOrSections);
+    if (sizesOrSections < 1) throw rangeError(op, arg, 'a section count >= 1', sizesOrSections);
+    const k = sizesOrSections;
+    sizes = Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
+  } else if (Array.isArray(sizesOrSections)) {
+    sizesOrSections.forEach((v) => {
+      if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(op, arg, 'an array of integer sizes', `[${sizesOrSections.join(',')}]`, true);
+      if (v < 0) throw rangeError(op, arg, 'non-negative sizes', `[${sizesOrSections.join(',')}]`, true);
+    });
+    sizes = [...sizesOrSections];
     const total = sizes.reduce((p, q) => p + q, 0);
-    if (total !== n) throw rangeError(op, 'sizesOrSections', `sizes adding up to ${n} (axis ${ax})`, `[${sizes.join(',')}]`, true);
-  } else throw typeError(op, 'sizesOrSections', 'a positive integer or an array of non-negative integers', sizesOrSections);
+    if (sizes.length === 0 || total !== n) throw rangeError(op, arg, `sizes adding up to ${n} (axis ${ax} of ${formatShape(t.x.shape)})`, `[${sizes.join(',')}]`, true);
+  } else throw typeError(op, arg, 'a section count or an array of sizes', sizesOrSections);
   let start = 0;
   return sizes.map((len) => {
-    const piece = narrow(t.x, ax, start, len);
+    const piece = narrowImpl(t.x, ax, start, len);
     start += len;
     return piece;
   });
