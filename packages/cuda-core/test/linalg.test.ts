@@ -33,6 +33,9 @@ kernels.gemm_use_isa('auto');
 afterAll(() => kernels.gemm_use_isa('auto'));
 
 describe('matmul', () => {
+  it('reports the micro-kernel in use, one this CPU runs', () => {
+    expect(isas).toContain(lr.buildInfo().cpuIsa);
+  });
   const pairs: [number[], number[]][] = [
     [[3, 4], [4, 5]],
     [[1, 1], [1, 1]],

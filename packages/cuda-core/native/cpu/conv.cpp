@@ -77,16 +77,13 @@ struct Source {
   int64_t plane, pitch;
 };
 
-Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch& scratch) {
-  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
-  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1;
-  if (g.pt == 0 && g.pl == 0 && rows <= g.h && cols <= g.w) return Source{x, g.h * g.w, g.w};
-  float* buf = scratch.get(cg * rows * cols);
+// Zero-padded copies of `planes` consecutive input planes, rows x cols each, into dst.
+void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
   int64_t lo, hi;
   valid_range(-g.pl, 1, g.w, cols, lo, hi);
-  for (int64_t ci = 0; ci < cg; ++ci)
+  for (int64_t ci = 0; ci < planes; ++ci)
     for (int64_t r = 0; r < rows; ++r) {
-      float* d = buf + (ci * rows + r) * cols;
+      float* d = dst + (ci * rows + r) * cols;
       const int64_t ih = r - g.pt;
       if (ih < 0 || ih >= g.h) {
         std::fill(d, d + cols, 0.0f);
@@ -97,6 +94,26 @@ Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch&
       std::copy(srow + lo, srow + hi, d + lo);
       std::fill(d + hi, d + cols, 0.0f);
     }
+}
+
+Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch& scratch) {
+  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  if (g.pt == 0 && g.pl == 0 && rows <= g.h && cols <= g.w) return Source{x, g.h * g.w, g.w};
+  float* buf = scratch.get(cg * rows * cols);
+  pad_planes(g, x, cg, rows, cols, buf);
+  return Source{buf, rows * cols, cols};
+}
+
+// Source over all images and channels (images c * plane apart), padded in parallel.
+Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
+  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  if (g.pt == 0 && g.pl == 0 && rows <= g.h && cols <= g.w) return Source{x, g.h * g.w, g.w};
+  float* buf = scratch.get(g.n * g.c * rows * cols);
+  parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
+    pad_planes(g, x + lo * g.h * g.w, hi - lo, rows, cols, buf + lo * rows * cols);
+  });
   return Source{buf, rows * cols, cols};
 }
 
@@ -781,6 +798,11 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * kdim);
     return;
   }
+  // Every image zero-padded once (each thread packs pixels of any image); freed on return,
+  // as a whole batch is too large to keep around.
+  Scratch padded;
+  const Source src = padded_batch(g, x, padded);
+  const int64_t image = g.c * src.plane;
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     // A = gy_g [og x (images, pixels)], B = col^T [(images, pixels) x kdim].
     PackA pack_a = [&g, gy, gr, og, ohw](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
@@ -797,23 +819,34 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
         }
       }
     };
-    const float* xg = x + gr * cg * g.h * g.w;
-    PackB pack_b = [&g, xg](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    // op(B)[(n, pixel)][tap] = src(n, tap, pixel): per run of pixels along an output row,
+    // each tap is one contiguous (or strided) read.
+    const float* xg = src.data + gr * cg * src.plane;
+    PackB pack_b = [&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+      thread_local std::vector<int64_t> runs;  // (first p, length, offset) triples
+      runs.clear();
+      const int64_t ohw = g.out_h * g.out_w;
+      for (int64_t p = 0; p < kc;) {
+        const int64_t n = (p0 + p) / ohw, q = (p0 + p) % ohw, oh = q / g.out_w, ow = q % g.out_w;
+        const int64_t len = std::min(kc - p, g.out_w - ow);
+        runs.insert(runs.end(), {p, len, n * image + oh * g.sh * src.pitch + ow * g.sw});
+        p += len;
+      }
       for (int64_t jj = 0; jj < nr; ++jj) {
         if (jj >= w) {
           for (int64_t p = 0; p < kc; ++p) dst[p * nr + jj] = 0.0f;
           continue;
         }
         const int64_t tap = j0 + jj, j = tap % g.kw, i = (tap / g.kw) % g.kh, ci = tap / (g.kw * g.kh);
-        const int64_t ohw = g.out_h * g.out_w;
-        for (int64_t p = 0; p < kc;) {
-          const int64_t n = (p0 + p) / ohw, q = (p0 + p) % ohw, oh = q / g.out_w, ow = q % g.out_w;
-          const int64_t len = std::min(kc - p, g.out_w - ow);
-          const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-          const float* plane = xg + (n * g.c + ci) * g.h * g.w;
-          gather_run(ih >= 0 && ih < g.h ? plane + ih * g.w : nullptr, ow * g.sw - g.pl + j * g.dw, g.sw, g.w, len,
-                     dst + p * nr + jj, nr);
-          p += len;
+        const float* base = xg + ci * src.plane + i * g.dh * src.pitch + j * g.dw;
+        for (size_t r = 0; r < runs.size(); r += 3) {
+          const float* sp = base + runs[r + 2];
+          float* d = dst + runs[r] * nr + jj;
+          const int64_t len = runs[r + 1];
+          if (g.sw == 1)
+            for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t];
+          else
+            for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t * g.sw];
         }
       }
     };

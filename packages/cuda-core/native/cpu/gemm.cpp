@@ -1,9 +1,9 @@
 // Packed, cache-blocked SGEMM in the GotoBLAS/BLIS style.
 //
-// Loops, outermost first: column blocks of NC (the packed kc x NC block of B stays in L2),
-// k blocks of KC, row blocks of MC (A packed into MR x KC strips), then every (A strip, B strip)
-// pair runs the MR x NR register-blocked micro-kernel: an A strip (broadcast operand) stays in L1
-// while the B strips stream from L2. Micro-kernels: AVX-512 (12 x 32), AVX2+FMA (6 x 16), chosen
+// Loops, outermost first: k blocks of KC; row blocks of MC, packed once into MR x KC strips;
+// column blocks of NC, whose packed KC x NC block of B stays in L2; then every (A strip, B strip)
+// pair runs the MR x NR register-blocked micro-kernel: an A strip (broadcast operand) stays in
+// L1 while the B strips stream from L2. Each operand is packed about once. Micro-kernels: AVX-512 (12 x 32), AVX2+FMA (6 x 16), chosen
 // at run time; a portable scalar one (4 x 8) otherwise. Only the micro-kernels and the row copy
 // are compiled for the wider instruction sets, so the file runs on any x86-64.
 //
@@ -30,7 +30,7 @@ namespace {
 
 constexpr int64_t KC = 256;  // k block: an A strip (MR x KC) is 12 KiB, fits L1 next to a B row stream
 constexpr int64_t NC = 512;  // column block: the packed KC x NC block of B is 512 KiB, fits L2
-constexpr int64_t MC = 240;  // row block: bounds the packed-A buffer
+constexpr int64_t MC = 1536; // row block: bounds the packed-A buffer (1.5 MiB); B is repacked per block
 
 using Kernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
 // dst[0:w] = src[0:w], dst[w:nr] = 0 (nr is the ISA's strip width).
@@ -201,21 +201,21 @@ void gemm_range(const Isa& s, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
   const int mr = s.mr, nr = s.nr;
   const int64_t nc_max = (NC / nr) * nr, mc_max = (MC / mr) * mr;
   alignas(64) float tmp[16 * 32];
-  for (int64_t jc = j0; jc < j1; jc += nc_max) {
-    const int64_t nc = std::min(nc_max, j1 - jc);
-    const int64_t n_strips = ceil_div(nc, nr);
-    for (int64_t pc = p0; pc < p1; pc += KC) {
-      const int64_t kc = std::min(KC, p1 - pc);
-      const float beta_here = pc == p0 ? beta : 1.0f;
-      float* bp = bbuf.get(n_strips * kc * nr);
-      for (int64_t sj = 0; sj < n_strips; ++sj)
-        pack_b(pc, kc, jc + sj * nr, std::min<int64_t>(nr, nc - sj * nr), nr, bp + sj * kc * nr);
-      for (int64_t ic = i0; ic < i1; ic += mc_max) {
-        const int64_t mc = std::min(mc_max, i1 - ic);
-        const int64_t m_strips = ceil_div(mc, mr);
-        float* ap = abuf.get(m_strips * kc * mr);
-        for (int64_t si = 0; si < m_strips; ++si)
-          pack_a(ic + si * mr, std::min<int64_t>(mr, mc - si * mr), pc, kc, mr, ap + si * kc * mr);
+  for (int64_t pc = p0; pc < p1; pc += KC) {
+    const int64_t kc = std::min(KC, p1 - pc);
+    const float beta_here = pc == p0 ? beta : 1.0f;
+    for (int64_t ic = i0; ic < i1; ic += mc_max) {
+      const int64_t mc = std::min(mc_max, i1 - ic);
+      const int64_t m_strips = ceil_div(mc, mr);
+      float* ap = abuf.get(m_strips * kc * mr);
+      for (int64_t si = 0; si < m_strips; ++si)
+        pack_a(ic + si * mr, std::min<int64_t>(mr, mc - si * mr), pc, kc, mr, ap + si * kc * mr);
+      for (int64_t jc = j0; jc < j1; jc += nc_max) {
+        const int64_t nc = std::min(nc_max, j1 - jc);
+        const int64_t n_strips = ceil_div(nc, nr);
+        float* bp = bbuf.get(n_strips * kc * nr);
+        for (int64_t sj = 0; sj < n_strips; ++sj)
+          pack_b(pc, kc, jc + sj * nr, std::min<int64_t>(nr, nc - sj * nr), nr, bp + sj * kc * nr);
         for (int64_t si = 0; si < m_strips; ++si) {
           const int64_t h = std::min<int64_t>(mr, mc - si * mr);
           const float* a_strip = ap + si * kc * mr;
@@ -326,6 +326,16 @@ void run_gemm(const Isa& s, int64_t m, int64_t n, int64_t k, float alpha, const 
     });
 }
 
+// dst[p * MR + i] = a[i * lda + p]: a full strip of MR stored rows, one k step at a time
+// (MR row streams read in step, contiguous writes).
+template <int MR>
+void pack_rows(const float* a, int64_t lda, int64_t kc, float* dst) {
+  const float* rows[MR];
+  for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
+}
+
 }  // namespace
 
 PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
@@ -339,6 +349,14 @@ PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
       }
     };
   return [a, lda](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
+    if (h == mr) {
+      switch (mr) {
+        case 12: return pack_rows<12>(a + i0 * lda + p0, lda, kc, dst);
+        case 6: return pack_rows<6>(a + i0 * lda + p0, lda, kc, dst);
+        case 4: return pack_rows<4>(a + i0 * lda + p0, lda, kc, dst);
+        default: break;
+      }
+    }
     for (int64_t i = 0; i < mr; ++i) {
       if (i < h) {
         const float* src = a + (i0 + i) * lda + p0;
