@@ -130,7 +130,8 @@ async function main() {
   const reps = opts.quick
     ? `quick run: median of ${timing.minReps} runs after ${timing.warmupRuns} warm-up`
     : `median of ${timing.minReps}+ runs and ${timing.minMs / 1000}+ s after warm-up (${timing.capReps}+ runs for workloads over ${timing.capMs / 1000} s)`;
-  console.log(`lrface bench: @lrface/cuda-core vs onnxruntime-node ${ort.env.versions.common}; ${reps}`);
+  const isa = lr.buildInfo().cpuIsa;
+  console.log(`lrface bench: @lrface/cuda-core${isa ? ` (${isa} micro-kernels)` : ''} vs onnxruntime-node ${ort.env.versions.common}; ${reps}`);
   const runStart = cpuSnapshot();
 
   const peak = await measurePeak(opts.threads);
