@@ -29,8 +29,12 @@ LRFACE_BINDING(matmul) {
   const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
   if (bias)
     for (int64_t i = 0; i < batch * m; ++i) std::copy(bias, bias + n, out + i * n);
-  cpu::sgemm_batched(ta, tb, m, n, k, 1.0f, pa, ta ? m : k, aoffs.data(), pb, tb ? k : n, boffs.data(), bias ? 1.0f : 0.0f,
-                     out, n, m * n, batch);
+  const float beta = bias ? 1.0f : 0.0f;
+  if (batch == 1)
+    cpu::sgemm(ta, tb, m, n, k, 1.0f, pa + aoffs[0], ta ? m : k, pb + boffs[0], tb ? k : n, beta, out, n);
+  else
+    cpu::sgemm_batched(ta, tb, m, n, k, 1.0f, pa, ta ? m : k, aoffs.data(), pb, tb ? k : n, boffs.data(), beta, out, n,
+                       m * n, batch);
   return info.Env().Undefined();
 }
 

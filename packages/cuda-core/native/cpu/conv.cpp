@@ -1,12 +1,17 @@
-// 2-D convolution on the packed GEMM (gemm.h).
+// 2-D convolution kernels. Which one runs depends on the shape:
 //
-// Forward: per (image, group), out = W_g [og x kdim] @ col [kdim x out_h*out_w] where col is the
-// im2col matrix. Its strips are packed straight from the image by the GEMM's B callback, so the
-// matrix is never written out; the bias rides along as one more k step (a column of A, a row of
-// ones in B). Backward filter: gw_g = gy_g @ col^T over all images at once (k = images x pixels).
-// Backward data: stride 1 is a forward convolution of gy with the flipped, transposed kernel;
-// other strides go through a column buffer and col2im. Depthwise convolutions (one input
-// channel per group) use direct loops instead: their GEMMs would have a single row.
+// - GEMM with implicit im2col (the general case): per (image, group),
+//   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
+//   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
+//   bias rides along as one more k step (a row of the transposed weights, a row of ones in B).
+// - Direct loops (unit column stride and few output channels per group, or few taps): vector
+//   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
+//   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
+// - Depthwise loops for strided or single-output depthwise cases.
+// Filter gradient: gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or
+// direct register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
+// the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
+// column buffer scattered back by col2im.
 #include "conv.h"
 
 #include <algorithm>
@@ -469,6 +474,8 @@ bool direct_forward_wins(const ConvGeometry& g) {
   return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16);
 }
 bool direct_filter_wins(const ConvGeometry& g) {
+  // Plain depthwise (one output per input channel): the per-plane loops measured faster.
+  if (g.c == g.groups && g.o == g.groups) return false;
   return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 64);
 }
 
@@ -794,10 +801,6 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
   const int64_t k = g.n * ohw;
-  if (k == 0) {
-    std::memset(gw, 0, sizeof(float) * g.o * kdim);
-    return;
-  }
   // Every image zero-padded once (each thread packs pixels of any image); freed on return,
   // as a whole batch is too large to keep around.
   Scratch padded;

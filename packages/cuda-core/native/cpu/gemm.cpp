@@ -167,12 +167,14 @@ const Isa* best_isa(const std::string& want) {
   return &kScalar;
 }
 
+// LRFACE_ISA caps the instruction set (e.g. to compare kernels); the best available otherwise.
+const Isa* startup_isa() {
+  const char* env = std::getenv("LRFACE_ISA");
+  return best_isa(env ? env : "");
+}
+
 std::atomic<const Isa*>& isa_slot() {
-  // LRFACE_ISA caps the instruction set (e.g. to compare kernels); the best available otherwise.
-  static std::atomic<const Isa*> slot{[] {
-    const char* env = std::getenv("LRFACE_ISA");
-    return best_isa(env ? env : "");
-  }()};
+  static std::atomic<const Isa*> slot{startup_isa()};
   return slot;
 }
 
@@ -397,11 +399,6 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
            num_threads());
 }
 
-void sgemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  run_gemm(isa(), m, n, k, alpha, plain_pack_a(a, lda, trans_a), plain_pack_b(b, ldb, trans_b), beta, c, ldc, 1);
-}
-
 void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                    int64_t lda, const int64_t* a_offsets, const float* b, int64_t ldb, const int64_t* b_offsets,
                    float beta, float* c, int64_t ldc, int64_t c_stride, int64_t batch) {
@@ -426,14 +423,13 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
 }
 
 void gemm_copy_strip_row(float* dst, const float* src, int64_t w) { isa().copy_row(dst, src, w); }
-int gemm_strip_width() { return isa().nr; }
 
 const char* gemm_isa() { return isa().name; }
 
 bool gemm_use_isa(const char* name) {
   const std::string want = name ? name : "auto";
   if (want != "auto" && !cpu_has(want)) return false;
-  isa_slot().store(best_isa(want), std::memory_order_relaxed);
+  isa_slot().store(want == "auto" ? startup_isa() : best_isa(want), std::memory_order_relaxed);
   return true;
 }
 
