@@ -98,28 +98,34 @@ function compare(actual, expected) {
 }
 
 /**
- * CPU share taken by other processes since `since` (busy time of all CPUs from /proc/stat
- * minus this process's own CPU time, over wall time x CPUs). Other processes on the bench's
- * cores skew every figure, the peak probe included, so the bench reports it.
+ * CPU time the bench could not have since `since`, as shares of wall time x CPUs, from
+ * /proc/stat: `others` = busy time of all CPUs minus this process's own CPU time (other
+ * processes in this machine), `steal` = time the hypervisor gave the virtual CPUs' physical
+ * cores to someone else. Either skews every figure, so the bench reports both.
  */
 function cpuSnapshot() {
   let busy = NaN;
+  let steal = NaN;
   try {
     const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal: busy = all but idle and iowait (USER_HZ = 100).
-    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100;
+    // user nice system idle iowait irq softirq steal, in USER_HZ = 100 ticks per second.
+    busy = (f[0] + f[1] + f[2] + f[5] + f[6]) / 100;
+    steal = (f[7] ?? 0) / 100;
   } catch {
     // Not Linux: no contention figure.
   }
   const u = process.cpuUsage();
-  return { busy, own: (u.user + u.system) / 1e6, wall: performance.now() / 1e3 };
+  return { busy, steal, own: (u.user + u.system) / 1e6, wall: performance.now() / 1e3 };
 }
 
-function othersShare(since) {
+/** @returns {{ others: number, steal: number, total: number } | null} */
+function contention(since) {
   const now = cpuSnapshot();
-  const wall = now.wall - since.wall;
-  if (!(wall > 0.2) || Number.isNaN(now.busy)) return null; // /proc/stat counts in 10 ms ticks
-  return Math.max(0, (now.busy - since.busy - (now.own - since.own)) / (wall * cpus().length));
+  const capacity = (now.wall - since.wall) * cpus().length;
+  if (!(now.wall - since.wall > 0.2) || Number.isNaN(now.busy)) return null; // /proc/stat counts in 10 ms ticks
+  const others = Math.max(0, (now.busy - since.busy - (now.own - since.own)) / capacity);
+  const steal = (now.steal - since.steal) / capacity;
+  return { others, steal, total: others + steal };
 }
 
 const fmt = (v, d = 2) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
@@ -137,10 +143,12 @@ async function main() {
   const peak = await measurePeak(opts.threads);
   console.log(`\nFMA peak (measured): ${peak.model}, ${peak.isa}`);
   for (const [t, p] of peak.byThreads)
-    console.log(`  ${t} thread(s): clock ${p.ghz.map((g) => g.toFixed(2)).join(' + ')} GHz (dependent multiply chain, ${p.mulLatency[0]}-cycle latency; all threads busy) x ${peak.flopsPerCycle} FLOP/cycle = ${fmt(p.gflops, 0)} GFLOP/s`);
+    console.log(
+      `  ${t} thread(s): ${t} x ${p.clock.toFixed(2)} GHz (fastest of ${p.ghz.map((g) => g.toFixed(2)).join(', ')}: dependent multiply chains, ${p.mulLatency[0]}-cycle latency, all ${t} busy) x ${peak.flopsPerCycle} FLOP/cycle = ${fmt(p.gflops, 0)} GFLOP/s`,
+    );
 
-  const header = `${'workload'.padEnd(17)}${pad('thr', 4)}${pad('lrface ms', 11)}${pad('ort ms', 10)}${pad('speedup', 9)}${pad('lrface GFLOP/s', 16)}${pad('ort GFLOP/s', 14)}${pad('max abs err', 13)}${pad('rel err', 10)}${pad('other', 7)}`;
-  console.log(`\nforward, both engines (speedup = ort_ms / lrface_ms; rate: GFLOP/s (% of peak), GB/s for maxpool;\nerr: lrface vs ort, rel = max abs err / max |ort|; other: CPU share of other processes while timing)\n${header}`);
+  const header = `${'workload'.padEnd(17)}${pad('thr', 4)}${pad('lrface ms', 11)}${pad('ort ms', 10)}${pad('speedup', 9)}${pad('lrface GFLOP/s', 16)}${pad('ort GFLOP/s', 14)}${pad('max abs err', 13)}${pad('rel err', 10)}${pad('taken', 7)}`;
+  console.log(`\nforward, both engines (speedup = ort_ms / lrface_ms; rate: GFLOP/s (% of peak), GB/s for maxpool;\nerr: lrface vs ort, rel = max abs err / max |ort|; taken: CPU share other processes and the hypervisor (steal) took while timing)\n${header}`);
 
   const results = [];
   const mismatches = [];
@@ -178,7 +186,7 @@ async function main() {
       const l = await measure(() => runLrface().dispose());
       await sleep(50); // let the other engine's spinning workers go idle
       const o = await measure(() => session.run(feeds));
-      const busy = othersShare(rowStart);
+      const busy = contention(rowStart);
       await session.release();
       await sleep(50);
 
@@ -190,7 +198,7 @@ async function main() {
       };
       const speedup = o.ms / l.ms;
       console.log(
-        `${wl.id.padEnd(17)}${pad(threads, 4)}${pad(fmt(l.ms), 11)}${pad(fmt(o.ms), 10)}${pad(fmt(speedup), 9)}${pad(rate(l.ms), 16)}${pad(rate(o.ms), 14)}${pad(cmp.maxAbs.toExponential(1), 13)}${pad(cmp.rel.toExponential(1), 10)}${pad(busy === null ? '-' : `${Math.round(100 * busy)}%`, 7)}${cmp.ok ? '' : '  MISMATCH'}`,
+        `${wl.id.padEnd(17)}${pad(threads, 4)}${pad(fmt(l.ms), 11)}${pad(fmt(o.ms), 10)}${pad(fmt(speedup), 9)}${pad(rate(l.ms), 16)}${pad(rate(o.ms), 14)}${pad(cmp.maxAbs.toExponential(1), 13)}${pad(cmp.rel.toExponential(1), 10)}${pad(busy === null ? '-' : `${Math.round(100 * busy.total)}%`, 7)}${cmp.ok ? '' : '  MISMATCH'}`,
       );
       results.push({ workload: wl.id, threads, lrface_ms: +l.ms.toFixed(3), ort_ms: +o.ms.toFixed(3), speedup: +speedup.toFixed(3) });
     }
@@ -199,14 +207,17 @@ async function main() {
   }
 
   const backward = opts.backward ? await backwardTable(selected) : [];
-  const others = othersShare(runStart);
-  if (others !== null) {
-    console.log(`\nother processes used ${(100 * others).toFixed(0)}% of the ${cpus().length} CPUs during the run${others > 0.05 ? ' (timings are pessimistic: the engines shared the cores)' : ''}`);
+  const taken = contention(runStart);
+  if (taken) {
+    const pct = (v) => `${(100 * v).toFixed(0)}%`;
+    console.log(
+      `\nCPU time taken from the bench during the run: ${pct(taken.total)} of the ${cpus().length} CPUs (other processes ${pct(taken.others)}, hypervisor steal ${pct(taken.steal)})` +
+        `${taken.total > 0.05 ? '; timings are pessimistic by up to that much' : ''}`,
+    );
   }
-
   if (opts.json) {
-    const peakOut = Object.fromEntries([...peak.byThreads].map(([t, p]) => [t, { gflops: p.gflops && +p.gflops.toFixed(1), clock_ghz: p.ghz.map((g) => +g.toFixed(3)) }]));
-    const extra = { backward, peak: { model: peak.model, isa: peak.isa, flops_per_cycle: peak.flopsPerCycle, threads: peakOut }, other_processes_cpu_share: others };
+    const peakOut = Object.fromEntries([...peak.byThreads].map(([t, p]) => [t, { gflops: p.gflops && +p.gflops.toFixed(1), clock_ghz: +p.clock.toFixed(3), probes_ghz: p.ghz.map((g) => +g.toFixed(3)) }]));
+    const extra = { backward, peak: { model: peak.model, isa: peak.isa, flops_per_cycle: peak.flopsPerCycle, threads: peakOut }, cpu_taken: taken && { other_processes: +taken.others.toFixed(3), hypervisor_steal: +taken.steal.toFixed(3) } };
     writeFileSync(opts.json, `${JSON.stringify({ results, ...extra }, null, 2)}\n`);
     console.log(`\nwrote ${opts.json}`);
   }
