@@ -36,6 +36,8 @@ export interface BuildInfo {
   cudaAvailable: boolean;
   /** Why CUDA cannot be used, when it cannot. */
   cudaReason: string;
+  /** Instruction set of the CPU matrix and convolution kernels on this machine: 'avx512', 'avx2' or 'scalar'. */
+  cpuIsa: string;
 }
 
 /** The devices the engine can use now: the CPU always, CUDA GPUs where built and present. */
@@ -51,5 +53,12 @@ export function devices(): DeviceInfo[] {
 /** What the addon was built with and whether CUDA is usable here (with the reason if not). */
 export function buildInfo(): BuildInfo {
   const cuda = addon.cudaInfo();
-  return { cuda: cuda.compiled, cudnn: cuda.cudnn, cublas: cuda.cublas, cudaAvailable: cuda.available, cudaReason: cuda.reason };
+  return {
+    cuda: cuda.compiled,
+    cudnn: cuda.cudnn,
+    cublas: cuda.cublas,
+    cudaAvailable: cuda.available,
+    cudaReason: cuda.reason,
+    cpuIsa: addon.kernels.gemm_isa() as string,
+  };
 }

@@ -1,11 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
+import { kernels } from '../src/native.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { size, uniform } from './helpers/random.js';
 
 interface Case {
   n: number; c: number; h: number; w: number; o: number; kh: number; kw: number;
   stride?: [number, number]; padding?: number[]; dilation?: [number, number]; groups?: number; bias?: boolean;
+  outputPadding?: [number, number];
 }
 
 function pads(p: number[] | undefined): [number, number, number, number] {
@@ -14,8 +16,8 @@ function pads(p: number[] | undefined): [number, number, number, number] {
   return p as [number, number, number, number];
 }
 
-// Direct-definition convolution, float64, independent of the im2col kernels.
-function conv2dRef(x: Float32Array, w: Float32Array, b: Float32Array | null, k: Case) {
+// Direct-definition convolution, float64, independent of the engine's kernels.
+function conv2dRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, k: Case) {
   const [sh, sw] = k.stride ?? [1, 1];
   const [dh, dw] = k.dilation ?? [1, 1];
   const [pt, pb, pl, pr] = pads(k.padding);
@@ -45,7 +47,8 @@ function conv2dRef(x: Float32Array, w: Float32Array, b: Float32Array | null, k: 
 }
 
 // Transposed convolution by its definition: every input pixel scatters a weighted kernel.
-function convT2dRef(x: Float32Array, w: Float32Array, b: Float32Array | null, k: Case & { outputPadding?: [number, number] }) {
+// Here k.c is the input (Cin) and k.o the output (Cout) channel count.
+function convT2dRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<number> | null, k: Case) {
   const [sh, sw] = k.stride ?? [1, 1];
   const [dh, dw] = k.dilation ?? [1, 1];
   const [pt, pb, pl, pr] = pads(k.padding);
@@ -75,58 +78,129 @@ function convT2dRef(x: Float32Array, w: Float32Array, b: Float32Array | null, k:
   return { out, shape: [k.n, k.o, oh, ow] };
 }
 
+// The native code picks GEMM (implicit im2col), direct loops, depthwise loops or a column
+// buffer by shape; the comments name the paths each case reaches (forward / input gradient /
+// weight gradient).
 const cases: Case[] = [
-  { n: 1, c: 1, h: 5, w: 5, o: 1, kh: 3, kw: 3 },
+  { n: 1, c: 1, h: 5, w: 5, o: 1, kh: 3, kw: 3 }, // direct / direct (flipped) / direct
   { n: 2, c: 3, h: 7, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1], bias: true },
-  { n: 1, c: 2, h: 9, w: 8, o: 3, kh: 3, kw: 2, stride: [2, 3], padding: [1, 0, 2, 1], bias: true },
+  { n: 1, c: 2, h: 9, w: 8, o: 3, kh: 3, kw: 2, stride: [2, 3], padding: [1, 0, 2, 1], bias: true }, // gemm / col2im / gemm
   { n: 2, c: 2, h: 7, w: 7, o: 2, kh: 2, kw: 2, stride: [3, 3] }, // stride > kernel
   { n: 1, c: 3, h: 9, w: 10, o: 2, kh: 3, kw: 3, dilation: [2, 3], padding: [2, 3] },
   { n: 2, c: 4, h: 6, w: 5, o: 6, kh: 3, kw: 1, groups: 2, padding: [1, 0], bias: true },
-  { n: 1, c: 4, h: 6, w: 6, o: 4, kh: 3, kw: 3, groups: 4, padding: [1, 1] }, // depthwise
-  { n: 3, c: 5, h: 1, w: 1, o: 2, kh: 1, kw: 1, bias: true }, // 1x1 spatial, pointwise
-  { n: 2, c: 3, h: 4, w: 5, o: 7, kh: 1, kw: 1 }, // pointwise path
-  { n: 1, c: 1, h: 3, w: 3, o: 2, kh: 5, kw: 5, padding: [2, 2] }, // kernel larger than input
+  { n: 1, c: 4, h: 6, w: 6, o: 4, kh: 3, kw: 3, groups: 4, padding: [1, 1] }, // depthwise, direct
+  { n: 3, c: 5, h: 1, w: 1, o: 2, kh: 1, kw: 1, bias: true }, // 1x1 spatial
+  { n: 2, c: 3, h: 4, w: 5, o: 7, kh: 1, kw: 1 }, // pointwise
+  { n: 1, c: 1, h: 3, w: 3, o: 2, kh: 5, kw: 5, padding: [2, 2] }, // kernel larger than the input
+  { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // gemm (strips span rows) / direct / direct
+  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // gemm / direct / gemm
+  { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / direct
+  { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / gemm
+  { n: 2, c: 3, h: 8, w: 7, o: 6, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 3, bias: true }, // depthwise x2, strided
+  { n: 1, c: 2, h: 6, w: 5, o: 4, kh: 3, kw: 3, padding: [0, 1, 2, 0], groups: 2 }, // depthwise x2, direct
+  { n: 1, c: 2, h: 3, w: 70, o: 3, kh: 1, kw: 3, padding: [0, 1] }, // several vector segments per row, partial last
+  { n: 1, c: 2, h: 4, w: 4, o: 3, kh: 1, kw: 1, padding: [1, 1] }, // padding beyond the kernel (negative flipped padding)
+  { n: 1, c: 2, h: 4, w: 5, o: 2, kh: 3, kw: 3, padding: [3, 3] },
+  { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 3, kw: 3, stride: [2, 1], dilation: [2, 2], padding: [1, 2] }, // direct / col2im / direct
+  { n: 1, c: 4, h: 5, w: 5, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1], bias: true }, // gemm per group
+  { n: 1, c: 16, h: 4, w: 4, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1] }, // gemm per group, gemm filter gradient
 ];
 
 function describeCase(k: Case): string {
   return JSON.stringify(k).replace(/"/g, '');
 }
 
+const opts = (k: Case) => ({ stride: k.stride, padding: k.padding, dilation: k.dilation, groups: k.groups });
+const wShape = (k: Case) => [k.o, k.c / (k.groups ?? 1), k.kh, k.kw];
+
+/** The micro-kernel instruction sets this CPU runs; tests switch between them. */
+const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
+kernels.gemm_use_isa('auto');
+afterAll(() => kernels.gemm_use_isa('auto'));
+
+function withIsa<T>(isa: string, fn: () => T): T {
+  kernels.gemm_use_isa(isa);
+  try {
+    return fn();
+  } finally {
+    kernels.gemm_use_isa('auto');
+  }
+}
+
+/** Gradients of sum(conv(x, w, b) * r) for fixed random r, as flat arrays. */
+function convGrads(f: (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.Tensor, xd: Float32Array, xs: number[], wd: Float32Array, ws: number[], bd: Float32Array) {
+  return lr.scope(() => {
+    const x = lr.tensor(xd, xs).requiresGrad_();
+    const w = lr.tensor(wd, ws).requiresGrad_();
+    const b = lr.tensor(bd).requiresGrad_();
+    const y = f(x, w, b);
+    y.backward(lr.tensor(uniform(y.size, 5), y.shape));
+    return [x.grad!.data(), w.grad!.data(), b.grad!.data()].map((d) => Float32Array.from(d));
+  });
+}
+
 describe('conv2d', () => {
-  it('matches the direct definition on edge cases', () => {
-    for (const [i, k] of cases.entries()) {
-      const xd = uniform(k.n * k.c * k.h * k.w, 10 + i);
-      const wd = uniform(k.o * (k.c / (k.groups ?? 1)) * k.kh * k.kw, 20 + i);
-      const bd = k.bias ? uniform(k.o, 30 + i) : null;
-      const y = lr.conv2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, [k.o, k.c / (k.groups ?? 1), k.kh, k.kw]), bd ? lr.tensor(bd) : undefined, {
-        stride: k.stride, padding: k.padding, dilation: k.dilation, groups: k.groups,
+  it('matches the direct definition on every kernel path, with every micro-kernel', () => {
+    expect(isas.length).toBeGreaterThan(0);
+    for (const isa of isas)
+      withIsa(isa, () => {
+        for (const [i, k] of cases.entries()) {
+          const xd = uniform(k.n * k.c * k.h * k.w, 10 + i);
+          const wd = uniform(size(wShape(k)), 20 + i);
+          const bd = k.bias ? uniform(k.o, 30 + i) : null;
+          lr.scope(() => {
+            const y = lr.conv2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
+            const ref = conv2dRef(xd, wd, bd, k);
+            expect(y.shape, describeCase(k)).toEqual(ref.shape);
+            expectClose(y.data(), ref.out, 1e-5, 1e-4);
+          });
+        }
       });
-      const ref = conv2dRef(xd, wd, bd, k);
-      expect(y.shape, describeCase(k)).toEqual(ref.shape);
-      expectClose(y.data(), ref.out, 1e-5, 1e-4);
-    }
   });
 
   it('gradients of input, weight and bias match finite differences', () => {
     for (const [i, k] of cases.entries()) {
-      const opts = { stride: k.stride, padding: k.padding, dilation: k.dilation, groups: k.groups };
       const xs = [k.n, k.c, k.h, k.w];
-      const ws = [k.o, k.c / (k.groups ?? 1), k.kh, k.kw];
+      const ws = wShape(k);
       const inputs = [{ data: uniform(size(xs), 40 + i), shape: xs }, { data: uniform(size(ws), 50 + i), shape: ws }, { data: uniform(k.o, 60 + i), shape: [k.o] }];
-      gradcheck((x, w, b) => lr.conv2d(x, w, b, opts), inputs);
+      try {
+        gradcheck((x, w, b) => lr.conv2d(x, w, b, opts(k)), inputs, { maxElements: 24 });
+      } catch (err) {
+        throw new Error(`${describeCase(k)}: ${(err as Error).message}`);
+      }
     }
   });
 
-  it('reads inputs that are views at an offset', () => {
-    const big = lr.tensor(uniform(3 * 2 * 5 * 5, 3), [3, 2, 5, 5]);
-    const flat = lr.reshape(big, [6, 5, 5]);
-    const w = uniform(2 * 2 * 3 * 3, 4);
-    const y = lr.conv2d(lr.reshape(flat, [3, 2, 5, 5]), lr.tensor(w, [2, 2, 3, 3]));
-    const ref = conv2dRef(big.data() as Float32Array, w, null, { n: 3, c: 2, h: 5, w: 5, o: 2, kh: 3, kw: 3 });
-    expectClose(y.data(), ref.out, 1e-5, 1e-4);
+  it('every micro-kernel gives the same gradients', () => {
+    for (const [i, k] of cases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const args = [uniform(size(xs), 70 + i), xs, uniform(size(wShape(k)), 80 + i), wShape(k), uniform(k.o, 90 + i)] as const;
+      const f = (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.conv2d(x, w, b, opts(k));
+      const want = convGrads(f, ...args);
+      for (const isa of isas) {
+        const got = withIsa(isa, () => convGrads(f, ...args));
+        got.forEach((g, j) => expectClose(g, want[j], 1e-4, 1e-4));
+      }
+    }
   });
 
-  it('large images are processed in row bands with the same result and gradients', () => {
+  it('reads inputs and weights that are views at an offset, and differentiates through them', () => {
+    const big = lr.tensor(uniform(4 * 2 * 5 * 6, 3), [4, 2, 5, 6]);
+    const x = lr.narrow(big, 0, 1, 3); // images 1..3: a view starting 60 elements in
+    const wBig = lr.tensor(uniform(40 * 2 * 3 * 3, 4), [40, 2, 3, 3]);
+    for (const o of [3, 30]) {
+      const w = lr.narrow(wBig, 0, 5, o);
+      const y = lr.conv2d(x, w, undefined, { padding: 1 });
+      const ref = conv2dRef(x.data(), w.data(), null, { n: 3, c: 2, h: 5, w: 6, o, kh: 3, kw: 3, padding: [1, 1] });
+      expectClose(y.data(), ref.out, 1e-5, 1e-4);
+    }
+    gradcheck(
+      (xb, wb) => lr.conv2d(lr.narrow(xb, 0, 1, 2), lr.narrow(wb, 0, 1, 3), undefined, { padding: [0, 1] }),
+      [{ data: uniform(3 * 2 * 4 * 5, 5), shape: [3, 2, 4, 5] }, { data: uniform(4 * 2 * 3 * 3, 6), shape: [4, 2, 3, 3] }],
+    );
+  });
+
+  it('large images are processed in bands with the same result and gradients', () => {
     const k: Case = { n: 1, c: 2, h: 250, w: 300, o: 2, kh: 3, kw: 3, padding: [1, 1], bias: true };
     const xd = uniform(2 * 250 * 300, 91), wd = uniform(2 * 2 * 9, 92), bd = uniform(2, 93);
     const y = lr.conv2d(lr.tensor(xd, [1, 2, 250, 300]), lr.tensor(wd, [2, 2, 3, 3]), lr.tensor(bd), { padding: 1 });
@@ -134,65 +208,151 @@ describe('conv2d', () => {
     gradcheck((x, w) => lr.conv2d(x, w, undefined, { padding: 1 }), [{ data: xd, shape: [1, 2, 250, 300] }, { data: wd, shape: [2, 2, 3, 3] }], { maxElements: 12, atol: 2e-2 });
   });
 
+  it('input that no output reads (rows skipped by the stride) cannot reach the gradients', () => {
+    // Odd rows lie between the strided windows; an infinity there must not leak into the
+    // weight gradient through vector lanes read past the end of an even row.
+    const xd = uniform(2 * 41 * 5, 1);
+    for (let c = 0; c < 2; c++) for (let r = 1; r < 41; r += 2) xd[(c * 41 + r) * 5] = Infinity;
+    const x = lr.tensor(xd, [1, 2, 41, 5]);
+    const w = lr.tensor(uniform(3 * 2, 2), [3, 2, 1, 1]).requiresGrad_();
+    const y = lr.conv2d(x, w, undefined, { stride: [2, 1] });
+    expect(y.shape).toEqual([1, 3, 21, 5]);
+    y.backward(lr.ones(y.shape));
+    expect(Array.from(w.grad!.data()).every(Number.isFinite)).toBe(true);
+  });
+
   it('accepts a batch of zero images', () => {
     expect(lr.conv2d(lr.zeros([0, 2, 4, 4]), lr.zeros([3, 2, 3, 3])).shape).toEqual([0, 3, 2, 2]);
+    const x = lr.zeros([0, 2, 4, 4]).requiresGrad_();
+    const w = lr.ones([3, 2, 3, 3]).requiresGrad_();
+    lr.sum(lr.conv2d(x, w)).backward();
+    expect(Array.from(w.grad!.data()).every((v) => v === 0)).toBe(true);
   });
 
   it('rejects bad arguments naming them', () => {
     const x = lr.zeros([1, 4, 8, 8]);
+    const w = lr.zeros([4, 4, 3, 3]);
     expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3])), RangeError, 'conv2d', "'weight'", 'rank 4');
-    expectError(() => lr.conv2d(lr.zeros([4, 8, 8]), lr.zeros([4, 4, 3, 3])), RangeError, "'input'", 'rank 4');
+    expectError(() => lr.conv2d(lr.zeros([4, 8, 8]), w), RangeError, "'input'", 'rank 4');
     expectError(() => lr.conv2d(x, lr.zeros([4, 3, 3, 3])), RangeError, "'weight'");
     expectError(() => lr.conv2d(x, lr.zeros([4, 2, 3, 3]), undefined, { groups: 3 }), RangeError, "'groups'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), lr.zeros([5])), RangeError, "'bias'");
+    expectError(() => lr.conv2d(x, lr.zeros([3, 2, 3, 3]), undefined, { groups: 2 }), RangeError, "'groups'", 'output channels');
+    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { groups: 2 }), RangeError, "'weight'");
+    expectError(() => lr.conv2d(x, w, lr.zeros([5])), RangeError, "'bias'");
+    expectError(() => lr.conv2d(x, w, lr.zeros([4, 1])), RangeError, "'bias'", 'rank 1');
     expectError(() => lr.conv2d(x, lr.zeros([4, 4, 9, 9])), RangeError, "'input'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { stride: 0 }), RangeError, "'stride'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { stride: 1.5 }), TypeError, "'stride'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { padding: [1, 2, 3] }), RangeError, "'padding'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { padding: -1 }), RangeError, "'padding'");
-    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 3, 3]), undefined, { dilation: '2' as unknown as number }), TypeError, "'dilation'");
+    expectError(() => lr.conv2d(x, lr.zeros([4, 4, 5, 5]), undefined, { dilation: 2 }), RangeError, "'input'");
+    expectError(() => lr.conv2d(lr.zeros([1, 0, 8, 8]), lr.zeros([4, 0, 3, 3])), RangeError, "'input'");
+    expectError(() => lr.conv2d(x, lr.zeros([0, 4, 3, 3])), RangeError, "'weight'");
+    expectError(() => lr.conv2d(x, w, undefined, { stride: 0 }), RangeError, "'stride'");
+    expectError(() => lr.conv2d(x, w, undefined, { stride: 1.5 }), TypeError, "'stride'");
+    expectError(() => lr.conv2d(x, w, undefined, { stride: [1, 2, 3] }), RangeError, "'stride'");
+    expectError(() => lr.conv2d(x, w, undefined, { padding: [1, 2, 3] }), RangeError, "'padding'");
+    expectError(() => lr.conv2d(x, w, undefined, { padding: -1 }), RangeError, "'padding'");
+    expectError(() => lr.conv2d(x, w, undefined, { padding: '1' as unknown as number }), TypeError, "'padding'");
+    expectError(() => lr.conv2d(x, w, undefined, { dilation: '2' as unknown as number }), TypeError, "'dilation'");
+    expectError(() => lr.conv2d(x, w, undefined, { dilation: 0 }), RangeError, "'dilation'");
+    expectError(() => lr.conv2d(x, w, undefined, { groups: 0 }), RangeError, "'groups'");
+    expectError(() => lr.conv2d(x, w, undefined, { groups: 1.5 }), TypeError, "'groups'");
+    expectError(() => lr.conv2d(x, w, undefined, { strides: 2 } as unknown as lr.Conv2dOptions), TypeError, "'strides'");
     expectError(() => lr.conv2d(x, 'w' as unknown as lr.Tensor), TypeError, "'weight'");
-    expectError(() => lr.conv2d(lr.cast(x, 'int32'), lr.zeros([4, 4, 3, 3])), TypeError, "'input'");
+    expectError(() => lr.conv2d(lr.cast(x, 'int32'), w), TypeError, "'input'");
+    expectError(() => lr.conv2d(x, w, lr.cast(lr.zeros([4]), 'int32')), TypeError, "'bias'");
   });
 });
 
 describe('convTranspose2d', () => {
-  const tcases: (Case & { outputPadding?: [number, number] })[] = [
+  // c: input channels (Cin), o: output channels (Cout).
+  const tcases: Case[] = [
     { n: 1, c: 2, h: 3, w: 3, o: 3, kh: 3, kw: 3 },
     { n: 2, c: 3, h: 4, w: 3, o: 2, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], outputPadding: [1, 1], bias: true },
     { n: 1, c: 4, h: 3, w: 5, o: 4, kh: 2, kw: 3, stride: [3, 2], groups: 2, bias: true },
     { n: 1, c: 2, h: 4, w: 4, o: 2, kh: 3, kw: 3, dilation: [2, 2], padding: [1, 2, 0, 1] },
     { n: 2, c: 3, h: 1, w: 1, o: 2, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1] },
+    { n: 1, c: 3, h: 5, w: 4, o: 3, kh: 3, kw: 3, groups: 3, padding: [1, 1], bias: true }, // depthwise, stride 1
+    { n: 2, c: 2, h: 4, w: 5, o: 4, kh: 3, kw: 3, groups: 2, stride: [2, 2], outputPadding: [0, 1] }, // depthwise x2, strided
+    { n: 1, c: 4, h: 5, w: 5, o: 30, kh: 3, kw: 3, padding: [1, 1], bias: true }, // stride 1 into many channels: gemm
+    { n: 1, c: 2, h: 6, w: 6, o: 2, kh: 2, kw: 2, padding: [2, 2] }, // padding beyond the kernel
+    { n: 1, c: 2, h: 3, w: 4, o: 3, kh: 3, kw: 2, stride: [1, 3], dilation: [2, 1], outputPadding: [1, 2] },
   ];
-  it('matches the scatter definition', () => {
-    for (const [i, k] of tcases.entries()) {
-      const g = k.groups ?? 1;
-      const xd = uniform(k.n * k.c * k.h * k.w, 70 + i);
-      const wd = uniform(k.c * (k.o / g) * k.kh * k.kw, 80 + i);
-      const bd = k.bias ? uniform(k.o, 90 + i) : null;
-      const y = lr.convTranspose2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, [k.c, k.o / g, k.kh, k.kw]), bd ? lr.tensor(bd) : undefined, {
-        stride: k.stride, padding: k.padding, dilation: k.dilation, groups: k.groups, outputPadding: k.outputPadding,
+  const topts = (k: Case) => ({ ...opts(k), outputPadding: k.outputPadding });
+  const twShape = (k: Case) => [k.c, k.o / (k.groups ?? 1), k.kh, k.kw];
+
+  it('matches the scatter definition, with every micro-kernel', () => {
+    for (const isa of isas)
+      withIsa(isa, () => {
+        for (const [i, k] of tcases.entries()) {
+          const xd = uniform(k.n * k.c * k.h * k.w, 70 + i);
+          const wd = uniform(size(twShape(k)), 80 + i);
+          const bd = k.bias ? uniform(k.o, 90 + i) : null;
+          lr.scope(() => {
+            const y = lr.convTranspose2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, twShape(k)), bd ? lr.tensor(bd) : undefined, topts(k));
+            const ref = convT2dRef(xd, wd, bd, k);
+            expect(y.shape, describeCase(k)).toEqual(ref.shape);
+            expectClose(y.data(), ref.out, 1e-5, 1e-4);
+          });
+        }
       });
-      const ref = convT2dRef(xd, wd, bd, k);
-      expect(y.shape, describeCase(k)).toEqual(ref.shape);
-      expectClose(y.data(), ref.out, 1e-5, 1e-4);
-    }
   });
+
   it('gradients match finite differences', () => {
     for (const [i, k] of tcases.entries()) {
-      const g = k.groups ?? 1;
-      const opts = { stride: k.stride, padding: k.padding, dilation: k.dilation, groups: k.groups, outputPadding: k.outputPadding };
       const xs = [k.n, k.c, k.h, k.w];
-      const ws = [k.c, k.o / g, k.kh, k.kw];
-      gradcheck((x, w, b) => lr.convTranspose2d(x, w, b, opts), [{ data: uniform(size(xs), 100 + i), shape: xs }, { data: uniform(size(ws), 110 + i), shape: ws }, { data: uniform(k.o, 120 + i), shape: [k.o] }]);
+      const ws = twShape(k);
+      try {
+        gradcheck((x, w, b) => lr.convTranspose2d(x, w, b, topts(k)), [{ data: uniform(size(xs), 100 + i), shape: xs }, { data: uniform(size(ws), 110 + i), shape: ws }, { data: uniform(k.o, 120 + i), shape: [k.o] }], { maxElements: 24 });
+      } catch (err) {
+        throw new Error(`${describeCase(k)}: ${(err as Error).message}`);
+      }
     }
   });
+
+  it('is the input gradient of conv2d', () => {
+    const k: Case = { n: 2, c: 3, h: 7, w: 6, o: 5, kh: 3, kw: 2, stride: [2, 1], padding: [1, 0, 0, 1], dilation: [1, 2] };
+    const x = lr.tensor(uniform(2 * 3 * 7 * 6, 1), [2, 3, 7, 6]).requiresGrad_();
+    const w = lr.tensor(uniform(5 * 3 * 3 * 2, 2), [5, 3, 3, 2]);
+    const y = lr.conv2d(x, w, undefined, opts(k));
+    const gy = lr.tensor(uniform(y.size, 3), y.shape);
+    y.backward(gy);
+    const viaT = lr.convTranspose2d(gy, w, undefined, { ...opts(k), outputPadding: [(7 + 1 - 2 - 1) % 2, 0] });
+    expect(viaT.shape).toEqual(x.shape);
+    expectClose(viaT.data(), x.grad!.data(), 1e-5, 1e-4);
+  });
+
+  it('reads inputs that are views at an offset', () => {
+    const big = lr.tensor(uniform(3 * 2 * 4 * 4, 7), [3, 2, 4, 4]);
+    const x = lr.narrow(big, 0, 2, 1);
+    const wd = uniform(2 * 3 * 3 * 3, 8);
+    const k: Case = { n: 1, c: 2, h: 4, w: 4, o: 3, kh: 3, kw: 3, stride: [2, 2] };
+    const y = lr.convTranspose2d(x, lr.tensor(wd, [2, 3, 3, 3]), undefined, { stride: 2 });
+    expectClose(y.data(), convT2dRef(x.data(), wd, null, k).out, 1e-5, 1e-4);
+  });
+
+  it('large strided outputs go through the column buffer in bands', () => {
+    // Cout 32 with a 3x3 kernel: 288 rows per column, so a 125x150 input needs several bands.
+    const k: Case = { n: 1, c: 2, h: 125, w: 150, o: 32, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true };
+    const xd = uniform(2 * 125 * 150, 11), wd = uniform(2 * 32 * 9, 12), bd = uniform(32, 13);
+    const y = lr.convTranspose2d(lr.tensor(xd, [1, 2, 125, 150]), lr.tensor(wd, [2, 32, 3, 3]), lr.tensor(bd), { stride: 2, padding: 1 });
+    expectClose(y.data(), convT2dRef(xd, wd, bd, k).out, 1e-5, 1e-4);
+  });
+
   it('rejects bad arguments naming them', () => {
     const x = lr.zeros([1, 4, 5, 5]);
+    const w = lr.zeros([4, 2, 3, 3]);
     expectError(() => lr.convTranspose2d(x, lr.zeros([3, 2, 3, 3])), RangeError, 'conv_transpose2d', "'weight'");
-    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 2, 3, 3]), undefined, { stride: 2, outputPadding: 2 }), RangeError, "'outputPadding'");
-    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 2, 3, 3]), undefined, { groups: 3 }), RangeError, "'groups'");
-    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 2, 3, 3]), lr.zeros([3])), RangeError, "'bias'");
-    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 2, 3, 3]), undefined, { padding: 9 }), RangeError, "'padding'");
+    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 2, 3])), RangeError, "'weight'", 'rank 4');
+    expectError(() => lr.convTranspose2d(lr.zeros([4, 5, 5]), w), RangeError, "'input'", 'rank 4');
+    expectError(() => lr.convTranspose2d(x, lr.zeros([4, 0, 3, 3])), RangeError, "'weight'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { stride: 2, outputPadding: 2 }), RangeError, "'outputPadding'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { outputPadding: -1 }), RangeError, "'outputPadding'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { outputPadding: 0.5 }), TypeError, "'outputPadding'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { groups: 3 }), RangeError, "'groups'");
+    expectError(() => lr.convTranspose2d(x, w, lr.zeros([3])), RangeError, "'bias'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { padding: 9 }), RangeError, "'padding'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { padding: [1, 1, 1] }), RangeError, "'padding'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { stride: -2 }), RangeError, "'stride'");
+    expectError(() => lr.convTranspose2d(x, w, undefined, { dilation: [1, 1.5] }), TypeError, "'dilation'");
+    expectError(() => lr.convTranspose2d(lr.zeros([1, 4, 0, 5]), w), RangeError, "'input'");
+    expectError(() => lr.convTranspose2d(lr.cast(x, 'uint8'), w), TypeError, "'input'");
   });
 });

@@ -1,8 +1,5 @@
 #include "../cpu/conv.h"
 
-#include <algorithm>
-
-#include "../cpu/gemm.h"
 #include "binding.h"
 
 namespace lrface {
@@ -17,6 +14,7 @@ cpu::ConvGeometry read_geometry(const Args& a, size_t i) {
   LR_CHECK(g.n >= 0 && g.c >= 1 && g.h >= 1 && g.w >= 1 && g.o >= 1 && g.kh >= 1 && g.kw >= 1, Range, a.op(),
            ": bad convolution sizes");
   LR_CHECK(g.sh >= 1 && g.sw >= 1 && g.dh >= 1 && g.dw >= 1 && g.groups >= 1, Range, a.op(), ": bad stride, dilation or groups");
+  LR_CHECK(g.pt >= 0 && g.pl >= 0, Range, a.op(), ": negative padding");
   LR_CHECK(g.c % g.groups == 0 && g.o % g.groups == 0, Range, a.op(), ": channels not divisible by groups");
   LR_CHECK(g.out_h >= 1 && g.out_w >= 1, Range, a.op(), ": empty output");
   return g;
@@ -62,37 +60,5 @@ LRFACE_BINDING(conv2d_backward_filter) {
   cpu::conv2d_backward_filter(g, x, gy, gw);
   return info.Env().Undefined();
 }
-
-// matmul(out, oOff, a, aOff, b, bOff, bias|null, biasOff, [M, N, K], transA, transB, aOffsets, bOffsets)
-// out[batch] (M x N, contiguous) = op(a at aOff + aOffsets[batch]) @ op(b at bOff + bOffsets[batch]) + bias[N]
-LRFACE_BINDING(matmul) {
-  Args a(info, "matmul");
-  auto dims = a.ints(8);
-  LR_CHECK(dims.size() == 3 && dims[0] >= 0 && dims[1] >= 0 && dims[2] >= 0, Range, "matmul: bad [M, N, K]");
-  const int64_t m = dims[0], n = dims[1], k = dims[2];
-  const bool ta = a.boolean(9), tb = a.boolean(10);
-  auto aoffs = a.ints(11), boffs = a.ints(12);
-  LR_CHECK(aoffs.size() == boffs.size(), Range, "matmul: batch offset lists differ in length");
-  const int64_t batch = static_cast<int64_t>(aoffs.size());
-  int64_t amax = 0, bmax = 0;
-  for (int64_t i = 0; i < batch; ++i) {
-    LR_CHECK(aoffs[i] >= 0 && boffs[i] >= 0, Range, "matmul: negative batch offset");
-    amax = std::max(amax, aoffs[i] + m * k);
-    bmax = std::max(bmax, boffs[i] + k * n);
-  }
-  float* out = a.f32(0, batch * m * n);
-  const float* pa = a.f32(2, amax);
-  const float* pb = a.f32(4, bmax);
-  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
-  for (int64_t i = 0; i < batch; ++i) {
-    float* o = out + i * m * n;
-    if (bias)
-      for (int64_t r = 0; r < m; ++r) std::copy(bias, bias + n, o + r * n);
-    cpu::sgemm(ta, tb, m, n, k, 1.0f, pa + aoffs[i], ta ? m : k, pb + boffs[i], tb ? k : n, bias ? 1.0f : 0.0f, o, n);
-  }
-  return info.Env().Undefined();
-}
-
-LRFACE_BINDING(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
 
 }  // namespace lrface

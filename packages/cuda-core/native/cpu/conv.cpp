@@ -1,5 +1,17 @@
-// Convolution by im2col + packed GEMM, per image and group. A 1x1, stride-1, unpadded
-// convolution is a plain GEMM on the input, with no column buffer.
+// 2-D convolution kernels. Which one runs depends on the shape:
+//
+// - GEMM with implicit im2col (the general case): per (image, group),
+//   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
+//   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
+//   bias rides along as one more k step (a row of the transposed weights, a row of ones in B).
+// - Direct loops (unit column stride and few output channels per group, or few taps): vector
+//   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
+//   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
+// - Depthwise loops for strided or single-output depthwise cases.
+// Filter gradient: gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or
+// direct register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
+// the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
+// column buffer scattered back by col2im.
 #include "conv.h"
 
 #include <algorithm>
@@ -14,72 +26,38 @@ namespace lrface::cpu {
 
 namespace {
 
-bool is_pointwise(const ConvGeometry& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.out_h == g.h && g.out_w == g.w;
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// [lo, hi): the t in [0, len) with 0 <= base + t * step < size (step >= 1).
+inline void valid_range(int64_t base, int64_t step, int64_t size, int64_t len, int64_t& lo, int64_t& hi) {
+  if (step == 1) {  // the common case, without the divisions
+    lo = std::max<int64_t>(0, -base);
+    hi = size - base;
+  } else {
+    lo = base >= 0 ? 0 : ceil_div(-base, step);
+    hi = base > size - 1 ? 0 : (size - 1 - base) / step + 1;
+  }
+  lo = std::min(lo, len);
+  hi = std::max(lo, std::min(hi, len));
 }
 
-// col[(ci*kh + i)*kw + j][oh*out_w + ow] = x[ci][oh*sh - pt + i*dh][ow*sw - pl + j*dw] (0 outside).
-// Only output rows [r0, r1) are produced; col has (r1 - r0) * out_w columns.
-void im2col(const ConvGeometry& g, int64_t cg, const float* x, float* col, int64_t r0, int64_t r1) {
-  const int64_t rows = cg * g.kh * g.kw;
-  const int64_t ohw = (r1 - r0) * g.out_w;
-  parallel_for(rows, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const int64_t j = r % g.kw, i = (r / g.kw) % g.kh, ci = r / (g.kw * g.kh);
-      const float* src = x + ci * g.h * g.w;
-      float* dst = col + r * ohw;
-      for (int64_t oh = r0; oh < r1; ++oh) {
-        const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-        float* d = dst + (oh - r0) * g.out_w;
-        if (ih < 0 || ih >= g.h) {
-          std::memset(d, 0, sizeof(float) * g.out_w);
-          continue;
-        }
-        const float* srow = src + ih * g.w;
-        const int64_t base = j * g.dw - g.pl;
-        if (g.sw == 1) {
-          // Contiguous middle run, zero edges.
-          int64_t ow = 0;
-          for (; ow < g.out_w && base + ow < 0; ++ow) d[ow] = 0.0f;
-          int64_t end = std::min<int64_t>(g.out_w, g.w - base);
-          if (end > ow) {
-            std::memcpy(d + ow, srow + base + ow, sizeof(float) * (end - ow));
-            ow = end;
-          }
-          for (; ow < g.out_w; ++ow) d[ow] = 0.0f;
-        } else {
-          for (int64_t ow = 0; ow < g.out_w; ++ow) {
-            const int64_t iw = base + ow * g.sw;
-            d[ow] = (iw >= 0 && iw < g.w) ? srow[iw] : 0.0f;
-          }
-        }
-      }
-    }
-  });
-}
-
-// gx[ci] += scatter of col rows; parallel over input channels so no two threads share a pixel.
-void col2im(const ConvGeometry& g, int64_t cg, const float* col, float* gx, int64_t r0, int64_t r1) {
-  const int64_t ohw = (r1 - r0) * g.out_w;
-  parallel_for(cg, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t ci = lo; ci < hi; ++ci) {
-      float* dst = gx + ci * g.h * g.w;
-      for (int64_t i = 0; i < g.kh; ++i)
-        for (int64_t j = 0; j < g.kw; ++j) {
-          const float* src = col + ((ci * g.kh + i) * g.kw + j) * ohw;
-          for (int64_t oh = r0; oh < r1; ++oh) {
-            const int64_t ih = oh * g.sh - g.pt + i * g.dh;
-            if (ih < 0 || ih >= g.h) continue;
-            float* drow = dst + ih * g.w;
-            const float* s = src + (oh - r0) * g.out_w;
-            for (int64_t ow = 0; ow < g.out_w; ++ow) {
-              const int64_t iw = ow * g.sw - g.pl + j * g.dw;
-              if (iw >= 0 && iw < g.w) drow[iw] += s[ow];
-            }
-          }
-        }
-    }
-  });
+// dst[t * ds] = row[base + t * step] for t in [0, len), 0 where the index leaves [0, size).
+// row == nullptr: the whole run is padding.
+inline void gather_run(const float* row, int64_t base, int64_t step, int64_t size, int64_t len, float* dst, int64_t ds) {
+  if (!row) {
+    for (int64_t t = 0; t < len; ++t) dst[t * ds] = 0.0f;
+    return;
+  }
+  int64_t lo, hi;
+  valid_range(base, step, size, len, lo, hi);
+  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = 0.0f;
+  if (ds == 1 && step == 1) {
+    const float* src = row + base;
+    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t];
+  } else {
+    for (int64_t t = lo; t < hi; ++t) dst[t * ds] = row[base + t * step];
+  }
+  for (int64_t t = hi; t < len; ++t) dst[t * ds] = 0.0f;
 }
 
 struct Scratch {
@@ -96,104 +74,787 @@ struct Scratch {
   ~Scratch() { std::free(data); }
 };
 
-thread_local Scratch t_col;
+// One image's group of channels as the packers read it: element (ci, r, c) at
+// data[ci * plane + r * pitch + c] with r = oh*sh + i*dh and c = ow*sw + j*dw, never out of
+// bounds: a zero-padded copy unless the convolution reads only inside the image.
+struct Source {
+  const float* data;
+  int64_t plane, pitch;
+};
 
-void add_bias(float* out, const float* bias, int64_t channels, int64_t plane) {
-  parallel_for(channels, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t ch = lo; ch < hi; ++ch) {
-      float* p = out + ch * plane;
-      const float b = bias[ch];
-      for (int64_t i = 0; i < plane; ++i) p[i] += b;
+// Zero-padded copies of `planes` consecutive input planes, rows x cols each, into dst.
+void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
+  int64_t lo, hi;
+  valid_range(-g.pl, 1, g.w, cols, lo, hi);
+  for (int64_t ci = 0; ci < planes; ++ci)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = dst + (ci * rows + r) * cols;
+      const int64_t ih = r - g.pt;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(d, d + cols, 0.0f);
+        continue;
+      }
+      const float* srow = x + (ci * g.h + ih) * g.w - g.pl;
+      std::fill(d, d + lo, 0.0f);
+      std::copy(srow + lo, srow + hi, d + lo);
+      std::fill(d + hi, d + cols, 0.0f);
+    }
+}
+
+Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch& scratch) {
+  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  if (g.pt == 0 && g.pl == 0 && rows <= g.h && cols <= g.w) return Source{x, g.h * g.w, g.w};
+  float* buf = scratch.get(cg * rows * cols);
+  pad_planes(g, x, cg, rows, cols, buf);
+  return Source{buf, rows * cols, cols};
+}
+
+// Source over all images and channels (images c * plane apart), padded in parallel.
+Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
+  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+  if (g.pt == 0 && g.pl == 0 && rows <= g.h && cols <= g.w) return Source{x, g.h * g.w, g.w};
+  float* buf = scratch.get(g.n * g.c * rows * cols);
+  parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
+    pad_planes(g, x + lo * g.h * g.w, hi - lo, rows, cols, buf + lo * rows * cols);
+  });
+  return Source{buf, rows * cols, cols};
+}
+
+// B strips of the im2col matrix of one image's group:
+// col[(ci*kh + i)*kw + j][oh*out_w + ow] = src(ci, oh*sh + i*dh, ow*sw + j*dw).
+// Rows from kdim on are ones (the bias step).
+PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
+  return [&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    // The strip's columns as runs along output rows.
+    struct Run {
+      int64_t t0, len, offset;
+    };
+    Run runs[32];
+    int nruns = 0;
+    if (g.sh == 1 && g.sw == 1 && src.pitch == g.out_w) {
+      runs[nruns++] = Run{0, w, j0};  // output pixels map to consecutive source elements
+    } else {
+      for (int64_t t = 0, oh = j0 / g.out_w, ow = j0 % g.out_w; t < w; ow = 0, ++oh) {
+        const int64_t len = std::min(w - t, g.out_w - ow);
+        runs[nruns++] = Run{t, len, oh * g.sh * src.pitch + ow * g.sw};
+        t += len;
+      }
+    }
+    const bool one_run = nruns == 1 && g.sw == 1;
+    int64_t ci = p0 / (g.kh * g.kw), i = (p0 / g.kw) % g.kh, j = p0 % g.kw;
+    for (int64_t p = 0; p < kc; ++p) {
+      float* d = dst + p * nr;
+      if (p0 + p >= kdim) {
+        for (int64_t t = 0; t < w; ++t) d[t] = 1.0f;
+        for (int64_t t = w; t < nr; ++t) d[t] = 0.0f;
+        continue;
+      }
+      const float* base = src.data + ci * src.plane + i * g.dh * src.pitch + j * g.dw;
+      if (one_run) {
+        gemm_copy_strip_row(d, base + runs[0].offset, w);
+      } else {
+        for (int r = 0; r < nruns; ++r) {
+          const float* s = base + runs[r].offset;
+          float* dd = d + runs[r].t0;
+          for (int64_t t = 0; t < runs[r].len; ++t) dd[t] = s[t * g.sw];
+        }
+        for (int64_t t = w; t < nr; ++t) d[t] = 0.0f;
+      }
+      if (++j == g.kw) {
+        j = 0;
+        if (++i == g.kh) {
+          i = 0;
+          ++ci;
+        }
+      }
+    }
+  };
+}
+
+// Runs of tasks (image x group products): whole tasks per thread when they divide evenly or
+// are many or small; otherwise one task at a time with every thread inside its GEMM.
+template <typename F>
+void run_tasks(int64_t tasks, double task_flops, F&& task) {
+  const int threads = num_threads();
+  const bool over_tasks = threads > 1 && tasks > 1 &&
+                          (tasks % threads == 0 || tasks >= 4 * threads || task_flops < double(1 << 18));
+  if (over_tasks) {
+    parallel_for(tasks, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) task(t, 1);
+    });
+  } else {
+    for (int64_t t = 0; t < tasks; ++t) task(t, threads);
+  }
+}
+
+// ---- depthwise (one input channel per group) --------------------------------------------
+// The plane loops are written once and compiled three times (AVX-512, AVX2, baseline) so the
+// inner row loops vectorise at the machine's width.
+
+#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define LR_AVX2 __attribute__((target("avx2,fma")))
+#define LR_INLINE inline __attribute__((always_inline))
+
+// y = b + sum_ij w[i,j] * x shifted; x one input plane, y one output plane.
+LR_INLINE void dw_forward_plane(const ConvGeometry& g, const float* __restrict x, const float* __restrict w, float b,
+                                float* __restrict y) {
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    float* __restrict yrow = y + oh * g.out_w;
+    for (int64_t ow = 0; ow < g.out_w; ++ow) yrow[ow] = b;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+      if (ih < 0 || ih >= g.h) continue;
+      const float* __restrict xrow = x + ih * g.w;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const float wv = w[i * g.kw + j];
+        const int64_t base = j * g.dw - g.pl;
+        int64_t lo, hi;
+        valid_range(base, g.sw, g.w, g.out_w, lo, hi);
+        if (g.sw == 1) {
+          const float* __restrict src = xrow + base;
+          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] += wv * src[ow];
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) yrow[ow] += wv * xrow[base + ow * g.sw];
+        }
+      }
+    }
+  }
+}
+
+// gx (one input plane) += sum over its og output planes of the scattered gy * w.
+LR_INLINE void dw_backward_data_plane(const ConvGeometry& g, int64_t og, const float* __restrict gy, int64_t gy_stride,
+                                      const float* __restrict w, float* __restrict gx) {
+  for (int64_t q = 0; q < og; ++q) {
+    const float* gyp = gy + q * gy_stride;
+    const float* wq = w + q * g.kh * g.kw;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const float* __restrict gyrow = gyp + oh * g.out_w;
+      for (int64_t i = 0; i < g.kh; ++i) {
+        const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+        if (ih < 0 || ih >= g.h) continue;
+        float* __restrict gxrow = gx + ih * g.w;
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const float wv = wq[i * g.kw + j];
+          const int64_t base = j * g.dw - g.pl;
+          int64_t lo, hi;
+          valid_range(base, g.sw, g.w, g.out_w, lo, hi);
+          if (g.sw == 1) {
+            float* __restrict dst = gxrow + base;
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] += wv * gyrow[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) gxrow[base + ow * g.sw] += wv * gyrow[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+// acc[(i*kw + j)*out_w + ow] += gy[oh, ow] * x[ih, iw] over one (gy plane, x plane) pair;
+// per-column sums keep the loop free of reductions, so it vectorises without reassociation.
+LR_INLINE void dw_backward_filter_plane(const ConvGeometry& g, const float* __restrict gy, const float* __restrict x,
+                                        float* __restrict acc) {
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    const float* __restrict gyrow = gy + oh * g.out_w;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+      if (ih < 0 || ih >= g.h) continue;
+      const float* __restrict xrow = x + ih * g.w;
+      for (int64_t j = 0; j < g.kw; ++j) {
+        float* __restrict a = acc + (i * g.kw + j) * g.out_w;
+        const int64_t base = j * g.dw - g.pl;
+        int64_t lo, hi;
+        valid_range(base, g.sw, g.w, g.out_w, lo, hi);
+        if (g.sw == 1) {
+          const float* __restrict src = xrow + base;
+          for (int64_t ow = lo; ow < hi; ++ow) a[ow] += gyrow[ow] * src[ow];
+        } else {
+          for (int64_t ow = lo; ow < hi; ++ow) a[ow] += gyrow[ow] * xrow[base + ow * g.sw];
+        }
+      }
+    }
+  }
+}
+
+LR_AVX512 void dw_forward_avx512(const ConvGeometry& g, const float* x, const float* w, float b, float* y) { dw_forward_plane(g, x, w, b, y); }
+LR_AVX2 void dw_forward_avx2(const ConvGeometry& g, const float* x, const float* w, float b, float* y) { dw_forward_plane(g, x, w, b, y); }
+void dw_forward_base(const ConvGeometry& g, const float* x, const float* w, float b, float* y) { dw_forward_plane(g, x, w, b, y); }
+
+LR_AVX512 void dw_backward_data_avx512(const ConvGeometry& g, int64_t og, const float* gy, int64_t s, const float* w, float* gx) { dw_backward_data_plane(g, og, gy, s, w, gx); }
+LR_AVX2 void dw_backward_data_avx2(const ConvGeometry& g, int64_t og, const float* gy, int64_t s, const float* w, float* gx) { dw_backward_data_plane(g, og, gy, s, w, gx); }
+void dw_backward_data_base(const ConvGeometry& g, int64_t og, const float* gy, int64_t s, const float* w, float* gx) { dw_backward_data_plane(g, og, gy, s, w, gx); }
+
+LR_AVX512 void dw_backward_filter_avx512(const ConvGeometry& g, const float* gy, const float* x, float* acc) { dw_backward_filter_plane(g, gy, x, acc); }
+LR_AVX2 void dw_backward_filter_avx2(const ConvGeometry& g, const float* gy, const float* x, float* acc) { dw_backward_filter_plane(g, gy, x, acc); }
+void dw_backward_filter_base(const ConvGeometry& g, const float* gy, const float* x, float* acc) { dw_backward_filter_plane(g, gy, x, acc); }
+
+// 2: AVX-512, 1: AVX2, 0: baseline; follows the GEMM's choice (and its test override).
+int isa_level() {
+  const char* name = gemm_isa();
+  return name[0] == 'a' ? (name[3] == '5' ? 2 : 1) : 0;
+}
+
+bool is_depthwise(const ConvGeometry& g) { return g.c == g.groups; }
+
+void depthwise_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out) {
+  const int level = isa_level();
+  const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
+  parallel_for(g.n * g.o, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t n = t / g.o, o = t % g.o;
+      const float* xp = x + (n * g.c + o / og) * plane_in;
+      const float b = bias ? bias[o] : 0.0f;
+      float* y = out + t * plane_out;
+      if (level == 2) dw_forward_avx512(g, xp, w + o * taps, b, y);
+      else if (level == 1) dw_forward_avx2(g, xp, w + o * taps, b, y);
+      else dw_forward_base(g, xp, w + o * taps, b, y);
+    }
+  });
+}
+
+void depthwise_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx) {
+  const int level = isa_level();
+  const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
+  parallel_for(g.n * g.c, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t n = t / g.c, ci = t % g.c;
+      float* dst = gx + t * plane_in;
+      const float b = bias ? bias[ci] : 0.0f;
+      for (int64_t k = 0; k < plane_in; ++k) dst[k] = b;
+      const float* src = gy + (n * g.o + ci * og) * plane_out;
+      const float* wc = w + ci * og * taps;
+      if (level == 2) dw_backward_data_avx512(g, og, src, plane_out, wc, dst);
+      else if (level == 1) dw_backward_data_avx2(g, og, src, plane_out, wc, dst);
+      else dw_backward_data_base(g, og, src, plane_out, wc, dst);
+    }
+  });
+}
+
+void depthwise_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
+  const int level = isa_level();
+  const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
+  parallel_for(g.o, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<float> acc(taps * g.out_w);
+    for (int64_t o = lo; o < hi; ++o) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t n = 0; n < g.n; ++n) {
+        const float* gyp = gy + (n * g.o + o) * plane_out;
+        const float* xp = x + (n * g.c + o / og) * plane_in;
+        if (level == 2) dw_backward_filter_avx512(g, gyp, xp, acc.data());
+        else if (level == 1) dw_backward_filter_avx2(g, gyp, xp, acc.data());
+        else dw_backward_filter_base(g, gyp, xp, acc.data());
+      }
+      for (int64_t k = 0; k < taps; ++k) {
+        double s = 0.0;
+        for (int64_t ow = 0; ow < g.out_w; ++ow) s += acc[k * g.out_w + ow];
+        gw[o * taps + k] = static_cast<float>(s);
+      }
+    }
+  });
+}
+
+// ---- direct convolution for few output channels per group (unit column stride) ------------
+// A GEMM with a handful of rows wastes most of its 12-row micro-kernel and spends its time
+// packing im2col strips. Here each tap's input run is loaded straight from a zero-padded
+// copy of the input and multiplied into OB x NV vector accumulators (OB output channels by
+// NV vectors of output pixels), written with GCC vector extensions so the same code compiles
+// to zmm, ymm or xmm registers.
+
+template <int VW>
+struct Lanes {
+  typedef float V __attribute__((vector_size(VW * sizeof(float))));
+};
+
+struct DirectArgs {
+  const ConvGeometry* g;
+  int64_t cg, og, k;          // channels per group in/out, taps per output channel (cg*kh*kw)
+  const float* x;
+  const float* wt;            // weights transposed, [group][tap][og], groups wstride apart
+  int64_t wstride;
+  const float* bias;          // [o] or null
+  float* out;
+  int64_t cols;               // padded row length: (out_w - 1) + (kw - 1)*dw + 1
+  int64_t band;               // output rows per task
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
+// acc[o][v] = bias + sum over taps t of w[t][o] * row0[taps[t] + lane]; stores the first
+// `valid` pixels of each of the OB output rows.
+template <int VW, int OB, int NV>
+LR_INLINE void direct_segment(const DirectArgs& a, const float* row0, const int64_t* taps, const float* wt,
+                              const float* bias, float* y, int64_t valid) {
+  using V = typename Lanes<VW>::V;
+  const ConvGeometry& g = *a.g;
+  const int64_t ohw = g.out_h * g.out_w;
+  V acc[OB][NV];
+  for (int o = 0; o < OB; ++o) {
+    const V init = (bias ? bias[o] : 0.0f) - V{};  // s - 0 folds to a broadcast; s + 0 would not
+    for (int v = 0; v < NV; ++v) acc[o][v] = init;
+  }
+  const float* wp = wt;
+  for (int64_t t = 0; t < a.k; ++t, wp += a.og) {
+    const float* xs = row0 + taps[t];
+    V xv[NV];
+    for (int v = 0; v < NV; ++v) {
+      std::memcpy(&xv[v], xs + v * VW, sizeof(V));
+      // Keep the run in a register: folded into every FMA it would be loaded OB times,
+      // mostly across cache lines, and the loads (not the FMAs) would set the pace.
+      asm("" : "+v"(xv[v]));
+    }
+    for (int o = 0; o < OB; ++o) {
+      const V wv = wp[o] - V{};
+      for (int v = 0; v < NV; ++v) acc[o][v] += wv * xv[v];
+    }
+  }
+  if (valid == NV * VW) {
+    for (int o = 0; o < OB; ++o)
+      for (int v = 0; v < NV; ++v) std::memcpy(y + o * ohw + v * VW, &acc[o][v], sizeof(V));
+  } else {
+    for (int o = 0; o < OB; ++o) {
+      float tmp[NV * VW];
+      for (int v = 0; v < NV; ++v) std::memcpy(tmp + v * VW, &acc[o][v], sizeof(V));
+      std::memcpy(y + o * ohw, tmp, sizeof(float) * valid);
+    }
+  }
+}
+#pragma GCC diagnostic pop
+
+// Output rows [oh0, oh1) of image n, group gr; src is their zero-padded input band, where
+// tap t of an output pixel lies taps[t] elements after its first tap.
+template <int VW, int NV>
+LR_INLINE void direct_rows(const DirectArgs& a, const float* src, const int64_t* taps, int64_t n, int64_t gr,
+                           int64_t oh0, int64_t oh1) {
+  const ConvGeometry& g = *a.g;
+  const int64_t ohw = g.out_h * g.out_w;
+  const float* wt = a.wt + gr * a.wstride;
+  const float* bias = a.bias ? a.bias + gr * a.og : nullptr;
+  for (int64_t oh = oh0; oh < oh1; ++oh) {
+    const float* row = src + (oh - oh0) * g.sh * a.cols;
+    float* y = a.out + (n * g.o + gr * a.og) * ohw + oh * g.out_w;
+    for (int64_t ow0 = 0; ow0 < g.out_w; ow0 += NV * VW) {
+      const int64_t valid = std::min<int64_t>(NV * VW, g.out_w - ow0);
+      int64_t ob = 0;
+      for (; ob + 4 <= a.og; ob += 4)
+        direct_segment<VW, 4, NV>(a, row + ow0, taps, wt + ob, bias ? bias + ob : nullptr, y + ob * ohw + ow0, valid);
+      const float* b = bias ? bias + ob : nullptr;
+      switch (a.og - ob) {
+        case 3: direct_segment<VW, 3, NV>(a, row + ow0, taps, wt + ob, b, y + ob * ohw + ow0, valid); break;
+        case 2: direct_segment<VW, 2, NV>(a, row + ow0, taps, wt + ob, b, y + ob * ohw + ow0, valid); break;
+        case 1: direct_segment<VW, 1, NV>(a, row + ow0, taps, wt + ob, b, y + ob * ohw + ow0, valid); break;
+        default: break;
+      }
+    }
+  }
+}
+
+// Pixels per segment: as few vectors as cover a short row, up to four.
+template <int VW>
+LR_INLINE void direct_rows_any(const DirectArgs& a, const float* src, const int64_t* taps, int64_t n, int64_t gr,
+                               int64_t oh0, int64_t oh1) {
+  const int64_t w = a.g->out_w;
+  if (w <= VW) direct_rows<VW, 1>(a, src, taps, n, gr, oh0, oh1);
+  else if (w <= 2 * VW) direct_rows<VW, 2>(a, src, taps, n, gr, oh0, oh1);
+  else direct_rows<VW, 4>(a, src, taps, n, gr, oh0, oh1);
+}
+
+using DirectRowsFn = void (*)(const DirectArgs&, const float*, const int64_t*, int64_t, int64_t, int64_t, int64_t);
+LR_AVX512 void direct_rows_avx512(const DirectArgs& a, const float* s, const int64_t* t, int64_t n, int64_t gr, int64_t o0, int64_t o1) { direct_rows_any<16>(a, s, t, n, gr, o0, o1); }
+LR_AVX2 void direct_rows_avx2(const DirectArgs& a, const float* s, const int64_t* t, int64_t n, int64_t gr, int64_t o0, int64_t o1) { direct_rows_any<8>(a, s, t, n, gr, o0, o1); }
+void direct_rows_base(const DirectArgs& a, const float* s, const int64_t* t, int64_t n, int64_t gr, int64_t o0, int64_t o1) { direct_rows_any<4>(a, s, t, n, gr, o0, o1); }
+
+constexpr int64_t kDirectSlack = 64;  // over-read past a band's last row: 4 vectors of 16
+// The direct loops beat the GEMM for few output channels per group (its 12-row micro-kernel
+// runs mostly empty) and for few taps per output (its k loop is too short to pay for the
+// packing); the filter gradient's GEMM packs a transposed im2col, so its direct loops win longer.
+constexpr int64_t kDirectMaxChannels = 24;
+bool direct_forward_wins(const ConvGeometry& g) {
+  return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16);
+}
+bool direct_filter_wins(const ConvGeometry& g) {
+  // Plain depthwise (one output per input channel): the per-plane loops measured faster.
+  if (g.c == g.groups && g.o == g.groups) return false;
+  return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 64);
+}
+
+// Direct tasks are bands of output rows of one (image, group); each pads just the input rows
+// its band reads into a thread-local buffer, which stays in cache.
+struct Bands {
+  int64_t cols;    // padded row length: (out_w - 1) + (kw - 1)*dw + 1 (unit column stride)
+  int64_t band;    // output rows per task
+  int64_t blocks;  // bands per image
+  int64_t lo_c, hi_c;  // padded columns that hold image pixels
+};
+
+Bands plan_bands(const ConvGeometry& g) {
+  Bands b;
+  const int64_t cg = g.c / g.groups;
+  b.cols = (g.out_w - 1) + (g.kw - 1) * g.dw + 1;
+  // Enough tasks for the threads, input bands of at most ~1 MiB.
+  const int64_t images = g.n * g.groups, threads = num_threads();
+  const int64_t by_threads = images >= 4 * threads ? g.out_h : ceil_div(g.out_h * images, 4 * threads);
+  const int64_t by_cache = std::max<int64_t>(1, ((int64_t(1) << 18) / std::max<int64_t>(1, cg * b.cols)) / g.sh);
+  b.band = std::max<int64_t>(1, std::min({g.out_h, by_threads, by_cache}));
+  b.blocks = ceil_div(g.out_h, b.band);
+  valid_range(-g.pl, 1, g.w, b.cols, b.lo_c, b.hi_c);
+  return b;
+}
+
+// The zero-padded input rows of output rows [oh0, oh1) of image n, group gr (plus zero slack
+// for over-reads), and taps[t] = offset of tap t (ci, i, j) from an output pixel's first tap.
+const float* pad_band(const ConvGeometry& g, const Bands& b, const float* x, int64_t n, int64_t gr, int64_t oh0,
+                      int64_t oh1, Scratch& scratch, std::vector<int64_t>& taps) {
+  const int64_t cg = g.c / g.groups, cols = b.cols;
+  const int64_t rows = (oh1 - oh0 - 1) * g.sh + (g.kh - 1) * g.dh + 1, plane = rows * cols;
+  float* src = scratch.get(cg * plane + kDirectSlack);
+  for (int64_t ci = 0; ci < cg; ++ci) {
+    const float* xp = x + (n * g.c + gr * cg + ci) * g.h * g.w;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = src + ci * plane + r * cols;
+      const int64_t ih = oh0 * g.sh + r - g.pt;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(d, d + cols, 0.0f);
+        continue;
+      }
+      const float* srow = xp + ih * g.w - g.pl;
+      std::fill(d, d + b.lo_c, 0.0f);
+      std::copy(srow + b.lo_c, srow + b.hi_c, d + b.lo_c);
+      std::fill(d + b.hi_c, d + cols, 0.0f);
+    }
+  }
+  std::fill(src + cg * plane, src + cg * plane + kDirectSlack, 0.0f);
+  taps.resize(cg * g.kh * g.kw);
+  for (int64_t ci = 0, t = 0; ci < cg; ++ci)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) taps[t++] = ci * plane + i * g.dh * cols + j * g.dw;
+  return src;
+}
+
+void direct_forward(const ConvGeometry& g, const float* x, const float* wt, int64_t wstride, const float* bias, float* out) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
+  const Bands b = plan_bands(g);
+  const DirectArgs a{&g, cg, og, k, x, wt, wstride, bias, out, b.cols, b.band};
+  const int level = isa_level();
+  const DirectRowsFn rows_fn = level == 2 ? direct_rows_avx512 : level == 1 ? direct_rows_avx2 : direct_rows_base;
+  parallel_for(g.n * g.groups * b.blocks, 1, [&](int64_t lo, int64_t hi) {
+    thread_local Scratch t_band;
+    std::vector<int64_t> taps;
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t ng = t / b.blocks, n = ng / g.groups, gr = ng % g.groups;
+      const int64_t oh0 = (t % b.blocks) * b.band, oh1 = std::min(g.out_h, oh0 + b.band);
+      const float* src = pad_band(g, b, x, n, gr, oh0, oh1, t_band, taps);
+      rows_fn(a, src, taps.data(), n, gr, oh0, oh1);
+    }
+  });
+}
+
+// ---- direct filter gradient (unit column stride) -------------------------------------------
+// gw[o][t] = sum over pixels of gy[o][pixel] * src(t, pixel). Register blocks of TB taps by OB
+// output channels hold per-lane partial sums while a chunk of output rows streams through;
+// between chunks they live in a per-thread accumulator, summed over lanes and threads at the end.
+
+struct FilterArgs {
+  const ConvGeometry* g;
+  int64_t og, og_pad, k, k_pad;   // output channels and taps per group, padded to the blocks
+  int64_t row_pad;                // gy row length rounded up to whole vectors
+};
+
+// acc_mem: [k_pad / TB][og_pad / OB][TB][OB] vectors for one group. gyb: [og_pad][rows][row_pad],
+// zero beyond out_w and og. Rows [0, rows) of a band whose padded input is src.
+template <int VW, int OB, int TB>
+LR_INLINE void filter_band(const FilterArgs& a, const float* src, const int64_t* taps, int64_t cols, const float* gyb,
+                           int64_t rows, float* acc_mem) {
+  using V = typename Lanes<VW>::V;
+  const ConvGeometry& g = *a.g;
+  const int64_t segs = a.row_pad / VW, tail = g.out_w - (segs - 1) * VW;
+  V lane_ok;  // lanes of the last segment that are real pixels
+  for (int l = 0; l < VW; ++l) lane_ok[l] = l < tail ? 1.0f : 0.0f;
+  const int64_t chunk = std::max<int64_t>(1, 512 / a.row_pad);  // rows whose data stays in L1
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    for (int64_t tb = 0; tb < a.k_pad; tb += TB)
+      for (int64_t ob = 0; ob < a.og_pad; ob += OB) {
+        V* mem = reinterpret_cast<V*>(acc_mem) + ((tb / TB) * (a.og_pad / OB) + ob / OB) * TB * OB;
+        V acc[TB][OB];
+        for (int t = 0; t < TB; ++t)
+          for (int o = 0; o < OB; ++o) std::memcpy(&acc[t][o], mem + t * OB + o, sizeof(V));
+        for (int64_t r = r0; r < r1; ++r) {
+          const float* xrow = src + r * g.sh * cols;
+          const float* grow = gyb + r * a.row_pad;
+          for (int64_t sgi = 0; sgi < segs; ++sgi) {
+            V gv[OB];
+            for (int o = 0; o < OB; ++o) {
+              std::memcpy(&gv[o], grow + (ob + o) * rows * a.row_pad + sgi * VW, sizeof(V));
+              asm("" : "+v"(gv[o]));
+            }
+            const bool last = sgi == segs - 1;
+            for (int t = 0; t < TB; ++t) {
+              V xv;
+              std::memcpy(&xv, xrow + taps[tb + t] + sgi * VW, sizeof(V));
+              // Past the row end the loads see the next row: zero them, so that an infinity
+              // there cannot turn into NaN against a zero gradient.
+              if (last) xv = lane_ok != 0.0f ? xv : V{};
+              asm("" : "+v"(xv));
+              for (int o = 0; o < OB; ++o) acc[t][o] += gv[o] * xv;
+            }
+          }
+        }
+        for (int t = 0; t < TB; ++t)
+          for (int o = 0; o < OB; ++o) std::memcpy(mem + t * OB + o, &acc[t][o], sizeof(V));
+      }
+  }
+}
+
+using FilterBandFn = void (*)(const FilterArgs&, const float*, const int64_t*, int64_t, const float*, int64_t, float*);
+
+// Blocks by instruction set and output channels: (lanes, OB, TB).
+#define LR_FILTER_VARIANT(NAME, ATTR, VW, OB, TB)                                                                  \
+  ATTR void NAME(const FilterArgs& a, const float* s, const int64_t* t, int64_t c, const float* gyb, int64_t r,  \
+                 float* m) {                                                                                       \
+    filter_band<VW, OB, TB>(a, s, t, c, gyb, r, m);                                                                \
+  }
+LR_FILTER_VARIANT(filter_avx512_1, LR_AVX512, 16, 1, 12)
+LR_FILTER_VARIANT(filter_avx512_2, LR_AVX512, 16, 2, 8)
+LR_FILTER_VARIANT(filter_avx512_4, LR_AVX512, 16, 4, 6)
+LR_FILTER_VARIANT(filter_avx2_1, LR_AVX2, 8, 1, 6)
+LR_FILTER_VARIANT(filter_avx2_2, LR_AVX2, 8, 2, 4)
+LR_FILTER_VARIANT(filter_avx2_3, LR_AVX2, 8, 3, 3)
+LR_FILTER_VARIANT(filter_base_1, , 4, 1, 6)
+LR_FILTER_VARIANT(filter_base_2, , 4, 2, 4)
+LR_FILTER_VARIANT(filter_base_3, , 4, 3, 3)
+#undef LR_FILTER_VARIANT
+
+void direct_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
+  const int level = isa_level();
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
+  struct Variant {
+    FilterBandFn fn;
+    int vw, ob, tb;
+  };
+  Variant v;
+  if (level == 2) v = og == 1 ? Variant{filter_avx512_1, 16, 1, 12} : og == 2 ? Variant{filter_avx512_2, 16, 2, 8} : Variant{filter_avx512_4, 16, 4, 6};
+  else if (level == 1) v = og == 1 ? Variant{filter_avx2_1, 8, 1, 6} : og == 2 ? Variant{filter_avx2_2, 8, 2, 4} : Variant{filter_avx2_3, 8, 3, 3};
+  else v = og == 1 ? Variant{filter_base_1, 4, 1, 6} : og == 2 ? Variant{filter_base_2, 4, 2, 4} : Variant{filter_base_3, 4, 3, 3};
+  const FilterArgs a{&g, og, ceil_div(og, v.ob) * v.ob, k, ceil_div(k, v.tb) * v.tb, ceil_div(g.out_w, v.vw) * v.vw};
+  const Bands b = plan_bands(g);
+  const int64_t tasks = g.n * g.groups * b.blocks;
+  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
+  const int64_t group_acc = a.k_pad * a.og_pad * v.vw;  // floats per group and part
+  std::vector<float> acc(size_t(parts) * g.groups * group_acc, 0.0f);
+  const int64_t ohw = g.out_h * g.out_w;
+  parallel_for(parts, 1, [&](int64_t plo, int64_t phi) {
+    thread_local Scratch t_band, t_gy;
+    std::vector<int64_t> taps;
+    for (int64_t part = plo; part < phi; ++part)
+      for (int64_t t = tasks * part / parts; t < tasks * (part + 1) / parts; ++t) {
+        const int64_t ng = t / b.blocks, n = ng / g.groups, gr = ng % g.groups;
+        const int64_t oh0 = (t % b.blocks) * b.band, oh1 = std::min(g.out_h, oh0 + b.band), rows = oh1 - oh0;
+        const float* src = pad_band(g, b, x, n, gr, oh0, oh1, t_band, taps);
+        // Padding taps (up to k_pad) reuse tap 0; their sums are dropped.
+        taps.resize(a.k_pad, 0);
+        float* gyb = t_gy.get(a.og_pad * rows * a.row_pad);
+        for (int64_t o = 0; o < a.og_pad; ++o)
+          for (int64_t r = 0; r < rows; ++r) {
+            float* d = gyb + (o * rows + r) * a.row_pad;
+            if (o < og) {
+              const float* srow = gy + (n * g.o + gr * og + o) * ohw + (oh0 + r) * g.out_w;
+              std::copy(srow, srow + g.out_w, d);
+              std::fill(d + g.out_w, d + a.row_pad, 0.0f);
+            } else {
+              std::fill(d, d + a.row_pad, 0.0f);
+            }
+          }
+        v.fn(a, src, taps.data(), b.cols, gyb, rows, acc.data() + (part * g.groups + gr) * group_acc);
+      }
+  });
+  // gw[gr*og + o][t] = sum over parts and lanes.
+  parallel_for(g.groups * og, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t go = lo; go < hi; ++go) {
+      const int64_t gr = go / og, o = go % og, ob = o / v.ob, oi = o % v.ob;
+      for (int64_t t = 0; t < k; ++t) {
+        const int64_t tb = t / v.tb, ti = t % v.tb;
+        const int64_t at = ((tb * (a.og_pad / v.ob) + ob) * v.tb * v.ob + ti * v.ob + oi) * v.vw;
+        double s = 0.0;
+        for (int part = 0; part < parts; ++part) {
+          const float* m = acc.data() + (part * g.groups + gr) * group_acc + at;
+          for (int l = 0; l < v.vw; ++l) s += m[l];
+        }
+        gw[go * k + t] = static_cast<float>(s);
+      }
+    }
+  });
+}
+
+// ---- column buffer path (backward data with stride > 1) -----------------------------------
+
+// gx[ci] += scatter of col rows [r0, r1) of output rows; ci-major so threads never share a pixel.
+void col2im(const ConvGeometry& g, int64_t cg, const float* col, float* gx, int64_t r0, int64_t r1, bool parallel) {
+  const int64_t ohw = (r1 - r0) * g.out_w;
+  auto body = [&](int64_t lo, int64_t hi) {
+    for (int64_t ci = lo; ci < hi; ++ci) {
+      float* dst = gx + ci * g.h * g.w;
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j) {
+          const float* src = col + ((ci * g.kh + i) * g.kw + j) * ohw;
+          const int64_t base = j * g.dw - g.pl;
+          int64_t lo_w, hi_w;
+          valid_range(base, g.sw, g.w, g.out_w, lo_w, hi_w);
+          for (int64_t oh = r0; oh < r1; ++oh) {
+            const int64_t ih = oh * g.sh - g.pt + i * g.dh;
+            if (ih < 0 || ih >= g.h) continue;
+            float* drow = dst + ih * g.w + base;
+            const float* s = src + (oh - r0) * g.out_w;
+            for (int64_t ow = lo_w; ow < hi_w; ++ow) drow[ow * g.sw] += s[ow];
+          }
+        }
+    }
+  };
+  if (parallel) parallel_for(cg, 1, body);
+  else body(0, cg);
+}
+
+// Output rows per column-buffer band: keeps the buffer near 4 MiB for large images.
+int64_t band_rows(const ConvGeometry& g) {
+  const int64_t kdim = (g.c / g.groups) * g.kh * g.kw;
+  const int64_t cols = std::max<int64_t>(256, (int64_t(1) << 20) / std::max<int64_t>(kdim, 1));
+  return std::max<int64_t>(1, std::min<int64_t>(g.out_h, cols / std::max<int64_t>(g.out_w, 1)));
+}
+
+void backward_data_col(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups;
+  const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
+  const int64_t band = band_rows(g);
+  run_tasks(g.n * g.groups, double(kdim) * ohw * og, [&](int64_t t, int threads) {
+    thread_local Scratch t_col;
+    const int64_t n = t / g.groups, gr = t % g.groups;
+    float* gxin = gx + (n * g.c + gr * cg) * g.h * g.w;
+    const float* gyo = gy + (n * g.o + gr * og) * ohw;
+    const float* wg = w + gr * og * kdim;
+    float* col = t_col.get(kdim * band * g.out_w);
+    for (int64_t ci = 0; ci < cg; ++ci)
+      std::fill(gxin + ci * g.h * g.w, gxin + (ci + 1) * g.h * g.w, bias ? bias[gr * cg + ci] : 0.0f);
+    for (int64_t r0 = 0; r0 < g.out_h; r0 += band) {
+      const int64_t r1 = std::min(g.out_h, r0 + band), cols = (r1 - r0) * g.out_w;
+      gemm_packed(kdim, cols, og, 1.0f, plain_pack_a(wg, kdim, true), plain_pack_b(gyo + r0 * g.out_w, ohw, false), 0.0f,
+                  col, cols, threads);
+      col2im(g, cg, col, gxin, r0, r1, threads > 1);
     }
   });
 }
 
 }  // namespace
 
-// Output rows per im2col band: bounds the column buffer (about 64K columns) for large images.
-// The column buffer of a band is sized to stay in the L2 cache (about 4 MiB, measured best), so im2col's
-// writes and the GEMM's packing reads do not go to memory.
-int64_t band_rows(const ConvGeometry& g) {
-  static const int64_t budget = [] {
-    const char* env = std::getenv("LRFACE_CONV_BAND_FLOATS");
-    return env ? std::max<int64_t>(1024, std::atoll(env)) : int64_t(1) << 20;
-  }();
-  const int64_t kdim = (g.c / g.groups) * g.kh * g.kw;
-  const int64_t cols = std::max<int64_t>(256, budget / std::max<int64_t>(kdim, 1));
-  return std::max<int64_t>(1, std::min<int64_t>(g.out_h, cols / std::max<int64_t>(g.out_w, 1)));
-}
-
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out) {
+  const bool direct = direct_forward_wins(g);
+  if (is_depthwise(g) && !direct) return depthwise_forward(g, x, w, bias, out);
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
-  const bool pointwise = is_pointwise(g);
-  const int64_t band = band_rows(g);
-  float* col = pointwise ? nullptr : t_col.get(kdim * band * g.out_w);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t gr = 0; gr < g.groups; ++gr) {
-      const float* xin = x + (n * g.c + gr * cg) * g.h * g.w;
-      float* y = out + (n * g.o + gr * og) * ohw;
-      const float* wg = w + gr * og * kdim;
-      if (pointwise) {
-        sgemm(false, false, og, ohw, kdim, 1.0f, wg, kdim, xin, ohw, 0.0f, y, ohw);
-      } else {
-        for (int64_t r0 = 0; r0 < g.out_h; r0 += band) {
-          const int64_t r1 = std::min(g.out_h, r0 + band), cols = (r1 - r0) * g.out_w;
-          im2col(g, cg, xin, col, r0, r1);
-          sgemm(false, false, og, cols, kdim, 1.0f, wg, kdim, col, cols, 0.0f, y + r0 * g.out_w, ohw);
-        }
-      }
-      if (bias) add_bias(y, bias + gr * og, og, ohw);
+  const int64_t k = kdim + (bias ? 1 : 0);
+  // The weights transposed once, [group][k][og] with the bias as row kdim, so that packing
+  // an A strip (repeated for every column block of every image) copies contiguous rows.
+  std::vector<float> wt(g.groups * k * og);
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    float* dst = wt.data() + gr * k * og;
+    for (int64_t o = 0; o < og; ++o) {
+      const float* src = w + (gr * og + o) * kdim;
+      for (int64_t p = 0; p < kdim; ++p) dst[p * og + o] = src[p];
+      if (bias) dst[kdim * og + o] = bias[gr * og + o];
     }
+  }
+  if (direct) return direct_forward(g, x, wt.data(), k * og, bias, out);
+  run_tasks(g.n * g.groups, double(og) * ohw * k, [&](int64_t t, int threads) {
+    thread_local Scratch t_padded;
+    const int64_t n = t / g.groups, gr = t % g.groups;
+    const Source src = padded_source(g, x + (n * g.c + gr * cg) * g.h * g.w, cg, t_padded);
+    gemm_packed(og, ohw, k, 1.0f, plain_pack_a(wt.data() + gr * k * og, og, true), im2col_pack(g, src, kdim), 0.0f,
+                out + (n * g.o + gr * og) * ohw, ohw, threads);
+  });
 }
 
 void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx) {
-  const int64_t cg = g.c / g.groups, og = g.o / g.groups;
-  const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
-  const bool pointwise = is_pointwise(g);
-  const int64_t band = band_rows(g);
-  float* col = pointwise ? nullptr : t_col.get(kdim * band * g.out_w);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t gr = 0; gr < g.groups; ++gr) {
-      float* gxin = gx + (n * g.c + gr * cg) * g.h * g.w;
-      const float* gyo = gy + (n * g.o + gr * og) * ohw;
-      const float* wg = w + gr * og * kdim;
-      if (pointwise) {
-        sgemm(true, false, kdim, ohw, og, 1.0f, wg, kdim, gyo, ohw, 0.0f, gxin, ohw);
-      } else {
-        std::memset(gxin, 0, sizeof(float) * cg * g.h * g.w);
-        for (int64_t r0 = 0; r0 < g.out_h; r0 += band) {
-          const int64_t r1 = std::min(g.out_h, r0 + band), cols = (r1 - r0) * g.out_w;
-          sgemm(true, false, kdim, cols, og, 1.0f, wg, kdim, gyo + r0 * g.out_w, ohw, 0.0f, col, cols);
-          col2im(g, cg, col, gxin, r0, r1);
-        }
-      }
-      if (bias) add_bias(gxin, bias + gr * cg, cg, g.h * g.w);
-    }
+  if (g.sh != 1 || g.sw != 1)
+    return is_depthwise(g) ? depthwise_backward_data(g, gy, w, bias, gx) : backward_data_col(g, gy, w, bias, gx);
+  // gx[c, y, x] = sum_{o,i,j} gy[o, y + pt - i*dh, x + pl - j*dw] * w[o, c, i, j]: a stride-1
+  // convolution of gy by w'[c, o, i', j'] = w[o, c, kh-1-i', kw-1-j'], padded by d*(k-1) - p
+  // (negative padding just starts inside gy).
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, taps = g.kh * g.kw;
+  std::vector<float> flipped(g.o * cg * taps);
+  for (int64_t gr = 0; gr < g.groups; ++gr)
+    for (int64_t c = 0; c < cg; ++c)
+      for (int64_t o = 0; o < og; ++o)
+        for (int64_t t = 0; t < taps; ++t)
+          flipped[((gr * cg + c) * og + o) * taps + t] = w[((gr * og + o) * cg + c) * taps + (taps - 1 - t)];
+  ConvGeometry f{g.n, g.o, g.out_h, g.out_w, g.c, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.pt, g.dw * (g.kw - 1) - g.pl,
+                 g.dh, g.dw, g.groups, g.h, g.w};
+  conv2d_forward(f, gy, flipped.data(), bias, gx);
 }
 
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
+  if (g.n == 0) {
+    std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
+    return;
+  }
+  if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
+  if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
-  const bool pointwise = is_pointwise(g);
-  const int64_t band = band_rows(g);
-  float* col = pointwise ? nullptr : t_col.get(kdim * band * g.out_w);
-  std::memset(gw, 0, sizeof(float) * g.o * kdim);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t gr = 0; gr < g.groups; ++gr) {
-      const float* xin = x + (n * g.c + gr * cg) * g.h * g.w;
-      const float* gyo = gy + (n * g.o + gr * og) * ohw;
-      float* gwg = gw + gr * og * kdim;
-      if (pointwise) {
-        sgemm(false, true, og, kdim, ohw, 1.0f, gyo, ohw, xin, ohw, 1.0f, gwg, kdim);
-      } else {
-        for (int64_t r0 = 0; r0 < g.out_h; r0 += band) {
-          const int64_t r1 = std::min(g.out_h, r0 + band), cols = (r1 - r0) * g.out_w;
-          im2col(g, cg, xin, col, r0, r1);
-          sgemm(false, true, og, kdim, cols, 1.0f, gyo + r0 * g.out_w, ohw, col, cols, 1.0f, gwg, kdim);
+  const int64_t k = g.n * ohw;
+  // Every image zero-padded once (each thread packs pixels of any image); freed on return,
+  // as a whole batch is too large to keep around.
+  Scratch padded;
+  const Source src = padded_batch(g, x, padded);
+  const int64_t image = g.c * src.plane;
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    // A = gy_g [og x (images, pixels)], B = col^T [(images, pixels) x kdim].
+    PackA pack_a = [&g, gy, gr, og, ohw](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
+      for (int64_t i = 0; i < mr; ++i) {
+        if (i >= h) {
+          for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
+          continue;
+        }
+        for (int64_t p = 0; p < kc;) {
+          const int64_t n = (p0 + p) / ohw, q = (p0 + p) % ohw, len = std::min(kc - p, ohw - q);
+          const float* src = gy + ((n * g.o + gr * og + i0 + i) * ohw + q);
+          for (int64_t t = 0; t < len; ++t) dst[(p + t) * mr + i] = src[t];
+          p += len;
         }
       }
-    }
+    };
+    // op(B)[(n, pixel)][tap] = src(n, tap, pixel): per run of pixels along an output row,
+    // each tap is one contiguous (or strided) read.
+    const float* xg = src.data + gr * cg * src.plane;
+    PackB pack_b = [&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+      thread_local std::vector<int64_t> runs;  // (first p, length, offset) triples
+      runs.clear();
+      const int64_t ohw = g.out_h * g.out_w;
+      for (int64_t p = 0; p < kc;) {
+        const int64_t n = (p0 + p) / ohw, q = (p0 + p) % ohw, oh = q / g.out_w, ow = q % g.out_w;
+        const int64_t len = std::min(kc - p, g.out_w - ow);
+        runs.insert(runs.end(), {p, len, n * image + oh * g.sh * src.pitch + ow * g.sw});
+        p += len;
+      }
+      for (int64_t jj = 0; jj < nr; ++jj) {
+        if (jj >= w) {
+          for (int64_t p = 0; p < kc; ++p) dst[p * nr + jj] = 0.0f;
+          continue;
+        }
+        const int64_t tap = j0 + jj, j = tap % g.kw, i = (tap / g.kw) % g.kh, ci = tap / (g.kw * g.kh);
+        const float* base = xg + ci * src.plane + i * g.dh * src.pitch + j * g.dw;
+        for (size_t r = 0; r < runs.size(); r += 3) {
+          const float* sp = base + runs[r + 2];
+          float* d = dst + runs[r] * nr + jj;
+          const int64_t len = runs[r + 1];
+          if (g.sw == 1)
+            for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t];
+          else
+            for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t * g.sw];
+        }
+      }
+    };
+    gemm_packed(og, kdim, k, 1.0f, pack_a, pack_b, 0.0f, gw + gr * og * kdim, kdim, 0);
+  }
 }
 
 }  // namespace lrface::cpu

@@ -13,10 +13,15 @@ struct ConvGeometry {
 };
 
 // out[n,o,oh,ow] = bias[o] + sum x * w, w is [o, c/groups, kh, kw].
+// GEMM with the im2col matrix packed straight from the image (never stored); a direct
+// kernel for depthwise convolutions (one input channel per group).
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out);
 // gx = d out / d x applied to gy (overwrites gx); adds bias[c] when given (transposed convolution).
+// Stride 1: a forward convolution of gy with the flipped, transposed kernel. Otherwise GEMM
+// into a column buffer, scattered back by col2im.
 void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx);
-// gw = d out / d w applied to gy, summed over the batch (overwrites gw).
+// gw = d out / d w applied to gy, summed over the batch (overwrites gw): one GEMM per group
+// whose k dimension runs over every output pixel of every image.
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw);
 
 }  // namespace lrface::cpu

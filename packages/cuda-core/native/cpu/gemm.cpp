@@ -1,11 +1,22 @@
-// Packed, cache-blocked SGEMM. B is packed into KC x NR column strips shared by all threads,
-// A into MR x KC row strips; an MR x NR register-blocked micro-kernel (AVX-512 or AVX2+FMA,
-// chosen at run time, scalar otherwise) runs over the 2-D grid of strips in parallel.
+// Packed, cache-blocked SGEMM in the GotoBLAS/BLIS style.
+//
+// Loops, outermost first: k blocks of KC; row blocks of MC, packed once into MR x KC strips;
+// column blocks of NC, whose packed KC x NC block of B stays in L2; then every (A strip, B strip)
+// pair runs the MR x NR register-blocked micro-kernel: an A strip (broadcast operand) stays in
+// L1 while the B strips stream from L2. Each operand is packed about once. Micro-kernels: AVX-512 (12 x 32), AVX2+FMA (6 x 16), chosen
+// at run time; a portable scalar one (4 x 8) otherwise. Only the micro-kernels and the row copy
+// are compiled for the wider instruction sets, so the file runs on any x86-64.
+//
+// Threads split C into a grid of blocks (and, when C is too small to split, k into slices
+// summed at the end); each thread packs its own operands, so one parallel region does the
+// whole product without barriers. Packing is duplicated across threads, which costs
+// O((m + n) k) against O(m n k / threads) of arithmetic.
 #include "gemm.h"
 
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -17,25 +28,34 @@ namespace lrface::cpu {
 
 namespace {
 
-constexpr int64_t KC = 256;
-constexpr int64_t NC = 2048;
+constexpr int64_t KC = 256;  // k block: an A strip (MR x KC) is 12 KiB, fits L1 next to a B row stream
+constexpr int64_t NC = 512;  // column block: the packed KC x NC block of B is 512 KiB, fits L2
+constexpr int64_t MC = 1536; // row block: bounds the packed-A buffer (1.5 MiB); B is repacked per block
+
+using Kernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
+// dst[0:w] = src[0:w], dst[w:nr] = 0 (nr is the ISA's strip width).
+using CopyRow = void (*)(float* dst, const float* src, int64_t w);
 
 struct Isa {
   int mr;
   int nr;
-  // acc = Ap (mr x kc, k-major) * Bp (kc x nr, k-major); stores alpha*acc + beta*C into C.
-  void (*kernel)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
+  Kernel kernel;
+  CopyRow copy_row;
   const char* name;
 };
 
-__attribute__((target("avx512f,fma"))) void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c,
-                                                             int64_t ldc, float alpha, float beta) {
+#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define LR_AVX2 __attribute__((target("avx2,fma")))
+
+// acc (12 x 32) = Ap (12 x kc, k-major) * Bp (kc x 32, k-major); C = alpha * acc + beta * C.
+LR_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
   constexpr int MR = 12;
   __m512 acc[MR][2];
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
     const __m512 b0 = _mm512_load_ps(bp);
     const __m512 b1 = _mm512_load_ps(bp + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 256), _MM_HINT_T0);
     for (int i = 0; i < MR; ++i) {
       const __m512 a = _mm512_set1_ps(ap[i]);
       acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
@@ -45,28 +65,37 @@ __attribute__((target("avx512f,fma"))) void kernel_avx512(int64_t kc, const floa
     bp += 32;
   }
   const __m512 va = _mm512_set1_ps(alpha);
-  for (int i = 0; i < MR; ++i) {
-    float* row = c + i * ldc;
-    __m512 r0 = _mm512_mul_ps(acc[i][0], va);
-    __m512 r1 = _mm512_mul_ps(acc[i][1], va);
-    if (beta != 0.0f) {
-      const __m512 vb = _mm512_set1_ps(beta);
-      r0 = _mm512_fmadd_ps(_mm512_loadu_ps(row), vb, r0);
-      r1 = _mm512_fmadd_ps(_mm512_loadu_ps(row + 16), vb, r1);
+  if (beta == 0.0f) {
+    for (int i = 0; i < MR; ++i) {
+      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(acc[i][0], va));
+      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(acc[i][1], va));
     }
-    _mm512_storeu_ps(row, r0);
-    _mm512_storeu_ps(row + 16, r1);
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < MR; ++i) {
+      float* row = c + i * ldc;
+      _mm512_storeu_ps(row, _mm512_fmadd_ps(_mm512_loadu_ps(row), vb, _mm512_mul_ps(acc[i][0], va)));
+      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(_mm512_loadu_ps(row + 16), vb, _mm512_mul_ps(acc[i][1], va)));
+    }
   }
 }
 
-__attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* ap, const float* bp, float* c,
-                                                        int64_t ldc, float alpha, float beta) {
+LR_AVX512 void copy_row_avx512(float* dst, const float* src, int64_t w) {
+  const __mmask16 m0 = static_cast<__mmask16>(w >= 16 ? 0xFFFF : (1u << w) - 1);
+  const __mmask16 m1 = static_cast<__mmask16>(w >= 32 ? 0xFFFF : w <= 16 ? 0 : (1u << (w - 16)) - 1);
+  _mm512_store_ps(dst, _mm512_maskz_loadu_ps(m0, src));
+  _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+}
+
+// acc (6 x 16) = Ap (6 x kc) * Bp (kc x 16).
+LR_AVX2 void kernel_avx2(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
   constexpr int MR = 6;
   __m256 acc[MR][2];
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(bp);
     const __m256 b1 = _mm256_load_ps(bp + 8);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 128), _MM_HINT_T0);
     for (int i = 0; i < MR; ++i) {
       const __m256 a = _mm256_broadcast_ss(ap + i);
       acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
@@ -90,6 +119,14 @@ __attribute__((target("avx2,fma"))) void kernel_avx2(int64_t kc, const float* ap
   }
 }
 
+LR_AVX2 void copy_row_avx2(float* dst, const float* src, int64_t w) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(w, 8))), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::max<int64_t>(w - 8, 0))), lane);
+  _mm256_store_ps(dst, _mm256_maskload_ps(src, m0));
+  _mm256_store_ps(dst + 8, w > 8 ? _mm256_maskload_ps(src + 8, m1) : _mm256_setzero_ps());
+}
+
 void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
@@ -100,57 +137,228 @@ void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64
     bp += NR;
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) c[i * ldc + j] = alpha * acc[i][j] + (beta != 0.0f ? beta * c[i * ldc + j] : 0.0f);
+    for (int j = 0; j < NR; ++j) {
+      float* dst = c + i * ldc + j;
+      *dst = alpha * acc[i][j] + (beta != 0.0f ? beta * *dst : 0.0f);
+    }
 }
 
-const Isa& isa() {
-  static const Isa chosen = [] {
-    const char* force = std::getenv("LRFACE_ISA");
-    std::string want = force ? force : "";
-    __builtin_cpu_init();
-    if ((want.empty() || want == "avx512") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma"))
-      return Isa{12, 32, kernel_avx512, "avx512"};
-    if ((want.empty() || want == "avx512" || want == "avx2") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma"))
-      return Isa{6, 16, kernel_avx2, "avx2"};
-    return Isa{4, 8, kernel_scalar, "scalar"};
-  }();
-  return chosen;
+void copy_row_scalar(float* dst, const float* src, int64_t w) {
+  for (int64_t j = 0; j < w; ++j) dst[j] = src[j];
+  for (int64_t j = w; j < 8; ++j) dst[j] = 0.0f;
 }
 
-inline float at(const float* x, int64_t ld, bool trans, int64_t r, int64_t c) { return trans ? x[c * ld + r] : x[r * ld + c]; }
+const Isa kAvx512{12, 32, kernel_avx512, copy_row_avx512, "avx512"};
+const Isa kAvx2{6, 16, kernel_avx2, copy_row_avx2, "avx2"};
+const Isa kScalar{4, 8, kernel_scalar, copy_row_scalar, "scalar"};
 
-// Packs op(B)[p0:p0+kc, j0:j0+nc] into strips of nr columns, k-major, zero-padded.
-void pack_b(const float* b, int64_t ldb, bool trans_b, int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* out) {
-  const int64_t strips = (nc + nr - 1) / nr;
-  parallel_for(strips, 4, [&](int64_t lo, int64_t hi) {
-    for (int64_t s = lo; s < hi; ++s) {
-      float* dst = out + s * kc * nr;
-      const int64_t jb = j0 + s * nr;
-      const int64_t w = std::min<int64_t>(nr, j0 + nc - jb);
-      for (int64_t p = 0; p < kc; ++p) {
-        float* d = dst + p * nr;
-        if (!trans_b && w == nr) {
-          std::memcpy(d, b + (p0 + p) * ldb + jb, sizeof(float) * nr);
-        } else {
-          for (int64_t j = 0; j < w; ++j) d[j] = at(b, ldb, trans_b, p0 + p, jb + j);
-          for (int64_t j = w; j < nr; ++j) d[j] = 0.0f;
+bool cpu_has(const std::string& name) {
+  __builtin_cpu_init();
+  if (name == "avx512")
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+  if (name == "avx2") return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return name == "scalar";
+}
+
+const Isa* best_isa(const std::string& want) {
+  if ((want.empty() || want == "auto" || want == "avx512") && cpu_has("avx512")) return &kAvx512;
+  if ((want.empty() || want == "auto" || want == "avx512" || want == "avx2") && cpu_has("avx2")) return &kAvx2;
+  return &kScalar;
+}
+
+// LRFACE_ISA caps the instruction set (e.g. to compare kernels); the best available otherwise.
+const Isa* startup_isa() {
+  const char* env = std::getenv("LRFACE_ISA");
+  return best_isa(env ? env : "");
+}
+
+std::atomic<const Isa*>& isa_slot() {
+  static std::atomic<const Isa*> slot{startup_isa()};
+  return slot;
+}
+
+const Isa& isa() { return *isa_slot().load(std::memory_order_relaxed); }
+
+struct AlignedBuffer {
+  float* data = nullptr;
+  size_t size = 0;
+  float* get(size_t n) {
+    if (n > size) {
+      std::free(data);
+      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      size = n;
+    }
+    return data;
+  }
+  ~AlignedBuffer() { std::free(data); }
+};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// One thread's share: C[i0:i1, j0:j1] (+)= alpha * op(A)[i0:i1, p0:p1] op(B)[p0:p1, j0:j1].
+void gemm_range(const Isa& s, int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t p0, int64_t p1, float alpha,
+                const PackA& pack_a, const PackB& pack_b, float beta, float* c, int64_t ldc) {
+  thread_local AlignedBuffer abuf, bbuf;
+  const int mr = s.mr, nr = s.nr;
+  const int64_t nc_max = (NC / nr) * nr, mc_max = (MC / mr) * mr;
+  alignas(64) float tmp[16 * 32];
+  for (int64_t pc = p0; pc < p1; pc += KC) {
+    const int64_t kc = std::min(KC, p1 - pc);
+    const float beta_here = pc == p0 ? beta : 1.0f;
+    for (int64_t ic = i0; ic < i1; ic += mc_max) {
+      const int64_t mc = std::min(mc_max, i1 - ic);
+      const int64_t m_strips = ceil_div(mc, mr);
+      float* ap = abuf.get(m_strips * kc * mr);
+      for (int64_t si = 0; si < m_strips; ++si)
+        pack_a(ic + si * mr, std::min<int64_t>(mr, mc - si * mr), pc, kc, mr, ap + si * kc * mr);
+      for (int64_t jc = j0; jc < j1; jc += nc_max) {
+        const int64_t nc = std::min(nc_max, j1 - jc);
+        const int64_t n_strips = ceil_div(nc, nr);
+        float* bp = bbuf.get(n_strips * kc * nr);
+        for (int64_t sj = 0; sj < n_strips; ++sj)
+          pack_b(pc, kc, jc + sj * nr, std::min<int64_t>(nr, nc - sj * nr), nr, bp + sj * kc * nr);
+        for (int64_t si = 0; si < m_strips; ++si) {
+          const int64_t h = std::min<int64_t>(mr, mc - si * mr);
+          const float* a_strip = ap + si * kc * mr;
+          float* crow = c + (ic + si * mr) * ldc + jc;
+          for (int64_t sj = 0; sj < n_strips; ++sj) {
+            const int64_t w = std::min<int64_t>(nr, nc - sj * nr);
+            float* cdst = crow + sj * nr;
+            const float* b_strip = bp + sj * kc * nr;
+            if (h == mr && w == nr) {
+              s.kernel(kc, a_strip, b_strip, cdst, ldc, alpha, beta_here);
+            } else {
+              // Edge tile: compute into a scratch tile, then blend the valid part.
+              s.kernel(kc, a_strip, b_strip, tmp, nr, alpha, 0.0f);
+              for (int64_t i = 0; i < h; ++i)
+                for (int64_t j = 0; j < w; ++j) {
+                  float* dst = cdst + i * ldc + j;
+                  *dst = tmp[i * nr + j] + (beta_here != 0.0f ? beta_here * *dst : 0.0f);
+                }
+            }
+          }
         }
       }
     }
-  });
+  }
 }
 
-// Packs op(A)[i0:i0+mr, p0:p0+kc] into one k-major strip, zero-padded.
-void pack_a_strip(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
-  if (trans_a) {
-    for (int64_t p = 0; p < kc; ++p) {
-      const float* src = a + (p0 + p) * lda + i0;
-      float* d = dst + p * mr;
-      for (int64_t i = 0; i < h; ++i) d[i] = src[i];
-      for (int64_t i = h; i < mr; ++i) d[i] = 0.0f;
+// How the threads share one product: a pm x pn grid of C blocks, each block's k range cut
+// into pk slices (pk > 1 only when C is too small to keep the threads busy).
+struct Plan {
+  int pm = 1, pn = 1, pk = 1;
+  int parts() const { return pm * pn * pk; }
+};
+
+Plan plan(const Isa& s, int64_t m, int64_t n, int64_t k, int threads) {
+  Plan best;
+  const double flops = double(m) * double(n) * double(k);
+  // Below ~2^18 multiply-adds, waking another thread costs more than it saves.
+  if (threads <= 1 || flops < double(1 << 18)) return best;
+  const int64_t mt = ceil_div(m, s.mr), nt = ceil_div(n, s.nr), kt = ceil_div(k, KC);
+  // Cost in cycles, roughly: the slowest part's arithmetic (32 multiply-adds a cycle), its
+  // packing (about two elements a cycle), the k-slice reduction, and a thread wake-up.
+  auto cost = [&](int pm, int pn, int pk) {
+    const double mu = double(ceil_div(mt, pm) * s.mr), nu = double(ceil_div(nt, pn) * s.nr);
+    const double ku = double(std::min<int64_t>(k, ceil_div(kt, pk) * KC));
+    const double pack = mu * ku * double(ceil_div(int64_t(nu), NC)) + nu * ku;
+    const double reduce = pk > 1 ? double(m) * double(n) * pk / (pm * pn) : 0.0;
+    const int parts = pm * pn * pk;
+    return mu * nu * ku / 32.0 + pack / 2.0 + reduce + (parts > 1 ? 20000.0 : 0.0);
+  };
+  double best_cost = cost(1, 1, 1);
+  for (int pm = 1; pm <= threads && pm <= mt; ++pm)
+    for (int pn = 1; pm * pn <= threads && pn <= nt; ++pn)
+      for (int pk = 1; pm * pn * pk <= threads && pk <= kt; ++pk) {
+        const double cst = cost(pm, pn, pk);
+        if (cst < best_cost * 0.97) {
+          best_cost = cst;
+          best = Plan{pm, pn, pk};
+        }
+      }
+  return best;
+}
+
+// Bounds of part `idx` of `parts` over `units` units of `unit` elements, clipped to `total`.
+inline void split(int64_t units, int64_t unit, int64_t total, int parts, int idx, int64_t& lo, int64_t& hi) {
+  lo = std::min(total, units * idx / parts * unit);
+  hi = std::min(total, units * (idx + 1) / parts * unit);
+}
+
+void run_gemm(const Isa& s, int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack_a, const PackB& pack_b,
+              float beta, float* c, int64_t ldc, int threads) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    return;
+  }
+  const Plan p = plan(s, m, n, k, threads);
+  if (p.parts() == 1) {
+    gemm_range(s, 0, m, 0, n, 0, k, alpha, pack_a, pack_b, beta, c, ldc);
+    return;
+  }
+  const int64_t mt = ceil_div(m, s.mr), nt = ceil_div(n, s.nr), kt = ceil_div(k, KC);
+  // k slices after the first accumulate into private m x n buffers, added to C at the end.
+  std::vector<float> partial(p.pk > 1 ? size_t(p.pk - 1) * m * n : 0);
+  parallel_for(p.parts(), 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t part = lo; part < hi; ++part) {
+      const int pk_idx = int(part % p.pk), pn_idx = int(part / p.pk % p.pn), pm_idx = int(part / p.pk / p.pn);
+      int64_t i0, i1, j0, j1, k0, k1;
+      split(mt, s.mr, m, p.pm, pm_idx, i0, i1);
+      split(nt, s.nr, n, p.pn, pn_idx, j0, j1);
+      split(kt, KC, k, p.pk, pk_idx, k0, k1);
+      if (i0 >= i1 || j0 >= j1) continue;
+      if (pk_idx == 0) {
+        gemm_range(s, i0, i1, j0, j1, k0, k1, alpha, pack_a, pack_b, beta, c, ldc);
+      } else {  // plan() keeps pk <= kt, so no slice is empty
+        gemm_range(s, i0, i1, j0, j1, k0, k1, alpha, pack_a, pack_b, 0.0f, partial.data() + size_t(pk_idx - 1) * m * n, n);
+      }
     }
-  } else {
+  });
+  if (p.pk > 1)
+    parallel_for(m, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        for (int q = 0; q < p.pk - 1; ++q) {
+          const float* src = partial.data() + size_t(q) * m * n + i * n;
+          float* dst = c + i * ldc;
+          for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+        }
+    });
+}
+
+// dst[p * MR + i] = a[i * lda + p]: a full strip of MR stored rows, one k step at a time
+// (MR row streams read in step, contiguous writes).
+template <int MR>
+void pack_rows(const float* a, int64_t lda, int64_t kc, float* dst) {
+  const float* rows[MR];
+  for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
+}
+
+}  // namespace
+
+PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
+  if (trans_a)  // A stored [k, m]: each k step is a contiguous run of rows.
+    return [a, lda](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
+      for (int64_t p = 0; p < kc; ++p) {
+        const float* src = a + (p0 + p) * lda + i0;
+        float* d = dst + p * mr;
+        for (int64_t i = 0; i < h; ++i) d[i] = src[i];
+        for (int64_t i = h; i < mr; ++i) d[i] = 0.0f;
+      }
+    };
+  return [a, lda](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
+    if (h == mr) {
+      switch (mr) {
+        case 12: return pack_rows<12>(a + i0 * lda + p0, lda, kc, dst);
+        case 6: return pack_rows<6>(a + i0 * lda + p0, lda, kc, dst);
+        case 4: return pack_rows<4>(a + i0 * lda + p0, lda, kc, dst);
+        default: break;
+      }
+    }
     for (int64_t i = 0; i < mr; ++i) {
       if (i < h) {
         const float* src = a + (i0 + i) * lda + p0;
@@ -159,80 +367,70 @@ void pack_a_strip(const float* a, int64_t lda, bool trans_a, int64_t i0, int64_t
         for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
       }
     }
-  }
+  };
 }
 
-struct AlignedBuffer {
-  float* data = nullptr;
-  size_t size = 0;
-  void reserve(size_t n) {
-    if (n <= size) return;
-    std::free(data);
-    data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-    size = n;
-  }
-  ~AlignedBuffer() { std::free(data); }
-};
+PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b) {
+  if (trans_b)  // B stored [n, k]: read each stored row contiguously, write one strip column.
+    return [b, ldb](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+      for (int64_t j = 0; j < nr; ++j) {
+        if (j < w) {
+          const float* src = b + (j0 + j) * ldb + p0;
+          for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+        } else {
+          for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
+        }
+      }
+    };
+  const CopyRow copy = isa().copy_row;
+  return [b, ldb, copy](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    for (int64_t p = 0; p < kc; ++p) copy(dst + p * nr, b + (p0 + p) * ldb + j0, w);
+  };
+}
 
-}  // namespace
-
-const char* gemm_isa() { return isa().name; }
+void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack_a, const PackB& pack_b, float beta,
+                 float* c, int64_t ldc, int threads) {
+  run_gemm(isa(), m, n, k, alpha, pack_a, pack_b, beta, c, ldc, threads <= 0 ? num_threads() : threads);
+}
 
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0 || alpha == 0.0f) {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
+  run_gemm(isa(), m, n, k, alpha, plain_pack_a(a, lda, trans_a), plain_pack_b(b, ldb, trans_b), beta, c, ldc,
+           num_threads());
+}
+
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, const int64_t* a_offsets, const float* b, int64_t ldb, const int64_t* b_offsets,
+                   float beta, float* c, int64_t ldc, int64_t c_stride, int64_t batch) {
+  if (batch <= 0) return;
+  const int threads = num_threads();
+  const double flops = double(m) * double(n) * double(k);
+  // Whole products per thread when the batch divides evenly or is long enough to balance,
+  // or when each product is too small to split; otherwise split every product.
+  const bool over_batch = threads > 1 && batch > 1 &&
+                          (batch % threads == 0 || batch >= 4 * threads || flops < double(1 << 18));
+  auto one = [&](int64_t i, int th) {
+    run_gemm(isa(), m, n, k, alpha, plain_pack_a(a + a_offsets[i], lda, trans_a),
+             plain_pack_b(b + b_offsets[i], ldb, trans_b), beta, c + i * c_stride, ldc, th);
+  };
+  if (over_batch) {
+    parallel_for(batch, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) one(i, 1);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i, threads);
   }
-  const Isa& s = isa();
-  const int mr = s.mr, nr = s.nr;
-  // Packing buffers live per calling thread: GEMMs from nested parallel regions run inline.
-  thread_local AlignedBuffer bpack, apack;
-  const int64_t m_strips = (m + mr - 1) / mr;
-  for (int64_t j0 = 0; j0 < n; j0 += NC) {
-    const int64_t nc = std::min(NC, n - j0);
-    const int64_t n_strips = (nc + nr - 1) / nr;
-    for (int64_t p0 = 0; p0 < k; p0 += KC) {
-      const int64_t kc = std::min(KC, k - p0);
-      const float beta_here = p0 == 0 ? beta : 1.0f;
-      bpack.reserve(n_strips * kc * nr);
-      apack.reserve(m_strips * kc * mr);
-      float* bp = bpack.data;
-      float* ap = apack.data;
-      pack_b(b, ldb, trans_b, p0, kc, j0, nc, nr, bp);
-      parallel_for(m_strips, 4, [&](int64_t lo, int64_t hi) {
-        for (int64_t si = lo; si < hi; ++si)
-          pack_a_strip(a, lda, trans_a, si * mr, std::min<int64_t>(mr, m - si * mr), p0, kc, mr, ap + si * kc * mr);
-      });
-      // Tiles: (row strip, column strip) pairs; column strips innermost so a thread reuses its A strip.
-      const int64_t tiles = m_strips * n_strips;
-      parallel_for(tiles, 8, [&](int64_t lo, int64_t hi) {
-        alignas(64) float tmp[16 * 32];
-        for (int64_t t = lo; t < hi; ++t) {
-          const int64_t si = t / n_strips, sj = t % n_strips;
-          const int64_t i0 = si * mr, jb = sj * nr;
-          const int64_t h = std::min<int64_t>(mr, m - i0);
-          const int64_t w = std::min<int64_t>(nr, nc - jb);
-          float* cdst = c + i0 * ldc + j0 + jb;
-          const float* a_strip = ap + si * kc * mr;
-          const float* b_strip = bp + sj * kc * nr;
-          if (h == mr && w == nr) {
-            s.kernel(kc, a_strip, b_strip, cdst, ldc, alpha, beta_here);
-          } else {
-            // Edge tile: compute into a scratch tile, then blend the valid part.
-            s.kernel(kc, a_strip, b_strip, tmp, nr, alpha, 0.0f);
-            for (int64_t i = 0; i < h; ++i)
-              for (int64_t j = 0; j < w; ++j) {
-                float* dst = cdst + i * ldc + j;
-                *dst = tmp[i * nr + j] + (beta_here != 0.0f ? beta_here * *dst : 0.0f);
-              }
-          }
-        }
-      });
-    }
-  }
+}
+
+void gemm_copy_strip_row(float* dst, const float* src, int64_t w) { isa().copy_row(dst, src, w); }
+
+const char* gemm_isa() { return isa().name; }
+
+bool gemm_use_isa(const char* name) {
+  const std::string want = name ? name : "auto";
+  if (want != "auto" && !cpu_has(want)) return false;
+  isa_slot().store(want == "auto" ? startup_isa() : best_isa(want), std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace lrface::cpu

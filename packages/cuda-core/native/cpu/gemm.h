@@ -1,14 +1,46 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace lrface::cpu {
 
 // C[m,n] = alpha * sum_k op(A)[m,k] * op(B)[k,n] + beta * C[m,n], row-major with leading
-// dimensions; op(A) = A^T when trans_a (A stored [k, m]). beta == 0 ignores C's old contents.
+// dimensions; op(A) = A^T when trans_a (A stored [k, m]), op(B) = B^T when trans_b (B stored
+// [n, k]). beta == 0 ignores C's old contents (NaNs there included). Runs on the thread pool.
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
-// The instruction set the GEMM micro-kernel uses on this machine: "avx512", "avx2" or "scalar".
+// `batch` independent products: C_i = alpha * op(A at a + a_offsets[i]) @ op(B at b + b_offsets[i])
+// + beta * C_i with C_i at c + i * c_stride. Offsets (not strides) so broadcast batches can
+// repeat an operand. Parallel over the batch or inside each product, whichever keeps threads busy.
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, const int64_t* a_offsets, const float* b, int64_t ldb, const int64_t* b_offsets,
+                   float beta, float* c, int64_t ldc, int64_t c_stride, int64_t batch);
+
+// Operands given by packing callbacks, for products whose operand is not stored as a matrix
+// (convolution's implicit im2col). The GEMM asks for one strip at a time:
+//   pack_a(i0, h, p0, kc, mr, dst): dst[p * mr + i] = op(A)[i0 + i, p0 + p] for i < h, 0 for h <= i < mr;
+//   pack_b(p0, kc, j0, w, nr, dst): dst[p * nr + j] = op(B)[p0 + p, j0 + j] for j < w, 0 for w <= j < nr.
+// Callbacks run concurrently on several threads. threads: how many pool threads may share the
+// product (<= 0: all of them); 1 keeps the work on the calling thread.
+using PackA = std::function<void(int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst)>;
+using PackB = std::function<void(int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst)>;
+void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack_a, const PackB& pack_b, float beta,
+                 float* c, int64_t ldc, int threads);
+
+// Strip packers of plain row-major matrices, for mixing one plain and one implicit operand.
+PackA plain_pack_a(const float* a, int64_t lda, bool trans_a);
+PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b);
+
+// dst[0:w] = src[0:w] and dst[w:nr] = 0 for the current micro-kernel's strip width nr, w <= nr,
+// dst 64-byte aligned: one row of a packed B strip, for implicit packers.
+void gemm_copy_strip_row(float* dst, const float* src, int64_t w);
+
+// The micro-kernel's instruction set on this machine: "avx512", "avx2" or "scalar".
 const char* gemm_isa();
+// Selects the micro-kernel by name ("avx512", "avx2", "scalar", or "auto" for the start-up
+// choice), for tests of every path; returns false when this CPU lacks that instruction set.
+// Not for use while a GEMM runs.
+bool gemm_use_isa(const char* name);
 
 }  // namespace lrface::cpu

@@ -1,4 +1,5 @@
-// 2-D convolution and transposed convolution (PyTorch semantics), by im2col + packed GEMM.
+// 2-D convolution and transposed convolution (PyTorch semantics). The native kernels pick
+// implicit-im2col GEMM or direct loops by shape (native/cpu/conv.cpp).
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
 import { sum } from './reduce.js';
@@ -75,7 +76,7 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, options?: C
     throw rangeError(op, 'weight', `[O, ${c / a.groups}, kh, kw] for ${c} input channels in ${a.groups} group(s)`, `shape ${formatShape(t.weight.shape)}`, true);
   if (o === 0 || kh === 0 || kw === 0) throw rangeError(op, 'weight', 'non-empty', `shape ${formatShape(t.weight.shape)}`, true);
   if (t.bias && t.bias.shape[0] !== o) throw rangeError(op, 'bias', `shape [${o}]`, `shape ${formatShape(t.bias.shape)}`, true);
-  if (h === 0 || w === 0) throw rangeError(op, 'input', 'non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
+  if (c === 0 || h === 0 || w === 0) throw rangeError(op, 'input', 'at least one channel and a non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
   const outH = outSize(op, h, kh, a.stride[0], pt, pb, a.dilation[0]);
   const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
   const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
@@ -121,7 +122,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor, op
   for (let i = 0; i < 2; i++)
     if (a.outputPadding[i] >= Math.max(a.stride[i], a.dilation[i]))
       throw rangeError(op, 'outputPadding', 'smaller than stride or dilation', `[${a.outputPadding.join(',')}]`, true);
-  if (h === 0 || w === 0) throw rangeError(op, 'input', 'non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
+  if (cin === 0 || h === 0 || w === 0) throw rangeError(op, 'input', 'at least one channel and a non-empty spatial size', `shape ${formatShape(t.input.shape)}`, true);
   const outH = (h - 1) * a.stride[0] - pt - pb + a.dilation[0] * (kh - 1) + a.outputPadding[0] + 1;
   const outW = (w - 1) * a.stride[1] - pl - pr + a.dilation[1] * (kw - 1) + a.outputPadding[1] + 1;
   if (outH < 1 || outW < 1) throw rangeError(op, 'padding', 'small enough for a non-empty output', `output ${outH}x${outW}`, true);

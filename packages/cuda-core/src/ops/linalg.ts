@@ -7,6 +7,7 @@ import { broadcastShapes } from './elementwise.js';
 
 const F32 = ['float32'] as const;
 const matmulDecl = defineOp('matmul', { a: { dtypes: F32, rank: [1, 8] }, b: { dtypes: F32, rank: [1, 8] } });
+const bmmDecl = defineOp('bmm', { a: { dtypes: F32, rank: 3 }, b: { dtypes: F32, rank: 3 } });
 const linearDecl = defineOp('linear', { input: { dtypes: F32, rank: [1, 8] }, weight: { dtypes: F32, rank: 2 }, bias: { dtypes: F32, rank: 1, optional: true } });
 
 /** Element offsets of each batch matrix of a [...batch, rows, cols] operand broadcast to `batch`. */
@@ -90,6 +91,15 @@ registerGradient('matmul', (ctx, g) => {
   return [ga, gb];
 });
 
+/** Batched matrix product of a [B, M, K] and b [B, K, N] (torch.bmm): no broadcasting. */
+export function bmm(a: Tensor, b: Tensor): Tensor {
+  const op = 'bmm';
+  const { t } = bmmDecl.parse({ a, b });
+  if (t.b.shape[0] !== t.a.shape[0]) throw rangeError(op, 'b', `batch ${t.a.shape[0]} to match 'a' ${formatShape(t.a.shape)}`, `shape ${formatShape(t.b.shape)}`, true);
+  if (t.b.shape[1] !== t.a.shape[2]) throw rangeError(op, 'b', `${t.a.shape[2]} rows to match 'a' ${formatShape(t.a.shape)}`, `shape ${formatShape(t.b.shape)}`, true);
+  return matmul(t.a, t.b);
+}
+
 /** y = x @ weight^T + bias for x [..., in], weight [out, in], bias [out] (torch.nn.functional.linear). */
 export function linear(input: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const op = 'linear';
@@ -98,9 +108,9 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const k = t.input.shape[t.input.rank - 1];
   if (k !== inF) throw rangeError(op, 'weight', `[out, ${k}] to match the input's last dimension`, `shape ${formatShape(t.weight.shape)}`, true);
   if (t.bias && t.bias.shape[0] !== outF) throw rangeError(op, 'bias', `shape [${outF}]`, `shape ${formatShape(t.bias.shape)}`, true);
-  const rows = t.input.size / Math.max(k, 1);
+  const rows = shapeSize(t.input.shape.slice(0, -1));
   const out = empty([...t.input.shape.slice(0, -1), outF]);
-  if (out.size > 0) kernels.matmul(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), [t.input.rank === 1 ? 1 : rows, outF, k], false, true, [0], [0]);
+  if (out.size > 0) kernels.matmul(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), [rows, outF, k], false, true, [0], [0]);
   record('linear', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { rows });
   return out;
 }

@@ -1,0 +1,53 @@
+#include <algorithm>
+
+#include "../cpu/gemm.h"
+#include "binding.h"
+
+namespace lrface {
+
+// matmul(out, oOff, a, aOff, b, bOff, bias|null, biasOff, [M, N, K], transA, transB, aOffsets, bOffsets)
+// out[batch] (M x N, contiguous) = op(a at aOff + aOffsets[batch]) @ op(b at bOff + bOffsets[batch]) + bias[N].
+// op(a) = a^T when transA (a stored K x M); op(b) = b^T when transB (b stored N x K).
+LRFACE_BINDING(matmul) {
+  Args a(info, "matmul");
+  auto dims = a.ints(8);
+  LR_CHECK(dims.size() == 3 && dims[0] >= 0 && dims[1] >= 0 && dims[2] >= 0, Range, "matmul: bad [M, N, K]");
+  const int64_t m = dims[0], n = dims[1], k = dims[2];
+  const bool ta = a.boolean(9), tb = a.boolean(10);
+  auto aoffs = a.ints(11), boffs = a.ints(12);
+  LR_CHECK(aoffs.size() == boffs.size(), Range, "matmul: batch offset lists differ in length");
+  const int64_t batch = static_cast<int64_t>(aoffs.size());
+  int64_t amax = 0, bmax = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    LR_CHECK(aoffs[i] >= 0 && boffs[i] >= 0, Range, "matmul: negative batch offset");
+    amax = std::max(amax, aoffs[i] + m * k);
+    bmax = std::max(bmax, boffs[i] + k * n);
+  }
+  float* out = a.f32(0, batch * m * n);
+  const float* pa = a.f32(2, amax);
+  const float* pb = a.f32(4, bmax);
+  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
+  if (bias)
+    for (int64_t i = 0; i < batch * m; ++i) std::copy(bias, bias + n, out + i * n);
+  const float beta = bias ? 1.0f : 0.0f;
+  if (batch == 1)
+    cpu::sgemm(ta, tb, m, n, k, 1.0f, pa + aoffs[0], ta ? m : k, pb + boffs[0], tb ? k : n, beta, out, n);
+  else
+    cpu::sgemm_batched(ta, tb, m, n, k, 1.0f, pa, ta ? m : k, aoffs.data(), pb, tb ? k : n, boffs.data(), beta, out, n,
+                       m * n, batch);
+  return info.Env().Undefined();
+}
+
+// gemm_isa() -> "avx512" | "avx2" | "scalar": the micro-kernel in use.
+LRFACE_BINDING(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
+
+// gemm_use_isa(name) -> whether this CPU has it; switches every GEMM and conv kernel (tests).
+LRFACE_BINDING(gemm_use_isa) {
+  Args a(info, "gemm_use_isa");
+  const std::string name = a.str(0);
+  LR_CHECK(name == "avx512" || name == "avx2" || name == "scalar" || name == "auto", Range,
+           "gemm_use_isa: unknown instruction set ", name);
+  return Napi::Boolean::New(info.Env(), cpu::gemm_use_isa(name.c_str()));
+}
+
+}  // namespace lrface
