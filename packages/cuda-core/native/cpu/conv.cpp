@@ -126,7 +126,7 @@ Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
 // col[(ci*kh + i)*kw + j][oh*out_w + ow] = src(ci, oh*sh + i*dh, ow*sw + j*dw).
 // Rows from kdim on are ones (the bias step).
 PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
-  return [&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+  return pack_b_by_strips([&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
     // The strip's columns as runs along output rows.
     struct Run {
       int64_t t0, len, offset;
@@ -170,7 +170,7 @@ PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
         }
       }
     }
-  };
+  });
 }
 
 // Runs of tasks (image x group products): whole tasks per thread when they divide evenly or
@@ -825,7 +825,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     // op(B)[(n, pixel)][tap] = src(n, tap, pixel): per run of pixels along an output row,
     // each tap is one contiguous (or strided) read.
     const float* xg = src.data + gr * cg * src.plane;
-    PackB pack_b = [&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    PackB pack_b = pack_b_by_strips([&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
       thread_local std::vector<int64_t> runs;  // (first p, length, offset) triples
       runs.clear();
       const int64_t ohw = g.out_h * g.out_w;
@@ -852,7 +852,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
             for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t * g.sw];
         }
       }
-    };
+    });
     gemm_packed(og, kdim, k, 1.0f, pack_a, pack_b, 0.0f, gw + gr * og * kdim, kdim, 0);
   }
 }

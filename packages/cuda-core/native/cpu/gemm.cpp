@@ -216,8 +216,7 @@ void gemm_range(const Isa& s, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
         const int64_t nc = std::min(nc_max, j1 - jc);
         const int64_t n_strips = ceil_div(nc, nr);
         float* bp = bbuf.get(n_strips * kc * nr);
-        for (int64_t sj = 0; sj < n_strips; ++sj)
-          pack_b(pc, kc, jc + sj * nr, std::min<int64_t>(nr, nc - sj * nr), nr, bp + sj * kc * nr);
+        pack_b(pc, kc, jc, nc, nr, bp);
         for (int64_t si = 0; si < m_strips; ++si) {
           const int64_t h = std::min<int64_t>(mr, mc - si * mr);
           const float* a_strip = ap + si * kc * mr;
@@ -372,7 +371,7 @@ PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
 
 PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b) {
   if (trans_b)  // B stored [n, k]: read each stored row contiguously, write one strip column.
-    return [b, ldb](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    return pack_b_by_strips([b, ldb](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
       for (int64_t j = 0; j < nr; ++j) {
         if (j < w) {
           const float* src = b + (j0 + j) * ldb + p0;
@@ -381,10 +380,17 @@ PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b) {
           for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
         }
       }
-    };
+    });
+  // B stored [k, n]: one stored row at a time across every strip, so reads stream along rows
+  // (column strips of a wide matrix would hop between far-apart rows and defeat the prefetcher).
   const CopyRow copy = isa().copy_row;
-  return [b, ldb, copy](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
-    for (int64_t p = 0; p < kc; ++p) copy(dst + p * nr, b + (p0 + p) * ldb + j0, w);
+  return [b, ldb, copy](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    const int64_t strips = ceil_div(nc, nr);
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      for (int64_t s = 0; s < strips; ++s)
+        copy(dst + (s * kc + p) * nr, src + s * nr, std::min<int64_t>(nr, nc - s * nr));
+    }
   };
 }
 
