@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "../core/thread_pool.h"
@@ -41,25 +42,6 @@ inline void valid_range(int64_t base, int64_t step, int64_t size, int64_t len, i
   hi = std::max(lo, std::min(hi, len));
 }
 
-// dst[t * ds] = row[base + t * step] for t in [0, len), 0 where the index leaves [0, size).
-// row == nullptr: the whole run is padding.
-inline void gather_run(const float* row, int64_t base, int64_t step, int64_t size, int64_t len, float* dst, int64_t ds) {
-  if (!row) {
-    for (int64_t t = 0; t < len; ++t) dst[t * ds] = 0.0f;
-    return;
-  }
-  int64_t lo, hi;
-  valid_range(base, step, size, len, lo, hi);
-  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = 0.0f;
-  if (ds == 1 && step == 1) {
-    const float* src = row + base;
-    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t];
-  } else {
-    for (int64_t t = lo; t < hi; ++t) dst[t * ds] = row[base + t * step];
-  }
-  for (int64_t t = hi; t < len; ++t) dst[t * ds] = 0.0f;
-}
-
 struct Scratch {
   float* data = nullptr;
   size_t size = 0;
@@ -67,7 +49,8 @@ struct Scratch {
     if (n > size) {
       std::free(data);
       data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = n;
+      size = data ? n : 0;
+      if (!data) throw std::bad_alloc();
     }
     return data;
   }
@@ -370,13 +353,11 @@ struct Lanes {
 struct DirectArgs {
   const ConvGeometry* g;
   int64_t cg, og, k;          // channels per group in/out, taps per output channel (cg*kh*kw)
-  const float* x;
   const float* wt;            // weights transposed, [group][tap][og], groups wstride apart
   int64_t wstride;
   const float* bias;          // [o] or null
   float* out;
   int64_t cols;               // padded row length: (out_w - 1) + (kw - 1)*dw + 1
-  int64_t band;               // output rows per task
 };
 
 #pragma GCC diagnostic push
@@ -535,7 +516,7 @@ const float* pad_band(const ConvGeometry& g, const Bands& b, const float* x, int
 void direct_forward(const ConvGeometry& g, const float* x, const float* wt, int64_t wstride, const float* bias, float* out) {
   const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
   const Bands b = plan_bands(g);
-  const DirectArgs a{&g, cg, og, k, x, wt, wstride, bias, out, b.cols, b.band};
+  const DirectArgs a{&g, cg, og, k, wt, wstride, bias, out, b.cols};
   const int level = isa_level();
   const DirectRowsFn rows_fn = level == 2 ? direct_rows_avx512 : level == 1 ? direct_rows_avx2 : direct_rows_base;
   parallel_for(g.n * g.groups * b.blocks, 1, [&](int64_t lo, int64_t hi) {
