@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { kernels } from '../src/native.js';
+import { ref } from '../src/ops/decl.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { size, uniform } from './helpers/random.js';
 
@@ -258,6 +259,24 @@ describe('conv2d', () => {
     expectError(() => lr.conv2d(x, 'w' as unknown as lr.Tensor), TypeError, "'weight'");
     expectError(() => lr.conv2d(lr.cast(x, 'int32'), w), TypeError, "'input'");
     expectError(() => lr.conv2d(x, w, lr.cast(lr.zeros([4]), 'int32')), TypeError, "'bias'");
+  });
+});
+
+describe('native convolution kernels', () => {
+  it('re-check the geometry they are given', () => {
+    const t = lr.zeros([64]);
+    const call = (geom: number[]) => () => kernels.conv2d_forward(...ref(t), ...ref(t), ...ref(t), null, 0, geom);
+    //            N  C  H  W  O kh kw sh sw pt pl dh dw  g outH outW
+    const good = [1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 1, 1, 1, 2, 2];
+    expect(call(good)).not.toThrow();
+    const bad = (k: number, v: number) => good.map((g, i) => (i === k ? v : g));
+    expectError(call(bad(9, -1)), RangeError, 'conv2d_forward', 'padding');
+    expectError(call(bad(13, 2)), RangeError, 'conv2d_forward', 'groups');
+    expectError(call(bad(7, 0)), RangeError, 'conv2d_forward');
+    expectError(call(bad(14, 0)), RangeError, 'conv2d_forward');
+    expectError(call(bad(14, 2 ** 31)), RangeError, 'conv2d_forward');
+    expectError(call(bad(14, 40)), RangeError, 'conv2d_forward', 'exceeds its storage');
+    expectError(call(good.slice(1)), RangeError, 'conv2d_forward', '16 entries');
   });
 });
 

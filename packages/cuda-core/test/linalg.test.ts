@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { kernels } from '../src/native.js';
+import { ref } from '../src/ops/decl.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { size, uniform } from './helpers/random.js';
 
@@ -116,6 +117,19 @@ describe('matmul', () => {
     expectError(() => lr.matmul(lr.zeros([1]), lr.tensor(3)), RangeError, "'b'");
     expectError(() => lr.matmul(lr.cast(lr.zeros([2, 2]), 'int32'), lr.zeros([2, 2])), TypeError, "'a'");
     expectError(() => lr.matmul(lr.zeros([2, 2]), [[1, 2]] as unknown as lr.Tensor), TypeError, "'b'");
+  });
+});
+
+describe('native matmul kernel', () => {
+  it('re-checks sizes and offsets', () => {
+    const t = lr.zeros([64]);
+    const call = (dims: number[], aOffsets = [0], bOffsets = [0]) => () => kernels.matmul(...ref(t), ...ref(t), ...ref(t), null, 0, dims, false, false, aOffsets, bOffsets);
+    expect(call([8, 8, 2])).not.toThrow();
+    expectError(call([2 ** 40, 2 ** 40, 1]), RangeError, 'matmul', 'overflow');
+    expectError(call([9, 8, 2]), RangeError, 'matmul', 'exceeds its storage');
+    expectError(call([2, 2, 2], [0, 61], [0, 0]), RangeError, 'matmul', 'exceeds its storage');
+    expectError(call([2, 2, 2], [-1], [0]), RangeError, 'matmul', 'negative');
+    expectError(call([2, 2, 2], [0], [0, 0]), RangeError, 'matmul', 'differ');
   });
 });
 

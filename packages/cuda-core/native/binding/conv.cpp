@@ -1,10 +1,21 @@
 #include "../cpu/conv.h"
 
+#include <algorithm>
+#include <initializer_list>
+
 #include "binding.h"
 
 namespace lrface {
 
 namespace {
+
+// Product of sizes, failing instead of wrapping around (a wrapped count could pass the
+// storage bounds checks while the kernels index far beyond them).
+int64_t product(const char* op, std::initializer_list<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) LR_CHECK(d >= 0 && !__builtin_mul_overflow(n, d, &n), Range, op, ": sizes overflow");
+  return n;
+}
 
 // geom = [N, C, H, W, O, kh, kw, sh, sw, pt, pl, dh, dw, groups, outH, outW]
 cpu::ConvGeometry read_geometry(const Args& a, size_t i) {
@@ -17,6 +28,14 @@ cpu::ConvGeometry read_geometry(const Args& a, size_t i) {
   LR_CHECK(g.pt >= 0 && g.pl >= 0, Range, a.op(), ": negative padding");
   LR_CHECK(g.c % g.groups == 0 && g.o % g.groups == 0, Range, a.op(), ": channels not divisible by groups");
   LR_CHECK(g.out_h >= 1 && g.out_w >= 1, Range, a.op(), ": empty output");
+  for (int64_t e : v) LR_CHECK(e <= (int64_t(1) << 31), Range, a.op(), ": geometry entry too large");
+  // The kernels' padded copies span (out - 1) * stride + (k - 1) * dilation + 1 rows/columns.
+  const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1 + g.pt;
+  const int64_t cols = (g.out_w - 1) * g.sw + (g.kw - 1) * g.dw + 1 + g.pl;
+  const int64_t images = std::max<int64_t>(g.n, 1);
+  product(a.op(), {images, g.c, g.o, rows, cols});
+  product(a.op(), {images, g.c, g.o, g.h, g.w});
+  product(a.op(), {images, g.c, g.o, g.kh, g.kw, g.out_h, g.out_w});
   return g;
 }
 

@@ -13,17 +13,25 @@ LRFACE_BINDING(matmul) {
   auto dims = a.ints(8);
   LR_CHECK(dims.size() == 3 && dims[0] >= 0 && dims[1] >= 0 && dims[2] >= 0, Range, "matmul: bad [M, N, K]");
   const int64_t m = dims[0], n = dims[1], k = dims[2];
+  int64_t mk, kn, mn;
+  LR_CHECK(!__builtin_mul_overflow(m, k, &mk) && !__builtin_mul_overflow(k, n, &kn) && !__builtin_mul_overflow(m, n, &mn),
+           Range, "matmul: sizes overflow");
   const bool ta = a.boolean(9), tb = a.boolean(10);
   auto aoffs = a.ints(11), boffs = a.ints(12);
   LR_CHECK(aoffs.size() == boffs.size(), Range, "matmul: batch offset lists differ in length");
   const int64_t batch = static_cast<int64_t>(aoffs.size());
   int64_t amax = 0, bmax = 0;
   for (int64_t i = 0; i < batch; ++i) {
+    int64_t aend, bend;
     LR_CHECK(aoffs[i] >= 0 && boffs[i] >= 0, Range, "matmul: negative batch offset");
-    amax = std::max(amax, aoffs[i] + m * k);
-    bmax = std::max(bmax, boffs[i] + k * n);
+    LR_CHECK(!__builtin_add_overflow(aoffs[i], mk, &aend) && !__builtin_add_overflow(boffs[i], kn, &bend), Range,
+             "matmul: batch offset overflows");
+    amax = std::max(amax, aend);
+    bmax = std::max(bmax, bend);
   }
-  float* out = a.f32(0, batch * m * n);
+  int64_t out_numel;
+  LR_CHECK(!__builtin_mul_overflow(batch, mn, &out_numel), Range, "matmul: sizes overflow");
+  float* out = a.f32(0, out_numel);
   const float* pa = a.f32(2, amax);
   const float* pb = a.f32(4, bmax);
   const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
@@ -34,7 +42,7 @@ LRFACE_BINDING(matmul) {
     cpu::sgemm(ta, tb, m, n, k, 1.0f, pa + aoffs[0], ta ? m : k, pb + boffs[0], tb ? k : n, beta, out, n);
   else
     cpu::sgemm_batched(ta, tb, m, n, k, 1.0f, pa, ta ? m : k, aoffs.data(), pb, tb ? k : n, boffs.data(), beta, out, n,
-                       m * n, batch);
+                       mn, batch);
   return info.Env().Undefined();
 }
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "../core/thread_pool.h"
@@ -41,25 +42,6 @@ inline void valid_range(int64_t base, int64_t step, int64_t size, int64_t len, i
   hi = std::max(lo, std::min(hi, len));
 }
 
-// dst[t * ds] = row[base + t * step] for t in [0, len), 0 where the index leaves [0, size).
-// row == nullptr: the whole run is padding.
-inline void gather_run(const float* row, int64_t base, int64_t step, int64_t size, int64_t len, float* dst, int64_t ds) {
-  if (!row) {
-    for (int64_t t = 0; t < len; ++t) dst[t * ds] = 0.0f;
-    return;
-  }
-  int64_t lo, hi;
-  valid_range(base, step, size, len, lo, hi);
-  for (int64_t t = 0; t < lo; ++t) dst[t * ds] = 0.0f;
-  if (ds == 1 && step == 1) {
-    const float* src = row + base;
-    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t];
-  } else {
-    for (int64_t t = lo; t < hi; ++t) dst[t * ds] = row[base + t * step];
-  }
-  for (int64_t t = hi; t < len; ++t) dst[t * ds] = 0.0f;
-}
-
 struct Scratch {
   float* data = nullptr;
   size_t size = 0;
@@ -67,7 +49,8 @@ struct Scratch {
     if (n > size) {
       std::free(data);
       data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = n;
+      size = data ? n : 0;
+      if (!data) throw std::bad_alloc();
     }
     return data;
   }
@@ -126,7 +109,7 @@ Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
 // col[(ci*kh + i)*kw + j][oh*out_w + ow] = src(ci, oh*sh + i*dh, ow*sw + j*dw).
 // Rows from kdim on are ones (the bias step).
 PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
-  return [&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+  return pack_b_by_strips([&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
     // The strip's columns as runs along output rows.
     struct Run {
       int64_t t0, len, offset;
@@ -170,7 +153,7 @@ PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
         }
       }
     }
-  };
+  });
 }
 
 // Runs of tasks (image x group products): whole tasks per thread when they divide evenly or
@@ -370,13 +353,11 @@ struct Lanes {
 struct DirectArgs {
   const ConvGeometry* g;
   int64_t cg, og, k;          // channels per group in/out, taps per output channel (cg*kh*kw)
-  const float* x;
   const float* wt;            // weights transposed, [group][tap][og], groups wstride apart
   int64_t wstride;
   const float* bias;          // [o] or null
   float* out;
   int64_t cols;               // padded row length: (out_w - 1) + (kw - 1)*dw + 1
-  int64_t band;               // output rows per task
 };
 
 #pragma GCC diagnostic push
@@ -535,7 +516,7 @@ const float* pad_band(const ConvGeometry& g, const Bands& b, const float* x, int
 void direct_forward(const ConvGeometry& g, const float* x, const float* wt, int64_t wstride, const float* bias, float* out) {
   const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
   const Bands b = plan_bands(g);
-  const DirectArgs a{&g, cg, og, k, x, wt, wstride, bias, out, b.cols, b.band};
+  const DirectArgs a{&g, cg, og, k, wt, wstride, bias, out, b.cols};
   const int level = isa_level();
   const DirectRowsFn rows_fn = level == 2 ? direct_rows_avx512 : level == 1 ? direct_rows_avx2 : direct_rows_base;
   parallel_for(g.n * g.groups * b.blocks, 1, [&](int64_t lo, int64_t hi) {
@@ -825,7 +806,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     // op(B)[(n, pixel)][tap] = src(n, tap, pixel): per run of pixels along an output row,
     // each tap is one contiguous (or strided) read.
     const float* xg = src.data + gr * cg * src.plane;
-    PackB pack_b = [&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    PackB pack_b = pack_b_by_strips([&g, xg, &src, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
       thread_local std::vector<int64_t> runs;  // (first p, length, offset) triples
       runs.clear();
       const int64_t ohw = g.out_h * g.out_w;
@@ -852,7 +833,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
             for (int64_t t = 0; t < len; ++t) d[t * nr] = sp[t * g.sw];
         }
       }
-    };
+    });
     gemm_packed(og, kdim, k, 1.0f, pack_a, pack_b, 0.0f, gw + gr * og * kdim, kdim, 0);
   }
 }

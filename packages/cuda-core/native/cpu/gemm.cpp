@@ -1,11 +1,12 @@
 // Packed, cache-blocked SGEMM in the GotoBLAS/BLIS style.
 //
 // Loops, outermost first: k blocks of KC; row blocks of MC, packed once into MR x KC strips;
-// column blocks of NC, whose packed KC x NC block of B stays in L2; then every (A strip, B strip)
-// pair runs the MR x NR register-blocked micro-kernel: an A strip (broadcast operand) stays in
-// L1 while the B strips stream from L2. Each operand is packed about once. Micro-kernels: AVX-512 (12 x 32), AVX2+FMA (6 x 16), chosen
-// at run time; a portable scalar one (4 x 8) otherwise. Only the micro-kernels and the row copy
-// are compiled for the wider instruction sets, so the file runs on any x86-64.
+// column blocks of NC, whose packed KC x NC block of B stays in L2; then every (A strip,
+// B strip) pair runs the MR x NR register-blocked micro-kernel: an A strip (the broadcast
+// operand) stays in L1 while the B strips stream from L2. Each operand is packed about once.
+// Micro-kernels: AVX-512 (12 x 32) or AVX2+FMA (6 x 16), chosen at run time, or a portable
+// scalar one (4 x 8). Only the micro-kernels and the row copy are compiled for the wider
+// instruction sets, so the file runs on any x86-64.
 //
 // Threads split C into a grid of blocks (and, when C is too small to split, k into slices
 // summed at the end); each thread packs its own operands, so one parallel region does the
@@ -19,6 +20,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,7 @@ namespace {
 
 constexpr int64_t KC = 256;  // k block: an A strip (MR x KC) is 12 KiB, fits L1 next to a B row stream
 constexpr int64_t NC = 512;  // column block: the packed KC x NC block of B is 512 KiB, fits L2
-constexpr int64_t MC = 1536; // row block: bounds the packed-A buffer (1.5 MiB); B is repacked per block
+constexpr int64_t MC = 1536;  // row block: bounds the packed-A buffer (1.5 MiB); B is repacked per block
 
 using Kernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
 // dst[0:w] = src[0:w], dst[w:nr] = 0 (nr is the ISA's strip width).
@@ -187,7 +189,8 @@ struct AlignedBuffer {
     if (n > size) {
       std::free(data);
       data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = n;
+      size = data ? n : 0;
+      if (!data) throw std::bad_alloc();
     }
     return data;
   }
@@ -216,8 +219,7 @@ void gemm_range(const Isa& s, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
         const int64_t nc = std::min(nc_max, j1 - jc);
         const int64_t n_strips = ceil_div(nc, nr);
         float* bp = bbuf.get(n_strips * kc * nr);
-        for (int64_t sj = 0; sj < n_strips; ++sj)
-          pack_b(pc, kc, jc + sj * nr, std::min<int64_t>(nr, nc - sj * nr), nr, bp + sj * kc * nr);
+        pack_b(pc, kc, jc, nc, nr, bp);
         for (int64_t si = 0; si < m_strips; ++si) {
           const int64_t h = std::min<int64_t>(mr, mc - si * mr);
           const float* a_strip = ap + si * kc * mr;
@@ -372,7 +374,7 @@ PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
 
 PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b) {
   if (trans_b)  // B stored [n, k]: read each stored row contiguously, write one strip column.
-    return [b, ldb](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    return pack_b_by_strips([b, ldb](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
       for (int64_t j = 0; j < nr; ++j) {
         if (j < w) {
           const float* src = b + (j0 + j) * ldb + p0;
@@ -381,10 +383,17 @@ PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b) {
           for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
         }
       }
-    };
+    });
+  // B stored [k, n]: one stored row at a time across every strip, so reads stream along rows
+  // (column strips of a wide matrix would hop between far-apart rows and defeat the prefetcher).
   const CopyRow copy = isa().copy_row;
-  return [b, ldb, copy](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
-    for (int64_t p = 0; p < kc; ++p) copy(dst + p * nr, b + (p0 + p) * ldb + j0, w);
+  return [b, ldb, copy](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    const int64_t strips = ceil_div(nc, nr);
+    for (int64_t p = 0; p < kc; ++p) {
+      const float* src = b + (p0 + p) * ldb + j0;
+      for (int64_t s = 0; s < strips; ++s)
+        copy(dst + (s * kc + p) * nr, src + s * nr, std::min<int64_t>(nr, nc - s * nr));
+    }
   };
 }
 

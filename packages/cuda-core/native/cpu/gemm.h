@@ -18,17 +18,28 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
                    float beta, float* c, int64_t ldc, int64_t c_stride, int64_t batch);
 
 // Operands given by packing callbacks, for products whose operand is not stored as a matrix
-// (convolution's implicit im2col). The GEMM asks for one strip at a time:
+// (convolution's implicit im2col). The GEMM asks for one A strip or one B block at a time:
 //   pack_a(i0, h, p0, kc, mr, dst): dst[p * mr + i] = op(A)[i0 + i, p0 + p] for i < h, 0 for h <= i < mr;
-//   pack_b(p0, kc, j0, w, nr, dst): dst[p * nr + j] = op(B)[p0 + p, j0 + j] for j < w, 0 for w <= j < nr.
+//   pack_b(p0, kc, j0, nc, nr, dst): strips of nr columns, strip s at dst + s * kc * nr with
+//     dst[s * kc * nr + p * nr + j] = op(B)[p0 + p, j0 + s * nr + j], 0 past column nc.
 // Callbacks run concurrently on several threads. threads: how many pool threads may share the
 // product (<= 0: all of them); 1 keeps the work on the calling thread.
 using PackA = std::function<void(int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst)>;
-using PackB = std::function<void(int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst)>;
+using PackB = std::function<void(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst)>;
 void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack_a, const PackB& pack_b, float beta,
                  float* c, int64_t ldc, int threads);
 
-// Strip packers of plain row-major matrices, for mixing one plain and one implicit operand.
+// A B-block packer from a per-strip one: strip(p0, kc, j0, w, nr, dst) fills one strip of w <= nr
+// columns (zeroing columns w..nr).
+template <typename Strip>
+PackB pack_b_by_strips(Strip strip) {
+  return [strip](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* dst) {
+    for (int64_t s = 0; s * nr < nc; ++s)
+      strip(p0, kc, j0 + s * nr, nc - s * nr < nr ? nc - s * nr : int64_t(nr), nr, dst + s * kc * nr);
+  };
+}
+
+// Packers of plain row-major matrices, for mixing one plain and one implicit operand.
 PackA plain_pack_a(const float* a, int64_t lda, bool trans_a);
 PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b);
 
