@@ -100,6 +100,62 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeOp
   return convertColor(rgb, color);
 }
 
+const sizeCache = new Map<string, { width: number; height: number }>();
+
+/** Image width and height from the file header, remembered per path (a few thousand entries). */
+export async function imageSize(source: string | Uint8Array): Promise<{ width: number; height: number }> {
+  if (typeof source === 'string') {
+    const hit = sizeCache.get(source);
+    if (hit) return hit;
+  }
+  const info = await imageInfo(source);
+  const size = { width: info.width, height: info.height };
+  if (typeof source === 'string') {
+    if (sizeCache.size >= 4096) sizeCache.delete(sizeCache.keys().next().value as string);
+    sizeCache.set(source, size);
+  }
+  return size;
+}
+
+/**
+ * Decodes only an integer region of an image (sharp extracts it natively, so the full-size
+ * pixels never reach JavaScript). Parts of the region outside the image are zero.
+ */
+export async function decodeRegion(source: string | Uint8Array, region: Box, options: DecodeOptions = {}): Promise<RawImage<Uint8Array>> {
+  checkKeys('decodeRegion', options, ['color']);
+  const color = checkOneOf('decodeRegion', 'color', options.color ?? 'rgb', COLOR_MODES);
+  const { x, y, width: w, height: h } = region;
+  if (![x, y, w, h].every(Number.isInteger) || w < 1 || h < 1) throw rangeError('decodeRegion', 'region', 'integer x, y and positive integer width, height', `{x: ${x}, y: ${y}, width: ${w}, height: ${h}}`, true);
+  const { width: W, height: H } = await imageSize(source);
+  const left = Math.max(0, x);
+  const top = Math.max(0, y);
+  const right = Math.min(W, x + w);
+  const bottom = Math.min(H, y + h);
+  const channels = color === 'y' || color === 'gray' ? 1 : 3;
+  if (right <= left || bottom <= top) return { data: new Uint8Array(w * h * channels), width: w, height: h, channels };
+  let out: { data: Buffer; info: OutputInfo };
+  try {
+    out = await sharp(source, { failOn: 'error', limitInputPixels: 1 << 30 })
+      .extract({ left, top, width: right - left, height: bottom - top })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    throw wrapSharpError(source, err);
+  }
+  let part: RawImage<Uint8Array> = { data: new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length), width: out.info.width, height: out.info.height, channels: out.info.channels };
+  if (part.channels === 1) {
+    const d = new Uint8Array(part.width * part.height * 3);
+    for (let i = 0; i < part.data.length; i++) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = part.data[i];
+    part = { ...part, data: d, channels: 3 };
+  }
+  part = convertColor(part, color);
+  if (left === x && top === y && right - left === w && bottom - top === h) return part;
+  // Place the decoded part inside a zero canvas of the requested size.
+  return cropImage(part, { x: x - left, y: y - top, width: w, height: h }).image;
+}
+
 /** Width, height and format of an image without decoding its pixels. */
 export async function imageInfo(source: string | Uint8Array): Promise<{ width: number; height: number; channels: number; format: string }> {
   try {
@@ -300,6 +356,11 @@ export class LazyImage {
   /** The file path, or a description of the buffer. */
   get name(): string {
     return sourceName(this.source);
+  }
+
+  /** Decodes only a region (see {@link decodeRegion}). */
+  decodeRegion(region: Box, options: DecodeOptions = {}): Promise<RawImage<Uint8Array>> {
+    return decodeRegion(this.source, region, options);
   }
 
   /** Decodes the pixels (see {@link decodeImage}). */

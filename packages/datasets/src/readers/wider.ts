@@ -46,7 +46,7 @@ export interface WiderFaceOptions {
   imagesDir?: string;
 }
 
-/** Which faces to keep, per image (see {@link WiderFace.filterFaces}). */
+/** Which faces to keep, per image (see {@link WiderFace.filterFaces}); boxes without area are always dropped. */
 export interface WiderFaceFilter extends SizeFilter {
   /** Drop faces labelled invalid (default true). */
   dropInvalid?: boolean;
@@ -207,7 +207,10 @@ export class WiderFace extends Dataset<WiderSample> {
     const inSize = sizePredicate(fn, filter);
     const dropInvalid = filter.dropInvalid ?? true;
     const maxLabels = Object.entries(filter.maxLabels ?? {}).map(([l, v]) => [checkOneOf(fn, 'maxLabels', l, WIDER_LABELS), v] as const);
+    // A box without area (the all-zero placeholder rows) is never a face.
     return (r, k) =>
+      r.boxes[k].width > 0 &&
+      r.boxes[k].height > 0 &&
       inSize(r.boxes[k]) && !(dropInvalid && r.labels.invalid[k] === 1) && maxLabels.every(([l, v]) => r.labels[l][k] <= (v as number));
   }
 
