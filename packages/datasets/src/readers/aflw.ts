@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import type { Database, SqlJsStatic, SqlValue } from 'sql.js';
 import { Dataset, makeSample, type FaceSample } from '../dataset.js';
-import { DatasetFileError, checkOneOf, typeError } from '../errors.js';
+import { DatasetFileError, checkInt, checkOneOf, typeError } from '../errors.js';
 import { exists, readBytes, readLines } from '../files.js';
 import { LazyImage, type Box } from '../image.js';
 import { matCells, matNumbers, matRows, matString, matVariable, readMat } from '../mat.js';
@@ -77,6 +77,8 @@ export interface AflwSplit {
   file: string;
   /** With a release .mat: 'train' (its first 20,000 of `ra`), 'test' (the other 4,386), 'frontal' (test faces with all 19 points visible). Ignored for text files. */
   part?: 'train' | 'test' | 'frontal';
+  /** How many of `ra` are training faces (default 20,000). */
+  trainCount?: number;
 }
 
 export interface AflwOptions {
@@ -118,10 +120,11 @@ export class Aflw extends Dataset<AflwSample> {
     const records = await readAflwSqlite(file);
     let kept = records;
     if (options.split !== undefined) {
-      checkOptions(`${fn} split`, options.split, ['file', 'part']);
+      checkOptions(`${fn} split`, options.split, ['file', 'part', 'trainCount']);
       const splitFile = pathOption(fn, 'split.file', options.split.file);
       const part = checkOneOf(fn, 'split.part', options.split.part ?? 'train', ['train', 'test', 'frontal'] as const);
-      kept = extname(splitFile) === '.mat' ? await matchRelease(records, splitFile, part, file) : await selectByList(records, splitFile);
+      const trainCount = checkInt(fn, 'split.trainCount', options.split.trainCount ?? 20000, 0);
+      kept = extname(splitFile) === '.mat' ? await matchRelease(records, splitFile, part, file, trainCount) : await selectByList(records, splitFile);
     }
     if (points === 19) {
       kept = kept.map((r) => {
@@ -288,8 +291,8 @@ function releaseIndices(rel: AflwRelease, part: 'train' | 'test' | 'frontal'): n
 }
 
 /** Picks, for each release face of a part, the database face of the same image with the nearest 19 points. */
-async function matchRelease(records: AflwRecord[], file: string, part: 'train' | 'test' | 'frontal', dbFile: string): Promise<AflwRecord[]> {
-  const rel = await readAflwRelease(file);
+async function matchRelease(records: AflwRecord[], file: string, part: 'train' | 'test' | 'frontal', dbFile: string, trainCount: number): Promise<AflwRecord[]> {
+  const rel = await readAflwRelease(file, trainCount);
   const byImage = new Map<string, AflwRecord[]>();
   for (const r of records) {
     const list = byImage.get(r.file) ?? [];
@@ -350,6 +353,8 @@ export interface AflwFullOptions {
   imagesDir: string;
   /** 'train' (20,000), 'test' (4,386), 'frontal' (test faces with all 19 points visible) or 'all'. Default 'test'. */
   part?: 'train' | 'test' | 'frontal' | 'all';
+  /** How many of `ra` are training faces (default 20,000). */
+  trainCount?: number;
 }
 
 export interface AflwFullAttributes {
@@ -375,12 +380,12 @@ export class AflwFull extends Dataset<FaceSample<AflwFullAttributes>> {
 
   static async open(options: AflwFullOptions): Promise<AflwFull> {
     const fn = 'AflwFull.open';
-    checkOptions(fn, options, ['releaseFile', 'imagesDir', 'part']);
+    checkOptions(fn, options, ['releaseFile', 'imagesDir', 'part', 'trainCount']);
     const file = pathOption(fn, 'releaseFile', options.releaseFile);
     const imagesDir = pathOption(fn, 'imagesDir', options.imagesDir);
     const part = checkOneOf(fn, 'part', options.part ?? 'test', ['train', 'test', 'frontal', 'all'] as const);
     if (!(await exists(file))) throw new DatasetFileError(file, {}, 'AFLW-Full release file not found');
-    const rel = await readAflwRelease(file);
+    const rel = await readAflwRelease(file, checkInt(fn, 'trainCount', options.trainCount ?? 20000, 0));
     const indices = part === 'all' ? rel.names.map((_, i) => i) : releaseIndices(rel, part);
     return new AflwFull(part, imagesDir, rel, indices);
   }
