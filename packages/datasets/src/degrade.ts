@@ -45,7 +45,7 @@ export function modcrop(img: RawImage | Tensor, scale: number): RawImage | Tenso
 export interface BicubicOptions {
   /** Output [height, width]. Give this or `scale`. */
   size?: [number, number];
-  /** Scale factor (0.25 shrinks 4x); the output is ceil(in * scale), as MATLAB's imresize. */
+  /** Scale factor (0.25 shrinks 4x); the output is ceil(in * scale) and the kernel uses this scale, as MATLAB's imresize(x, scale). */
   scale?: number;
   /** Widen the kernel when shrinking (MATLAB's default: true). */
   antialias?: boolean;
@@ -55,17 +55,12 @@ export interface BicubicOptions {
 export function bicubicResize(x: Tensor, options: BicubicOptions): Tensor {
   checkKeys('bicubicResize', options, ['size', 'scale', 'antialias']);
   const t = checkNCHW('bicubicResize', x);
-  const [, , h, w] = t.shape;
   if ((options.size === undefined) === (options.scale === undefined)) throw typeError('bicubicResize', 'size', 'given, or scale given (exactly one)', options.size === undefined ? 'neither' : 'both', true);
-  let size: [number, number];
-  if (options.size) size = options.size;
-  else {
-    const s = checkNumber('bicubicResize', 'scale', options.scale, Number.MIN_VALUE);
-    // Integer ratios are computed exactly (255 * (1/3) is not 85 in floating point).
-    const exact = (v: number) => (Number.isInteger(1 / s) && v % (1 / s) === 0 ? v / (1 / s) : Math.ceil(v * s - 1e-9));
-    size = [exact(h), exact(w)];
-  }
-  return upsample(t, { size, mode: 'bicubic', antialias: options.antialias ?? true });
+  const antialias = options.antialias ?? true;
+  if (options.size) return upsample(t, { size: options.size, mode: 'bicubic', antialias });
+  // As imresize(x, scale): output ceil(in * scale) computed in double, kernel scaled by `scale` itself.
+  const s = checkNumber('bicubicResize', 'scale', options.scale, Number.MIN_VALUE);
+  return upsample(t, { scaleFactor: s, mode: 'bicubic', antialias });
 }
 
 /**
