@@ -161,6 +161,7 @@ export class DataLoader<S, E extends Example = Example> implements AsyncIterable
     let active = 0;
     const wakers: (() => void)[] = [];
     const limit = Math.min(total, (this.prefetch + 1) * this.batchSize);
+    // Start of the batch being assembled or consumed: work may run `prefetch` batches past it.
     let consumedUpTo = 0;
     // Starts transforms while under the concurrency cap and within the prefetch window.
     const pump = () => {
@@ -199,8 +200,6 @@ export class DataLoader<S, E extends Example = Example> implements AsyncIterable
           }
           results[pos] = undefined;
         }
-        consumedUpTo = end;
-        pump();
         const batch = collate(examples, { intFields: this.options.intFields ?? [], normalize: this.options.normalize ?? true }) as Batch<Extract<keyof E, string>>;
         (batch as { indices: Int32Array }).indices = Int32Array.from(order.subarray(start, end));
         yield batch;
