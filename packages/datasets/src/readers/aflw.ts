@@ -58,7 +58,8 @@ function rows(db: Database, sql: string): SqlValue[][] {
 
 const num = (v: SqlValue): number => (v === null || v === undefined ? NaN : Number(v));
 
-interface AflwRecord {
+/** One face of aflw.sqlite, as read. */
+export interface AflwRecord {
   faceId: number;
   fileId: string;
   file: string;

@@ -8,7 +8,8 @@ import { parseNumber, readBytes } from '../files.js';
 import { LazyImage, type Box } from '../image.js';
 import { checkOptions, pathOption } from './common.js';
 
-interface XmlElement {
+/** An element of a parsed XML document. */
+export interface XmlElement {
   name: string;
   attrs: Record<string, string>;
   children: XmlElement[];

@@ -32,7 +32,8 @@ export interface TinyFaceOptions {
   part?: TinyFacePart;
 }
 
-interface Entry {
+/** One TinyFace image: its path relative to the root and its identity (null for distractors). */
+export interface TinyFaceEntry {
   file: string;
   id: number | null;
 }
@@ -48,7 +49,7 @@ async function listImages(dir: string, what: string): Promise<string[]> {
 }
 
 /** Reads a TinyFace id-pairs MAT-file: `<prefix>_set` (cell of names) and `<prefix>_ids`. */
-export async function readTinyFaceIdPairs(file: string, prefix: 'probe' | 'gallery'): Promise<Entry[]> {
+export async function readTinyFaceIdPairs(file: string, prefix: 'probe' | 'gallery'): Promise<TinyFaceEntry[]> {
   const mat = await readMat(file);
   const names = matCells(file, `${prefix}_set`, matVariable(mat, `${prefix}_set`));
   const ids = matNumbers(file, `${prefix}_ids`, matVariable(mat, `${prefix}_ids`));
@@ -71,7 +72,7 @@ export class TinyFace extends Dataset<TinyFaceSample> {
   private constructor(
     readonly root: string,
     readonly part: TinyFacePart,
-    private readonly entries: Entry[],
+    private readonly entries: TinyFaceEntry[],
   ) {
     super();
   }
@@ -95,7 +96,7 @@ export class TinyFace extends Dataset<TinyFaceSample> {
     checkOptions(fn, options, ['root', 'part']);
     const part = checkOneOf(fn, 'part', options.part ?? 'train', PARTS);
     const root = await TinyFace.findRoot(fn, options.root);
-    const entries: Entry[] = [];
+    const entries: TinyFaceEntry[] = [];
     if (part === 'train') {
       const dir = join(root, 'Training_Set');
       let folders: string[];

@@ -26,7 +26,8 @@ export type WiderSample = FaceSample<WiderAttributes>;
 /** One face as its own sample (see {@link WiderFace.faces}). */
 export type WiderFaceAttributes = { event: string; file: string; face: number } & Record<WiderLabel, number>;
 
-interface WiderRecord {
+/** One image of a WIDER FACE annotation file. */
+export interface WiderRecord {
   file: string;
   event: string;
   boxes: Box[];
