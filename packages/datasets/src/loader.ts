@@ -50,7 +50,8 @@ export interface DataLoaderOptions<S, E extends Example> {
 
 /** Per-sample seed: depends only on (seed, epoch, index), never on scheduling. */
 function sampleSeed(seed: number, epoch: number, index: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
+  // Both halves of a seed up to 2^53 count.
+  let h = (seed ^ Math.imul(Math.floor(seed / 2 ** 32), 0x27d4eb2f) ^ 0x9e3779b9) >>> 0;
   h = Math.imul(h ^ epoch, 0x85ebca6b) >>> 0;
   h = Math.imul(h ^ (h >>> 13) ^ index, 0xc2b2ae35) >>> 0;
   h ^= h >>> 16;
