@@ -1,0 +1,98 @@
+// Errors: bad arguments name the function and the argument (as the engine does); bad files
+// name the file and the line or record, so a user can open the file at the fault.
+
+/** Describes a value for an error message, briefly. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '...' : value);
+  if (Array.isArray(value)) return `array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
+  if (typeof value === 'object') {
+    const shape = (value as { shape?: unknown }).shape;
+    const dtype = (value as { dtype?: unknown }).dtype;
+    if (Array.isArray(shape) && typeof dtype === 'string') return `${dtype} tensor [${shape.join(',')}]`;
+    return value.constructor?.name ?? 'object';
+  }
+  return typeof value;
+}
+
+/** `fn: 'arg' must be <expected>, got <actual>` as a TypeError. */
+export function typeError(fn: string, arg: string, expected: string, actual: unknown, raw = false): TypeError {
+  return new TypeError(`${fn}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
+}
+
+/** `fn: 'arg' must be <expected>, got <actual>` as a RangeError. */
+export function rangeError(fn: string, arg: string, expected: string, actual: unknown, raw = false): RangeError {
+  return new RangeError(`${fn}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
+}
+
+/** Where in a file a problem is: a 1-based line, or a record (row, variable, element) name. */
+export interface FileLocation {
+  line?: number;
+  record?: string;
+}
+
+/**
+ * A dataset file that is missing, unreadable or not in the expected format. The message
+ * starts with `file:line:` (or `file: record ...:`) as compilers write it.
+ */
+export class DatasetFileError extends Error {
+  readonly file: string;
+  readonly line: number | undefined;
+  readonly record: string | undefined;
+  constructor(file: string, where: FileLocation, message: string, options?: { cause?: unknown }) {
+    const at = where.line !== undefined ? `${file}:${where.line}` : where.record !== undefined ? `${file}: ${where.record}` : file;
+    super(`${at}: ${message}`, options);
+    this.name = 'DatasetFileError';
+    this.file = file;
+    this.line = where.line;
+    this.record = where.record;
+  }
+}
+
+/** Checks an integer option within [min, max]. */
+export function checkInt(fn: string, arg: string, value: unknown, min = -Infinity, max = Infinity): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(fn, arg, 'an integer', value);
+  if (value < min || value > max) throw rangeError(fn, arg, max === Infinity ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, value);
+  return value;
+}
+
+/** Checks a finite number within [min, max]. */
+export function checkNumber(fn: string, arg: string, value: unknown, min = -Infinity, max = Infinity): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw typeError(fn, arg, 'a number', value);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw rangeError(fn, arg, `a finite number${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? `${min > -Infinity ? ' and' : ''} <= ${max}` : ''}`, value);
+  return value;
+}
+
+/** Checks a [lo, hi] pair of numbers with lo <= hi. */
+export function checkRange(fn: string, arg: string, value: unknown, min = -Infinity, max = Infinity): [number, number] {
+  if (!Array.isArray(value) || value.length !== 2 || !value.every((v) => typeof v === 'number'))
+    throw typeError(fn, arg, 'a [low, high] pair of numbers', value);
+  const [lo, hi] = value as number[];
+  if (!(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi && lo >= min && hi <= max))
+    throw rangeError(fn, arg, `a [low, high] pair with ${min} <= low <= high <= ${max}`, `[${lo}, ${hi}]`, true);
+  return [lo, hi];
+}
+
+/** Checks one of a fixed set of strings. */
+export function checkOneOf<T extends string>(fn: string, arg: string, value: unknown, choices: readonly T[]): T {
+  if (typeof value !== 'string') throw typeError(fn, arg, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  if (!choices.includes(value as T)) throw rangeError(fn, arg, `one of ${choices.map((c) => `'${c}'`).join(', ')}`, value);
+  return value as T;
+}
+
+/** Checks a non-empty string. */
+export function checkString(fn: string, arg: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw typeError(fn, arg, 'a non-empty string', value);
+  return value;
+}
+
+/** Rejects option keys a function does not know (a typo would otherwise be silently ignored). */
+export function checkKeys(fn: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw typeError(fn, key, `one of the known options (${known.join(', ')})`, 'an unknown option', true);
+  }
+}
