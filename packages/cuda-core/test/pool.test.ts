@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectClose, expectError, gradcheck } from './helpers/check.js';
 import { rng, size, uniform } from './helpers/random.js';
@@ -94,6 +94,11 @@ const cases: PoolCase[] = [
   { shape: [3, 1, 1, 5], k: [1, 3], s: [1, 1], p: [0, 1] },
 ];
 
+/** The instruction sets this CPU runs; the pooling kernels follow the GEMM's choice. */
+const poolIsas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
+kernels.gemm_use_isa('auto');
+afterAll(() => kernels.gemm_use_isa('auto'));
+
 const opts = (c: PoolCase) => ({ kernelSize: c.k, stride: c.s, padding: c.p, dilation: c.d, ceilMode: c.ceil });
 const avgOpts = (c: PoolCase, countIncludePad: boolean) => ({ kernelSize: c.k, stride: c.s, padding: c.p, ceilMode: c.ceil, countIncludePad });
 
@@ -143,6 +148,39 @@ describe('maxPool2d', () => {
     expect(z.item()).toBe(-Infinity);
     z.backward(lr.ones([1, 1, 1, 1]));
     expect(x.grad!.item()).toBe(0);
+  });
+
+  it('2x2 stride-2 kernel: every instruction set matches the reference on ties, NaN and infinities', () => {
+    // Output widths past a whole vector (16 and 8 lanes) with a tail, odd input sizes (a row and
+    // column left over), and quantised values so windows hold ties.
+    const shapes = [
+      [2, 3, 9, 75],
+      [1, 2, 4, 32],
+      [1, 1, 5, 3],
+    ];
+    for (const [i, shape] of shapes.entries()) {
+      const r = rng(40 + i);
+      const x = Float32Array.from({ length: size(shape) }, () => Math.round(r() * 8) - 4);
+      for (let k = 0; k < x.length; k += 7) x[k] = [NaN, -Infinity, Infinity][k % 3];
+      const c: PoolCase = { shape, k: [2, 2] };
+      const ref = poolRef(x, c, 'max');
+      for (const isa of poolIsas) {
+        kernels.gemm_use_isa(isa);
+        try {
+          const xt = lr.tensor(x, shape).requiresGrad_();
+          const y = lr.maxPool2d(xt, { kernelSize: 2 });
+          expect(y.shape).toEqual(ref.shape);
+          // Exact equality, NaN equal to NaN (infinities defeat a tolerance check).
+          expect(Array.from(y.data())).toEqual(Array.from(ref.out));
+          y.backward(lr.ones(y.shape));
+          expect(Array.from(xt.grad!.data())).toEqual(Array.from(ref.grad));
+          // Without autograd no argmax index is kept: the kernel's index-free path.
+          expect(Array.from(lr.noGrad(() => lr.maxPool2d(lr.tensor(x, shape), { kernelSize: 2 })).data())).toEqual(Array.from(ref.out));
+        } finally {
+          kernels.gemm_use_isa('auto');
+        }
+      }
+    }
   });
 
   it('rejects bad arguments, naming them', () => {

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <immintrin.h>
+
 #include <limits>
 
 #include "../core/thread_pool.h"
+#include "gemm.h"
 
 namespace lrface::cpu {
 
@@ -14,7 +17,142 @@ namespace {
 constexpr int64_t kRowGrain = 4;
 }  // namespace
 
+// ---- 2x2 stride-2 max pooling, no padding or dilation, every window whole ---------------
+// The common down-sampling layer: vectorised along the output row, the even and odd input
+// columns split by permutes. Same rule as the general kernel: window order (0,0), (0,1), (1,0),
+// (1,1); a later element wins when strictly larger or NaN.
+
+#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define LR_AVX2 __attribute__((target("avx2,fma")))
+
+namespace {
+
+bool is_pool2x2(const PoolGeometry& g) {
+  return g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && g.dh == 1 && g.dw == 1 &&
+         2 * g.out_h <= g.h && 2 * g.out_w <= g.w;
+}
+
+// Outputs [from, out_w) of one row; r0/r1 the window's two input rows, base the flat index of r0.
+inline void pool2x2_row_tail(const float* r0, const float* r1, int64_t w, int64_t base, int64_t from, int64_t out_w,
+                             float* dst, int32_t* idx) {
+  for (int64_t ox = from; ox < out_w; ++ox) {
+    const float v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+    const int64_t off[4] = {0, 1, w, w + 1};
+    float best = v[0];
+    int64_t at = 0;
+    for (int k = 1; k < 4; ++k)
+      if (v[k] > best || v[k] != v[k]) {
+        best = v[k];
+        at = k;
+      }
+    dst[ox] = best;
+    if (idx) idx[ox] = static_cast<int32_t>(base + 2 * ox + off[at]);
+  }
+}
+
+void pool2x2_row_base(const float* r0, const float* r1, int64_t w, int64_t base, int64_t out_w, float* dst, int32_t* idx) {
+  pool2x2_row_tail(r0, r1, w, base, 0, out_w, dst, idx);
+}
+
+LR_AVX512 void pool2x2_row_avx512(const float* r0, const float* r1, int64_t w, int64_t base, int64_t out_w, float* dst,
+                                  int32_t* idx) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i off1 = _mm512_set1_epi32(1), offw = _mm512_set1_epi32(static_cast<int32_t>(w)),
+                offw1 = _mm512_set1_epi32(static_cast<int32_t>(w + 1));
+  int64_t ox = 0;
+  for (; ox + 16 <= out_w; ox += 16) {
+    const __m512 a0 = _mm512_loadu_ps(r0 + 2 * ox), a1 = _mm512_loadu_ps(r0 + 2 * ox + 16);
+    const __m512 b0 = _mm512_loadu_ps(r1 + 2 * ox), b1 = _mm512_loadu_ps(r1 + 2 * ox + 16);
+    const __m512 v01 = _mm512_permutex2var_ps(a0, odd, a1);
+    const __m512 v10 = _mm512_permutex2var_ps(b0, even, b1);
+    const __m512 v11 = _mm512_permutex2var_ps(b0, odd, b1);
+    __m512 best = _mm512_permutex2var_ps(a0, even, a1);
+    const __mmask16 m1 = _mm512_cmp_ps_mask(v01, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v01, v01, _CMP_UNORD_Q);
+    best = _mm512_mask_mov_ps(best, m1, v01);
+    const __mmask16 m2 = _mm512_cmp_ps_mask(v10, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v10, v10, _CMP_UNORD_Q);
+    best = _mm512_mask_mov_ps(best, m2, v10);
+    const __mmask16 m3 = _mm512_cmp_ps_mask(v11, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v11, v11, _CMP_UNORD_Q);
+    best = _mm512_mask_mov_ps(best, m3, v11);
+    _mm512_storeu_ps(dst + ox, best);
+    if (idx) {
+      __m512i off = _mm512_maskz_mov_epi32(m1, off1);
+      off = _mm512_mask_mov_epi32(off, m2, offw);
+      off = _mm512_mask_mov_epi32(off, m3, offw1);
+      const __m512i at = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(base + 2 * ox)), _mm512_add_epi32(lane2, off));
+      _mm512_storeu_si512(idx + ox, at);
+    }
+  }
+  pool2x2_row_tail(r0, r1, w, base, ox, out_w, dst, idx);
+}
+
+// Even and odd elements of the 16 floats at p, each in order.
+LR_AVX2 inline void split_even_odd_avx2(const float* p, __m256& even, __m256& odd) {
+  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+  // Within 128-bit halves: [a0 a2 b0 b2 | a4 a6 b4 b6]; the 64-bit permute restores order.
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+}
+
+LR_AVX2 inline __m256 wins_avx2(__m256 v, __m256 best) {
+  return _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+LR_AVX2 void pool2x2_row_avx2(const float* r0, const float* r1, int64_t w, int64_t base, int64_t out_w, float* dst,
+                              int32_t* idx) {
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  const __m256i off1 = _mm256_set1_epi32(1), offw = _mm256_set1_epi32(static_cast<int32_t>(w)),
+                offw1 = _mm256_set1_epi32(static_cast<int32_t>(w + 1));
+  int64_t ox = 0;
+  for (; ox + 8 <= out_w; ox += 8) {
+    __m256 best, v01, v10, v11;
+    split_even_odd_avx2(r0 + 2 * ox, best, v01);
+    split_even_odd_avx2(r1 + 2 * ox, v10, v11);
+    const __m256 m1 = wins_avx2(v01, best);
+    best = _mm256_blendv_ps(best, v01, m1);
+    const __m256 m2 = wins_avx2(v10, best);
+    best = _mm256_blendv_ps(best, v10, m2);
+    const __m256 m3 = wins_avx2(v11, best);
+    best = _mm256_blendv_ps(best, v11, m3);
+    _mm256_storeu_ps(dst + ox, best);
+    if (idx) {
+      __m256i off = _mm256_and_si256(_mm256_castps_si256(m1), off1);
+      off = _mm256_blendv_epi8(off, offw, _mm256_castps_si256(m2));
+      off = _mm256_blendv_epi8(off, offw1, _mm256_castps_si256(m3));
+      const __m256i at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int32_t>(base + 2 * ox)), _mm256_add_epi32(lane2, off));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + ox), at);
+    }
+  }
+  pool2x2_row_tail(r0, r1, w, base, ox, out_w, dst, idx);
+}
+
+using Pool2x2Row = void (*)(const float*, const float*, int64_t, int64_t, int64_t, float*, int32_t*);
+
+// Follows the GEMM's instruction-set choice (and its test override).
+Pool2x2Row pool2x2_row_for_isa() {
+  const char* name = gemm_isa();
+  if (name[0] != 'a') return pool2x2_row_base;
+  return name[3] == '5' ? pool2x2_row_avx512 : pool2x2_row_avx2;
+}
+
+void max_pool2x2(const PoolGeometry& g, const float* x, float* out, int32_t* index) {
+  const Pool2x2Row row = pool2x2_row_for_isa();
+  // Output rows are short (a few dozen values): chunks of many rows keep the fork-join cheap.
+  const int64_t grain = std::max<int64_t>(kRowGrain, 4096 / std::max<int64_t>(g.out_w, 1));
+  parallel_for(g.planes * g.out_h, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t p = r / g.out_h, oy = r % g.out_h;
+      const float* r0 = x + (p * g.h + 2 * oy) * g.w;
+      row(r0, r0 + g.w, g.w, 2 * oy * g.w, g.out_w, out + r * g.out_w, index ? index + r * g.out_w : nullptr);
+    }
+  });
+}
+
+}  // namespace
+
 void max_pool2d(const PoolGeometry& g, const float* x, float* out, int32_t* index) {
+  if (is_pool2x2(g)) return max_pool2x2(g, x, out, index);
   parallel_for(g.planes * g.out_h, kRowGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t p = r / g.out_h, oy = r % g.out_h;
