@@ -262,6 +262,63 @@ describe('conv2d', () => {
   });
 });
 
+describe('conv2dRelu', () => {
+  // The cases above plus one large enough that a single image's product is split over threads.
+  const reluCases: Case[] = [...cases, { n: 1, c: 16, h: 32, w: 32, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true }];
+
+  it('equals max(conv, 0) from the direct definition on every kernel path, and relu(conv2d) exactly', () => {
+    for (const isa of isas)
+      withIsa(isa, () => {
+        for (const [i, k] of reluCases.entries()) {
+          const xd = uniform(k.n * k.c * k.h * k.w, 110 + i);
+          const wd = uniform(size(wShape(k)), 120 + i);
+          const bd = k.bias ? uniform(k.o, 130 + i) : null;
+          lr.scope(() => {
+            const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+            const y = lr.conv2dRelu(...args);
+            const ref = conv2dRef(xd, wd, bd, k);
+            expect(y.shape, describeCase(k)).toEqual(ref.shape);
+            expectClose(y.data(), ref.out.map((v) => Math.max(v, 0)), 1e-5, 1e-4);
+            expect(Array.from(y.data()), describeCase(k)).toEqual(Array.from(lr.relu(lr.conv2d(...args)).data()));
+          });
+        }
+      });
+  });
+
+  it('gradients equal those of relu(conv2d) on every kernel path', () => {
+    for (const [i, k] of reluCases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const args = [uniform(size(xs), 140 + i), xs, uniform(size(wShape(k)), 150 + i), wShape(k), uniform(k.o, 160 + i)] as const;
+      const want = convGrads((x, w, b) => lr.relu(lr.conv2d(x, w, b, opts(k))), ...args);
+      const got = convGrads((x, w, b) => lr.conv2dRelu(x, w, b, opts(k)), ...args);
+      got.forEach((g, j) => expectClose(g, want[j], 1e-6, 1e-5));
+    }
+  });
+
+  it('gradients match finite differences', () => {
+    const k = cases[1];
+    const xs = [k.n, k.c, k.h, k.w];
+    gradcheck((x, w, b) => lr.conv2dRelu(x, w, b, opts(k)), [{ data: uniform(size(xs), 170), shape: xs }, { data: uniform(size(wShape(k)), 171), shape: wShape(k) }, { data: uniform(k.o, 172), shape: [k.o] }], { maxElements: 24 });
+  });
+
+  it('passes NaN through as relu does (to 0)', () => {
+    const y = lr.conv2dRelu(lr.tensor([[[[NaN, 1]]]]), lr.tensor([[[[1]]]]), lr.tensor([-2]));
+    expect(Array.from(y.data())).toEqual(Array.from(lr.relu(lr.tensor([NaN, -1])).data()));
+  });
+
+  it('rejects bad arguments naming the op and them', () => {
+    const x = lr.zeros([1, 4, 8, 8]);
+    const w = lr.zeros([4, 4, 3, 3]);
+    expectError(() => lr.conv2dRelu(x, lr.zeros([4, 4, 3])), RangeError, 'conv2d_relu', "'weight'", 'rank 4');
+    expectError(() => lr.conv2dRelu(lr.zeros([4, 8, 8]), w), RangeError, 'conv2d_relu', "'input'");
+    expectError(() => lr.conv2dRelu(x, w, lr.zeros([5])), RangeError, 'conv2d_relu', "'bias'");
+    expectError(() => lr.conv2dRelu(x, lr.zeros([4, 2, 3, 3]), undefined, { groups: 3 }), RangeError, 'conv2d_relu', "'groups'");
+    expectError(() => lr.conv2dRelu(x, w, undefined, { stride: 0 }), RangeError, 'conv2d_relu', "'stride'");
+    expectError(() => lr.conv2dRelu(lr.zeros([1, 4, 8, 8], 'int32'), w), TypeError, 'conv2d_relu', "'input'");
+    expectError(() => lr.conv2dRelu(x, 'w' as unknown as lr.Tensor), TypeError, 'conv2d_relu', "'weight'");
+  });
+});
+
 describe('native convolution kernels', () => {
   it('re-check the geometry they are given', () => {
     const t = lr.zeros([64]);

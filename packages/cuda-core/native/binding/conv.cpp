@@ -45,7 +45,7 @@ int64_t output_numel(const cpu::ConvGeometry& g) { return g.n * g.o * g.out_h * 
 
 }  // namespace
 
-// conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom)
+// conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom[, relu])
 LRFACE_BINDING(conv2d_forward) {
   Args a(info, "conv2d_forward");
   auto g = read_geometry(a, 8);
@@ -53,7 +53,8 @@ LRFACE_BINDING(conv2d_forward) {
   const float* x = a.f32(2, input_numel(g));
   const float* w = a.f32(4, weight_numel(g));
   const float* bias = info[6].IsNull() ? nullptr : a.f32(6, g.o);
-  cpu::conv2d_forward(g, x, w, bias, out);
+  const bool relu = a.size() > 9 && a.boolean(9);
+  cpu::conv2d_forward(g, x, w, bias, out, relu);
   return info.Env().Undefined();
 }
 

@@ -727,9 +727,28 @@ void backward_data_col(const ConvGeometry& g, const float* gy, const float* w, c
 
 }  // namespace
 
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out) {
+namespace {
+// v > 0 ? v : 0, the relu op's rule; a select the compiler vectorises.
+void relu_in_place(float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+// The whole output at once, for the kernels that do not run image by image.
+void relu_output(const ConvGeometry& g, float* out) {
+  const int64_t plane = g.out_h * g.out_w;
+  parallel_for(g.n * g.o, std::max<int64_t>(1, 16384 / plane), [&](int64_t lo, int64_t hi) {
+    relu_in_place(out + lo * plane, (hi - lo) * plane);
+  });
+}
+}  // namespace
+
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
   const bool direct = direct_forward_wins(g);
-  if (is_depthwise(g) && !direct) return depthwise_forward(g, x, w, bias, out);
+  if (is_depthwise(g) && !direct) {
+    depthwise_forward(g, x, w, bias, out);
+    if (relu) relu_output(g, out);
+    return;
+  }
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
   const int64_t k = kdim + (bias ? 1 : 0);
@@ -744,13 +763,21 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
       if (bias) dst[kdim * og + o] = bias[gr * og + o];
     }
   }
-  if (direct) return direct_forward(g, x, wt.data(), k * og, bias, out);
+  if (direct) {
+    direct_forward(g, x, wt.data(), k * og, bias, out);
+    if (relu) relu_output(g, out);
+    return;
+  }
   run_tasks(g.n * g.groups, double(og) * ohw * k, [&](int64_t t, int threads) {
     thread_local Scratch t_padded;
     const int64_t n = t / g.groups, gr = t % g.groups;
     const Source src = padded_source(g, x + (n * g.c + gr * cg) * g.h * g.w, cg, t_padded);
-    gemm_packed(og, ohw, k, 1.0f, plain_pack_a(wt.data() + gr * k * og, og, true), im2col_pack(g, src, kdim), 0.0f,
-                out + (n * g.o + gr * og) * ohw, ohw, threads);
+    float* y = out + (n * g.o + gr * og) * ohw;
+    gemm_packed(og, ohw, k, 1.0f, plain_pack_a(wt.data() + gr * k * og, og, true), im2col_pack(g, src, kdim), 0.0f, y,
+                ohw, threads);
+    if (!relu) return;
+    if (threads == 1) return relu_in_place(y, og * ohw);
+    parallel_for(og, 1, [&](int64_t lo, int64_t hi) { relu_in_place(y + lo * ohw, (hi - lo) * ohw); });
   });
 }
 

@@ -15,7 +15,10 @@ struct ConvGeometry {
 // out[n,o,oh,ow] = bias[o] + sum x * w, w is [o, c/groups, kh, kw].
 // GEMM with the im2col matrix packed straight from the image (never stored); a direct
 // kernel for depthwise convolutions (one input channel per group).
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out);
+// relu: out = max(out, 0) as the relu op defines it (NaN -> 0), applied to each image's output
+// right after its product while it is still in cache, instead of a separate pass.
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
+                    bool relu = false);
 // gx = d out / d x applied to gy (overwrites gx); adds bias[c] when given (transposed convolution).
 // Stride 1: a forward convolution of gy with the flipped, transposed kernel. Otherwise GEMM
 // into a column buffer, scattered back by col2im.

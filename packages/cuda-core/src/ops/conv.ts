@@ -3,6 +3,7 @@
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
 import { sum } from './reduce.js';
+import { UNARY_CODES } from './unary-codes.js';
 
 const F32 = ['float32'] as const;
 
@@ -45,6 +46,7 @@ const convAttrs = {
   groups: attr.int({ min: 1, default: 1 }),
 };
 const conv2dDecl = defineOp('conv2d', { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } }, convAttrs);
+const conv2dReluDecl = defineOp('conv2d_relu', { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } }, convAttrs);
 const convT2dDecl = defineOp(
   'conv_transpose2d',
   { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } },
@@ -65,8 +67,22 @@ function outSize(op: string, inSize: number, k: number, s: number, p0: number, p
  * Output [N, O, outH, outW] with outH = floor((H + top + bottom - dilation*(kh-1) - 1) / stride) + 1.
  */
 export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, options?: Conv2dOptions): Tensor {
-  const op = 'conv2d';
-  const { t, a } = conv2dDecl.parse({ input, weight, bias }, options);
+  return convForward(conv2dDecl, input, weight, bias, options, false);
+}
+
+/**
+ * relu(conv2d(input, weight, bias, options)) in one op: the ReLU is applied to each image's
+ * output right after its product (no second tensor, no second pass over memory), and the
+ * tape keeps one entry. Same arguments, shapes and errors as {@link conv2d}; the result equals
+ * relu(conv2d(...)) exactly, gradients included.
+ */
+export function conv2dRelu(input: Tensor, weight: Tensor, bias?: Tensor, options?: Conv2dOptions): Tensor {
+  return convForward(conv2dReluDecl, input, weight, bias, options, true);
+}
+
+function convForward(decl: typeof conv2dDecl, input: Tensor, weight: Tensor, bias: Tensor | undefined, options: Conv2dOptions | undefined, relu: boolean): Tensor {
+  const op = relu ? 'conv2d_relu' : 'conv2d';
+  const { t, a } = decl.parse({ input, weight, bias }, options);
   const [n, c, h, w] = t.input.shape;
   const [o, cg, kh, kw] = t.weight.shape;
   const [pt, pb, pl, pr] = a.padding;
@@ -81,27 +97,41 @@ export function conv2d(input: Tensor, weight: Tensor, bias?: Tensor, options?: C
   const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
   const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
   const out = empty([n, o, outH, outW]);
-  if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom);
-  record('conv2d', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { geom });
+  if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom, relu);
+  // The fused op's gradient masks by the output (out > 0 exactly where the pre-activation was).
+  record(op, [t.input, t.weight, t.bias], out, relu ? { input: t.input, weight: t.weight, out } : { input: t.input, weight: t.weight }, { geom });
   return out;
 }
 
-registerGradient('conv2d', (ctx, g) => {
-  const geom = ctx.attrs.geom as Geometry;
-  const { input, weight } = ctx.saved;
+registerGradient('conv2d', (ctx, g) => convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, g));
+
+registerGradient('conv2d_relu', (ctx, g) => {
+  // relu's backward kernel with the output for its input: out > 0 exactly where the input was.
+  const { out } = ctx.saved;
+  const gy = empty(g.shape);
+  kernels.unary_backward(UNARY_CODES.relu, ...ref(gy), ...ref(g), ...ref(out), ...ref(out), g.size, 0, 0);
+  try {
+    return convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, gy);
+  } finally {
+    gy.dispose();
+  }
+});
+
+/** Gradients of conv2d with respect to input, weight and bias (null where not needed). */
+function convGradient(input: Tensor, weight: Tensor, geom: Geometry, needsGrad: readonly boolean[], g: Tensor): (Tensor | null)[] {
   let gx: Tensor | null = null;
   let gw: Tensor | null = null;
-  if (ctx.needsGrad[0]) {
+  if (needsGrad[0]) {
     gx = empty(input.shape);
     kernels.conv2d_backward_data(...ref(gx), ...ref(g), ...ref(weight), null, 0, geom);
   }
-  if (ctx.needsGrad[1]) {
+  if (needsGrad[1]) {
     gw = empty(weight.shape);
     kernels.conv2d_backward_filter(...ref(gw), ...ref(input), ...ref(g), geom);
   }
-  const gb = ctx.needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
+  const gb = needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
   return [gx, gw, gb];
-});
+}
 
 /**
  * Transposed 2-D convolution (the gradient of conv2d with respect to its input), as PyTorch's

@@ -1,6 +1,7 @@
 // Elementwise ops: binary with NumPy broadcasting, unary maps, and their gradients.
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, type GradContext, type Shape } from './tensor-ref.js';
+import { UNARY_CODES } from './unary-codes.js';
 import { sumToShape } from './reduce.js';
 import { tensor } from '../tensor.js';
 import { setAutogradHelpers } from '../autograd.js';
@@ -157,9 +158,6 @@ registerGradient('minimum', (ctx, g) => selectGradient(ctx, g, LESS_EQUAL));
 
 // ---- unary ---------------------------------------------------------------------
 
-const UNARY_CODES = {
-  neg: 0, exp: 1, log: 2, sqrt: 3, abs: 4, relu: 5, sigmoid: 6, tanh: 7, leaky_relu: 8, clamp: 9, affine: 10, pow_scalar: 11, square: 12,
-} as const;
 type UnaryName = keyof typeof UNARY_CODES;
 
 const unaryDecls = {
