@@ -14,6 +14,11 @@ export interface Conv2dConfig {
   dilation?: Pair;
   groups?: number;
   bias?: boolean;
+  /**
+   * 'relu' applies ReLU inside the convolution (cuda-core's conv2dRelu: no second tensor, no
+   * second pass), equal to ReLU after the layer, gradients included. Default 'none'.
+   */
+  activation?: 'none' | 'relu';
 }
 
 function pair(v: Pair): [number, number] {
@@ -32,10 +37,14 @@ function resetConvLike(weight: Tensor, bias: Tensor | null, fanIn: number): void
 export class Conv2d extends Module {
   declare weight: Tensor;
   declare bias: Tensor | null;
-  readonly options: Required<Omit<Conv2dConfig, 'bias'>>;
+  readonly options: Required<Omit<Conv2dConfig, 'bias' | 'activation'>>;
+  readonly activation: 'none' | 'relu';
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: Conv2dConfig = {}) {
     super();
-    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true } = config;
+    const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, activation = 'none' } = config;
+    if (activation !== 'none' && activation !== 'relu')
+      throw new RangeError(`Conv2d: 'activation' must be 'none' or 'relu', got ${JSON.stringify(activation)}`);
+    this.activation = activation;
     const [kh, kw] = pair(kernelSize);
     if (!Number.isInteger(groups) || groups < 1 || inChannels % groups || outChannels % groups)
       throw new RangeError(`Conv2d: 'groups' must divide inChannels (${inChannels}) and outChannels (${outChannels}), got ${groups}`);
@@ -45,11 +54,12 @@ export class Conv2d extends Module {
     resetConvLike(this.weight, this.bias, (inChannels / groups) * kh * kw);
   }
   forward(x: Tensor): Tensor {
-    return ops.conv2d(x, this.weight, this.bias ?? undefined, this.options);
+    const conv = this.activation === 'relu' ? ops.conv2dRelu : ops.conv2d;
+    return conv(x, this.weight, this.bias ?? undefined, this.options);
   }
 }
 
-export interface ConvTranspose2dConfig extends Conv2dConfig {
+export interface ConvTranspose2dConfig extends Omit<Conv2dConfig, 'activation'> {
   outputPadding?: Pair;
 }
 

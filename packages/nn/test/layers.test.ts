@@ -90,6 +90,8 @@ describe('PyTorch default initialisation', () => {
     expect(() => new BatchNorm2d(0)).toThrow(/BatchNorm2d: 'numFeatures'/);
     expect(() => new BatchNorm2d(2, { momentum: 2 })).toThrow(/BatchNorm2d: 'momentum'/);
     expect(() => new Sequential(new ReLU(), {} as Module)).toThrow(/Sequential: 'modules\[1\]'/);
+    expect(() => new Conv2d(2, 2, 3, { activation: 'gelu' as 'relu' })).toThrow(RangeError);
+    expect(() => new Conv2d(2, 2, 3, { activation: 'gelu' as 'relu' })).toThrow(/Conv2d: 'activation'/);
   });
 });
 
@@ -111,6 +113,21 @@ describe('layer outputs against plain-loop references', () => {
       expect(y.shape).toEqual(ref.shape);
       expectAllClose(y.data(), ref.out, 1e-4);
     }
+  });
+
+  it("Conv2d with activation 'relu' is max(conv, 0), with the gradients of ReLU after the layer", () => {
+    const conv = new Conv2d(4, 8, 3, { padding: 1, activation: 'relu' });
+    const ref = naiveConv(xData, xs, conv.weight.data() as Float32Array, conv.weight.shape as number[], conv.bias!.data() as Float32Array, { stride: [1, 1], pad: [1, 1], dil: [1, 1], groups: 1 });
+    const y = conv.forward(x());
+    expect(y.shape).toEqual(ref.shape);
+    expectAllClose(y.data(), Array.from(ref.out, (v) => Math.max(v, 0)), 1e-4);
+    // Gradients against the unfused layer on the same parameters.
+    const plain = new Conv2d(4, 8, 3, { padding: 1 });
+    plain.loadStateDict(conv.stateDict());
+    lr.sum(lr.mul(conv.forward(x()), lr.tensor(seq(y.size, (i) => Math.cos(i)), y.shape))).backward();
+    lr.sum(lr.mul(lr.relu(plain.forward(x())), lr.tensor(seq(y.size, (i) => Math.cos(i)), y.shape))).backward();
+    expectAllClose(conv.weight.grad!.data(), plain.weight.grad!.data(), 1e-5);
+    expectAllClose(conv.bias!.grad!.data(), plain.bias!.grad!.data(), 1e-5);
   });
 
   it('ConvTranspose2d is the adjoint of Conv2d (output size (H-1)s - 2p + d(k-1) + op + 1)', () => {

@@ -97,7 +97,7 @@ function convGeometry(opts) {
 /**
  * The ops a workload may use. `name` identifies a layer's parameters.
  * conv(x, name, {in, out, kernel, padding?, stride?, dilation?, groups?, bias?}),
- * relu, add, maxPool(x, {kernel, stride?, padding?}), matmul, concat(xs, axis),
+ * convRelu (relu of conv, same arguments), relu, add, maxPool(x, {kernel, stride?, padding?}), matmul, concat(xs, axis),
  * upsample2x (nearest), prelu(x, name, channels), flatten (to [N, rest]),
  * linear(x, name, {in, out}) (y = x W^T + b).
  */
@@ -124,6 +124,14 @@ export class LrfaceBackend {
     const w = this.tensor(this.params.convWeight(name, o.out, o.in / g.groups, g.k[0], g.k[1]), `${name}.weight`);
     const b = o.bias === false ? undefined : this.tensor(this.params.bias(name, o.out), `${name}.bias`);
     return lr.conv2d(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
+  }
+
+  /** relu(conv(...)) as the fused op. */
+  convRelu(x, name, o) {
+    const g = convGeometry(o);
+    const w = this.tensor(this.params.convWeight(name, o.out, o.in / g.groups, g.k[0], g.k[1]), `${name}.weight`);
+    const b = o.bias === false ? undefined : this.tensor(this.params.bias(name, o.out), `${name}.bias`);
+    return lr.conv2dRelu(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
   }
 
   relu(x) {
@@ -221,6 +229,11 @@ export class OnnxBackend {
       group: g.groups,
     });
     return { name: y, shape: [n, o.out, oh, ow] };
+  }
+
+  /** Conv then Relu nodes: onnxruntime fuses the pair itself. */
+  convRelu(x, name, o) {
+    return this.relu(this.conv(x, name, o));
   }
 
   relu(x) {

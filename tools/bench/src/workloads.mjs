@@ -2,7 +2,7 @@
 // the op set of net.mjs so lrface and onnxruntime run the same graph on the same weights.
 
 /** conv + optional ReLU. */
-const convRelu = (f, x, name, o) => f.relu(f.conv(x, name, o));
+const convRelu = (f, x, name, o) => f.convRelu(x, name, o);
 
 /**
  * Residual block without normalisation (BatchNorm folds into the conv bias at inference):

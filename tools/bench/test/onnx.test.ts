@@ -116,10 +116,10 @@ describe('one description, two engines', () => {
   it('every op of the bench backends gives the same result in lrface and onnxruntime', async () => {
     // Shapes: [2,3,9,12] -conv-> [2,8,8,13] -pool 2-> [2,8,4,6] -up-> [2,8,8,12] @ z [2,8,12,4] -> [2,8,8,4].
     const forward = (f: any, [x, z]: any[]) => {
-      let h = f.relu(f.conv(x, 'c1', { in: 3, out: 8, kernel: 3, padding: [1, 0, 2, 1] }));
+      let h = f.convRelu(x, 'c1', { in: 3, out: 8, kernel: 3, padding: [1, 0, 2, 1] });
       const p = f.maxPool(h, { kernel: 3, stride: 1, padding: 1 });
       h = f.concat([f.conv(p, 'c2', { in: 8, out: 4, kernel: 1 }), f.conv(h, 'c3', { in: 8, out: 4, kernel: 3, padding: 1, bias: false })], 1);
-      h = f.add(f.prelu(h, 'act', 8), h);
+      h = f.add(f.prelu(h, 'act', 8), f.relu(h));
       h = f.matmul(f.upsample2x(f.maxPool(h, { kernel: 2, stride: 2 })), z);
       return f.linear(f.flatten(h), 'fc', { in: 8 * 8 * 4, out: 5 });
     };
