@@ -227,6 +227,27 @@ describe('avgPool2d', () => {
       if (!c.d) gradcheck((x) => lr.avgPool2d(x, avgOpts(c, i % 2 === 0)), [{ data: uniform(size(c.shape), 30 + i), shape: c.shape }]);
   });
 
+  it('2x2 stride-2 kernel: every instruction set matches the reference, padding counted or not', () => {
+    for (const [i, shape] of [[2, 3, 9, 75], [1, 2, 4, 32], [1, 1, 5, 3]].entries()) {
+      const x = uniform(size(shape), 50 + i);
+      const c: PoolCase = { shape, k: [2, 2] };
+      const ref = poolRef(x, c, 'avg');
+      for (const isa of poolIsas)
+        for (const countIncludePad of [true, false]) {
+          kernels.gemm_use_isa(isa);
+          try {
+            const y = lr.avgPool2d(lr.tensor(x, shape), { kernelSize: 2, countIncludePad });
+            expect(y.shape).toEqual(ref.shape);
+            expectClose(y.data(), ref.out, 1e-6, 1e-5);
+          } finally {
+            kernels.gemm_use_isa('auto');
+          }
+        }
+    }
+    // NaN and infinities propagate as in a plain sum.
+    expect(Array.from(lr.avgPool2d(lr.tensor([[[[1, NaN, Infinity, 1], [1, 1, 1, 1]]]]), { kernelSize: 2 }).data())).toEqual([NaN, Infinity]);
+  });
+
   it('known values: padding counted or not, ceil mode clipping', () => {
     const x = lr.tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
     // 2x2 windows, stride 2, padding 1: corners see one input each
