@@ -183,6 +183,26 @@ describe('maxPool2d', () => {
     }
   });
 
+  it('without autograd every case and instruction set gives the reference values (the index-free kernels)', () => {
+    // Quantised values (ties), NaN and infinities; the cases cover stride 1 columns with padding,
+    // dilation and ceil mode, and a window wholly in the padding.
+    const more: PoolCase[] = [...cases, { shape: [2, 3, 9, 40], k: [3, 3], s: [1, 1], p: [1, 1] }, { shape: [1, 1, 1, 1], k: [1, 2], p: [0, 1], d: [1, 2] }];
+    for (const [i, c] of more.entries()) {
+      const r = rng(60 + i);
+      const x = Float32Array.from({ length: size(c.shape) }, () => Math.round(r() * 6) - 3);
+      for (let k = 0; k < x.length; k += 5) x[k] = [NaN, -Infinity, Infinity][k % 3];
+      const want = Array.from(poolRef(x, c, 'max').out);
+      for (const isa of poolIsas) {
+        kernels.gemm_use_isa(isa);
+        try {
+          expect(Array.from(lr.noGrad(() => lr.maxPool2d(lr.tensor(x, c.shape), opts(c))).data()), `${isa} ${JSON.stringify(c)}`).toEqual(want);
+        } finally {
+          kernels.gemm_use_isa('auto');
+        }
+      }
+    }
+  });
+
   it('rejects bad arguments, naming them', () => {
     const x = lr.zeros([1, 1, 4, 4]);
     expectError(() => lr.maxPool2d(x, { kernelSize: 0 }), RangeError, 'max_pool2d', "'kernelSize'");

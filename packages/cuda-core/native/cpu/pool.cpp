@@ -174,10 +174,44 @@ void avg_pool2x2(const PoolGeometry& g, const float* x, float* out) {
   });
 }
 
+// ---- max pooling without an index, column stride 1 (e.g. 3x3 stride-1 "same" pooling) -----
+// Values only (inference): each window row and column offset is one shifted, vectorisable
+// pass over the output row. A NaN always wins, so the values equal the indexed kernel's.
+
+inline __attribute__((always_inline)) void max_rows_unit_stride(const PoolGeometry& g, const float* __restrict src,
+                                                                int64_t oy, float* __restrict dst) {
+  for (int64_t ox = 0; ox < g.out_w; ++ox) dst[ox] = -std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < g.kh; ++i) {
+    const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+    if (iy < 0 || iy >= g.h) continue;
+    const float* __restrict row = src + iy * g.w;
+    for (int64_t j = 0; j < g.kw; ++j) {
+      const int64_t shift = j * g.dw - g.pl;  // input column of output 0's tap
+      const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min(g.out_w, g.w - shift);
+      const float* __restrict s = row + shift;
+      for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = (s[ox] > dst[ox] || s[ox] != s[ox]) ? s[ox] : dst[ox];
+    }
+  }
+}
+LR_AVX512 void max_rows_avx512(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
+LR_AVX2 void max_rows_avx2(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
+void max_rows_base(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
+
+void max_pool_values_unit_stride(const PoolGeometry& g, const float* x, float* out) {
+  const char* name = gemm_isa();
+  const auto rows = name[0] != 'a' ? max_rows_base : name[3] == '5' ? max_rows_avx512 : max_rows_avx2;
+  parallel_for(g.planes * g.out_h, kRowGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) rows(g, x + (r / g.out_h) * g.h * g.w, r % g.out_h, out + r * g.out_w);
+  });
+}
+
 }  // namespace
 
 void max_pool2d(const PoolGeometry& g, const float* x, float* out, int32_t* index) {
   if (is_pool2x2(g)) return max_pool2x2(g, x, out, index);
+  // Without an index to fill, the values come from shifted row passes; a window wholly in the
+  // padding stays -inf, as in the indexed kernel.
+  if (!index && g.sw == 1) return max_pool_values_unit_stride(g, x, out);
   parallel_for(g.planes * g.out_h, kRowGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t p = r / g.out_h, oy = r % g.out_h;
