@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N]
+import { parseArgs } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { buildFaceCorpus } from '../dist/index.js';
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+// The shared data folder: LRFACE_DATA_DIR, else the first shared/data beside the repository or a parent.
+function findSharedData() {
+  if (process.env.LRFACE_DATA_DIR) return process.env.LRFACE_DATA_DIR;
+  for (let dir = dirname(repoRoot.replace(/\/$/, '')); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'shared', 'data'))) return join(dir, 'shared', 'data');
+    if (dirname(dir) === dir) return join(dirname(repoRoot), 'shared', 'data');
+  }
+}
+const { values } = parseArgs({
+  options: {
+    out: { type: 'string', default: resolve(repoRoot, '.cache/face-corpus') },
+    data: { type: 'string', default: findSharedData() },
+    size: { type: 'string', default: '128' },
+    margin: { type: 'string', default: '0.2' },
+    limit: { type: 'string' },
+  },
+});
+const t0 = Date.now();
+const index = await buildFaceCorpus({
+  outDir: resolve(values.out),
+  dataDir: values.data,
+  size: Number(values.size),
+  margin: Number(values.margin),
+  ...(values.limit !== undefined ? { limitPerSource: Number(values.limit) } : {}),
+});
+const count = (items) => Object.entries(items.reduce((m, i) => ((m[`${i.source} ${i.split}${i.landmarks ? ' +68pts' : ''}`] = (m[`${i.source} ${i.split}${i.landmarks ? ' +68pts' : ''}`] ?? 0) + 1), m), {}));
+console.log(`corpus in ${resolve(values.out)} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+console.log(`HR ${index.size}x${index.size}: ${index.hr.length} faces`);
+for (const [k, n] of count(index.hr)) console.log(`  ${k}: ${n}`);
+console.log(`LR (native size): ${index.lr.length} faces`);
+for (const [k, n] of count(index.lr)) console.log(`  ${k}: ${n}`);
