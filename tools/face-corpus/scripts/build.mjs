@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N]
+// Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N] [--no-landmarks]
 import { parseArgs } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { buildFaceCorpus } from '../dist/index.js';
+import { buildFaceCorpus, loadReferenceDetector } from '../dist/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 // The shared data folder: LRFACE_DATA_DIR, else the first shared/data beside the repository or a parent.
@@ -22,6 +22,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '128' },
     margin: { type: 'string', default: '0.2' },
     limit: { type: 'string' },
+    'no-landmarks': { type: 'boolean', default: false },
   },
 });
 const t0 = Date.now();
@@ -30,6 +31,7 @@ const index = await buildFaceCorpus({
   dataDir: values.data,
   size: Number(values.size),
   margin: Number(values.margin),
+  ...(values['no-landmarks'] ? {} : { detector: await loadReferenceDetector() }),
   ...(values.limit !== undefined ? { limitPerSource: Number(values.limit) } : {}),
 });
 const count = (items) => Object.entries(items.reduce((m, i) => ((m[`${i.source} ${i.split}${i.landmarks ? ' +68pts' : ''}`] = (m[`${i.source} ${i.split}${i.landmarks ? ' +68pts' : ''}`] ?? 0) + 1), m), {}));

@@ -22,6 +22,7 @@ import {
 } from '@lrface/datasets';
 import type { Box, RawImage } from '@lrface/datasets';
 import { scope } from '@lrface/cuda-core';
+import { ReferenceDetector } from './detector.js';
 
 /** Where an HR crop came from. */
 export type CorpusSource = 'wider-19-couple' | 'dlib-faces' | 'misc-faces-aflw' | 'misc-faces-facenet' | 'lfw';
@@ -83,6 +84,11 @@ export interface BuildFaceCorpusOptions {
   sources?: CorpusSource[];
   /** Whether to build the tiny-face set (default true). */
   tiny?: boolean;
+  /**
+   * The HR reference detector: when given, every HR crop gets its 68 points from it (run on
+   * the original image with the face box); otherwise only sources with their own points have them.
+   */
+  detector?: ReferenceDetector;
 }
 
 const SOURCES: Record<string, { origin: string; licence: string }> = {
@@ -94,6 +100,9 @@ const SOURCES: Record<string, { origin: string; licence: string }> = {
   'misc-faces-facenet': { origin: 'facenet-pytorch data/test_images_aligned (timesler/facenet-pytorch), MTCNN-aligned 160x160', licence: 'MIT (repository)' },
   lfw: { origin: 'LFW original 250x250 images (shared/data/lfw, via davidsandberg/facenet)', licence: 'LFW: research use' },
 };
+
+/** How reference points from {@link ReferenceDetector} are labelled in the index. */
+export const REFERENCE_LANDMARKS = "face-api FaceLandmark68Net (MIT weights) on lrface's engine (model output)";
 
 const ALL_SOURCES: CorpusSource[] = ['wider-19-couple', 'dlib-faces', 'misc-faces-aflw', 'misc-faces-facenet', 'lfw'];
 
@@ -234,7 +243,7 @@ async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: n
 export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<FaceCorpusIndex> {
   const fn = 'buildFaceCorpus';
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny']);
+  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny', 'detector']);
   if (typeof options.outDir !== 'string' || options.outDir === '') throw typeError(fn, 'outDir', 'a non-empty path string', options.outDir);
   if (typeof options.dataDir !== 'string' || options.dataDir === '') throw typeError(fn, 'dataDir', 'a non-empty path string', options.dataDir);
   if (!existsSync(options.dataDir)) throw rangeError(fn, 'dataDir', 'an existing folder', options.dataDir);
@@ -245,12 +254,20 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
   if (!Array.isArray(range) || range.length !== 2 || !range.every((v) => typeof v === 'number' && v > 0) || range[0] > range[1])
     throw rangeError(fn, 'lrSizeRange', '[min, max] with 0 < min <= max', range);
   const limit = options.limitPerSource === undefined ? Infinity : checkInt(fn, 'limitPerSource', options.limitPerSource, 1);
+  if (options.detector !== undefined && !(options.detector instanceof ReferenceDetector)) throw typeError(fn, 'detector', 'a ReferenceDetector (loadReferenceDetector())', options.detector);
   const sources = options.sources ?? ALL_SOURCES;
   if (!Array.isArray(sources)) throw typeError(fn, 'sources', 'an array of source names', sources);
   for (const s of sources) if (!ALL_SOURCES.includes(s)) throw rangeError(fn, 'sources', `names among ${ALL_SOURCES.join(', ')}`, s);
 
   const hr: CorpusItem[] = [];
-  for (const source of sources) hr.push(...(await writeJobs(options.outDir, 'hr', (await hrJobs(options.dataDir, source, minHr)).slice(0, limit), margin, size)));
+  for (const source of sources) {
+    const jobs = (await hrJobs(options.dataDir, source, minHr)).slice(0, limit);
+    if (options.detector) for (const j of jobs) {
+      j.points = Float32Array.from((await options.detector.detect68(j.imageFile, j.box)).flat());
+      j.landmarkSource = REFERENCE_LANDMARKS;
+    }
+    hr.push(...(await writeJobs(options.outDir, 'hr', jobs, margin, size)));
+  }
   const lr: CorpusItem[] = [];
   if (options.tiny ?? true) {
     const jobs = await lrJobs(options.dataDir, range);
