@@ -1,7 +1,10 @@
-import { loadReferenceDetector } from '/work/wt/facedata/tools/face-corpus/dist/index.js';
+// Agreement of the reference detector with dlib's points (dlib examples/faces) and FAN's (AFLW photo), per crop margin.
+// Usage: node tools/face-corpus/scripts/agreement.mjs [shared data folder]
+import { loadReferenceDetector } from '../dist/index.js';
+import { findSharedData } from './shared-data.mjs';
 import { DlibXml } from '@lrface/datasets';
 import { readFileSync } from 'node:fs';
-const D = '/work/shared/data/';
+const D = (process.argv[2] ?? findSharedData()).replace(/\/?$/, '/');
 const det = await loadReferenceDetector();
 const ioNorm = (p) => Math.hypot(p[36*2]-p[45*2], p[36*2+1]-p[45*2+1]);
 for (const margin of [0, 0.1, 0.2]) {

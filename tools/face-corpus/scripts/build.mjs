@@ -1,20 +1,10 @@
 #!/usr/bin/env node
 // Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N] [--no-landmarks]
 import { parseArgs } from 'node:util';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { findSharedData, repoRoot } from './shared-data.mjs';
 import { buildFaceCorpus, loadReferenceDetector } from '../dist/index.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
-// The shared data folder: LRFACE_DATA_DIR, else the first shared/data beside the repository or a parent.
-function findSharedData() {
-  if (process.env.LRFACE_DATA_DIR) return process.env.LRFACE_DATA_DIR;
-  for (let dir = dirname(repoRoot.replace(/\/$/, '')); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'shared', 'data'))) return join(dir, 'shared', 'data');
-    if (dirname(dir) === dir) return join(dirname(repoRoot), 'shared', 'data');
-  }
-}
 const { values } = parseArgs({
   options: {
     out: { type: 'string', default: resolve(repoRoot, '.cache/face-corpus') },

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { haveSharedData, sharedDataDir, decodePng } from '@lrface/test-data';
 import { DlibXml } from '@lrface/datasets';
-import { buildFaceCorpus, openFaceCorpus } from '../src/index.js';
+import { REFERENCE_LANDMARKS, buildFaceCorpus, loadReferenceDetector, openFaceCorpus } from '../src/index.js';
 
 const haveData = haveSharedData('widerface/wider_face_split/wider_face_val.mat', 'dlib-faces/training_with_face_landmarks.xml', 'misc-faces/face-alignment/aflw-test.jpg');
 const tmp = () => mkdtempSync(join(tmpdir(), 'face-corpus-'));
@@ -63,6 +63,28 @@ describe('buildFaceCorpus', () => {
     }
     // The points lie inside the crop (the face box plus margin holds the face).
     for (const v of item.landmarks!) expect(v).toBeGreaterThan(-1), expect(v).toBeLessThan(129);
+  });
+
+  it.skipIf(!haveData)("with the reference detector every HR crop gets 68 points; on dlib's faces they agree with dlib's", async () => {
+    const detector = await loadReferenceDetector();
+    const withDet = await buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: ['dlib-faces', 'wider-19-couple'], limitPerSource: 4, tiny: false, detector });
+    const plain = await buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: ['dlib-faces'], limitPerSource: 4, tiny: false });
+    expect(withDet.hr.length).toBe(8);
+    for (const item of withDet.hr) {
+      expect(item.landmarkSource).toBe(REFERENCE_LANDMARKS);
+      expect(item.landmarks!.length).toBe(136);
+      for (const v of item.landmarks!) expect(v).toBeGreaterThan(-10), expect(v).toBeLessThan(138);
+    }
+    // The same dlib faces: detector points vs dlib's points, both mapped into the 128 px crop.
+    for (const ref of plain.hr) {
+      const got = withDet.hr.find((i) => i.id === ref.id)!.landmarks!;
+      const r = ref.landmarks!;
+      const d = Math.hypot(r[72] - r[90], r[73] - r[91]);
+      let e = 0;
+      for (let i = 0; i < 68; i++) e += Math.hypot(got[2 * i] - r[2 * i], got[2 * i + 1] - r[2 * i + 1]);
+      expect(e / 68 / d, ref.id).toBeLessThan(0.15);
+    }
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, detector: {} as never })).rejects.toThrow(/'detector'/);
   });
 
   it('rejects bad options with the function and argument named', async () => {
