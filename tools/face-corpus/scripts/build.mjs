@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N] [--no-landmarks]
+// Builds the real-face corpus: node tools/face-corpus/scripts/build.mjs [--out <dir>] [--data <dir>] [--size 128] [--margin 0.2] [--limit N] [--no-landmarks] [--extra sources.json]
+// sources.json: [{ "name", "dir", "box": {x, y, width, height}, "origin", "licence" }] (folders of aligned faces, e.g. fetched LFW images)
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { findSharedData, repoRoot } from './shared-data.mjs';
 import { buildFaceCorpus, loadReferenceDetector } from '../dist/index.js';
@@ -13,6 +15,7 @@ const { values } = parseArgs({
     margin: { type: 'string', default: '0.2' },
     limit: { type: 'string' },
     'no-landmarks': { type: 'boolean', default: false },
+    extra: { type: 'string' },
   },
 });
 const t0 = Date.now();
@@ -21,6 +24,7 @@ const index = await buildFaceCorpus({
   dataDir: values.data,
   size: Number(values.size),
   margin: Number(values.margin),
+  ...(values.extra ? { extraSources: JSON.parse(readFileSync(values.extra, 'utf8')) } : {}),
   ...(values['no-landmarks'] ? {} : { detector: await loadReferenceDetector() }),
   ...(values.limit !== undefined ? { limitPerSource: Number(values.limit) } : {}),
 });

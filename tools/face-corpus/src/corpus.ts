@@ -33,7 +33,7 @@ export interface CorpusItem {
   id: string;
   /** The crop PNG (size x size, RGB). */
   file: string;
-  source: CorpusSource | 'wider-0-parade' | 'dlib-faces-small';
+  source: CorpusSource | 'wider-0-parade' | 'dlib-faces-small' | string;
   /** The original image (path as the source names it). */
   image: string;
   /** The face box in the original image. */
@@ -89,6 +89,23 @@ export interface BuildFaceCorpusOptions {
    * the original image with the face box); otherwise only sources with their own points have them.
    */
   detector?: ReferenceDetector;
+  /**
+   * Extra folders of aligned face images (e.g. LFW's 250x250 centred images fetched for local
+   * use) where every image has its face at the same box; recorded with origin and licence.
+   */
+  extraSources?: ExtraSource[];
+}
+
+/** A folder of aligned face images, all with the face at `box` (see {@link BuildFaceCorpusOptions.extraSources}). */
+export interface ExtraSource {
+  /** Source name in the index (letters, digits, '-', '_'). */
+  name: string;
+  dir: string;
+  box: Box;
+  origin: string;
+  licence: string;
+  /** Fraction of images (by a hash of the file name) in the test split (default 0.1). */
+  testFraction?: number;
 }
 
 const SOURCES: Record<string, { origin: string; licence: string }> = {
@@ -108,7 +125,7 @@ const ALL_SOURCES: CorpusSource[] = ['wider-19-couple', 'dlib-faces', 'misc-face
 
 /** A face to crop: image file, box, optional points in image coordinates. */
 interface FaceJob {
-  source: CorpusItem['source'];
+  source: string;
   imageFile: string;
   imageName: string;
   face: number;
@@ -185,6 +202,24 @@ async function hrJobs(dataDir: string, source: CorpusSource, minHr: number): Pro
   return jobs;
 }
 
+/** Every image under an extra source's folder (recursively), sorted, with the source's fixed box. */
+async function extraJobs(e: ExtraSource): Promise<FaceJob[]> {
+  const { readdir } = await import('node:fs/promises');
+  const files = (await readdir(e.dir, { recursive: true })).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+  const testFraction = e.testFraction ?? 0.1;
+  return files.map((f) => ({
+    source: e.name,
+    imageFile: join(e.dir, f),
+    imageName: f,
+    face: 0,
+    box: e.box,
+    points: null,
+    landmarkSource: null,
+    // Held out by identity when the folder is per person (LFW's layout), else by file.
+    split: unitHash(f.includes('/') ? f.slice(0, f.indexOf('/')) : f) < testFraction ? 'test' : 'train',
+  }));
+}
+
 async function lrJobs(dataDir: string, range: [number, number]): Promise<FaceJob[]> {
   const jobs: FaceJob[] = [];
   const faces = (await WiderFace.open({ root: join(dataDir, 'widerface'), split: 'val' })).faces({ minSize: range[0], maxSize: range[1] });
@@ -210,7 +245,7 @@ function resizeSquare(img: RawImage, size: number): RawImage<Uint8Array> {
   return scope(() => toUint8(tensorToImage(bicubicResize(imageToTensor(img, { batch: true }), { size: [size, size] }))));
 }
 
-async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: number, size: number | null): Promise<CorpusItem[]> {
+async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: number, size: number | null, sourceInfo: Record<string, { licence: string }>): Promise<CorpusItem[]> {
   const items: CorpusItem[] = [];
   const byImage = new Map<string, FaceJob[]>();
   for (const j of jobs) byImage.set(j.imageFile, [...(byImage.get(j.imageFile) ?? []), j]);
@@ -229,7 +264,7 @@ async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: n
         // Pixel centres: crop pixel u covers source [region.x + u/s, region.x + (u+1)/s).
         landmarks = Array.from(j.points, (v, i) => (v - (i % 2 === 0 ? region.x : region.y) + 0.5) * s - 0.5);
       }
-      items.push({ id, file: rel, source: j.source, image: j.imageName, box: j.box, region, landmarks, landmarkSource: landmarks ? j.landmarkSource : null, licence: SOURCES[j.source].licence, split: j.split });
+      items.push({ id, file: rel, source: j.source, image: j.imageName, box: j.box, region, landmarks, landmarkSource: landmarks ? j.landmarkSource : null, licence: sourceInfo[j.source].licence, split: j.split });
     }
   }
   return items;
@@ -243,7 +278,7 @@ async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: n
 export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<FaceCorpusIndex> {
   const fn = 'buildFaceCorpus';
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny', 'detector']);
+  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny', 'detector', 'extraSources']);
   if (typeof options.outDir !== 'string' || options.outDir === '') throw typeError(fn, 'outDir', 'a non-empty path string', options.outDir);
   if (typeof options.dataDir !== 'string' || options.dataDir === '') throw typeError(fn, 'dataDir', 'a non-empty path string', options.dataDir);
   if (!existsSync(options.dataDir)) throw rangeError(fn, 'dataDir', 'an existing folder', options.dataDir);
@@ -259,14 +294,25 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
   if (!Array.isArray(sources)) throw typeError(fn, 'sources', 'an array of source names', sources);
   for (const s of sources) if (!ALL_SOURCES.includes(s)) throw rangeError(fn, 'sources', `names among ${ALL_SOURCES.join(', ')}`, s);
 
+  const extras = options.extraSources ?? [];
+  if (!Array.isArray(extras)) throw typeError(fn, 'extraSources', 'an array', extras);
+  const sourceInfo: Record<string, { origin: string; licence: string }> = { ...SOURCES };
+  for (const [k, e] of extras.entries()) {
+    if (!e || typeof e.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(e.name) || e.name in sourceInfo) throw rangeError(fn, `extraSources[${k}].name`, 'a new name of letters, digits, - or _', e?.name);
+    if (typeof e.dir !== 'string' || !existsSync(e.dir)) throw rangeError(fn, `extraSources[${k}].dir`, 'an existing folder', e.dir);
+    if (typeof e.origin !== 'string' || typeof e.licence !== 'string') throw typeError(fn, `extraSources[${k}]`, "'origin' and 'licence' strings", e);
+    sourceInfo[e.name] = { origin: e.origin, licence: e.licence };
+  }
   const hr: CorpusItem[] = [];
-  for (const source of sources) {
-    const jobs = (await hrJobs(options.dataDir, source, minHr)).slice(0, limit);
+  const jobLists: FaceJob[][] = [];
+  for (const source of sources) jobLists.push((await hrJobs(options.dataDir, source, minHr)).slice(0, limit));
+  for (const e of extras) jobLists.push((await extraJobs(e)).slice(0, limit));
+  for (const jobs of jobLists) {
     if (options.detector) for (const j of jobs) {
       j.points = Float32Array.from((await options.detector.detect68(j.imageFile, j.box)).flat());
       j.landmarkSource = REFERENCE_LANDMARKS;
     }
-    hr.push(...(await writeJobs(options.outDir, 'hr', jobs, margin, size)));
+    hr.push(...(await writeJobs(options.outDir, 'hr', jobs, margin, size, sourceInfo)));
   }
   const lr: CorpusItem[] = [];
   if (options.tiny ?? true) {
@@ -277,10 +323,10 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
       perSource.set(j.source, n + 1);
       return n < limit;
     });
-    lr.push(...(await writeJobs(options.outDir, 'lr', kept, margin, null)));
+    lr.push(...(await writeJobs(options.outDir, 'lr', kept, margin, null, sourceInfo)));
   }
   const used = new Set([...hr, ...lr].map((i) => i.source));
-  const index: FaceCorpusIndex = { version: 1, size, margin, hr, lr, sources: Object.fromEntries(Object.entries(SOURCES).filter(([k]) => used.has(k as CorpusSource))) };
+  const index: FaceCorpusIndex = { version: 1, size, margin, hr, lr, sources: Object.fromEntries(Object.entries(sourceInfo).filter(([k]) => used.has(k))) };
   const file = join(options.outDir, 'index.json');
   await writeFile(file + '.tmp', JSON.stringify(index, null, 1));
   await rename(file + '.tmp', file);

@@ -87,6 +87,23 @@ describe('buildFaceCorpus', () => {
     await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, detector: {} as never })).rejects.toThrow(/'detector'/);
   });
 
+  it.skipIf(!haveData)('takes extra folders of aligned faces with their origin and licence', async () => {
+    const dir = join(sharedDataDir, 'lfw/images');
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, size: 32,
+      extraSources: [{ name: 'lfw-extra', dir, box: { x: 68, y: 68, width: 114, height: 114 }, origin: 'test folder', licence: 'LFW: research use' }],
+    });
+    expect(index.hr.map((i) => i.image)).toEqual(['Anthony_Hopkins_0001.jpg', 'Anthony_Hopkins_0002.jpg']);
+    expect(index.hr.every((i) => i.source === 'lfw-extra' && i.licence === 'LFW: research use')).toBe(true);
+    // Box 114 px with margin 0.2 (46 px in all) -> region 160 px from 45.
+    expect(index.hr[0].region).toEqual({ x: 45, y: 45, width: 160, height: 160 });
+    expect(index.sources['lfw-extra']).toEqual({ origin: 'test folder', licence: 'LFW: research use' });
+    const bad = (e: object) => buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, extraSources: [{ name: 'x', dir, box: { x: 0, y: 0, width: 9, height: 9 }, origin: 'o', licence: 'l', ...e }] });
+    await expect(bad({ name: 'lfw' })).rejects.toThrow(/'extraSources\[0\]\.name'/);
+    await expect(bad({ dir: '/nonexistent' })).rejects.toThrow(/'extraSources\[0\]\.dir'/);
+    await expect(bad({ licence: undefined })).rejects.toThrow(TypeError);
+  });
+
   it('rejects bad options with the function and argument named', async () => {
     await expect(buildFaceCorpus(null as never)).rejects.toThrow(TypeError);
     await expect(buildFaceCorpus({ outDir: 3 as never, dataDir: sharedDataDir })).rejects.toThrow(/buildFaceCorpus.*'outDir'/);
