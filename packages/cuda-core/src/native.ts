@@ -92,6 +92,13 @@ export function defaultCandidates(): AddonCandidate[] {
   return list;
 }
 
+let addonOrigin = '';
+
+/** Where the loaded addon came from, e.g. "prebuilt package @lrface/cuda-core-linux-x64 (/…/lrface_core.node)". */
+export function nativeAddonOrigin(): string {
+  return addonOrigin;
+}
+
 /**
  * Loads the first candidate that resolves and loads. When none does, throws one error
  * listing every cause found and the fixes.
@@ -111,7 +118,9 @@ export function loadAddon(
       continue;
     }
     try {
-      return requireAddon(path) as NativeAddon;
+      const loaded = requireAddon(path) as NativeAddon;
+      addonOrigin = `${candidate.label} (${path})`;
+      return loaded;
     } catch (err) {
       causes.push(`${candidate.label}: ${path} failed to load: ${(err as Error).message}`);
     }
