@@ -18,6 +18,19 @@ if (process.env.CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${pr
 console.log(`lrface: building the native addon (CUDA: ${cudaMode})`);
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 if (result.status !== 0) {
+  // An approved install on a machine without a compiler still works from the prebuilt package.
+  const prebuilt = [`-cuda`, ''].map((v) => `@lrface/cuda-core-${process.platform}-${process.arch}${v}/lrface_core.node`).find((m) => {
+    try {
+      require.resolve(m);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (prebuilt && process.env.npm_lifecycle_event === 'install') {
+    console.warn(`lrface: the native build failed; using the prebuilt ${prebuilt.split('/lrface_core.node')[0]} instead`);
+    process.exit(0);
+  }
   console.error(
     'lrface: the native build failed. It needs cmake >= 3.18 and a C++17 compiler (g++ or clang++) on PATH.\n' +
       'For a CPU-only build set LRFACE_CPU_ONLY=1. See the messages above for the failing step.',

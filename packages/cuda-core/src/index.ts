@@ -15,3 +15,4 @@ export { numThreads, setNumThreads, devices, buildInfo } from './runtime.js';
 export { manualSeed, getRngState, setRngState, rand, randn, randint, randperm } from './random.js';
 export type { RngState } from './random.js';
 export type { DeviceInfo, BuildInfo } from './runtime.js';
+export { nativeAddonOrigin } from './native.js';
