@@ -16,3 +16,4 @@ export { manualSeed, getRngState, setRngState, rand, randn, randint, randperm } 
 export type { RngState } from './random.js';
 export type { DeviceInfo, BuildInfo } from './runtime.js';
 export { nativeAddonOrigin } from './native.js';
+export { describe as describeValue, typeError, rangeError } from './errors.js';

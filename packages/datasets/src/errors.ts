@@ -1,32 +1,9 @@
 // Errors: bad arguments name the function and the argument (as the engine does); bad files
 // name the file and the line or record, so a user can open the file at the fault.
 
-/** Describes a value for an error message, briefly. */
-export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '...' : value);
-  if (Array.isArray(value)) return `array of length ${value.length}`;
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
-  if (typeof value === 'object') {
-    const shape = (value as { shape?: unknown }).shape;
-    const dtype = (value as { dtype?: unknown }).dtype;
-    if (Array.isArray(shape) && typeof dtype === 'string') return `${dtype} tensor [${shape.join(',')}]`;
-    return value.constructor?.name ?? 'object';
-  }
-  return typeof value;
-}
-
-/** `fn: 'arg' must be <expected>, got <actual>` as a TypeError. */
-export function typeError(fn: string, arg: string, expected: string, actual: unknown, raw = false): TypeError {
-  return new TypeError(`${fn}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
-}
-
-/** `fn: 'arg' must be <expected>, got <actual>` as a RangeError. */
-export function rangeError(fn: string, arg: string, expected: string, actual: unknown, raw = false): RangeError {
-  return new RangeError(`${fn}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
-}
+// The engine's one validation-message helper, so every package words bad arguments alike.
+import { typeError, rangeError } from '@lrface/cuda-core';
+export { describeValue as describe, typeError, rangeError } from '@lrface/cuda-core';
 
 /** Where in a file a problem is: a 1-based line, or a record (row, variable, element) name. */
 export interface FileLocation {
