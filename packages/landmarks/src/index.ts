@@ -1,0 +1,2 @@
+// @lrface/landmarks: landmarks directly on tiny faces.
+export {};

@@ -1,0 +1,2 @@
+// @lrface/sr: face super-resolution.
+export {};
