@@ -7,6 +7,7 @@ export { Tensor, tensor, zeros, ones, full, isTensor, scope, keep, memory, empty
 export type { Device, Shape, TypedArray, NestedArray, MemoryInfo } from './tensor.js';
 export type { DType } from './dtype.js';
 export { noGrad, isGradEnabled, registerGradient, record } from './autograd.js';
+export { runAsync } from './async.js';
 export type { GradContext, GradientFn } from './autograd.js';
 export * from './ops/index.js';
 export { defineOp, attr, normalizeAxes, normalizeAxis } from './ops/decl.js';

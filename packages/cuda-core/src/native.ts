@@ -32,6 +32,12 @@ export interface NativeAddon {
   numThreads(): number;
   setNumThreads(n: number): void;
   cudaInfo(): CudaInfo;
+  /** Starts queueing kernel calls instead of running them (see runAsync). */
+  beginRecording(): void;
+  /** Runs the queued calls on a worker thread; resolves when all have finished. */
+  endRecording(): Promise<void>;
+  /** Drops the queued calls without running them. */
+  discardRecording(): void;
   // Kernels take positional arguments; a tensor is (storage, elementOffset).
   kernels: Record<string, (...args: unknown[]) => unknown>;
 }

@@ -35,90 +35,73 @@ uint64_t u53(const Args& a, size_t i) {
 
 // softmax(y, yOff, x, xOff, [outer, n, inner], log)
 LRFACE_BINDING(softmax) {
-  Args a(info, "softmax");
   int64_t total;
   auto d = sizes_arg(a, 4, 3, &total);
   cpu::softmax(a.f32(2, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(5));
-  return info.Env().Undefined();
 }
 
 // softmax_backward(gx, gxOff, y, yOff, gy, gyOff, [outer, n, inner], log)
 LRFACE_BINDING(softmax_backward) {
-  Args a(info, "softmax_backward");
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
   cpu::softmax_backward(a.f32(2, total), a.f32(4, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(7));
-  return info.Env().Undefined();
 }
 
 // l2_normalize(y, yOff, x, xOff, [outer, n, inner], eps)
 LRFACE_BINDING(l2_normalize) {
-  Args a(info, "l2_normalize");
   int64_t total;
   auto d = sizes_arg(a, 4, 3, &total);
   const double eps = a.f64(5);
   LR_CHECK(eps > 0 && std::isfinite(eps), Range, "l2_normalize: eps must be a positive number");
   cpu::l2_normalize(a.f32(2, total), a.f32(0, total), d[0], d[1], d[2], static_cast<float>(eps));
-  return info.Env().Undefined();
 }
 
 // l2_normalize_backward(gx, gxOff, x, xOff, gy, gyOff, [outer, n, inner], eps)
 LRFACE_BINDING(l2_normalize_backward) {
-  Args a(info, "l2_normalize_backward");
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
   const double eps = a.f64(7);
   LR_CHECK(eps > 0 && std::isfinite(eps), Range, "l2_normalize_backward: eps must be a positive number");
   cpu::l2_normalize_backward(a.f32(2, total), a.f32(4, total), a.f32(0, total), d[0], d[1], d[2], static_cast<float>(eps));
-  return info.Env().Undefined();
 }
 
 // prelu(y, yOff, x, xOff, w, wOff, [outer, c, inner], shared)
 LRFACE_BINDING(prelu) {
-  Args a(info, "prelu");
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
   const bool shared = a.boolean(7);
   cpu::prelu(a.f32(2, total), a.f32(4, shared ? 1 : d[1]), a.f32(0, total), d[0], d[1], d[2], shared);
-  return info.Env().Undefined();
 }
 
 // prelu_backward(gx|null, gxOff, gw|null, gwOff, x, xOff, w, wOff, gy, gyOff, [outer, c, inner], shared)
 LRFACE_BINDING(prelu_backward) {
-  Args a(info, "prelu_backward");
   int64_t total;
   auto d = sizes_arg(a, 10, 3, &total);
   const bool shared = a.boolean(11);
   const int64_t slopes = shared ? 1 : d[1];
-  float* gx = info[0].IsNull() ? nullptr : a.f32(0, total);
-  float* gw = info[2].IsNull() ? nullptr : a.f32(2, slopes);
+  float* gx = a.is_null(0) ? nullptr : a.f32(0, total);
+  float* gw = a.is_null(2) ? nullptr : a.f32(2, slopes);
   cpu::prelu_backward(a.f32(4, total), a.f32(6, slopes), a.f32(8, total), gx, gw, d[0], d[1], d[2], shared);
-  return info.Env().Undefined();
 }
 
 // mfm(y, yOff, x, xOff, [outer, half, inner])
 LRFACE_BINDING(mfm) {
-  Args a(info, "mfm");
   int64_t half_total;
   auto d = sizes_arg(a, 4, 3, &half_total);
   LR_CHECK(half_total <= kMaxCount / 2, Range, "mfm: sizes too large");
   cpu::mfm(a.f32(2, 2 * half_total), a.f32(0, half_total), d[0], d[1], d[2]);
-  return info.Env().Undefined();
 }
 
 // mfm_backward(gx, gxOff, x, xOff, gy, gyOff, [outer, half, inner])
 LRFACE_BINDING(mfm_backward) {
-  Args a(info, "mfm_backward");
   int64_t half_total;
   auto d = sizes_arg(a, 6, 3, &half_total);
   LR_CHECK(half_total <= kMaxCount / 2, Range, "mfm_backward: sizes too large");
   cpu::mfm_backward(a.f32(2, 2 * half_total), a.f32(4, half_total), a.f32(0, 2 * half_total), d[0], d[1], d[2]);
-  return info.Env().Undefined();
 }
 
 // dropout(y, yOff, x, xOff, n, p, seed, stream, offset): also the backward, applied to the gradient
 LRFACE_BINDING(dropout) {
-  Args a(info, "dropout");
   const int64_t n = a.i64(4);
   LR_CHECK(n >= 0 && n <= kMaxCount, Range, "dropout: bad element count ", n);
   const double p = a.f64(5);
@@ -131,7 +114,6 @@ LRFACE_BINDING(dropout) {
            "dropout: bad stream offset ", offset);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
   cpu::dropout(a.f32(2, n), a.f32(0, n), n, p, scale, seed, static_cast<cpu::RandomStream>(stream), offset);
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

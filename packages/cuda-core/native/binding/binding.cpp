@@ -6,12 +6,13 @@ namespace lrface {
 
 Napi::FunctionReference* StorageWrap::constructor = nullptr;
 
-std::vector<std::pair<std::string, BindingFn>>& binding_registry() {
-  static std::vector<std::pair<std::string, BindingFn>> registry;
+std::vector<BindingEntry>& binding_registry() {
+  static std::vector<BindingEntry> registry;
   return registry;
 }
 
-BindingRegistrar::BindingRegistrar(const char* name, BindingFn fn) { binding_registry().emplace_back(name, fn); }
+BindingRegistrar::BindingRegistrar(const char* name, KernelFn fn) { binding_registry().push_back({name, fn, nullptr}); }
+BindingRegistrar::BindingRegistrar(const char* name, QueryFn fn) { binding_registry().push_back({name, nullptr, fn}); }
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
   int64_t n = 1;
@@ -67,14 +68,31 @@ void StorageWrap::FreeNow(Napi::Env env) {
 }
 
 Napi::Value StorageWrap::Free(const Napi::CallbackInfo& info) {
-  FreeNow(info.Env());
+  if (pins_ > 0)
+    free_requested_ = true;  // queued kernels still use it: freed when the last of them is done
+  else
+    FreeNow(info.Env());
   return info.Env().Undefined();
+}
+
+void StorageWrap::unpin(Napi::Env env) {
+  if (--pins_ == 0 && free_requested_) {
+    free_requested_ = false;
+    FreeNow(env);
+  }
+}
+
+void StorageWrap::CheckNotPinned(Napi::Env env, const char* what) const {
+  if (pins_ > 0)
+    throw Napi::Error::New(env, std::string(what) +
+                                    ": the tensor belongs to an asynchronous run that has not finished; await it first");
 }
 
 // read(): a fresh copy as the matching TypedArray
 Napi::Value StorageWrap::Read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (storage_->data() == nullptr && storage_->numel() > 0) throw Napi::Error::New(env, "read: storage was disposed");
+  CheckNotPinned(env, "read");
   int64_t offset = info.Length() > 0 ? info[0].As<Napi::Number>().Int64Value() : 0;
   int64_t count = info.Length() > 1 ? info[1].As<Napi::Number>().Int64Value() : storage_->numel() - offset;
   if (offset < 0 || count < 0 || offset + count > storage_->numel())
@@ -94,6 +112,7 @@ Napi::Value StorageWrap::Read(const Napi::CallbackInfo& info) {
 Napi::Value StorageWrap::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (storage_->data() == nullptr && storage_->numel() > 0) throw Napi::Error::New(env, "write: storage was disposed");
+  CheckNotPinned(env, "write");
   if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "write: expected a TypedArray");
   Napi::TypedArray arr = info[0].As<Napi::TypedArray>();
   int64_t offset = info.Length() > 1 ? info[1].As<Napi::Number>().Int64Value() : 0;
@@ -115,61 +134,81 @@ Napi::Value StorageWrap::GetDtype(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<int>(storage_->dtype()));
 }
 Napi::Value StorageWrap::GetFreed(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), storage_->data() == nullptr && storage_->numel() > 0);
+  return Napi::Boolean::New(info.Env(), free_requested_ || (storage_->data() == nullptr && storage_->numel() > 0));
+}
+
+std::vector<ArgValue> capture_args(const Napi::CallbackInfo& info, std::vector<Napi::Object>* wrappers) {
+  std::vector<ArgValue> out(info.Length());
+  for (size_t i = 0; i < info.Length(); ++i) {
+    Napi::Value v = info[i];
+    ArgValue& a = out[i];
+    if (v.IsNull()) {
+      a.kind = ArgValue::Kind::Null;
+    } else if (v.IsNumber()) {
+      a.kind = ArgValue::Kind::Number;
+      a.number = v.As<Napi::Number>().DoubleValue();
+    } else if (v.IsBoolean()) {
+      a.kind = ArgValue::Kind::Boolean;
+      a.boolean = v.As<Napi::Boolean>().Value();
+    } else if (v.IsString()) {
+      a.kind = ArgValue::Kind::String;
+      a.text = v.As<Napi::String>().Utf8Value();
+    } else if (v.IsArray()) {
+      a.kind = ArgValue::Kind::Array;
+      Napi::Array arr = v.As<Napi::Array>();
+      a.array.resize(arr.Length());
+      for (uint32_t k = 0; k < arr.Length(); ++k) {
+        Napi::Value e = arr.Get(k);
+        if (e.IsNumber())
+          a.array[k] = e.As<Napi::Number>().DoubleValue();
+        else
+          a.numeric_array = false;
+      }
+    } else if (v.IsObject() && v.As<Napi::Object>().InstanceOf(StorageWrap::constructor->Value())) {
+      a.kind = ArgValue::Kind::Storage;
+      a.storage = StorageWrap::Unwrap(v.As<Napi::Object>())->storage();
+      if (wrappers) wrappers->push_back(v.As<Napi::Object>());
+    } else {
+      a.kind = ArgValue::Kind::Other;
+    }
+  }
+  return out;
+}
+
+const ArgValue& Args::at(size_t i, ArgValue::Kind kind, const char* what) const {
+  if (i >= values_.size() || values_[i].kind != kind) fail(ErrorKind::Type, op_, ": argument ", i, " must be ", what);
+  return values_[i];
 }
 
 Storage* Args::storage(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsObject())
-    fail(ErrorKind::Type, op_, ": argument ", i, " must be a Storage");
-  Napi::Object obj = info_[i].As<Napi::Object>();
-  if (!obj.InstanceOf(StorageWrap::constructor->Value())) fail(ErrorKind::Type, op_, ": argument ", i, " must be a Storage");
-  Storage* s = StorageWrap::Unwrap(obj)->storage();
+  Storage* s = at(i, ArgValue::Kind::Storage, "a Storage").storage;
   if (s->data() == nullptr && s->numel() > 0) fail(ErrorKind::State, op_, ": argument ", i, " was disposed");
   return s;
 }
 
 int64_t Args::i64(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a number");
-  return info_[i].As<Napi::Number>().Int64Value();
+  double d = at(i, ArgValue::Kind::Number, "a number").number;
+  if (!(d >= -9.0e18 && d <= 9.0e18)) fail(ErrorKind::Range, op_, ": argument ", i, " is not a finite integer");
+  return static_cast<int64_t>(d);
 }
 
-double Args::f64(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a number");
-  return info_[i].As<Napi::Number>().DoubleValue();
-}
+double Args::f64(size_t i) const { return at(i, ArgValue::Kind::Number, "a number").number; }
 
-bool Args::boolean(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsBoolean()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a boolean");
-  return info_[i].As<Napi::Boolean>().Value();
-}
+bool Args::boolean(size_t i) const { return at(i, ArgValue::Kind::Boolean, "a boolean").boolean; }
 
-std::string Args::str(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsString()) fail(ErrorKind::Type, op_, ": argument ", i, " must be a string");
-  return info_[i].As<Napi::String>().Utf8Value();
+std::string Args::str(size_t i) const { return at(i, ArgValue::Kind::String, "a string").text; }
+
+std::vector<double> Args::doubles(size_t i) const {
+  const ArgValue& v = at(i, ArgValue::Kind::Array, "an array");
+  if (!v.numeric_array) fail(ErrorKind::Type, op_, ": argument ", i, " must hold numbers");
+  return v.array;
 }
 
 std::vector<int64_t> Args::ints(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsArray()) fail(ErrorKind::Type, op_, ": argument ", i, " must be an array");
-  Napi::Array arr = info_[i].As<Napi::Array>();
-  std::vector<int64_t> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must hold numbers");
-    out[k] = v.As<Napi::Number>().Int64Value();
-  }
-  return out;
-}
-
-std::vector<double> Args::doubles(size_t i) const {
-  if (i >= info_.Length() || !info_[i].IsArray()) fail(ErrorKind::Type, op_, ": argument ", i, " must be an array");
-  Napi::Array arr = info_[i].As<Napi::Array>();
-  std::vector<double> out(arr.Length());
-  for (uint32_t k = 0; k < arr.Length(); ++k) {
-    Napi::Value v = arr.Get(k);
-    if (!v.IsNumber()) fail(ErrorKind::Type, op_, ": argument ", i, " must hold numbers");
-    out[k] = v.As<Napi::Number>().DoubleValue();
-  }
-  return out;
+  std::vector<double> d = doubles(i);
+  for (double e : d)
+    if (!(e >= -9.0e18 && e <= 9.0e18)) fail(ErrorKind::Range, op_, ": argument ", i, " holds a non-finite number");
+  return std::vector<int64_t>(d.begin(), d.end());
 }
 
 }  // namespace lrface

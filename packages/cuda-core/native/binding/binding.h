@@ -20,6 +20,12 @@ class StorageWrap : public Napi::ObjectWrap<StorageWrap> {
   ~StorageWrap() override;
   Storage* storage() { return storage_; }
 
+  // Queued asynchronous work holds a pin on every storage it touches: until the last pin
+  // goes, reads and writes from JavaScript are refused and free() is carried out later.
+  void pin() { ++pins_; }
+  void unpin(Napi::Env env);
+  bool pinned() const { return pins_ > 0; }
+
  private:
   Napi::Value Free(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
@@ -28,18 +34,37 @@ class StorageWrap : public Napi::ObjectWrap<StorageWrap> {
   Napi::Value GetDtype(const Napi::CallbackInfo& info);
   Napi::Value GetFreed(const Napi::CallbackInfo& info);
   void FreeNow(Napi::Env env);
+  void CheckNotPinned(Napi::Env env, const char* what) const;
 
   Storage* storage_ = nullptr;
   int64_t reported_bytes_ = 0;
+  int pins_ = 0;
+  bool free_requested_ = false;
 };
+
+// One argument of a kernel call, copied out of its JS value on the JS thread, so that the
+// kernel itself can run later on another thread (asynchronous runs).
+struct ArgValue {
+  enum class Kind { Missing, Null, Number, Boolean, String, Storage, Array, Other };
+  Kind kind = Kind::Missing;
+  double number = 0;
+  bool boolean = false;
+  bool numeric_array = true;
+  std::string text;
+  Storage* storage = nullptr;
+  std::vector<double> array;
+};
+
+// Copies every argument of a call; storage wrappers met are appended to `wrappers`.
+std::vector<ArgValue> capture_args(const Napi::CallbackInfo& info, std::vector<Napi::Object>* wrappers);
 
 // Positional argument reader for kernel bindings. A tensor argument is two JS values:
 // the Storage object and the element offset of the view.
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  Args(std::vector<ArgValue> values, const char* op) : values_(std::move(values)), op_(op) {}
   const char* op() const { return op_; }
-  size_t size() const { return info_.Length(); }
+  size_t size() const { return values_.size(); }
 
   Storage* storage(size_t i) const;
   // Pointer to `numel` elements of dtype T at (storage at i, offset at i+1), bounds-checked.
@@ -57,6 +82,7 @@ class Args {
   int32_t* i32(size_t i, int64_t numel) const { return tensor<int32_t>(i, numel, DType::Int32); }
   uint8_t* u8(size_t i, int64_t numel) const { return tensor<uint8_t>(i, numel, DType::Uint8); }
 
+  bool is_null(size_t i) const { return i < values_.size() && values_[i].kind == ArgValue::Kind::Null; }
   int64_t i64(size_t i) const;
   double f64(size_t i) const;
   bool boolean(size_t i) const;
@@ -65,26 +91,42 @@ class Args {
   std::vector<double> doubles(size_t i) const;
 
  private:
-  const Napi::CallbackInfo& info_;
+  const ArgValue& at(size_t i, ArgValue::Kind kind, const char* what) const;
+  std::vector<ArgValue> values_;
   const char* op_;
 };
 
 int64_t numel_of(const std::vector<int64_t>& shape);
 
-using BindingFn = Napi::Value (*)(const Napi::CallbackInfo&);
+// A kernel: reads its arguments and writes into output storages; it may run on any thread.
+using KernelFn = void (*)(const Args&);
+// A query: answers at once on the JS thread (instruction set in use, ...), never queued.
+using QueryFn = Napi::Value (*)(const Napi::CallbackInfo&, const Args&);
 
-struct BindingRegistrar {
-  BindingRegistrar(const char* name, BindingFn fn);
+struct BindingEntry {
+  std::string name;
+  KernelFn kernel = nullptr;
+  QueryFn query = nullptr;
 };
 
-std::vector<std::pair<std::string, BindingFn>>& binding_registry();
+struct BindingRegistrar {
+  BindingRegistrar(const char* name, KernelFn fn);
+  BindingRegistrar(const char* name, QueryFn fn);
+};
+
+std::vector<BindingEntry>& binding_registry();
 
 }  // namespace lrface
 
 #define LRFACE_CONCAT_INNER(a, b) a##b
 #define LRFACE_CONCAT(a, b) LRFACE_CONCAT_INNER(a, b)
-// Defines and registers a binding: LRFACE_BINDING(add) { Args a(info, "add"); ... return env.Undefined(); }
-#define LRFACE_BINDING(name)                                                                 \
-  static Napi::Value LRFACE_CONCAT(binding_, name)(const Napi::CallbackInfo& info);         \
+// Defines and registers a kernel: LRFACE_BINDING(add) { float* out = a.f32(0, n); ... }
+#define LRFACE_BINDING(name)                                                                  \
+  static void LRFACE_CONCAT(binding_, name)(const ::lrface::Args& a);                         \
   static ::lrface::BindingRegistrar LRFACE_CONCAT(registrar_, name)(#name, &LRFACE_CONCAT(binding_, name)); \
-  static Napi::Value LRFACE_CONCAT(binding_, name)(const Napi::CallbackInfo& info)
+  static void LRFACE_CONCAT(binding_, name)(const ::lrface::Args& a)
+// Defines and registers a query, which returns a JS value: LRFACE_QUERY(gemm_isa) { return ...; }
+#define LRFACE_QUERY(name)                                                                    \
+  static Napi::Value LRFACE_CONCAT(query_, name)(const Napi::CallbackInfo& info, const ::lrface::Args& a); \
+  static ::lrface::BindingRegistrar LRFACE_CONCAT(registrar_, name)(#name, &LRFACE_CONCAT(query_, name)); \
+  static Napi::Value LRFACE_CONCAT(query_, name)(const Napi::CallbackInfo& info, [[maybe_unused]] const ::lrface::Args& a)

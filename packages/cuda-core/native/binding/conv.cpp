@@ -47,38 +47,32 @@ int64_t output_numel(const cpu::ConvGeometry& g) { return g.n * g.o * g.out_h * 
 
 // conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom[, relu])
 LRFACE_BINDING(conv2d_forward) {
-  Args a(info, "conv2d_forward");
   auto g = read_geometry(a, 8);
   float* out = a.f32(0, output_numel(g));
   const float* x = a.f32(2, input_numel(g));
   const float* w = a.f32(4, weight_numel(g));
-  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, g.o);
+  const float* bias = a.is_null(6) ? nullptr : a.f32(6, g.o);
   const bool relu = a.size() > 9 && a.boolean(9);
   cpu::conv2d_forward(g, x, w, bias, out, relu);
-  return info.Env().Undefined();
 }
 
 // conv2d_backward_data(gx, gxOff, gy, gyOff, w, wOff, bias|null, bOff, geom): bias has C entries
 LRFACE_BINDING(conv2d_backward_data) {
-  Args a(info, "conv2d_backward_data");
   auto g = read_geometry(a, 8);
   float* gx = a.f32(0, input_numel(g));
   const float* gy = a.f32(2, output_numel(g));
   const float* w = a.f32(4, weight_numel(g));
-  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, g.c);
+  const float* bias = a.is_null(6) ? nullptr : a.f32(6, g.c);
   cpu::conv2d_backward_data(g, gy, w, bias, gx);
-  return info.Env().Undefined();
 }
 
 // conv2d_backward_filter(gw, gwOff, x, xOff, gy, gyOff, geom)
 LRFACE_BINDING(conv2d_backward_filter) {
-  Args a(info, "conv2d_backward_filter");
   auto g = read_geometry(a, 6);
   float* gw = a.f32(0, weight_numel(g));
   const float* x = a.f32(2, input_numel(g));
   const float* gy = a.f32(4, output_numel(g));
   cpu::conv2d_backward_filter(g, x, gy, gw);
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

@@ -5,7 +5,6 @@ namespace lrface {
 
 // binary(code, out, outOff, a, aOff, b, bOff, outShape, aShape, bShape)
 LRFACE_BINDING(binary) {
-  Args a(info, "binary");
   auto code = a.i64(0);
   LR_CHECK(code >= 0 && code <= 8, Range, "binary: unknown op code ", code);
   auto shape = a.ints(7), as = a.ints(8), bs = a.ints(9);
@@ -17,24 +16,20 @@ LRFACE_BINDING(binary) {
   const float* x = a.f32(3, numel_of(as));
   const float* y = a.f32(5, numel_of(bs));
   cpu::binary(static_cast<cpu::BinaryOp>(code), out, x, y, shape, as, bs);
-  return info.Env().Undefined();
 }
 
 // unary(code, out, outOff, x, xOff, n, p0, p1)
 LRFACE_BINDING(unary) {
-  Args a(info, "unary");
   auto code = a.i64(0);
   LR_CHECK(code >= 0 && code <= 12, Range, "unary: unknown op code ", code);
   int64_t n = a.i64(5);
   float* out = a.f32(1, n);
   const float* x = a.f32(3, n);
   cpu::unary(static_cast<cpu::UnaryOp>(code), out, x, n, static_cast<float>(a.f64(6)), static_cast<float>(a.f64(7)));
-  return info.Env().Undefined();
 }
 
 // unary_backward(code, gx, gxOff, gy, gyOff, x, xOff, y, yOff, n, p0, p1)
 LRFACE_BINDING(unary_backward) {
-  Args a(info, "unary_backward");
   auto code = a.i64(0);
   LR_CHECK(code >= 0 && code <= 12, Range, "unary_backward: unknown op code ", code);
   int64_t n = a.i64(9);
@@ -44,7 +39,6 @@ LRFACE_BINDING(unary_backward) {
   const float* y = a.f32(7, n);
   cpu::unary_backward(static_cast<cpu::UnaryOp>(code), gx, gy, x, y, n, static_cast<float>(a.f64(10)),
                       static_cast<float>(a.f64(11)));
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

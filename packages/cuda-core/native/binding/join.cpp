@@ -48,7 +48,6 @@ SliceDims slice_dims(const Args& a, size_t i) {
 
 // concat_axis(out, outOff, [outer, total, inner], [n0, n1, ...], x0, x0Off, x1, x1Off, ...): any dtype, all the same
 LRFACE_BINDING(concat_axis) {
-  Args a(info, "concat_axis");
   auto d = a.ints(2);
   auto sizes = a.ints(3);
   LR_CHECK(d.size() == 3, Range, "concat_axis: argument 2 must hold [outer, total, inner]");
@@ -64,27 +63,22 @@ LRFACE_BINDING(concat_axis) {
   }
   LR_CHECK(sum == total, Range, "concat_axis: sizes add up to ", sum, ", not the output's ", total);
   cpu::concat_axis(out, inputs, sizes, outer, inner, static_cast<int64_t>(dtype_size(dtype)));
-  return info.Env().Undefined();
 }
 
 // slice_axis(out, outOff, x, xOff, [outer, n, m, inner, start, step]): any dtype, both the same
 LRFACE_BINDING(slice_axis) {
-  Args a(info, "slice_axis");
   const SliceDims s = slice_dims(a, 4);
   const DType dtype = a.storage(2)->dtype();
   const char* x = any_view(a, 2, s.outer * s.n * s.inner, dtype);
   char* out = any_view(a, 0, s.outer * s.m * s.inner, dtype);
   cpu::slice_axis(x, out, s.outer, s.n, s.m, s.inner, s.start, s.step, static_cast<int64_t>(dtype_size(dtype)));
-  return info.Env().Undefined();
 }
 
 // slice_axis_backward(gx, gxOff, gy, gyOff, [outer, n, m, inner, start, step])
 LRFACE_BINDING(slice_axis_backward) {
-  Args a(info, "slice_axis_backward");
   const SliceDims s = slice_dims(a, 4);
   cpu::slice_axis_backward(a.f32(2, s.outer * s.m * s.inner), a.f32(0, s.outer * s.n * s.inner), s.outer, s.n, s.m, s.inner,
                            s.start, s.step);
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

@@ -9,7 +9,6 @@ namespace lrface {
 // out[batch] (M x N, contiguous) = op(a at aOff + aOffsets[batch]) @ op(b at bOff + bOffsets[batch]) + bias[N].
 // op(a) = a^T when transA (a stored K x M); op(b) = b^T when transB (b stored N x K).
 LRFACE_BINDING(matmul) {
-  Args a(info, "matmul");
   auto dims = a.ints(8);
   LR_CHECK(dims.size() == 3 && dims[0] >= 0 && dims[1] >= 0 && dims[2] >= 0, Range, "matmul: bad [M, N, K]");
   const int64_t m = dims[0], n = dims[1], k = dims[2];
@@ -34,7 +33,7 @@ LRFACE_BINDING(matmul) {
   float* out = a.f32(0, out_numel);
   const float* pa = a.f32(2, amax);
   const float* pb = a.f32(4, bmax);
-  const float* bias = info[6].IsNull() ? nullptr : a.f32(6, n);
+  const float* bias = a.is_null(6) ? nullptr : a.f32(6, n);
   if (bias)
     for (int64_t i = 0; i < batch * m; ++i) std::copy(bias, bias + n, out + i * n);
   const float beta = bias ? 1.0f : 0.0f;
@@ -43,15 +42,13 @@ LRFACE_BINDING(matmul) {
   else
     cpu::sgemm_batched(ta, tb, m, n, k, 1.0f, pa, ta ? m : k, aoffs.data(), pb, tb ? k : n, boffs.data(), beta, out, n,
                        mn, batch);
-  return info.Env().Undefined();
 }
 
 // gemm_isa() -> "avx512" | "avx2" | "scalar": the micro-kernel in use.
-LRFACE_BINDING(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
+LRFACE_QUERY(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
 
 // gemm_use_isa(name) -> whether this CPU has it; switches every GEMM and conv kernel (tests).
-LRFACE_BINDING(gemm_use_isa) {
-  Args a(info, "gemm_use_isa");
+LRFACE_QUERY(gemm_use_isa) {
   const std::string name = a.str(0);
   LR_CHECK(name == "avx512" || name == "avx2" || name == "scalar" || name == "auto", Range,
            "gemm_use_isa: unknown instruction set ", name);

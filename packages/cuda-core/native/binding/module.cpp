@@ -1,6 +1,10 @@
 // The addon's entry point: engine-wide functions plus every kernel registered with LRFACE_BINDING.
 #include <napi.h>
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
 #include "../core/storage.h"
 #include "../core/thread_pool.h"
 #include "../cuda/device_query.h"
@@ -10,20 +14,163 @@ namespace lrface {
 
 namespace {
 
-// Calls a registered kernel and turns EngineError into the matching JS error class.
-Napi::Value dispatch(const Napi::CallbackInfo& info) {
-  auto fn = reinterpret_cast<BindingFn>(info.Data());
-  try {
-    return fn(info);
-  } catch (const EngineError& e) {
-    switch (e.kind()) {
-      case ErrorKind::Type: throw Napi::TypeError::New(info.Env(), e.what());
-      case ErrorKind::Range: throw Napi::RangeError::New(info.Env(), e.what());
-      default: throw Napi::Error::New(info.Env(), e.what());
-    }
-  } catch (const std::bad_alloc&) {
-    throw Napi::Error::New(info.Env(), "out of host memory");
+Napi::Value to_js_error(Napi::Env env, ErrorKind kind, const std::string& message) {
+  switch (kind) {
+    case ErrorKind::Type: return Napi::TypeError::New(env, message).Value();
+    case ErrorKind::Range: return Napi::RangeError::New(env, message).Value();
+    default: return Napi::Error::New(env, message).Value();
   }
+}
+
+// Kernels run one at a time: the JS thread's synchronous calls and the asynchronous runs'
+// worker threads share the thread pool and the GEMM settings.
+std::mutex& engine_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+struct QueuedKernel {
+  KernelFn fn;
+  Args args;
+};
+
+// Kernel calls recorded between beginRecording() and endRecording(), with the storages
+// they touch pinned and referenced so that neither free() nor the GC can release them.
+struct Recording {
+  std::vector<QueuedKernel> kernels;
+  std::vector<Napi::ObjectReference> storages;
+};
+
+Recording* g_recording = nullptr;
+
+void release_storages(Napi::Env env, std::vector<Napi::ObjectReference>& storages) {
+  for (auto& ref : storages) StorageWrap::Unwrap(ref.Value())->unpin(env);
+  storages.clear();
+}
+
+// Runs finish in the order they were queued: each waits for its ticket.
+std::mutex g_ticket_mutex;
+std::condition_variable g_ticket_cv;
+uint64_t g_next_ticket = 0;
+uint64_t g_serving = 0;
+
+class AsyncRun : public Napi::AsyncWorker {
+ public:
+  AsyncRun(Napi::Env env, Recording&& recording)
+      : Napi::AsyncWorker(env, "lrface.run"), deferred_(Napi::Promise::Deferred::New(env)),
+        kernels_(std::move(recording.kernels)), storages_(std::move(recording.storages)) {
+    std::lock_guard<std::mutex> lock(g_ticket_mutex);
+    ticket_ = g_next_ticket++;
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    {
+      std::unique_lock<std::mutex> lock(g_ticket_mutex);
+      g_ticket_cv.wait(lock, [this] { return g_serving == ticket_; });
+    }
+    try {
+      for (const QueuedKernel& k : kernels_) {
+        // Locked per kernel, so synchronous calls from the JS thread wait for one kernel at most.
+        std::lock_guard<std::mutex> lock(engine_mutex());
+        k.fn(k.args);
+      }
+    } catch (const EngineError& e) {
+      failed_ = true;
+      kind_ = e.kind();
+      message_ = e.what();
+    } catch (const std::bad_alloc&) {
+      failed_ = true;
+      kind_ = ErrorKind::State;
+      message_ = "out of host memory";
+    }
+    {
+      std::lock_guard<std::mutex> lock(g_ticket_mutex);
+      ++g_serving;
+    }
+    g_ticket_cv.notify_all();
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    kernels_.clear();
+    release_storages(env, storages_);
+    if (failed_)
+      deferred_.Reject(to_js_error(env, kind_, message_));
+    else
+      deferred_.Resolve(env.Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<QueuedKernel> kernels_;
+  std::vector<Napi::ObjectReference> storages_;
+  uint64_t ticket_ = 0;
+  bool failed_ = false;
+  ErrorKind kind_ = ErrorKind::State;
+  std::string message_;
+};
+
+// Calls a registered kernel (or queues it while recording) and turns EngineError into the
+// matching JS error class.
+Napi::Value dispatch(const Napi::CallbackInfo& info) {
+  const BindingEntry& entry = *static_cast<const BindingEntry*>(info.Data());
+  Napi::Env env = info.Env();
+  try {
+    std::vector<Napi::Object> wrappers;
+    Args args(capture_args(info, &wrappers), entry.name.c_str());
+    if (entry.query) {
+      std::lock_guard<std::mutex> lock(engine_mutex());
+      return entry.query(info, args);
+    }
+    if (g_recording) {
+      for (Napi::Object& w : wrappers) {
+        StorageWrap::Unwrap(w)->pin();
+        g_recording->storages.push_back(Napi::Persistent(w));
+      }
+      g_recording->kernels.push_back({entry.kernel, std::move(args)});
+      return env.Undefined();
+    }
+    for (size_t i = 0; i < wrappers.size(); ++i)
+      if (StorageWrap::Unwrap(wrappers[i])->pinned())
+        throw Napi::Error::New(env, entry.name + ": a tensor argument belongs to an asynchronous run that has not "
+                                                 "finished; await it first");
+    std::lock_guard<std::mutex> lock(engine_mutex());
+    entry.kernel(args);
+    return env.Undefined();
+  } catch (const EngineError& e) {
+    throw Napi::Error(env, to_js_error(env, e.kind(), e.what()));
+  } catch (const std::bad_alloc&) {
+    throw Napi::Error::New(env, "out of host memory");
+  }
+}
+
+Napi::Value BeginRecording(const Napi::CallbackInfo& info) {
+  if (g_recording) throw Napi::Error::New(info.Env(), "runAsync: a recording is already open (runs cannot nest)");
+  g_recording = new Recording();
+  return info.Env().Undefined();
+}
+
+// Drops the recorded kernels without running them (the recorded function threw).
+Napi::Value DiscardRecording(const Napi::CallbackInfo& info) {
+  if (g_recording) {
+    release_storages(info.Env(), g_recording->storages);
+    delete g_recording;
+    g_recording = nullptr;
+  }
+  return info.Env().Undefined();
+}
+
+// Closes the recording and runs its kernels on a worker thread; returns a Promise.
+Napi::Value EndRecording(const Napi::CallbackInfo& info) {
+  if (!g_recording) throw Napi::Error::New(info.Env(), "runAsync: no recording is open");
+  std::unique_ptr<Recording> recording(g_recording);
+  g_recording = nullptr;
+  auto* run = new AsyncRun(info.Env(), std::move(*recording));
+  Napi::Promise promise = run->promise();
+  run->Queue();
+  return promise;
 }
 
 Napi::Value LiveStorage(const Napi::CallbackInfo& info) {
@@ -37,8 +184,9 @@ Napi::Value LiveStorage(const Napi::CallbackInfo& info) {
 Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), num_threads()); }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-  Args a(info, "setNumThreads");
-  set_num_threads(static_cast<int>(a.i64(0)));
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setNumThreads: argument 0 must be a number");
+  std::lock_guard<std::mutex> lock(engine_mutex());
+  set_num_threads(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
 
@@ -73,17 +221,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Storage", StorageWrap::Define(env));
   exports.Set("liveStorage", Napi::Function::New(env, LiveStorage, "liveStorage"));
   exports.Set("numThreads", Napi::Function::New(env, GetNumThreads, "numThreads"));
-  exports.Set("setNumThreads", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
-                return dispatch(info);
-              }, "setNumThreads", reinterpret_cast<void*>(&SetNumThreads)));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("beginRecording", Napi::Function::New(env, BeginRecording, "beginRecording"));
+  exports.Set("endRecording", Napi::Function::New(env, EndRecording, "endRecording"));
+  exports.Set("discardRecording", Napi::Function::New(env, DiscardRecording, "discardRecording"));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("emptyCache", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 host_cache_clear();
                 return info.Env().Undefined();
               }, "emptyCache"));
   Napi::Object kernels = Napi::Object::New(env);
-  for (auto& entry : binding_registry())
-    kernels.Set(entry.first, Napi::Function::New(env, dispatch, entry.first, reinterpret_cast<void*>(entry.second)));
+  for (BindingEntry& entry : binding_registry())
+    kernels.Set(entry.name, Napi::Function::New(env, dispatch, entry.name, &entry));
   exports.Set("kernels", kernels);
   return exports;
 }

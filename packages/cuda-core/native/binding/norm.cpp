@@ -9,7 +9,6 @@ namespace lrface {
 //            mean, mOff, invstd, iOff, [n, c, hw], training, momentum, eps)
 // runMean/runVar are written in place in training mode.
 LRFACE_BINDING(batch_norm) {
-  Args a(info, "batch_norm");
   auto d = a.ints(16);
   LR_CHECK(d.size() == 3 && d[0] >= 0 && d[1] >= 1 && d[2] >= 0, Range, "batch_norm: bad sizes");
   const int64_t n = d[0], c = d[1], hw = d[2];
@@ -17,34 +16,31 @@ LRFACE_BINDING(batch_norm) {
   const bool training = a.boolean(17);
   const double momentum = a.f64(18), eps = a.f64(19);
   LR_CHECK(momentum >= 0 && momentum <= 1 && eps > 0, Range, "batch_norm: bad momentum or eps");
-  LR_CHECK(training || (!info[8].IsNull() && !info[10].IsNull()), Range, "batch_norm: eval mode needs running statistics");
+  LR_CHECK(training || (!a.is_null(8) && !a.is_null(10)), Range, "batch_norm: eval mode needs running statistics");
   LR_CHECK(!training || n * hw > 1, Range, "batch_norm: training needs more than one value per channel");
   float* y = a.f32(0, numel);
   const float* x = a.f32(2, numel);
-  const float* w = info[4].IsNull() ? nullptr : a.f32(4, c);
-  const float* b = info[6].IsNull() ? nullptr : a.f32(6, c);
-  float* rm = info[8].IsNull() ? nullptr : a.f32(8, c);
-  float* rv = info[10].IsNull() ? nullptr : a.f32(10, c);
+  const float* w = a.is_null(4) ? nullptr : a.f32(4, c);
+  const float* b = a.is_null(6) ? nullptr : a.f32(6, c);
+  float* rm = a.is_null(8) ? nullptr : a.f32(8, c);
+  float* rv = a.is_null(10) ? nullptr : a.f32(10, c);
   cpu::batch_norm_forward(n, c, hw, x, w, b, rm, rv, training, static_cast<float>(momentum), static_cast<float>(eps),
                           a.f32(12, c), a.f32(14, c), y);
-  return info.Env().Undefined();
 }
 
 // batch_norm_backward(gx|null, gxOff, gw|null, gwOff, gb|null, gbOff, x, xOff, gy, gyOff, weight|null, wOff,
 //                     mean, mOff, invstd, iOff, [n, c, hw], training)
 LRFACE_BINDING(batch_norm_backward) {
-  Args a(info, "batch_norm_backward");
   auto d = a.ints(16);
   LR_CHECK(d.size() == 3 && d[0] >= 0 && d[1] >= 1 && d[2] >= 0, Range, "batch_norm_backward: bad sizes");
   const int64_t n = d[0], c = d[1], hw = d[2];
   const int64_t numel = checked_product("batch_norm_backward", {n, c, hw});
-  float* gx = info[0].IsNull() ? nullptr : a.f32(0, numel);
-  float* gw = info[2].IsNull() ? nullptr : a.f32(2, c);
-  float* gb = info[4].IsNull() ? nullptr : a.f32(4, c);
-  const float* w = info[10].IsNull() ? nullptr : a.f32(10, c);
+  float* gx = a.is_null(0) ? nullptr : a.f32(0, numel);
+  float* gw = a.is_null(2) ? nullptr : a.f32(2, c);
+  float* gb = a.is_null(4) ? nullptr : a.f32(4, c);
+  const float* w = a.is_null(10) ? nullptr : a.f32(10, c);
   cpu::batch_norm_backward(n, c, hw, a.f32(6, numel), a.f32(8, numel), w, a.f32(12, c), a.f32(14, c), a.boolean(17), gx,
                            gw, gb);
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

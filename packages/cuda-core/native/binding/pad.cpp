@@ -40,20 +40,16 @@ PadArgs read_pad(const Args& a, size_t i) {
 
 // pad2d(out, oOff, x, xOff, [planes, h, w, pt, pb, pl, pr], mode, value)
 LRFACE_BINDING(pad2d) {
-  Args a(info, "pad2d");
   const PadArgs p = read_pad(a, 4);
   cpu::pad2d(p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, p.mode, static_cast<float>(a.f64(6)),
              a.f32(2, p.planes * p.h * p.w), a.f32(0, p.planes * p.oh * p.ow));
-  return info.Env().Undefined();
 }
 
 // pad2d_backward(gx, gxOff, gy, gyOff, [planes, h, w, pt, pb, pl, pr], mode)
 LRFACE_BINDING(pad2d_backward) {
-  Args a(info, "pad2d_backward");
   const PadArgs p = read_pad(a, 4);
   cpu::pad2d_backward(p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, p.mode, a.f32(2, p.planes * p.oh * p.ow),
                       a.f32(0, p.planes * p.h * p.w));
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

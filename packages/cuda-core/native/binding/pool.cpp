@@ -31,44 +31,36 @@ cpu::PoolGeometry read_pool(const Args& a, size_t i) {
 
 // max_pool2d(out, oOff, index|null, iOff, x, xOff, geom)
 LRFACE_BINDING(max_pool2d) {
-  Args a(info, "max_pool2d");
   auto g = read_pool(a, 6);
   const int64_t n_out = g.planes * g.out_h * g.out_w;
-  int32_t* index = info[2].IsNull() ? nullptr : a.i32(2, n_out);
+  int32_t* index = a.is_null(2) ? nullptr : a.i32(2, n_out);
   cpu::max_pool2d(g, a.f32(4, g.planes * g.h * g.w), a.f32(0, n_out), index);
-  return info.Env().Undefined();
 }
 
 // max_pool2d_backward(gx, gxOff, gy, gyOff, index, iOff, geom)
 LRFACE_BINDING(max_pool2d_backward) {
-  Args a(info, "max_pool2d_backward");
   auto g = read_pool(a, 6);
   const int64_t n_out = g.planes * g.out_h * g.out_w;
   const int32_t* index = a.i32(4, n_out);
   for (int64_t k = 0; k < n_out; ++k)
     LR_CHECK(index[k] >= -1 && index[k] < g.h * g.w, Range, "max_pool2d_backward: index out of range");
   cpu::max_pool2d_backward(g, a.f32(2, n_out), index, a.f32(0, g.planes * g.h * g.w));
-  return info.Env().Undefined();
 }
 
 // avg_pool2d(out, oOff, x, xOff, geom, countIncludePad, pb, pr)
 LRFACE_BINDING(avg_pool2d) {
-  Args a(info, "avg_pool2d");
   auto g = read_pool(a, 4);
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d: bad padding");
   cpu::avg_pool2d(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.h * g.w), a.f32(0, g.planes * g.out_h * g.out_w));
-  return info.Env().Undefined();
 }
 
 // avg_pool2d_backward(gx, gxOff, gy, gyOff, geom, countIncludePad, pb, pr)
 LRFACE_BINDING(avg_pool2d_backward) {
-  Args a(info, "avg_pool2d_backward");
   auto g = read_pool(a, 4);
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d_backward: bad padding");
   cpu::avg_pool2d_backward(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.out_h * g.out_w), a.f32(0, g.planes * g.h * g.w));
-  return info.Env().Undefined();
 }
 
 namespace {
@@ -84,18 +76,14 @@ std::vector<int64_t> read_adaptive(const Args& a, size_t i) {
 
 // adaptive_avg_pool2d(out, oOff, x, xOff, [planes, h, w, oh, ow])
 LRFACE_BINDING(adaptive_avg_pool2d) {
-  Args a(info, "adaptive_avg_pool2d");
   auto d = read_adaptive(a, 4);
   cpu::adaptive_avg_pool2d(d[0], d[1], d[2], d[3], d[4], a.f32(2, d[0] * d[1] * d[2]), a.f32(0, d[0] * d[3] * d[4]));
-  return info.Env().Undefined();
 }
 
 // adaptive_avg_pool2d_backward(gx, gxOff, gy, gyOff, [planes, h, w, oh, ow])
 LRFACE_BINDING(adaptive_avg_pool2d_backward) {
-  Args a(info, "adaptive_avg_pool2d_backward");
   auto d = read_adaptive(a, 4);
   cpu::adaptive_avg_pool2d_backward(d[0], d[1], d[2], d[3], d[4], a.f32(2, d[0] * d[3] * d[4]), a.f32(0, d[0] * d[1] * d[2]));
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

@@ -35,42 +35,34 @@ Draw draw_args(const Args& a, uint64_t words) {
 
 // random_uniform(out, outOff, n, seed, offset, low, high): offset counts 32-bit words
 LRFACE_BINDING(random_uniform) {
-  Args a(info, "random_uniform");
   const Draw d = draw_args(a, 1);
   const double low = a.f64(5), high = a.f64(6);
   LR_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high, Range, "random_uniform: need finite low <= high");
   cpu::random_uniform(a.f32(0, d.n), d.n, d.seed, d.offset, low, high);
-  return info.Env().Undefined();
 }
 
 // random_normal(out, outOff, n, seed, offset, mean, std)
 LRFACE_BINDING(random_normal) {
-  Args a(info, "random_normal");
   const Draw d = draw_args(a, 2);
   const double mean = a.f64(5), std = a.f64(6);
   LR_CHECK(std::isfinite(mean) && std::isfinite(std) && std >= 0, Range, "random_normal: need a finite mean and std >= 0");
   cpu::random_normal(a.f32(0, d.n), d.n, d.seed, d.offset, mean, std);
-  return info.Env().Undefined();
 }
 
 // random_int(out, outOff, n, seed, offset, low, high): int32 out
 LRFACE_BINDING(random_int) {
-  Args a(info, "random_int");
   const Draw d = draw_args(a, 2);
   const int64_t low = a.i64(5), high = a.i64(6);
   LR_CHECK(low >= INT32_MIN && high <= int64_t{INT32_MAX} + 1 && low < high, Range,
            "random_int: need low < high within the int32 range");
   cpu::random_int(a.i32(0, d.n), d.n, d.seed, d.offset, low, high);
-  return info.Env().Undefined();
 }
 
 // random_permutation(out, outOff, n, seed, offset): int32 out
 LRFACE_BINDING(random_permutation) {
-  Args a(info, "random_permutation");
   const Draw d = draw_args(a, 2);
   LR_CHECK(d.n <= INT32_MAX, Range, "random_permutation: n must fit int32");
   cpu::random_permutation(a.i32(0, d.n), d.n, d.seed, d.offset);
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

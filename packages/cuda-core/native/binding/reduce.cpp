@@ -9,21 +9,18 @@ namespace lrface {
 
 // reduce_axis(code, out, outOff, index|null, indexOff, x, xOff, outer, n, inner)
 LRFACE_BINDING(reduce_axis) {
-  Args a(info, "reduce_axis");
   auto code = a.i64(0);
   LR_CHECK(code >= 0 && code <= 3, Range, "reduce_axis: unknown op code ", code);
   int64_t outer = a.i64(7), n = a.i64(8), inner = a.i64(9);
   LR_CHECK(outer >= 0 && n >= 1 && inner >= 0, Range, "reduce_axis: cannot reduce an empty axis");
   float* out = a.f32(1, outer * inner);
-  int32_t* index = info[3].IsNull() ? nullptr : a.i32(3, outer * inner);
+  int32_t* index = a.is_null(3) ? nullptr : a.i32(3, outer * inner);
   const float* x = a.f32(5, outer * n * inner);
   cpu::reduce_axis(static_cast<cpu::ReduceOp>(code), out, index, x, outer, n, inner);
-  return info.Env().Undefined();
 }
 
 // scatter_axis(gx, gxOff, gy, gyOff, index, indexOff, outer, n, inner)
 LRFACE_BINDING(scatter_axis) {
-  Args a(info, "scatter_axis");
   int64_t outer = a.i64(6), n = a.i64(7), inner = a.i64(8);
   float* gx = a.f32(0, outer * n * inner);
   const float* gy = a.f32(2, outer * inner);
@@ -31,12 +28,10 @@ LRFACE_BINDING(scatter_axis) {
   for (int64_t k = 0; k < outer * inner; ++k)
     LR_CHECK(index[k] >= 0 && index[k] < n, Range, "scatter_axis: index ", index[k], " out of [0, ", n, ")");
   cpu::scatter_axis(gx, gy, index, outer, n, inner);
-  return info.Env().Undefined();
 }
 
 // permute(out, outOff, x, xOff, shape, perm): any dtype, both of the same dtype
 LRFACE_BINDING(permute) {
-  Args a(info, "permute");
   auto shape = a.ints(4), perm = a.ints(5);
   LR_CHECK(shape.size() == perm.size(), Range, "permute: 'perm' must have the input's rank");
   std::vector<bool> seen(perm.size(), false);
@@ -52,7 +47,6 @@ LRFACE_BINDING(permute) {
   int64_t oo = a.i64(1), ox = a.i64(3);
   LR_CHECK(oo >= 0 && oo + n <= so->numel() && ox >= 0 && ox + n <= sx->numel(), Range, "permute: view exceeds its storage");
   cpu::permute(static_cast<char*>(so->data()) + oo * es, static_cast<char*>(sx->data()) + ox * es, shape, perm, es);
-  return info.Env().Undefined();
 }
 
 namespace {
@@ -86,7 +80,6 @@ void convert_from(Storage* so, int64_t oo, const From* in, int64_t n) {
 // cast(out, outOff, x, xOff, n): converts between any dtypes (float -> int truncates toward zero,
 // float -> uint8 rounds and saturates)
 LRFACE_BINDING(cast) {
-  Args a(info, "cast");
   int64_t n = a.i64(4);
   Storage* so = a.storage(0);
   Storage* sx = a.storage(2);
@@ -97,7 +90,6 @@ LRFACE_BINDING(cast) {
     case DType::Int32: convert_from(so, oo, static_cast<const int32_t*>(sx->data()) + ox, n); break;
     case DType::Uint8: convert_from(so, oo, static_cast<const uint8_t*>(sx->data()) + ox, n); break;
   }
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface

@@ -29,7 +29,6 @@ void read_table(const Args& a, size_t i, int64_t size, int64_t taps, int64_t in,
 
 // resample2d(out, oOff, x, xOff, [planes, h, w, oh, ow, hTaps, wTaps], hIndex, hWeight, wIndex, wWeight)
 LRFACE_BINDING(resample2d) {
-  Args a(info, "resample2d");
   auto d = a.ints(4);
   LR_CHECK(d.size() == 7, Range, "resample2d: bad sizes");
   const int64_t planes = d[0], h = d[1], w = d[2], oh = d[3], ow = d[4], ht = d[5], wt = d[6];
@@ -47,19 +46,16 @@ LRFACE_BINDING(resample2d) {
   const float* x = a.f32(2, in_numel);
   float* out = a.f32(0, out_numel);
   cpu::resample2d(planes, h, w, oh, ow, h_index.data(), h_weight.data(), ht, w_index.data(), w_weight.data(), wt, x, out);
-  return info.Env().Undefined();
 }
 
 // pixel_shuffle(out, oOff, x, xOff, [n, c, h, w, r], inverse): sizes of the unshuffled side are
 // [n, c*r*r, h, w], of the shuffled side [n, c, h*r, w*r].
 LRFACE_BINDING(pixel_shuffle) {
-  Args a(info, "pixel_shuffle");
   auto d = a.ints(4);
   LR_CHECK(d.size() == 5 && d[0] >= 0 && d[1] >= 0 && d[2] >= 0 && d[3] >= 0 && d[4] >= 1, Range, "pixel_shuffle: bad sizes");
   const int64_t numel = checked_product("pixel_shuffle", {d[0], d[1], d[2], d[3], d[4], d[4]});
   const bool inverse = a.boolean(5);
   cpu::pixel_shuffle(d[0], d[1], d[2], d[3], d[4], inverse, a.f32(2, numel), a.f32(0, numel));
-  return info.Env().Undefined();
 }
 
 }  // namespace lrface
