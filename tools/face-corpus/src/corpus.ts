@@ -415,17 +415,17 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
   const jobLists: FaceJob[][] = [];
   for (const source of sources) jobLists.push((await hrJobs(options.dataDir, source, minHr)).slice(0, limit));
   for (const e of extras) jobLists.push((await extraJobs(e)).slice(0, limit));
-  // The same photo twice (byte-identical files) is kept once: its first source wins.
-  const firstFileWithHash = new Map<string, string>();
+  // The same photo twice (byte-identical files) is kept once: its first source and file win.
+  const firstWithHash = new Map<string, { source: string; file: string }>();
   const hashes = new Map<string, string>();
   for (const list of jobLists) {
     const jobs: FaceJob[] = [];
     for (const j of list) {
       const digest = createHash('sha256').update(await readFile(j.imageFile)).digest('hex');
-      const first = firstFileWithHash.get(digest) ?? j.imageFile;
-      firstFileWithHash.set(digest, first);
-      if (first !== j.imageFile) {
-        rejected.push({ id: jobId(j), reason: `same file as ${first}` });
+      const first = firstWithHash.get(digest) ?? { source: j.source, file: j.imageFile };
+      firstWithHash.set(digest, first);
+      if (first.file !== j.imageFile || first.source !== j.source) {
+        rejected.push({ id: jobId(j), reason: `same file as ${first.file} (${first.source})` });
         continue;
       }
       if (options.detector && j.refine) {
