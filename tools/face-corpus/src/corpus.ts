@@ -101,8 +101,9 @@ export interface BuildFaceCorpusOptions {
   extraSources?: ExtraSource[];
   /**
    * A training crop whose difference hash (256 bits, {@link differenceHash}) is within this many
-   * bits of a test crop's is left out as a possible copy of a test photo (default 32; different
-   * faces of the corpus lie 66 bits and more apart).
+   * bits of a test crop's is left out as a possible copy of a test photo, and of training crops
+   * this close only the first is kept (default 32; different faces of the corpus lie 66 bits
+   * and more apart).
    */
   nearDuplicateBits?: number;
 }
@@ -455,6 +456,21 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
     rejected.push({ id: item.id, reason: `near-duplicate of test crop ${near[0]}` });
     await unlink(join(options.outDir, item.file));
     hr.splice(k, 1);
+  }
+  // Of training crops that look alike (the same photo twice, e.g. re-encoded), the first stays.
+  const keptTrain: (readonly [string, string])[] = [];
+  for (let k = 0; k < hr.length; k++) {
+    const item = hr[k];
+    if (item.split !== 'train') continue;
+    const hash = hashes.get(item.id)!;
+    const near = keptTrain.find(([, h]) => hammingDistance(h, hash) <= nearBits);
+    if (!near) {
+      keptTrain.push([item.id, hash]);
+      continue;
+    }
+    rejected.push({ id: item.id, reason: `near-duplicate of training crop ${near[0]}` });
+    await unlink(join(options.outDir, item.file));
+    hr.splice(k--, 1);
   }
   const lr: CorpusItem[] = [];
   if (options.tiny ?? true) {

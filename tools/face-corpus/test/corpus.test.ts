@@ -225,6 +225,17 @@ describe('extra sources with boxes files, refinement and duplicate filtering', (
     expect(strict.hr.map((i) => i.source)).toEqual(['wider-19-couple', 'copies']);
     await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, nearDuplicateBits: 300 })).rejects.toThrow(/'nearDuplicateBits'/);
   });
+  it.skipIf(!haveLfw)('keeps the first of two training crops of the same photo (a rescaled copy)', async () => {
+    const dir = tmp();
+    const img = await decodeImage(join(lfwDir, 'Anthony_Hopkins_0001.jpg'));
+    await writeImage(join(dir, 'copy.png'), toUint8(tensorToImage(bicubicResize(imageToTensor(img, { batch: true }), { size: [200, 200] }))));
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: ['lfw'], tiny: false, size: 64,
+      extraSources: [{ name: 'copies', dir, box: { x: 54.4, y: 54.4, width: 91.2, height: 91.2 }, origin: 'o', licence: 'l', testFraction: 0 }],
+    });
+    expect(index.hr.map((i) => i.image)).toEqual(['Anthony_Hopkins_0001.jpg', 'Anthony_Hopkins_0002.jpg']);
+    expect(index.rejected).toEqual([{ id: 'copies/copy_0', reason: 'near-duplicate of training crop lfw/Anthony_Hopkins_0001_0' }]);
+  });
 });
 
 describe('differenceHash and hammingDistance', () => {
