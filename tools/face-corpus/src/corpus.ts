@@ -1,6 +1,7 @@
 // The real-face corpus: square HR face crops (with reference points where a source has them)
 // and real tiny faces, written as PNGs with one index JSON, from the shared data folder.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -23,6 +24,8 @@ import {
 import type { Box, RawImage } from '@lrface/datasets';
 import { scope } from '@lrface/cuda-core';
 import { ReferenceDetector } from './detector.js';
+import { refineFaceBox } from './refine.js';
+import type { RefineFaceBoxOptions } from './refine.js';
 
 /** Where an HR crop came from. */
 export type CorpusSource = 'wider-19-couple' | 'dlib-faces' | 'misc-faces-aflw' | 'misc-faces-facenet' | 'lfw';
@@ -62,6 +65,8 @@ export interface FaceCorpusIndex {
   lr: CorpusItem[];
   /** Per source: origin and licence. */
   sources: Record<string, { origin: string; licence: string }>;
+  /** Faces left out while building, with the reason (duplicates, implausible points, ...). */
+  rejected?: { id: string; reason: string }[];
 }
 
 /** Options of {@link buildFaceCorpus}. */
@@ -94,18 +99,41 @@ export interface BuildFaceCorpusOptions {
    * use) where every image has its face at the same box; recorded with origin and licence.
    */
   extraSources?: ExtraSource[];
+  /**
+   * A training crop whose difference hash (256 bits, {@link differenceHash}) is within this many
+   * bits of a test crop's is left out as a possible copy of a test photo, and of training crops
+   * this close only the first is kept (default 32; different faces of the corpus lie 66 bits
+   * and more apart).
+   */
+  nearDuplicateBits?: number;
 }
 
-/** A folder of aligned face images, all with the face at `box` (see {@link BuildFaceCorpusOptions.extraSources}). */
+/**
+ * A folder of face images (see {@link BuildFaceCorpusOptions.extraSources}): every image with
+ * its face at `box`, or, with `boxes`, the listed images with their own boxes.
+ */
 export interface ExtraSource {
   /** Source name in the index (letters, digits, '-', '_'). */
   name: string;
   dir: string;
-  box: Box;
+  /** The face box shared by every image (aligned folders); optional when `boxes` is given. */
+  box?: Box;
+  /**
+   * A JSON file mapping image paths (relative to `dir`) to a box or a list of boxes: only
+   * these images are read, with one face per box (photos with several faces).
+   */
+  boxes?: string;
   origin: string;
   licence: string;
   /** Fraction of images (by a hash of the file name) in the test split (default 0.1). */
   testFraction?: number;
+  /**
+   * Refine each box from the reference detector's points and leave out implausible faces
+   * ({@link refineFaceBox}; needs `detector`); an object sets the refinement's options.
+   */
+  refine?: boolean | RefineFaceBoxOptions;
+  /** At most this many images of the folder (in sorted order; default all). */
+  limit?: number;
 }
 
 const SOURCES: Record<string, { origin: string; licence: string }> = {
@@ -133,6 +161,8 @@ interface FaceJob {
   points: Float32Array | null;
   landmarkSource: string | null;
   split: 'train' | 'test';
+  /** Refine the box from the detector's points (extra sources). */
+  refine?: boolean | RefineFaceBoxOptions;
 }
 
 /** Stable hash of a string to [0, 1): assigns a train/test split per source image. */
@@ -202,22 +232,91 @@ async function hrJobs(dataDir: string, source: CorpusSource, minHr: number): Pro
   return jobs;
 }
 
-/** Every image under an extra source's folder (recursively), sorted, with the source's fixed box. */
+const isBox = (b: unknown): b is Box =>
+  b !== null && typeof b === 'object' && [(b as Box).x, (b as Box).y, (b as Box).width, (b as Box).height].every((v) => typeof v === 'number' && Number.isFinite(v)) && (b as Box).width > 0 && (b as Box).height > 0;
+
+/** Reads an extra source's per-image boxes file: { "relative/path.jpg": box | box[] }. */
+export async function readBoxesFile(file: string): Promise<Map<string, Box[]>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new DatasetFileError(file, {}, `cannot read the boxes file: ${(err as Error).message}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new DatasetFileError(file, {}, 'a boxes file maps image paths to a box or a list of boxes');
+  const out = new Map<string, Box[]>();
+  for (const [image, v] of Object.entries(json)) {
+    const list = Array.isArray(v) ? v : [v];
+    if (list.length === 0 || !list.every(isBox)) throw new DatasetFileError(file, { record: image }, 'expected a box {x, y, width, height} of positive size, or a list of them');
+    out.set(image, list);
+  }
+  return out;
+}
+
+/** The images of an extra source, sorted: with the source's fixed box, or the boxes of its boxes file. */
 async function extraJobs(e: ExtraSource): Promise<FaceJob[]> {
   const { readdir } = await import('node:fs/promises');
-  const files = (await readdir(e.dir, { recursive: true })).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
   const testFraction = e.testFraction ?? 0.1;
-  return files.map((f) => ({
-    source: e.name,
-    imageFile: join(e.dir, f),
-    imageName: f,
-    face: 0,
-    box: e.box,
-    points: null,
-    landmarkSource: null,
+  const boxes = e.boxes !== undefined ? await readBoxesFile(e.boxes) : null;
+  const files = boxes ? [...boxes.keys()].sort() : (await readdir(e.dir, { recursive: true })).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+  const jobs: FaceJob[] = [];
+  for (const f of files.slice(0, e.limit ?? Infinity)) {
+    if (boxes && !existsSync(join(e.dir, f))) throw new DatasetFileError(e.boxes!, { record: f }, `no such image in ${e.dir}`);
     // Held out by identity when the folder is per person (LFW's layout), else by file.
-    split: unitHash(f.includes('/') ? f.slice(0, f.indexOf('/')) : f) < testFraction ? 'test' : 'train',
-  }));
+    const split = unitHash(f.includes('/') ? f.slice(0, f.indexOf('/')) : f) < testFraction ? 'test' : 'train';
+    (boxes ? boxes.get(f)! : [e.box!]).forEach((box, face) =>
+      jobs.push({ source: e.name, imageFile: join(e.dir, f), imageName: f, face, box, points: null, landmarkSource: null, split, refine: e.refine }),
+    );
+  }
+  return jobs;
+}
+
+/**
+ * A difference hash of an image (side * side bits, as hex digits): grey levels averaged over a
+ * (side + 1) x side grid, one bit per horizontal neighbour pair (left brighter than right).
+ * Re-encoded or rescaled copies of a photo differ in few bits; different faces in many.
+ */
+export function differenceHash(img: RawImage, side = 16): string {
+  checkInt('differenceHash', 'side', side, 2, 64);
+  if (side % 2 !== 0) throw rangeError('differenceHash', 'side', 'an even number (whole hex digits)', side);
+  const cols = side + 1;
+  const grey = new Float64Array(cols * side);
+  const count = new Float64Array(cols * side);
+  const c = img.channels;
+  for (let y = 0; y < img.height; y++) {
+    const gy = Math.min(side - 1, Math.floor((y * side) / img.height));
+    for (let x = 0; x < img.width; x++) {
+      const gx = Math.min(cols - 1, Math.floor((x * cols) / img.width));
+      const o = (y * img.width + x) * c;
+      const v = c >= 3 ? 0.299 * img.data[o] + 0.587 * img.data[o + 1] + 0.114 * img.data[o + 2] : img.data[o];
+      grey[gy * cols + gx] += v;
+      count[gy * cols + gx]++;
+    }
+  }
+  let hex = '';
+  for (let n = 0; n < (side * side) / 4; n++) {
+    let nibble = 0;
+    for (let b = 0; b < 4; b++) {
+      const bit = n * 4 + b;
+      const y = Math.floor(bit / side), x = bit % side;
+      const left = grey[y * cols + x] / count[y * cols + x];
+      const right = grey[y * cols + x + 1] / count[y * cols + x + 1];
+      nibble = (nibble << 1) | (left > right ? 1 : 0);
+    }
+    hex += nibble.toString(16);
+  }
+  return hex;
+}
+
+/** Number of differing bits of two hex hashes of the same length. */
+export function hammingDistance(a: string, b: string): number {
+  if (a.length !== b.length) throw rangeError('hammingDistance', 'b', `a hash of ${a.length} hex digits`, b);
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    let v = parseInt(a[i], 16) ^ parseInt(b[i], 16);
+    for (; v; v &= v - 1) d++;
+  }
+  return d;
 }
 
 async function lrJobs(dataDir: string, range: [number, number]): Promise<FaceJob[]> {
@@ -245,7 +344,7 @@ function resizeSquare(img: RawImage, size: number): RawImage<Uint8Array> {
   return scope(() => toUint8(tensorToImage(bicubicResize(imageToTensor(img, { batch: true }), { size: [size, size] }))));
 }
 
-async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: number, size: number | null, sourceInfo: Record<string, { licence: string }>): Promise<CorpusItem[]> {
+async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: number, size: number | null, sourceInfo: Record<string, { licence: string }>, hashes?: Map<string, string>): Promise<CorpusItem[]> {
   const items: CorpusItem[] = [];
   const byImage = new Map<string, FaceJob[]>();
   for (const j of jobs) byImage.set(j.imageFile, [...(byImage.get(j.imageFile) ?? []), j]);
@@ -259,6 +358,7 @@ async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: n
       const id = `${j.source}/${j.imageName.replace(/\.[a-z]+$/i, '').replace(/[^A-Za-z0-9_.-]+/g, '_')}_${j.face}`;
       const rel = `${sub}/${id.replace(/\//g, '__')}.png`;
       await writeImage(join(outDir, rel), out);
+      hashes?.set(id, differenceHash(out));
       let landmarks: number[] | null = null;
       if (j.points) {
         // Pixel centres: crop pixel u covers source [region.x + u/s, region.x + (u+1)/s).
@@ -278,7 +378,7 @@ async function writeJobs(outDir: string, sub: string, jobs: FaceJob[], margin: n
 export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<FaceCorpusIndex> {
   const fn = 'buildFaceCorpus';
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny', 'detector', 'extraSources']);
+  checkKeys(fn, options, ['outDir', 'dataDir', 'size', 'margin', 'minHrSize', 'lrSizeRange', 'limitPerSource', 'sources', 'tiny', 'detector', 'extraSources', 'nearDuplicateBits']);
   if (typeof options.outDir !== 'string' || options.outDir === '') throw typeError(fn, 'outDir', 'a non-empty path string', options.outDir);
   if (typeof options.dataDir !== 'string' || options.dataDir === '') throw typeError(fn, 'dataDir', 'a non-empty path string', options.dataDir);
   if (!existsSync(options.dataDir)) throw rangeError(fn, 'dataDir', 'an existing folder', options.dataDir);
@@ -289,6 +389,7 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
   if (!Array.isArray(range) || range.length !== 2 || !range.every((v) => typeof v === 'number' && v > 0) || range[0] > range[1])
     throw rangeError(fn, 'lrSizeRange', '[min, max] with 0 < min <= max', range);
   const limit = options.limitPerSource === undefined ? Infinity : checkInt(fn, 'limitPerSource', options.limitPerSource, 1);
+  const nearBits = checkInt(fn, 'nearDuplicateBits', options.nearDuplicateBits ?? 32, 0, 256);
   if (options.detector !== undefined && !(options.detector instanceof ReferenceDetector)) throw typeError(fn, 'detector', 'a ReferenceDetector (loadReferenceDetector())', options.detector);
   const sources = options.sources ?? ALL_SOURCES;
   if (!Array.isArray(sources)) throw typeError(fn, 'sources', 'an array of source names', sources);
@@ -301,18 +402,75 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
     if (!e || typeof e.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(e.name) || e.name in sourceInfo) throw rangeError(fn, `extraSources[${k}].name`, 'a new name of letters, digits, - or _', e?.name);
     if (typeof e.dir !== 'string' || !existsSync(e.dir)) throw rangeError(fn, `extraSources[${k}].dir`, 'an existing folder', e.dir);
     if (typeof e.origin !== 'string' || typeof e.licence !== 'string') throw typeError(fn, `extraSources[${k}]`, "'origin' and 'licence' strings", e);
+    if (e.boxes !== undefined && (typeof e.boxes !== 'string' || !existsSync(e.boxes))) throw rangeError(fn, `extraSources[${k}].boxes`, 'an existing JSON file', e.boxes);
+    if (e.boxes === undefined && !isBox(e.box)) throw typeError(fn, `extraSources[${k}].box`, '{x, y, width, height} of positive size (or a boxes file)', e.box);
+    if (e.testFraction !== undefined) checkNumber(fn, `extraSources[${k}].testFraction`, e.testFraction, 0, 1);
+    if (e.limit !== undefined) checkInt(fn, `extraSources[${k}].limit`, e.limit, 1);
+    if (e.refine !== undefined && typeof e.refine !== 'boolean' && (e.refine === null || typeof e.refine !== 'object')) throw typeError(fn, `extraSources[${k}].refine`, 'a boolean or refinement options', e.refine);
+    if (e.refine && !options.detector) throw rangeError(fn, `extraSources[${k}].refine`, "false without a 'detector' (refining needs the reference detector)", e.refine);
     sourceInfo[e.name] = { origin: e.origin, licence: e.licence };
   }
   const hr: CorpusItem[] = [];
+  const rejected: { id: string; reason: string }[] = [];
+  const jobId = (j: FaceJob) => `${j.source}/${j.imageName}#${j.face}`;
   const jobLists: FaceJob[][] = [];
   for (const source of sources) jobLists.push((await hrJobs(options.dataDir, source, minHr)).slice(0, limit));
   for (const e of extras) jobLists.push((await extraJobs(e)).slice(0, limit));
-  for (const jobs of jobLists) {
-    if (options.detector) for (const j of jobs) {
-      j.points = Float32Array.from((await options.detector.detect68(j.imageFile, j.box)).flat());
-      j.landmarkSource = REFERENCE_LANDMARKS;
+  // The same photo twice (byte-identical files) is kept once: its first source and file win.
+  const firstWithHash = new Map<string, { source: string; file: string }>();
+  const hashes = new Map<string, string>();
+  for (const list of jobLists) {
+    const jobs: FaceJob[] = [];
+    for (const j of list) {
+      const digest = createHash('sha256').update(await readFile(j.imageFile)).digest('hex');
+      const first = firstWithHash.get(digest) ?? { source: j.source, file: j.imageFile };
+      firstWithHash.set(digest, first);
+      if (first.file !== j.imageFile || first.source !== j.source) {
+        rejected.push({ id: jobId(j), reason: `same file as ${first.file} (${first.source})` });
+        continue;
+      }
+      if (options.detector && j.refine) {
+        const refined = await refineFaceBox(options.detector, j.imageFile, j.box, j.refine === true ? { minSize: minHr } : { minSize: minHr, ...j.refine });
+        if (refined.rejected) {
+          rejected.push({ id: jobId(j), reason: refined.rejected });
+          continue;
+        }
+        j.box = refined.box;
+        j.points = refined.points;
+        j.landmarkSource = REFERENCE_LANDMARKS;
+      } else if (options.detector) {
+        j.points = Float32Array.from((await options.detector.detect68(j.imageFile, j.box)).flat());
+        j.landmarkSource = REFERENCE_LANDMARKS;
+      }
+      jobs.push(j);
     }
-    hr.push(...(await writeJobs(options.outDir, 'hr', jobs, margin, size, sourceInfo)));
+    hr.push(...(await writeJobs(options.outDir, 'hr', jobs, margin, size, sourceInfo, hashes)));
+  }
+  // Training crops that look like a test crop (near-identical difference hashes) are left out.
+  const testHashes = hr.filter((i) => i.split === 'test').map((i) => [i.id, hashes.get(i.id)!] as const);
+  for (let k = hr.length - 1; k >= 0; k--) {
+    const item = hr[k];
+    if (item.split !== 'train') continue;
+    const near = testHashes.find(([, h]) => hammingDistance(h, hashes.get(item.id)!) <= nearBits);
+    if (!near) continue;
+    rejected.push({ id: item.id, reason: `near-duplicate of test crop ${near[0]}` });
+    await unlink(join(options.outDir, item.file));
+    hr.splice(k, 1);
+  }
+  // Of training crops that look alike (the same photo twice, e.g. re-encoded), the first stays.
+  const keptTrain: (readonly [string, string])[] = [];
+  for (let k = 0; k < hr.length; k++) {
+    const item = hr[k];
+    if (item.split !== 'train') continue;
+    const hash = hashes.get(item.id)!;
+    const near = keptTrain.find(([, h]) => hammingDistance(h, hash) <= nearBits);
+    if (!near) {
+      keptTrain.push([item.id, hash]);
+      continue;
+    }
+    rejected.push({ id: item.id, reason: `near-duplicate of training crop ${near[0]}` });
+    await unlink(join(options.outDir, item.file));
+    hr.splice(k--, 1);
   }
   const lr: CorpusItem[] = [];
   if (options.tiny ?? true) {
@@ -326,7 +484,7 @@ export async function buildFaceCorpus(options: BuildFaceCorpusOptions): Promise<
     lr.push(...(await writeJobs(options.outDir, 'lr', kept, margin, null, sourceInfo)));
   }
   const used = new Set([...hr, ...lr].map((i) => i.source));
-  const index: FaceCorpusIndex = { version: 1, size, margin, hr, lr, sources: Object.fromEntries(Object.entries(sourceInfo).filter(([k]) => used.has(k))) };
+  const index: FaceCorpusIndex = { version: 1, size, margin, hr, lr, sources: Object.fromEntries(Object.entries(sourceInfo).filter(([k]) => used.has(k))), rejected };
   const file = join(options.outDir, 'index.json');
   await writeFile(file + '.tmp', JSON.stringify(index, null, 1));
   await rename(file + '.tmp', file);

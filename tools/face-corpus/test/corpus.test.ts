@@ -1,10 +1,11 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { haveSharedData, sharedDataDir, decodePng } from '@lrface/test-data';
-import { DlibXml } from '@lrface/datasets';
-import { REFERENCE_LANDMARKS, buildFaceCorpus, loadReferenceDetector, openFaceCorpus } from '../src/index.js';
+import { DlibXml, bicubicResize, decodeImage, imageToTensor, tensorToImage, toUint8, writeImage } from '@lrface/datasets';
+import type { RawImage } from '@lrface/datasets';
+import { REFERENCE_LANDMARKS, boxIou, buildFaceCorpus, differenceHash, hammingDistance, loadReferenceDetector, openFaceCorpus, readBoxesFile, refineFaceBox } from '../src/index.js';
 
 const haveData = haveSharedData('widerface/wider_face_split/wider_face_val.mat', 'dlib-faces/training_with_face_landmarks.xml', 'misc-faces/face-alignment/aflw-test.jpg');
 const tmp = () => mkdtempSync(join(tmpdir(), 'face-corpus-'));
@@ -133,5 +134,133 @@ describe('openFaceCorpus', () => {
     mkdirSync(join(badPts, 'hr'));
     writeFileSync(join(badPts, 'index.json'), JSON.stringify({ version: 1, hr: [{ id: 'a', file: 'hr/a.png', split: 'train', landmarks: [1, 2] }], lr: [] }));
     await expect(openFaceCorpus(badPts)).rejects.toThrow(/hr\[0\]\.landmarks must be null or 136 numbers/);
+  });
+});
+
+describe('extra sources with boxes files, refinement and duplicate filtering', () => {
+  const lfwDir = join(sharedDataDir, 'lfw/images');
+  const haveLfw = haveSharedData('lfw/images/Anthony_Hopkins_0001.jpg', 'lfw/images/Anthony_Hopkins_0002.jpg');
+  const writeJson = (dir: string, name: string, value: unknown) => {
+    writeFileSync(join(dir, name), typeof value === 'string' ? value : JSON.stringify(value));
+    return join(dir, name);
+  };
+
+  it('readBoxesFile reads one box or a list per image; errors name the file and the record', async () => {
+    const dir = tmp();
+    const box = { x: 1, y: 2, width: 30, height: 40 };
+    const boxes = await readBoxesFile(writeJson(dir, 'ok.json', { 'a.jpg': box, 'b/c.png': [box, { ...box, x: 50 }] }));
+    expect([...boxes.keys()]).toEqual(['a.jpg', 'b/c.png']);
+    expect(boxes.get('a.jpg')).toEqual([box]);
+    expect(boxes.get('b/c.png')!.map((b) => b.x)).toEqual([1, 50]);
+    await expect(readBoxesFile(writeJson(dir, 'bad.json', '{ nope'))).rejects.toThrow(/bad\.json: cannot read the boxes file/);
+    await expect(readBoxesFile(writeJson(dir, 'list.json', [box]))).rejects.toThrow(/list\.json: a boxes file maps image paths/);
+    await expect(readBoxesFile(writeJson(dir, 'neg.json', { 'a.jpg': { ...box, width: -1 } }))).rejects.toThrow(/neg\.json.*a\.jpg.*positive size/);
+    await expect(readBoxesFile(writeJson(dir, 'empty.json', { 'a.jpg': [] }))).rejects.toThrow(/empty\.json/);
+  });
+
+  it.skipIf(!haveLfw)('a boxes file selects images and faces; refinement moves a rough box onto the face and adds points', async () => {
+    const dir = tmp();
+    // A rough box, off the LFW face centre (about 68..182) by 20 px.
+    const rough = { x: 88, y: 60, width: 130, height: 130 };
+    const boxes = writeJson(dir, 'boxes.json', { 'Anthony_Hopkins_0002.jpg': rough });
+    const detector = await loadReferenceDetector();
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, size: 64, detector,
+      extraSources: [{ name: 'refined', dir: lfwDir, boxes, origin: 'o', licence: 'l', testFraction: 0, refine: { minSize: 60 } }],
+    });
+    expect(index.hr.map((i) => i.image)).toEqual(['Anthony_Hopkins_0002.jpg']);
+    const item = index.hr[0];
+    expect(item.split).toBe('train');
+    expect(item.landmarkSource).toBe(REFERENCE_LANDMARKS);
+    // The refined box is the one refineFaceBox finds on its own, and it moved from the rough box.
+    const direct = await refineFaceBox(detector, join(lfwDir, 'Anthony_Hopkins_0002.jpg'), rough, { minSize: 60 });
+    expect(item.box).toEqual(direct.box);
+    expect(boxIou(item.box, rough)).toBeLessThan(0.9);
+    // Points in crop coordinates: the region's mapping of the image points.
+    const s = 64 / item.region.width;
+    expect(item.landmarks![60]).toBeCloseTo((direct.points[60] - item.region.x + 0.5) * s - 0.5, 3);
+    // Without a detector, refinement is refused; a listed image that does not exist is named.
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, extraSources: [{ name: 'r', dir: lfwDir, boxes, origin: 'o', licence: 'l', refine: true }] }))
+      .rejects.toThrow(/'extraSources\[0\]\.refine'/);
+    const missing = writeJson(dir, 'missing.json', { 'Nobody_0001.jpg': rough });
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, extraSources: [{ name: 'r', dir: lfwDir, boxes: missing, origin: 'o', licence: 'l' }] }))
+      .rejects.toThrow(/missing\.json.*Nobody_0001\.jpg.*no such image/);
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, extraSources: [{ name: 'r', dir: lfwDir, origin: 'o', licence: 'l' } as never] }))
+      .rejects.toThrow(/'extraSources\[0\]\.box'/);
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: [], tiny: false, extraSources: [{ name: 'r', dir: lfwDir, boxes: '/nonexistent.json', origin: 'o', licence: 'l' }] }))
+      .rejects.toThrow(/'extraSources\[0\]\.boxes'/);
+  });
+
+  it.skipIf(!haveLfw)('leaves out byte-identical copies of a photo another source already holds', async () => {
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: ['lfw'], tiny: false, size: 32,
+      extraSources: [{ name: 'copy', dir: lfwDir, box: { x: 68, y: 68, width: 114, height: 114 }, origin: 'o', licence: 'l' }],
+    });
+    expect(index.hr.map((i) => i.source)).toEqual(['lfw', 'lfw']);
+    expect(index.rejected!.map((r) => r.reason)).toEqual([`same file as ${join(lfwDir, 'Anthony_Hopkins_0001.jpg')} (lfw)`, `same file as ${join(lfwDir, 'Anthony_Hopkins_0002.jpg')} (lfw)`]);
+  });
+
+  it.skipIf(!haveData || !haveLfw)('leaves out a training crop that is a rescaled copy of a test photo, keeps other faces', async () => {
+    const first = await buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, sources: ['wider-19-couple'], limitPerSource: 1, tiny: false });
+    const testItem = first.hr[0];
+    // The test photo at 80 % size, re-encoded as PNG, with its box scaled alike.
+    const dir = tmp();
+    const img = await decodeImage(join(sharedDataDir, 'widerface/WIDER_val/images', testItem.image));
+    const [w, h] = [Math.round(img.width * 0.8), Math.round(img.height * 0.8)];
+    await writeImage(join(dir, 'copy.png'), toUint8(tensorToImage(bicubicResize(imageToTensor(img, { batch: true }), { size: [h, w] }))));
+    const b = testItem.box;
+    const boxes = writeJson(tmp(), 'boxes.json', { 'copy.png': { x: b.x * 0.8, y: b.y * 0.8, width: b.width * 0.8, height: b.height * 0.8 } });
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: ['wider-19-couple', 'lfw'], limitPerSource: 1, tiny: false,
+      extraSources: [{ name: 'copies', dir, boxes, origin: 'o', licence: 'l', testFraction: 0 }],
+    });
+    expect(index.hr.map((i) => i.source)).toEqual(['wider-19-couple', 'lfw']);
+    expect(index.rejected).toEqual([{ id: 'copies/copy_0', reason: `near-duplicate of test crop ${testItem.id}` }]);
+    expect(existsSync(join(dir, 'copy.png'))).toBe(true);
+    // With no tolerance the copy stays (its hash is not bit-identical).
+    const strict = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: ['wider-19-couple'], limitPerSource: 1, tiny: false, nearDuplicateBits: 0,
+      extraSources: [{ name: 'copies', dir, boxes, origin: 'o', licence: 'l', testFraction: 0 }],
+    });
+    expect(strict.hr.map((i) => i.source)).toEqual(['wider-19-couple', 'copies']);
+    await expect(buildFaceCorpus({ outDir: tmp(), dataDir: sharedDataDir, nearDuplicateBits: 300 })).rejects.toThrow(/'nearDuplicateBits'/);
+  });
+  it.skipIf(!haveLfw)('keeps the first of two training crops of the same photo (a rescaled copy)', async () => {
+    const dir = tmp();
+    const img = await decodeImage(join(lfwDir, 'Anthony_Hopkins_0001.jpg'));
+    await writeImage(join(dir, 'copy.png'), toUint8(tensorToImage(bicubicResize(imageToTensor(img, { batch: true }), { size: [200, 200] }))));
+    const index = await buildFaceCorpus({
+      outDir: tmp(), dataDir: sharedDataDir, sources: ['lfw'], tiny: false, size: 64,
+      extraSources: [{ name: 'copies', dir, box: { x: 54.4, y: 54.4, width: 91.2, height: 91.2 }, origin: 'o', licence: 'l', testFraction: 0 }],
+    });
+    expect(index.hr.map((i) => i.image)).toEqual(['Anthony_Hopkins_0001.jpg', 'Anthony_Hopkins_0002.jpg']);
+    expect(index.rejected).toEqual([{ id: 'copies/copy_0', reason: 'near-duplicate of training crop lfw/Anthony_Hopkins_0001_0' }]);
+  });
+});
+
+describe('differenceHash and hammingDistance', () => {
+  const ramp = (dir: 1 | -1): RawImage => {
+    const data = new Uint8Array(34 * 16 * 3);
+    for (let y = 0; y < 16; y++) for (let x = 0; x < 34; x++) data.fill(dir > 0 ? x * 7 : 255 - x * 7, (y * 34 + x) * 3, (y * 34 + x) * 3 + 3);
+    return { width: 34, height: 16, channels: 3, data };
+  };
+
+  it('a left-brighter ramp sets every bit, a right-brighter one none', () => {
+    expect(differenceHash(ramp(-1))).toBe('f'.repeat(64));
+    expect(differenceHash(ramp(1))).toBe('0'.repeat(64));
+    expect(differenceHash(ramp(-1), 4)).toBe('ffff');
+    expect(hammingDistance('f0', '0f')).toBe(8);
+    expect(hammingDistance('a5', 'a5')).toBe(0);
+    expect(hammingDistance('8', '7')).toBe(4);
+    expect(() => hammingDistance('ff', 'f')).toThrow(/hammingDistance.*'b'/);
+    expect(() => differenceHash(ramp(1), 5)).toThrow(/'side'/);
+  });
+
+  it.skipIf(!haveSharedData('lfw/images/Anthony_Hopkins_0001.jpg'))('a rescaled copy is within 32 bits, another photo of the same man is not', async () => {
+    const a = await decodeImage(join(sharedDataDir, 'lfw/images/Anthony_Hopkins_0001.jpg'));
+    const b = await decodeImage(join(sharedDataDir, 'lfw/images/Anthony_Hopkins_0002.jpg'));
+    const small = toUint8(tensorToImage(bicubicResize(imageToTensor(a, { batch: true }), { size: [180, 180] })));
+    expect(hammingDistance(differenceHash(a), differenceHash(small))).toBeLessThanOrEqual(32);
+    expect(hammingDistance(differenceHash(a), differenceHash(b))).toBeGreaterThan(32);
   });
 });
