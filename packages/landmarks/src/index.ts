@@ -1,2 +1,5 @@
 // @lrface/landmarks: landmarks directly on tiny faces.
-export {};
+export * from './models.js';
+export * from './gan.js';
+export * from './presets.js';
+export * from './train.js';
