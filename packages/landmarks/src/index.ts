@@ -3,3 +3,4 @@ export * from './models.js';
 export * from './gan.js';
 export * from './presets.js';
 export * from './train.js';
+export * from './weights.js';
