@@ -1,2 +1,3 @@
 // @lrface/landmarks: landmarks directly on tiny faces.
-export {};
+export * from './schemes.js';
+export * from './decode.js';
