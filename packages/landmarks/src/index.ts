@@ -1,3 +1,4 @@
 // @lrface/landmarks: landmarks directly on tiny faces.
 export * from './schemes.js';
 export * from './decode.js';
+export * from './metrics.js';
