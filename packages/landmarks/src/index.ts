@@ -1,4 +1,7 @@
 // @lrface/landmarks: landmarks directly on tiny faces.
+export * from './schemes.js';
+export * from './decode.js';
+export * from './metrics.js';
 export * from './models.js';
 export * from './gan.js';
 export * from './presets.js';
