@@ -7,3 +7,4 @@ export * from './gan.js';
 export * from './presets.js';
 export * from './train.js';
 export * from './weights.js';
+export * from './detector.js';
