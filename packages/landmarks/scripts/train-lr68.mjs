@@ -20,7 +20,7 @@ import { defaultCorpusDir, packageDir, parseArgs } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), g1Steps: 600, g2Steps: 1500, g1Minutes: 30, g2Minutes: 60, batch: 16, seed: 2,
-  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
+  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, lr: 2e-4, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
 });
 const spec = SHIPPED_MODELS.lr68;
 manualSeed(args.seed);
@@ -33,7 +33,18 @@ const log = new JsonLinesLog(join(args.work, 'log.jsonl'));
 const milestones = (n) => [Math.round(n * 0.4), Math.round(n * 0.8)];
 
 // Stage 1: G1 / D1.
-const stage1 = new HighToLowTrainer({ ...DEFAULT_HIGH_TO_LOW, steps: args.g1Steps, batchSize: args.batch, optimizer: { ...DEFAULT_HIGH_TO_LOW.optimizer, milestones: milestones(args.g1Steps) } });
+// --g1-pools 2 keeps G1 at 32x32 after two poolings (no bottleneck, no upsampling); the paper's
+// text pools to 4x4 (5 poolings, 3 upsamplings back to 32).
+if (![2, 3, 4, 5].includes(args.g1Pools)) throw new Error(`--g1-pools must be 2, 3, 4 or 5, got ${args.g1Pools}`);
+const g1Config = {
+  ...DEFAULT_HIGH_TO_LOW.generator,
+  encoderPoolAfter: Array.from({ length: args.g1Pools }, (_, i) => i),
+  decoderUpsampleAfter: Array.from({ length: args.g1Pools - 2 }, (_, i) => i),
+};
+const stage1 = new HighToLowTrainer({
+  ...DEFAULT_HIGH_TO_LOW, generator: g1Config, weights: { alpha: args.alpha, beta: args.beta }, steps: args.g1Steps, batchSize: args.batch,
+  optimizer: { ...DEFAULT_HIGH_TO_LOW.optimizer, milestones: milestones(args.g1Steps) },
+});
 const ckpt1 = join(args.work, 'stage1.safetensors');
 if (existsSync(ckpt1)) {
   stage1.load(ckpt1);
@@ -66,7 +77,7 @@ const config = landmarkPreset(args.setting, {
   weights: { a: args.a, b: args.b, c: args.c },
   balance: { gamma: args.gamma, lambdaK: args.lambdaK, initialK: args.initialK, period: args.kPeriod },
 });
-config.optimizer = { ...config.optimizer, milestones: milestones(args.g2Steps) };
+config.optimizer = { ...config.optimizer, lr: args.lr, milestones: milestones(args.g2Steps) };
 const stage2 = new LandmarkTrainer(config, stage1.generator);
 const ckpt2 = join(args.work, 'stage2.safetensors');
 if (existsSync(ckpt2)) {
@@ -75,7 +86,7 @@ if (existsSync(ckpt2)) {
 }
 start = Date.now();
 deadline = start + args.g2Minutes * 60_000;
-const meta = () => ({ corpus: args.corpus, setting: args.setting, config: JSON.stringify(config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
+const meta = () => ({ corpus: args.corpus, setting: args.setting, config: JSON.stringify(config), g1: JSON.stringify(stage1.config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
 while (stage2.step < args.g2Steps && Date.now() < deadline) {
   const batch = labelledBatch(faces, rng, args.batch, 128, DEFAULT_AUGMENT);
   const real = realLowResBatch(realLr, rng, args.batch, spec.inputSize);

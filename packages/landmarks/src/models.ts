@@ -131,6 +131,13 @@ export class HeatmapUNet extends Module {
     }
     this.registerModule('decoder', new ModuleList(dec));
     this.registerModule('head', new Conv2d(c, outChannels, 1));
+    // Start from the empty-face prediction (point maps 0, background 1): a default-initialised
+    // head makes maps of magnitude ~1 everywhere, which the heatmap loss then spends hundreds
+    // of steps shrinking before any peak forms.
+    this.head.weight.assign(new Float32Array(this.head.weight.size));
+    const bias = new Float32Array(outChannels);
+    bias[outChannels - 1] = 1;
+    this.head.bias!.assign(bias);
   }
   forward(x: Tensor): Tensor {
     checkInput('HeatmapUNet.forward', 'x', x, this.config.inChannels, 16);

@@ -117,8 +117,10 @@ describe.skipIf(!haveData)('training on real corpus faces', () => {
     const rng = new Rng(7);
     const trainer = new SupervisedTrainer({ generator: tinyUNet, optimizer: { lr: 2e-3, betas: [0.5, 0.9], milestones: [], decay: 0.5 }, steps: 8, batchSize: 4, sigma: 2, inputSize: 32 });
     const b = labelledBatch(faces, rng, 4, 32, null);
-    const losses = Array.from({ length: 8 }, () => trainer.trainStep(b.images, b.landmarks).mse);
-    expect(losses[7]).toBeLessThan(losses[0] * 0.8);
+    const losses = Array.from({ length: 10 }, () => trainer.trainStep(b.images, b.landmarks).mse);
+    // From the empty-face start (point maps 0, background 1) toward the Gaussians.
+    expect(losses[9]).toBeLessThan(losses[0] * 0.85);
+    expect(losses[9]).toBeLessThan(losses[4]);
   });
 
   it('checkpoints round-trip: the restored trainer predicts the same heatmaps and keeps k_t and the step', () => {
