@@ -20,7 +20,7 @@ import { defaultCorpusDir, packageDir, parseArgs } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), g1Steps: 600, g2Steps: 1500, g1Minutes: 30, g2Minutes: 60, batch: 16, seed: 2,
-  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, lr: 2e-4, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
+  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
 });
 const spec = SHIPPED_MODELS.lr68;
 manualSeed(args.seed);
@@ -43,7 +43,7 @@ const g1Config = {
 };
 const stage1 = new HighToLowTrainer({
   ...DEFAULT_HIGH_TO_LOW, generator: g1Config, weights: { alpha: args.alpha, beta: args.beta }, steps: args.g1Steps, batchSize: args.batch,
-  optimizer: { ...DEFAULT_HIGH_TO_LOW.optimizer, milestones: milestones(args.g1Steps) },
+  optimizer: { ...DEFAULT_HIGH_TO_LOW.optimizer, lr: args.g1Lr, milestones: milestones(args.g1Steps) },
 });
 const ckpt1 = join(args.work, 'stage1.safetensors');
 if (existsSync(ckpt1)) {
