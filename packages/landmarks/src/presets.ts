@@ -84,6 +84,8 @@ export interface LandmarkStageConfig {
   sigma: number;
   /** S1's Gaussian smoothing before average pooling, sigma in HR pixels (UNCERTAIN; default 1.5). */
   smoothingSigma: number;
+  /** Run the frozen G1 with batch statistics (true, default) or its running averages. */
+  highToLowBatchStatistics?: boolean;
 }
 
 /** Supervised HR-LD on HR faces. */

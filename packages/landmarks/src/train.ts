@@ -286,7 +286,10 @@ export class LandmarkTrainer {
   labelledLowRes(hr: Tensor): Tensor {
     if (this.spec.labelledInput === 'subsampled') return subsampledLowRes(hr, this.lowResSize, this.config.smoothingSigma);
     const g1 = this.highToLow!;
-    g1.eval();
+    // Batch statistics by default, as G1 ran while it was trained (its running averages lag
+    // behind a short, fast stage 1); G1 itself is not updated here.
+    if (this.config.highToLowBatchStatistics ?? true) g1.train();
+    else g1.eval();
     return ops.noGrad(() => g1.forward(hr, ops.randn([hr.shape[0], g1.config.noiseDim])));
   }
   trainStep(input: LandmarkStepInput): LandmarkStepResult {
