@@ -1,2 +1,10 @@
 // @lrface/landmarks: landmarks directly on tiny faces.
-export {};
+export * from './schemes.js';
+export * from './decode.js';
+export * from './metrics.js';
+export * from './models.js';
+export * from './gan.js';
+export * from './presets.js';
+export * from './train.js';
+export * from './weights.js';
+export * from './detector.js';

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // The `lrface` command.
 import { runDemo } from '../src/demo.mjs';
+import { runLandmarks } from '../src/landmarks.mjs';
 
 const usage = `usage: lrface <command> [options]
 
 commands:
   demo [--json]     a small convolutional network trained for a few steps on the CPU
   devices           the devices the engine can use here
+  landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--out overlay.png] [--json]
+                    68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
   help              this text`;
 
 async function main(argv) {
@@ -14,6 +17,8 @@ async function main(argv) {
   switch (command) {
     case 'demo':
       return runDemo({ json: rest.includes('--json') });
+    case 'landmarks':
+      return runLandmarks(rest);
     case 'devices': {
       const core = await import('@lrface/cuda-core');
       console.log(JSON.stringify({ devices: core.devices(), build: core.buildInfo() }, null, 2));

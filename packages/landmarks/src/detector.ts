@@ -1,0 +1,197 @@
+// The inference API: load a shipped (or custom) landmark model and detect 68 points on faces.
+// A face box is cropped with the model's margin (square, about the box centre), resized to the
+// model input (32 for lr68, 128 for hr68), the heatmaps are decoded (argmax + sub-pixel
+// refinement, peak value as confidence) and mapped back to image coordinates.
+import { join } from 'node:path';
+import * as ops from '@lrface/cuda-core';
+import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { cropAffine, decodeImage, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
+import { decodeHeatmaps, type Refinement } from './decode.js';
+import { SHIPPED_MODELS, loadLandmarkWeights, weightsDir, type LandmarkModelSpec } from './weights.js';
+import type { HeatmapUNet } from './models.js';
+
+/** What `detect` accepts: a file path, encoded bytes, a sharp instance, decoded pixels or an image tensor. */
+export type LandmarkInput = string | Uint8Array | RawImage | Tensor | { clone(): unknown; png(): unknown; toBuffer(): Promise<Buffer> };
+
+export interface LoadDetectorOptions {
+  /** A custom weights file (written by saveLandmarkWeights) instead of the shipped one. */
+  weights?: string;
+  /** 'cpu' (default) or a device id from @lrface/cuda-core's devices(). */
+  device?: string;
+}
+
+export interface DetectOptions {
+  /** The face box in image pixels (default: the whole image); for a batch, one box for all or one per image. */
+  box?: Box | Box[];
+  /** Heatmap peak refinement (default 'quarter'). */
+  refine?: Refinement;
+}
+
+export interface LandmarkResult {
+  /** 68 points [x, y] in image pixels. */
+  points: [number, number][];
+  /** Per point, the heatmap peak value (roughly 0..1). */
+  confidence: number[];
+  /** The face box used. */
+  box: Box;
+}
+
+const FN = 'LandmarkDetector.detect';
+
+function isSharp(v: unknown): v is { clone(): { png(): { toBuffer(): Promise<Buffer> } } } {
+  const s = v as { clone?: unknown; png?: unknown; toBuffer?: unknown };
+  return typeof v === 'object' && v !== null && typeof s.clone === 'function' && typeof s.png === 'function' && typeof s.toBuffer === 'function';
+}
+
+function isRawImage(v: unknown): v is RawImage {
+  const r = v as RawImage;
+  return typeof v === 'object' && v !== null && (r.data instanceof Uint8Array || r.data instanceof Float32Array) && typeof r.width === 'number' && typeof r.height === 'number' && typeof r.channels === 'number';
+}
+
+/** Any accepted input as 8-bit RGB pixels. */
+async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[]> {
+  if (typeof input === 'string' || (input instanceof Uint8Array && !isRawImage(input))) {
+    if (typeof input === 'string' && input === '') throw typeError(FN, arg, 'a non-empty file path', input);
+    return [await decodeImage(input as string | Uint8Array)];
+  }
+  if (isSharp(input)) {
+    let png: Buffer;
+    try {
+      png = await input.clone().png().toBuffer();
+    } catch (err) {
+      throw new TypeError(`${FN}: '${arg}' is a sharp instance that cannot be encoded: ${(err as Error).message}`, { cause: err });
+    }
+    return [await decodeImage(png)];
+  }
+  if (ops.isTensor(input)) {
+    const t = input as Tensor;
+    if (t.dtype !== 'float32' && t.dtype !== 'uint8') throw typeError(FN, arg, 'a float32 (0..1) or uint8 image tensor', t);
+    if (!((t.rank === 3 && (t.shape[0] === 3 || t.shape[0] === 1)) || (t.rank === 4 && (t.shape[1] === 3 || t.shape[1] === 1))))
+      throw rangeError(FN, arg, 'an image tensor [C, H, W] or [N, C, H, W] with C = 1 or 3', t);
+    const items = t.rank === 3 ? [t] : ops.split(t, 1, 0);
+    return items.map((item) => grayToRgb(tensorToImage(item) as RawImage<Uint8Array>));
+  }
+  if (isRawImage(input)) {
+    const { width, height, channels, data } = input;
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || (channels !== 1 && channels !== 3) || data.length !== width * height * channels)
+      throw rangeError(FN, arg, 'decoded pixels with width * height * channels (1 or 3) values', `${width}x${height}x${channels} with ${data.length} values`, true);
+    const bytes = data instanceof Uint8Array ? data : Uint8Array.from(data, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
+    return [grayToRgb({ data: bytes, width, height, channels })];
+  }
+  throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
+}
+
+function grayToRgb(img: RawImage<Uint8Array>): RawImage<Uint8Array> {
+  if (img.channels === 3) return img;
+  const d = new Uint8Array(img.width * img.height * 3);
+  for (let i = 0; i < img.data.length; i++) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = img.data[i];
+  return { data: d, width: img.width, height: img.height, channels: 3 };
+}
+
+function checkBox(arg: string, box: unknown): Box {
+  const b = box as Box;
+  if (box === null || typeof box !== 'object' || ![b.x, b.y, b.width, b.height].every((v) => typeof v === 'number'))
+    throw typeError(FN, arg, 'a box {x, y, width, height} of numbers', box);
+  if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || !(b.width > 0 && b.height > 0))
+    throw rangeError(FN, arg, 'a box with finite x, y and a positive width and height', `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
+  return { x: b.x, y: b.y, width: b.width, height: b.height };
+}
+
+/** A loaded landmark model. */
+export class LandmarkDetector {
+  constructor(readonly name: string, readonly network: HeatmapUNet, readonly spec: LandmarkModelSpec, readonly device: string, readonly file: string) {}
+
+  /** The model input side (32 for lr68, 128 for hr68). */
+  get inputSize(): number {
+    return this.spec.inputSize;
+  }
+
+  /** The network input for `box` of `img`: the square crop with the margin, resized; and the image -> input map. */
+  crop(img: RawImage<Uint8Array>, box: Box): { pixels: RawImage<Float32Array>; affine: Affine } {
+    const S = this.spec.inputSize;
+    const affine = cropAffine(box, [S, S], this.spec.margin);
+    const pixels = warpAffine(img, affine, S, S, { fill: 'replicate', antialias: true }) as unknown as RawImage;
+    const out = new Float32Array(pixels.data.length);
+    for (let i = 0; i < out.length; i++) out[i] = pixels.data[i];
+    return { pixels: { data: out, width: S, height: S, channels: 3 }, affine };
+  }
+
+  /**
+   * 68 points on the face in `box` of `input` (default: the whole image). An array input (or a
+   * batched tensor) runs as one batch and returns one result per image.
+   */
+  detect(input: LandmarkInput, options?: DetectOptions): Promise<LandmarkResult>;
+  detect(input: LandmarkInput[], options?: DetectOptions): Promise<LandmarkResult[]>;
+  async detect(input: LandmarkInput | LandmarkInput[], options: DetectOptions = {}): Promise<LandmarkResult | LandmarkResult[]> {
+    if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
+    for (const k of Object.keys(options)) if (!['box', 'refine'].includes(k)) throw rangeError(FN, 'options', 'an object with box and refine only', `key '${k}'`, true);
+    const batched = Array.isArray(input) || (ops.isTensor(input) && (input as Tensor).rank === 4 && (input as Tensor).shape[0] > 1);
+    if (Array.isArray(input) && input.length === 0) throw rangeError(FN, 'input', 'a non-empty array of images', input);
+    const images: RawImage<Uint8Array>[] = [];
+    if (Array.isArray(input)) for (const [i, item] of input.entries()) images.push(...(await toRgb(item, `input[${i}]`)));
+    else images.push(...(await toRgb(input, 'input')));
+    let boxes: Box[];
+    if (options.box === undefined) boxes = images.map((img) => ({ x: 0, y: 0, width: img.width, height: img.height }));
+    else if (Array.isArray(options.box)) {
+      if (options.box.length !== images.length) throw rangeError(FN, 'box', `one box per image (${images.length})`, `${options.box.length} boxes`, true);
+      boxes = options.box.map((b, i) => checkBox(`box[${i}]`, b));
+    } else {
+      const b = checkBox('box', options.box);
+      boxes = images.map(() => b);
+    }
+    const refine = options.refine ?? 'quarter';
+    const S = this.spec.inputSize;
+    const crops = images.map((img, i) => this.crop(img, boxes[i]));
+    const batch = new Float32Array(images.length * 3 * S * S);
+    crops.forEach(({ pixels }, i) => {
+      const plane = S * S;
+      for (let c = 0; c < 3; c++) for (let p = 0; p < plane; p++) batch[i * 3 * plane + c * plane + p] = (pixels.data[p * 3 + c] / 255) * 2 - 1;
+    });
+    this.network.eval();
+    const decoded = ops.noGrad(() => ops.scope(() => {
+      const heatmaps = this.network.forward(ops.tensor(batch, [images.length, 3, S, S]));
+      // Every point gets its argmax, however weak: the peak value is reported as the confidence.
+      return decodeHeatmaps(heatmaps, { background: true, refine, minPeak: -Infinity, affines: crops.map((c) => c.affine) });
+    }));
+    const n = decoded.count;
+    const results = images.map((_, i): LandmarkResult => ({
+      points: Array.from({ length: n }, (_, k): [number, number] => [decoded.points[(i * n + k) * 2], decoded.points[(i * n + k) * 2 + 1]]),
+      confidence: Array.from(decoded.confidence.subarray(i * n, (i + 1) * n)),
+      box: boxes[i],
+    }));
+    return batched ? results : results[0];
+  }
+}
+
+/** The names of the shipped models. */
+export function landmarkModels(): string[] {
+  return Object.keys(SHIPPED_MODELS);
+}
+
+/**
+ * Loads a landmark model: a shipped one by name ('lr68', 'hr68'), its file checked against the
+ * recorded sha256, or `options.weights`, a custom file of the same architecture family.
+ */
+export async function loadLandmarkDetector(name: string, options: LoadDetectorOptions = {}): Promise<LandmarkDetector> {
+  const fn = 'loadLandmarkDetector';
+  if (typeof name !== 'string') throw typeError(fn, 'name', `a model name (${landmarkModels().join(', ')})`, name);
+  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  for (const k of Object.keys(options)) if (!['weights', 'device'].includes(k)) throw rangeError(fn, 'options', 'an object with weights and device only', `key '${k}'`, true);
+  const shipped = SHIPPED_MODELS[name];
+  if (!shipped && options.weights === undefined) throw rangeError(fn, 'name', `one of ${landmarkModels().join(', ')} (or pass { weights } for a custom file)`, name);
+  const device = options.device ?? 'cpu';
+  if (typeof device !== 'string') throw typeError(fn, 'device', "a device id such as 'cpu'", device);
+  const known = ops.devices().map((d) => d.id);
+  const deviceOk = known.includes(device) || (device === 'cuda' && known.some((d) => d.startsWith('cuda')));
+  if (!deviceOk) throw rangeError(fn, 'device', `one of the devices here (${known.join(', ')})`, device);
+  let loaded;
+  if (options.weights !== undefined) {
+    if (typeof options.weights !== 'string' || options.weights === '') throw typeError(fn, 'weights', 'a weights file path', options.weights);
+    loaded = loadLandmarkWeights(options.weights, shipped ? { fallbackSpec: shipped } : {});
+  } else {
+    if (!shipped.sha256) throw new Error(`${fn}: the '${name}' weights have not been recorded in this build (no sha256); pass { weights } for a file`);
+    loaded = loadLandmarkWeights(join(weightsDir(), shipped.file), { expectedSha256: shipped.sha256 });
+  }
+  loaded.network.to(device as ops.Device);
+  return new LandmarkDetector(name, loaded.network, loaded.spec, device, loaded.file);
+}

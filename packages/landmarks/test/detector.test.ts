@@ -1,0 +1,168 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import * as ops from '@lrface/cuda-core';
+import { decodeImage, heatmapTensor, imageToTensor } from '@lrface/datasets';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import { HeatmapUNet, SHIPPED_MODELS, loadLandmarkDetector, loadLandmarkWeights, saveLandmarkWeights, sha256Hex, type LandmarkModelSpec } from '../src/index.js';
+
+const image = sharedDataDir + 'misc-faces/face-alignment/aflw-test.jpg';
+const haveData = haveSharedData('misc-faces/face-alignment/aflw-test.jpg');
+const tmp = () => mkdtempSync(join(tmpdir(), 'landmarks-det-'));
+const spec: LandmarkModelSpec = { points: 68, inputSize: 32, margin: 0.2, network: { widths: [4, 4, 8, 8], blocksPerGroup: 2, upsample: 'nearest' } };
+
+describe.skipIf(!haveData)('loadLandmarkDetector / detect', () => {
+  let weights: string;
+  beforeAll(() => {
+    ops.manualSeed(11);
+    weights = join(tmp(), 'tiny.safetensors');
+    saveLandmarkWeights(weights, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), spec, { note: 'test' });
+  });
+
+  it('decodes to image coordinates through the crop: heatmaps of known crop points come back at their image positions', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const box = { x: 40, y: 30, width: 50, height: 60 };
+    // Points on the 32x32 network input, and by hand where they lie in the image: the crop is the
+    // square of side max(w, h) * 1.4 = 84 about the box centre, shrunk 32 / 84.
+    const crop = Array.from({ length: 68 }, (_, k) => [4 + (k % 12) * 2, 5 + Math.floor(k / 12) * 4]).flat();
+    const side = 60 * 1.4;
+    const s = 32 / side;
+    const cx = 40 + 25 - 0.5;
+    const cy = 30 + 30 - 0.5;
+    const expected = [];
+    for (let k = 0; k < 68; k++) expected.push([(crop[2 * k] - 15.5) / s + cx, (crop[2 * k + 1] - 15.5) / s + cy]);
+    det.network.forward = () => heatmapTensor([crop], { size: [32, 32], sigma: 1, background: true });
+    const { points, confidence } = await det.detect(image, { box, refine: 'none' });
+    expect(points.length).toBe(68);
+    for (let k = 0; k < 68; k++) {
+      expect(points[k][0]).toBeCloseTo(expected[k][0], 3);
+      expect(points[k][1]).toBeCloseTo(expected[k][1], 3);
+      expect(confidence[k]).toBeCloseTo(1, 5);
+    }
+  });
+
+  it('takes a path, bytes, a sharp instance, decoded pixels or a tensor, with the same result', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const box = { x: 20, y: 25, width: 70, height: 80 };
+    const ref = await det.detect(image, { box });
+    expect(ref.points.length).toBe(68);
+    expect(ref.confidence.length).toBe(68);
+    expect(ref.points.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))).toBe(true);
+    const px = await decodeImage(image);
+    for (const input of [readFileSync(image), sharp(image), px, imageToTensor(px), imageToTensor(px, { batch: false })]) {
+      const r = await det.detect(input as never, { box });
+      for (let k = 0; k < 68; k += 5) {
+        expect(r.points[k][0]).toBeCloseTo(ref.points[k][0], 3);
+        expect(r.points[k][1]).toBeCloseTo(ref.points[k][1], 3);
+      }
+    }
+  });
+
+  it('moves the points with the face: a shifted crop of the image gives the same points shifted', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const px = await decodeImage(image);
+    const box = { x: 60, y: 50, width: 40, height: 40 };
+    const a = await det.detect(px, { box });
+    const [ox, oy] = [30, 20];
+    const shifted = { data: new Uint8Array((px.width - ox) * (px.height - oy) * 3), width: px.width - ox, height: px.height - oy, channels: 3 };
+    for (let y = 0; y < shifted.height; y++) shifted.data.set(px.data.subarray(((y + oy) * px.width + ox) * 3, ((y + oy) * px.width + px.width) * 3), y * shifted.width * 3);
+    // The network sees the same crop ...
+    const ca = det.crop(px, box).pixels.data;
+    const cb = det.crop(shifted, { ...box, x: box.x - ox, y: box.y - oy }).pixels.data;
+    expect(cb.length).toBe(32 * 32 * 3);
+    let maxDiff = 0;
+    for (let i = 0; i < ca.length; i++) maxDiff = Math.max(maxDiff, Math.abs(ca[i] - cb[i]));
+    expect(maxDiff).toBeLessThanOrEqual(1);
+    // ... so the points come back shifted by the offset.
+    const b = await det.detect(shifted, { box: { ...box, x: box.x - ox, y: box.y - oy } });
+    const moved = a.points.filter((p, k) => Math.abs(b.points[k][0] + ox - p[0]) < 1e-3 && Math.abs(b.points[k][1] + oy - p[1]) < 1e-3).length;
+    // Near-ties in an untrained network's flat maps may flip an argmax or two after 8-bit rounding.
+    expect(moved).toBeGreaterThan(60);
+  });
+
+  it('runs batches: an array input gives one result per image, equal to the single results', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const boxes = [{ x: 10, y: 10, width: 60, height: 60 }, { x: 40, y: 35, width: 50, height: 55 }];
+    const batch = await det.detect([image, image], { box: boxes });
+    expect(batch.length).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      const one = await det.detect(image, { box: boxes[i] });
+      for (let k = 0; k < 68; k += 3) expect(batch[i].points[k][0]).toBeCloseTo(one.points[k][0], 3);
+      expect(batch[i].box).toEqual(boxes[i]);
+    }
+    // Without a box: the whole image.
+    const px = await decodeImage(image);
+    expect((await det.detect(image)).box).toEqual({ x: 0, y: 0, width: px.width, height: px.height });
+  });
+
+  it('rejects bad boxes, inputs and options with clear errors', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    await expect(det.detect(image, { box: { x: 0, y: 0, width: -5, height: 10 } })).rejects.toThrow(/'box' must be a box with .* positive width/);
+    await expect(det.detect(image, { box: { x: NaN, y: 0, width: 5, height: 10 } })).rejects.toThrow(RangeError);
+    await expect(det.detect(image, { box: '1,2,3,4' as never })).rejects.toThrow(TypeError);
+    await expect(det.detect([image, image], { box: [{ x: 0, y: 0, width: 5, height: 5 }] })).rejects.toThrow(/one box per image/);
+    await expect(det.detect(42 as never)).rejects.toThrow(TypeError);
+    await expect(det.detect([] as never)).rejects.toThrow(/non-empty/);
+    await expect(det.detect('/no/such/face.png')).rejects.toThrow(/face\.png/);
+    await expect(det.detect(Buffer.from('not an image'))).rejects.toThrow(/decode/);
+    await expect(det.detect({ data: new Uint8Array(5), width: 2, height: 2, channels: 3 })).rejects.toThrow(RangeError);
+    await expect(det.detect(ops.zeros([2, 2]))).rejects.toThrow(/image tensor/);
+    await expect(det.detect(image, { boxes: [] } as never)).rejects.toThrow(/options/);
+  });
+});
+
+describe('weights files', () => {
+  it('round-trips a network and its spec; the loaded network predicts the same heatmaps', () => {
+    const file = join(tmp(), 'w.safetensors');
+    const net = new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network });
+    net.eval();
+    saveLandmarkWeights(file, net, spec);
+    const loaded = loadLandmarkWeights(file);
+    expect(loaded.spec).toEqual(spec);
+    const x = ops.randn([1, 3, 32, 32]);
+    const a = net.forward(x).data();
+    const b = loaded.network.forward(x).data();
+    for (let i = 0; i < a.length; i += 17) expect(b[i]).toBeCloseTo(a[i], 6);
+    // The digest check passes with the right sha256.
+    expect(() => loadLandmarkWeights(file, { expectedSha256: sha256Hex(readFileSync(file)) })).not.toThrow();
+  });
+
+  it('corrupt or wrong files give errors naming the file and what is wrong', async () => {
+    const dir = tmp();
+    const good = join(dir, 'good.safetensors');
+    saveLandmarkWeights(good, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), spec);
+    const bytes = readFileSync(good);
+    const truncated = join(dir, 'truncated.safetensors');
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 100));
+    expect(() => loadLandmarkWeights(truncated)).toThrow(/truncated\.safetensors: corrupt weights file/);
+    await expect(loadLandmarkDetector('lr68', { weights: truncated })).rejects.toThrow(/truncated\.safetensors/);
+    const flipped = join(dir, 'flipped.safetensors');
+    const copy = Buffer.from(bytes);
+    copy[copy.length - 3] ^= 0xff;
+    writeFileSync(flipped, copy);
+    expect(() => loadLandmarkWeights(flipped, { expectedSha256: sha256Hex(bytes) })).toThrow(/flipped\.safetensors: corrupt weights file: sha256 [0-9a-f]{64} does not match/);
+    const garbage = join(dir, 'garbage.safetensors');
+    writeFileSync(garbage, 'hello');
+    expect(() => loadLandmarkWeights(garbage)).toThrow(/garbage\.safetensors: corrupt weights file/);
+    expect(() => loadLandmarkWeights(join(dir, 'missing.safetensors'))).toThrow(/missing\.safetensors: weights file not found/);
+    // A valid file of a different architecture.
+    const other = join(dir, 'other.safetensors');
+    saveLandmarkWeights(other, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), { ...spec, network: { ...spec.network, widths: [4, 4, 8, 16] } });
+    expect(() => loadLandmarkWeights(other)).toThrow(/other\.safetensors: tensor '.*' has shape/);
+  });
+
+  it('rejects unknown models, devices and options', async () => {
+    await expect(loadLandmarkDetector('xx68')).rejects.toThrow(/'name' must be one of lr68, hr68/);
+    await expect(loadLandmarkDetector(5 as never)).rejects.toThrow(TypeError);
+    await expect(loadLandmarkDetector('lr68', { device: 'tpu' })).rejects.toThrow(/'device'/);
+    await expect(loadLandmarkDetector('lr68', { weights: '' })).rejects.toThrow(/'weights'/);
+    await expect(loadLandmarkDetector('lr68', { size: 3 } as never)).rejects.toThrow(/options/);
+  });
+
+  it('shipped models record their file and input size', () => {
+    expect(SHIPPED_MODELS.lr68.inputSize).toBe(32);
+    expect(SHIPPED_MODELS.hr68.inputSize).toBe(128);
+  });
+});

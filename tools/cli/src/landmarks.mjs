@@ -1,0 +1,91 @@
+// `lrface landmarks <image> --box x,y,w,h [--model lr68] [--weights FILE] [--out overlay.png] [--json]`:
+// 68 landmarks on one face of an image, in image coordinates; optionally drawn on the image.
+import { decodeImage, writeImage } from '@lrface/datasets';
+import { landmarkModels, loadLandmarkDetector } from '@lrface/landmarks';
+
+export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--out overlay.png] [--json]
+  --box x,y,w,h   the face box in image pixels (default: the whole image)
+  --model NAME    lr68 (faces of 20-40 px, default) or hr68 (large faces)
+  --weights FILE  a custom weights file for the model's architecture
+  --out FILE      write the image with the points drawn as small dots (PNG)
+  --json          print one JSON line {"model","points":[[x,y],...],"confidence":[...]}`;
+
+/** Parses the command's arguments; throws a usage error on anything unexpected. */
+export function parseLandmarksArgs(argv) {
+  const opts = { image: undefined, box: undefined, model: 'lr68', weights: undefined, out: undefined, json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith('--')) throw new UsageError(`option '${a}' needs a value`);
+      return v;
+    };
+    if (a === '--box') {
+      const text = value();
+      const parts = text.split(',').map((s) => Number(s.trim()));
+      if (parts.length !== 4 || !parts.every(Number.isFinite) || parts[2] <= 0 || parts[3] <= 0)
+        throw new UsageError(`--box must be x,y,w,h with a positive width and height, got '${text}'`);
+      opts.box = { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
+    } else if (a === '--model') {
+      opts.model = value();
+      if (!landmarkModels().includes(opts.model)) throw new UsageError(`--model must be one of ${landmarkModels().join(', ')}, got '${opts.model}'`);
+    } else if (a === '--weights') opts.weights = value();
+    else if (a === '--out') opts.out = value();
+    else if (a === '--json') opts.json = true;
+    else if (a.startsWith('--')) throw new UsageError(`unknown option '${a}'`);
+    else if (opts.image === undefined) opts.image = a;
+    else throw new UsageError(`unexpected argument '${a}' (one image at a time)`);
+  }
+  if (opts.image === undefined) throw new UsageError('missing <image>');
+  return opts;
+}
+
+export class UsageError extends Error {}
+
+/** Paints filled dots of `radius` pixels (red) at the points, in place. */
+export function drawDots(img, points, radius) {
+  const { width, height, channels, data } = img;
+  const color = [255, 32, 32];
+  for (const [px, py] of points) {
+    if (!Number.isFinite(px) || !Number.isFinite(py)) continue;
+    const cx = Math.round(px);
+    const cy = Math.round(py);
+    for (let y = cy - radius; y <= cy + radius; y++)
+      for (let x = cx - radius; x <= cx + radius; x++) {
+        if (x < 0 || y < 0 || x >= width || y >= height || (x - px) ** 2 + (y - py) ** 2 > (radius + 0.5) ** 2) continue;
+        const o = (y * width + x) * channels;
+        for (let c = 0; c < channels; c++) data[o + c] = channels === 3 ? color[c] : 255;
+      }
+  }
+  return img;
+}
+
+export async function runLandmarks(argv) {
+  let opts;
+  try {
+    opts = parseLandmarksArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`lrface landmarks: ${err.message}\n\n${landmarksUsage}`);
+      return 2;
+    }
+    throw err;
+  }
+  const detector = await loadLandmarkDetector(opts.model, opts.weights ? { weights: opts.weights } : {});
+  const image = await decodeImage(opts.image);
+  const result = await detector.detect(image, opts.box ? { box: opts.box } : {});
+  const round = (v) => Math.round(v * 100) / 100;
+  if (opts.out) {
+    // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.
+    const side = Math.max(result.box.width, result.box.height);
+    await writeImage(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))), { format: 'png' });
+  }
+  if (opts.json) {
+    console.log(JSON.stringify({ model: opts.model, points: result.points.map(([x, y]) => [round(x), round(y)]), confidence: result.confidence.map((c) => Math.round(c * 1000) / 1000) }));
+  } else {
+    console.log(`${opts.model}: 68 points on the face at ${JSON.stringify(result.box)} in ${opts.image}; mean confidence ${(result.confidence.reduce((s, c) => s + c, 0) / result.confidence.length).toFixed(3)}`);
+    for (let k = 0; k < result.points.length; k++) console.log(`${k}\t${round(result.points[k][0])}\t${round(result.points[k][1])}\t${result.confidence[k].toFixed(3)}`);
+    if (opts.out) console.log(`overlay written to ${opts.out}`);
+  }
+  return 0;
+}

@@ -1,0 +1,82 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { manualSeed } from '@lrface/cuda-core';
+import { decodeImage } from '@lrface/datasets';
+import { HeatmapUNet, saveLandmarkWeights } from '@lrface/landmarks';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import { drawDots, parseLandmarksArgs } from '../src/landmarks.mjs';
+
+const bin = fileURLToPath(new URL('../bin/lrface.mjs', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LRFACE_NUM_THREADS: '1' } });
+const image = sharedDataDir + 'misc-faces/face-alignment/aflw-test.jpg';
+const haveData = haveSharedData('misc-faces/face-alignment/aflw-test.jpg');
+
+describe('lrface landmarks', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-lm-'));
+  const weights = join(dir, 'tiny.safetensors');
+  beforeAll(() => {
+    // A small network of the lr68 family (the command takes any weights file with --weights).
+    manualSeed(3);
+    const network = { widths: [4, 4, 8, 8], blocksPerGroup: 2, upsample: 'nearest' as const };
+    saveLandmarkWeights(weights, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...network }), { points: 68, inputSize: 32, margin: 0.2, network });
+  });
+
+  it('parses its options and rejects bad ones', () => {
+    expect(parseLandmarksArgs(['a.png', '--box', '1,2,30,40', '--json'])).toMatchObject({ image: 'a.png', box: { x: 1, y: 2, width: 30, height: 40 }, model: 'lr68', json: true });
+    expect(() => parseLandmarksArgs(['a.png', '--box', '1,2,3'])).toThrow(/x,y,w,h/);
+    expect(() => parseLandmarksArgs(['a.png', '--box', '1,2,0,3'])).toThrow(/positive/);
+    expect(() => parseLandmarksArgs(['a.png', '--model', 'xx'])).toThrow(/lr68, hr68/);
+    expect(() => parseLandmarksArgs(['--json'])).toThrow(/missing <image>/);
+    expect(() => parseLandmarksArgs(['a.png', '--size', '3'])).toThrow(/unknown option/);
+  });
+
+  it('draws filled dots only around the points', () => {
+    const img = { data: new Uint8Array(10 * 10 * 3), width: 10, height: 10, channels: 3 };
+    drawDots(img, [[4, 5]], 1);
+    const red = (x: number, y: number) => img.data[(y * 10 + x) * 3] === 255;
+    expect([red(4, 5), red(3, 5), red(5, 5), red(4, 4), red(4, 6)]).toEqual([true, true, true, true, true]);
+    expect([red(6, 5), red(4, 7), red(0, 0)]).toEqual([false, false, false]);
+  });
+
+  it.skipIf(!haveData)('--json prints one line with 68 points and confidences in image coordinates; --out writes the overlay', async () => {
+    const out = join(dir, 'overlay.png');
+    const r = run('landmarks', image, '--box', '20,25,70,80', '--weights', weights, '--json', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.length).toBe(1);
+    const j = JSON.parse(lines[0]);
+    expect(Object.keys(j)).toEqual(['model', 'points', 'confidence']);
+    expect(j.model).toBe('lr68');
+    expect(j.points.length).toBe(68);
+    expect(j.confidence.length).toBe(68);
+    // Every point lies in the crop around the box (box widened by 0.2 of its larger side).
+    for (const [x, y] of j.points) {
+      expect(x).toBeGreaterThanOrEqual(55 - 56 - 1);
+      expect(x).toBeLessThanOrEqual(55 + 56 + 1);
+      expect(y).toBeGreaterThanOrEqual(65 - 56 - 1);
+      expect(y).toBeLessThanOrEqual(65 + 56 + 1);
+    }
+    expect(existsSync(out)).toBe(true);
+    const [src, overlay] = [await decodeImage(image), await decodeImage(out)];
+    expect([overlay.width, overlay.height]).toEqual([src.width, src.height]);
+    // The overlay differs from the source around the points only.
+    let changed = 0;
+    for (let i = 0; i < src.data.length; i++) if (src.data[i] !== overlay.data[i]) changed++;
+    expect(changed).toBeGreaterThan(0);
+    expect(changed).toBeLessThan(68 * 9 * 3 + 1);
+  });
+
+  it('fails with a usage message on bad arguments and names a missing image', () => {
+    const bad = run('landmarks', 'x.png', '--box', '1,2,3');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('usage: lrface landmarks');
+    const missing = run('landmarks', join(dir, 'none.png'), '--weights', weights);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/none\.png/);
+    expect(run('help').stdout).toContain('landmarks <image>');
+  });
+});
