@@ -2,3 +2,4 @@
 export * from './schemes.js';
 export * from './decode.js';
 export * from './metrics.js';
+export * from './ced-plot.js';
