@@ -7,6 +7,9 @@ import { cedCurve, type CedCurve } from './metrics.js';
 
 export type Rgb = [number, number, number];
 
+export type LegendPlace = 'auto' | 'lower-right' | 'upper-left' | 'upper-right' | 'lower-left' | 'none';
+const LEGEND_PLACES: readonly LegendPlace[] = ['auto', 'lower-right', 'upper-left', 'upper-right', 'lower-left', 'none'];
+
 export interface CedPlotCurve {
   name: string;
   /** Per-image NMEs (the CED is computed on the plot's x range) ... */
@@ -32,8 +35,8 @@ export interface CedPlotOptions {
   yLabel?: string;
   /** Curve thickness in pixels (default 2). */
   lineWidth?: number;
-  /** Legend corner (default 'lower-right', where rising CED curves leave room). */
-  legend?: 'lower-right' | 'upper-left' | 'none';
+  /** Legend corner; 'auto' (default) takes the corner of the plot area the curves cross least. */
+  legend?: LegendPlace;
   /** Text size: pixels per font dot (default 2 for 480+ px tall images, else 1). */
   fontScale?: number;
 }
@@ -190,6 +193,17 @@ class Canvas {
     }
   }
 
+  /** How many pixels in the rectangle have one of the colours. */
+  countColors(x0: number, y0: number, x1: number, y1: number, colors: readonly Rgb[]): number {
+    let n = 0;
+    for (let y = Math.max(0, y0); y <= Math.min(this.height - 1, y1); y++)
+      for (let x = Math.max(0, x0); x <= Math.min(this.width - 1, x1); x++) {
+        const i = (y * this.width + x) * 3;
+        if (colors.some((c) => this.data[i] === c[0] && this.data[i + 1] === c[1] && this.data[i + 2] === c[2])) n++;
+      }
+    return n;
+  }
+
   /** Text with its top-left at (x, y); `vertical` runs bottom-to-top (rotated 90 degrees counter-clockwise). */
   text(str: string, x: number, y: number, scale: number, c: Rgb, vertical = false): void {
     let pen = 0;
@@ -213,12 +227,18 @@ export function textWidth(str: string, scale = 1): number {
   return str.length === 0 ? 0 : (str.length * ADVANCE - (ADVANCE - GLYPH_W)) * scale;
 }
 
-/** A round tick step giving at most 10 ticks on [0, max]. */
-function niceStep(max: number): number {
-  const raw = max / 8;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= raw) return m * p;
-  return 10 * p;
+/** The smallest round tick step (1, 2, 2.5 or 5 x 10^k) with at most 10 ticks whose labels do not touch. */
+function niceStep(max: number, plotWidth: number, scale: number): number {
+  let p = 10 ** Math.floor(Math.log10(max / 10));
+  for (;;) {
+    for (const m of [1, 2, 2.5, 5]) {
+      const step = m * p;
+      const ticks = Math.floor(max / step + 1e-9);
+      const labelWidth = Math.max(textWidth(formatTick(0, step), scale), textWidth(formatTick(ticks * step, step), scale));
+      if (ticks <= 10 && (plotWidth * step) / max >= labelWidth + ADVANCE * scale) return step;
+    }
+    p *= 10;
+  }
 }
 
 /** A tick value with as many decimals as the step needs (0.01 -> 2, 0.025 -> 3). */
@@ -292,18 +312,19 @@ export function renderCedPlot(curves: readonly CedPlotCurve[], options: CedPlotO
   const maxError = options.maxError ?? Math.max(...curves.map((c) => (c.curve ? c.curve.thresholds[c.curve.thresholds.length - 1] : 0.08)));
   const layout = cedPlotLayout({ ...options, maxError });
   const lineWidth = checkPositiveInt('lineWidth', options.lineWidth ?? 2, 1);
-  const legend = options.legend ?? 'lower-right';
-  if (!['lower-right', 'upper-left', 'none'].includes(legend)) throw rangeError(FN, 'legend', "'lower-right', 'upper-left' or 'none'", legend);
-  const xTick = options.xTick ?? niceStep(maxError);
+  const legend = options.legend ?? 'auto';
+  if (!LEGEND_PLACES.includes(legend)) throw rangeError(FN, 'legend', LEGEND_PLACES.map((p) => `'${p}'`).join(', '), legend);
+  const s = options.fontScale ?? (layout.height >= 480 ? 2 : 1);
+  const xTick = options.xTick ?? niceStep(maxError, layout.right - layout.left, s);
   if (typeof xTick !== 'number' || !(xTick > 0 && maxError / xTick <= 50)) throw rangeError(FN, 'xTick', `a positive step giving at most 50 ticks on [0, ${maxError}]`, xTick);
   const { width, height, left, right, top, bottom, xToPixel, yToPixel } = layout;
-  const s = options.fontScale ?? (height >= 480 ? 2 : 1);
   const canvas = new Canvas(width, height);
   const line = GLYPH_H * s;
 
   // Grid and ticks.
   const xTicks: number[] = [];
-  for (let i = 0; i * xTick <= maxError * (1 + 1e-9); i++) xTicks.push(i * xTick);
+  // Rounded so that 3 * 0.05 is 0.15, as a caller computing the same tick gets it.
+  for (let i = 0; i * xTick <= maxError * (1 + 1e-9); i++) xTicks.push(Number((i * xTick).toPrecision(12)));
   const yTicks = [0, 0.2, 0.4, 0.6, 0.8, 1];
   for (const t of xTicks) canvas.line(xToPixel(t), top, xToPixel(t), bottom, GRID);
   for (const f of yTicks) canvas.line(left, yToPixel(f), right, yToPixel(f), GRID);
@@ -346,24 +367,43 @@ export function renderCedPlot(curves: readonly CedPlotCurve[], options: CedPlotO
   canvas.text(yLabel, 2 * s, Math.round((top + bottom) / 2 + textWidth(yLabel, s) / 2), s, BLACK, true);
   if (options.title) canvas.text(options.title, Math.round((left + right) / 2 - textWidth(options.title, s) / 2), 4 * s, s, BLACK);
 
-  // Legend: a swatch and the name per curve in a framed box.
+  // Legend: a swatch and the name per curve in a framed box; text shrinks to fit the plot area.
   if (legend !== 'none') {
-    const swatch = 14 * s;
-    const rowH = line + 4 * s;
-    const boxW = swatch + 4 * s + Math.max(...curves.map((c) => textWidth(c.name, s))) + 8 * s;
-    const boxH = curves.length * rowH + 4 * s;
-    const x0 = legend === 'lower-right' ? right - 6 * s - boxW : left + 6 * s;
-    const y0 = legend === 'lower-right' ? bottom - 6 * s - boxH : top + 6 * s;
+    let ls = s;
+    const boxSize = (k: number): [number, number] => [14 * k + 12 * k + Math.max(...curves.map((c) => textWidth(c.name, k))), curves.length * (GLYPH_H * k + 4 * k) + 4 * k];
+    while (ls > 1 && boxSize(ls)[0] > right - left - 12 * ls) ls--;
+    const [boxW, boxH] = boxSize(ls);
+    const corners: Record<string, [number, number]> = {
+      'lower-right': [right - 6 * ls - boxW, bottom - 6 * ls - boxH],
+      'upper-left': [left + 6 * ls, top + 6 * ls],
+      'upper-right': [right - 6 * ls - boxW, top + 6 * ls],
+      'lower-left': [left + 6 * ls, bottom - 6 * ls - boxH],
+    };
+    let place: LegendPlace = legend;
+    if (place === 'auto') {
+      // The corner hiding the fewest curve pixels (ties: the order above).
+      let fewest = Infinity;
+      for (const [name, [x0, y0]] of Object.entries(corners)) {
+        const hidden = canvas.countColors(x0, y0, x0 + boxW, y0 + boxH, colors);
+        if (hidden < fewest) {
+          fewest = hidden;
+          place = name as LegendPlace;
+        }
+      }
+    }
+    const [x0, y0] = corners[place];
+    const swatch = 14 * ls;
+    const rowH = GLYPH_H * ls + 4 * ls;
     canvas.fillRect(x0, y0, x0 + boxW, y0 + boxH, WHITE);
     canvas.line(x0, y0, x0 + boxW, y0, BLACK);
     canvas.line(x0, y0 + boxH, x0 + boxW, y0 + boxH, BLACK);
     canvas.line(x0, y0, x0, y0 + boxH, BLACK);
     canvas.line(x0 + boxW, y0, x0 + boxW, y0 + boxH, BLACK);
     curves.forEach((c, i) => {
-      const y = y0 + 4 * s + i * rowH;
-      const mid = y + Math.floor(line / 2);
-      canvas.line(x0 + 4 * s, mid, x0 + 4 * s + swatch, mid, colors[i], lineWidth);
-      canvas.text(c.name, x0 + 8 * s + swatch, y, s, BLACK);
+      const y = y0 + 4 * ls + i * rowH;
+      const mid = y + Math.floor((GLYPH_H * ls) / 2);
+      canvas.line(x0 + 4 * ls, mid, x0 + 4 * ls + swatch, mid, colors[i], lineWidth);
+      canvas.text(c.name, x0 + 8 * ls + swatch, y, ls, BLACK);
     });
   }
   return { data: canvas.data, width, height, channels: 3 };

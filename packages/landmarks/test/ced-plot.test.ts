@@ -67,6 +67,33 @@ describe('CED plot', () => {
     expect(countColor(none, BLUE, ...box)).toBe(0);
   });
 
+  it('puts the legend in the corner the curves leave free and shrinks long names to fit', () => {
+    // A curve that stays at 0 then jumps to 1 late: the upper-left corner is free.
+    const late = [{ name: 'a rather long method name that needs room', errors: [0.07, 0.075], color: RED }];
+    const img = renderCedPlot(late, { maxError: 0.08, lineWidth: 1 });
+    const L = cedPlotLayout({ maxError: 0.08 });
+    const upperLeft = [L.left + 1, L.top + 1, L.left + 60, L.top + 30] as const;
+    expect(countColor(img, [0, 0, 0], ...upperLeft)).toBeGreaterThan(20);
+    expect(countColor(img, RED, ...upperLeft)).toBeGreaterThan(0); // the swatch
+    // Every red pixel outside the legend is on the curve: none is hidden by it.
+    expect(pixel(img, L.xToPixel(0.074), L.yToPixel(0.5))).toEqual(RED);
+    expect(pixel(img, L.xToPixel(0.03), L.yToPixel(0))).toEqual([0, 0, 0]); // the axis drawn over the curve
+    // The legend stays inside the image at scale 2 (the text shrinks to scale 1).
+    const wide = renderCedPlot([{ name: 'x'.repeat(80), errors: [0.07] }], { maxError: 0.08 });
+    expect(wide.width).toBe(640);
+  });
+
+  it('picks round x ticks whose labels do not touch', () => {
+    const L = cedPlotLayout({ maxError: 0.2 });
+    const img = renderCedPlot([{ name: 'a', errors: [0.1] }], { maxError: 0.2, legend: 'none' });
+    // Ticks every 0.05 (labels 0.00 ... 0.20), none at 0.025.
+    for (const t of [0, 0.05, 0.1, 0.15, 0.2]) expect(pixel(img, L.xToPixel(t), L.bottom + 3)).toEqual([0, 0, 0]);
+    expect(pixel(img, L.xToPixel(0.025), L.bottom + 3)).toEqual([255, 255, 255]);
+    const L8 = cedPlotLayout({ maxError: 0.08 });
+    const img8 = renderCedPlot([{ name: 'a', errors: [0.1] }], { maxError: 0.08, legend: 'none' });
+    for (const t of [0.01, 0.02, 0.07]) expect(pixel(img8, L8.xToPixel(t), L8.bottom + 3)).toEqual([0, 0, 0]);
+  });
+
   it('encodes a lossless PNG and writes it atomically', async () => {
     const curves = [{ name: 'steps', errors: steps }];
     const raw = renderCedPlot(curves, { width: 320, height: 240 });
