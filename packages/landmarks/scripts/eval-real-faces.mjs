@@ -36,22 +36,27 @@ function defaultCorpus() {
   return join(repo, '.cache', 'face-corpus');
 }
 
-const { values: args } = parseArgs({
-  options: {
-    out: { type: 'string' },
-    corpus: { type: 'string', default: defaultCorpus() },
-    sizes: { type: 'string', default: '16,24,32' },
-    alpha: { type: 'string', default: '0.08' },
-    'plot-max': { type: 'string', default: '0.2' },
-    lr68: { type: 'string' },
-    'face-x4': { type: 'string' },
-    limit: { type: 'string' },
-  },
-});
 const fail = (message) => {
   console.error(`eval-real-faces: ${message}`);
   process.exit(2);
 };
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      corpus: { type: 'string', default: defaultCorpus() },
+      sizes: { type: 'string', default: '16,24,32' },
+      alpha: { type: 'string', default: '0.08' },
+      'plot-max': { type: 'string', default: '0.2' },
+      lr68: { type: 'string' },
+      'face-x4': { type: 'string' },
+      limit: { type: 'string' },
+    },
+  }));
+} catch (err) {
+  fail(err.message);
+}
 if (!args.out) fail('--out DIR is required (the CED plots and results.json go there)');
 const sizes = args.sizes.split(',').map(Number);
 if (sizes.some((s) => !Number.isInteger(s) || s < 4)) fail(`--sizes must be integers >= 4, got '${args.sizes}'`);
@@ -62,7 +67,7 @@ if (!(plotMax > 0 && plotMax <= 1)) fail(`--plot-max must be in (0, 1], got '${a
 const limit = args.limit === undefined ? Infinity : Number(args.limit);
 if (!(limit >= 1)) fail(`--limit must be a positive number, got '${args.limit}'`);
 
-const corpus = await openFaceCorpus(args.corpus);
+const corpus = await openFaceCorpus(args.corpus).catch((err) => fail(err.message));
 const S = corpus.size;
 const test = corpus.hr.filter((i) => i.split === 'test' && i.landmarks?.length === 136).slice(0, limit);
 const train = corpus.hr.filter((i) => i.split === 'train' && i.landmarks?.length === 136);
