@@ -139,6 +139,7 @@ export function decodeHeatmaps(heatmaps: Tensor | Float32Array, shapeOrOptions?:
   const N = background ? C - 1 : C;
   if (N < 1) throw rangeError(FN, 'heatmaps', 'at least one landmark channel besides the background', `${C} channel(s)`, true);
   const refine = options.refine ?? 'quarter';
+  if (typeof refine !== 'string') throw typeError(FN, 'refine', "'none', 'quarter' or 'taylor'", refine);
   if (!REFINEMENTS.includes(refine)) throw rangeError(FN, 'refine', "'none', 'quarter' or 'taylor'", refine);
   const minPeak = options.minPeak ?? 0;
   if (typeof minPeak !== 'number' || Number.isNaN(minPeak)) throw typeError(FN, 'minPeak', 'a number', minPeak);

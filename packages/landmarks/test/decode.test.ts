@@ -177,7 +177,12 @@ describe('decodeHeatmaps', () => {
     expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 3])).toThrow(/decodeHeatmaps: 'heatmaps' must be 1x1x2x3 = 6 values, got 4 values/);
     expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 0, 4])).toThrow(RangeError);
     expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { background: true })).toThrow(/at least one landmark channel/);
-    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { refine: 'cubic' as 'none' })).toThrow(/'refine'/);
+    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { refine: 'cubic' as 'none' })).toThrow(RangeError);
+    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { refine: 2 as never })).toThrow(/decodeHeatmaps: 'refine' must be 'none', 'quarter' or 'taylor', got 2/);
+    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { background: 1 as never })).toThrow(/'background' must be a boolean/);
+    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { minPeak: '0' as never })).toThrow(/'minPeak' must be a number/);
+    expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { boxes: { x: 0, y: 0, width: 1, height: 1 }, affines: [1, 0, 0, 0, 1, 0] })).toThrow(/'boxes'/);
+    expect(() => decodeHeatmaps(tensor(new Float32Array(4), [1, 1, 2, 2]), [1, 1, 2, 2] as never)).toThrow(/'options' must be an options object/);
     expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { sigma: 2 } as object)).toThrow(/'sigma' must be one of the known options/);
     expect(() => decodeHeatmaps(new Float32Array(8), [2, 1, 2, 2], { boxes: [{ x: 0, y: 0, width: 1, height: 1 }] })).toThrow(/'boxes'/);
     expect(() => decodeHeatmaps(new Float32Array(4), [1, 1, 2, 2], { boxes: { x: 0, y: 0, width: 0, height: 1 } })).toThrow(/'boxes\[0\]' must be a box with a positive/);

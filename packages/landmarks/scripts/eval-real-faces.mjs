@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+// Landmarks on real faces made small (the LR-landmark paper's Figure 1 / Table 1a argument):
+// every held-out HR face of the face corpus (test split: WIDER 19--Couple, 128x128 crops with
+// 68 reference points from the HR detector) is degraded to 16, 24 and 32 px (MATLAB bicubic of
+// the whole crop) and four ways to find its landmarks are compared against the reference points
+// (NME normalised by the inter-ocular distance, outer eye corners 36 and 45):
+//   (a) the HR detector on the LR face upscaled bicubically back to 128 px;
+//   (b) lrface's LR model ('lr68') on the LR face directly;
+//   (c) super-resolution ('face-x4', x4) and then the HR detector on the SR face;
+//   (d) the mean shape of the training faces' reference points placed in the face box, the
+//       floor any method must beat.
+// The HR column runs the HR detector on the 128 px crop itself (how far the pipeline alone moves
+// the points from the reference). Prints a markdown table (mean NME, AUC@alpha and failure rate
+// per LR size) and writes one CED plot per LR size (ced-16px.png, ...) and results.json to --out.
+// (b) and (c) are skipped, with the reason, when their package or weights are not available.
+//
+//   node packages/landmarks/scripts/eval-real-faces.mjs --out DIR [--corpus DIR] [--sizes 16,24,32]
+//        [--alpha 0.08] [--plot-max 0.2] [--lr68 FILE] [--face-x4 FILE] [--limit N]
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as ops from '@lrface/cuda-core';
+import { bicubicResize, decodeImage, imageToTensor, tensorToImage } from '@lrface/datasets';
+import { loadReferenceDetector, openFaceCorpus } from '@lrface/face-corpus';
+import * as landmarks from '@lrface/landmarks';
+import { writeFileAtomic } from '@lrface/nn';
+
+const { cedCurve, nmePerImage, summarizeErrors, writeCedPlot } = landmarks;
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+/** The corpus under this checkout's .cache or the main checkout's (a worktree under wt/); the larger one first (same test split, more training faces for the mean shape). */
+function defaultCorpus() {
+  const roots = [repo, resolve(repo, '..', '..', 'main')];
+  for (const name of ['face-corpus-large', 'face-corpus']) for (const r of roots) if (existsSync(join(r, '.cache', name, 'index.json'))) return join(r, '.cache', name);
+  return join(repo, '.cache', 'face-corpus');
+}
+
+const fail = (message) => {
+  console.error(`eval-real-faces: ${message}`);
+  process.exit(2);
+};
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      out: { type: 'string' },
+      corpus: { type: 'string', default: defaultCorpus() },
+      sizes: { type: 'string', default: '16,24,32' },
+      alpha: { type: 'string', default: '0.08' },
+      'plot-max': { type: 'string', default: '0.2' },
+      lr68: { type: 'string' },
+      'face-x4': { type: 'string' },
+      limit: { type: 'string' },
+    },
+  }));
+} catch (err) {
+  fail(err.message);
+}
+if (!args.out) fail('--out DIR is required (the CED plots and results.json go there)');
+const sizes = args.sizes.split(',').map(Number);
+if (sizes.some((s) => !Number.isInteger(s) || s < 4)) fail(`--sizes must be integers >= 4, got '${args.sizes}'`);
+const alpha = Number(args.alpha);
+const plotMax = Number(args['plot-max']);
+if (!(alpha > 0 && alpha < 1)) fail(`--alpha must be in (0, 1), got '${args.alpha}'`);
+if (!(plotMax > 0 && plotMax <= 1)) fail(`--plot-max must be in (0, 1], got '${args['plot-max']}'`);
+const limit = args.limit === undefined ? Infinity : Number(args.limit);
+if (!(limit >= 1)) fail(`--limit must be a positive number, got '${args.limit}'`);
+
+const corpus = await openFaceCorpus(args.corpus).catch((err) => fail(err.message));
+const S = corpus.size;
+const test = corpus.hr.filter((i) => i.split === 'test' && i.landmarks?.length === 136).slice(0, limit);
+const train = corpus.hr.filter((i) => i.split === 'train' && i.landmarks?.length === 136);
+if (test.length === 0) fail(`no test faces with reference points in ${args.corpus}`);
+
+// Frames: a W-pixel image of the crop region has pixel centres at integers; scaling the region's
+// image by f maps a centre x to (x + 0.5) f - 0.5 and a box {x, y, w, h} (spanning
+// [x - 0.5, x + w - 0.5]) to {x f, y f, w f, h f}.
+const scalePoints = (points, f) => Float32Array.from(points, (v) => (v + 0.5) * f - 0.5);
+const scaleBox = (b, f) => ({ x: b.x * f, y: b.y * f, width: b.width * f, height: b.height * f });
+/** The face box in crop pixels: the crop shows `region` resized to S x S. */
+const cropBox = (item) => {
+  const s = S / item.region.width;
+  return { x: (item.box.x - item.region.x) * s, y: (item.box.y - item.region.y) * s, width: item.box.width * s, height: item.box.height * s };
+};
+const resize = (img, size) => ops.scope(() => tensorToImage(ops.clamp(bicubicResize(imageToTensor(img), { size: [size, size] }), 0, 1)));
+
+console.error(`eval-real-faces: ${test.length} test faces (${S}x${S}) from ${args.corpus}; mean shape from ${train.length} training faces`);
+const hrImages = await Promise.all(test.map((i) => decodeImage(corpus.path(i))));
+const boxes = test.map(cropBox);
+const gts = test.map((i) => Float32Array.from(i.landmarks));
+const lrImages = new Map(sizes.map((size) => [size, hrImages.map((img) => resize(img, size))]));
+
+const hrDetector = await loadReferenceDetector();
+/** The HR detector on each image of `images` (a frame scaled by f from the crop), points returned in crop pixels. */
+async function detectHr(images, f) {
+  const out = [];
+  for (let i = 0; i < images.length; i++) out.push(scalePoints((await hrDetector.detect68(images[i], scaleBox(boxes[i], f))).flat(), 1 / f));
+  return out;
+}
+
+// Methods: per LR size, crop-pixel predictions (or a reason the method is unavailable).
+const methods = [];
+const skipped = [];
+
+const hrOnHr = await detectHr(hrImages, 1);
+
+{
+  const preds = new Map();
+  for (const size of sizes) preds.set(size, await detectHr(lrImages.get(size).map((img) => resize(img, S)), 1));
+  methods.push({ key: 'a', name: `(a) HR detector on the bicubic upscale to ${S} px`, label: '(a) bicubic + HR detector', preds, hr: hrOnHr });
+}
+
+if (typeof landmarks.loadLandmarkDetector !== 'function') skipped.push('(b) lr68: @lrface/landmarks has no loadLandmarkDetector in this build');
+else {
+  try {
+    const lr = await landmarks.loadLandmarkDetector('lr68', args.lr68 ? { weights: args.lr68 } : {});
+    const preds = new Map();
+    for (const size of sizes) {
+      const f = size / S;
+      const results = await lr.detect(lrImages.get(size), { box: boxes.map((b) => scaleBox(b, f)) });
+      preds.set(size, results.map((r) => scalePoints(r.points.flat(), 1 / f)));
+    }
+    methods.push({ key: 'b', name: '(b) lr68 on the LR face', label: '(b) lr68', preds });
+  } catch (err) {
+    skipped.push(`(b) lr68: ${err.message}`);
+  }
+}
+
+{
+  let sr = null;
+  try {
+    const mod = await import('@lrface/sr');
+    if (typeof mod.loadSuperResolver !== 'function') throw new Error('@lrface/sr has no loadSuperResolver in this build');
+    sr = await mod.loadSuperResolver('face-x4', args['face-x4'] ? { weights: args['face-x4'] } : {});
+  } catch (err) {
+    skipped.push(`(c) face-x4 + HR detector: ${err.code === 'ERR_MODULE_NOT_FOUND' ? '@lrface/sr is not installed' : err.message}`);
+  }
+  if (sr) {
+    const preds = new Map();
+    for (const size of sizes) {
+      const upscaled = [];
+      for (const img of lrImages.get(size)) upscaled.push((await sr.upscale(img, { scale: 4 })).image);
+      // The SR face is 4 x size pixels: the detector sees the box in that frame.
+      preds.set(size, await detectHr(upscaled, (4 * size) / S));
+    }
+    sr.dispose?.();
+    methods.push({ key: 'c', name: '(c) face-x4 SR x4, then HR detector', label: '(c) face-x4 + HR detector', preds });
+  }
+}
+
+{
+  // The mean shape in face-box coordinates (x: 0 at the box's left edge, 1 at its right), placed
+  // in each test face's box: boxes from different sources differ in aspect, so this follows the
+  // box rather than the square crop around it.
+  const mean = new Float64Array(136);
+  for (const t of train) {
+    const b = cropBox(t);
+    t.landmarks.forEach((v, i) => (mean[i] += (i % 2 === 0 ? (v + 0.5 - b.x) / b.width : (v + 0.5 - b.y) / b.height) / train.length));
+  }
+  const place = (b) => Float32Array.from(mean, (u, i) => (i % 2 === 0 ? b.x + u * b.width : b.y + u * b.height) - 0.5);
+  const placed = boxes.map(place);
+  const preds = new Map(sizes.map((size) => [size, placed]));
+  methods.push({ key: 'd', name: `(d) mean shape (${train.length} train faces)`, label: '(d) mean shape', preds, hr: placed });
+}
+
+// Scores.
+const score = (preds) => {
+  const errors = nmePerImage(preds, gts, { normalizer: 'inter-ocular' });
+  return { errors, summary: summarizeErrors(errors, [alpha]) };
+};
+const key = String(alpha);
+const pct = (v) => (Number.isFinite(v) ? (100 * v).toFixed(2) : String(v));
+const results = methods.map((m) => ({
+  ...m,
+  bySize: new Map(sizes.map((size) => [size, score(m.preds.get(size))])),
+  hrScore: m.hr ? score(m.hr) : null,
+}));
+
+const head = ['method', ...sizes.flatMap((s) => [`${s}px NME %`, `${s}px AUC@${alpha}`, `${s}px FR@${alpha} %`]), `HR ${S}px NME %`];
+console.log(`NME normalised by the inter-ocular distance (outer eye corners), against the HR detector's reference points; ${test.length} held-out real faces (${args.corpus}), LR = the ${S}px crop resized to N px (MATLAB bicubic).\n`);
+console.log(`| ${head.join(' | ')} |`);
+console.log(`|${head.map(() => '---').join('|')}|`);
+for (const r of results) {
+  const cells = sizes.flatMap((size) => {
+    const s = r.bySize.get(size).summary;
+    return [pct(s.mean), s.auc[key].toFixed(3), pct(s.failureRate[key])];
+  });
+  console.log(`| ${[r.name, ...cells, r.hrScore ? pct(r.hrScore.summary.mean) : 'n/a'].join(' | ')} |`);
+}
+for (const s of skipped) console.log(`\nskipped ${s}`);
+
+// CED plots and the raw numbers.
+mkdirSync(args.out, { recursive: true });
+for (const size of sizes) {
+  const curves = results.map((r) => ({ name: r.label, curve: cedCurve(r.bySize.get(size).errors, { max: plotMax, step: plotMax / 1000 }) }));
+  const file = join(args.out, `ced-${size}px.png`);
+  await writeCedPlot(file, curves, { title: `CED, faces at ${size} px (${test.length} real faces)`, xLabel: 'NME (inter-ocular)', maxError: plotMax });
+  console.error(`eval-real-faces: wrote ${file}`);
+}
+const json = {
+  corpus: args.corpus,
+  faces: test.length,
+  trainFaces: train.length,
+  normalizer: 'inter-ocular',
+  alpha,
+  sizes,
+  skipped,
+  methods: results.map((r) => ({
+    key: r.key,
+    name: r.name,
+    hr: r.hrScore ? { mean: r.hrScore.summary.mean, auc: r.hrScore.summary.auc[key], failureRate: r.hrScore.summary.failureRate[key] } : null,
+    bySize: Object.fromEntries(sizes.map((size) => {
+      const { errors, summary } = r.bySize.get(size);
+      return [size, { mean: summary.mean, median: summary.median, auc: summary.auc[key], failureRate: summary.failureRate[key], errors: Array.from(errors) }];
+    })),
+  })),
+};
+writeFileAtomic(join(args.out, 'results.json'), JSON.stringify(json, null, 1));
+console.error(`eval-real-faces: wrote ${join(args.out, 'results.json')}`);
