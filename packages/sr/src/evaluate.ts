@@ -59,15 +59,37 @@ export function evaluateImage(net: SrNetwork, image: RawImage, scale: number, op
 
 /** Mean scores over HR images (see {@link evaluateImage}). */
 export function evaluateNetwork(net: SrNetwork, images: RawImage[], scale: number, options: TileOptions & { quantizeLr?: boolean } = {}): ImageScores {
-  if (!Array.isArray(images) || images.length === 0) throw new RangeError(`evaluateNetwork: 'images' must be a non-empty array, got ${images?.length ?? typeof images}`);
+  const r = evaluateImages(net.arch, net, images, scale, options);
+  return { psnr: r.psnr, ssim: r.ssim, bicubicPsnr: r.bicubic_psnr, bicubicSsim: r.bicubic_ssim };
+}
+
+/** The JSON line of `lrface eval-sr`: means over the images. */
+export interface FolderScores {
+  model: string;
+  scale: number;
+  images: number;
+  psnr: number;
+  ssim: number;
+  bicubic_psnr: number;
+  bicubic_ssim: number;
+}
+
+/**
+ * Evaluates a network on HR images (see {@link evaluateImage}); `onImage` is called after each
+ * image with its index and scores (for progress output and per-image tables).
+ */
+export function evaluateImages(model: string, net: SrNetwork, images: RawImage[], scale: number, options: TileOptions & { quantizeLr?: boolean; onImage?: (index: number, scores: ImageScores) => void } = {}): FolderScores {
+  if (!Array.isArray(images) || images.length === 0) throw new RangeError(`evaluateImages: 'images' must be a non-empty array, got ${images?.length ?? typeof images}`);
+  const { onImage, ...tile } = options;
   const sum = { psnr: 0, ssim: 0, bicubicPsnr: 0, bicubicSsim: 0 };
-  for (const img of images) {
-    const s = evaluateImage(net, img, scale, options);
+  images.forEach((img, i) => {
+    const s = evaluateImage(net, img, scale, tile);
+    onImage?.(i, s);
     sum.psnr += s.psnr;
     sum.ssim += s.ssim;
     sum.bicubicPsnr += s.bicubicPsnr;
     sum.bicubicSsim += s.bicubicSsim;
-  }
+  });
   const n = images.length;
-  return { psnr: sum.psnr / n, ssim: sum.ssim / n, bicubicPsnr: sum.bicubicPsnr / n, bicubicSsim: sum.bicubicSsim / n };
+  return { model, scale, images: n, psnr: sum.psnr / n, ssim: sum.ssim / n, bicubic_psnr: sum.bicubicPsnr / n, bicubic_ssim: sum.bicubicSsim / n };
 }

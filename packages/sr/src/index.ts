@@ -12,3 +12,4 @@ export * from './weights.js';
 export * from './train.js';
 export * from './api.js';
 export * from './evaluate.js';
+export * from './assets.js';
