@@ -90,7 +90,7 @@ export async function loadHrImages(source: HrSource, options: { limit?: number }
       if (sample.boxes.length === 0) out.push(await sample.image.decode());
       else {
         const full = await sample.image.decode();
-        for (const box of sample.boxes) out.push(cropImage(full, box, { margin: 0.2, square: true, fill: 'replicate' }).image);
+        for (const box of sample.boxes) if (out.length < limit) out.push(cropImage(full, box, { margin: 0.2, square: true, fill: 'replicate' }).image);
       }
     }
     return out;

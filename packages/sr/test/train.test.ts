@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { modcrop, type RawImage } from '@lrface/datasets';
+import { DlibXml, modcrop, type RawImage } from '@lrface/datasets';
+import { sharedDataDir } from '@lrface/test-data';
 import {
   Drcn,
   Srcnn,
@@ -15,6 +16,7 @@ import {
   cropBorder,
   defaultRecipe,
   degradePlanes,
+  loadHrImages,
   loadSuperResolver,
   saveSrWeights,
   trainSuperResolution,
@@ -127,6 +129,20 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     const second = await trainSuperResolution(resumed, { images: train, steps: 6, batchSize: 4, scales: [4], patchSize: 32, checkpoint, resume: true });
     expect(second.losses).toHaveLength(2);
     expect(second.steps).toBe(6);
+  });
+
+  it('reads HR images from a folder and face crops from a datasets reader, and trains on them', { timeout: 120_000 }, async () => {
+    const folder = await loadHrImages(`${sharedDataDir}set5`);
+    expect(folder).toHaveLength(5);
+    expect(folder[0].channels).toBe(3);
+    const reader = await DlibXml.open({ file: `${sharedDataDir}dlib-faces/training.xml` });
+    const crops = await loadHrImages(reader, { limit: 12 });
+    expect(crops).toHaveLength(12);
+    // (Nearly) square crops of the annotated boxes with a 20 % margin.
+    for (const c of crops) expect(Math.abs(c.width - c.height)).toBeLessThanOrEqual(1);
+    const net = new Vdsr({ depth: 3, features: 4 });
+    const r = await trainSuperResolution(net, { images: reader, steps: 2, batchSize: 2, patchSize: 24, scales: [2] });
+    expect(r.losses).toHaveLength(2);
   });
 
   it('rejects bad options', async () => {
