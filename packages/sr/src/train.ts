@@ -6,7 +6,7 @@ import { extname, join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, tensor, typeError, type Tensor } from '@lrface/cuda-core';
 import { Adam, SGD, clipGradNorm, clipGradValue, loadCheckpoint, saveCheckpoint, type Optimizer } from '@lrface/nn';
-import { Dataset, Rng, bicubicResize, cropImage, decodeImage, modcrop, type FaceSample, type RawImage } from '@lrface/datasets';
+import { Dataset, Rng, bicubicResize, convertColor, cropImage, decodeImage, modcrop, type FaceSample, type RawImage } from '@lrface/datasets';
 import { Drcn, cropBorder, type SrNetwork } from './models.js';
 import { toUnitFloat, upscaleImage } from './pipeline.js';
 import { evaluateNetwork } from './evaluate.js';
@@ -110,10 +110,8 @@ function toPlanes(img: RawImage, channels: number): { data: Float32Array; w: num
   const u = toUnitFloat(img);
   const { width: w, height: h } = u;
   if (channels === 1) {
-    const d = new Float32Array(w * h);
-    if (u.channels === 1) d.set(u.data);
-    else for (let p = 0; p < w * h; p++) d[p] = (16 + 65.481 * u.data[3 * p] + 128.553 * u.data[3 * p + 1] + 24.966 * u.data[3 * p + 2]) / 255;
-    return { data: d, w, h };
+    // MATLAB rgb2ycbcr's Y in [0, 1]; one-channel images are taken as Y already.
+    return { data: u.channels === 1 ? u.data.slice() : convertColor(u, 'y').data, w, h };
   }
   if (u.channels !== 3) throw rangeError('trainSuperResolution', 'images', 'RGB images for an RGB model', `${u.channels} channels`, true);
   const d = new Float32Array(3 * w * h);
@@ -196,16 +194,14 @@ export interface TrainResult {
   seconds: number;
 }
 
-
 function buildOptimizer(net: SrNetwork, r: TrainRecipe): Optimizer {
   const named = [...net.stateDict().entries()].filter(([, t]) => t.requiresGrad);
   const groups = new Map<number, Tensor[]>();
   for (const [name, t] of named) {
+    // Parameter groups by lr multiplier (SRCNN's smaller lr for the last layer).
     const mult = Object.entries(r.lrMultipliers ?? {}).find(([prefix]) => name.startsWith(prefix))?.[1] ?? 1;
-    // DRCN's ensemble weights are not decayed in the paper's loss (beta ||W||^2 covers the conv weights).
-    const key = mult;
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push(t);
+    if (!groups.has(mult)) groups.set(mult, []);
+    groups.get(mult)!.push(t);
   }
   const paramGroups = [...groups.entries()].map(([mult, params]) => ({ params, lr: r.lr * mult }));
   return r.optimizer === 'sgd'
