@@ -18,7 +18,9 @@ import {
   BicubicIdentity,
   readSrWeights,
   sha256,
+  evaluateNetwork,
 } from '../src/index.js';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lrface-sr-api-'));
 
@@ -120,6 +122,17 @@ describe('loadSuperResolver', () => {
     expect(sr.scales).toEqual([3]);
     const x = lr.rand([1, 1, 12, 12]);
     expect([...sr.network.forward(x).data()]).toEqual([...lr.noGrad(() => net.forward(x)).data()]);
+  });
+
+  it.skipIf(!haveSharedData('weights/vdsr-pytorch/model_epoch_50.pth', 'set5'))('loads the public pytorch-vdsr .pth as vdsr and beats bicubic on a real crop', async () => {
+    const sr = await loadSuperResolver('vdsr', { weights: `${sharedDataDir}weights/vdsr-pytorch/model_epoch_50.pth` });
+    expect(sr.network).toBeInstanceOf(Vdsr);
+    expect(sr.scales).toEqual([2, 3, 4]);
+    const butterfly = await decodeImage(`${sharedDataDir}set5/butterfly_GT.png`);
+    const crop = { ...butterfly, width: 96, height: 96, data: new Uint8Array(96 * 96 * 3) };
+    for (let y = 0; y < 96; y++) crop.data.set(butterfly.data.subarray((y + 80) * butterfly.width * 3 + 80 * 3, (y + 80) * butterfly.width * 3 + 176 * 3), y * 96 * 3);
+    const s = evaluateNetwork(sr.network, [crop], 3);
+    expect(s.psnr).toBeGreaterThan(s.bicubicPsnr + 1);
   });
 
   it('names the file and the problem for corrupt, truncated, mismatched or unknown weights', async () => {
