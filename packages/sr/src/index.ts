@@ -1,2 +1,15 @@
-// @lrface/sr: face super-resolution.
-export {};
+/**
+ * @lrface/sr: super-resolution of tiny faces. Bicubic, SRCNN, SRNET, VDSR, DRCN, SRINC and
+ * SRINC-F networks, a patch tiler for any image size, Y/RGB colour handling, PSNR/SSIM as the
+ * SR literature computes them, training with each paper's recipe, and shipped face weights.
+ * @packageDocumentation
+ */
+export * from './models.js';
+export * from './metrics.js';
+export * from './tiler.js';
+export * from './pipeline.js';
+export * from './weights.js';
+export * from './train.js';
+export * from './api.js';
+export * from './evaluate.js';
+export * from './assets.js';

@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // The `lrface` command.
+import { parseArgs } from 'node:util';
 import { runDemo } from '../src/demo.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
+import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
 
-const usage = `usage: lrface <command> [options]
+const usage = () => `usage: lrface <command> [options]
 
 commands:
-  demo [--json]     a small convolutional network trained for a few steps on the CPU
+  demo [--out DIR] [--json]
+                    a tiny face (the public-domain astronaut portrait, x4 down) super-resolved with
+                    face-x4: writes lrface-demo.png (LR | bicubic | lrface) and prints PSNR/SSIM
+${srUsage}
   devices           the devices the engine can use here
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
@@ -15,8 +20,14 @@ commands:
 async function main(argv) {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'demo':
-      return runDemo({ json: rest.includes('--json') });
+    case 'demo': {
+      const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: '.' }, json: { type: 'boolean', default: false } } });
+      return runDemo({ outDir: values.out, json: values.json });
+    }
+    case 'sr':
+      return runSr(rest);
+    case 'eval-sr':
+      return runEvalSr(rest);
     case 'landmarks':
       return runLandmarks(rest);
     case 'devices': {
@@ -28,10 +39,10 @@ async function main(argv) {
     case 'help':
     case '--help':
     case '-h':
-      console.log(usage);
+      console.log(usage());
       return 0;
     default:
-      console.error(`lrface: unknown command '${command}'\n\n${usage}`);
+      console.error(`lrface: unknown command '${command}'\n\n${usage()}`);
       return 2;
   }
 }

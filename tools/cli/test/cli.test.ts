@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -21,12 +24,23 @@ describe('lrface command', () => {
     if (!out.build.cudaAvailable) expect(out.build.cudaReason).not.toBe('');
   });
 
-  it('runs the demo: the network learns (loss falls, PSNR beats the degraded input)', () => {
-    const r = run('demo', '--json');
+  it('runs the demo: a tiny real face super-resolved by face-x4 beats bicubic, side-by-side PNG written', () => {
+    const out = mkdtempSync(join(tmpdir(), 'lrface-demo-'));
+    const r = run('demo', '--out', out, '--json');
     expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
-    expect(out.lossLast).toBeLessThan(out.lossFirst * 0.5);
-    expect(out.psnrNetDb).toBeGreaterThan(out.psnrDegradedDb);
-    expect(out.msPerStep).toBeGreaterThan(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const f = JSON.parse(lines[0]);
+    expect(f).toMatchObject({ model: 'face-x4', scale: 4, lr: '40x40', hr: '160x160' });
+    expect(f.psnr).toBeGreaterThan(f.bicubic_psnr);
+    expect(f.ssim).toBeGreaterThan(f.bicubic_ssim);
+    const png = readFileSync(join(out, 'lrface-demo.png'));
+    // PNG signature and size: three 160x160 panels with two 4-px gaps.
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.readUInt32BE(16)).toBe(3 * 160 + 2 * 4);
+    expect(png.readUInt32BE(20)).toBe(160);
+    const text = run('demo', '--out', out);
+    expect(text.stdout).toMatch(/bicubic\s+PSNR/);
+    expect(text.stdout).toContain('lrface-demo.png');
   });
 });

@@ -1,0 +1,168 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import * as lr from '@lrface/cuda-core';
+import { bicubicResize, decodeImage, encodeImage, imageToTensor, type RawImage } from '@lrface/datasets';
+import {
+  DEMO_FACE,
+  MODEL_REGISTRY,
+  Vdsr,
+  WeightsFileError,
+  listModels,
+  loadSuperResolver,
+  readDemoFace,
+  saveSrWeights,
+  upscaleImage,
+  BicubicIdentity,
+  readSrWeights,
+  sha256,
+  evaluateNetwork,
+} from '../src/index.js';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+
+const tmp = mkdtempSync(join(tmpdir(), 'lrface-sr-api-'));
+
+/** A small real face: the demo crop reduced to 40x40 (8-bit RGB). */
+async function tinyFace(): Promise<RawImage<Uint8Array>> {
+  const face = await readDemoFace();
+  const t = imageToTensor(face);
+  const small = bicubicResize(t, { size: [40, 40] });
+  const d = small.data();
+  const out = new Uint8Array(40 * 40 * 3);
+  for (let c = 0; c < 3; c++) for (let p = 0; p < 1600; p++) out[p * 3 + c] = Math.min(255, Math.max(0, Math.round(d[c * 1600 + p] * 255)));
+  return { data: out, width: 40, height: 40, channels: 3 };
+}
+
+describe('colour pipeline', () => {
+  it('Y models: bicubic chroma, Y clamped to [16, 235]; bicubic equals MATLAB bicubic of each YCbCr channel', async () => {
+    const face = await tinyFace();
+    const out = upscaleImage(new BicubicIdentity(1), face, 4);
+    expect(out.image.width).toBe(160);
+    expect(out.image.channels).toBe(3);
+    expect(out.y.channels).toBe(1);
+    expect(Math.min(...out.y.data)).toBeGreaterThanOrEqual(16);
+    expect(Math.max(...out.y.data)).toBeLessThanOrEqual(235);
+    // Independent reference: Y of the face in [0, 1], MATLAB bicubic x4, clamped, 8-bit.
+    const y = new Float32Array(1600);
+    for (let p = 0; p < 1600; p++) y[p] = (16 + 65.481 * face.data[3 * p] / 255 + 128.553 * face.data[3 * p + 1] / 255 + 24.966 * face.data[3 * p + 2] / 255) / 255;
+    const up = bicubicResize(lr.tensor(y, [1, 1, 40, 40]), { size: [160, 160] }).data();
+    let maxDiff = 0;
+    for (let p = 0; p < up.length; p++) maxDiff = Math.max(maxDiff, Math.abs(Math.round(Math.min(235, Math.max(16, up[p] * 255))) - out.y.data[p]));
+    expect(maxDiff).toBeLessThanOrEqual(1);
+  });
+
+  it('grey input stays one channel; RGB models need RGB', () => {
+    const grey: RawImage<Uint8Array> = { data: new Uint8Array(64).fill(100), width: 8, height: 8, channels: 1 };
+    const out = upscaleImage(new BicubicIdentity(1), grey, 2);
+    expect(out.image.channels).toBe(1);
+    expect([...new Set(out.image.data)]).toEqual([100]);
+    expect(() => upscaleImage(new BicubicIdentity(3), grey, 2)).toThrow(/an RGB image for an RGB model/);
+    expect(() => upscaleImage(new BicubicIdentity(1), grey, 0)).toThrow(/'scale' must be an integer >= 1/);
+  });
+
+  it('RGB models get bicubic RGB in [0, 1] and return RGB', async () => {
+    const face = await tinyFace();
+    const out = upscaleImage(new BicubicIdentity(3), face, 2);
+    expect(out.tensor.shape).toEqual([1, 3, 80, 80]);
+    expect(out.image.channels).toBe(3);
+  });
+});
+
+describe('loadSuperResolver', () => {
+  it('registers every model of the issue', () => {
+    for (const name of ['bicubic', 'srcnn', 'srnet', 'vdsr', 'drcn', 'srinc', 'srinc-f', 'face-x4']) expect(listModels()).toContain(name);
+    expect(MODEL_REGISTRY['face-x4'].weights?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('upscales a path, a Buffer, a sharp instance, a RawImage, a tensor and an array of them', async () => {
+    const sr = await loadSuperResolver('bicubic');
+    const face = await tinyFace();
+    const png = await encodeImage(face);
+    const file = join(tmp, 'tiny.png');
+    writeFileSync(file, png);
+    const inputs = [file, png, sharp(png), face, imageToTensor(face)];
+    const outs = await sr.upscale(inputs, { scale: 4 });
+    expect(outs).toHaveLength(5);
+    for (const o of outs) {
+      expect(o.image.width).toBe(160);
+      expect(o.scale).toBe(4);
+      // Every input form gives the same pixels (the tensor holds the same 8-bit values / 255).
+      expect(Buffer.from(o.image.data).equals(Buffer.from(outs[0].image.data))).toBe(true);
+    }
+    const pngOut = await outs[0].png();
+    expect((await sharp(pngOut).metadata()).width).toBe(160);
+    await outs[0].save(join(tmp, 'out.png'));
+    expect((await decodeImage(join(tmp, 'out.png'))).height).toBe(160);
+    // Default scale: the model's first.
+    expect((await sr.upscale(face)).scale).toBe(2);
+  });
+
+  it('rejects bad names, inputs, scales and devices with clear errors', async () => {
+    await expect(loadSuperResolver('esrgan')).rejects.toThrow(/loadSuperResolver: 'name' must be one of bicubic/);
+    await expect(loadSuperResolver('vdsr')).rejects.toThrow(/'vdsr' has no shipped weights/);
+    await expect(loadSuperResolver('bicubic', { device: 'tpu' as 'cpu' })).rejects.toThrow(/'device' must be 'cpu' or 'cuda'/);
+    if (!lr.buildInfo().cudaAvailable) await expect(loadSuperResolver('bicubic', { device: 'cuda' })).rejects.toThrow(/device 'cuda' is not available/);
+    const sr = await loadSuperResolver('bicubic');
+    await expect(sr.upscale(42 as unknown as string)).rejects.toThrow(/upscale: 'input' must be a file path, a Buffer/);
+    await expect(sr.upscale(join(tmp, 'missing.png'))).rejects.toThrow(/missing.png/);
+    await expect(sr.upscale(lr.zeros([2, 3, 4, 4]))).rejects.toThrow(/\[1, C, H, W\]/);
+    await expect(sr.upscale(await tinyFace(), { scale: 2.5 })).rejects.toThrow(/'scale' must be an integer/);
+    await expect(sr.upscale(await tinyFace(), { scale: 0 })).rejects.toThrow(/'scale' must be in \[1, 16\]/);
+  });
+
+  it('loads .safetensors weights with their architecture and config', async () => {
+    lr.manualSeed(2);
+    const net = new Vdsr({ depth: 4, features: 8 });
+    const file = join(tmp, 'small-vdsr.safetensors');
+    saveSrWeights(file, net, { scales: [3] });
+    const sr = await loadSuperResolver('vdsr', { weights: file });
+    expect((sr.network as Vdsr).config.depth).toBe(4);
+    expect(sr.scales).toEqual([3]);
+    const x = lr.rand([1, 1, 12, 12]);
+    expect([...sr.network.forward(x).data()]).toEqual([...lr.noGrad(() => net.forward(x)).data()]);
+  });
+
+  it.skipIf(!haveSharedData('weights/vdsr-pytorch/model_epoch_50.pth', 'set5'))('loads the public pytorch-vdsr .pth as vdsr and beats bicubic on a real crop', async () => {
+    const sr = await loadSuperResolver('vdsr', { weights: `${sharedDataDir}weights/vdsr-pytorch/model_epoch_50.pth` });
+    expect(sr.network).toBeInstanceOf(Vdsr);
+    expect(sr.scales).toEqual([2, 3, 4]);
+    const butterfly = await decodeImage(`${sharedDataDir}set5/butterfly_GT.png`);
+    const crop = { ...butterfly, width: 96, height: 96, data: new Uint8Array(96 * 96 * 3) };
+    for (let y = 0; y < 96; y++) crop.data.set(butterfly.data.subarray((y + 80) * butterfly.width * 3 + 80 * 3, (y + 80) * butterfly.width * 3 + 176 * 3), y * 96 * 3);
+    const s = evaluateNetwork(sr.network, [crop], 3);
+    expect(s.psnr).toBeGreaterThan(s.bicubicPsnr + 1);
+  });
+
+  it('names the file and the problem for corrupt, truncated, mismatched or unknown weights', async () => {
+    const good = join(tmp, 'good.safetensors');
+    saveSrWeights(good, new Vdsr({ depth: 3, features: 4 }), { scales: [2] });
+    const bytes = readFileSync(good);
+    const truncated = join(tmp, 'truncated.safetensors');
+    writeFileSync(truncated, bytes.subarray(0, bytes.length - 10));
+    await expect(loadSuperResolver('vdsr', { weights: truncated })).rejects.toThrow(/truncated.safetensors: corrupt weights/);
+    // A shipped file is checked against its recorded sha256 before it is parsed.
+    expect(() => readSrWeights(good, { sha256: '0'.repeat(64) })).toThrow(/good.safetensors: sha256 mismatch/);
+    expect(readSrWeights(good, { sha256: sha256(bytes) }).meta.arch).toBe('vdsr');
+    const garbage = join(tmp, 'garbage.safetensors');
+    writeFileSync(garbage, 'not weights at all');
+    await expect(loadSuperResolver('vdsr', { weights: garbage })).rejects.toThrow(WeightsFileError);
+    await expect(loadSuperResolver('drcn', { weights: join(tmp, 'absent.safetensors') })).rejects.toThrow(/absent.safetensors: cannot read weights \(ENOENT\)/);
+    await expect(loadSuperResolver('vdsr', { weights: join(tmp, 'x.bin') })).rejects.toThrow(/unknown weights format/);
+    const badPth = join(tmp, 'bad.pth');
+    writeFileSync(badPth, 'nope');
+    await expect(loadSuperResolver('vdsr', { weights: badPth })).rejects.toThrow(/bad.pth: not a usable PyTorch checkpoint/);
+    // Weights of one architecture into another (a .safetensors without our metadata).
+    const { encodeSafetensors } = await import('@lrface/nn');
+    const foreign = join(tmp, 'foreign.safetensors');
+    writeFileSync(foreign, encodeSafetensors(new Map([['conv1.weight', lr.zeros([3, 3])]])));
+    await expect(loadSuperResolver('vdsr', { weights: foreign })).rejects.toThrow(/foreign.safetensors: weights do not fit the 'vdsr' network/);
+  });
+
+  it('checks the sha256 of the shipped demo face', async () => {
+    expect(DEMO_FACE.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const face = await readDemoFace();
+    expect([face.width, face.height]).toEqual([160, 160]);
+  });
+});
