@@ -1,0 +1,38 @@
+// The engine's own CUDA kernels, for the ops cuDNN/cuBLAS do not cover. Plain C++ signatures
+// (device pointers as void*/float*), so the bindings call them without CUDA headers. Each
+// queues its work on the device's stream and returns; argument conventions follow the CPU
+// kernels of the same name in ../cpu/.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace lrface::cuda {
+
+// Broadcast shapes have at most this many axes on the device (the bindings check).
+constexpr int kMaxRank = 8;
+
+void binary(int device, int code, float* out, const float* a, const float* b, const std::vector<int64_t>& shape,
+            const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape);
+void unary(int device, int code, float* out, const float* x, int64_t n, float p0, float p1);
+void unary_backward(int device, int code, float* gx, const float* gy, const float* x, const float* y, int64_t n, float p0,
+                    float p1);
+void reduce_axis(int device, int code, float* out, int32_t* index, const float* x, int64_t outer, int64_t n, int64_t inner);
+// Index entries outside [0, n) are skipped (their gradient row stays zero).
+void scatter_axis(int device, float* gx, const float* gy, const int32_t* index, int64_t outer, int64_t n, int64_t inner);
+void permute(int device, void* out, const void* x, const std::vector<int64_t>& shape, const std::vector<int64_t>& perm,
+             int64_t elem_size);
+// dtype codes as DType: 0 float32, 1 int32, 2 uint8.
+void cast(int device, int out_dtype, void* out, int in_dtype, const void* x, int64_t n);
+// The tables are host arrays; they are copied to the device with the call.
+void resample2d(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const int32_t* h_index,
+                const float* h_weight, int64_t h_taps, const int32_t* w_index, const float* w_weight, int64_t w_taps,
+                const float* x, float* out);
+void pixel_shuffle(int device, int64_t n, int64_t c, int64_t h, int64_t w, int64_t r, bool inverse, const float* in,
+                   float* out);
+// mode: 0 constant, 1 reflect, 2 replicate (as cpu::PadMode).
+void pad2d(int device, int64_t planes, int64_t h, int64_t w, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int mode,
+           float value, const float* x, float* out);
+void pad2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                    int mode, const float* gy, float* gx);
+
+}  // namespace lrface::cuda
