@@ -6,9 +6,16 @@
 namespace lrface::cuda {
 
 namespace {
+// The source path from native/ on: the build folder's absolute path tells the reader nothing.
+const char* short_path(const char* file) {
+  const std::string path(file);
+  const size_t at = path.rfind("native/");
+  return at == std::string::npos ? file : file + at;
+}
+
 std::string where(const char* call, const char* file, int line) {
   std::ostringstream os;
-  os << call << " at " << file << ":" << line;
+  os << call << " at " << short_path(file) << ":" << line;
   return os.str();
 }
 

@@ -1,7 +1,7 @@
 // Joining and cutting along an axis: concat, stack, split, slice, narrow. The kernels see a
 // tensor as [outer, n, inner] around the axis and work for every dtype; gradients (float32)
 // copy each piece's gradient back into its region of a zeroed input gradient.
-import { attr, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
+import { attr, checkSameDevice, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, typeError } from './tensor-ref.js';
 
 const ANY = ['float32', 'int32', 'uint8'] as const;
@@ -32,6 +32,7 @@ function checkTensorList(op: string, tensors: unknown, rank: readonly [number, n
   if (!Array.isArray(tensors)) throw typeError(op, 'tensors', 'an array of tensors', tensors);
   if (tensors.length === 0) throw rangeError(op, 'tensors', 'at least one tensor', 'an empty array', true);
   const list = tensors.map((t, i) => checkTensor(op, `tensors[${i}]`, t, { dtypes: ANY, rank })!);
+  checkSameDevice(op, Object.fromEntries(list.map((t, i) => [`tensors[${i}]`, t])));
   const first = list[0];
   list.forEach((t, i) => {
     if (t.dtype !== first.dtype) throw typeError(op, `tensors[${i}]`, `of dtype ${first.dtype} (as tensors[0])`, t.dtype, true);
