@@ -3,7 +3,7 @@ import { addon, kernels, type NativeStorage } from './native.js';
 import { DTYPE_CODE, DTYPES, dtypeOfTypedArray, typedArrayFor, type DType } from './dtype.js';
 import { describe, rangeError, stateError, typeError } from './errors.js';
 import type { GradNode } from './autograd.js';
-import { record, registerGradient, runBackward } from './autograd.js';
+import { noGrad, record, registerGradient, runBackward } from './autograd.js';
 
 export type Device = 'cpu' | 'cuda';
 /** Where {@link Tensor.to} may move a tensor: 'cpu', 'cuda' (device 0) or 'cuda:<index>'. */
@@ -169,9 +169,9 @@ export class Tensor {
   }
 
   /**
-   * Overwrites the elements in place from a tensor of the same shape (converting dtype) or
-   * a TypedArray of the same length. Not recorded by autograd: for optimiser updates and
-   * loading weights.
+   * Overwrites the elements in place from a tensor of the same shape (converting dtype,
+   * copying across devices) or a TypedArray of the same length. Not recorded by autograd:
+   * for optimiser updates and loading weights.
    */
   assign(source: Tensor | TypedArray): this {
     const op = 'assign';
@@ -179,7 +179,14 @@ export class Tensor {
     if (source instanceof Tensor) {
       if (source.shape.join(',') !== this.shape.join(','))
         throw rangeError(op, 'source', `shape ${formatShape(this.shape)}`, `shape ${formatShape(source.shape)}`, true);
-      kernels.cast(storage, this._offset, source._storage(op), source._offset, this.size);
+      if (source._deviceIndex === this._deviceIndex) kernels.cast(storage, this._offset, source._storage(op), source._offset, this.size);
+      else if (source.dtype === this.dtype) kernels.copy(storage, this._offset, source._storage(op), source._offset, this.size);
+      else {
+        // Across devices and dtypes: move first, then convert where this tensor lives.
+        const moved = noGrad(() => source.to(deviceName(this._deviceIndex) as DeviceSpec));
+        kernels.cast(storage, this._offset, moved._storage(op), moved._offset, this.size);
+        moved.dispose();
+      }
       return this;
     }
     const dtype = dtypeOfTypedArray(source);

@@ -326,6 +326,37 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     });
   });
 
+  describe('joining and cutting', () => {
+    it('concat and stack (float32 and uint8)', () => {
+      parity((a, b) => lr.concat([a, b], 1), [input([2, 3, 4], 61), input([2, 5, 4], 62)]);
+      parity((a, b) => lr.concat([a, b], -1), [input([3, 2], 63), input([3, 1], 64)]);
+      parity((a, b) => lr.stack([a, b], 1), [input([3, 4], 65), input([3, 4], 66)]);
+      const u = lr.tensor(new Uint8Array([1, 2, 3, 4]), [2, 2]);
+      const v = lr.tensor(new Uint8Array([5, 6]), [2, 1]);
+      const joined = lr.concat([u.to('cuda'), v.to('cuda')], 1);
+      expect(joined.device).toBe('cuda');
+      expect(Array.from(joined.to('cpu').data())).toEqual([1, 2, 5, 3, 4, 6]);
+    });
+    it('slice with a step, narrow, split', () => {
+      parity((t) => lr.slice(t, { axis: 1, start: 1, end: 6, step: 2 }), [input([2, 7, 3], 67)]);
+      parity((t) => lr.narrow(t, 2, 1, 2), [input([2, 3, 4], 68)]);
+      parity((t) => lr.split(t, [1, 3], 1)[1], [input([2, 4, 3], 69)]);
+    });
+  });
+
+  it('assign() copies across devices, converting the dtype where needed', () => {
+    const d = lr.zeros([3], 'float32', 'cuda');
+    d.assign(lr.tensor([1.5, 2, -3]));
+    expect(Array.from(d.data())).toEqual([1.5, 2, -3]);
+    d.assign(lr.tensor(new Int32Array([4, 5, 6])));
+    expect(Array.from(d.data())).toEqual([4, 5, 6]);
+    const h = lr.zeros([3]);
+    h.assign(d);
+    expect(Array.from(h.data())).toEqual([4, 5, 6]);
+    d.assign(new Float32Array([7, 8, 9]));
+    expect(Array.from(d.to('cpu').data())).toEqual([7, 8, 9]);
+  });
+
   describe('resize, pad, pixel shuffle', () => {
     const img = input([2, 3, 7, 9], 41);
     it('upsample nearest', () => parity((t) => lr.upsample(t, { mode: 'nearest', scaleFactor: 2 }), [img]));

@@ -308,7 +308,63 @@ __global__ void pad2d_backward_kernel(int64_t planes, int64_t h, int64_t w, int6
   }
 }
 
+// ---- joining and cutting ------------------------------------------------------------------
+
+// out[o, i, j] = x[o, start + i*step, j] (scatter = false), or the reverse assignment into
+// x-shaped memory (scatter = true, for the gradient).
+template <typename T>
+__global__ void slice_rows_kernel(const T* x, T* out, int64_t outer, int64_t n, int64_t m, int64_t inner, int64_t start,
+                                  int64_t step, bool scatter) {
+  LR_GRID_STRIDE(k, outer * m * inner) {
+    const int64_t j = k % inner, i = (k / inner) % m, o = k / (inner * m);
+    const int64_t src = (o * n + start + i * step) * inner + j;
+    if (scatter)
+      out[src] = x[k];
+    else
+      out[k] = x[src];
+  }
+}
+
 }  // namespace
+
+void concat_axis(int device, void* out, const std::vector<const void*>& inputs, const std::vector<int64_t>& sizes,
+                 int64_t outer, int64_t inner, int64_t elem_size) {
+  int64_t total = 0;
+  for (int64_t s : sizes) total += s;
+  if (outer * total * inner == 0) return;
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  // Each input is `outer` rows of sizes[k]*inner elements, landing at a column offset of
+  // every output row: one strided 2-D copy per input.
+  const size_t dst_pitch = static_cast<size_t>(total * inner * elem_size);
+  int64_t at = 0;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const size_t width = static_cast<size_t>(sizes[k] * inner * elem_size);
+    if (width > 0)
+      LR_CUDA_CHECK(cudaMemcpy2DAsync(static_cast<char*>(out) + at * inner * elem_size, dst_pitch, inputs[k], width, width,
+                                      static_cast<size_t>(outer), cudaMemcpyDeviceToDevice, stream));
+    at += sizes[k];
+  }
+}
+
+void slice_axis(int device, const void* x, void* out, int64_t outer, int64_t n, int64_t m, int64_t inner, int64_t start,
+                int64_t step, int64_t elem_size) {
+  switch (elem_size) {
+    case 1:
+      return launch(device, outer * m * inner, slice_rows_kernel<uint8_t>, static_cast<const uint8_t*>(x),
+                    static_cast<uint8_t*>(out), outer, n, m, inner, start, step, false);
+    case 4:
+      return launch(device, outer * m * inner, slice_rows_kernel<uint32_t>, static_cast<const uint32_t*>(x),
+                    static_cast<uint32_t*>(out), outer, n, m, inner, start, step, false);
+    default: fail(ErrorKind::Range, "slice_axis: CUDA supports elements of 1 or 4 bytes, got ", elem_size);
+  }
+}
+
+void slice_axis_backward(int device, const float* gy, float* gx, int64_t outer, int64_t n, int64_t m, int64_t inner,
+                         int64_t start, int64_t step) {
+  device_zero(device, gx, sizeof(float) * static_cast<size_t>(outer * n * inner));
+  launch(device, outer * m * inner, slice_rows_kernel<float>, gy, gx, outer, n, m, inner, start, step, true);
+}
 
 void binary(int device, int code, float* out, const float* a, const float* b, const std::vector<int64_t>& shape,
             const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape) {

@@ -35,4 +35,12 @@ void pad2d(int device, int64_t planes, int64_t h, int64_t w, int64_t pt, int64_t
 void pad2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
                     int mode, const float* gy, float* gx);
 
+// Joining and cutting along the middle axis of [outer, n, inner] views, elements of 1 or 4 bytes.
+void concat_axis(int device, void* out, const std::vector<const void*>& inputs, const std::vector<int64_t>& sizes,
+                 int64_t outer, int64_t inner, int64_t elem_size);
+void slice_axis(int device, const void* x, void* out, int64_t outer, int64_t n, int64_t m, int64_t inner, int64_t start,
+                int64_t step, int64_t elem_size);
+void slice_axis_backward(int device, const float* gy, float* gx, int64_t outer, int64_t n, int64_t m, int64_t inner,
+                         int64_t start, int64_t step);
+
 }  // namespace lrface::cuda

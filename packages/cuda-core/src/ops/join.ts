@@ -56,7 +56,7 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   const total = sizes.reduce((p, q) => p + q, 0);
   const shape = first.shape.map((d, k) => (k === ax ? total : d));
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype);
+  const out = empty(shape, first.dtype, first._deviceIndex);
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, total, inner], sizes, ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, total, inner, sizes });
   return out;
@@ -65,7 +65,7 @@ registerGradient('concat', (ctx, g) => {
   const { outer, total, inner, sizes } = ctx.attrs as { outer: number; total: number; inner: number; sizes: number[] };
   let start = 0;
   return sizes.map((m, i) => {
-    const gi = ctx.needsGrad[i] ? empty(ctx.inputShapes[i]) : null;
+    const gi = ctx.needsGrad[i] ? empty(ctx.inputShapes[i], 'float32', g._deviceIndex) : null;
     if (gi && gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, total, m, inner, start, 1]);
     start += m;
     return gi;
@@ -86,7 +86,7 @@ export function stack(tensors: Tensor[], axis = 0): Tensor {
   const shape = [...first.shape.slice(0, ax), k, ...first.shape.slice(ax)];
   // Stacking is a concat of [outer, 1, inner] blocks.
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype);
+  const out = empty(shape, first.dtype, first._deviceIndex);
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, k, inner], new Array(k).fill(1), ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, k, inner });
   return out;
@@ -95,7 +95,7 @@ registerGradient('stack', (ctx, g) => {
   const { outer, k, inner } = ctx.attrs as { outer: number; k: number; inner: number };
   return ctx.needsGrad.map((needed, i) => {
     if (!needed) return null;
-    const gi = empty(ctx.inputShapes[i]);
+    const gi = empty(ctx.inputShapes[i], 'float32', g._deviceIndex);
     if (gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, k, 1, inner, i, 1]);
     return gi;
   });
@@ -104,14 +104,14 @@ registerGradient('stack', (ctx, g) => {
 /** Rows start, start+step, ... (count of them) of `axis`, copied. */
 function sliceCopy(x: Tensor, axis: number, start: number, count: number, step: number): Tensor {
   const [outer, n, inner] = around(x.shape, axis);
-  const out = empty(x.shape.map((d, k) => (k === axis ? count : d)), x.dtype);
+  const out = empty(x.shape.map((d, k) => (k === axis ? count : d)), x.dtype, x._deviceIndex);
   const dims = [outer, n, count, inner, start, step];
   if (out.size > 0) kernels.slice_axis(...ref(out), ...ref(x), dims);
   record('slice', [x], out, {}, { dims });
   return out;
 }
 registerGradient('slice', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.slice_axis_backward(...ref(gx), ...ref(g), ctx.attrs.dims as number[]);
   return [gx];
 });
