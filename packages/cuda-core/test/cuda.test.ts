@@ -279,6 +279,28 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     for (const [name, f, inp] of cases) it(name, () => parity(f, [inp]));
   });
 
+  describe('axis activations, PReLU, MFM, dropout', () => {
+    const x = input([2, 5, 3], 71);
+    it('softmax and logSoftmax', () => {
+      parity((t) => lr.softmax(t, 1), [x]);
+      parity((t) => lr.logSoftmax(t, -1), [x]);
+    });
+    it('l2Normalize', () => parity((t) => lr.l2Normalize(t, { axis: 1 }), [x]));
+    it('prelu, per channel and shared', () => {
+      parity((t, w) => lr.prelu(t, w), [input([2, 4, 3, 3], 72), input([4], 73)]);
+      parity((t, w) => lr.prelu(t, w), [input([2, 4, 3, 3], 74), input([1], 75)]);
+    });
+    it('mfm', () => parity((t) => lr.mfm(t), [input([2, 6, 3, 2], 76)]));
+    it('dropout draws the same mask as the CPU', () => {
+      parity((t) => lr.dropout(t, { p: 0.3, seed: 1234 }), [input([3, 333], 77)]);
+      lr.manualSeed(5);
+      const c = lr.dropout(lr.tensor(uniform(1000, 78)), { p: 0.5 });
+      lr.manualSeed(5);
+      const d = lr.dropout(lr.tensor(uniform(1000, 78), [1000], 'float32', 'cuda'), { p: 0.5 });
+      expect(d.to('cpu').data()).toEqual(c.data());
+    });
+  });
+
   describe('reductions', () => {
     const x = input([3, 4, 5], 21);
     it('sum', () => {

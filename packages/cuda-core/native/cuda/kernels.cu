@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "../cpu/random.h"
 #include "check.h"
 #include "context.h"
 #include "device_memory.h"
@@ -325,7 +326,208 @@ __global__ void slice_rows_kernel(const T* x, T* out, int64_t outer, int64_t n, 
   }
 }
 
+// ---- activations along an axis, PReLU, MFM, dropout --------------------------------------------
+
+// One thread per lane (o, i) of [outer, n, inner]; sums in double as the CPU kernels.
+__global__ void softmax_kernel(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  LR_GRID_STRIDE(lane, outer * inner) {
+    const int64_t base = (lane / inner) * n * inner + lane % inner;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; ++j) mx = fmaxf(mx, x[base + j * inner]);
+    double sum = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const float e = expf(x[base + j * inner] - mx);
+      if (!log) y[base + j * inner] = e;
+      sum += e;
+    }
+    if (log) {
+      const float lse = static_cast<float>(::log(sum));
+      for (int64_t j = 0; j < n; ++j) y[base + j * inner] = (x[base + j * inner] - mx) - lse;
+    } else {
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t j = 0; j < n; ++j) y[base + j * inner] *= inv;
+    }
+  }
+}
+
+__global__ void softmax_backward_kernel(const float* y, const float* gy, float* gx, int64_t outer, int64_t n,
+                                        int64_t inner, bool log) {
+  LR_GRID_STRIDE(lane, outer * inner) {
+    const int64_t base = (lane / inner) * n * inner + lane % inner;
+    double dot = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t t = base + j * inner;
+      dot += log ? gy[t] : static_cast<double>(gy[t]) * y[t];
+    }
+    const float s = static_cast<float>(dot);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t t = base + j * inner;
+      gx[t] = log ? gy[t] - expf(y[t]) * s : y[t] * (gy[t] - s);
+    }
+  }
+}
+
+__global__ void l2_normalize_kernel(const float* x, float* y, int64_t outer, int64_t n, int64_t inner, float eps) {
+  LR_GRID_STRIDE(lane, outer * inner) {
+    const int64_t base = (lane / inner) * n * inner + lane % inner;
+    double ss = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const double v = x[base + j * inner];
+      ss += v * v;
+    }
+    const double norm = fmax(sqrt(ss), static_cast<double>(eps));
+    for (int64_t j = 0; j < n; ++j) y[base + j * inner] = static_cast<float>(x[base + j * inner] / norm);
+  }
+}
+
+__global__ void l2_normalize_backward_kernel(const float* x, const float* gy, float* gx, int64_t outer, int64_t n,
+                                             int64_t inner, float eps) {
+  LR_GRID_STRIDE(lane, outer * inner) {
+    const int64_t base = (lane / inner) * n * inner + lane % inner;
+    double ss = 0, dot = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      const double v = x[base + j * inner];
+      ss += v * v;
+      dot += v * gy[base + j * inner];
+    }
+    const double norm = sqrt(ss);
+    const double a = norm >= eps ? 1.0 / norm : 1.0 / eps;
+    const double b = norm >= eps ? dot / (norm * norm * norm) : 0.0;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t t = base + j * inner;
+      gx[t] = static_cast<float>(a * gy[t] - b * x[t]);
+    }
+  }
+}
+
+__global__ void prelu_kernel(const float* x, const float* w, float* y, int64_t total, int64_t c, int64_t inner,
+                             bool shared) {
+  LR_GRID_STRIDE(k, total) {
+    const float a = w[shared ? 0 : (k / inner) % c];
+    y[k] = x[k] > 0 ? x[k] : a * x[k];
+  }
+}
+
+__global__ void prelu_input_grad_kernel(const float* x, const float* w, const float* gy, float* gx, int64_t total,
+                                        int64_t c, int64_t inner, bool shared) {
+  LR_GRID_STRIDE(k, total) {
+    const float a = w[shared ? 0 : (k / inner) % c];
+    gx[k] = x[k] > 0 ? gy[k] : a * gy[k];
+  }
+}
+
+constexpr int kReduceThreads = 256;
+
+// One block per slope: the block's threads stride over the slope's elements, then a tree
+// reduction in shared memory. The order is fixed by the launch shape, so runs agree.
+__global__ void prelu_weight_grad_kernel(const float* x, const float* gy, float* gw, int64_t outer, int64_t c,
+                                         int64_t inner, bool shared) {
+  __shared__ double partial[kReduceThreads];
+  const int64_t ch = blockIdx.x;
+  const int64_t per_row = shared ? c * inner : inner;  // elements of this slope in one outer row
+  const int64_t count = outer * per_row;
+  double s = 0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t o = e / per_row, r = e % per_row;
+    const int64_t k = shared ? o * c * inner + r : (o * c + ch) * inner + r;
+    if (!(x[k] > 0)) s += static_cast<double>(x[k]) * gy[k];
+  }
+  partial[threadIdx.x] = s;
+  __syncthreads();
+  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) partial[threadIdx.x] += partial[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) gw[ch] = static_cast<float>(partial[0]);
+}
+
+__global__ void mfm_kernel(const float* x, float* y, int64_t outer, int64_t half, int64_t inner) {
+  LR_GRID_STRIDE(k, outer * half * inner) {
+    const int64_t i = k % inner, r = k / inner, o = r / half, ch = r % half;
+    const float a = x[(o * 2 * half + ch) * inner + i];
+    const float b = x[(o * 2 * half + half + ch) * inner + i];
+    y[k] = (a >= b || a != a) ? a : b;
+  }
+}
+
+__global__ void mfm_backward_kernel(const float* x, const float* gy, float* gx, int64_t outer, int64_t half,
+                                    int64_t inner) {
+  LR_GRID_STRIDE(k, outer * half * inner) {
+    const int64_t i = k % inner, r = k / inner, o = r / half, ch = r % half;
+    const int64_t ia = (o * 2 * half + ch) * inner + i, ib = ia + half * inner;
+    const float a = x[ia], b = x[ib], g = gy[k];
+    if (a == b) {
+      gx[ia] = gx[ib] = 0.5f * g;
+    } else {
+      const bool first = a > b || a != a;
+      gx[ia] = first ? g : 0.0f;
+      gx[ib] = first ? 0.0f : g;
+    }
+  }
+}
+
+// One thread per Philox block of 4 values, as the CPU's for_random_blocks(n, 4, ...).
+__global__ void dropout_kernel(const float* x, float* y, int64_t n, double p, float scale, uint64_t seed, uint32_t stream,
+                               uint64_t offset) {
+  LR_GRID_STRIDE(b, (n + 3) / 4) {
+    const cpu::Block128 r = cpu::random_block(seed, static_cast<cpu::RandomStream>(stream), offset / 4 + b);
+    for (int k = 0; k < 4; ++k) {
+      const int64_t i = b * 4 + k;
+      if (i < n) y[i] = cpu::unit32(r.w[k]) >= p ? x[i] * scale : 0.0f;
+    }
+  }
+}
+
 }  // namespace
+
+void softmax(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  launch(device, outer * inner, softmax_kernel, x, y, outer, n, inner, log);
+}
+
+void softmax_backward(int device, const float* y, const float* gy, float* gx, int64_t outer, int64_t n, int64_t inner,
+                      bool log) {
+  launch(device, outer * inner, softmax_backward_kernel, y, gy, gx, outer, n, inner, log);
+}
+
+void l2_normalize(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, float eps) {
+  launch(device, outer * inner, l2_normalize_kernel, x, y, outer, n, inner, eps);
+}
+
+void l2_normalize_backward(int device, const float* x, const float* gy, float* gx, int64_t outer, int64_t n, int64_t inner,
+                           float eps) {
+  launch(device, outer * inner, l2_normalize_backward_kernel, x, gy, gx, outer, n, inner, eps);
+}
+
+void prelu(int device, const float* x, const float* w, float* y, int64_t outer, int64_t c, int64_t inner, bool shared) {
+  launch(device, outer * c * inner, prelu_kernel, x, w, y, outer * c * inner, c, inner, shared);
+}
+
+void prelu_backward(int device, const float* x, const float* w, const float* gy, float* gx, float* gw, int64_t outer,
+                    int64_t c, int64_t inner, bool shared) {
+  if (gx) launch(device, outer * c * inner, prelu_input_grad_kernel, x, w, gy, gx, outer * c * inner, c, inner, shared);
+  if (gw) {
+    const int64_t slopes = shared ? 1 : c;
+    if (slopes == 0) return;
+    cudaStream_t stream = device_stream(device);
+    DeviceGuard guard(device);
+    prelu_weight_grad_kernel<<<static_cast<unsigned>(slopes), kReduceThreads, 0, stream>>>(x, gy, gw, outer, c, inner,
+                                                                                            shared);
+    LR_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+void mfm(int device, const float* x, float* y, int64_t outer, int64_t half, int64_t inner) {
+  launch(device, outer * half * inner, mfm_kernel, x, y, outer, half, inner);
+}
+
+void mfm_backward(int device, const float* x, const float* gy, float* gx, int64_t outer, int64_t half, int64_t inner) {
+  launch(device, outer * half * inner, mfm_backward_kernel, x, gy, gx, outer, half, inner);
+}
+
+void dropout(int device, const float* x, float* y, int64_t n, double p, float scale, uint64_t seed, uint32_t stream,
+             uint64_t offset) {
+  launch(device, (n + 3) / 4, dropout_kernel, x, y, n, p, scale, seed, stream, offset);
+}
 
 void concat_axis(int device, void* out, const std::vector<const void*>& inputs, const std::vector<int64_t>& sizes,
                  int64_t outer, int64_t inner, int64_t elem_size) {

@@ -43,4 +43,21 @@ void slice_axis(int device, const void* x, void* out, int64_t outer, int64_t n, 
 void slice_axis_backward(int device, const float* gy, float* gx, int64_t outer, int64_t n, int64_t m, int64_t inner,
                          int64_t start, int64_t step);
 
+// Axis ops over [outer, n, inner] views, as ../cpu/activation.h.
+void softmax(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log);
+void softmax_backward(int device, const float* y, const float* gy, float* gx, int64_t outer, int64_t n, int64_t inner,
+                      bool log);
+void l2_normalize(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, float eps);
+void l2_normalize_backward(int device, const float* x, const float* gy, float* gx, int64_t outer, int64_t n, int64_t inner,
+                           float eps);
+void prelu(int device, const float* x, const float* w, float* y, int64_t outer, int64_t c, int64_t inner, bool shared);
+// Either gradient may be null. gw sums in double in a fixed order (same result on every run).
+void prelu_backward(int device, const float* x, const float* w, const float* gy, float* gx, float* gw, int64_t outer,
+                    int64_t c, int64_t inner, bool shared);
+void mfm(int device, const float* x, float* y, int64_t outer, int64_t half, int64_t inner);
+void mfm_backward(int device, const float* x, const float* gy, float* gx, int64_t outer, int64_t half, int64_t inner);
+// The same mask as the CPU for the same (seed, stream, offset): one Philox generator for both.
+void dropout(int device, const float* x, float* y, int64_t n, double p, float scale, uint64_t seed, uint32_t stream,
+             uint64_t offset);
+
 }  // namespace lrface::cuda
