@@ -390,6 +390,7 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
       parity((t) => lr.upsample(t, { mode: 'bicubic', scaleFactor: 3 }), [img], { atol: 1e-4, rtol: 1e-4 });
       parity((t) => lr.upsample(t, { mode: 'bicubic', scaleFactor: 0.5 }), [input([1, 2, 16, 12], 42)], { atol: 1e-4, rtol: 1e-4 });
     });
+    it('gaussianBlur', () => parity((t) => lr.gaussianBlur(t, { sigma: 1.2 }), [img]));
     it('pad: constant (and crop), reflect, replicate', () => {
       parity((t) => lr.pad(t, [1, 2, 3, 0], { mode: 'constant', value: 0.5 }), [img]);
       parity((t) => lr.pad(t, [-1, 2, 0, -2]), [img]);
