@@ -77,6 +77,16 @@ describe('CUDA build and discovery (runs everywhere)', () => {
     expect(Array.from(x.grad!.data())).toEqual([2, -4, 6]);
   });
 
+  it.skipIf(!info.cuda)('the status check\'s message: out of memory names the bytes asked for and the free memory', () => {
+    const text = kernels.cuda_status_message(2, 3 << 20) as string; // 2: cudaErrorMemoryAllocation
+    expect(text).toContain('CUDA error in cudaMalloc(&p, size) at allocator.cu:1: cudaErrorMemoryAllocation');
+    expect(text).toContain('out of device memory asking for 3145728 bytes (3 MiB)');
+    expect(text).toMatch(/free/);
+    const other = kernels.cuda_status_message(1, 0) as string; // 1: cudaErrorInvalidValue
+    expect(other).toContain('cudaErrorInvalidValue');
+    expect(other).not.toContain('out of device memory');
+  });
+
   it('mixing devices in one op is an Error naming the op and both arguments', () => {
     // No GPU is needed for the check itself: it reads the tensors' device tags before any
     // kernel runs, so a CPU tensor tagged as cuda:0 stands in for a device tensor here.
@@ -116,15 +126,6 @@ describe.skipIf(hasCuda)('CUDA unavailable here', () => {
     expect(lr.memory().deviceBuffers).toBe(0);
   });
 
-  it.skipIf(!info.cuda)('out of memory names the bytes asked for and the free memory', () => {
-    const text = kernels.cuda_status_message(2, 3 << 20) as string; // 2: cudaErrorMemoryAllocation
-    expect(text).toContain('CUDA error in cudaMalloc(&p, size) at allocator.cu:1: cudaErrorMemoryAllocation');
-    expect(text).toContain('out of device memory asking for 3145728 bytes (3 MiB)');
-    expect(text).toMatch(/free/);
-    const other = kernels.cuda_status_message(1, 0) as string; // 1: cudaErrorInvalidValue
-    expect(other).toContain('cudaErrorInvalidValue');
-    expect(other).not.toContain('out of device memory');
-  });
 
   it('emptyCache() works without a device', () => {
     expect(() => lr.emptyCache()).not.toThrow();
@@ -212,6 +213,15 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     y.dispose();
     lr.emptyCache();
     expect(lr.memory().deviceCached).toBe(0);
+  });
+
+  it('out of device memory is an Error naming the bytes asked for and the free memory; the allocator recovers', () => {
+    const total = lr.devices().find((d) => d.type === 'cuda')!.totalMemory!;
+    const numel = Math.ceil((total * 2) / 4); // twice the device's memory, in float32
+    expectError(() => lr.zeros([numel], 'float32', 'cuda'), Error, 'cudaMalloc', 'out of device memory asking for', 'free of');
+    const x = lr.ones([4], 'float32', 'cuda');
+    expect(Array.from(x.data())).toEqual([1, 1, 1, 1]);
+    x.dispose();
   });
 
   it('to() is differentiable across devices', () => {

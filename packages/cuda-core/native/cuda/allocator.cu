@@ -122,7 +122,7 @@ void* device_malloc(int device, size_t bytes, size_t* capacity) {
     release_cached(s);
     status = cudaMalloc(&p, size);
   }
-  LR_CUDA_CHECK_ALLOC(status, size);
+  if (status != cudaSuccess) fail_status(status, "cudaMalloc(&p, size)", __FILE__, __LINE__, size);
   ++g_mallocs;
   s.in_use += static_cast<int64_t>(size);
   ++s.blocks;

@@ -44,10 +44,15 @@ class DeviceArray {
   DeviceArray(int device, const T* host, int64_t count) : device_(device) {
     size_t bytes = sizeof(T) * static_cast<size_t>(count);
     ptr_ = static_cast<T*>(device_malloc(device, bytes, &capacity_));
-    cudaStream_t stream = device_stream(device);
-    DeviceGuard guard(device);
-    // From pageable memory the call returns once `host` has been read, so it may go away.
-    LR_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, bytes, cudaMemcpyHostToDevice, stream));
+    try {
+      cudaStream_t stream = device_stream(device);
+      DeviceGuard guard(device);
+      // From pageable memory the call returns once `host` has been read, so it may go away.
+      LR_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, bytes, cudaMemcpyHostToDevice, stream));
+    } catch (...) {
+      device_free(device_, ptr_, capacity_);
+      throw;
+    }
   }
   ~DeviceArray() { device_free(device_, ptr_, capacity_); }
   DeviceArray(const DeviceArray&) = delete;
