@@ -112,6 +112,8 @@ describe.skipIf(hasCuda)('CUDA unavailable here', () => {
     expectError(() => x.to('cuda:1'), Error, 'to:', 'CUDA is not available');
     expectError(() => lr.zeros([2], 'float32', 'cuda'), Error, 'full:', info.cudaReason);
     expectError(() => lr.tensor([1, 2], [2], 'float32', 'cuda'), Error, 'tensor:', info.cudaReason);
+    expectError(() => lr.rand([2], { device: 'cuda' }), Error, 'rand:', info.cudaReason);
+    expectError(() => lr.randperm(3, { device: 'cuda' }), Error, 'randperm:', info.cudaReason);
     x.dispose();
   });
 
@@ -309,6 +311,26 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
       const d = lr.dropout(lr.tensor(uniform(1000, 78), [1000], 'float32', 'cuda'), { p: 0.5 });
       expect(d.to('cpu').data()).toEqual(c.data());
     });
+  });
+
+  it('the random constructors draw the same values on the device as on the CPU', () => {
+    const draws: [string, (device: 'cpu' | 'cuda') => lr.Tensor, number][] = [
+      ['rand', (device) => lr.rand([3, 101], { low: -2, high: 3, device }), 0],
+      ['randn', (device) => lr.randn([257], { mean: 1, std: 2, device }), 1e-6],
+      ['randint', (device) => lr.randint(-5, 1000, [99], { device }), 0],
+      ['randperm', (device) => lr.randperm(50, { device }), 0],
+    ];
+    for (const [name, draw, atol] of draws) {
+      lr.manualSeed(42);
+      const c = draw('cpu');
+      const after = lr.getRngState();
+      lr.manualSeed(42);
+      const d = draw('cuda');
+      expect(d.device, name).toBe('cuda');
+      expect(lr.getRngState(), name).toEqual(after);
+      expectClose(d.to('cpu').data(), c.data(), atol, atol);
+      [c, d].forEach((t) => t.dispose());
+    }
   });
 
   describe('reductions', () => {

@@ -483,7 +483,57 @@ __global__ void dropout_kernel(const float* x, float* y, int64_t n, double p, fl
   }
 }
 
+// The generator: one thread per Philox block, as for_random_blocks in ../cpu/random.h.
+__global__ void random_uniform_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
+  const float lo_f = static_cast<float>(low), hi_f = static_cast<float>(high);
+  const float below_high = nextafterf(hi_f, -INFINITY);
+  const double span = high - low;
+  LR_GRID_STRIDE(b, (n + 3) / 4) {
+    const cpu::Block128 r = cpu::random_block(seed, cpu::RandomStream::Generator, offset / 4 + b);
+    for (int k = 0; k < 4 && b * 4 + k < n; ++k) {
+      float v = static_cast<float>(low + span * cpu::unit32(r.w[k]));
+      if (span > 0 && v >= hi_f) v = below_high;
+      out[b * 4 + k] = v < lo_f ? lo_f : v;
+    }
+  }
+}
+
+__global__ void random_normal_kernel(float* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
+  LR_GRID_STRIDE(b, (n + 1) / 2) {
+    const cpu::Block128 r = cpu::random_block(seed, cpu::RandomStream::Generator, offset / 4 + b);
+    const double u1 = 1.0 - cpu::unit64(cpu::join64(r.w[0], r.w[1]));
+    const double u2 = cpu::unit64(cpu::join64(r.w[2], r.w[3]));
+    const double radius = sqrt(-2.0 * ::log(u1));
+    const double theta = 6.283185307179586 * u2;
+    out[2 * b] = static_cast<float>(mean + std * radius * cos(theta));
+    if (2 * b + 1 < n) out[2 * b + 1] = static_cast<float>(mean + std * radius * sin(theta));
+  }
+}
+
+// (bits * span) >> 64 with span < 2^33: the high word of the 128-bit product, as on the CPU.
+__global__ void random_int_kernel(int32_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t low, uint64_t span) {
+  LR_GRID_STRIDE(b, (n + 1) / 2) {
+    const cpu::Block128 r = cpu::random_block(seed, cpu::RandomStream::Generator, offset / 4 + b);
+    for (int k = 0; k < 2 && 2 * b + k < n; ++k) {
+      const uint64_t bits = cpu::join64(r.w[2 * k], r.w[2 * k + 1]);
+      out[2 * b + k] = static_cast<int32_t>(low + static_cast<int64_t>(__umul64hi(bits, span)));
+    }
+  }
+}
+
 }  // namespace
+
+void random_uniform(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
+  launch(device, (n + 3) / 4, random_uniform_kernel, out, n, seed, offset, low, high);
+}
+
+void random_normal(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
+  launch(device, (n + 1) / 2, random_normal_kernel, out, n, seed, offset, mean, std);
+}
+
+void random_int(int device, int32_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t low, int64_t high) {
+  launch(device, (n + 1) / 2, random_int_kernel, out, n, seed, offset, low, static_cast<uint64_t>(high - low));
+}
 
 void softmax(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   launch(device, outer * inner, softmax_kernel, x, y, outer, n, inner, log);

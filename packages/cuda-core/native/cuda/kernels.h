@@ -60,4 +60,10 @@ void mfm_backward(int device, const float* x, const float* gy, float* gx, int64_
 void dropout(int device, const float* x, float* y, int64_t n, double p, float scale, uint64_t seed, uint32_t stream,
              uint64_t offset);
 
+// The generator kernels of ../cpu/random.h on the device: the same values for the same
+// (seed, offset) (uniform and int bit for bit; normal up to the device's double log/cos/sin).
+void random_uniform(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double low, double high);
+void random_normal(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
+void random_int(int device, int32_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t low, int64_t high);
+
 }  // namespace lrface::cuda
