@@ -128,6 +128,8 @@ export function runBackward(root: Tensor, gradient: Tensor | undefined, retainGr
       throw typeError(op, 'gradient', 'a tensor', gradient);
     if (gradient.shape.join(',') !== root.shape.join(','))
       throw rangeError(op, 'gradient', `shape ${formatShape(root.shape)}`, `shape ${formatShape(gradient.shape)}`, true);
+    if (gradient._deviceIndex !== root._deviceIndex)
+      throw stateError(op, `'gradient' is on ${gradient.deviceId} but the tensor is on ${root.deviceId}; move it with .to()`);
   } else if (root.size !== 1) {
     throw rangeError(op, 'gradient', `given for a non-scalar output of shape ${formatShape(root.shape)}`, 'none', true);
   }

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { Tensor, tensor, zeros, ones, full, isTensor, scope, keep, memory, emptyCache, shapeSize } from './tensor.js';
-export type { Device, Shape, TypedArray, NestedArray, MemoryInfo } from './tensor.js';
+export type { Device, DeviceSpec, Shape, TypedArray, NestedArray, MemoryInfo } from './tensor.js';
 export type { DType } from './dtype.js';
 export { noGrad, isGradEnabled, registerGradient, record } from './autograd.js';
 export { runAsync } from './async.js';

@@ -9,6 +9,8 @@ export interface NativeStorage {
   readonly numel: number;
   readonly dtype: number;
   readonly freed: boolean;
+  /** -1 for host memory, else the CUDA device index. */
+  readonly device: number;
   free(): void;
   read(offset?: number, count?: number): Float32Array | Int32Array | Uint8Array;
   write(data: Float32Array | Int32Array | Uint8Array, offset?: number): void;
@@ -26,8 +28,17 @@ export interface CudaInfo {
 }
 
 export interface NativeAddon {
-  Storage: new (dtype: number, numel: number) => NativeStorage;
-  liveStorage(): { count: number; bytes: number; cached: number };
+  /** device: -1 (default) for host memory, k for CUDA device k. */
+  Storage: new (dtype: number, numel: number, device?: number) => NativeStorage;
+  liveStorage(): {
+    count: number;
+    bytes: number;
+    cached: number;
+    deviceBytes: number;
+    deviceCached: number;
+    deviceBuffers: number;
+    deviceMallocs: number;
+  };
   emptyCache(): void;
   numThreads(): number;
   setNumThreads(n: number): void;

@@ -3,9 +3,14 @@ import { addon, kernels, type NativeStorage } from './native.js';
 import { DTYPE_CODE, DTYPES, dtypeOfTypedArray, typedArrayFor, type DType } from './dtype.js';
 import { describe, rangeError, stateError, typeError } from './errors.js';
 import type { GradNode } from './autograd.js';
-import { runBackward } from './autograd.js';
+import { noGrad, record, registerGradient, runBackward } from './autograd.js';
 
 export type Device = 'cpu' | 'cuda';
+/** Where {@link Tensor.to} may move a tensor: 'cpu', 'cuda' (device 0) or 'cuda:<index>'. */
+export type DeviceSpec = Device | `cuda:${number}`;
+/** @internal -1 for host memory, else the CUDA device index (the native storages' convention). */
+export type DeviceIndex = number;
+export const HOST: DeviceIndex = -1;
 export type Shape = readonly number[];
 export type TypedArray = Float32Array | Int32Array | Uint8Array;
 /** Nested arrays of numbers, as accepted by {@link tensor}. */
@@ -14,7 +19,10 @@ export type NestedArray = number | NestedArray[];
 /** Native memory shared by a tensor and its views; freed when the last one lets go. */
 class StorageHandle {
   refs = 1;
-  constructor(readonly native: NativeStorage) {}
+  readonly device: DeviceIndex;
+  constructor(readonly native: NativeStorage) {
+    this.device = native.device;
+  }
   ref(): void {
     this.refs++;
   }
@@ -46,7 +54,8 @@ export class Tensor {
   /** Dimensions, outermost first (NCHW for images). */
   readonly shape: readonly number[];
   readonly dtype: DType;
-  readonly device: Device = 'cpu';
+  /** 'cpu', or 'cuda' for memory on a CUDA device (which one: {@link Tensor.deviceId}). */
+  readonly device: Device;
   /** Number of elements. */
   readonly size: number;
   /** Whether operations on this tensor are recorded for {@link Tensor.backward}. */
@@ -68,10 +77,21 @@ export class Tensor {
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = shapeSize(shape);
+    this.device = handle.device === HOST ? 'cpu' : 'cuda';
     liveTensors++;
     finalizer.register(this, handle, this);
     const scope = scopeStack[scopeStack.length - 1];
     if (scope) scope.add(this);
+  }
+
+  /** 'cpu' or 'cuda:<index>'. */
+  get deviceId(): string {
+    return this._handle.device === HOST ? 'cpu' : `cuda:${this._handle.device}`;
+  }
+
+  /** @internal -1 on the CPU, else the CUDA device index */
+  get _deviceIndex(): DeviceIndex {
+    return this._handle.device;
   }
 
   get rank(): number {
@@ -149,9 +169,9 @@ export class Tensor {
   }
 
   /**
-   * Overwrites the elements in place from a tensor of the same shape (converting dtype) or
-   * a TypedArray of the same length. Not recorded by autograd: for optimiser updates and
-   * loading weights.
+   * Overwrites the elements in place from a tensor of the same shape (converting dtype,
+   * copying across devices) or a TypedArray of the same length. Not recorded by autograd:
+   * for optimiser updates and loading weights.
    */
   assign(source: Tensor | TypedArray): this {
     const op = 'assign';
@@ -159,7 +179,14 @@ export class Tensor {
     if (source instanceof Tensor) {
       if (source.shape.join(',') !== this.shape.join(','))
         throw rangeError(op, 'source', `shape ${formatShape(this.shape)}`, `shape ${formatShape(source.shape)}`, true);
-      kernels.cast(storage, this._offset, source._storage(op), source._offset, this.size);
+      if (source._deviceIndex === this._deviceIndex) kernels.cast(storage, this._offset, source._storage(op), source._offset, this.size);
+      else if (source.dtype === this.dtype) kernels.copy(storage, this._offset, source._storage(op), source._offset, this.size);
+      else {
+        // Across devices and dtypes: move first, then convert where this tensor lives.
+        const moved = noGrad(() => source.to(deviceName(this._deviceIndex) as DeviceSpec));
+        kernels.cast(storage, this._offset, moved._storage(op), moved._offset, this.size);
+        moved.dispose();
+      }
       return this;
     }
     const dtype = dtypeOfTypedArray(source);
@@ -189,15 +216,72 @@ export class Tensor {
     return new Tensor(this._handle, offset, shape, this.dtype);
   }
 
+  /**
+   * This tensor on `device` ('cpu', 'cuda' or 'cuda:<index>'): a copy when the device
+   * differs, otherwise a view of the same memory. Recorded by autograd (the gradient goes
+   * back to this tensor's device). Copies to the host wait for the device's queued work.
+   */
+  to(device: DeviceSpec): Tensor {
+    const op = 'to';
+    const target = parseDevice(op, device);
+    this._storage(op);
+    if (target === this._handle.device) {
+      const view = this._view(this._offset, this.shape);
+      recordTransfer(this, view);
+      return view;
+    }
+    const out = empty(this.shape, this.dtype, target);
+    if (this.size > 0) kernels.copy(out._storage(op), out._offset, this._storage(op), this._offset, this.size);
+    recordTransfer(this, out);
+    return out;
+  }
+
   toString(): string {
-    return `Tensor(${this.dtype}, ${formatShape(this.shape)}, ${this.device})`;
+    return `Tensor(${this.dtype}, ${formatShape(this.shape)}, ${this.deviceId})`;
   }
 }
 
-/** @internal allocates an uninitialised (zeroed) tensor */
-export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
-  const native = new addon.Storage(DTYPE_CODE[dtype], shapeSize(shape));
+let transferGradientRegistered = false;
+
+// to() is differentiable: the gradient is moved back to the source's device.
+function recordTransfer(source: Tensor, out: Tensor): void {
+  if (!transferGradientRegistered) {
+    // Registered on first use: autograd.js may still be loading when this module is evaluated.
+    registerGradient('to', (ctx, g) => [g.to(deviceName(ctx.attrs.device as DeviceIndex) as DeviceSpec)]);
+    transferGradientRegistered = true;
+  }
+  record('to', [source], out, {}, { device: source._deviceIndex });
+}
+
+/** @internal allocates a zeroed tensor on the host (device -1) or a CUDA device */
+export function empty(shape: Shape, dtype: DType = 'float32', device: DeviceIndex = HOST): Tensor {
+  const native = device === HOST ? new addon.Storage(DTYPE_CODE[dtype], shapeSize(shape)) : new addon.Storage(DTYPE_CODE[dtype], shapeSize(shape), device);
   return new Tensor(new StorageHandle(native), 0, shape, dtype);
+}
+
+let cudaInfoOnce: ReturnType<typeof addon.cudaInfo> | undefined;
+
+/**
+ * Resolves 'cpu' / 'cuda' / 'cuda:<index>' to a device index, checking that the device can
+ * be used: where CUDA cannot, the error carries devices()'s reason.
+ */
+export function parseDevice(op: string, device: unknown): DeviceIndex {
+  if (typeof device !== 'string') throw typeError(op, 'device', "'cpu', 'cuda' or 'cuda:<index>'", device);
+  if (device === 'cpu') return HOST;
+  const match = /^cuda(?::(\d+))?$/.exec(device);
+  if (!match) throw rangeError(op, 'device', "'cpu', 'cuda' or 'cuda:<index>'", device);
+  const index = match[1] === undefined ? 0 : Number(match[1]);
+  cudaInfoOnce ??= addon.cudaInfo();  // devices do not come and go while the process runs
+  const cuda = cudaInfoOnce;
+  if (!cuda.available) throw stateError(op, `cannot use device '${device}': CUDA is not available: ${cuda.reason}`);
+  if (!cuda.devices.some((d) => d.index === index))
+    throw rangeError(op, 'device', `one of ${cuda.devices.map((d) => `'cuda:${d.index}'`).join(', ')}`, device);
+  return index;
+}
+
+/** @internal the name of a device index in messages */
+export function deviceName(device: DeviceIndex): string {
+  return device === HOST ? 'cpu' : `cuda:${device}`;
 }
 
 function checkShape(op: string, shape: unknown): number[] {
@@ -232,8 +316,9 @@ function flattenNested(op: string, value: NestedArray, shape: number[], depth: n
  * `shape` is required for a flat array that is not 1-D; the dtype follows the TypedArray
  * (float32 for plain numbers) unless given.
  */
-export function tensor(data: TypedArray | NestedArray | readonly number[], shape?: Shape, dtype?: DType): Tensor {
+export function tensor(data: TypedArray | NestedArray | readonly number[], shape?: Shape, dtype?: DType, device: DeviceSpec = 'cpu'): Tensor {
   const op = 'tensor';
+  const target = parseDevice(op, device);
   let flat: ArrayLike<number>;
   let inferredShape: number[];
   let inferredDType: DType = 'float32';
@@ -256,7 +341,7 @@ export function tensor(data: TypedArray | NestedArray | readonly number[], shape
   const finalDType = dtype === undefined ? inferredDType : checkDType(op, dtype);
   if (shapeSize(finalShape) !== flat.length)
     throw rangeError(op, 'shape', `${flat.length} elements to match the data`, `${formatShape(finalShape)} (${shapeSize(finalShape)})`, true);
-  const out = empty(finalShape, finalDType);
+  const out = empty(finalShape, finalDType, target);
   let typed: TypedArray;
   if (arrayDType === finalDType) typed = data as TypedArray;
   else {
@@ -267,12 +352,12 @@ export function tensor(data: TypedArray | NestedArray | readonly number[], shape
   return out;
 }
 
-/** A tensor of the given shape filled with `value`. */
-export function full(shape: Shape, value: number, dtype: DType = 'float32'): Tensor {
+/** A tensor of the given shape filled with `value`, on `device` (the CPU by default). */
+export function full(shape: Shape, value: number, dtype: DType = 'float32', device: DeviceSpec = 'cpu'): Tensor {
   checkShape('full', shape as unknown);
   checkDType('full', dtype);
   if (typeof value !== 'number') throw typeError('full', 'value', 'a number', value);
-  const out = empty(shape, dtype);
+  const out = empty(shape, dtype, parseDevice('full', device));
   if (value !== 0 && out.size > 0) {
     const arr = typedArrayFor(dtype, out.size);
     arr.fill(value);
@@ -281,12 +366,12 @@ export function full(shape: Shape, value: number, dtype: DType = 'float32'): Ten
   return out;
 }
 
-export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
-  return full(shape, 0, dtype);
+export function zeros(shape: Shape, dtype: DType = 'float32', device: DeviceSpec = 'cpu'): Tensor {
+  return full(shape, 0, dtype, device);
 }
 
-export function ones(shape: Shape, dtype: DType = 'float32'): Tensor {
-  return full(shape, 1, dtype);
+export function ones(shape: Shape, dtype: DType = 'float32', device: DeviceSpec = 'cpu'): Tensor {
+  return full(shape, 1, dtype, device);
 }
 
 /** Checks that a value is a live tensor; the first thing every op does with its inputs. */
@@ -345,15 +430,29 @@ export interface MemoryInfo {
   bytes: number;
   /** Bytes of freed buffers kept for reuse (see {@link emptyCache}; LRFACE_HOST_CACHE_MB caps it, default 1024). */
   cached: number;
+  /** Bytes of CUDA device memory held by live tensors (block sizes as allocated), all devices. */
+  deviceBytes: number;
+  /** Bytes of freed CUDA device blocks kept by the caching allocator for reuse. */
+  deviceCached: number;
+  /** CUDA device buffers alive. */
+  deviceBuffers: number;
 }
 
 /** What the engine holds now. */
 export function memory(): MemoryInfo {
   const native = addon.liveStorage();
-  return { tensors: liveTensors, buffers: native.count, bytes: native.bytes, cached: native.cached };
+  return {
+    tensors: liveTensors,
+    buffers: native.count,
+    bytes: native.bytes,
+    cached: native.cached,
+    deviceBytes: native.deviceBytes,
+    deviceCached: native.deviceCached,
+    deviceBuffers: native.deviceBuffers,
+  };
 }
 
-/** Returns the freed buffers kept for reuse to the operating system. */
+/** Returns the freed buffers kept for reuse to the operating system, and the cached CUDA blocks to the driver. */
 export function emptyCache(): void {
   addon.emptyCache();
 }

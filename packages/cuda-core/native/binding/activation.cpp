@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 
 namespace lrface {
 
@@ -37,6 +40,10 @@ uint64_t u53(const Args& a, size_t i) {
 LRFACE_BINDING(softmax) {
   int64_t total;
   auto d = sizes_arg(a, 4, 3, &total);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::softmax(dev, a.dev_f32(2, total, dev), a.dev_f32(0, total, dev), d[0], d[1], d[2], a.boolean(5));
+#endif
   cpu::softmax(a.f32(2, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(5));
 }
 
@@ -44,6 +51,11 @@ LRFACE_BINDING(softmax) {
 LRFACE_BINDING(softmax_backward) {
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::softmax_backward(dev, a.dev_f32(2, total, dev), a.dev_f32(4, total, dev), a.dev_f32(0, total, dev), d[0],
+                                  d[1], d[2], a.boolean(7));
+#endif
   cpu::softmax_backward(a.f32(2, total), a.f32(4, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(7));
 }
 
@@ -53,6 +65,11 @@ LRFACE_BINDING(l2_normalize) {
   auto d = sizes_arg(a, 4, 3, &total);
   const double eps = a.f64(5);
   LR_CHECK(eps > 0 && std::isfinite(eps), Range, "l2_normalize: eps must be a positive number");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::l2_normalize(dev, a.dev_f32(2, total, dev), a.dev_f32(0, total, dev), d[0], d[1], d[2],
+                              static_cast<float>(eps));
+#endif
   cpu::l2_normalize(a.f32(2, total), a.f32(0, total), d[0], d[1], d[2], static_cast<float>(eps));
 }
 
@@ -62,6 +79,11 @@ LRFACE_BINDING(l2_normalize_backward) {
   auto d = sizes_arg(a, 6, 3, &total);
   const double eps = a.f64(7);
   LR_CHECK(eps > 0 && std::isfinite(eps), Range, "l2_normalize_backward: eps must be a positive number");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::l2_normalize_backward(dev, a.dev_f32(2, total, dev), a.dev_f32(4, total, dev), a.dev_f32(0, total, dev),
+                                       d[0], d[1], d[2], static_cast<float>(eps));
+#endif
   cpu::l2_normalize_backward(a.f32(2, total), a.f32(4, total), a.f32(0, total), d[0], d[1], d[2], static_cast<float>(eps));
 }
 
@@ -70,6 +92,11 @@ LRFACE_BINDING(prelu) {
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
   const bool shared = a.boolean(7);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::prelu(dev, a.dev_f32(2, total, dev), a.dev_f32(4, shared ? 1 : d[1], dev), a.dev_f32(0, total, dev), d[0],
+                       d[1], d[2], shared);
+#endif
   cpu::prelu(a.f32(2, total), a.f32(4, shared ? 1 : d[1]), a.f32(0, total), d[0], d[1], d[2], shared);
 }
 
@@ -79,6 +106,12 @@ LRFACE_BINDING(prelu_backward) {
   auto d = sizes_arg(a, 10, 3, &total);
   const bool shared = a.boolean(11);
   const int64_t slopes = shared ? 1 : d[1];
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(4); dev != Storage::kHost)
+    return cuda::prelu_backward(dev, a.dev_f32(4, total, dev), a.dev_f32(6, slopes, dev), a.dev_f32(8, total, dev),
+                                a.is_null(0) ? nullptr : a.dev_f32(0, total, dev),
+                                a.is_null(2) ? nullptr : a.dev_f32(2, slopes, dev), d[0], d[1], d[2], shared);
+#endif
   float* gx = a.is_null(0) ? nullptr : a.f32(0, total);
   float* gw = a.is_null(2) ? nullptr : a.f32(2, slopes);
   cpu::prelu_backward(a.f32(4, total), a.f32(6, slopes), a.f32(8, total), gx, gw, d[0], d[1], d[2], shared);
@@ -89,6 +122,10 @@ LRFACE_BINDING(mfm) {
   int64_t half_total;
   auto d = sizes_arg(a, 4, 3, &half_total);
   LR_CHECK(half_total <= kMaxCount / 2, Range, "mfm: sizes too large");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::mfm(dev, a.dev_f32(2, 2 * half_total, dev), a.dev_f32(0, half_total, dev), d[0], d[1], d[2]);
+#endif
   cpu::mfm(a.f32(2, 2 * half_total), a.f32(0, half_total), d[0], d[1], d[2]);
 }
 
@@ -97,6 +134,11 @@ LRFACE_BINDING(mfm_backward) {
   int64_t half_total;
   auto d = sizes_arg(a, 6, 3, &half_total);
   LR_CHECK(half_total <= kMaxCount / 2, Range, "mfm_backward: sizes too large");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::mfm_backward(dev, a.dev_f32(2, 2 * half_total, dev), a.dev_f32(4, half_total, dev),
+                              a.dev_f32(0, 2 * half_total, dev), d[0], d[1], d[2]);
+#endif
   cpu::mfm_backward(a.f32(2, 2 * half_total), a.f32(4, half_total), a.f32(0, 2 * half_total), d[0], d[1], d[2]);
 }
 
@@ -113,6 +155,11 @@ LRFACE_BINDING(dropout) {
   LR_CHECK(offset % 4 == 0 && static_cast<uint64_t>(n) <= (uint64_t{1} << 53) - offset, Range,
            "dropout: bad stream offset ", offset);
   const float scale = static_cast<float>(1.0 / (1.0 - p));
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::dropout(dev, a.dev_f32(2, n, dev), a.dev_f32(0, n, dev), n, p, scale, seed, static_cast<uint32_t>(stream),
+                         offset);
+#endif
   cpu::dropout(a.f32(2, n), a.f32(0, n), n, p, scale, seed, static_cast<cpu::RandomStream>(stream), offset);
 }
 

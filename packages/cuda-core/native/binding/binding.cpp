@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "../cuda/device_memory.h"
+
 namespace lrface {
 
 Napi::FunctionReference* StorageWrap::constructor = nullptr;
@@ -26,27 +28,34 @@ Napi::Function StorageWrap::Define(Napi::Env env) {
                                    InstanceMethod("write", &StorageWrap::Write),
                                    InstanceAccessor("numel", &StorageWrap::GetNumel, nullptr),
                                    InstanceAccessor("dtype", &StorageWrap::GetDtype, nullptr),
-                                   InstanceAccessor("freed", &StorageWrap::GetFreed, nullptr)});
+                                   InstanceAccessor("freed", &StorageWrap::GetFreed, nullptr),
+                                   InstanceAccessor("device", &StorageWrap::GetDevice, nullptr)});
   constructor = new Napi::FunctionReference(Napi::Persistent(fn));
   return fn;
 }
 
-// new Storage(dtype, numel)
+// new Storage(dtype, numel, device = -1): device -1 is host memory, k >= 0 CUDA device k
 StorageWrap::StorageWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageWrap>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber())
-    throw Napi::TypeError::New(env, "Storage: expected (dtype: number, numel: number)");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber() || (info.Length() > 2 && !info[2].IsNumber()))
+    throw Napi::TypeError::New(env, "Storage: expected (dtype: number, numel: number, device?: number)");
   int dtype = info[0].As<Napi::Number>().Int32Value();
   double numel = info[1].As<Napi::Number>().DoubleValue();
+  double device = info.Length() > 2 ? info[2].As<Napi::Number>().DoubleValue() : Storage::kHost;
   if (dtype < 0 || dtype > 2) throw Napi::RangeError::New(env, "Storage: 'dtype' must be 0, 1 or 2");
   if (!(numel >= 0) || numel > 9.0e15) throw Napi::RangeError::New(env, "Storage: 'numel' out of range");
+  if (!(device >= -1 && device < 1024) || device != static_cast<int>(device))
+    throw Napi::RangeError::New(env, "Storage: 'device' must be -1 (host) or a CUDA device index");
   try {
-    storage_ = new Storage(static_cast<DType>(dtype), static_cast<int64_t>(numel));
+    storage_ = new Storage(static_cast<DType>(dtype), static_cast<int64_t>(numel), static_cast<int>(device));
   } catch (const EngineError& e) {
     throw Napi::Error::New(env, e.what());
   }
-  reported_bytes_ = static_cast<int64_t>(storage_->bytes());
-  Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes_);
+  // Only host bytes count towards V8's external memory; device memory has its own accounting.
+  if (storage_->on_host()) {
+    reported_bytes_ = static_cast<int64_t>(storage_->bytes());
+    Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes_);
+  }
 }
 
 StorageWrap::~StorageWrap() {
@@ -63,7 +72,7 @@ StorageWrap::~StorageWrap() {
 void StorageWrap::FreeNow(Napi::Env env) {
   if (storage_ == nullptr || storage_->data() == nullptr) return;
   storage_->release();
-  Napi::MemoryManagement::AdjustExternalMemory(env, -reported_bytes_);
+  if (reported_bytes_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_bytes_);
   reported_bytes_ = 0;
 }
 
@@ -99,7 +108,17 @@ Napi::Value StorageWrap::Read(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "read: range exceeds the storage");
   size_t esize = dtype_size(storage_->dtype());
   Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, static_cast<size_t>(count) * esize);
-  if (count > 0) std::memcpy(buf.Data(), static_cast<char*>(storage_->data()) + offset * esize, count * esize);
+  if (count > 0) {
+    const char* src = static_cast<char*>(storage_->data()) + offset * esize;
+    try {
+      if (storage_->on_host())
+        std::memcpy(buf.Data(), src, count * esize);
+      else
+        cuda::device_to_host(storage_->device(), buf.Data(), src, count * esize);
+    } catch (const EngineError& e) {
+      throw Napi::Error::New(env, std::string("read: ") + e.what());
+    }
+  }
   switch (storage_->dtype()) {
     case DType::Float32: return Napi::Float32Array::New(env, count, buf, 0);
     case DType::Int32: return Napi::Int32Array::New(env, count, buf, 0);
@@ -121,9 +140,18 @@ Napi::Value StorageWrap::Write(const Napi::CallbackInfo& info) {
   int64_t count = static_cast<int64_t>(arr.ElementLength());
   if (offset < 0 || offset + count > storage_->numel()) throw Napi::RangeError::New(env, "write: range exceeds the storage");
   Napi::ArrayBuffer buf = arr.ArrayBuffer();
-  if (count > 0)
-    std::memcpy(static_cast<char*>(storage_->data()) + offset * esize,
-                static_cast<const char*>(buf.Data()) + arr.ByteOffset(), count * esize);
+  if (count > 0) {
+    char* dst = static_cast<char*>(storage_->data()) + offset * esize;
+    const char* src = static_cast<const char*>(buf.Data()) + arr.ByteOffset();
+    try {
+      if (storage_->on_host())
+        std::memcpy(dst, src, count * esize);
+      else
+        cuda::host_to_device(storage_->device(), dst, src, count * esize);
+    } catch (const EngineError& e) {
+      throw Napi::Error::New(env, std::string("write: ") + e.what());
+    }
+  }
   return env.Undefined();
 }
 
@@ -135,6 +163,10 @@ Napi::Value StorageWrap::GetDtype(const Napi::CallbackInfo& info) {
 }
 Napi::Value StorageWrap::GetFreed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), free_requested_ || (storage_->data() == nullptr && storage_->numel() > 0));
+}
+
+Napi::Value StorageWrap::GetDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), storage_->device());
 }
 
 std::vector<ArgValue> capture_args(const Napi::CallbackInfo& info, std::vector<Napi::Object>* wrappers) {
@@ -178,6 +210,15 @@ std::vector<ArgValue> capture_args(const Napi::CallbackInfo& info, std::vector<N
 const ArgValue& Args::at(size_t i, ArgValue::Kind kind, const char* what) const {
   if (i >= values_.size() || values_[i].kind != kind) fail(ErrorKind::Type, op_, ": argument ", i, " must be ", what);
   return values_[i];
+}
+
+std::string Args::device_name(int device) {
+  return device == Storage::kHost ? std::string("the CPU") : "cuda:" + std::to_string(device);
+}
+
+void Args::fail_not_on_host(size_t i, const Storage* s) const {
+  fail(ErrorKind::State, op_, ": argument ", i, " is on ", device_name(s->device()),
+       " but this kernel runs on the CPU only (no CUDA kernel for this op yet, or its output is on the CPU)");
 }
 
 Storage* Args::storage(size_t i) const {

@@ -33,6 +33,7 @@ class StorageWrap : public Napi::ObjectWrap<StorageWrap> {
   Napi::Value GetNumel(const Napi::CallbackInfo& info);
   Napi::Value GetDtype(const Napi::CallbackInfo& info);
   Napi::Value GetFreed(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
   void FreeNow(Napi::Env env);
   void CheckNotPinned(Napi::Env env, const char* what) const;
 
@@ -71,6 +72,8 @@ class Args {
   template <typename T>
   T* tensor(size_t i, int64_t numel, DType expected) const {
     Storage* s = storage(i);
+    // A kernel without a CUDA branch reaches here with device memory: refuse, never dereference.
+    if (!s->on_host()) fail_not_on_host(i, s);
     int64_t offset = i64(i + 1);
     LR_CHECK(s->dtype() == expected, Type, op_, ": argument ", i, " must be ", dtype_name(expected), ", got ",
              dtype_name(s->dtype()));
@@ -82,6 +85,25 @@ class Args {
   int32_t* i32(size_t i, int64_t numel) const { return tensor<int32_t>(i, numel, DType::Int32); }
   uint8_t* u8(size_t i, int64_t numel) const { return tensor<uint8_t>(i, numel, DType::Uint8); }
 
+  // Device pointers for a CUDA kernel: the storage at i must be on `device`.
+  template <typename T>
+  T* device_tensor(size_t i, int64_t numel, DType expected, int device) const {
+    Storage* s = storage(i);
+    LR_CHECK(s->device() == device, State, op_, ": argument ", i, " is on ", device_name(s->device()),
+             " but the output is on ", device_name(device), "; move every tensor of one op to one device");
+    LR_CHECK(s->dtype() == expected, Type, op_, ": argument ", i, " must be ", dtype_name(expected), ", got ",
+             dtype_name(s->dtype()));
+    int64_t offset = i64(i + 1);
+    LR_CHECK(offset >= 0 && numel >= 0 && offset + numel <= s->numel(), Range, op_, ": argument ", i,
+             " view [", offset, ", ", offset + numel, ") exceeds its storage of ", s->numel(), " elements");
+    return static_cast<T*>(s->data()) + offset;
+  }
+  float* dev_f32(size_t i, int64_t numel, int device) const { return device_tensor<float>(i, numel, DType::Float32, device); }
+  int32_t* dev_i32(size_t i, int64_t numel, int device) const { return device_tensor<int32_t>(i, numel, DType::Int32, device); }
+  // The device of the storage at i: Storage::kHost or a CUDA device index.
+  int device_of(size_t i) const { return storage(i)->device(); }
+  static std::string device_name(int device);
+
   bool is_null(size_t i) const { return i < values_.size() && values_[i].kind == ArgValue::Kind::Null; }
   int64_t i64(size_t i) const;
   double f64(size_t i) const;
@@ -92,6 +114,7 @@ class Args {
 
  private:
   const ArgValue& at(size_t i, ArgValue::Kind kind, const char* what) const;
+  [[noreturn]] void fail_not_on_host(size_t i, const Storage* s) const;
   std::vector<ArgValue> values_;
   const char* op_;
 };

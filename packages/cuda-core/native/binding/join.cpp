@@ -1,6 +1,9 @@
 #include "../cpu/join.h"
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 
 namespace lrface {
 
@@ -18,9 +21,11 @@ int64_t checked_product(const Args& a, std::initializer_list<int64_t> sizes) {
   return p;
 }
 
-// Element pointer of a view of any dtype, bounds-checked against its storage.
-char* any_view(const Args& a, size_t i, int64_t numel, DType dtype) {
+// Element pointer of a view of any dtype on `device`, bounds-checked against its storage.
+char* any_view(const Args& a, size_t i, int64_t numel, DType dtype, int device = Storage::kHost) {
   Storage* s = a.storage(i);
+  LR_CHECK(s->device() == device, State, a.op(), ": argument ", i, " is on ", Args::device_name(s->device()),
+           " but the output is on ", Args::device_name(device), "; move every tensor of one op to one device");
   LR_CHECK(s->dtype() == dtype, Type, a.op(), ": argument ", i, " must be ", dtype_name(dtype), ", got ", dtype_name(s->dtype()));
   const int64_t off = a.i64(i + 1);
   LR_CHECK(off >= 0 && off <= s->numel() && numel <= s->numel() - off, Range, a.op(), ": argument ", i, " view [", off, ", ",
@@ -54,14 +59,21 @@ LRFACE_BINDING(concat_axis) {
   LR_CHECK(a.size() == 4 + 2 * sizes.size(), Range, "concat_axis: one (storage, offset) pair per size expected");
   const int64_t outer = d[0], total = d[1], inner = d[2];
   const DType dtype = a.storage(0)->dtype();
-  char* out = any_view(a, 0, checked_product(a, {outer, total, inner}), dtype);
+  const int device = a.device_of(0);
+  char* out = any_view(a, 0, checked_product(a, {outer, total, inner}), dtype, device);
   int64_t sum = 0;
   std::vector<const void*> inputs;
   for (size_t k = 0; k < sizes.size(); ++k) {
-    inputs.push_back(any_view(a, 4 + 2 * k, checked_product(a, {outer, sizes[k], inner}), dtype));
+    inputs.push_back(any_view(a, 4 + 2 * k, checked_product(a, {outer, sizes[k], inner}), dtype, device));
     sum += sizes[k];
   }
   LR_CHECK(sum == total, Range, "concat_axis: sizes add up to ", sum, ", not the output's ", total);
+#ifdef LRFACE_WITH_CUDA
+  if (device != Storage::kHost) {
+    cuda::concat_axis(device, out, inputs, sizes, outer, inner, static_cast<int64_t>(dtype_size(dtype)));
+    return;
+  }
+#endif
   cpu::concat_axis(out, inputs, sizes, outer, inner, static_cast<int64_t>(dtype_size(dtype)));
 }
 
@@ -69,14 +81,28 @@ LRFACE_BINDING(concat_axis) {
 LRFACE_BINDING(slice_axis) {
   const SliceDims s = slice_dims(a, 4);
   const DType dtype = a.storage(2)->dtype();
-  const char* x = any_view(a, 2, s.outer * s.n * s.inner, dtype);
-  char* out = any_view(a, 0, s.outer * s.m * s.inner, dtype);
+  const int device = a.device_of(0);
+  const char* x = any_view(a, 2, s.outer * s.n * s.inner, dtype, device);
+  char* out = any_view(a, 0, s.outer * s.m * s.inner, dtype, device);
+#ifdef LRFACE_WITH_CUDA
+  if (device != Storage::kHost) {
+    cuda::slice_axis(device, x, out, s.outer, s.n, s.m, s.inner, s.start, s.step, static_cast<int64_t>(dtype_size(dtype)));
+    return;
+  }
+#endif
   cpu::slice_axis(x, out, s.outer, s.n, s.m, s.inner, s.start, s.step, static_cast<int64_t>(dtype_size(dtype)));
 }
 
 // slice_axis_backward(gx, gxOff, gy, gyOff, [outer, n, m, inner, start, step])
 LRFACE_BINDING(slice_axis_backward) {
   const SliceDims s = slice_dims(a, 4);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    cuda::slice_axis_backward(dev, a.dev_f32(2, s.outer * s.m * s.inner, dev), a.dev_f32(0, s.outer * s.n * s.inner, dev),
+                              s.outer, s.n, s.m, s.inner, s.start, s.step);
+    return;
+  }
+#endif
   cpu::slice_axis_backward(a.f32(2, s.outer * s.m * s.inner), a.f32(0, s.outer * s.n * s.inner), s.outer, s.n, s.m, s.inner,
                            s.start, s.step);
 }

@@ -7,6 +7,7 @@
 
 #include "../core/storage.h"
 #include "../core/thread_pool.h"
+#include "../cuda/device_memory.h"
 #include "../cuda/device_query.h"
 #include "binding.h"
 
@@ -178,6 +179,11 @@ Napi::Value LiveStorage(const Napi::CallbackInfo& info) {
   out.Set("count", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_count())));
   out.Set("bytes", Napi::Number::New(info.Env(), static_cast<double>(Storage::live_bytes())));
   out.Set("cached", Napi::Number::New(info.Env(), static_cast<double>(host_cache_bytes())));
+  const cuda::DeviceMemoryStats device = cuda::device_memory_stats();
+  out.Set("deviceBytes", Napi::Number::New(info.Env(), static_cast<double>(device.in_use_bytes)));
+  out.Set("deviceCached", Napi::Number::New(info.Env(), static_cast<double>(device.cached_bytes)));
+  out.Set("deviceBuffers", Napi::Number::New(info.Env(), static_cast<double>(device.blocks_in_use)));
+  out.Set("deviceMallocs", Napi::Number::New(info.Env(), static_cast<double>(device.device_mallocs)));
   return out;
 }
 
@@ -228,6 +234,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("emptyCache", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 host_cache_clear();
+                try {
+                  cuda::device_cache_clear();
+                } catch (const EngineError& e) {
+                  throw Napi::Error::New(info.Env(), std::string("emptyCache: ") + e.what());
+                }
                 return info.Env().Undefined();
               }, "emptyCache"));
   Napi::Object kernels = Napi::Object::New(env);

@@ -4,6 +4,9 @@
 #include <limits>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 #include "sizes.h"
 
 namespace lrface {
@@ -41,6 +44,13 @@ PadArgs read_pad(const Args& a, size_t i) {
 // pad2d(out, oOff, x, xOff, [planes, h, w, pt, pb, pl, pr], mode, value)
 LRFACE_BINDING(pad2d) {
   const PadArgs p = read_pad(a, 4);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    cuda::pad2d(dev, p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, static_cast<int>(p.mode), static_cast<float>(a.f64(6)),
+                a.dev_f32(2, p.planes * p.h * p.w, dev), a.dev_f32(0, p.planes * p.oh * p.ow, dev));
+    return;
+  }
+#endif
   cpu::pad2d(p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, p.mode, static_cast<float>(a.f64(6)),
              a.f32(2, p.planes * p.h * p.w), a.f32(0, p.planes * p.oh * p.ow));
 }
@@ -48,6 +58,13 @@ LRFACE_BINDING(pad2d) {
 // pad2d_backward(gx, gxOff, gy, gyOff, [planes, h, w, pt, pb, pl, pr], mode)
 LRFACE_BINDING(pad2d_backward) {
   const PadArgs p = read_pad(a, 4);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    cuda::pad2d_backward(dev, p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, static_cast<int>(p.mode),
+                         a.dev_f32(2, p.planes * p.oh * p.ow, dev), a.dev_f32(0, p.planes * p.h * p.w, dev));
+    return;
+  }
+#endif
   cpu::pad2d_backward(p.planes, p.h, p.w, p.pt, p.pb, p.pl, p.pr, p.mode, a.f32(2, p.planes * p.oh * p.ow),
                       a.f32(0, p.planes * p.h * p.w));
 }

@@ -3,6 +3,9 @@
 #include <cmath>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 
 namespace lrface {
 
@@ -38,6 +41,10 @@ LRFACE_BINDING(random_uniform) {
   const Draw d = draw_args(a, 1);
   const double low = a.f64(5), high = a.f64(6);
   LR_CHECK(std::isfinite(low) && std::isfinite(high) && low <= high, Range, "random_uniform: need finite low <= high");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::random_uniform(dev, a.dev_f32(0, d.n, dev), d.n, d.seed, d.offset, low, high);
+#endif
   cpu::random_uniform(a.f32(0, d.n), d.n, d.seed, d.offset, low, high);
 }
 
@@ -46,6 +53,10 @@ LRFACE_BINDING(random_normal) {
   const Draw d = draw_args(a, 2);
   const double mean = a.f64(5), std = a.f64(6);
   LR_CHECK(std::isfinite(mean) && std::isfinite(std) && std >= 0, Range, "random_normal: need a finite mean and std >= 0");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::random_normal(dev, a.dev_f32(0, d.n, dev), d.n, d.seed, d.offset, mean, std);
+#endif
   cpu::random_normal(a.f32(0, d.n), d.n, d.seed, d.offset, mean, std);
 }
 
@@ -55,6 +66,10 @@ LRFACE_BINDING(random_int) {
   const int64_t low = a.i64(5), high = a.i64(6);
   LR_CHECK(low >= INT32_MIN && high <= int64_t{INT32_MAX} + 1 && low < high, Range,
            "random_int: need low < high within the int32 range");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::random_int(dev, a.dev_i32(0, d.n, dev), d.n, d.seed, d.offset, low, high);
+#endif
   cpu::random_int(a.i32(0, d.n), d.n, d.seed, d.offset, low, high);
 }
 

@@ -4,6 +4,9 @@
 #include <cstring>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 
 namespace lrface {
 
@@ -13,6 +16,14 @@ LRFACE_BINDING(reduce_axis) {
   LR_CHECK(code >= 0 && code <= 3, Range, "reduce_axis: unknown op code ", code);
   int64_t outer = a.i64(7), n = a.i64(8), inner = a.i64(9);
   LR_CHECK(outer >= 0 && n >= 1 && inner >= 0, Range, "reduce_axis: cannot reduce an empty axis");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(1); dev != Storage::kHost) {
+    cuda::reduce_axis(dev, static_cast<int>(code), a.dev_f32(1, outer * inner, dev),
+                      a.is_null(3) ? nullptr : a.dev_i32(3, outer * inner, dev), a.dev_f32(5, outer * n * inner, dev),
+                      outer, n, inner);
+    return;
+  }
+#endif
   float* out = a.f32(1, outer * inner);
   int32_t* index = a.is_null(3) ? nullptr : a.i32(3, outer * inner);
   const float* x = a.f32(5, outer * n * inner);
@@ -22,6 +33,14 @@ LRFACE_BINDING(reduce_axis) {
 // scatter_axis(gx, gxOff, gy, gyOff, index, indexOff, outer, n, inner)
 LRFACE_BINDING(scatter_axis) {
   int64_t outer = a.i64(6), n = a.i64(7), inner = a.i64(8);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    // The indices come from max/min on the same device; the kernel skips any out of range.
+    cuda::scatter_axis(dev, a.dev_f32(0, outer * n * inner, dev), a.dev_f32(2, outer * inner, dev),
+                       a.dev_i32(4, outer * inner, dev), outer, n, inner);
+    return;
+  }
+#endif
   float* gx = a.f32(0, outer * n * inner);
   const float* gy = a.f32(2, outer * inner);
   const int32_t* index = a.i32(4, outer * inner);
@@ -46,6 +65,15 @@ LRFACE_BINDING(permute) {
   int64_t es = static_cast<int64_t>(dtype_size(sx->dtype()));
   int64_t oo = a.i64(1), ox = a.i64(3);
   LR_CHECK(oo >= 0 && oo + n <= so->numel() && ox >= 0 && ox + n <= sx->numel(), Range, "permute: view exceeds its storage");
+  LR_CHECK(so->device() == sx->device(), State, "permute: input is on ", Args::device_name(sx->device()),
+           " but the output is on ", Args::device_name(so->device()));
+#ifdef LRFACE_WITH_CUDA
+  if (!so->on_host()) {
+    cuda::permute(so->device(), static_cast<char*>(so->data()) + oo * es, static_cast<char*>(sx->data()) + ox * es, shape,
+                  perm, es);
+    return;
+  }
+#endif
   cpu::permute(static_cast<char*>(so->data()) + oo * es, static_cast<char*>(sx->data()) + ox * es, shape, perm, es);
 }
 
@@ -85,6 +113,16 @@ LRFACE_BINDING(cast) {
   Storage* sx = a.storage(2);
   int64_t oo = a.i64(1), ox = a.i64(3);
   LR_CHECK(n >= 0 && oo >= 0 && oo + n <= so->numel() && ox >= 0 && ox + n <= sx->numel(), Range, "cast: view exceeds its storage");
+  LR_CHECK(so->device() == sx->device(), State, "cast: input is on ", Args::device_name(sx->device()),
+           " but the output is on ", Args::device_name(so->device()));
+#ifdef LRFACE_WITH_CUDA
+  if (!so->on_host()) {
+    const int64_t eo = static_cast<int64_t>(dtype_size(so->dtype())), ex = static_cast<int64_t>(dtype_size(sx->dtype()));
+    cuda::cast(so->device(), static_cast<int>(so->dtype()), static_cast<char*>(so->data()) + oo * eo,
+               static_cast<int>(sx->dtype()), static_cast<const char*>(sx->data()) + ox * ex, n);
+    return;
+  }
+#endif
   switch (sx->dtype()) {
     case DType::Float32: convert_from(so, oo, static_cast<const float*>(sx->data()) + ox, n); break;
     case DType::Int32: convert_from(so, oo, static_cast<const int32_t*>(sx->data()) + ox, n); break;

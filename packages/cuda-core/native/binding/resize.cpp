@@ -5,6 +5,9 @@
 #include <vector>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 #include "sizes.h"
 
 namespace lrface {
@@ -43,6 +46,13 @@ LRFACE_BINDING(resample2d) {
   std::vector<float> h_weight, w_weight;
   read_table(a, 5, oh, ht, h, h_index, h_weight);
   read_table(a, 7, ow, wt, w, w_index, w_weight);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    cuda::resample2d(dev, planes, h, w, oh, ow, h_index.data(), h_weight.data(), ht, w_index.data(), w_weight.data(), wt,
+                     a.dev_f32(2, in_numel, dev), a.dev_f32(0, out_numel, dev));
+    return;
+  }
+#endif
   const float* x = a.f32(2, in_numel);
   float* out = a.f32(0, out_numel);
   cpu::resample2d(planes, h, w, oh, ow, h_index.data(), h_weight.data(), ht, w_index.data(), w_weight.data(), wt, x, out);
@@ -55,6 +65,12 @@ LRFACE_BINDING(pixel_shuffle) {
   LR_CHECK(d.size() == 5 && d[0] >= 0 && d[1] >= 0 && d[2] >= 0 && d[3] >= 0 && d[4] >= 1, Range, "pixel_shuffle: bad sizes");
   const int64_t numel = checked_product("pixel_shuffle", {d[0], d[1], d[2], d[3], d[4], d[4]});
   const bool inverse = a.boolean(5);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    cuda::pixel_shuffle(dev, d[0], d[1], d[2], d[3], d[4], inverse, a.dev_f32(2, numel, dev), a.dev_f32(0, numel, dev));
+    return;
+  }
+#endif
   cpu::pixel_shuffle(d[0], d[1], d[2], d[3], d[4], inverse, a.f32(2, numel), a.f32(0, numel));
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "error.h"
+#include "../cuda/device_memory.h"
 
 namespace lrface {
 
@@ -86,9 +87,20 @@ size_t round_size(size_t bytes) {
 size_t host_cache_bytes() { return cache().cached(); }
 void host_cache_clear() { cache().clear(); }
 
-Storage::Storage(DType dtype, int64_t numel) : dtype_(dtype), numel_(numel) {
+Storage::Storage(DType dtype, int64_t numel, int device) : dtype_(dtype), numel_(numel), device_(device) {
   LR_CHECK(numel >= 0, Range, "alloc: 'numel' must be >= 0, got ", numel);
   size_t bytes = this->bytes();
+  if (device_ != kHost) {
+    LR_CHECK(device_ >= 0, Range, "alloc: 'device' must be -1 (host) or a CUDA device index, got ", device_);
+    data_ = cuda::device_malloc(device_, bytes, &capacity_);
+    try {
+      cuda::device_zero(device_, data_, capacity_);
+    } catch (...) {
+      cuda::device_free(device_, data_, capacity_);
+      throw;
+    }
+    return;
+  }
   // Padded so vector kernels may read a full register past the end of small tensors.
   capacity_ = round_size(bytes);
   data_ = cache().take(capacity_);
@@ -103,6 +115,11 @@ Storage::~Storage() { release(); }
 
 void Storage::release() {
   if (data_ == nullptr) return;
+  if (device_ != kHost) {
+    cuda::device_free(device_, data_, capacity_);
+    data_ = nullptr;
+    return;
+  }
   cache().give(data_, capacity_);
   data_ = nullptr;
   g_live_count.fetch_sub(1);

@@ -1,4 +1,5 @@
-// A flat, 64-byte aligned host buffer. Tensors are contiguous views (storage + element offset).
+// A flat buffer: 64-byte aligned host memory, or a block of a CUDA device's memory from the
+// caching allocator (device >= 0). Tensors are contiguous views (storage + element offset).
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -10,7 +11,9 @@ namespace lrface {
 
 class Storage {
  public:
-  Storage(DType dtype, int64_t numel);
+  static constexpr int kHost = -1;
+  // device: kHost, or the index of a CUDA device.
+  Storage(DType dtype, int64_t numel, int device = kHost);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -20,8 +23,11 @@ class Storage {
   void* data() const { return data_; }
   DType dtype() const { return dtype_; }
   int64_t numel() const { return numel_; }
+  int device() const { return device_; }
+  bool on_host() const { return device_ == kHost; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
 
+  // Host storages only; device memory is counted by the allocator (cuda/device_memory.h).
   static int64_t live_count();
   static int64_t live_bytes();
 
@@ -29,6 +35,7 @@ class Storage {
   void* data_ = nullptr;
   DType dtype_;
   int64_t numel_;
+  int device_ = kHost;
   bool was_released_ = false;
   size_t capacity_ = 0;
 };

@@ -4,6 +4,14 @@
 
 #include "../core/thread_pool.h"
 
+// The generator's functions are shared with the CUDA kernels (dropout on the device draws
+// the same numbers as on the CPU).
+#ifdef __CUDACC__
+#define LR_HOST_DEVICE __host__ __device__
+#else
+#define LR_HOST_DEVICE
+#endif
+
 namespace lrface::cpu {
 
 // Independent counter spaces for one seed. The global generator (manualSeed) draws from
@@ -17,7 +25,7 @@ struct Block128 {
 
 // Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11): 128 random
 // bits as a pure function of (counter, key), so any block can be computed by any thread.
-inline Block128 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
+LR_HOST_DEVICE inline Block128 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0, uint32_t k1) {
   for (int round = 0; round < 10; ++round) {
     if (round > 0) {
       k0 += 0x9E3779B9u;
@@ -39,17 +47,17 @@ inline Block128 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3
 // with counter k / 4 (counter words: block index low, block index high, stream, 0; key: the seed).
 // A draw takes 1 word per value (rand, dropout) or 2 (randint, randperm, randn) and starts at a
 // multiple of 4 (the front-end aligns its counter), so value i of a draw lives in a known block.
-inline Block128 random_block(uint64_t seed, RandomStream stream, uint64_t block) {
+LR_HOST_DEVICE inline Block128 random_block(uint64_t seed, RandomStream stream, uint64_t block) {
   return philox4x32_10(static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), static_cast<uint32_t>(stream), 0,
                        static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
 // Words (lo, hi) as 64 bits.
-inline uint64_t join64(uint32_t lo, uint32_t hi) { return (static_cast<uint64_t>(hi) << 32) | lo; }
+LR_HOST_DEVICE inline uint64_t join64(uint32_t lo, uint32_t hi) { return (static_cast<uint64_t>(hi) << 32) | lo; }
 
 // A double in [0, 1) from 32 or from the top 53 of 64 bits (exact in double).
-inline double unit32(uint32_t w) { return static_cast<double>(w) * 0x1.0p-32; }
-inline double unit64(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+LR_HOST_DEVICE inline double unit32(uint32_t w) { return static_cast<double>(w) * 0x1.0p-32; }
+LR_HOST_DEVICE inline double unit64(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
 // Calls fill(block, first, count) for each block of a draw of n values starting at word `offset`
 // (a multiple of 4), `per_block` values per block: values first .. first+count-1 come from `block`.

@@ -36,7 +36,7 @@ function lanes(shape: readonly number[], axis: number): [number, number, number]
 function softmaxOp(decl: typeof softmaxDecl, x: Tensor, axis: number, log: boolean): Tensor {
   const { t, a } = decl.parse({ x }, { axis });
   const dims = lanes(t.x.shape, normalizeAxis(decl.name, 'axis', a.axis, t.x.rank));
-  const y = empty(t.x.shape);
+  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
   if (y.size > 0) kernels.softmax(...ref(y), ...ref(t.x), dims, log);
   record(decl.name, [t.x], y, { y }, { dims, log });
   return y;
@@ -53,7 +53,7 @@ export function logSoftmax(x: Tensor, axis: number): Tensor {
 }
 
 const softmaxGrad = (ctx: GradContext, g: Tensor) => {
-  const gx = empty(g.shape);
+  const gx = empty(g.shape, 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.softmax_backward(...ref(gx), ...ref(ctx.saved.y), ...ref(g), ctx.attrs.dims as number[], ctx.attrs.log as boolean);
   return [gx];
 };
@@ -72,15 +72,15 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   if (!shared && t.weight.size !== channels)
     throw rangeError(op, 'weight', `1 or ${channels} (channels of x ${formatShape(t.x.shape)}) slopes`, `shape ${formatShape(t.weight.shape)}`, true);
   const dims = t.x.rank >= 2 ? [t.x.shape[0], channels, shapeSize(t.x.shape.slice(2))] : [1, 1, t.x.size];
-  const y = empty(t.x.shape);
+  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
   if (y.size > 0) kernels.prelu(...ref(y), ...ref(t.x), ...ref(t.weight), dims, shared);
   record(op, [t.x, t.weight], y, { x: t.x, weight: t.weight }, { dims, shared });
   return y;
 }
 registerGradient('prelu', (ctx, g) => {
   const { x, weight } = ctx.saved;
-  const gx = ctx.needsGrad[0] ? empty(x.shape) : null;
-  const gw = ctx.needsGrad[1] ? empty(weight.shape) : null;
+  const gx = ctx.needsGrad[0] ? empty(x.shape, 'float32', x._deviceIndex) : null;
+  const gw = ctx.needsGrad[1] ? empty(weight.shape, 'float32', x._deviceIndex) : null;
   const opt = (t: Tensor | null) => (t ? ref(t) : [null, 0]);
   // New tensors start zeroed, so an empty x leaves gw correctly at 0.
   if (x.size > 0 && (gx || gw)) kernels.prelu_backward(...opt(gx), ...opt(gw), ...ref(x), ...ref(weight), ...ref(g), ctx.attrs.dims as number[], ctx.attrs.shared as boolean);
@@ -99,13 +99,13 @@ export function mfm(x: Tensor, options: { axis?: number } = {}): Tensor {
   const [outer, n, inner] = lanes(t.x.shape, ax);
   if (n % 2 !== 0 || n === 0) throw rangeError(op, 'x', `an even, non-zero size along axis ${ax}`, `shape ${formatShape(t.x.shape)}`, true);
   const dims = [outer, n / 2, inner];
-  const y = empty(t.x.shape.map((d, k) => (k === ax ? n / 2 : d)));
+  const y = empty(t.x.shape.map((d, k) => (k === ax ? n / 2 : d)), 'float32', t.x._deviceIndex);
   if (y.size > 0) kernels.mfm(...ref(y), ...ref(t.x), dims);
   record(op, [t.x], y, { x: t.x }, { dims });
   return y;
 }
 registerGradient('mfm', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.mfm_backward(...ref(gx), ...ref(ctx.saved.x), ...ref(g), ctx.attrs.dims as number[]);
   return [gx];
 });
@@ -139,14 +139,14 @@ export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
   const n = t.x.size;
   const draw = a.seed === undefined ? { ...reserveCounters(op, n, 1), stream: STREAM_GENERATOR } : { seed: a.seed, offset: 0, stream: STREAM_DROPOUT };
   const attrs = { n, p: a.p, ...draw };
-  const y = empty(t.x.shape);
+  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
   if (n > 0) kernels.dropout(...ref(y), ...ref(t.x), n, a.p, draw.seed, draw.stream, draw.offset);
   record(op, [t.x], y, {}, attrs);
   return y;
 }
 registerGradient('dropout', (ctx, g) => {
   const { n, p, seed, stream, offset } = ctx.attrs as { n: number; p: number; seed: number; stream: number; offset: number };
-  const gx = empty(g.shape);
+  const gx = empty(g.shape, 'float32', g._deviceIndex);
   if (n > 0) kernels.dropout(...ref(gx), ...ref(g), n, p, seed, stream, offset);
   return [gx];
 });
@@ -156,13 +156,13 @@ export function l2Normalize(x: Tensor, options: { axis?: number; eps?: number } 
   const op = 'l2_normalize';
   const { t, a } = l2Decl.parse({ x }, options);
   const dims = lanes(t.x.shape, normalizeAxis(op, 'axis', a.axis, t.x.rank));
-  const y = empty(t.x.shape);
+  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
   if (y.size > 0) kernels.l2_normalize(...ref(y), ...ref(t.x), dims, a.eps);
   record(op, [t.x], y, { x: t.x }, { dims, eps: a.eps });
   return y;
 }
 registerGradient('l2_normalize', (ctx, g) => {
-  const gx = empty(g.shape);
+  const gx = empty(g.shape, 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.l2_normalize_backward(...ref(gx), ...ref(ctx.saved.x), ...ref(g), ctx.attrs.dims as number[], ctx.attrs.eps as number);
   return [gx];
 });

@@ -1,7 +1,7 @@
 // Op declarations: each op states its inputs (dtypes, rank) and attributes (types, ranges,
 // defaults) once; parse() validates and normalises a call before its one kernel runs.
 import type { DType } from '../dtype.js';
-import { rangeError, typeError } from '../errors.js';
+import { rangeError, stateError, typeError } from '../errors.js';
 import { formatShape, Tensor, type NativeStorageRef } from './tensor-ref.js';
 
 export interface TensorInputSpec {
@@ -42,6 +42,7 @@ export function defineOp<I extends Record<string, TensorInputSpec>, A extends Re
     parse(given, attrValues) {
       const t: Record<string, Tensor | undefined> = {};
       for (const [key, spec] of Object.entries(inputs)) t[key] = checkTensor(name, key, given[key], spec);
+      checkSameDevice(name, t);
       if (attrValues !== undefined && (attrValues === null || typeof attrValues !== 'object' || Array.isArray(attrValues)))
         throw typeError(name, 'options', 'an object', attrValues);
       const opts = (attrValues ?? {}) as Record<string, unknown>;
@@ -74,6 +75,24 @@ export function checkTensor(op: string, name: string, value: unknown, spec: Tens
     }
   }
   return value;
+}
+
+/** Every tensor of one op must be on one device: the error names the op and both arguments. */
+export function checkSameDevice(op: string, tensors: Record<string, Tensor | undefined>): void {
+  let firstKey = '';
+  let first: Tensor | undefined;
+  for (const [key, t] of Object.entries(tensors)) {
+    if (!t) continue;
+    if (!first) {
+      first = t;
+      firstKey = key;
+    } else if (t._deviceIndex !== first._deviceIndex) {
+      throw stateError(
+        op,
+        `'${key}' is on ${t.deviceId} but '${firstKey}' is on ${first.deviceId}; move them to one device with .to()`,
+      );
+    }
+  }
 }
 
 function isInt(v: unknown): v is number {

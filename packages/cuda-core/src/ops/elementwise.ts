@@ -3,7 +3,7 @@ import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, type GradContext, type Shape } from './tensor-ref.js';
 import { UNARY_CODES } from './unary-codes.js';
 import { sumToShape } from './reduce.js';
-import { tensor } from '../tensor.js';
+import { tensor, type DeviceSpec } from '../tensor.js';
 import { setAutogradHelpers } from '../autograd.js';
 
 const F32 = ['float32'] as const;
@@ -35,18 +35,20 @@ const binaryDecls = Object.fromEntries(
   (Object.keys(BINARY_CODES) as BinaryName[]).map((name) => [name, defineOp(name, { a: { dtypes: F32 }, b: { dtypes: F32 } })]),
 ) as Record<BinaryName, ReturnType<typeof defineOp<{ a: { dtypes: typeof F32 }; b: { dtypes: typeof F32 } }>>>;
 
-function scalarLike(value: number): Tensor {
-  return tensor(new Float32Array([value]), []);
+// On `like`'s device, so a number operand never mixes devices.
+function scalarLike(value: number, like: Tensor | number): Tensor {
+  const device = typeof like === 'number' ? 'cpu' : like.deviceId;
+  return tensor(new Float32Array([value]), [], 'float32', device as DeviceSpec);
 }
 
 function binary(name: BinaryName, a: Tensor | number, b: Tensor | number): Tensor {
   // A number operand becomes a 0-d tensor that broadcasts.
-  const ta = typeof a === 'number' ? scalarLike(a) : a;
-  const tb = typeof b === 'number' ? scalarLike(b) : b;
+  const ta = typeof a === 'number' ? scalarLike(a, b) : a;
+  const tb = typeof b === 'number' ? scalarLike(b, a) : b;
   try {
     const { t } = binaryDecls[name].parse({ a: ta, b: tb });
     const shape = broadcastShapes(name, t.a.shape, t.b.shape);
-    const out = empty(shape);
+    const out = empty(shape, 'float32', t.a._deviceIndex);
     kernels.binary(BINARY_CODES[name], ...ref(out), ...ref(t.a), ...ref(t.b), shape, padShape(t.a.shape, shape.length), padShape(t.b.shape, shape.length));
     const saved: Record<string, Tensor> = {};
     if (name !== 'add' && name !== 'sub') Object.assign(saved, { a: t.a, b: t.b });
@@ -142,7 +144,7 @@ registerGradient('pow', (ctx, g) => {
 function selectGradient(ctx: GradContext, g: Tensor, maskCode: number): (Tensor | null)[] {
   const { a, b } = ctx.saved;
   const shape = [...ctx.outputShape];
-  const maskA = empty(shape);
+  const maskA = empty(shape, 'float32', a._deviceIndex);
   kernels.binary(maskCode, ...ref(maskA), ...ref(a), ...ref(b), shape, padShape(a.shape, shape.length), padShape(b.shape, shape.length));
   const maskB = sub(1, maskA);
   const out = [
@@ -181,7 +183,7 @@ const NEEDS_INPUT = new Set<UnaryName>(['log', 'abs', 'relu', 'leaky_relu', 'cla
 const NEEDS_OUTPUT = new Set<UnaryName>(['exp', 'sqrt', 'sigmoid', 'tanh']);
 
 function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0, attrs: Record<string, unknown> = {}): Tensor {
-  const out = empty(x.shape);
+  const out = empty(x.shape, 'float32', x._deviceIndex);
   kernels.unary(UNARY_CODES[name], ...ref(out), ...ref(x), x.size, p0, p1);
   const saved: Record<string, Tensor> = {};
   if (NEEDS_INPUT.has(name)) saved.x = x;
@@ -194,7 +196,7 @@ for (const name of Object.keys(UNARY_CODES) as UnaryName[]) {
   registerGradient(name, (ctx, g) => {
     const x = ctx.saved.x ?? g;
     const y = ctx.saved.y ?? g;
-    const gx = empty(g.shape);
+    const gx = empty(g.shape, 'float32', g._deviceIndex);
     kernels.unary_backward(UNARY_CODES[name], ...ref(gx), ...ref(g), ...ref(x), ...ref(y), g.size, ctx.attrs.p0 as number, ctx.attrs.p1 as number);
     return [gx];
   });
@@ -254,7 +256,7 @@ function addInto(acc: Tensor, g: Tensor): void {
 }
 
 function onesLike(t: Tensor): Tensor {
-  return tensor(new Float32Array(t.size).fill(1), t.shape);
+  return tensor(new Float32Array(t.size).fill(1), t.shape, 'float32', t.deviceId as DeviceSpec);
 }
 
 setAutogradHelpers({ addInto, add: (a, b) => add(a, b), onesLike });

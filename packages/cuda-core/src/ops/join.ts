@@ -1,7 +1,7 @@
 // Joining and cutting along an axis: concat, stack, split, slice, narrow. The kernels see a
 // tensor as [outer, n, inner] around the axis and work for every dtype; gradients (float32)
 // copy each piece's gradient back into its region of a zeroed input gradient.
-import { attr, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
+import { attr, checkSameDevice, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, typeError } from './tensor-ref.js';
 
 const ANY = ['float32', 'int32', 'uint8'] as const;
@@ -32,6 +32,7 @@ function checkTensorList(op: string, tensors: unknown, rank: readonly [number, n
   if (!Array.isArray(tensors)) throw typeError(op, 'tensors', 'an array of tensors', tensors);
   if (tensors.length === 0) throw rangeError(op, 'tensors', 'at least one tensor', 'an empty array', true);
   const list = tensors.map((t, i) => checkTensor(op, `tensors[${i}]`, t, { dtypes: ANY, rank })!);
+  checkSameDevice(op, Object.fromEntries(list.map((t, i) => [`tensors[${i}]`, t])));
   const first = list[0];
   list.forEach((t, i) => {
     if (t.dtype !== first.dtype) throw typeError(op, `tensors[${i}]`, `of dtype ${first.dtype} (as tensors[0])`, t.dtype, true);
@@ -55,7 +56,7 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   const total = sizes.reduce((p, q) => p + q, 0);
   const shape = first.shape.map((d, k) => (k === ax ? total : d));
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype);
+  const out = empty(shape, first.dtype, first._deviceIndex);
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, total, inner], sizes, ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, total, inner, sizes });
   return out;
@@ -64,7 +65,7 @@ registerGradient('concat', (ctx, g) => {
   const { outer, total, inner, sizes } = ctx.attrs as { outer: number; total: number; inner: number; sizes: number[] };
   let start = 0;
   return sizes.map((m, i) => {
-    const gi = ctx.needsGrad[i] ? empty(ctx.inputShapes[i]) : null;
+    const gi = ctx.needsGrad[i] ? empty(ctx.inputShapes[i], 'float32', g._deviceIndex) : null;
     if (gi && gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, total, m, inner, start, 1]);
     start += m;
     return gi;
@@ -85,7 +86,7 @@ export function stack(tensors: Tensor[], axis = 0): Tensor {
   const shape = [...first.shape.slice(0, ax), k, ...first.shape.slice(ax)];
   // Stacking is a concat of [outer, 1, inner] blocks.
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype);
+  const out = empty(shape, first.dtype, first._deviceIndex);
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, k, inner], new Array(k).fill(1), ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, k, inner });
   return out;
@@ -94,7 +95,7 @@ registerGradient('stack', (ctx, g) => {
   const { outer, k, inner } = ctx.attrs as { outer: number; k: number; inner: number };
   return ctx.needsGrad.map((needed, i) => {
     if (!needed) return null;
-    const gi = empty(ctx.inputShapes[i]);
+    const gi = empty(ctx.inputShapes[i], 'float32', g._deviceIndex);
     if (gi.size > 0) kernels.slice_axis(...ref(gi), ...ref(g), [outer, k, 1, inner, i, 1]);
     return gi;
   });
@@ -103,14 +104,14 @@ registerGradient('stack', (ctx, g) => {
 /** Rows start, start+step, ... (count of them) of `axis`, copied. */
 function sliceCopy(x: Tensor, axis: number, start: number, count: number, step: number): Tensor {
   const [outer, n, inner] = around(x.shape, axis);
-  const out = empty(x.shape.map((d, k) => (k === axis ? count : d)), x.dtype);
+  const out = empty(x.shape.map((d, k) => (k === axis ? count : d)), x.dtype, x._deviceIndex);
   const dims = [outer, n, count, inner, start, step];
   if (out.size > 0) kernels.slice_axis(...ref(out), ...ref(x), dims);
   record('slice', [x], out, {}, { dims });
   return out;
 }
 registerGradient('slice', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.slice_axis_backward(...ref(gx), ...ref(g), ctx.attrs.dims as number[]);
   return [gx];
 });

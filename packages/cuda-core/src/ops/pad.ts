@@ -51,14 +51,14 @@ export function pad(x: Tensor, padding: number[], options?: PadOptions): Tensor 
   if (p.length === 4) outShape[rank - 2] = outH;
   const mode = MODES.indexOf(a.mode as PadMode);
   const dims = [planes, h, w, pt, pb, pl, pr];
-  const out = empty(outShape);
+  const out = empty(outShape, 'float32', t.x._deviceIndex);
   if (out.size > 0) kernels.pad2d(...ref(out), ...ref(t.x), dims, mode, a.value);
   record(op, [t.x], out, {}, { dims, mode });
   return out;
 }
 
 registerGradient('pad', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.pad2d_backward(...ref(gx), ...ref(g), ctx.attrs.dims as number[], ctx.attrs.mode as number);
   return [gx];
 });

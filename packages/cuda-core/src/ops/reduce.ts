@@ -30,7 +30,7 @@ function split(shape: Shape, axis: number): [number, number, number] {
 function reduceOne(name: ReduceName, x: Tensor, axis: number): Tensor {
   const [outer, n, inner] = split(x.shape, axis);
   const shape = x.shape.map((d, k) => (k === axis ? 1 : d));
-  const out = empty(shape);
+  const out = empty(shape, 'float32', x._deviceIndex);
   if (n === 0) {
     if (name === 'max' || name === 'min') throw new RangeError(`${name}: cannot reduce axis ${axis} of size 0`);
     if (name === 'mean' && out.size > 0) out._storage(name).write(new Float32Array(out.size).fill(NaN), out._offset);
@@ -38,7 +38,7 @@ function reduceOne(name: ReduceName, x: Tensor, axis: number): Tensor {
     return out;
   }
   if (name === 'max' || name === 'min') {
-    const index = empty(shape, 'int32');
+    const index = empty(shape, 'int32', x._deviceIndex);
     kernels.reduce_axis(REDUCE_CODES[name], ...ref(out), ...ref(index), ...ref(x), outer, n, inner);
     record(name, [x], out, { index }, { axis });
     index.dispose();
@@ -83,8 +83,8 @@ export function argmax(x: Tensor, axis: number, options: { keepDims?: boolean } 
   const [outer, n, inner] = split(t.x.shape, ax);
   if (n === 0) throw new RangeError(`argmax: cannot reduce 'axis' ${ax} of size 0`);
   const shape = a.keepDims ? t.x.shape.map((d, k) => (k === ax ? 1 : d)) : t.x.shape.filter((_, k) => k !== ax);
-  const out = empty(shape, 'int32');
-  const values = empty(shape);
+  const out = empty(shape, 'int32', t.x._deviceIndex);
+  const values = empty(shape, 'float32', t.x._deviceIndex);
   kernels.reduce_axis(REDUCE_CODES.max, ...ref(values), ...ref(out), ...ref(t.x), outer, n, inner);
   values.dispose();
   return out;
@@ -98,7 +98,7 @@ registerGradient('mean', (ctx, g) => {
 const scatterGrad = (ctx: Parameters<Parameters<typeof registerGradient>[1]>[0], g: Tensor) => {
   const axis = ctx.attrs.axis as number;
   const [outer, n, inner] = split(ctx.inputShapes[0], axis);
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   kernels.scatter_axis(...ref(gx), ...ref(g), ...ref(ctx.saved.index), outer, n, inner);
   return [gx];
 };
@@ -107,10 +107,10 @@ registerGradient('min', scatterGrad);
 
 /** g (size 1 along `axis`) repeated to `shape`, times `scale`. */
 function expandAlong(g: Tensor, shape: Shape, axis: number, scale: number): Tensor {
-  const out = empty(shape);
+  const out = empty(shape, 'float32', g._deviceIndex);
   if (out.size === 0) return out;
   const gShape = shape.map((d, k) => (k === axis ? 1 : d));
-  const scaleT = empty([]);
+  const scaleT = empty([], 'float32', g._deviceIndex);
   scaleT._storage('sum').write(new Float32Array([scale]), scaleT._offset);
   // out = g * scale, broadcast along the axis (code 2: multiply)
   kernels.binary(2, ...ref(out), ...ref(g), ...ref(scaleT), [...shape], gShape, shape.map(() => 1));

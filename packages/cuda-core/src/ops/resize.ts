@@ -182,7 +182,7 @@ function transposeTable(table: ResampleTable, inSize: number): ResampleTable {
 /** Applies per-axis tables to [N, C, H, W] -> [N, C, oh, ow] with the one separable kernel. */
 function resample(x: Tensor, tables: readonly [ResampleTable, ResampleTable], outH: number, outW: number): Tensor {
   const [n, c, h, w] = x.shape;
-  const out = empty([n, c, outH, outW]);
+  const out = empty([n, c, outH, outW], 'float32', x._deviceIndex);
   const dims = [n * c, h, w, outH, outW, tables[0].taps, tables[1].taps];
   if (out.size > 0) kernels.resample2d(...ref(out), ...ref(x), dims, tables[0].index, tables[0].weight, tables[1].index, tables[1].weight);
   return out;
@@ -250,14 +250,14 @@ export function pixelShuffle(x: Tensor, factor: number): Tensor {
   const r = a.factor;
   if (crr % (r * r) !== 0) throw rangeError(op, 'factor', `r with r*r dividing the channels (${crr})`, r);
   const c = crr / (r * r);
-  const out = empty([n, c, h * r, w * r]);
+  const out = empty([n, c, h * r, w * r], 'float32', t.x._deviceIndex);
   const dims = [n, c, h, w, r];
   if (out.size > 0) kernels.pixel_shuffle(...ref(out), ...ref(t.x), dims, false);
   record(op, [t.x], out, {}, { dims });
   return out;
 }
 registerGradient('pixel_shuffle', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.pixel_shuffle(...ref(gx), ...ref(g), ctx.attrs.dims as number[], true);
   return [gx];
 });
@@ -269,14 +269,14 @@ export function pixelUnshuffle(x: Tensor, factor: number): Tensor {
   const [n, c, hr, wr] = t.x.shape;
   const r = a.factor;
   if (hr % r !== 0 || wr % r !== 0) throw rangeError(op, 'factor', `a divisor of the height and width (${hr}x${wr})`, r);
-  const out = empty([n, c * r * r, hr / r, wr / r]);
+  const out = empty([n, c * r * r, hr / r, wr / r], 'float32', t.x._deviceIndex);
   const dims = [n, c, hr / r, wr / r, r];
   if (out.size > 0) kernels.pixel_shuffle(...ref(out), ...ref(t.x), dims, true);
   record(op, [t.x], out, {}, { dims });
   return out;
 }
 registerGradient('pixel_unshuffle', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.pixel_shuffle(...ref(gx), ...ref(g), ctx.attrs.dims as number[], false);
   return [gx];
 });

@@ -43,7 +43,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const { t, a } = permuteDecl.parse({ x }, { perm });
   if (a.perm!.length !== t.x.rank) throw rangeError('permute', 'perm', `${t.x.rank} axes`, `[${a.perm!.join(',')}]`, true);
   const p = normalizeAxes('permute', 'perm', a.perm!, t.x.rank);
-  const out = empty(p.map((k) => t.x.shape[k]), t.x.dtype);
+  const out = empty(p.map((k) => t.x.shape[k]), t.x.dtype, t.x._deviceIndex);
   kernels.permute(...ref(out), ...ref(t.x), [...t.x.shape], p);
   record('permute', [t.x], out, {}, { perm: p });
   return out;
@@ -68,7 +68,7 @@ export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
 /** Converts to another dtype (float -> int truncates; float -> uint8 rounds and saturates). */
 export function cast(x: Tensor, dtype: DType): Tensor {
   const { t, a } = castDecl.parse({ x }, { dtype });
-  const out = empty(t.x.shape, a.dtype);
+  const out = empty(t.x.shape, a.dtype, t.x._deviceIndex);
   kernels.cast(...ref(out), ...ref(t.x), t.x.size);
   if (a.dtype === 'float32' && t.x.dtype === 'float32') record('cast', [t.x], out);
   return out;

@@ -1,0 +1,64 @@
+// Moving data between host and CUDA devices, and device-wide queries.
+#include <cstring>
+#include <vector>
+
+#include "../cuda/device_memory.h"
+#include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/check.h"
+#endif
+
+namespace lrface {
+
+// copy(dst, dstOff, src, srcOff, n): n elements of one dtype between any two devices (host
+// included). Copies that end on the host wait for the data; the others are queued.
+LRFACE_BINDING(copy) {
+  int64_t n = a.i64(4);
+  Storage* sd = a.storage(0);
+  Storage* ss = a.storage(2);
+  LR_CHECK(sd->dtype() == ss->dtype(), Type, "copy: source is ", dtype_name(ss->dtype()), " but the destination is ",
+           dtype_name(sd->dtype()));
+  int64_t od = a.i64(1), os = a.i64(3);
+  LR_CHECK(n >= 0 && od >= 0 && od + n <= sd->numel() && os >= 0 && os + n <= ss->numel(), Range,
+           "copy: view exceeds its storage");
+  const size_t es = dtype_size(sd->dtype());
+  char* dst = static_cast<char*>(sd->data()) + od * es;
+  const char* src = static_cast<const char*>(ss->data()) + os * es;
+  const size_t bytes = static_cast<size_t>(n) * es;
+  if (bytes == 0) return;
+  if (sd->on_host() && ss->on_host())
+    std::memcpy(dst, src, bytes);
+  else if (ss->on_host())
+    cuda::host_to_device(sd->device(), dst, src, bytes);
+  else if (sd->on_host())
+    cuda::device_to_host(ss->device(), dst, src, bytes);
+  else if (sd->device() == ss->device())
+    cuda::device_to_device(sd->device(), dst, src, bytes);
+  else {
+    // Between two GPUs through the host: rare, and peer access is not always enabled.
+    std::vector<char> staging(bytes);
+    cuda::device_to_host(ss->device(), staging.data(), src, bytes);
+    cuda::host_to_device(sd->device(), dst, staging.data(), bytes);
+  }
+}
+
+// cuda_synchronize(device): waits for the work queued on the device (benchmarks, tests).
+LRFACE_BINDING(cuda_synchronize) {
+  int64_t device = a.i64(0);
+  LR_CHECK(device >= 0, Range, "cuda_synchronize: 'device' must be >= 0, got ", device);
+  cuda::synchronize(static_cast<int>(device));
+}
+
+#ifdef LRFACE_WITH_CUDA
+// cuda_status_message(code, bytes): the text the one status check throws for a CUDA runtime
+// status, so its format is tested on machines without a GPU.
+LRFACE_QUERY(cuda_status_message) {
+  auto code = a.i64(0);
+  auto bytes = a.i64(1);
+  LR_CHECK(code >= 0 && code < 100000 && bytes >= 0, Range, "cuda_status_message: bad arguments");
+  return Napi::String::New(info.Env(), cuda::describe_status(static_cast<cudaError_t>(code), "cudaMalloc(&p, size)",
+                                                             "allocator.cu", 1, static_cast<size_t>(bytes)));
+}
+#endif
+
+}  // namespace lrface

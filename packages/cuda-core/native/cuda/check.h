@@ -1,0 +1,56 @@
+// One check for every CUDA runtime, cuDNN and cuBLAS status: a failure throws EngineError
+// naming the call, the library's reason and file:line. CUDA sources only (needs cuda_runtime.h).
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <string>
+
+#include "../core/error.h"
+
+#ifdef LRFACE_HAVE_CUDNN
+#include <cudnn.h>
+#endif
+#ifdef LRFACE_HAVE_CUBLAS
+#include <cublas_v2.h>
+#endif
+
+namespace lrface::cuda {
+
+// Out of memory also names the bytes asked for and what the device has free.
+[[noreturn]] void fail_status(cudaError_t status, const char* call, const char* file, int line, size_t requested_bytes);
+#ifdef LRFACE_HAVE_CUDNN
+[[noreturn]] void fail_status(cudnnStatus_t status, const char* call, const char* file, int line, size_t requested_bytes);
+#endif
+#ifdef LRFACE_HAVE_CUBLAS
+[[noreturn]] void fail_status(cublasStatus_t status, const char* call, const char* file, int line, size_t requested_bytes);
+#endif
+
+inline bool succeeded(cudaError_t s) { return s == cudaSuccess; }
+#ifdef LRFACE_HAVE_CUDNN
+inline bool succeeded(cudnnStatus_t s) { return s == CUDNN_STATUS_SUCCESS; }
+#endif
+#ifdef LRFACE_HAVE_CUBLAS
+inline bool succeeded(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
+#endif
+
+// The message text of a failed status, without throwing (for tests and the stub reasons).
+std::string describe_status(cudaError_t status, const char* call, const char* file, int line, size_t requested_bytes);
+
+}  // namespace lrface::cuda
+
+// LR_CUDA_CHECK(cudaMemcpyAsync(...)): works for cudaError_t, cudnnStatus_t and cublasStatus_t.
+#define LR_CUDA_CHECK(call)                                                                  \
+  do {                                                                                       \
+    auto lr_cuda_status_ = (call);                                                           \
+    if (!::lrface::cuda::succeeded(lr_cuda_status_))                                         \
+      ::lrface::cuda::fail_status(lr_cuda_status_, #call, __FILE__, __LINE__, 0);            \
+  } while (0)
+
+// For allocations: an out-of-memory failure names `bytes`.
+#define LR_CUDA_CHECK_ALLOC(call, bytes)                                                     \
+  do {                                                                                       \
+    auto lr_cuda_status_ = (call);                                                           \
+    if (!::lrface::cuda::succeeded(lr_cuda_status_))                                         \
+      ::lrface::cuda::fail_status(lr_cuda_status_, #call, __FILE__, __LINE__, (bytes));      \
+  } while (0)

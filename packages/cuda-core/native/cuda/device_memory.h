@@ -1,0 +1,37 @@
+// Device memory as the rest of the engine sees it: plain C++, no CUDA headers, so storage and
+// binding code compile with or without the toolkit. Implemented by allocator.cu when built
+// with CUDA, otherwise by device_query_stub.cpp (every call then fails with the build reason).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace lrface::cuda {
+
+// Takes a block of at least `bytes` from the device's cache (cudaMalloc only on a miss);
+// *capacity receives the block's rounded size, to be passed back to device_free.
+void* device_malloc(int device, size_t bytes, size_t* capacity);
+// Returns a block to the cache. Work queued on the device's stream may still use it: the
+// stream orders that work before any later use of the block.
+void device_free(int device, void* ptr, size_t capacity);
+// Queues a zero fill on the device's stream.
+void device_zero(int device, void* ptr, size_t bytes);
+
+// Copies between host and device through pinned staging buffers; both wait for the copy
+// (the host buffer may be reused at once). device_to_device only queues.
+void host_to_device(int device, void* dst, const void* src, size_t bytes);
+void device_to_host(int device, void* dst, const void* src, size_t bytes);
+void device_to_device(int device, void* dst, const void* src, size_t bytes);
+// Waits for all work queued on the device's stream.
+void synchronize(int device);
+
+struct DeviceMemoryStats {
+  int64_t in_use_bytes;  // bytes of live device storages (rounded block sizes)
+  int64_t cached_bytes;  // bytes of freed blocks kept for reuse
+  int64_t blocks_in_use;
+  int64_t device_mallocs;  // cudaMalloc calls so far (a cache hit makes none)
+};
+DeviceMemoryStats device_memory_stats();
+// Frees every cached block and staging buffer (cudaFree); blocks in use are kept.
+void device_cache_clear();
+
+}  // namespace lrface::cuda

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs on the lent GPU machine (no Node, no registry), from the repository root, after
+# `node tools/gpu/pack.mjs` here and with .device/ carried along:
+#   1. unpacks node, finds cuDNN and cuBLAS in the pip wheels (nvidia-cudnn-*, nvidia-cublas*),
+#   2. builds the addon with plain CMake + Ninja for sm_90 (cmake-js is not shipped),
+#   3. runs the CUDA suite (packages/cuda-core/test/cuda.test.ts, bundled) and the benchmark.
+# Logs and results go to $OUT (the device run's output folder) or /tmp/lrface-gpu.
+# LRFACE_GPU_BUILD_ONLY=1 stops after the build (to check the build recipe on any machine
+# with nvcc). LRFACE_GPU_ARCH overrides the architecture (default 90).
+set -uo pipefail
+root=$(pwd)
+out=${OUT:-/tmp/lrface-gpu}
+mkdir -p "$out"
+log() { echo "[gpu $(date -u +%H:%M:%S)] $*" | tee -a "$out/run.log"; }
+[ -f .device/node.xz ] || { log "no .device/node.xz: run node tools/gpu/pack.mjs first and carry .device"; exit 2; }
+
+{ nvidia-smi; nvcc --version; cmake --version; ninja --version; python3 --version; } > "$out/env.txt" 2>&1
+log "environment in env.txt"
+
+bin=$(mktemp -d)
+xz -d -c .device/node.xz > "$bin/node" && chmod +x "$bin/node"
+export PATH="$bin:$PATH"
+log "node $(node --version)"
+
+# Folders of pip packages that may be namespace packages (no __file__): take __path__.
+pip_dir() { python3 -c "import importlib; m = importlib.import_module('$1'); print(list(m.__path__)[0])" 2>/dev/null; }
+cudnn=$(pip_dir nvidia.cudnn)
+cublas=$(pip_dir nvidia.cublas)
+log "cuDNN: ${cudnn:-not found}; cuBLAS: ${cublas:-not found}"
+
+build=${LRFACE_GPU_BUILD_DIR:-/tmp/lrface-gpu-build}
+export NODE_PATH="$root/.device/node_modules"  # node-addon-api, asked for by CMakeLists.txt
+cmake -S packages/cuda-core -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLRFACE_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES="${LRFACE_GPU_ARCH:-90}" \
+  -DCMAKE_JS_INC="$root/.device/node_modules/node-api-headers/include" \
+  ${cudnn:+-DCUDNN_ROOT="$cudnn"} ${cublas:+-DCUBLAS_ROOT="$cublas"} > "$out/configure.log" 2>&1 \
+  || { log "configure failed: see configure.log"; tail -20 "$out/configure.log"; exit 1; }
+grep 'lrface:' "$out/configure.log" | tee -a "$out/run.log"
+cmake --build "$build" -j "$(nproc)" > "$out/build.log" 2>&1 || { log "build failed: see build.log"; tail -40 "$out/build.log"; exit 1; }
+addon=$(find "$build" -name lrface_core.node | head -1)
+log "built $addon"
+[ "${LRFACE_GPU_BUILD_ONLY:-0}" = 1 ] && exit 0
+
+export LRFACE_ADDON_PATH="$addon"
+export LD_LIBRARY_PATH="${cudnn:+$cudnn/lib:}${cublas:+$cublas/lib:}${LD_LIBRARY_PATH:-}"
+status=0
+log "CUDA suite"
+timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs > "$out/suite.log" 2>&1 || status=1
+tail -12 "$out/suite.log" | tee -a "$out/run.log"
+log "benchmark"
+timeout 240 node .device/cuda-bench.mjs --json "$out/bench.json" > "$out/bench.log" 2>&1 || status=1
+cat "$out/bench.log" | tee -a "$out/run.log"
+log "done (status $status)"
+exit $status
