@@ -38,7 +38,7 @@ export const MODEL_REGISTRY: Readonly<Record<string, RegistryEntry>> = Object.fr
     config: {},
     scales: [4],
     description: 'VDSR fine-tuned on real face crops for x4 (shipped weights)',
-    weights: { file: 'face-x4.safetensors', sha256: '9ee3e65e326f636697b32e58385df15211c8c75482b2c4c11799e158fe3c5785' },
+    weights: { file: 'face-x4.safetensors', sha256: '5063555338b824cae0efeba1c9bb0bba4c91dde7cf75e3c97a0813b80fec5094' },
   },
 });
 
