@@ -1,10 +1,19 @@
 // The demo: the shipped public-domain face (astronaut portrait crop) is degraded to a tiny face
 // (MATLAB bicubic x4 down, 8-bit), super-resolved with face-x4, and shown side by side
-// (LR enlarged with nearest neighbour | bicubic | lrface) with PSNR/SSIM against the original.
+// (LR enlarged with nearest neighbour | bicubic | lrface) with PSNR/SSIM against the original;
+// the landmarks lr68 finds on the tiny face are drawn on the LR panel.
 // Steps are separate functions so other packages can add panels and figures (landmarks).
 import { join } from 'node:path';
 import { modcrop, writeImage } from '@lrface/datasets';
 import { bicubicDownImage, loadSuperResolver, readDemoFace, srScores } from '@lrface/sr';
+import { loadLandmarkDetector, nme } from '@lrface/landmarks';
+import { drawDots } from './landmarks.mjs';
+
+/**
+ * The face box in the shipped 160x160 demo face (HR pixels): a box refined from the 68 points
+ * of the reference HR detector, the same kind of box the landmark models were trained with.
+ */
+export const DEMO_FACE_BOX = Object.freeze({ x: 25, y: 60, width: 103, height: 97 });
 
 /** Nearest-neighbour enlargement of 8-bit pixels (shows the LR pixels as they are). */
 export function nearestUpscale(img, scale) {
@@ -58,9 +67,37 @@ export async function buildDemo({ model = 'face-x4', scale = 4 } = {}) {
   };
 }
 
+/**
+ * A box in HR pixels as the same region of the x`scale` smaller image. A box spans
+ * [x - 0.5, x + width - 0.5] (pixel centres at integers) and an HR position u maps to
+ * (u + 0.5) / scale - 0.5, so every field simply divides by the scale.
+ */
+function boxOnSmallerImage(box, scale) {
+  return { x: box.x / scale, y: box.y / scale, width: box.width / scale, height: box.height / scale };
+}
+
+/**
+ * Landmarks on the tiny face: lr68 runs on the LR pixels directly and its points are drawn on the
+ * LR panel; hr68 runs on the HR original, and their agreement is reported as NME (inter-ocular).
+ */
+export async function addLandmarks(demo, { scale = 4 } = {}) {
+  const lrBox = boxOnSmallerImage(DEMO_FACE_BOX, scale);
+  const onLr = await (await loadLandmarkDetector('lr68')).detect(demo.lr, { box: lrBox });
+  const onHr = await (await loadLandmarkDetector('hr68')).detect(demo.hr, { box: DEMO_FACE_BOX });
+  // LR pixel centre x maps to (x + 0.5) * scale - 0.5 in the HR (and nearest-enlarged) image.
+  const lrPointsInHr = onLr.points.map(([x, y]) => [(x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5]);
+  const panel = demo.panels[0];
+  panel.label += ' + lr68 landmarks';
+  drawDots(panel.image, lrPointsInHr, 1);
+  demo.figures.landmarks_model = 'lr68';
+  demo.figures.landmarks_nme_vs_hr68 = nme(lrPointsInHr.flat(), onHr.points.flat(), { normalizer: 'inter-ocular' });
+  demo.figures.landmarks = lrPointsInHr.map(([x, y]) => [Math.round(x * 10) / 10, Math.round(y * 10) / 10]);
+  return demo;
+}
+
 /** Builds the demo, writes `lrface-demo.png` into outDir and prints the figures (one JSON line with json). */
 export async function runDemo({ outDir = '.', json = false } = {}) {
-  const demo = await buildDemo();
+  const demo = await addLandmarks(await buildDemo());
   const file = join(outDir, 'lrface-demo.png');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(outDir, { recursive: true });
@@ -72,6 +109,7 @@ export async function runDemo({ outDir = '.', json = false } = {}) {
     console.log(`  panels: ${demo.panels.map((p) => p.label).join(' | ')}`);
     console.log(`  bicubic        PSNR ${f.bicubic_psnr.toFixed(2)} dB  SSIM ${f.bicubic_ssim.toFixed(4)}`);
     console.log(`  lrface ${f.model}  PSNR ${f.psnr.toFixed(2)} dB  SSIM ${f.ssim.toFixed(4)}   (${f.ms.toFixed(0)} ms on the CPU)`);
+    console.log(`  lr68 on the ${f.lr} face: 68 landmarks drawn on the LR panel; NME against hr68 on the ${f.hr} original ${f.landmarks_nme_vs_hr68.toFixed(4)} (inter-ocular)`);
     console.log(`  wrote ${file}`);
   }
   return 0;

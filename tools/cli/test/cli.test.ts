@@ -34,6 +34,17 @@ describe('lrface command', () => {
     expect(f).toMatchObject({ model: 'face-x4', scale: 4, lr: '40x40', hr: '160x160' });
     expect(f.psnr).toBeGreaterThan(f.bicubic_psnr);
     expect(f.ssim).toBeGreaterThan(f.bicubic_ssim);
+    // lr68's 68 points on the 40x40 face, in the 160x160 frame, inside the face box region and
+    // close to hr68's points on the original.
+    expect(f.landmarks_model).toBe('lr68');
+    expect(f.landmarks).toHaveLength(68);
+    for (const [x, y] of f.landmarks) {
+      expect(x).toBeGreaterThan(10);
+      expect(x).toBeLessThan(150);
+      expect(y).toBeGreaterThan(40);
+      expect(y).toBeLessThan(160);
+    }
+    expect(f.landmarks_nme_vs_hr68).toBeLessThan(0.15);
     const png = readFileSync(join(out, 'lrface-demo.png'));
     // PNG signature and size: three 160x160 panels with two 4-px gaps.
     expect(png.subarray(1, 4).toString()).toBe('PNG');
@@ -42,5 +53,6 @@ describe('lrface command', () => {
     const text = run('demo', '--out', out);
     expect(text.stdout).toMatch(/bicubic\s+PSNR/);
     expect(text.stdout).toContain('lrface-demo.png');
+    expect(text.stdout).toMatch(/lr68 on the 40x40 face/);
   });
 });
