@@ -2,8 +2,8 @@
 // into a fresh project outside the repo with npm's default script policy (no approvals, so
 // no install script of ours runs), then runs `npx lrface demo` and a script using the engine,
 // nn and datasets. When @lrface/sr and @lrface/landmarks exist in the workspace, it also runs
-// loadLandmarkDetector('lr68') and loadSuperResolver('face-x4') on a real image, and any
-// failure there fails the test.
+// loadLandmarkDetector('lr68') and loadSuperResolver('face-x4') on the public-domain portrait
+// made small (a real face of about 26 px); any failure there fails the test.
 //   node tools/scripts/e2e-install.mjs [--keep]
 // Real images come from LRFACE_DATA_DIR (the shared data folder; .ci/run sets it).
 import { execFileSync } from 'node:child_process';
@@ -80,17 +80,20 @@ console.log('engine, nn and datasets load from the tarballs; ' + process.argv[2]
       join(project, 'models.mjs'),
       `import { loadLandmarkDetector } from '@lrface/landmarks';
 import { loadSuperResolver } from '@lrface/sr';
-import { decodeImage } from '@lrface/datasets';
-const [path] = process.argv.slice(2);
-const image = await decodeImage(path);
-const detector = await loadLandmarkDetector('lr68');
-const points = await detector.detect(image);
-const upscaler = await loadSuperResolver('face-x4');
-const sr = await upscaler.upscale(image);
-console.log(JSON.stringify({ landmarks: points.length ?? points.shape, sr: sr.shape ?? [sr.width, sr.height] }));
+import sharp from 'sharp';
+// A real photo made small: the astronaut portrait at 128x128, where her face is about 26 px wide.
+const small = await sharp(process.argv[2]).resize(128, 128, { kernel: 'cubic' }).png().toBuffer();
+const box = { x: 43, y: 19, width: 26, height: 24.5 };
+const { points, confidence } = await (await loadLandmarkDetector('lr68')).detect(small, { box });
+const sr = await (await loadSuperResolver('face-x4')).upscale(small, { scale: 4 });
+const inside = points.every(([x, y]) => x > box.x - 8 && x < box.x + box.width + 8 && y > box.y - 8 && y < box.y + box.height + 8);
+if (points.length !== 68 || confidence.length !== 68 || !inside) throw new Error('e2e: lr68 gave ' + JSON.stringify(points));
+if (sr.image.width !== 512 || sr.image.height !== 512) throw new Error('e2e: face-x4 gave ' + sr.image.width + 'x' + sr.image.height);
+console.log('lr68: 68 points on a ' + box.width + ' px face; face-x4: 128x128 -> ' + sr.image.width + 'x' + sr.image.height);
 `,
     );
-    console.log(run('node', ['models.mjs', face], project).trim());
+    const portrait = join(process.env.LRFACE_DATA_DIR, 'public-domain', 'astronaut.png');
+    console.log(run('node', ['models.mjs', portrait], project).trim());
   }
   console.log(`e2e: passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {
