@@ -411,6 +411,24 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     expect(Array.from(d.to('cpu').data())).toEqual([7, 8, 9]);
   });
 
+  describe('pooling', () => {
+    const img = input([2, 3, 9, 8], 81);
+    it('maxPool2d: 2x2, padded, dilated, ceil mode', () => {
+      parity((t) => lr.maxPool2d(t, { kernelSize: 2 }), [img]);
+      parity((t) => lr.maxPool2d(t, { kernelSize: 3, stride: 2, padding: 1 }), [img]);
+      parity((t) => lr.maxPool2d(t, { kernelSize: 2, dilation: 2, ceilMode: true }), [img]);
+    });
+    it('avgPool2d', () => {
+      parity((t) => lr.avgPool2d(t, { kernelSize: 2 }), [img]);
+      parity((t) => lr.avgPool2d(t, { kernelSize: 3, stride: 2, padding: 1 }), [img]);
+      parity((t) => lr.avgPool2d(t, { kernelSize: 3, stride: 2, padding: 1, countIncludePad: false, ceilMode: true }), [img]);
+    });
+    it('adaptiveAvgPool2d and globalAvgPool2d', () => {
+      parity((t) => lr.adaptiveAvgPool2d(t, [4, 3]), [img]);
+      parity((t) => lr.globalAvgPool2d(t), [img]);
+    });
+  });
+
   describe('resize, pad, pixel shuffle', () => {
     const img = input([2, 3, 7, 9], 41);
     it('upsample nearest', () => parity((t) => lr.upsample(t, { mode: 'nearest', scaleFactor: 2 }), [img]));
