@@ -629,7 +629,108 @@ __global__ void adaptive_avg_pool2d_backward_kernel(int64_t planes, int64_t h, i
   }
 }
 
+// ---- batch norm: one block per channel ---------------------------------------------------
+
+// The block's sum of v, in a fixed order (the same result on every run); all threads get it.
+__device__ double block_sum(double v, double* scratch) {
+  scratch[threadIdx.x] = v;
+  __syncthreads();
+  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) scratch[threadIdx.x] += scratch[threadIdx.x + half];
+    __syncthreads();
+  }
+  const double total = scratch[0];
+  __syncthreads();  // scratch is reused by the next call
+  return total;
+}
+
+__global__ void batch_norm_forward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                                          const float* bias, float* running_mean, float* running_var, bool training,
+                                          float momentum, float eps, float* mean, float* invstd, float* y) {
+  __shared__ double scratch[kReduceThreads];
+  const int64_t ch = blockIdx.x, count = n * hw;
+  double m, var;
+  if (training) {
+    double s = 0;
+    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) s += x[((e / hw) * c + ch) * hw + e % hw];
+    m = block_sum(s, scratch) / count;
+    double ss = 0;
+    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+      const float v = x[((e / hw) * c + ch) * hw + e % hw];
+      ss += (v - m) * (v - m);
+    }
+    var = block_sum(ss, scratch) / count;
+  } else {
+    m = running_mean[ch];
+    var = running_var[ch];
+  }
+  const float mean_f = static_cast<float>(m), invstd_f = static_cast<float>(1.0 / sqrt(var + eps));
+  if (threadIdx.x == 0) {
+    if (training && running_mean) running_mean[ch] = static_cast<float>((1.0 - momentum) * running_mean[ch] + momentum * m);
+    if (training && running_var)
+      running_var[ch] = static_cast<float>((1.0 - momentum) * running_var[ch] +
+                                           momentum * (count > 1 ? var * count / (count - 1) : var));
+    mean[ch] = mean_f;
+    invstd[ch] = invstd_f;
+  }
+  const float scale = invstd_f * (weight ? weight[ch] : 1.0f);
+  const float shift = (bias ? bias[ch] : 0.0f) - mean_f * scale;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    y[at] = x[at] * scale + shift;
+  }
+}
+
+__global__ void batch_norm_backward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                                           const float* weight, const float* mean, const float* invstd, bool training,
+                                           float* gx, float* gw, float* gb) {
+  __shared__ double scratch[kReduceThreads];
+  const int64_t ch = blockIdx.x, count = n * hw;
+  const double m = mean[ch], is = invstd[ch];
+  double sg = 0, sgx = 0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    sg += gy[at];
+    sgx += gy[at] * (x[at] - m) * is;
+  }
+  const double sum_g = block_sum(sg, scratch);
+  const double sum_gxhat = block_sum(sgx, scratch);
+  if (threadIdx.x == 0) {
+    if (gb) gb[ch] = static_cast<float>(sum_g);
+    if (gw) gw[ch] = static_cast<float>(sum_gxhat);
+  }
+  if (!gx) return;
+  const double k = (weight ? weight[ch] : 1.0) * is;
+  const double mg = training ? sum_g / count : 0.0, mgx = training ? sum_gxhat / count : 0.0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    gx[at] = static_cast<float>(k * (gy[at] - mg - (x[at] - m) * is * mgx));
+  }
+}
+
 }  // namespace
+
+void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                        const float* bias, float* running_mean, float* running_var, bool training, float momentum,
+                        float eps, float* mean, float* invstd, float* y) {
+  if (c <= 0) return;
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  batch_norm_forward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(
+      n, c, hw, x, weight, bias, running_mean, running_var, training, momentum, eps, mean, invstd, y);
+  LR_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                         const float* weight, const float* mean, const float* invstd, bool training, float* gx, float* gw,
+                         float* gb) {
+  if (c <= 0) return;
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  batch_norm_backward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(n, c, hw, x, gy, weight, mean,
+                                                                                      invstd, training, gx, gw, gb);
+  LR_CUDA_CHECK(cudaGetLastError());
+}
 
 void max_pool2d(int device, const cpu::PoolGeometry& g, const float* x, float* out, int32_t* index) {
   launch(device, g.planes * g.out_h * g.out_w, max_pool2d_kernel, g, x, out, index);

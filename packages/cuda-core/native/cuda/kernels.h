@@ -81,4 +81,13 @@ void adaptive_avg_pool2d(int device, int64_t planes, int64_t h, int64_t w, int64
 void adaptive_avg_pool2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
                                   const float* gy, float* gx);
 
+// Batch norm as ../cpu/norm.h: statistics per channel in double, two passes; weight, bias and
+// the running statistics may be null (the running ones are updated in place in training).
+void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                        const float* bias, float* running_mean, float* running_var, bool training, float momentum,
+                        float eps, float* mean, float* invstd, float* y);
+void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                         const float* weight, const float* mean, const float* invstd, bool training, float* gx, float* gw,
+                         float* gb);
+
 }  // namespace lrface::cuda
