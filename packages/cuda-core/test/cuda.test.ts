@@ -411,6 +411,53 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     expect(Array.from(d.to('cpu').data())).toEqual([7, 8, 9]);
   });
 
+  describe('batchNorm2d', () => {
+    const x = { shape: [3, 4, 5, 5], data: uniform(300, 91, 2, 6) }; // a large mean, as the CPU test
+    it('training: output, gradients of x, weight and bias, running statistics', () => {
+      const runs = (['cpu', 'cuda'] as const).map((device) => {
+        const rm = lr.tensor(uniform(4, 92), [4], 'float32', device);
+        const rv = lr.tensor(uniform(4, 93, 0.5, 2), [4], 'float32', device);
+        const w = lr.tensor(uniform(4, 94), [4], 'float32', device).requiresGrad_();
+        const b = lr.tensor(uniform(4, 95), [4], 'float32', device).requiresGrad_();
+        const xt = lr.tensor(x.data, x.shape, 'float32', device).requiresGrad_();
+        const y = lr.batchNorm2d(xt, rm, rv, w, b, { training: true, momentum: 0.2 });
+        const r = lr.tensor(uniform(300, 96), x.shape, 'float32', device);
+        lr.sum(lr.mul(y, r)).backward();
+        return [y, xt.grad!, w.grad!, b.grad!, rm, rv].map((t) => t.to('cpu').data());
+      });
+      runs[0].forEach((expected, i) => expectClose(runs[1][i], expected, 1e-4, 1e-4));
+    });
+    it('eval mode', () => {
+      const rm = input([4], 97);
+      const rv = positive([4], 98);
+      parity((t, m, v, w, b) => lr.batchNorm2d(t, m, v, w, b, { training: false }), [
+        x,
+        { ...rm, grad: false },
+        { ...rv, grad: false },
+        input([4], 99),
+        input([4], 100),
+      ]);
+    });
+  });
+
+  describe('pooling', () => {
+    const img = input([2, 3, 9, 8], 81);
+    it('maxPool2d: 2x2, padded, dilated, ceil mode', () => {
+      parity((t) => lr.maxPool2d(t, { kernelSize: 2 }), [img]);
+      parity((t) => lr.maxPool2d(t, { kernelSize: 3, stride: 2, padding: 1 }), [img]);
+      parity((t) => lr.maxPool2d(t, { kernelSize: 2, dilation: 2, ceilMode: true }), [img]);
+    });
+    it('avgPool2d', () => {
+      parity((t) => lr.avgPool2d(t, { kernelSize: 2 }), [img]);
+      parity((t) => lr.avgPool2d(t, { kernelSize: 3, stride: 2, padding: 1 }), [img]);
+      parity((t) => lr.avgPool2d(t, { kernelSize: 3, stride: 2, padding: 1, countIncludePad: false, ceilMode: true }), [img]);
+    });
+    it('adaptiveAvgPool2d and globalAvgPool2d', () => {
+      parity((t) => lr.adaptiveAvgPool2d(t, [4, 3]), [img]);
+      parity((t) => lr.globalAvgPool2d(t), [img]);
+    });
+  });
+
   describe('resize, pad, pixel shuffle', () => {
     const img = input([2, 3, 7, 9], 41);
     it('upsample nearest', () => parity((t) => lr.upsample(t, { mode: 'nearest', scaleFactor: 2 }), [img]));

@@ -85,12 +85,12 @@ class Args {
   int32_t* i32(size_t i, int64_t numel) const { return tensor<int32_t>(i, numel, DType::Int32); }
   uint8_t* u8(size_t i, int64_t numel) const { return tensor<uint8_t>(i, numel, DType::Uint8); }
 
-  // Device pointers for a CUDA kernel: the storage at i must be on `device`.
+  // Device pointers for a CUDA kernel running on `device`: the storage at i must be there.
   template <typename T>
   T* device_tensor(size_t i, int64_t numel, DType expected, int device) const {
     Storage* s = storage(i);
     LR_CHECK(s->device() == device, State, op_, ": argument ", i, " is on ", device_name(s->device()),
-             " but the output is on ", device_name(device), "; move every tensor of one op to one device");
+             " but the kernel runs on ", device_name(device), "; move every tensor of one op to one device");
     LR_CHECK(s->dtype() == expected, Type, op_, ": argument ", i, " must be ", dtype_name(expected), ", got ",
              dtype_name(s->dtype()));
     int64_t offset = i64(i + 1);

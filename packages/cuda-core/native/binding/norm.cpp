@@ -1,6 +1,9 @@
 #include "../cpu/norm.h"
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 #include "sizes.h"
 
 namespace lrface {
@@ -18,6 +21,15 @@ LRFACE_BINDING(batch_norm) {
   LR_CHECK(momentum >= 0 && momentum <= 1 && eps > 0, Range, "batch_norm: bad momentum or eps");
   LR_CHECK(training || (!a.is_null(8) && !a.is_null(10)), Range, "batch_norm: eval mode needs running statistics");
   LR_CHECK(!training || n * hw > 1, Range, "batch_norm: training needs more than one value per channel");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::batch_norm_forward(dev, n, c, hw, a.dev_f32(2, numel, dev), a.is_null(4) ? nullptr : a.dev_f32(4, c, dev),
+                                    a.is_null(6) ? nullptr : a.dev_f32(6, c, dev),
+                                    a.is_null(8) ? nullptr : a.dev_f32(8, c, dev),
+                                    a.is_null(10) ? nullptr : a.dev_f32(10, c, dev), training, static_cast<float>(momentum),
+                                    static_cast<float>(eps), a.dev_f32(12, c, dev), a.dev_f32(14, c, dev),
+                                    a.dev_f32(0, numel, dev));
+#endif
   float* y = a.f32(0, numel);
   const float* x = a.f32(2, numel);
   const float* w = a.is_null(4) ? nullptr : a.f32(4, c);
@@ -35,6 +47,14 @@ LRFACE_BINDING(batch_norm_backward) {
   LR_CHECK(d.size() == 3 && d[0] >= 0 && d[1] >= 1 && d[2] >= 0, Range, "batch_norm_backward: bad sizes");
   const int64_t n = d[0], c = d[1], hw = d[2];
   const int64_t numel = checked_product("batch_norm_backward", {n, c, hw});
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(6); dev != Storage::kHost)
+    return cuda::batch_norm_backward(dev, n, c, hw, a.dev_f32(6, numel, dev), a.dev_f32(8, numel, dev),
+                                     a.is_null(10) ? nullptr : a.dev_f32(10, c, dev), a.dev_f32(12, c, dev),
+                                     a.dev_f32(14, c, dev), a.boolean(17), a.is_null(0) ? nullptr : a.dev_f32(0, numel, dev),
+                                     a.is_null(2) ? nullptr : a.dev_f32(2, c, dev),
+                                     a.is_null(4) ? nullptr : a.dev_f32(4, c, dev));
+#endif
   float* gx = a.is_null(0) ? nullptr : a.f32(0, numel);
   float* gw = a.is_null(2) ? nullptr : a.f32(2, c);
   float* gb = a.is_null(4) ? nullptr : a.f32(4, c);

@@ -4,6 +4,9 @@
 #include <limits>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/kernels.h"
+#endif
 #include "sizes.h"
 
 namespace lrface {
@@ -33,6 +36,11 @@ cpu::PoolGeometry read_pool(const Args& a, size_t i) {
 LRFACE_BINDING(max_pool2d) {
   auto g = read_pool(a, 6);
   const int64_t n_out = g.planes * g.out_h * g.out_w;
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::max_pool2d(dev, g, a.dev_f32(4, g.planes * g.h * g.w, dev), a.dev_f32(0, n_out, dev),
+                            a.is_null(2) ? nullptr : a.dev_i32(2, n_out, dev));
+#endif
   int32_t* index = a.is_null(2) ? nullptr : a.i32(2, n_out);
   cpu::max_pool2d(g, a.f32(4, g.planes * g.h * g.w), a.f32(0, n_out), index);
 }
@@ -41,6 +49,12 @@ LRFACE_BINDING(max_pool2d) {
 LRFACE_BINDING(max_pool2d_backward) {
   auto g = read_pool(a, 6);
   const int64_t n_out = g.planes * g.out_h * g.out_w;
+#ifdef LRFACE_WITH_CUDA
+  // The indices come from max_pool2d on the same device; the kernel skips any out of range.
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::max_pool2d_backward(dev, g, a.dev_f32(2, n_out, dev), a.dev_i32(4, n_out, dev),
+                                     a.dev_f32(0, g.planes * g.h * g.w, dev));
+#endif
   const int32_t* index = a.i32(4, n_out);
   for (int64_t k = 0; k < n_out; ++k)
     LR_CHECK(index[k] >= -1 && index[k] < g.h * g.w, Range, "max_pool2d_backward: index out of range");
@@ -52,6 +66,11 @@ LRFACE_BINDING(avg_pool2d) {
   auto g = read_pool(a, 4);
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d: bad padding");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::avg_pool2d(dev, g, a.boolean(5), pb, pr, a.dev_f32(2, g.planes * g.h * g.w, dev),
+                            a.dev_f32(0, g.planes * g.out_h * g.out_w, dev));
+#endif
   cpu::avg_pool2d(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.h * g.w), a.f32(0, g.planes * g.out_h * g.out_w));
 }
 
@@ -60,6 +79,11 @@ LRFACE_BINDING(avg_pool2d_backward) {
   auto g = read_pool(a, 4);
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d_backward: bad padding");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::avg_pool2d_backward(dev, g, a.boolean(5), pb, pr, a.dev_f32(2, g.planes * g.out_h * g.out_w, dev),
+                                     a.dev_f32(0, g.planes * g.h * g.w, dev));
+#endif
   cpu::avg_pool2d_backward(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.out_h * g.out_w), a.f32(0, g.planes * g.h * g.w));
 }
 
@@ -77,12 +101,22 @@ std::vector<int64_t> read_adaptive(const Args& a, size_t i) {
 // adaptive_avg_pool2d(out, oOff, x, xOff, [planes, h, w, oh, ow])
 LRFACE_BINDING(adaptive_avg_pool2d) {
   auto d = read_adaptive(a, 4);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::adaptive_avg_pool2d(dev, d[0], d[1], d[2], d[3], d[4], a.dev_f32(2, d[0] * d[1] * d[2], dev),
+                                     a.dev_f32(0, d[0] * d[3] * d[4], dev));
+#endif
   cpu::adaptive_avg_pool2d(d[0], d[1], d[2], d[3], d[4], a.f32(2, d[0] * d[1] * d[2]), a.f32(0, d[0] * d[3] * d[4]));
 }
 
 // adaptive_avg_pool2d_backward(gx, gxOff, gy, gyOff, [planes, h, w, oh, ow])
 LRFACE_BINDING(adaptive_avg_pool2d_backward) {
   auto d = read_adaptive(a, 4);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::adaptive_avg_pool2d_backward(dev, d[0], d[1], d[2], d[3], d[4], a.dev_f32(2, d[0] * d[3] * d[4], dev),
+                                              a.dev_f32(0, d[0] * d[1] * d[2], dev));
+#endif
   cpu::adaptive_avg_pool2d_backward(d[0], d[1], d[2], d[3], d[4], a.f32(2, d[0] * d[3] * d[4]), a.f32(0, d[0] * d[1] * d[2]));
 }
 

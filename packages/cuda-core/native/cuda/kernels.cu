@@ -521,7 +521,247 @@ __global__ void random_int_kernel(int32_t* out, int64_t n, uint64_t seed, uint64
   }
 }
 
+// ---- pooling ------------------------------------------------------------------------------
+
+__global__ void max_pool2d_kernel(cpu::PoolGeometry g, const float* x, float* out, int32_t* index) {
+  LR_GRID_STRIDE(k, g.planes * g.out_h * g.out_w) {
+    const int64_t ox = k % g.out_w, oy = (k / g.out_w) % g.out_h, p = k / (g.out_w * g.out_h);
+    const float* src = x + p * g.h * g.w;
+    int64_t y0 = oy * g.sh - g.pt;
+    const int64_t y1 = min(y0 + (g.kh - 1) * g.dh + 1, g.h);
+    while (y0 < 0) y0 += g.dh;
+    int64_t x0 = ox * g.sw - g.pl;
+    const int64_t x1 = min(x0 + (g.kw - 1) * g.dw + 1, g.w);
+    while (x0 < 0) x0 += g.dw;
+    float best = -INFINITY;
+    int64_t best_i = -1;
+    if (y0 < y1 && x0 < x1) {
+      best_i = y0 * g.w + x0;
+      best = src[best_i];
+      for (int64_t iy = y0; iy < y1; iy += g.dh)
+        for (int64_t ix = x0; ix < x1; ix += g.dw) {
+          const int64_t at = iy * g.w + ix;
+          const float v = src[at];
+          if (v > best || v != v) {
+            best = v;
+            best_i = at;
+          }
+        }
+    }
+    out[k] = best;
+    if (index) index[k] = static_cast<int32_t>(best_i);
+  }
+}
+
+__global__ void max_pool2d_backward_kernel(cpu::PoolGeometry g, const float* gy, const int32_t* index, float* gx) {
+  LR_GRID_STRIDE(k, g.planes * g.out_h * g.out_w) {
+    const int64_t p = k / (g.out_h * g.out_w);
+    const int32_t at = index[k];
+    if (at >= 0 && at < g.h * g.w) atomicAdd(gx + p * g.h * g.w + at, gy[k]);
+  }
+}
+
+struct AvgWindow {
+  int64_t y0, y1, x0, x1, divisor;
+};
+
+__device__ AvgWindow avg_window(const cpu::PoolGeometry& g, bool include_pad, int64_t pb, int64_t pr, int64_t oy,
+                                int64_t ox) {
+  int64_t y0 = oy * g.sh - g.pt, x0 = ox * g.sw - g.pl;
+  int64_t y1 = min(y0 + g.kh, g.h + pb), x1 = min(x0 + g.kw, g.w + pr);
+  const int64_t padded = (y1 - y0) * (x1 - x0);
+  y0 = max(y0, int64_t(0));
+  x0 = max(x0, int64_t(0));
+  y1 = min(y1, g.h);
+  x1 = min(x1, g.w);
+  if (y0 >= y1 || x0 >= x1) return {0, 0, 0, 0, 0};
+  return {y0, y1, x0, x1, include_pad ? padded : (y1 - y0) * (x1 - x0)};
+}
+
+__global__ void avg_pool2d_kernel(cpu::PoolGeometry g, bool include_pad, int64_t pb, int64_t pr, const float* x,
+                                  float* out) {
+  LR_GRID_STRIDE(k, g.planes * g.out_h * g.out_w) {
+    const int64_t ox = k % g.out_w, oy = (k / g.out_w) % g.out_h, p = k / (g.out_w * g.out_h);
+    const float* src = x + p * g.h * g.w;
+    const AvgWindow win = avg_window(g, include_pad, pb, pr, oy, ox);
+    double acc = 0;
+    for (int64_t y = win.y0; y < win.y1; ++y)
+      for (int64_t xx = win.x0; xx < win.x1; ++xx) acc += src[y * g.w + xx];
+    out[k] = win.divisor > 0 ? static_cast<float>(acc / win.divisor) : 0.0f;
+  }
+}
+
+__global__ void avg_pool2d_backward_kernel(cpu::PoolGeometry g, bool include_pad, int64_t pb, int64_t pr,
+                                           const float* gy, float* gx) {
+  LR_GRID_STRIDE(k, g.planes * g.out_h * g.out_w) {
+    const int64_t ox = k % g.out_w, oy = (k / g.out_w) % g.out_h, p = k / (g.out_w * g.out_h);
+    const AvgWindow win = avg_window(g, include_pad, pb, pr, oy, ox);
+    if (win.divisor <= 0) continue;
+    const float v = gy[k] / static_cast<float>(win.divisor);
+    float* dst = gx + p * g.h * g.w;
+    for (int64_t y = win.y0; y < win.y1; ++y)
+      for (int64_t xx = win.x0; xx < win.x1; ++xx) atomicAdd(dst + y * g.w + xx, v);
+  }
+}
+
+__global__ void adaptive_avg_pool2d_kernel(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float* x,
+                                           float* out) {
+  LR_GRID_STRIDE(k, planes * oh * ow) {
+    const int64_t j = k % ow, i = (k / ow) % oh, p = k / (ow * oh);
+    const int64_t y0 = i * h / oh, y1 = ((i + 1) * h + oh - 1) / oh;
+    const int64_t x0 = j * w / ow, x1 = ((j + 1) * w + ow - 1) / ow;
+    double acc = 0;
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t xx = x0; xx < x1; ++xx) acc += x[(p * h + y) * w + xx];
+    out[k] = static_cast<float>(acc / ((y1 - y0) * (x1 - x0)));
+  }
+}
+
+__global__ void adaptive_avg_pool2d_backward_kernel(int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                                    const float* gy, float* gx) {
+  LR_GRID_STRIDE(k, planes * oh * ow) {
+    const int64_t j = k % ow, i = (k / ow) % oh, p = k / (ow * oh);
+    const int64_t y0 = i * h / oh, y1 = ((i + 1) * h + oh - 1) / oh;
+    const int64_t x0 = j * w / ow, x1 = ((j + 1) * w + ow - 1) / ow;
+    const float v = gy[k] / static_cast<float>((y1 - y0) * (x1 - x0));
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t xx = x0; xx < x1; ++xx) atomicAdd(gx + (p * h + y) * w + xx, v);
+  }
+}
+
+// ---- batch norm: one block per channel ---------------------------------------------------
+
+// The block's sum of v, in a fixed order (the same result on every run); all threads get it.
+__device__ double block_sum(double v, double* scratch) {
+  scratch[threadIdx.x] = v;
+  __syncthreads();
+  for (int half = kReduceThreads / 2; half > 0; half /= 2) {
+    if (threadIdx.x < half) scratch[threadIdx.x] += scratch[threadIdx.x + half];
+    __syncthreads();
+  }
+  const double total = scratch[0];
+  __syncthreads();  // scratch is reused by the next call
+  return total;
+}
+
+__global__ void batch_norm_forward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                                          const float* bias, float* running_mean, float* running_var, bool training,
+                                          float momentum, float eps, float* mean, float* invstd, float* y) {
+  __shared__ double scratch[kReduceThreads];
+  const int64_t ch = blockIdx.x, count = n * hw;
+  double m, var;
+  if (training) {
+    double s = 0;
+    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) s += x[((e / hw) * c + ch) * hw + e % hw];
+    m = block_sum(s, scratch) / count;
+    double ss = 0;
+    for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+      const float v = x[((e / hw) * c + ch) * hw + e % hw];
+      ss += (v - m) * (v - m);
+    }
+    var = block_sum(ss, scratch) / count;
+  } else {
+    m = running_mean[ch];
+    var = running_var[ch];
+  }
+  const float mean_f = static_cast<float>(m), invstd_f = static_cast<float>(1.0 / sqrt(var + eps));
+  if (threadIdx.x == 0) {
+    if (training && running_mean) running_mean[ch] = static_cast<float>((1.0 - momentum) * running_mean[ch] + momentum * m);
+    if (training && running_var)
+      running_var[ch] = static_cast<float>((1.0 - momentum) * running_var[ch] +
+                                           momentum * (count > 1 ? var * count / (count - 1) : var));
+    mean[ch] = mean_f;
+    invstd[ch] = invstd_f;
+  }
+  const float scale = invstd_f * (weight ? weight[ch] : 1.0f);
+  const float shift = (bias ? bias[ch] : 0.0f) - mean_f * scale;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    y[at] = x[at] * scale + shift;
+  }
+}
+
+__global__ void batch_norm_backward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                                           const float* weight, const float* mean, const float* invstd, bool training,
+                                           float* gx, float* gw, float* gb) {
+  __shared__ double scratch[kReduceThreads];
+  const int64_t ch = blockIdx.x, count = n * hw;
+  const double m = mean[ch], is = invstd[ch];
+  double sg = 0, sgx = 0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    sg += gy[at];
+    sgx += gy[at] * (x[at] - m) * is;
+  }
+  const double sum_g = block_sum(sg, scratch);
+  const double sum_gxhat = block_sum(sgx, scratch);
+  if (threadIdx.x == 0) {
+    if (gb) gb[ch] = static_cast<float>(sum_g);
+    if (gw) gw[ch] = static_cast<float>(sum_gxhat);
+  }
+  if (!gx) return;
+  const double k = (weight ? weight[ch] : 1.0) * is;
+  const double mg = training ? sum_g / count : 0.0, mgx = training ? sum_gxhat / count : 0.0;
+  for (int64_t e = threadIdx.x; e < count; e += blockDim.x) {
+    const int64_t at = ((e / hw) * c + ch) * hw + e % hw;
+    gx[at] = static_cast<float>(k * (gy[at] - mg - (x[at] - m) * is * mgx));
+  }
+}
+
 }  // namespace
+
+void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                        const float* bias, float* running_mean, float* running_var, bool training, float momentum,
+                        float eps, float* mean, float* invstd, float* y) {
+  if (c <= 0) return;
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  batch_norm_forward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(
+      n, c, hw, x, weight, bias, running_mean, running_var, training, momentum, eps, mean, invstd, y);
+  LR_CUDA_CHECK(cudaGetLastError());
+}
+
+void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                         const float* weight, const float* mean, const float* invstd, bool training, float* gx, float* gw,
+                         float* gb) {
+  if (c <= 0) return;
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  batch_norm_backward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(n, c, hw, x, gy, weight, mean,
+                                                                                      invstd, training, gx, gw, gb);
+  LR_CUDA_CHECK(cudaGetLastError());
+}
+
+void max_pool2d(int device, const cpu::PoolGeometry& g, const float* x, float* out, int32_t* index) {
+  launch(device, g.planes * g.out_h * g.out_w, max_pool2d_kernel, g, x, out, index);
+}
+
+void max_pool2d_backward(int device, const cpu::PoolGeometry& g, const float* gy, const int32_t* index, float* gx) {
+  device_zero(device, gx, sizeof(float) * static_cast<size_t>(g.planes * g.h * g.w));
+  launch(device, g.planes * g.out_h * g.out_w, max_pool2d_backward_kernel, g, gy, index, gx);
+}
+
+void avg_pool2d(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr, const float* x,
+                float* out) {
+  launch(device, g.planes * g.out_h * g.out_w, avg_pool2d_kernel, g, count_include_pad, pb, pr, x, out);
+}
+
+void avg_pool2d_backward(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr,
+                         const float* gy, float* gx) {
+  device_zero(device, gx, sizeof(float) * static_cast<size_t>(g.planes * g.h * g.w));
+  launch(device, g.planes * g.out_h * g.out_w, avg_pool2d_backward_kernel, g, count_include_pad, pb, pr, gy, gx);
+}
+
+void adaptive_avg_pool2d(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float* x,
+                         float* out) {
+  launch(device, planes * oh * ow, adaptive_avg_pool2d_kernel, planes, h, w, oh, ow, x, out);
+}
+
+void adaptive_avg_pool2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                  const float* gy, float* gx) {
+  device_zero(device, gx, sizeof(float) * static_cast<size_t>(planes * h * w));
+  launch(device, planes * oh * ow, adaptive_avg_pool2d_backward_kernel, planes, h, w, oh, ow, gy, gx);
+}
 
 void random_uniform(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double low, double high) {
   launch(device, (n + 3) / 4, random_uniform_kernel, out, n, seed, offset, low, high);

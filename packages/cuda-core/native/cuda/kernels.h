@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "../cpu/pool.h"
+
 namespace lrface::cuda {
 
 // Broadcast shapes have at most this many axes on the device (the bindings check).
@@ -65,5 +67,27 @@ void dropout(int device, const float* x, float* y, int64_t n, double p, float sc
 void random_uniform(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double low, double high);
 void random_normal(int device, float* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
 void random_int(int device, int32_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t low, int64_t high);
+
+// Pooling with the CPU kernels' rules (first maximum wins, NaN wins; PyTorch's divisors and
+// adaptive windows). The backward passes zero gx and add with atomics.
+void max_pool2d(int device, const cpu::PoolGeometry& g, const float* x, float* out, int32_t* index);
+void max_pool2d_backward(int device, const cpu::PoolGeometry& g, const float* gy, const int32_t* index, float* gx);
+void avg_pool2d(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr, const float* x,
+                float* out);
+void avg_pool2d_backward(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr,
+                         const float* gy, float* gx);
+void adaptive_avg_pool2d(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow, const float* x,
+                         float* out);
+void adaptive_avg_pool2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                                  const float* gy, float* gx);
+
+// Batch norm as ../cpu/norm.h: statistics per channel in double, two passes; weight, bias and
+// the running statistics may be null (the running ones are updated in place in training).
+void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
+                        const float* bias, float* running_mean, float* running_var, bool training, float momentum,
+                        float eps, float* mean, float* invstd, float* y);
+void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
+                         const float* weight, const float* mean, const float* invstd, bool training, float* gx, float* gw,
+                         float* gb);
 
 }  // namespace lrface::cuda

@@ -48,9 +48,9 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: T
   if (!a.training && (!t.runningMean || !t.runningVar))
     throw rangeError(op, t.runningMean ? 'runningVar' : 'runningMean', 'a tensor in eval mode (the running statistics normalise)', 'null', true);
   if (a.training && n * hw <= 1) throw rangeError(op, 'x', 'more than one value per channel in training mode', `shape ${formatShape(t.x.shape)}`, true);
-  const y = empty(t.x.shape);
-  const mean = empty([c]);
-  const invstd = empty([c]);
+  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const mean = empty([c], 'float32', t.x._deviceIndex);
+  const invstd = empty([c], 'float32', t.x._deviceIndex);
   const opt = (v: Tensor | undefined) => (v ? ref(v) : [null, 0]);
   kernels.batch_norm(...ref(y), ...ref(t.x), ...opt(t.weight), ...opt(t.bias), ...opt(t.runningMean), ...opt(t.runningVar), ...ref(mean), ...ref(invstd), [n, c, hw], a.training, a.momentum, a.eps);
   const saved: Record<string, Tensor> = { x: t.x, mean, invstd };
@@ -64,9 +64,9 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: T
 registerGradient('batch_norm', (ctx, g) => {
   const { x, mean, invstd, weight } = ctx.saved;
   const c = mean.shape[0];
-  const gx = ctx.needsGrad[0] ? empty(x.shape) : null;
-  const gw = ctx.needsGrad[3] ? empty([c]) : null;
-  const gb = ctx.needsGrad[4] ? empty([c]) : null;
+  const gx = ctx.needsGrad[0] ? empty(x.shape, 'float32', g._deviceIndex) : null;
+  const gw = ctx.needsGrad[3] ? empty([c], 'float32', g._deviceIndex) : null;
+  const gb = ctx.needsGrad[4] ? empty([c], 'float32', g._deviceIndex) : null;
   const opt = (v: Tensor | null | undefined) => (v ? ref(v) : [null, 0]);
   kernels.batch_norm_backward(...opt(gx), ...opt(gw), ...opt(gb), ...ref(x), ...ref(g), ...opt(weight), ...ref(mean), ...ref(invstd), ctx.attrs.dims as number[], ctx.attrs.training as boolean);
   return [gx, null, null, gw, gb];

@@ -67,9 +67,9 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   const { t, a } = maxDecl.parse({ x }, options);
   const geom = geometry(op, t.x, a.kernelSize, a.stride ?? a.kernelSize, a.padding, a.dilation, a.ceilMode);
   const [n, c] = t.x.shape;
-  const out = empty([n, c, geom[11], geom[12]]);
+  const out = empty([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex);
   // The argmax indices are only kept when a backward pass can need them.
-  const index = shouldRecord([t.x]) ? empty(out.shape, 'int32') : null;
+  const index = shouldRecord([t.x]) ? empty(out.shape, 'int32', t.x._deviceIndex) : null;
   if (out.size > 0) kernels.max_pool2d(...ref(out), ...(index ? ref(index) : [null, 0]), ...ref(t.x), geom);
   if (index) {
     record(op, [t.x], out, { index }, { geom });
@@ -78,7 +78,7 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   return out;
 }
 registerGradient('max_pool2d', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.max_pool2d_backward(...ref(gx), ...ref(g), ...ref(ctx.saved.index), ctx.attrs.geom as number[]);
   return [gx];
 });
@@ -89,13 +89,13 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const { t, a } = avgDecl.parse({ x }, options);
   const geom = geometry(op, t.x, a.kernelSize, a.stride ?? a.kernelSize, a.padding, [1, 1], a.ceilMode);
   const [n, c] = t.x.shape;
-  const out = empty([n, c, geom[11], geom[12]]);
+  const out = empty([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex);
   if (out.size > 0) kernels.avg_pool2d(...ref(out), ...ref(t.x), geom, a.countIncludePad, a.padding[0], a.padding[1]);
   record(op, [t.x], out, {}, { geom, countIncludePad: a.countIncludePad, padding: a.padding });
   return out;
 }
 registerGradient('avg_pool2d', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   const p = ctx.attrs.padding as number[];
   if (gx.size > 0) kernels.avg_pool2d_backward(...ref(gx), ...ref(g), ctx.attrs.geom as number[], ctx.attrs.countIncludePad as boolean, p[0], p[1]);
   return [gx];
@@ -109,13 +109,13 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | number[]): Ten
   if (h === 0 || w === 0) throw rangeError(op, 'x', 'a non-empty spatial size', `shape ${formatShape(t.x.shape)}`, true);
   const [oh, ow] = a.outputSize;
   const dims = [n * c, h, w, oh, ow];
-  const out = empty([n, c, oh, ow]);
+  const out = empty([n, c, oh, ow], 'float32', t.x._deviceIndex);
   if (out.size > 0) kernels.adaptive_avg_pool2d(...ref(out), ...ref(t.x), dims);
   record(op, [t.x], out, {}, { dims });
   return out;
 }
 registerGradient('adaptive_avg_pool2d', (ctx, g) => {
-  const gx = empty(ctx.inputShapes[0]);
+  const gx = empty(ctx.inputShapes[0], 'float32', g._deviceIndex);
   if (gx.size > 0) kernels.adaptive_avg_pool2d_backward(...ref(gx), ...ref(g), ctx.attrs.dims as number[]);
   return [gx];
 });
