@@ -12,7 +12,7 @@ import { defaultCorpusDir, packageDir, parseArgs } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), steps: 1500, minutes: 60, batch: 8, lr: PAPER_OPTIMIZER.lr, seed: 1,
-  work: join(packageDir, '.train', 'hr68'), out: join(packageDir, 'weights', 'hr68.safetensors'), checkpointEvery: 25,
+  work: join(packageDir, '.train', 'hr68'), out: join(packageDir, 'weights', 'hr68.safetensors'), checkpointEvery: 25, milestones: '',
 });
 const spec = SHIPPED_MODELS.hr68;
 manualSeed(args.seed);
@@ -22,7 +22,8 @@ const faces = await loadLabelledFaces(corpus, 'train');
 console.log(`hr68: ${faces.length} labelled train faces from ${args.corpus}`);
 const config = {
   generator: spec.network, inputSize: spec.inputSize, sigma: 2, steps: args.steps, batchSize: args.batch,
-  optimizer: { ...PAPER_OPTIMIZER, lr: args.lr, milestones: [Math.round(args.steps * 0.4), Math.round(args.steps * 0.8)] },
+  // Default: halve at 40% and 80% of the steps; --milestones a,b sets them (e.g. when resuming for more steps).
+  optimizer: { ...PAPER_OPTIMIZER, lr: args.lr, milestones: args.milestones ? args.milestones.split(',').map(Number) : [Math.round(args.steps * 0.4), Math.round(args.steps * 0.8)] },
 };
 const trainer = new SupervisedTrainer(config);
 const ckpt = join(args.work, 'checkpoint.safetensors');

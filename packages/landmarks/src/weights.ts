@@ -35,13 +35,13 @@ export const SHIPPED_MODELS: Readonly<Record<string, ShippedModel>> = {
   lr68: {
     points: 68, inputSize: 32, margin: 0.2, network: NARROW_UNET,
     file: 'lr68.safetensors',
-    sha256: '',
+    sha256: 'a6288ecb5a1d49d3bb2ab105feb0aa441a176fc4ff3cbe3d1bc0c67fdadc9795',
     description: 'G2 on 32x32 faces, trained through the two-stage semi-supervised pipeline (G1/D1, then G2 with D2 and D3: setting S4)',
   },
   hr68: {
     points: 68, inputSize: 128, margin: 0.2, network: NARROW_UNET,
     file: 'hr68.safetensors',
-    sha256: '',
+    sha256: '7d094f6426855c05334886e24a9072f25ffeb8161d047b2c68488f44076267eb',
     description: 'HR-LD: the U-Net heatmap generator trained supervised on 128x128 faces',
   },
 };
