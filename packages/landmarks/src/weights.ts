@@ -41,7 +41,7 @@ export const SHIPPED_MODELS: Readonly<Record<string, ShippedModel>> = {
   hr68: {
     points: 68, inputSize: 128, margin: 0.2, network: NARROW_UNET,
     file: 'hr68.safetensors',
-    sha256: '7d094f6426855c05334886e24a9072f25ffeb8161d047b2c68488f44076267eb',
+    sha256: 'b90e7aa66a3bb052e9b47ff18580d872e67f0e5817ad9b761047510f271510b3',
     description: 'HR-LD: the U-Net heatmap generator trained supervised on 128x128 faces',
   },
 };

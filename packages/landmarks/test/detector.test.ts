@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import * as ops from '@lrface/cuda-core';
 import { decodeImage, heatmapTensor, imageToTensor } from '@lrface/datasets';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
-import { HeatmapUNet, SHIPPED_MODELS, loadLandmarkDetector, loadLandmarkWeights, saveLandmarkWeights, sha256Hex, type LandmarkModelSpec } from '../src/index.js';
+import { HeatmapUNet, SHIPPED_MODELS, weightsDir, loadLandmarkDetector, loadLandmarkWeights, saveLandmarkWeights, sha256Hex, type LandmarkModelSpec } from '../src/index.js';
 
 const image = sharedDataDir + 'misc-faces/face-alignment/aflw-test.jpg';
 const haveData = haveSharedData('misc-faces/face-alignment/aflw-test.jpg');
@@ -161,8 +161,24 @@ describe('weights files', () => {
     await expect(loadLandmarkDetector('lr68', { size: 3 } as never)).rejects.toThrow(/options/);
   });
 
-  it('shipped models record their file and input size', () => {
-    expect(SHIPPED_MODELS.lr68.inputSize).toBe(32);
-    expect(SHIPPED_MODELS.hr68.inputSize).toBe(128);
+  it('shipped models load with their recorded sha256 and find 68 points', async () => {
+    for (const [name, size] of [['lr68', 32], ['hr68', 128]] as const) {
+      expect(SHIPPED_MODELS[name].sha256).toMatch(/^[0-9a-f]{64}$/);
+      const det = await loadLandmarkDetector(name);
+      expect(det.inputSize).toBe(size);
+      const r = await det.detect(ops.rand([3, 64, 64]), { box: { x: 8, y: 8, width: 48, height: 48 } });
+      expect(r.points.length).toBe(68);
+      expect(r.points.every(([x, y]) => Number.isFinite(x) && Number.isFinite(y))).toBe(true);
+    }
+    // A damaged copy of a shipped file fails the digest check, naming the file.
+    const copy = join(tmp(), 'lr68.safetensors');
+    const bytes = Buffer.from(readFileSync(det68File()));
+    bytes[bytes.length - 1] ^= 1;
+    writeFileSync(copy, bytes);
+    expect(() => loadLandmarkWeights(copy, { expectedSha256: SHIPPED_MODELS.lr68.sha256 })).toThrow(/lr68\.safetensors: corrupt weights file: sha256/);
   });
 });
+
+function det68File(): string {
+  return join(weightsDir(), SHIPPED_MODELS.lr68.file);
+}
