@@ -224,6 +224,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  configure_host_allocator();
   exports.Set("Storage", StorageWrap::Define(env));
   exports.Set("liveStorage", Napi::Function::New(env, LiveStorage, "liveStorage"));
   exports.Set("numThreads", Napi::Function::New(env, GetNumThreads, "numThreads"));

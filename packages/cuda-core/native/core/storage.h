@@ -40,6 +40,9 @@ class Storage {
   size_t capacity_ = 0;
 };
 
+// Makes the C allocator hand large blocks back to the system when they are freed (see storage.cpp).
+void configure_host_allocator();
+
 // Bytes held in the host block cache (freed storages kept for reuse), and emptying it.
 size_t host_cache_bytes();
 void host_cache_clear();
