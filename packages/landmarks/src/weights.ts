@@ -35,8 +35,8 @@ export const SHIPPED_MODELS: Readonly<Record<string, ShippedModel>> = {
   lr68: {
     points: 68, inputSize: 32, margin: 0.2, network: NARROW_UNET,
     file: 'lr68.safetensors',
-    sha256: 'a6288ecb5a1d49d3bb2ab105feb0aa441a176fc4ff3cbe3d1bc0c67fdadc9795',
-    description: 'G2 on 32x32 faces, trained through the two-stage semi-supervised pipeline (G1/D1, then G2 with D2 and D3: setting S4)',
+    sha256: 'f065d56d4a0f2976165c2125be05858401a350e6b0e74be6d3e15c2b3d0eeb81',
+    description: 'G2 on 32x32 faces, trained supervised on real HR faces resized to 32x32 (the labelled set of setting S1) with a foreground-weighted heatmap loss',
   },
   hr68: {
     points: 68, inputSize: 128, margin: 0.2, network: NARROW_UNET,
