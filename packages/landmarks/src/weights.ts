@@ -41,7 +41,7 @@ export const SHIPPED_MODELS: Readonly<Record<string, ShippedModel>> = {
   hr68: {
     points: 68, inputSize: 128, margin: 0.2, network: NARROW_UNET,
     file: 'hr68.safetensors',
-    sha256: 'b90e7aa66a3bb052e9b47ff18580d872e67f0e5817ad9b761047510f271510b3',
+    sha256: '0ac30f577b2cc863f2a9c911ed72689eedc1e44a9727478035a77269cc5340dd',
     description: 'HR-LD: the U-Net heatmap generator trained supervised on 128x128 faces',
   },
 };
