@@ -5,7 +5,6 @@ export default defineConfig({
     // Native code runs in forked workers: a crash fails that file's tests, not the run.
     pool: 'forks',
     include: ['test/**/*.test.ts'],
-    passWithNoTests: true,
     testTimeout: 120_000,
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
