@@ -1,11 +1,3 @@
-import { defineConfig } from 'vitest/config';
+import { packageTestConfig } from '../../vitest.shared';
 
-export default defineConfig({
-  test: {
-    pool: 'forks',
-    include: ['test/**/*.test.ts'],
-    testTimeout: 300_000,
-    reporters: ['default', 'json'],
-    outputFile: { json: 'test-results/vitest.json' },
-  },
-});
+export default packageTestConfig({ test: { testTimeout: 300_000 } });
