@@ -75,16 +75,24 @@ export function highToLowGeneratorLoss(fakeScores: Tensor, generated: Tensor, hr
 
 /**
  * The heatmap energy of eqs. 5, 6, 10, 11: the squared error summed over the N+1 maps,
- * averaged over pixels and images (sum / (N * H * W)).
+ * averaged over pixels and images (sum / (N * H * W)). With `foregroundWeight` w > 0 each
+ * squared error is weighted by (1 + w * target): the plain error is almost satisfied by empty
+ * maps, and a weighted one makes the peaks worth learning (used for eq. 10's supervised term).
  */
-export function heatmapEnergy(target: Tensor, prediction: Tensor): Tensor {
+export function heatmapEnergy(target: Tensor, prediction: Tensor, foregroundWeight = 0): Tensor {
   const fn = 'heatmapEnergy';
   checkTensor(fn, 'target', target);
   checkTensor(fn, 'prediction', prediction);
   if (target.rank !== 4) throw rangeError(fn, 'target', 'an [N, K, H, W] tensor', target);
   checkSameShape(fn, target, 'target', prediction, 'prediction');
+  if (typeof foregroundWeight !== 'number') throw typeError(fn, 'foregroundWeight', 'a number', foregroundWeight);
+  if (!(foregroundWeight >= 0 && Number.isFinite(foregroundWeight))) throw rangeError(fn, 'foregroundWeight', 'a finite number >= 0', foregroundWeight);
   const [n, , h, w] = target.shape;
-  return ops.scope(() => ops.mul(ops.sum(ops.square(ops.sub(target, prediction))), 1 / (n * h * w)));
+  return ops.scope(() => {
+    const squared = ops.square(ops.sub(target, prediction));
+    const weighted = foregroundWeight === 0 ? squared : ops.mul(squared, ops.add(ops.mul(target, foregroundWeight), 1));
+    return ops.mul(ops.sum(weighted), 1 / (n * h * w));
+  });
 }
 
 export interface HeatmapBalanceConfig {

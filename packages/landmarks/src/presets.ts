@@ -82,6 +82,8 @@ export interface LandmarkStageConfig {
   batchSize: number;
   /** Heatmap Gaussian sigma in LR pixels (the paper: 2). */
   sigma: number;
+  /** Foreground weight w of the supervised heatmap term, see heatmapEnergy (the paper's eq. 10: 0, the default). */
+  foregroundWeight?: number;
   /** S1's Gaussian smoothing before average pooling, sigma in HR pixels (UNCERTAIN; default 1.5). */
   smoothingSigma: number;
   /** Run the frozen G1 with batch statistics (true, default) or its running averages. */
@@ -95,6 +97,8 @@ export interface SupervisedConfig {
   steps: number;
   batchSize: number;
   sigma: number;
+  /** Foreground weight w of the heatmap loss, see heatmapEnergy (the paper's eq. 10: 0, the default). */
+  foregroundWeight?: number;
   /** Heatmap side (the input side: heatmaps at the input resolution). */
   inputSize: number;
 }

@@ -338,7 +338,7 @@ export class LandmarkTrainer {
       }
       // G2: eq. 13.
       this.optimizers.g2.zeroGrad();
-      const mse = heatmapEnergy(gt, pred);
+      const mse = heatmapEnergy(gt, pred, this.config.foregroundWeight ?? 0);
       const kp = d2 ? heatmapEnergy(pred, d2.forward(lr, pred)) : undefined;
       const conf = d3 ? confidenceGeneratorLoss(d3.forward(ops.concat([lr, pred], 1)), d3.forward(ops.concat([input.realLr!, predReal!], 1))) : undefined;
       const lossG = heatmapGeneratorLoss({ mse, kp, conf }, this.config.weights);
@@ -398,7 +398,7 @@ export class SupervisedTrainer {
     const mse = ops.scope(() => {
       this.optimizer.zeroGrad();
       const gt = groundTruthHeatmaps(landmarks, images.shape[2], images.shape[2], this.config.sigma);
-      const loss = heatmapEnergy(gt, this.generator.forward(images));
+      const loss = heatmapEnergy(gt, this.generator.forward(images), this.config.foregroundWeight ?? 0);
       loss.backward();
       this.optimizer.step();
       return loss.item();

@@ -43,6 +43,16 @@ describe('D2: heatmap energy and the BEGAN balance', () => {
     expect(heatmapEnergy(target, recon).item()).toBeCloseTo(2.75, 6);
     expect(() => heatmapEnergy(target, ops.zeros([2, 2, 1, 3]))).toThrow(RangeError);
   });
+  it('a foreground weight w scales each squared error by (1 + w * target)', () => {
+    const target = t([1, 0, 0, 0.5, 0, 0, 0, 0], [2, 2, 1, 2]);
+    const recon = t([0, 0, 0, 3, 1, 1, 0, 2], [2, 2, 1, 2]);
+    // squared errors 1, 0, 0, 6.25 | 1, 1, 0, 4; weights (w = 4) 5, 1, 1, 3 | 1, 1, 1, 1
+    // -> 5 + 18.75 + 6 = 29.75, / (2 * 1 * 2) = 7.4375
+    expect(heatmapEnergy(target, recon, 4).item()).toBeCloseTo(7.4375, 5);
+    expect(heatmapEnergy(target, recon, 0).item()).toBeCloseTo((1 + 6.25 + 1 + 1 + 4) / 4, 6);
+    expect(() => heatmapEnergy(target, recon, -1)).toThrow(RangeError);
+    expect(() => heatmapEnergy(target, recon, '4' as never)).toThrow(TypeError);
+  });
   it('D2 loss is l_real - k_t l_fake (eq. 7)', () => {
     const b = new HeatmapBalance({ initialK: 0.25 });
     expect(b.discriminatorLoss(t([3]), t([2])).data()[0]).toBeCloseTo(3 - 0.25 * 2, 6);
