@@ -61,6 +61,21 @@ export function cropBorder(x: Tensor, b: number): Tensor {
 // ---------------------------------------------------------------------------------------------
 // SRCNN (Dong et al.)
 
+/** The kernel sizes and widths of a three-layer SRCNN-style network, checked. */
+function threeLayerShape(
+  fn: string,
+  config: { kernels?: [number, number, number]; features?: [number, number] },
+  defaultKernels: [number, number, number],
+): { kernels: [number, number, number]; features: [number, number] } {
+  const kernels = config.kernels ?? defaultKernels;
+  if (!Array.isArray(kernels) || kernels.length !== 3) throw typeError(fn, 'kernels', 'three kernel sizes [f1, f2, f3]', kernels);
+  kernels.forEach((k, i) => checkOddKernel(fn, `kernels[${i}]`, k));
+  const features = config.features ?? [64, 32];
+  if (!Array.isArray(features) || features.length !== 2) throw typeError(fn, 'features', 'two widths [n1, n2]', features);
+  features.forEach((n, i) => checkPositiveInt(fn, `features[${i}]`, n));
+  return { kernels, features };
+}
+
 export interface SrcnnConfig {
   /** [f1, f2, f3]: 9-1-5 (default) or 9-5-5. */
   kernels?: [number, number, number];
@@ -84,12 +99,7 @@ export class Srcnn extends Module implements SrNetwork {
   private padding: PaddingMode;
   constructor(config: SrcnnConfig = {}) {
     super();
-    const kernels = config.kernels ?? [9, 1, 5];
-    if (!Array.isArray(kernels) || kernels.length !== 3) throw typeError('Srcnn', 'kernels', 'three kernel sizes [f1, f2, f3]', kernels);
-    kernels.forEach((k, i) => checkOddKernel('Srcnn', `kernels[${i}]`, k));
-    const features = config.features ?? [64, 32];
-    if (!Array.isArray(features) || features.length !== 2) throw typeError('Srcnn', 'features', 'two widths [n1, n2]', features);
-    features.forEach((n, i) => checkPositiveInt('Srcnn', `features[${i}]`, n));
+    const { kernels, features } = threeLayerShape('Srcnn', config, [9, 1, 5]);
     this.channels = checkPositiveInt('Srcnn', 'channels', config.channels ?? 1);
     this.padding = checkPadding('Srcnn', config.padding ?? 'same');
     const initStd = config.initStd ?? 0.001;
@@ -149,12 +159,7 @@ export class Srnet extends Module implements SrNetwork {
   private padding: PaddingMode;
   constructor(config: SrnetConfig = {}) {
     super();
-    const kernels = config.kernels ?? [9, 1, 1];
-    if (!Array.isArray(kernels) || kernels.length !== 3) throw typeError('Srnet', 'kernels', 'three kernel sizes', kernels);
-    kernels.forEach((k, i) => checkOddKernel('Srnet', `kernels[${i}]`, k));
-    const features = config.features ?? [64, 32];
-    if (!Array.isArray(features) || features.length !== 2) throw typeError('Srnet', 'features', 'two widths [n1, n2]', features);
-    features.forEach((n, i) => checkPositiveInt('Srnet', `features[${i}]`, n));
+    const { kernels, features } = threeLayerShape('Srnet', config, [9, 1, 1]);
     this.channels = checkPositiveInt('Srnet', 'channels', config.channels ?? 3);
     this.padding = checkPadding('Srnet', config.padding ?? 'same');
     const mean = config.mean ?? 127.5;
