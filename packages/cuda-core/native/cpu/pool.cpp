@@ -218,31 +218,9 @@ void max_pool2d(const PoolGeometry& g, const float* x, float* out, int32_t* inde
       const float* src = x + p * g.h * g.w;
       float* dst = out + r * g.out_w;
       int32_t* idx = index ? index + r * g.out_w : nullptr;
-      int64_t y0 = oy * g.sh - g.pt;
-      const int64_t y1 = std::min(y0 + (g.kh - 1) * g.dh + 1, g.h);
-      while (y0 < 0) y0 += g.dh;
       for (int64_t ox = 0; ox < g.out_w; ++ox) {
-        int64_t x0 = ox * g.sw - g.pl;
-        const int64_t x1 = std::min(x0 + (g.kw - 1) * g.dw + 1, g.w);
-        while (x0 < 0) x0 += g.dw;
-        float best = -std::numeric_limits<float>::infinity();
-        int64_t best_i = -1;
-        if (y0 < y1 && x0 < x1) {
-          // Starting from the first element (taken even when -inf), a later one wins when
-          // strictly larger or NaN: PyTorch's rule.
-          best_i = y0 * g.w + x0;
-          best = src[best_i];
-          for (int64_t iy = y0; iy < y1; iy += g.dh)
-            for (int64_t ix = x0; ix < x1; ix += g.dw) {
-              const int64_t at = iy * g.w + ix;
-              const float v = src[at];
-              if (v > best || v != v) {
-                best = v;
-                best_i = at;
-              }
-            }
-        }
-        dst[ox] = best;
+        int64_t best_i;
+        dst[ox] = max_pool_window(g, src, oy, ox, &best_i);
         if (idx) idx[ox] = static_cast<int32_t>(best_i);
       }
     }

@@ -526,29 +526,8 @@ __global__ void random_int_kernel(int32_t* out, int64_t n, uint64_t seed, uint64
 __global__ void max_pool2d_kernel(cpu::PoolGeometry g, const float* x, float* out, int32_t* index) {
   LR_GRID_STRIDE(k, g.planes * g.out_h * g.out_w) {
     const int64_t ox = k % g.out_w, oy = (k / g.out_w) % g.out_h, p = k / (g.out_w * g.out_h);
-    const float* src = x + p * g.h * g.w;
-    int64_t y0 = oy * g.sh - g.pt;
-    const int64_t y1 = min(y0 + (g.kh - 1) * g.dh + 1, g.h);
-    while (y0 < 0) y0 += g.dh;
-    int64_t x0 = ox * g.sw - g.pl;
-    const int64_t x1 = min(x0 + (g.kw - 1) * g.dw + 1, g.w);
-    while (x0 < 0) x0 += g.dw;
-    float best = -INFINITY;
-    int64_t best_i = -1;
-    if (y0 < y1 && x0 < x1) {
-      best_i = y0 * g.w + x0;
-      best = src[best_i];
-      for (int64_t iy = y0; iy < y1; iy += g.dh)
-        for (int64_t ix = x0; ix < x1; ix += g.dw) {
-          const int64_t at = iy * g.w + ix;
-          const float v = src[at];
-          if (v > best || v != v) {
-            best = v;
-            best_i = at;
-          }
-        }
-    }
-    out[k] = best;
+    int64_t best_i;
+    out[k] = cpu::max_pool_window(g, x + p * g.h * g.w, oy, ox, &best_i);
     if (index) index[k] = static_cast<int32_t>(best_i);
   }
 }
