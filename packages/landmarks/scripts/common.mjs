@@ -25,10 +25,9 @@ export function parseArgs(argv, defaults) {
   return out;
 }
 
-/** The larger corpus when it has been built, else the small one (both under the main checkout's .cache). */
+/** The larger corpus under the repository's .cache when it has been built, else the small one. */
 export function defaultCorpusDir() {
-  const roots = [repoDir, join(repoDir, '..', '..', 'main')];
   for (const name of ['face-corpus-large', 'face-corpus'])
-    for (const r of roots) if (existsSync(join(r, '.cache', name, 'index.json'))) return join(r, '.cache', name);
+    if (existsSync(join(repoDir, '.cache', name, 'index.json'))) return join(repoDir, '.cache', name);
   return join(repoDir, '.cache', 'face-corpus');
 }

@@ -16,25 +16,17 @@
 //
 //   node packages/landmarks/scripts/eval-real-faces.mjs --out DIR [--corpus DIR] [--sizes 16,24,32]
 //        [--alpha 0.08] [--plot-max 0.2] [--lr68 FILE] [--face-x4 FILE] [--limit N]
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ops from '@lrface/cuda-core';
 import { bicubicResize, decodeImage, imageToTensor, tensorToImage } from '@lrface/datasets';
 import { loadReferenceDetector, openFaceCorpus } from '@lrface/face-corpus';
 import * as landmarks from '@lrface/landmarks';
+import { defaultCorpusDir } from './common.mjs';
 import { writeFileAtomic } from '@lrface/nn';
 
 const { cedCurve, nmePerImage, summarizeErrors, writeCedPlot } = landmarks;
-
-const repo = fileURLToPath(new URL('../../../', import.meta.url));
-/** The corpus under this checkout's .cache or the main checkout's (a worktree under wt/); the larger one first (same test split, more training faces for the mean shape). */
-function defaultCorpus() {
-  const roots = [repo, resolve(repo, '..', '..', 'main')];
-  for (const name of ['face-corpus-large', 'face-corpus']) for (const r of roots) if (existsSync(join(r, '.cache', name, 'index.json'))) return join(r, '.cache', name);
-  return join(repo, '.cache', 'face-corpus');
-}
 
 const fail = (message) => {
   console.error(`eval-real-faces: ${message}`);
@@ -45,7 +37,7 @@ try {
   ({ values: args } = parseArgs({
     options: {
       out: { type: 'string' },
-      corpus: { type: 'string', default: defaultCorpus() },
+      corpus: { type: 'string', default: defaultCorpusDir() },
       sizes: { type: 'string', default: '16,24,32' },
       alpha: { type: 'string', default: '0.08' },
       'plot-max': { type: 'string', default: '0.2' },
