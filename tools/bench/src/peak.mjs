@@ -1,8 +1,10 @@
-// The fp32 FMA peak the bench reports percentages against, measured on this machine:
-// core clock (from dependent-operation chains, one per thread, all threads busy at once so
-// all-core turbo applies) x FLOP per cycle of the widest FMA units the CPU advertises x
-// threads. No native code: the probe is plain JavaScript in worker threads.
+// The fp32 FMA peak the bench reports percentages against, measured on this machine by the
+// engine's native FMA probe (independent FMA chains on every thread at once), plus the core
+// clock from dependent-operation chains in JavaScript worker threads, as context: rate /
+// (clock x threads) is the FLOP per cycle a core really sustains, which the advertised
+// instruction set does not tell (AVX-512 on 256-bit units runs at half the nominal width).
 import { readFileSync } from 'node:fs';
+import * as lr from '@lrface/cuda-core';
 import { Worker } from 'node:worker_threads';
 
 // The probe times two dependent chains per round: integer add/xor (1 cycle latency on every
@@ -58,21 +60,6 @@ export async function measureClockGHz(threads, { iterations = 250_000, rounds = 
   return Promise.all(runs);
 }
 
-/** SIMD FMA width the CPU advertises (Linux /proc/cpuinfo flags). */
-export function fmaIsa() {
-  let flags = '';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    flags = ` ${line?.split(':')[1] ?? ''} `;
-  } catch {
-    return { isa: 'unknown', flopsPerCycle: null };
-  }
-  // Two FMA ports per core on the server parts this targets: 2 units x lanes x 2 FLOP.
-  if (flags.includes(' avx512f ')) return { isa: 'AVX-512 (2 FMA units x 16 lanes x 2 FLOP)', flopsPerCycle: 64 };
-  if (flags.includes(' fma ') && flags.includes(' avx2 ')) return { isa: 'AVX2 (2 FMA units x 8 lanes x 2 FLOP)', flopsPerCycle: 32 };
-  return { isa: 'SSE (2 x 4 lanes mul+add)', flopsPerCycle: 16 };
-}
-
 function cpuModel() {
   try {
     const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
@@ -83,21 +70,39 @@ function cpuModel() {
 }
 
 /**
- * Peak fp32 GFLOP/s for each thread count, with the derivation spelled out.
+ * Peak fp32 GFLOP/s for each thread count: measured by the engine's FMA probe
+ * (`measureFmaPeak`: that many pool threads at once running independent FMA chains at the
+ * kernels' instruction set), with the core clock beside it so the FLOP/cycle per core the
+ * machine really delivers can be read off (Zen 4 runs AVX-512 on 256-bit units: 32, where
+ * Intel server cores with two 512-bit units reach 64).
+ * Leaves the engine's thread count at the last entry of threadCounts.
  * @param {number[]} threadCounts
- * @returns {Promise<{ model: string, isa: string, flopsPerCycle: number | null,
- *   byThreads: Map<number, { ghz: number[], clock: number, mulLatency: number[], gflops: number | null }> }>}
+ * @returns {Promise<{ model: string, isa: string, lanes: number,
+ *   byThreads: Map<number, { gflops: number, perThread: number[], ghz: number[], clock: number, mulLatency: number[], flopsPerCycle: number }> }>}
  */
-export async function measurePeak(threadCounts, options) {
-  const { isa, flopsPerCycle } = fmaIsa();
+export async function measurePeak(threadCounts, { ms = 300, ...clockOptions } = {}) {
   const byThreads = new Map();
+  let isa = '';
+  let lanes = 0;
   for (const t of threadCounts) {
-    const probes = await measureClockGHz(t, options);
+    lr.setNumThreads(t);
+    const fma = lr.measureFmaPeak({ threads: t, ms });
+    isa = fma.isa;
+    lanes = fma.lanes;
+    const probes = await measureClockGHz(t, clockOptions);
     const ghz = probes.map((p) => p.ghz);
     // The busy cores share one all-core clock; the fastest probe is the one the hypervisor
     // or other processes disturbed least, so it stands for every thread.
     const clock = Math.max(...ghz);
-    byThreads.set(t, { ghz, clock, mulLatency: probes.map((p) => p.latency), gflops: flopsPerCycle ? clock * t * flopsPerCycle : null });
+    const gflops = fma.flopsPerSecond / 1e9;
+    byThreads.set(t, {
+      gflops,
+      perThread: fma.flopsPerThread.map((f) => f / 1e9),
+      ghz,
+      clock,
+      mulLatency: probes.map((p) => p.latency),
+      flopsPerCycle: gflops / (clock * t),
+    });
   }
-  return { model: cpuModel(), isa, flopsPerCycle, byThreads };
+  return { model: cpuModel(), isa, lanes, byThreads };
 }

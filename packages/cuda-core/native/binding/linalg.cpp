@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "../cpu/fma_peak.h"
 #include "../cpu/gemm.h"
 #include "binding.h"
 
@@ -53,6 +54,21 @@ LRFACE_QUERY(gemm_use_isa) {
   LR_CHECK(name == "avx512" || name == "avx2" || name == "scalar" || name == "auto", Range,
            "gemm_use_isa: unknown instruction set ", name);
   return Napi::Boolean::New(info.Env(), cpu::gemm_use_isa(name.c_str()));
+}
+
+// fma_peak(threads, seconds) -> {isa, lanes, chains, flopsPerThread: number[]}: measured FMA
+// throughput of `threads` pool threads running at once (see cpu/fma_peak.h).
+LRFACE_QUERY(fma_peak) {
+  const cpu::FmaPeak p = cpu::measure_fma_peak(static_cast<int>(a.i64(0)), a.f64(1));
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("isa", p.isa);
+  out.Set("lanes", p.lanes);
+  out.Set("chains", p.chains);
+  Napi::Array per = Napi::Array::New(env, p.flops_per_thread.size());
+  for (size_t i = 0; i < p.flops_per_thread.size(); ++i) per.Set(static_cast<uint32_t>(i), p.flops_per_thread[i]);
+  out.Set("flopsPerThread", per);
+  return out;
 }
 
 }  // namespace lrface
