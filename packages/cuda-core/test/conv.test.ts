@@ -105,6 +105,12 @@ const cases: Case[] = [
   { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 3, kw: 3, stride: [2, 1], dilation: [2, 2], padding: [1, 2] }, // direct / col2im / direct
   { n: 1, c: 4, h: 5, w: 5, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1], bias: true }, // gemm per group
   { n: 1, c: 16, h: 4, w: 4, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1] }, // gemm per group, gemm filter gradient
+  // Small output planes of several images: one GEMM whose columns run across images.
+  { n: 3, c: 5, h: 3, w: 2, o: 30, kh: 1, kw: 1, bias: true }, // 1x1: whole images as runs, a strip spans all 3
+  { n: 4, c: 6, h: 4, w: 4, o: 28, kh: 3, kw: 3, padding: [1, 1], bias: true }, // padded rows, strips cross images
+  { n: 5, c: 4, h: 7, w: 1, o: 26, kh: 3, kw: 1, padding: [1, 0] }, // one pixel per row: a run per column
+  { n: 3, c: 4, h: 7, w: 6, o: 30, kh: 3, kw: 3, stride: [2, 2], dilation: [1, 2], padding: [1, 2], groups: 2, bias: true }, // per group, strided
+  { n: 2, c: 3, h: 22, w: 21, o: 25, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
 ];
 
 function describeCase(k: Case): string {

@@ -36,11 +36,15 @@ class ThreadPool {
     for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, start_generation] { worker_loop(i, start_generation); });
   }
 
+  // Chunks are claimed from a shared counter rather than dealt out one per thread: on a shared
+  // machine a worker can sit descheduled for a whole time slice, and the threads that are
+  // running then take over its chunks instead of waiting for it.
   void run(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
     if (n <= 0) return;
-    int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
-    int parts = static_cast<int>(std::min<int64_t>(size_, max_chunks));
-    if (parts <= 1 || t_inside_pool) {
+    const int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(1, grain));
+    const int64_t chunks = std::min<int64_t>(int64_t(size_) * kChunksPerThread, max_chunks);
+    const int helpers = static_cast<int>(std::min<int64_t>(size_, chunks)) - 1;
+    if (helpers <= 0 || t_inside_pool) {
       fn(0, n);
       return;
     }
@@ -49,26 +53,35 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &fn;
       job_n_ = n;
-      job_parts_ = parts;
-      pending_ = parts - 1;
+      job_chunks_ = chunks;
+      job_helpers_ = helpers;
+      next_chunk_.store(0, std::memory_order_relaxed);
+      open_ = true;
       ++generation_;
       published_.store(generation_, std::memory_order_release);
     }
     cv_.notify_all();
     t_inside_pool = true;
-    run_part(0);
+    work();
     t_inside_pool = false;
-    for (int spin = 0; spin < 20000 && pending_done_.load(std::memory_order_acquire) != generation_; ++spin) __builtin_ia32_pause();
+    // Every chunk is claimed; close the job to late workers and wait for those still in a chunk.
+    for (int spin = 0; spin < 20000 && joined_.load(std::memory_order_acquire) != 0; ++spin) __builtin_ia32_pause();
     std::unique_lock<std::mutex> lock(mutex_);
-    done_cv_.wait(lock, [this] { return pending_ == 0; });
+    open_ = false;
+    done_cv_.wait(lock, [this] { return joined_.load(std::memory_order_acquire) == 0; });
     job_ = nullptr;
   }
 
  private:
-  void run_part(int part) {
-    int64_t begin = job_n_ * part / job_parts_;
-    int64_t end = job_n_ * (part + 1) / job_parts_;
-    if (begin < end) (*job_)(begin, end);
+  static constexpr int64_t kChunksPerThread = 4;
+
+  void work() {
+    for (;;) {
+      const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
+      if (c >= job_chunks_) return;
+      const int64_t begin = job_n_ * c / job_chunks_, end = job_n_ * (c + 1) / job_chunks_;
+      if (begin < end) (*job_)(begin, end);
+    }
   }
 
   // `seen` starts at the generation current when the worker was made, so a resized pool's
@@ -86,14 +99,13 @@ class ThreadPool {
       cv_.wait(lock, [&] { return stopping_ || generation_ != seen; });
       if (stopping_) return;
       seen = generation_;
-      if (index >= job_parts_) continue;
+      // A job already closed (its chunks all done) or one that wants fewer threads.
+      if (!open_ || index > job_helpers_) continue;
+      joined_.fetch_add(1, std::memory_order_relaxed);
       lock.unlock();
-      run_part(index);
+      work();
       lock.lock();
-      if (--pending_ == 0) {
-        pending_done_.store(seen, std::memory_order_release);
-        done_cv_.notify_one();
-      }
+      if (joined_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_cv_.notify_one();
     }
   }
 
@@ -115,11 +127,13 @@ class ThreadPool {
   std::condition_variable done_cv_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t job_n_ = 0;
-  int job_parts_ = 0;
-  int pending_ = 0;
+  int64_t job_chunks_ = 0;
+  int job_helpers_ = 0;
+  bool open_ = false;  // workers may still join the current job
+  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<int> joined_{0};  // workers inside the current job
   uint64_t generation_ = 0;
   std::atomic<uint64_t> published_{0};
-  std::atomic<uint64_t> pending_done_{0};
   bool stopping_ = false;
 };
 

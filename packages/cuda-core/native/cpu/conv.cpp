@@ -107,22 +107,34 @@ Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
 
 // B strips of the im2col matrix of one image's group:
 // col[(ci*kh + i)*kw + j][oh*out_w + ow] = src(ci, oh*sh + i*dh, ow*sw + j*dw).
-// Rows from kdim on are ones (the bias step).
-PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
-  return pack_b_by_strips([&g, src, kdim](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
-    // The strip's columns as runs along output rows.
+// Rows from kdim on are ones (the bias step). With `image` > 0 the columns run on across
+// images (column n*out_h*out_w + pixel reads image n, `image` elements after image n - 1).
+PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim, int64_t image = 0) {
+  return pack_b_by_strips([&g, src, kdim, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
+    // The strip's columns as runs along output rows (or whole images where those are contiguous).
     struct Run {
       int64_t t0, len, offset;
     };
     Run runs[32];
     int nruns = 0;
+    const int64_t ohw = g.out_h * g.out_w;
+    int64_t n = j0 / ohw, q = j0 % ohw;
     if (g.sh == 1 && g.sw == 1 && src.pitch == g.out_w) {
-      runs[nruns++] = Run{0, w, j0};  // output pixels map to consecutive source elements
-    } else {
-      for (int64_t t = 0, oh = j0 / g.out_w, ow = j0 % g.out_w; t < w; ow = 0, ++oh) {
-        const int64_t len = std::min(w - t, g.out_w - ow);
-        runs[nruns++] = Run{t, len, oh * g.sh * src.pitch + ow * g.sw};
+      // Output pixels map to consecutive source elements within an image.
+      for (int64_t t = 0; t < w; q = 0, ++n) {
+        const int64_t len = std::min(w - t, ohw - q);
+        runs[nruns++] = Run{t, len, n * image + q};
         t += len;
+      }
+    } else {
+      for (int64_t t = 0, oh = q / g.out_w, ow = q % g.out_w; t < w; ow = 0) {
+        const int64_t len = std::min(w - t, g.out_w - ow);
+        runs[nruns++] = Run{t, len, n * image + oh * g.sh * src.pitch + ow * g.sw};
+        t += len;
+        if (++oh == g.out_h) {
+          oh = 0;
+          ++n;
+        }
       }
     }
     const bool one_run = nruns == 1 && g.sw == 1;
@@ -154,6 +166,19 @@ PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim) {
       }
     }
   });
+}
+
+// The GEMM's A operand for one group: the weights as stored, [og][kdim] (packing reads a strip's
+// rows in step; a transposed copy would cost a strided pass over every weight per call), with
+// the bias as column kdim (the k step whose B row is ones) when there is one.
+PackA weight_pack(const float* w, const float* bias, int64_t kdim) {
+  return [rows = plain_pack_a(w, kdim, false), bias, kdim](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr,
+                                                            float* dst) {
+    const int64_t stored = std::max<int64_t>(0, std::min(kc, kdim - p0));
+    if (stored > 0) rows(i0, h, p0, stored, mr, dst);
+    for (int64_t p = stored; p < kc; ++p)
+      for (int64_t i = 0; i < mr; ++i) dst[p * mr + i] = i < h ? bias[i0 + i] : 0.0f;
+  };
 }
 
 // Runs of tasks (image x group products): whole tasks per thread when they divide evenly or
@@ -725,6 +750,41 @@ void backward_data_col(const ConvGeometry& g, const float* gy, const float* w, c
   });
 }
 
+// ---- small output planes: one GEMM over every image ---------------------------------------
+// Deep layers of U-Nets and ResNets on small faces have a handful of output pixels per image
+// (4x4, 5x4, 12x10): a GEMM per image runs its 32-wide column strips mostly empty and packs
+// the whole weight matrix again for every image. Here the GEMM's columns are the (image,
+// pixel) pairs of all images at once, its result [og][image, pixel] scattered to NCHW after.
+
+constexpr int64_t kBatchedPlanePixels = 400;  // measured: per-image GEMMs win from about 24x24 up
+bool batched_forward_wins(const ConvGeometry& g) { return g.n > 1 && g.out_h * g.out_w <= kBatchedPlanePixels; }
+
+void batched_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, kdim = cg * g.kh * g.kw, k = kdim + (bias ? 1 : 0);
+  const int64_t ohw = g.out_h * g.out_w, cols = g.n * ohw;
+  thread_local Scratch t_padded, t_product;
+  const Source src = padded_batch(g, x, t_padded);
+  const int64_t image = g.c * src.plane;
+  float* product = t_product.get(og * cols);
+  for (int64_t gr = 0; gr < g.groups; ++gr) {
+    const Source group_src{src.data + gr * cg * src.plane, src.plane, src.pitch};
+    gemm_packed(og, cols, k, 1.0f, weight_pack(w + gr * og * kdim, bias ? bias + gr * og : nullptr, kdim),
+                im2col_pack(g, group_src, kdim, image), 0.0f, product, cols, 0);
+    // out[n, gr*og + o, q] = product[o, n*ohw + q]: one output plane per task.
+    parallel_for(g.n * og, std::max<int64_t>(1, 4096 / ohw), [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t n = t / og, o = t % og;
+        const float* from = product + o * cols + n * ohw;
+        float* to = out + (n * g.o + gr * og + o) * ohw;
+        if (relu)
+          for (int64_t i = 0; i < ohw; ++i) to[i] = from[i] > 0.0f ? from[i] : 0.0f;
+        else
+          std::copy(from, from + ohw, to);
+      }
+    });
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -752,29 +812,29 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
   const int64_t k = kdim + (bias ? 1 : 0);
-  // The weights transposed once, [group][k][og] with the bias as row kdim, so that packing
-  // an A strip (repeated for every column block of every image) copies contiguous rows.
-  std::vector<float> wt(g.groups * k * og);
-  for (int64_t gr = 0; gr < g.groups; ++gr) {
-    float* dst = wt.data() + gr * k * og;
-    for (int64_t o = 0; o < og; ++o) {
-      const float* src = w + (gr * og + o) * kdim;
-      for (int64_t p = 0; p < kdim; ++p) dst[p * og + o] = src[p];
-      if (bias) dst[kdim * og + o] = bias[gr * og + o];
-    }
-  }
   if (direct) {
-    direct_forward(g, x, wt.data(), k * og, bias, out);
+    // The direct loops read one tap's weights for a block of output channels at once:
+    // transposed to [group][tap][og].
+    std::vector<float> wt(g.groups * kdim * og);
+    for (int64_t gr = 0; gr < g.groups; ++gr) {
+      float* dst = wt.data() + gr * kdim * og;
+      for (int64_t o = 0; o < og; ++o) {
+        const float* src = w + (gr * og + o) * kdim;
+        for (int64_t p = 0; p < kdim; ++p) dst[p * og + o] = src[p];
+      }
+    }
+    direct_forward(g, x, wt.data(), kdim * og, bias, out);
     if (relu) relu_output(g, out);
     return;
   }
+  if (batched_forward_wins(g)) return batched_forward(g, x, w, bias, out, relu);
   run_tasks(g.n * g.groups, double(og) * ohw * k, [&](int64_t t, int threads) {
     thread_local Scratch t_padded;
     const int64_t n = t / g.groups, gr = t % g.groups;
     const Source src = padded_source(g, x + (n * g.c + gr * cg) * g.h * g.w, cg, t_padded);
     float* y = out + (n * g.o + gr * og) * ohw;
-    gemm_packed(og, ohw, k, 1.0f, plain_pack_a(wt.data() + gr * k * og, og, true), im2col_pack(g, src, kdim), 0.0f, y,
-                ohw, threads);
+    gemm_packed(og, ohw, k, 1.0f, weight_pack(w + gr * og * kdim, bias ? bias + gr * og : nullptr, kdim),
+                im2col_pack(g, src, kdim), 0.0f, y, ohw, threads);
     if (!relu) return;
     if (threads == 1) return relu_in_place(y, og * ohw);
     parallel_for(og, 1, [&](int64_t lo, int64_t hi) { relu_in_place(y + lo * ohw, (hi - lo) * ohw); });

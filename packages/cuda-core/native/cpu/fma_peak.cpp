@@ -114,8 +114,12 @@ FmaPeak measure_fma_peak(int threads, double seconds) {
   out.flops_per_thread.assign(threads, 0.0);
   std::atomic<float> sink{0.0f};
   const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
-  // One part per thread: the pool runs part i on thread i, so all `threads` cores are busy at once.
+  // One chunk per thread, held until every chunk has started: a thread that waits for the
+  // others cannot claim a second chunk, so `threads` threads run the rounds at once.
+  std::atomic<int64_t> started{0};
   parallel_for(threads, 1, [&](int64_t lo, int64_t hi) {
+    started.fetch_add(hi - lo);
+    while (started.load() < threads) _mm_pause();
     for (int64_t t = lo; t < hi; ++t) {
       double best = 0.0;
       float acc = 0.0f;
