@@ -93,8 +93,8 @@ const cases: Case[] = [
   { n: 3, c: 5, h: 1, w: 1, o: 2, kh: 1, kw: 1, bias: true }, // 1x1 spatial
   { n: 2, c: 3, h: 4, w: 5, o: 7, kh: 1, kw: 1 }, // pointwise
   { n: 1, c: 1, h: 3, w: 3, o: 2, kh: 5, kw: 5, padding: [2, 2] }, // kernel larger than the input
-  { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // gemm (strips span rows) / direct / direct
-  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // gemm / direct / gemm
+  { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // direct / direct / direct
+  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // direct / direct / gemm
   { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / direct
   { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / gemm
   { n: 2, c: 3, h: 8, w: 7, o: 6, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 3, bias: true }, // depthwise x2, strided
@@ -103,14 +103,16 @@ const cases: Case[] = [
   { n: 1, c: 2, h: 4, w: 4, o: 3, kh: 1, kw: 1, padding: [1, 1] }, // padding beyond the kernel (negative flipped padding)
   { n: 1, c: 2, h: 4, w: 5, o: 2, kh: 3, kw: 3, padding: [3, 3] },
   { n: 1, c: 2, h: 11, w: 10, o: 3, kh: 3, kw: 3, stride: [2, 1], dilation: [2, 2], padding: [1, 2] }, // direct / col2im / direct
-  { n: 1, c: 4, h: 5, w: 5, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1], bias: true }, // gemm per group
-  { n: 1, c: 16, h: 4, w: 4, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1] }, // gemm per group, gemm filter gradient
-  // Small output planes of several images: one GEMM whose columns run across images.
-  { n: 3, c: 5, h: 3, w: 2, o: 30, kh: 1, kw: 1, bias: true }, // 1x1: whole images as runs, a strip spans all 3
-  { n: 4, c: 6, h: 4, w: 4, o: 28, kh: 3, kw: 3, padding: [1, 1], bias: true }, // padded rows, strips cross images
-  { n: 5, c: 4, h: 7, w: 1, o: 26, kh: 3, kw: 1, padding: [1, 0] }, // one pixel per row: a run per column
+  { n: 1, c: 4, h: 5, w: 5, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1], bias: true }, // direct per group
+  { n: 1, c: 16, h: 4, w: 4, o: 52, kh: 3, kw: 3, groups: 2, padding: [1, 1] }, // direct per group, gemm filter gradient
+  { n: 1, c: 6, h: 5, w: 9, o: 72, kh: 3, kw: 3, groups: 2, padding: [1, 1], bias: true }, // gemm per group (strips span rows)
+  // Small output planes of several images (over 32 outputs and 16 taps, so not direct): one GEMM
+  // whose columns run across images.
+  { n: 3, c: 20, h: 3, w: 2, o: 40, kh: 1, kw: 1, bias: true }, // 1x1: whole images as runs, a strip spans all 3
+  { n: 4, c: 6, h: 4, w: 4, o: 36, kh: 3, kw: 3, padding: [1, 1], bias: true }, // padded rows, strips cross images
+  { n: 5, c: 7, h: 7, w: 1, o: 34, kh: 3, kw: 1, padding: [1, 0] }, // one pixel per row: a run per column
   { n: 3, c: 4, h: 7, w: 6, o: 30, kh: 3, kw: 3, stride: [2, 2], dilation: [1, 2], padding: [1, 2], groups: 2, bias: true }, // per group, strided
-  { n: 2, c: 3, h: 22, w: 21, o: 25, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
+  { n: 2, c: 3, h: 22, w: 21, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
 ];
 
 function describeCase(k: Case): string {
