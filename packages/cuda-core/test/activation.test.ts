@@ -128,6 +128,26 @@ describe('prelu', () => {
     }
     expect(lr.prelu(lr.zeros([0, 3, 2]), lr.ones([3])).shape).toEqual([0, 3, 2]);
   });
+  it('gives the same values with every instruction set: rows with vector tails, NaN, -0 and infinities', () => {
+    const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
+    kernels.gemm_use_isa('auto');
+    const shape = [2, 3, 5, 7]; // 35-element rows: 2 x 16 + 3, 4 x 8 + 3
+    const x = uniform(size(shape), 400, -3, 3);
+    x.set([NaN, -0, 0, -Infinity, Infinity], 33);
+    const w = Float32Array.from([0.25, -0.5, 2]);
+    const ref = preluRef(x, shape, w);
+    try {
+      for (const isa of isas) {
+        kernels.gemm_use_isa(isa);
+        const y = lr.prelu(lr.tensor(x, shape), lr.tensor(w)).data();
+        // Exact, NaN and the sign of zero included (-0 is not > 0: the slope times -0).
+        expect(Array.from(y), isa).toEqual(ref);
+        expect(Object.is(y[34], -0), isa).toBe(true);
+      }
+    } finally {
+      kernels.gemm_use_isa('auto');
+    }
+  });
   it('gradients for x and weight, together and alone', () => {
     for (const [shape, wn] of [[[2, 3, 4, 4], 3], [[2, 3, 4, 4], 1], [[1, 5, 1, 1], 5], [[4, 5], 5], [[6], 1], [[3, 2, 7], 2]] as [number[], number][]) {
       const x = { data: awayFromZero(size(shape), 40 + wn), shape };

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "gemm.h"
 
 namespace lrface::cpu {
 
@@ -137,13 +138,21 @@ void l2_normalize_backward(const float* x, const float* gy, float* gx, int64_t o
   });
 }
 
+namespace {
+// One row of PReLU, branch-free and compiled per instruction set: with a branch per element
+// (half the signs of a feature map differ from their neighbours) it ran at 1.5 GB/s.
+inline __attribute__((always_inline)) void prelu_row(const float* __restrict p, float a, float* __restrict q, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) q[i] = p[i] > 0 ? p[i] : a * p[i];
+}
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))) void prelu_row_avx512(const float* p, float a, float* q, int64_t n) { prelu_row(p, a, q, n); }
+__attribute__((target("avx2,fma"))) void prelu_row_avx2(const float* p, float a, float* q, int64_t n) { prelu_row(p, a, q, n); }
+void prelu_row_base(const float* p, float a, float* q, int64_t n) { prelu_row(p, a, q, n); }
+}  // namespace
+
 void prelu(const float* x, const float* w, float* y, int64_t outer, int64_t c, int64_t inner, bool shared) {
-  for_rows(outer * c, inner, [&](int64_t r) {
-    const float a = w[shared ? 0 : r % c];
-    const float* p = x + r * inner;
-    float* q = y + r * inner;
-    for (int64_t i = 0; i < inner; ++i) q[i] = p[i] > 0 ? p[i] : a * p[i];
-  });
+  const char* isa = gemm_isa();  // the kernels' instruction set (and its test override)
+  const auto row = isa[0] != 'a' ? prelu_row_base : isa[3] == '5' ? prelu_row_avx512 : prelu_row_avx2;
+  for_rows(outer * c, inner, [&](int64_t r) { row(x + r * inner, w[shared ? 0 : r % c], y + r * inner, inner); });
 }
 
 void prelu_backward(const float* x, const float* w, const float* gy, float* gx, float* gw, int64_t outer, int64_t c,
