@@ -186,7 +186,14 @@ describe('maxPool2d', () => {
   it('without autograd every case and instruction set gives the reference values (the index-free kernels)', () => {
     // Quantised values (ties), NaN and infinities; the cases cover stride 1 columns with padding,
     // dilation and ceil mode, and a window wholly in the padding.
-    const more: PoolCase[] = [...cases, { shape: [2, 3, 9, 40], k: [3, 3], s: [1, 1], p: [1, 1] }, { shape: [1, 1, 1, 1], k: [1, 2], p: [0, 1], d: [1, 2] }];
+    const more: PoolCase[] = [
+      ...cases,
+      { shape: [2, 3, 9, 40], k: [3, 3], s: [1, 1], p: [1, 1] },
+      { shape: [1, 1, 1, 1], k: [1, 2], p: [0, 1], d: [1, 2] },
+      // Planes taller than a band of row maxima (32 output rows), bands that start mid-plane.
+      { shape: [2, 3, 70, 20], k: [3, 3], s: [1, 1], p: [1, 1] },
+      { shape: [1, 2, 75, 18], k: [3, 5], s: [2, 1], p: [1, 2], d: [2, 1] },
+    ];
     for (const [i, c] of more.entries()) {
       const r = rng(60 + i);
       const x = Float32Array.from({ length: size(c.shape) }, () => Math.round(r() * 6) - 3);
@@ -199,6 +206,21 @@ describe('maxPool2d', () => {
         } finally {
           kernels.gemm_use_isa('auto');
         }
+      }
+    }
+  });
+
+  it('without autograd, of equal values the first in row-major window order wins (the sign of zero)', () => {
+    // Windows [[-0, +0], [+0, +0]] and [[+0, -0], [-0, -0]]: the indexed kernel keeps the first.
+    for (const isa of poolIsas) {
+      kernels.gemm_use_isa(isa);
+      try {
+        for (const [a, b] of [[-0, 0], [0, -0]]) {
+          const y = lr.noGrad(() => lr.maxPool2d(lr.tensor([[[[a, b], [b, b]]]]), { kernelSize: [2, 2], stride: 1, padding: [0, 0] })).data();
+          expect(Object.is(y[0], a), `${isa} ${a}`).toBe(true);
+        }
+      } finally {
+        kernels.gemm_use_isa('auto');
       }
     }
   });
@@ -282,6 +304,21 @@ describe('avgPool2d', () => {
     const big = uniform(2 * size(c.shape), 9);
     const view = lr.narrow(lr.tensor(big, [2 * c.shape[0], ...c.shape.slice(1)]), 0, c.shape[0], c.shape[0]);
     expectClose(lr.avgPool2d(view, avgOpts(c, true)).data(), poolRef(big.slice(size(c.shape)), c, 'avg').out, 1e-6, 1e-5);
+  });
+
+  it('without autograd, of equal values the first in row-major window order wins (the sign of zero)', () => {
+    // Windows [[-0, +0], [+0, +0]] and [[+0, -0], [-0, -0]]: the indexed kernel keeps the first.
+    for (const isa of poolIsas) {
+      kernels.gemm_use_isa(isa);
+      try {
+        for (const [a, b] of [[-0, 0], [0, -0]]) {
+          const y = lr.noGrad(() => lr.maxPool2d(lr.tensor([[[[a, b], [b, b]]]]), { kernelSize: [2, 2], stride: 1, padding: [0, 0] })).data();
+          expect(Object.is(y[0], a), `${isa} ${a}`).toBe(true);
+        }
+      } finally {
+        kernels.gemm_use_isa('auto');
+      }
+    }
   });
 
   it('rejects bad arguments, naming them', () => {

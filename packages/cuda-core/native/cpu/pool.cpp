@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include <limits>
+#include <vector>
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
@@ -175,33 +176,63 @@ void avg_pool2x2(const PoolGeometry& g, const float* x, float* out) {
 }
 
 // ---- max pooling without an index, column stride 1 (e.g. 3x3 stride-1 "same" pooling) -----
-// Values only (inference): each window row and column offset is one shifted, vectorisable
-// pass over the output row. A NaN always wins, so the values equal the indexed kernel's.
+// Values only (inference), separable: each input row a band of outputs reads is reduced over the
+// window's columns once (kw shifted, vectorisable passes), then each output row over the
+// window's rows (kh passes over those row maxima) - kh + kw passes per output instead of
+// kh x kw. A later element wins when strictly larger or NaN, within a row and then across rows,
+// which is the indexed kernel's row-major order: the same value, NaN and the sign of zero
+// included. A window wholly in the padding stays -inf, as in the indexed kernel.
 
-inline __attribute__((always_inline)) void max_rows_unit_stride(const PoolGeometry& g, const float* __restrict src,
-                                                                int64_t oy, float* __restrict dst) {
-  for (int64_t ox = 0; ox < g.out_w; ++ox) dst[ox] = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < g.kh; ++i) {
-    const int64_t iy = oy * g.sh - g.pt + i * g.dh;
-    if (iy < 0 || iy >= g.h) continue;
-    const float* __restrict row = src + iy * g.w;
+// dst = the later of dst and s where s wins (strictly larger, or NaN); `|` keeps it branch-free.
+inline __attribute__((always_inline)) void max_merge(const float* __restrict s, float* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = ((s[i] > dst[i]) | (s[i] != s[i])) ? s[i] : dst[i];
+}
+
+// Output rows [oy0, oy1) of one plane; hmax: scratch for their input rows' column maxima.
+inline __attribute__((always_inline)) void max_band_unit_stride(const PoolGeometry& g, const float* __restrict src,
+                                                                int64_t oy0, int64_t oy1, float* __restrict dst,
+                                                                float* __restrict hmax) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  const int64_t iy0 = std::max<int64_t>(0, oy0 * g.sh - g.pt);
+  const int64_t iy1 = std::min<int64_t>(g.h, (oy1 - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1);
+  for (int64_t iy = iy0; iy < iy1; ++iy) {
+    float* __restrict hr = hmax + (iy - iy0) * g.out_w;
+    for (int64_t ox = 0; ox < g.out_w; ++ox) hr[ox] = kLowest;
+    const float* row = src + iy * g.w;
     for (int64_t j = 0; j < g.kw; ++j) {
       const int64_t shift = j * g.dw - g.pl;  // input column of output 0's tap
       const int64_t lo = std::max<int64_t>(0, -shift), hi = std::min(g.out_w, g.w - shift);
-      const float* __restrict s = row + shift;
-      for (int64_t ox = lo; ox < hi; ++ox) dst[ox] = (s[ox] > dst[ox] || s[ox] != s[ox]) ? s[ox] : dst[ox];
+      if (lo < hi) max_merge(row + shift + lo, hr + lo, hi - lo);
+    }
+  }
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    float* __restrict d = dst + (oy - oy0) * g.out_w;
+    for (int64_t ox = 0; ox < g.out_w; ++ox) d[ox] = kLowest;
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const int64_t iy = oy * g.sh - g.pt + i * g.dh;
+      if (iy >= 0 && iy < g.h) max_merge(hmax + (iy - iy0) * g.out_w, d, g.out_w);
     }
   }
 }
-LR_AVX512 void max_rows_avx512(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
-LR_AVX2 void max_rows_avx2(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
-void max_rows_base(const PoolGeometry& g, const float* src, int64_t oy, float* dst) { max_rows_unit_stride(g, src, oy, dst); }
+using MaxBandFn = void (*)(const PoolGeometry&, const float*, int64_t, int64_t, float*, float*);
+LR_AVX512 void max_band_avx512(const PoolGeometry& g, const float* s, int64_t a, int64_t b, float* d, float* h) { max_band_unit_stride(g, s, a, b, d, h); }
+LR_AVX2 void max_band_avx2(const PoolGeometry& g, const float* s, int64_t a, int64_t b, float* d, float* h) { max_band_unit_stride(g, s, a, b, d, h); }
+void max_band_base(const PoolGeometry& g, const float* s, int64_t a, int64_t b, float* d, float* h) { max_band_unit_stride(g, s, a, b, d, h); }
+
+constexpr int64_t kMaxBandRows = 32;  // output rows per band: their row maxima stay in L1/L2
 
 void max_pool_values_unit_stride(const PoolGeometry& g, const float* x, float* out) {
   const char* name = gemm_isa();
-  const auto rows = name[0] != 'a' ? max_rows_base : name[3] == '5' ? max_rows_avx512 : max_rows_avx2;
+  const MaxBandFn band = name[0] != 'a' ? max_band_base : name[3] == '5' ? max_band_avx512 : max_band_avx2;
   parallel_for(g.planes * g.out_h, kRowGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) rows(g, x + (r / g.out_h) * g.h * g.w, r % g.out_h, out + r * g.out_w);
+    // Input rows a band reads: (rows - 1) * sh + (kh - 1) * dh + 1.
+    std::vector<float> hmax(((kMaxBandRows - 1) * g.sh + (g.kh - 1) * g.dh + 1) * g.out_w);
+    for (int64_t r = lo; r < hi;) {
+      const int64_t p = r / g.out_h, oy0 = r % g.out_h;
+      const int64_t oy1 = std::min({g.out_h, oy0 + kMaxBandRows, oy0 + (hi - r)});
+      band(g, x + p * g.h * g.w, oy0, oy1, out + r * g.out_w, hmax.data());
+      r += oy1 - oy0;
+    }
   });
 }
 
