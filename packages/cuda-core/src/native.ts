@@ -28,8 +28,11 @@ export interface CudaInfo {
 }
 
 export interface NativeAddon {
-  /** device: -1 (default) for host memory, k for CUDA device k. */
-  Storage: new (dtype: number, numel: number, device?: number) => NativeStorage;
+  /**
+   * device: -1 (default) for host memory, k for CUDA device k. zeroed (default true): false
+   * skips the zero fill of host memory, for outputs a kernel overwrites whole.
+   */
+  Storage: new (dtype: number, numel: number, device?: number, zeroed?: boolean) => NativeStorage;
   liveStorage(): {
     count: number;
     bytes: number;

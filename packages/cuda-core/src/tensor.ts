@@ -259,6 +259,16 @@ export function empty(shape: Shape, dtype: DType = 'float32', device: DeviceInde
   return new Tensor(new StorageHandle(native), 0, shape, dtype);
 }
 
+/**
+ * Like {@link empty} without the zero fill of host memory: for op outputs whose kernel writes
+ * every element (the fill would be one more pass over memory per op).
+ * @internal
+ */
+export function uninitialized(shape: Shape, dtype: DType = 'float32', device: DeviceIndex = HOST): Tensor {
+  const native = new addon.Storage(DTYPE_CODE[dtype], shapeSize(shape), device, device !== HOST);
+  return new Tensor(new StorageHandle(native), 0, shape, dtype);
+}
+
 let cudaInfoOnce: ReturnType<typeof addon.cudaInfo> | undefined;
 
 /**

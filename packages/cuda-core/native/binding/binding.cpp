@@ -37,8 +37,9 @@ Napi::Function StorageWrap::Define(Napi::Env env) {
 // new Storage(dtype, numel, device = -1): device -1 is host memory, k >= 0 CUDA device k
 StorageWrap::StorageWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StorageWrap>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber() || (info.Length() > 2 && !info[2].IsNumber()))
-    throw Napi::TypeError::New(env, "Storage: expected (dtype: number, numel: number, device?: number)");
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber() || (info.Length() > 2 && !info[2].IsNumber()) ||
+      (info.Length() > 3 && !info[3].IsBoolean()))
+    throw Napi::TypeError::New(env, "Storage: expected (dtype: number, numel: number, device?: number, zeroed?: boolean)");
   int dtype = info[0].As<Napi::Number>().Int32Value();
   double numel = info[1].As<Napi::Number>().DoubleValue();
   double device = info.Length() > 2 ? info[2].As<Napi::Number>().DoubleValue() : Storage::kHost;
@@ -47,7 +48,8 @@ StorageWrap::StorageWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Stor
   if (!(device >= -1 && device < 1024) || device != static_cast<int>(device))
     throw Napi::RangeError::New(env, "Storage: 'device' must be -1 (host) or a CUDA device index");
   try {
-    storage_ = new Storage(static_cast<DType>(dtype), static_cast<int64_t>(numel), static_cast<int>(device));
+    const bool zeroed = info.Length() > 3 ? info[3].As<Napi::Boolean>().Value() : true;
+    storage_ = new Storage(static_cast<DType>(dtype), static_cast<int64_t>(numel), static_cast<int>(device), zeroed);
   } catch (const EngineError& e) {
     throw Napi::Error::New(env, e.what());
   }

@@ -91,7 +91,7 @@ size_t round_size(size_t bytes) {
 size_t host_cache_bytes() { return cache().cached(); }
 void host_cache_clear() { cache().clear(); }
 
-Storage::Storage(DType dtype, int64_t numel, int device) : dtype_(dtype), numel_(numel), device_(device) {
+Storage::Storage(DType dtype, int64_t numel, int device, bool zeroed) : dtype_(dtype), numel_(numel), device_(device) {
   LR_CHECK(numel >= 0, Range, "alloc: 'numel' must be >= 0, got ", numel);
   size_t bytes = this->bytes();
   if (device_ != kHost) {
@@ -110,7 +110,10 @@ Storage::Storage(DType dtype, int64_t numel, int device) : dtype_(dtype), numel_
   data_ = cache().take(capacity_);
   if (data_ == nullptr) data_ = std::aligned_alloc(kAlignment, capacity_);
   if (data_ == nullptr) fail(ErrorKind::State, "alloc: out of memory allocating ", bytes, " bytes");
-  std::memset(data_, 0, capacity_);
+  if (zeroed)
+    std::memset(data_, 0, capacity_);
+  else  // vector kernels may read past the end: what they find there is zero, never stale
+    std::memset(static_cast<char*>(data_) + bytes, 0, capacity_ - bytes);
   g_live_count.fetch_add(1);
   g_live_bytes.fetch_add(static_cast<int64_t>(bytes));
 }

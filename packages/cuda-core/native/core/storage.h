@@ -13,7 +13,9 @@ class Storage {
  public:
   static constexpr int kHost = -1;
   // device: kHost, or the index of a CUDA device.
-  Storage(DType dtype, int64_t numel, int device = kHost);
+  // zeroed = false leaves host memory as the block cache hands it out (for outputs a kernel
+  // overwrites whole); the padding past the last element is zeroed either way.
+  Storage(DType dtype, int64_t numel, int device = kHost, bool zeroed = true);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -517,7 +517,10 @@ Bands plan_bands(const ConvGeometry& g) {
 const float* pad_band(const ConvGeometry& g, const Bands& b, const float* x, int64_t n, int64_t gr, int64_t oh0,
                       int64_t oh1, Scratch& scratch, std::vector<int64_t>& taps) {
   const int64_t cg = g.c / g.groups, cols = b.cols;
-  const int64_t rows = (oh1 - oh0 - 1) * g.sh + (g.kh - 1) * g.dh + 1, plane = rows * cols;
+  const int64_t rows = (oh1 - oh0 - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+  // Planes a multiple of 4 KiB apart would put every channel's tap in the same L1 sets (a
+  // 1x1 band of 16 rows of 128 is 8 KiB): one cache line more keeps them apart.
+  const int64_t plane = rows * cols + ((rows * cols) % 1024 == 0 ? 16 : 0);
   float* src = scratch.get(cg * plane + kDirectSlack);
   for (int64_t ci = 0; ci < cg; ++ci) {
     const float* xp = x + (n * g.c + gr * cg + ci) * g.h * g.w;

@@ -1,7 +1,7 @@
 // Softmax family, PReLU, LightCNN's max-feature-map, dropout and L2 normalisation.
 // Axis ops view x as [outer, n, inner] around the axis; each op runs one kernel.
 import { attr, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, type GradContext } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, uninitialized, type GradContext } from './tensor-ref.js';
 import { reserveCounters } from '../random.js';
 import { reshape } from './shape.js';
 
@@ -72,7 +72,7 @@ export function prelu(x: Tensor, weight: Tensor): Tensor {
   if (!shared && t.weight.size !== channels)
     throw rangeError(op, 'weight', `1 or ${channels} (channels of x ${formatShape(t.x.shape)}) slopes`, `shape ${formatShape(t.weight.shape)}`, true);
   const dims = t.x.rank >= 2 ? [t.x.shape[0], channels, shapeSize(t.x.shape.slice(2))] : [1, 1, t.x.size];
-  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const y = uninitialized(t.x.shape, 'float32', t.x._deviceIndex);
   if (y.size > 0) kernels.prelu(...ref(y), ...ref(t.x), ...ref(t.weight), dims, shared);
   record(op, [t.x, t.weight], y, { x: t.x, weight: t.weight }, { dims, shared });
   return y;

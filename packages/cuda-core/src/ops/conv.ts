@@ -1,7 +1,7 @@
 // 2-D convolution and transposed convolution (PyTorch semantics). The native kernels pick
 // implicit-im2col GEMM or direct loops by shape (native/cpu/conv.cpp).
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, uninitialized } from './tensor-ref.js';
 import { sum } from './reduce.js';
 import { UNARY_CODES } from './unary-codes.js';
 
@@ -96,7 +96,7 @@ function convForward(decl: typeof conv2dDecl, input: Tensor, weight: Tensor, bia
   const outH = outSize(op, h, kh, a.stride[0], pt, pb, a.dilation[0]);
   const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
   const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
-  const out = empty([n, o, outH, outW]);
+  const out = uninitialized([n, o, outH, outW]);  // every path writes each output element
   if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom, relu);
   // The fused op's gradient masks by the output (out > 0 exactly where the pre-activation was).
   record(op, [t.input, t.weight, t.bias], out, relu ? { input: t.input, weight: t.weight, out } : { input: t.input, weight: t.weight }, { geom });

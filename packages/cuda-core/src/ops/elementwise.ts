@@ -1,6 +1,6 @@
 // Elementwise ops: binary with NumPy broadcasting, unary maps, and their gradients.
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, type GradContext, type Shape } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, uninitialized, type GradContext, type Shape } from './tensor-ref.js';
 import { UNARY_CODES } from './unary-codes.js';
 import { sumToShape } from './reduce.js';
 import { tensor, type DeviceSpec } from '../tensor.js';
@@ -48,7 +48,7 @@ function binary(name: BinaryName, a: Tensor | number, b: Tensor | number): Tenso
   try {
     const { t } = binaryDecls[name].parse({ a: ta, b: tb });
     const shape = broadcastShapes(name, t.a.shape, t.b.shape);
-    const out = empty(shape, 'float32', t.a._deviceIndex);
+    const out = uninitialized(shape, 'float32', t.a._deviceIndex);
     kernels.binary(BINARY_CODES[name], ...ref(out), ...ref(t.a), ...ref(t.b), shape, padShape(t.a.shape, shape.length), padShape(t.b.shape, shape.length));
     const saved: Record<string, Tensor> = {};
     if (name !== 'add' && name !== 'sub') Object.assign(saved, { a: t.a, b: t.b });
@@ -183,7 +183,7 @@ const NEEDS_INPUT = new Set<UnaryName>(['log', 'abs', 'relu', 'leaky_relu', 'cla
 const NEEDS_OUTPUT = new Set<UnaryName>(['exp', 'sqrt', 'sigmoid', 'tanh']);
 
 function unary(name: UnaryName, x: Tensor, p0 = 0, p1 = 0, attrs: Record<string, unknown> = {}): Tensor {
-  const out = empty(x.shape, 'float32', x._deviceIndex);
+  const out = uninitialized(x.shape, 'float32', x._deviceIndex);
   kernels.unary(UNARY_CODES[name], ...ref(out), ...ref(x), x.size, p0, p1);
   const saved: Record<string, Tensor> = {};
   if (NEEDS_INPUT.has(name)) saved.x = x;

@@ -2,7 +2,7 @@
 // tensor as [outer, n, inner] around the axis and work for every dtype; gradients (float32)
 // copy each piece's gradient back into its region of a zeroed input gradient.
 import { attr, checkSameDevice, checkTensor, defineOp, normalizeAxis, ref, type AttrSpec } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, typeError } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, typeError, uninitialized } from './tensor-ref.js';
 
 const ANY = ['float32', 'int32', 'uint8'] as const;
 
@@ -56,7 +56,7 @@ export function concat(tensors: Tensor[], axis = 0): Tensor {
   const total = sizes.reduce((p, q) => p + q, 0);
   const shape = first.shape.map((d, k) => (k === ax ? total : d));
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype, first._deviceIndex);
+  const out = uninitialized(shape, first.dtype, first._deviceIndex); // every row is copied in
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, total, inner], sizes, ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, total, inner, sizes });
   return out;
@@ -86,7 +86,7 @@ export function stack(tensors: Tensor[], axis = 0): Tensor {
   const shape = [...first.shape.slice(0, ax), k, ...first.shape.slice(ax)];
   // Stacking is a concat of [outer, 1, inner] blocks.
   const [outer, , inner] = around(shape, ax);
-  const out = empty(shape, first.dtype, first._deviceIndex);
+  const out = uninitialized(shape, first.dtype, first._deviceIndex); // every row is copied in
   if (out.size > 0) kernels.concat_axis(...ref(out), [outer, k, inner], new Array(k).fill(1), ...list.flatMap((t) => ref(t)));
   record(op, list, out, {}, { outer, k, inner });
   return out;

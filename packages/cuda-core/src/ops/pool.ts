@@ -1,6 +1,6 @@
 // Pooling over the last two axes of NCHW tensors (PyTorch semantics).
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, shouldRecord, Tensor } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shouldRecord, Tensor, uninitialized } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 
@@ -67,7 +67,7 @@ export function maxPool2d(x: Tensor, options: MaxPool2dOptions): Tensor {
   const { t, a } = maxDecl.parse({ x }, options);
   const geom = geometry(op, t.x, a.kernelSize, a.stride ?? a.kernelSize, a.padding, a.dilation, a.ceilMode);
   const [n, c] = t.x.shape;
-  const out = empty([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex);
+  const out = uninitialized([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex); // every window is written
   // The argmax indices are only kept when a backward pass can need them.
   const index = shouldRecord([t.x]) ? empty(out.shape, 'int32', t.x._deviceIndex) : null;
   if (out.size > 0) kernels.max_pool2d(...ref(out), ...(index ? ref(index) : [null, 0]), ...ref(t.x), geom);

@@ -1,5 +1,5 @@
 // Re-exports for op modules, so each op file imports the engine core from one place.
-export { Tensor, empty, formatShape, shapeSize, keep } from '../tensor.js';
+export { Tensor, empty, uninitialized, formatShape, shapeSize, keep } from '../tensor.js';
 export type { Shape } from '../tensor.js';
 export type { NativeStorage as NativeStorageRef } from '../native.js';
 export { kernels } from '../native.js';
