@@ -112,6 +112,7 @@ const cases: Case[] = [
   { n: 4, c: 6, h: 4, w: 4, o: 36, kh: 3, kw: 3, padding: [1, 1], bias: true }, // padded rows, strips cross images
   { n: 5, c: 7, h: 7, w: 1, o: 34, kh: 3, kw: 1, padding: [1, 0] }, // one pixel per row: a run per column
   { n: 3, c: 4, h: 7, w: 6, o: 30, kh: 3, kw: 3, stride: [2, 2], dilation: [1, 2], padding: [1, 2], groups: 2, bias: true }, // per group, strided
+  { n: 11, c: 3, h: 19, w: 20, o: 34, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 4096 columns per GEMM: 10 images, then 1
   { n: 2, c: 3, h: 22, w: 21, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
 ];
 
