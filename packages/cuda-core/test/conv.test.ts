@@ -114,6 +114,9 @@ const cases: Case[] = [
   { n: 3, c: 4, h: 7, w: 6, o: 30, kh: 3, kw: 3, stride: [2, 2], dilation: [1, 2], padding: [1, 2], groups: 2, bias: true }, // per group, strided
   { n: 11, c: 3, h: 19, w: 20, o: 34, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 4096 columns per GEMM: 10 images, then 1
   { n: 2, c: 3, h: 22, w: 21, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
+  // Rows of one or two whole 16-float vectors, over 32 outputs: direct loops.
+  { n: 1, c: 5, h: 6, w: 16, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true },
+  { n: 2, c: 4, h: 21, w: 32, o: 37, kh: 3, kw: 3, padding: [1, 1] },
 ];
 
 function describeCase(k: Case): string {
@@ -273,7 +276,7 @@ describe('conv2d', () => {
 
 describe('conv2dRelu', () => {
   // The cases above plus one large enough that a single image's product is split over threads.
-  const reluCases: Case[] = [...cases, { n: 1, c: 16, h: 32, w: 32, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true }];
+  const reluCases: Case[] = [...cases, { n: 1, c: 16, h: 32, w: 40, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true }];
 
   it('equals max(conv, 0) from the direct definition on every kernel path, and relu(conv2d) exactly', () => {
     for (const isa of isas)
