@@ -114,9 +114,11 @@ const cases: Case[] = [
   { n: 3, c: 4, h: 7, w: 6, o: 30, kh: 3, kw: 3, stride: [2, 2], dilation: [1, 2], padding: [1, 2], groups: 2, bias: true }, // per group, strided
   { n: 11, c: 3, h: 19, w: 20, o: 34, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 4096 columns per GEMM: 10 images, then 1
   { n: 2, c: 3, h: 22, w: 21, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 462 pixels: a GEMM per image again
-  // Rows of one or two whole 16-float vectors, over 32 outputs: direct loops.
+  // Rows of whole 32-pixel segments (or 16 pixels), over 32 outputs: direct loops.
   { n: 1, c: 5, h: 6, w: 16, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true },
   { n: 2, c: 4, h: 21, w: 32, o: 37, kh: 3, kw: 3, padding: [1, 1] },
+  { n: 1, c: 3, h: 5, w: 64, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true }, // two segments per row
+  { n: 1, c: 2, h: 4, w: 66, o: 3, kh: 3, kw: 3 }, // valid: 64 outputs per row
 ];
 
 function describeCase(k: Case): string {
