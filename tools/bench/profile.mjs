@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Op-by-op time of lrface's forward of bench workloads: each op of the LrfaceBackend timed
 // where it is called (kernels run synchronously), summed over the ops of one kind and shape,
-// with the conv/linear GFLOP/s and the memory rate of the rest, so the time a network loses
-// can be traced to the layers that lose it.
+// with the conv/linear GFLOP/s and the memory rate (bytes read + written), so the time a
+// network loses can be traced to the layers that lose it.
 //
 // usage: node tools/bench/profile.mjs [--only id,id] [--threads 2] [--runs 5]
 import * as lr from '@lrface/cuda-core';
@@ -22,73 +22,68 @@ for (const id of only) if (!workloadIds.includes(id)) throw new Error(`unknown w
 const shape = (t) => t.shape.join('x');
 const pair = (v) => (Array.isArray(v) ? v[0] : v);
 
-/** LrfaceBackend whose ops record (key, ms, flops, bytes) per call. */
+const size = (shapeList) => shapeList.reduce((a, b) => a + b.reduce((p, q) => p * q, 1), 0);
+
+/** LrfaceBackend whose ops record (ms, FLOPs, bytes read + written) per op kind and shape. */
 class ProfiledBackend extends LrfaceBackend {
   constructor(params) {
     super(params);
     this.rows = new Map();
     this.on = false;
   }
-  time(key, flops, bytes, fn) {
+  /** Runs fn, charging its time to `key`; flops(y) for conv/linear, inputs for the byte count. */
+  time(key, inputs, fn, flops = () => 0) {
     const t0 = performance.now();
     const y = fn();
     const ms = performance.now() - t0;
     if (this.on) {
       const r = this.rows.get(key) ?? { key, ms: 0, flops: 0, bytes: 0, calls: 0 };
       r.ms += ms;
-      r.flops += flops;
-      r.bytes += bytes ?? 4 * y.size;
+      r.flops += flops(y);
+      r.bytes += 4 * (size(inputs.map((t) => t.shape)) + y.size);
       r.calls += 1;
       this.rows.set(key, r);
     }
     return y;
   }
-  conv(x, name, o) {
-    return this.convWithFlops('conv', x, name, o);
-  }
-  convRelu(x, name, o) {
-    return this.convWithFlops('convRelu', x, name, o);
-  }
-  convWithFlops(kind, x, name, o) {
+  convOp(kind, x, o, fn) {
     const k = pair(o.kernel);
     const [n, , h, w] = x.shape;
-    const t0 = performance.now();
-    const out = kind === 'conv' ? super.conv(x, name, o) : super.convRelu(x, name, o);
-    const ms = performance.now() - t0;
-    if (this.on) {
-      const key = `${kind} ${o.in}->${o.out} k${k} p${o.padding ?? 0} on ${n}x${h}x${w}`;
-      const r = this.rows.get(key) ?? { key, ms: 0, flops: 0, bytes: 0, calls: 0 };
-      r.ms += ms;
-      r.flops += 2 * out.size * (o.in / (o.groups ?? 1)) * k * k;
-      r.bytes += 4 * (x.size + out.size);
-      r.calls += 1;
-      this.rows.set(key, r);
-    }
-    return out;
+    const key = `${kind} ${o.in}->${o.out} k${k} p${o.padding ?? 0} on ${n}x${h}x${w}`;
+    return this.time(key, [x], fn, (y) => 2 * y.size * (o.in / (o.groups ?? 1)) * k * k);
+  }
+  conv(x, name, o) {
+    return this.convOp('conv', x, o, () => super.conv(x, name, o));
+  }
+  convRelu(x, name, o) {
+    return this.convOp('convRelu', x, o, () => super.convRelu(x, name, o));
   }
   relu(x) {
-    return this.time(`relu ${shape(x)}`, 0, 8 * x.size, () => super.relu(x));
+    return this.time(`relu ${shape(x)}`, [x], () => super.relu(x));
   }
   add(a, b) {
-    return this.time(`add ${shape(a)}`, 0, 12 * a.size, () => super.add(a, b));
+    return this.time(`add ${shape(a)}`, [a, b], () => super.add(a, b));
   }
   maxPool(x, o) {
-    return this.time(`maxPool k${o.kernel} s${o.stride ?? o.kernel} ${shape(x)}`, 0, undefined, () => super.maxPool(x, o));
+    return this.time(`maxPool k${o.kernel} s${o.stride ?? o.kernel} ${shape(x)}`, [x], () => super.maxPool(x, o));
   }
   concat(xs, axis) {
-    return this.time(`concat ${xs.map(shape).join('+')}`, 0, undefined, () => super.concat(xs, axis));
+    return this.time(`concat ${xs.map(shape).join('+')}`, xs, () => super.concat(xs, axis));
   }
   upsample2x(x) {
-    return this.time(`upsample2x ${shape(x)}`, 0, undefined, () => super.upsample2x(x));
+    return this.time(`upsample2x ${shape(x)}`, [x], () => super.upsample2x(x));
   }
   prelu(x, name, c) {
-    return this.time(`prelu ${shape(x)}`, 0, 8 * x.size, () => super.prelu(x, name, c));
+    return this.time(`prelu ${shape(x)}`, [x], () => super.prelu(x, name, c));
   }
   linear(x, name, o) {
-    return this.time(`linear ${o.in}->${o.out} on ${x.shape[0]}`, 2 * x.shape[0] * o.in * o.out, undefined, () => super.linear(x, name, o));
+    return this.time(`linear ${o.in}->${o.out} on ${x.shape[0]}`, [x], () => super.linear(x, name, o), () => 2 * x.shape[0] * o.in * o.out);
+  }
+  matmul(a, b) {
+    return this.time(`matmul ${shape(a)} @ ${shape(b)}`, [a, b], () => super.matmul(a, b), (y) => 2 * y.size * a.shape[a.shape.length - 1]);
   }
   flatten(x) {
-    return this.time(`flatten ${shape(x)}`, 0, 0, () => super.flatten(x));
+    return this.time(`flatten ${shape(x)}`, [], () => super.flatten(x));
   }
 }
 
