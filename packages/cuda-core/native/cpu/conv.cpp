@@ -847,16 +847,18 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
   const int64_t k = kdim + (bias ? 1 : 0);
   if (direct) {
     // The direct loops read one tap's weights for a block of output channels at once:
-    // transposed to [group][tap][og].
-    std::vector<float> wt(g.groups * kdim * og);
+    // transposed to [group][tap][og], into a kept buffer (a fresh one over glibc's mmap
+    // threshold would fault its pages in again on every call).
+    thread_local Scratch t_wt;
+    float* wt = t_wt.get(g.groups * kdim * og);
     for (int64_t gr = 0; gr < g.groups; ++gr) {
-      float* dst = wt.data() + gr * kdim * og;
+      float* dst = wt + gr * kdim * og;
       for (int64_t o = 0; o < og; ++o) {
         const float* src = w + (gr * og + o) * kdim;
         for (int64_t p = 0; p < kdim; ++p) dst[p * og + o] = src[p];
       }
     }
-    direct_forward(g, x, wt.data(), kdim * og, bias, out);
+    direct_forward(g, x, wt, kdim * og, bias, out);
     if (relu) relu_output(g, out);
     return;
   }
