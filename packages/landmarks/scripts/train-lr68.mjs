@@ -9,7 +9,8 @@
 // --init FILE starts G2 from a weights file of lr68's architecture (e.g. the supervised model of
 // train-supervised.mjs) instead of from scratch; --foreground-weight and --sigma set the
 // supervised heatmap term, --subsampled-fraction the share of labelled inputs taken as S1's
-// subsampled faces rather than G1's outputs.
+// subsampled faces rather than G1's outputs, --g1-residual makes G1 a learnt change to the
+// average-pooled face (see HighToLowGeneratorConfig.residual).
 //   LRFACE_NUM_THREADS=1 nice -n 5 node packages/landmarks/scripts/train-lr68.mjs --g1-steps 600 --g2-steps 1500
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { defaultCorpusDir, packageDir, parseArgs } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), g1Steps: 600, g2Steps: 1500, g1Minutes: 30, g2Minutes: 60, batch: 16, seed: 2,
-  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, init: '', foregroundWeight: 0, sigma: 2, subsampledFraction: 0, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
+  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Residual: false, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, init: '', foregroundWeight: 0, sigma: 2, subsampledFraction: 0, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
 });
 const spec = SHIPPED_MODELS.lr68;
 manualSeed(args.seed);
@@ -44,6 +45,7 @@ const g1Config = {
   ...DEFAULT_HIGH_TO_LOW.generator,
   encoderPoolAfter: Array.from({ length: args.g1Pools }, (_, i) => i),
   decoderUpsampleAfter: Array.from({ length: args.g1Pools - 2 }, (_, i) => i),
+  residual: args.g1Residual,
 };
 const stage1 = new HighToLowTrainer({
   ...DEFAULT_HIGH_TO_LOW, generator: g1Config, weights: { alpha: args.alpha, beta: args.beta }, steps: args.g1Steps, batchSize: args.batch,
