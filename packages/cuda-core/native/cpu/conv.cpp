@@ -20,8 +20,10 @@
 #include <new>
 #include <vector>
 
+#include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "winograd.h"
 
 namespace lrface::cpu {
 
@@ -451,6 +453,7 @@ constexpr int64_t kDirectSlack = 64;  // over-read past a band's last row: 4 vec
 // runs mostly empty) and for few taps per output (its k loop is too short to pay for the
 // packing); the filter gradient's GEMM packs a transposed im2col, so its direct loops win longer.
 constexpr int64_t kDirectMaxChannels = 24;
+constexpr int64_t kWinogradMinChannels = 16;
 bool direct_forward_wins(const ConvGeometry& g) {
   return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16);
 }
@@ -742,7 +745,26 @@ void relu_output(const ConvGeometry& g, float* out) {
 }
 }  // namespace
 
+namespace {
+// Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
+// overrides the choice: "winograd" wherever it applies, "gemm" never, "auto" (or unset) by shape.
+// By shape: it needs enough channels both ways for its 36 products to run their register
+// blocks full (fewer outputs go to the direct loops anyway) and enough tiles per image that
+// the transforms' partial edge tiles stay a small share of the work.
+bool winograd_wins(const ConvGeometry& g) {
+  if (!winograd_applies(g)) return false;
+  const char* algo = std::getenv("LRFACE_CONV_ALGO");
+  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
+    if (std::strcmp(algo, "winograd") == 0) return true;
+    if (std::strcmp(algo, "gemm") == 0) return false;
+    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
+  }
+  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && g.out_h >= 8 && g.out_w >= 8;
+}
+}  // namespace
+
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
+  if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {
     depthwise_forward(g, x, w, bias, out);

@@ -1,0 +1,423 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016), interpolation points 0, +-1, +-2 and infinity:
+//   Y = A^T [ (G g G^T) .* (B^T d B) ] A
+// for a 6x6 input tile d, a 3x3 filter g and a 4x4 output tile Y. Summed over input channels,
+// the element-wise product becomes 36 independent matrix products, one per tile element e:
+//   M_e [O x tiles] = U_e [O x C] @ V_e [C x tiles].
+//
+// Tiles are numbered over (image, tile row, tile column) and cut into blocks of T, so a block
+// may span images and small images still fill the products. Each block runs on one thread:
+//   1. input transform of its tiles, every channel -> V [36][C][T] (fits L2 for typical C);
+//   2. 36 register-blocked products (MR output channels x NV vectors of tiles), U from the
+//      filter transform done once per call, packed [36][O/MR][C][MR] so one product step
+//      broadcasts MR consecutive floats;
+//   3. output transform of M [36][O][T] to 4x4 tiles, plus bias and ReLU, straight into out.
+// The transforms work on VW tiles at once, one tile per vector lane: each padded input row is
+// split into its four column phases (column mod 4) with shuffles, so the same element of VW
+// neighbouring tiles is one vector load; the output tiles' columns are merged back the same way.
+// Everything is written once with GCC vector extensions and compiled for AVX-512, AVX2 and the
+// baseline, following the GEMM's instruction-set choice.
+#include "winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../core/thread_pool.h"
+#include "gemm.h"
+
+// Vector values are passed only between always-inlined functions inside one target-attributed
+// kernel, so no call crosses the ABI that -Wpsabi warns about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace lrface::cpu {
+
+namespace {
+
+#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define LR_AVX2 __attribute__((target("avx2,fma")))
+#define LR_INLINE inline __attribute__((always_inline))
+
+std::atomic<int64_t> g_forward_count{0};
+
+constexpr int64_t kBlockTiles = 96;  // T: a multiple of every product's strip width (48, 24, 12)
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Scratch {
+  float* data = nullptr;
+  size_t size = 0;
+  float* get(size_t n) {
+    if (n > size) {
+      std::free(data);
+      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      size = data ? n : 0;
+      if (!data) throw std::bad_alloc();
+      // Pad columns of V are multiplied but never read back; zeros keep them finite and normal.
+      std::memset(data, 0, n * sizeof(float));
+    }
+    return data;
+  }
+  ~Scratch() { std::free(data); }
+};
+
+template <int VW>
+struct Vec {
+  typedef float V __attribute__((vector_size(VW * sizeof(float))));
+  typedef int32_t I __attribute__((vector_size(VW * sizeof(float))));
+};
+
+template <int VW>
+LR_INLINE typename Vec<VW>::V vload(const float* p) {
+  typename Vec<VW>::V v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <int VW>
+LR_INLINE void vstore(float* p, typename Vec<VW>::V v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// Shuffle masks over two concatenated vectors (indices 0..2VW-1).
+template <int VW>
+LR_INLINE typename Vec<VW>::I strided_mask(int start) {  // start, start + 2, ...
+  typename Vec<VW>::I m;
+  for (int i = 0; i < VW; ++i) m[i] = start + 2 * i;
+  return m;
+}
+template <int VW>
+LR_INLINE typename Vec<VW>::I zip_mask(int half) {  // a[h], b[h], a[h+1], b[h+1], ... from lane h = half*VW/2
+  typename Vec<VW>::I m;
+  for (int i = 0; i < VW / 2; ++i) {
+    m[2 * i] = half * VW / 2 + i;
+    m[2 * i + 1] = VW + half * VW / 2 + i;
+  }
+  return m;
+}
+
+// p_j[t] = row[4t + j] for t < groups * VW: one input row split into its column phases.
+template <int VW>
+LR_INLINE void split_phases(const float* row, int64_t groups, float* p0, float* p1, float* p2, float* p3) {
+  using V = typename Vec<VW>::V;
+  const auto even = strided_mask<VW>(0), odd = strided_mask<VW>(1);
+  for (int64_t q = 0; q < groups; ++q, row += 4 * VW) {
+    const V r0 = vload<VW>(row), r1 = vload<VW>(row + VW), r2 = vload<VW>(row + 2 * VW), r3 = vload<VW>(row + 3 * VW);
+    const V e01 = __builtin_shuffle(r0, r1, even), o01 = __builtin_shuffle(r0, r1, odd);
+    const V e23 = __builtin_shuffle(r2, r3, even), o23 = __builtin_shuffle(r2, r3, odd);
+    vstore<VW>(p0 + q * VW, __builtin_shuffle(e01, e23, even));
+    vstore<VW>(p2 + q * VW, __builtin_shuffle(e01, e23, odd));
+    vstore<VW>(p1 + q * VW, __builtin_shuffle(o01, o23, even));
+    vstore<VW>(p3 + q * VW, __builtin_shuffle(o01, o23, odd));
+  }
+}
+
+// row[4t + j] = y_j[t] for t < VW: the inverse of split_phases for one vector of tiles.
+template <int VW>
+LR_INLINE void merge_phases(typename Vec<VW>::V y0, typename Vec<VW>::V y1, typename Vec<VW>::V y2,
+                            typename Vec<VW>::V y3, float* row) {
+  using V = typename Vec<VW>::V;
+  const auto lo = zip_mask<VW>(0), hi = zip_mask<VW>(1);
+  const V lo02 = __builtin_shuffle(y0, y2, lo), hi02 = __builtin_shuffle(y0, y2, hi);
+  const V lo13 = __builtin_shuffle(y1, y3, lo), hi13 = __builtin_shuffle(y1, y3, hi);
+  vstore<VW>(row, __builtin_shuffle(lo02, lo13, lo));
+  vstore<VW>(row + VW, __builtin_shuffle(lo02, lo13, hi));
+  vstore<VW>(row + 2 * VW, __builtin_shuffle(hi02, hi13, lo));
+  vstore<VW>(row + 3 * VW, __builtin_shuffle(hi02, hi13, hi));
+}
+
+// o = B^T d for one column (or row) of six values:
+//   B^T = [4  0 -5  0 1 0; 0 -4 -4  1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+template <typename V>
+LR_INLINE void input_transform6(V d0, V d1, V d2, V d3, V d4, V d5, V* o) {
+  const V s12 = d1 + d2, d12 = d1 - d2, s34 = d3 + d4, d43 = d4 - d3;
+  const V d42 = d4 - d2, d31 = d3 - d1;
+  o[0] = d4 - d2 * 5.0f + d0 * 4.0f;
+  o[1] = s34 - s12 * 4.0f;
+  o[2] = d43 + d12 * 4.0f;
+  o[3] = d42 + d31 * 2.0f;
+  o[4] = d42 - d31 * 2.0f;
+  o[5] = d5 - d3 * 5.0f + d1 * 4.0f;
+}
+
+// y = A^T m for six values: A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+template <typename V>
+LR_INLINE void output_transform6(V m0, V m1, V m2, V m3, V m4, V m5, V* y) {
+  const V s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;
+  y[0] = m0 + s12 + s34;
+  y[1] = d12 + d34 * 2.0f;
+  y[2] = s12 + s34 * 4.0f;
+  y[3] = d12 + d34 * 8.0f + m5;
+}
+
+struct Plan {
+  const ConvGeometry* g;
+  const float* x;
+  const float* u;  // transformed filter, [36][o_strips][c][mr]
+  const float* bias;
+  float* out;
+  bool relu;
+  int64_t tiles_h, tiles_w, tiles_per_image, total_tiles;
+  int64_t pitch;  // row length of V and M: T plus one vector of slack for the last group's overrun
+  int64_t o_strips, o_pad;
+  int64_t phase_len;  // floats per column phase: (T / VW + 1) vectors
+};
+
+// Calls fn(n, th, tw0, len, col) for each run of tiles of block b that lie along one tile row:
+// image n, tile row th, tile columns tw0..tw0+len-1, at column col of the block.
+template <typename F>
+LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
+  const int64_t t0 = b * kBlockTiles, t1 = std::min(p.total_tiles, t0 + kBlockTiles);
+  for (int64_t t = t0; t < t1;) {
+    const int64_t n = t / p.tiles_per_image, rest = t % p.tiles_per_image;
+    const int64_t th = rest / p.tiles_w, tw = rest % p.tiles_w;
+    const int64_t len = std::min(t1 - t, p.tiles_w - tw);
+    fn(n, th, tw, len, t - t0);
+    t += len;
+  }
+}
+
+// V[e][c][col + t] for the run's tiles t < len, every channel c (and up to VW - 1 columns past
+// the run, overwritten by the next run or ignored).
+template <int VW>
+LR_INLINE void input_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col, float* v,
+                         float* work) {
+  using V = typename Vec<VW>::V;
+  const ConvGeometry& g = *p.g;
+  const int64_t groups = ceil_div(len, VW);
+  const int64_t phase_len = (groups + 1) * VW;  // one more vector: tile t + 1's first two columns
+  const int64_t row_len = 4 * phase_len;
+  float* row = work;                 // one zero-padded input row
+  float* phases = work + row_len;    // [6 rows][4 phases][phase_len]
+  const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
+  const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
+  const int64_t e_stride = g.c * p.pitch;
+  for (int64_t c = 0; c < g.c; ++c) {
+    const float* xc = p.x + (n * g.c + c) * g.h * g.w;
+    for (int r = 0; r < 6; ++r) {
+      float* pr = phases + r * 4 * phase_len;
+      const int64_t ih = 4 * th + r - g.pt;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(pr, pr + 4 * phase_len, 0.0f);
+        continue;
+      }
+      const float* src = xc + ih * g.w + x0;
+      std::fill(row, row + lo, 0.0f);
+      std::copy(src + lo, src + hi, row + lo);
+      std::fill(row + hi, row + row_len, 0.0f);
+      split_phases<VW>(row, groups + 1, pr, pr + phase_len, pr + 2 * phase_len, pr + 3 * phase_len);
+    }
+    float* vc = v + c * p.pitch + col;
+    for (int64_t q = 0; q < groups; ++q) {
+      V cols[6][6];  // cols[k][j] = (B^T d)[k][j]
+      for (int j = 0; j < 6; ++j) {
+        // Tile columns 4 and 5 are the next tile's columns 0 and 1.
+        const float* s = phases + (j & 3) * phase_len + q * VW + (j >> 2);
+        const int64_t rs = 4 * phase_len;
+        V o[6];
+        input_transform6<V>(vload<VW>(s), vload<VW>(s + rs), vload<VW>(s + 2 * rs), vload<VW>(s + 3 * rs),
+                            vload<VW>(s + 4 * rs), vload<VW>(s + 5 * rs), o);
+        for (int k = 0; k < 6; ++k) cols[k][j] = o[k];
+      }
+      for (int k = 0; k < 6; ++k) {
+        V o[6];
+        input_transform6<V>(cols[k][0], cols[k][1], cols[k][2], cols[k][3], cols[k][4], cols[k][5], o);
+        for (int l = 0; l < 6; ++l) vstore<VW>(vc + (k * 6 + l) * e_stride + q * VW, o[l]);
+      }
+    }
+  }
+}
+
+// out tiles of the run from M[e][o][col + t], every output channel, plus bias and ReLU.
+template <int VW>
+LR_INLINE void output_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col,
+                          const float* m, float* work) {
+  using V = typename Vec<VW>::V;
+  const ConvGeometry& g = *p.g;
+  const int64_t groups = ceil_div(len, VW);
+  const int64_t row_len = 4 * groups * VW;
+  const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
+  const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
+  const int64_t e_stride = p.o_pad * p.pitch;
+  for (int64_t o = 0; o < g.o; ++o) {
+    const float* mo = m + o * p.pitch + col;
+    const V b = (p.bias ? p.bias[o] : 0.0f) - V{};
+    for (int64_t q = 0; q < groups; ++q) {
+      V cols[4][6];  // cols[i][l] = (A^T M)[i][l]
+      for (int l = 0; l < 6; ++l) {
+        const float* s = mo + l * e_stride + q * VW;
+        const int64_t ks = 6 * e_stride;
+        V y[4];
+        output_transform6<V>(vload<VW>(s), vload<VW>(s + ks), vload<VW>(s + 2 * ks), vload<VW>(s + 3 * ks),
+                             vload<VW>(s + 4 * ks), vload<VW>(s + 5 * ks), y);
+        for (int i = 0; i < 4; ++i) cols[i][l] = y[i];
+      }
+      for (int i = 0; i < 4; ++i) {
+        V y[4];
+        output_transform6<V>(cols[i][0], cols[i][1], cols[i][2], cols[i][3], cols[i][4], cols[i][5], y);
+        for (int j = 0; j < 4; ++j) {
+          y[j] += b;
+          if (p.relu) y[j] = y[j] > V{} ? y[j] : V{};  // NaN -> 0, as the relu op
+        }
+        merge_phases<VW>(y[0], y[1], y[2], y[3], work + i * row_len + q * 4 * VW);
+      }
+    }
+    float* dst = p.out + ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
+    for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * g.out_w, work + i * row_len, sizeof(float) * width);
+  }
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
+// m[i][t] = sum_c u[c][i] * v[c][t] for MR rows and NV vectors of columns.
+template <int VW, int MR, int NV>
+LR_INLINE void product_tile(int64_t k, const float* __restrict u, const float* __restrict v, int64_t ldv,
+                            float* __restrict m, int64_t ldm) {
+  using V = typename Vec<VW>::V;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+  for (int64_t c = 0; c < k; ++c, u += MR, v += ldv) {
+    V b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = vload<VW>(v + j * VW);
+    for (int i = 0; i < MR; ++i) {
+      const V a = u[i] - V{};  // s - 0 folds to a broadcast
+      for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) vstore<VW>(m + i * ldm + j * VW, acc[i][j]);
+}
+#pragma GCC diagnostic pop
+
+// One block: input transform, 36 products, output transform.
+template <int VW, int MR, int NV>
+LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* work) {
+  const ConvGeometry& g = *p.g;
+  constexpr int64_t NR = VW * NV;
+  static_assert(kBlockTiles % NR == 0, "block must hold whole column strips");
+  const int64_t ncols = std::min(kBlockTiles, p.total_tiles - b * kBlockTiles);
+  for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+    input_run<VW>(p, n, th, tw0, len, col, v, work);
+  });
+  const int64_t strips = ceil_div(ncols, NR);
+  for (int e = 0; e < 36; ++e) {
+    const float* ve = v + e * g.c * p.pitch;
+    const float* ue = p.u + e * p.o_strips * g.c * MR;
+    float* me = m + e * p.o_pad * p.pitch;
+    // A column strip of V (c x NR) stays in L1 while the strips of U_e stream past it.
+    for (int64_t s = 0; s < strips; ++s)
+      for (int64_t ob = 0; ob < p.o_strips; ++ob)
+        product_tile<VW, MR, NV>(g.c, ue + ob * g.c * MR, ve + s * NR, p.pitch, me + ob * MR * p.pitch + s * NR, p.pitch);
+  }
+  for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+    output_run<VW>(p, n, th, tw0, len, col, m, work);
+  });
+}
+
+using BlockFn = void (*)(const Plan&, int64_t, float*, float*, float*);
+// Per instruction set: vector width, product rows (MR) and vectors of columns (NV), sized to
+// the register file: 8 x 3 zmm (24 of 32), 4 x 3 ymm or xmm (12 of 16) accumulators.
+LR_AVX512 void block_avx512(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<16, 8, 3>(p, b, v, m, w); }
+LR_AVX2 void block_avx2(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<8, 4, 3>(p, b, v, m, w); }
+void block_base(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<4, 4, 3>(p, b, v, m, w); }
+
+struct Kernel {
+  int vw, mr;
+  BlockFn fn;
+};
+
+Kernel pick_kernel() {
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2};
+  return {4, 4, block_base};
+}
+
+// U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c], zero for o_pad > o >= O;
+//   G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+// In double, so the transformed filter carries one rounding.
+void transform_filter(const ConvGeometry& g, const float* w, int64_t mr, int64_t o_strips, float* u) {
+  static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1.0}};
+  const int64_t strip = g.c * mr, e_stride = o_strips * strip;
+  parallel_for(o_strips * mr, 8, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      float* uo = u + (o / mr) * strip + o % mr;
+      for (int64_t c = 0; c < g.c; ++c) {
+        if (o >= g.o) {
+          for (int e = 0; e < 36; ++e) uo[e * e_stride + c * mr] = 0.0f;
+          continue;
+        }
+        const float* f = w + (o * g.c + c) * 9;
+        double gf[6][3];  // G g
+        for (int a = 0; a < 6; ++a)
+          for (int j = 0; j < 3; ++j) gf[a][j] = G[a][0] * f[j] + G[a][1] * f[3 + j] + G[a][2] * f[6 + j];
+        for (int a = 0; a < 6; ++a)
+          for (int b = 0; b < 6; ++b)
+            uo[(a * 6 + b) * e_stride + c * mr] =
+                static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1;
+}
+
+int64_t winograd_forward_count() { return g_forward_count.load(std::memory_order_relaxed); }
+
+void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
+                             bool relu) {
+  g_forward_count.fetch_add(1, std::memory_order_relaxed);
+  if (g.n == 0 || g.o == 0 || g.out_h <= 0 || g.out_w <= 0) return;
+  const Kernel k = pick_kernel();
+  Plan p{};
+  p.g = &g;
+  p.x = x;
+  p.bias = bias;
+  p.out = out;
+  p.relu = relu;
+  p.tiles_h = ceil_div(g.out_h, 4);
+  p.tiles_w = ceil_div(g.out_w, 4);
+  p.tiles_per_image = p.tiles_h * p.tiles_w;
+  p.total_tiles = g.n * p.tiles_per_image;
+  p.pitch = kBlockTiles + k.vw;
+  p.o_strips = ceil_div(g.o, k.mr);
+  p.o_pad = p.o_strips * k.mr;
+  p.phase_len = (ceil_div(kBlockTiles, k.vw) + 1) * k.vw;
+  if (g.c == 0) {  // no input channels: the output is the bias alone
+    for (int64_t i = 0; i < g.n * g.o; ++i) {
+      const float b = bias ? bias[i % g.o] : 0.0f;
+      std::fill(out + i * g.out_h * g.out_w, out + (i + 1) * g.out_h * g.out_w, relu && !(b > 0.0f) ? 0.0f : b);
+    }
+    return;
+  }
+  Scratch filter;
+  float* u = filter.get(36 * p.o_pad * g.c);
+  transform_filter(g, w, k.mr, p.o_strips, u);
+  p.u = u;
+
+  const int64_t v_size = 36 * g.c * p.pitch, m_size = 36 * p.o_pad * p.pitch;
+  const int64_t work_size = 28 * p.phase_len;  // input: a row and 6 x 4 phases (output: 4 rows)
+  const int64_t blocks = ceil_div(p.total_tiles, kBlockTiles);
+  const int64_t parts = std::min<int64_t>(num_threads(), blocks);
+  // Blocks handed out one at a time: threads on a shared machine progress unevenly.
+  std::atomic<int64_t> next{0};
+  parallel_for(parts, 1, [&](int64_t, int64_t) {
+    thread_local Scratch t_buffers;
+    float* v = t_buffers.get(v_size + m_size + work_size);
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
+      k.fn(p, b, v, v + v_size, v + v_size + m_size);
+  });
+}
+
+}  // namespace lrface::cpu
