@@ -416,21 +416,21 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
       return winogradRuns() - runs;
     };
     withAlgo(undefined, () => {
-      expect(run(32, 32, 16)).toBe(1);
-      expect(run(8, 32, 16)).toBe(0); // few input channels: the transforms outweigh the savings
-      expect(run(32, 8, 16)).toBe(0); // few outputs: the direct loops
-      expect(run(32, 32, 5)).toBe(0); // tiny image: mostly partial tiles
-      expect(run(32, 32, 16, { padding: 1, stride: 2 })).toBe(0);
-      expect(run(32, 32, 16, { padding: 2, dilation: 2 })).toBe(0);
-      expect(run(32, 32, 16, { padding: 1, groups: 2 })).toBe(0);
+      expect(run(16, 16, 40)).toBe(1); // 10 x 10 tiles of 4 x 4 outputs
+      expect(run(8, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
+      expect(run(32, 8, 40)).toBe(0); // few outputs: the direct loops
+      expect(run(32, 32, 36)).toBe(0); // 81 tiles: too few to pay for the filter transform
+      expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0);
+      expect(run(32, 32, 40, { padding: 2, dilation: 2 })).toBe(0);
+      expect(run(32, 32, 40, { padding: 1, groups: 2 })).toBe(0);
     });
-    withAlgo('auto', () => expect(run(32, 32, 16)).toBe(1));
-    withAlgo('gemm', () => expect(run(32, 32, 16)).toBe(0));
+    withAlgo('auto', () => expect(run(16, 16, 40)).toBe(1));
+    withAlgo('gemm', () => expect(run(16, 16, 40)).toBe(0));
     withAlgo('winograd', () => {
       expect(run(1, 1, 3)).toBe(1);
-      expect(run(32, 32, 16, { padding: 1, stride: 2 })).toBe(0); // does not apply: the usual kernels
+      expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0); // does not apply: the usual kernels
     });
-    withAlgo('fft', () => expectError(() => run(32, 32, 16), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
+    withAlgo('fft', () => expectError(() => run(16, 16, 40), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
   });
 });
 

@@ -453,7 +453,10 @@ constexpr int64_t kDirectSlack = 64;  // over-read past a band's last row: 4 vec
 // runs mostly empty) and for few taps per output (its k loop is too short to pay for the
 // packing); the filter gradient's GEMM packs a transposed im2col, so its direct loops win longer.
 constexpr int64_t kDirectMaxChannels = 24;
-constexpr int64_t kWinogradMinChannels = 16;
+// Winograd needs enough channels both ways for its 36 products to fill their register blocks
+// (fewer outputs go to the direct loops), and enough 4x4 tiles to pay for transforming the
+// filter and to give two threads full blocks of tiles.
+constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 96;
 bool direct_forward_wins(const ConvGeometry& g) {
   return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16);
 }
@@ -747,10 +750,8 @@ void relu_output(const ConvGeometry& g, float* out) {
 
 namespace {
 // Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
-// overrides the choice: "winograd" wherever it applies, "gemm" never, "auto" (or unset) by shape.
-// By shape: it needs enough channels both ways for its 36 products to run their register
-// blocks full (fewer outputs go to the direct loops anyway) and enough tiles per image that
-// the transforms' partial edge tiles stay a small share of the work.
+// overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
+// kernels), "auto" (or unset) by shape.
 bool winograd_wins(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
   const char* algo = std::getenv("LRFACE_CONV_ALGO");
@@ -759,7 +760,8 @@ bool winograd_wins(const ConvGeometry& g) {
     if (std::strcmp(algo, "gemm") == 0) return false;
     fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
   }
-  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && g.out_h >= 8 && g.out_w >= 8;
+  const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
+  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
 }  // namespace
 

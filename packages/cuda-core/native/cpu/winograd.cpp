@@ -45,21 +45,23 @@ namespace {
 
 std::atomic<int64_t> g_forward_count{0};
 
-constexpr int64_t kBlockTiles = 96;  // T: a multiple of every product's strip width (48, 24, 12)
+// Tiles per block, T: a multiple of every product's strip width (48, 24, 12). Large blocks
+// reuse each strip of U over more tiles; small ones share few tiles among the threads.
+constexpr int64_t kBlockTiles = 96, kSmallBlockTiles = 48;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 struct Scratch {
   float* data = nullptr;
   size_t size = 0;
-  float* get(size_t n) {
+  // zero: clear newly allocated memory (kept across calls, so only the first time).
+  float* get(size_t n, bool zero) {
     if (n > size) {
       std::free(data);
       data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
       size = data ? n : 0;
       if (!data) throw std::bad_alloc();
-      // Pad columns of V are multiplied but never read back; zeros keep them finite and normal.
-      std::memset(data, 0, n * sizeof(float));
+      if (zero) std::memset(data, 0, n * sizeof(float));
     }
     return data;
   }
@@ -166,7 +168,9 @@ struct Plan {
   float* out;
   bool relu;
   int64_t tiles_h, tiles_w, tiles_per_image, total_tiles;
+  int64_t block;  // tiles per block
   int64_t pitch;  // row length of V and M: T plus one vector of slack for the last group's overrun
+  int64_t v_plane, m_plane;  // floats from one tile element's matrix to the next, in V and M
   int64_t o_strips, o_pad;
   int64_t phase_len;  // floats per column phase: (T / VW + 1) vectors
 };
@@ -175,7 +179,7 @@ struct Plan {
 // image n, tile row th, tile columns tw0..tw0+len-1, at column col of the block.
 template <typename F>
 LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
-  const int64_t t0 = b * kBlockTiles, t1 = std::min(p.total_tiles, t0 + kBlockTiles);
+  const int64_t t0 = b * p.block, t1 = std::min(p.total_tiles, t0 + p.block);
   for (int64_t t = t0; t < t1;) {
     const int64_t n = t / p.tiles_per_image, rest = t % p.tiles_per_image;
     const int64_t th = rest / p.tiles_w, tw = rest % p.tiles_w;
@@ -193,13 +197,15 @@ LR_INLINE void input_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int6
   using V = typename Vec<VW>::V;
   const ConvGeometry& g = *p.g;
   const int64_t groups = ceil_div(len, VW);
-  const int64_t phase_len = (groups + 1) * VW;  // one more vector: tile t + 1's first two columns
-  const int64_t row_len = 4 * phase_len;
-  float* row = work;                 // one zero-padded input row
-  float* phases = work + row_len;    // [6 rows][4 phases][phase_len]
+  // Tile t's columns 4 and 5 are tile t + 1's columns 0 and 1: phases 0 and 1 hold one more
+  // element, read by loads one lane further on.
+  const int64_t phase_len = (groups + 1) * VW;
+  const int64_t row_len = 4 * groups * VW + 2;
+  float* row = work;                           // one zero-padded input row
+  float* phases = work + 4 * phase_len;        // [6 rows][4 phases][phase_len]
   const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
   const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
-  const int64_t e_stride = g.c * p.pitch;
+  const int64_t e_stride = p.v_plane;
   for (int64_t c = 0; c < g.c; ++c) {
     const float* xc = p.x + (n * g.c + c) * g.h * g.w;
     for (int r = 0; r < 6; ++r) {
@@ -213,7 +219,9 @@ LR_INLINE void input_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int6
       std::fill(row, row + lo, 0.0f);
       std::copy(src + lo, src + hi, row + lo);
       std::fill(row + hi, row + row_len, 0.0f);
-      split_phases<VW>(row, groups + 1, pr, pr + phase_len, pr + 2 * phase_len, pr + 3 * phase_len);
+      split_phases<VW>(row, groups, pr, pr + phase_len, pr + 2 * phase_len, pr + 3 * phase_len);
+      pr[groups * VW] = row[4 * groups * VW];
+      pr[phase_len + groups * VW] = row[4 * groups * VW + 1];
     }
     float* vc = v + c * p.pitch + col;
     for (int64_t q = 0; q < groups; ++q) {
@@ -246,7 +254,7 @@ LR_INLINE void output_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int
   const int64_t row_len = 4 * groups * VW;
   const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
   const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
-  const int64_t e_stride = p.o_pad * p.pitch;
+  const int64_t e_stride = p.m_plane;
   for (int64_t o = 0; o < g.o; ++o) {
     const float* mo = m + o * p.pitch + col;
     const V b = (p.bias ? p.bias[o] : 0.0f) - V{};
@@ -303,16 +311,16 @@ template <int VW, int MR, int NV>
 LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* work) {
   const ConvGeometry& g = *p.g;
   constexpr int64_t NR = VW * NV;
-  static_assert(kBlockTiles % NR == 0, "block must hold whole column strips");
-  const int64_t ncols = std::min(kBlockTiles, p.total_tiles - b * kBlockTiles);
+  static_assert(kSmallBlockTiles % NR == 0, "blocks must hold whole column strips");
+  const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block);
   for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
     input_run<VW>(p, n, th, tw0, len, col, v, work);
   });
   const int64_t strips = ceil_div(ncols, NR);
   for (int e = 0; e < 36; ++e) {
-    const float* ve = v + e * g.c * p.pitch;
+    const float* ve = v + e * p.v_plane;
     const float* ue = p.u + e * p.o_strips * g.c * MR;
-    float* me = m + e * p.o_pad * p.pitch;
+    float* me = m + e * p.m_plane;
     // A column strip of V (c x NR) stays in L1 while the strips of U_e stream past it.
     for (int64_t s = 0; s < strips; ++s)
       for (int64_t ob = 0; ob < p.o_strips; ++ob)
@@ -352,13 +360,16 @@ void transform_filter(const ConvGeometry& g, const float* w, int64_t mr, int64_t
                                  {1.0 / 15, 2.0 / 15, 4.0 / 15},
                                  {-16.0 / 15, 8.0 / 15, -4.0 / 15},
                                  {0, 0, 1.0}};
-  const int64_t strip = g.c * mr, e_stride = o_strips * strip;
-  parallel_for(o_strips * mr, 8, [&](int64_t lo, int64_t hi) {
-    for (int64_t o = lo; o < hi; ++o) {
-      float* uo = u + (o / mr) * strip + o % mr;
-      for (int64_t c = 0; c < g.c; ++c) {
+  constexpr int kMaxMr = 16;
+  // One (output strip, input channel) at a time, so each of the 36 stores is mr contiguous floats.
+  parallel_for(o_strips * g.c, 16, [&](int64_t lo, int64_t hi) {
+    for (int64_t idx = lo; idx < hi; ++idx) {
+      const int64_t ob = idx / g.c, c = idx % g.c;
+      float tile[36][kMaxMr];
+      for (int64_t i = 0; i < mr; ++i) {
+        const int64_t o = ob * mr + i;
         if (o >= g.o) {
-          for (int e = 0; e < 36; ++e) uo[e * e_stride + c * mr] = 0.0f;
+          for (int e = 0; e < 36; ++e) tile[e][i] = 0.0f;
           continue;
         }
         const float* f = w + (o * g.c + c) * 9;
@@ -367,9 +378,9 @@ void transform_filter(const ConvGeometry& g, const float* w, int64_t mr, int64_t
           for (int j = 0; j < 3; ++j) gf[a][j] = G[a][0] * f[j] + G[a][1] * f[3 + j] + G[a][2] * f[6 + j];
         for (int a = 0; a < 6; ++a)
           for (int b = 0; b < 6; ++b)
-            uo[(a * 6 + b) * e_stride + c * mr] =
-                static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
+            tile[a * 6 + b][i] = static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
       }
+      for (int e = 0; e < 36; ++e) std::memcpy(u + ((e * o_strips + ob) * g.c + c) * mr, tile[e], sizeof(float) * mr);
     }
   });
 }
@@ -397,10 +408,17 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.tiles_w = ceil_div(g.out_w, 4);
   p.tiles_per_image = p.tiles_h * p.tiles_w;
   p.total_tiles = g.n * p.tiles_per_image;
-  p.pitch = kBlockTiles + k.vw;
+  // Small blocks unless there are enough large ones to keep every thread busy.
+  const int64_t threads = num_threads();
+  p.block = p.total_tiles >= 2 * threads * kBlockTiles ? kBlockTiles : kSmallBlockTiles;
+  p.pitch = p.block + k.vw;
+  // One cache line more than the matrix: the transforms touch all 36 matrices at once, and
+  // strides of a multiple of 4 KiB would put them all in the same L1 set.
+  p.v_plane = g.c * p.pitch + 16;
   p.o_strips = ceil_div(g.o, k.mr);
   p.o_pad = p.o_strips * k.mr;
-  p.phase_len = (ceil_div(kBlockTiles, k.vw) + 1) * k.vw;
+  p.m_plane = p.o_pad * p.pitch + 16;
+  p.phase_len = (ceil_div(p.block, k.vw) + 1) * k.vw;
   if (g.c == 0) {  // no input channels: the output is the bias alone
     for (int64_t i = 0; i < g.n * g.o; ++i) {
       const float b = bias ? bias[i % g.o] : 0.0f;
@@ -408,20 +426,22 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
     }
     return;
   }
-  Scratch filter;
-  float* u = filter.get(36 * p.o_pad * g.c);
+  thread_local Scratch t_filter;
+  float* u = t_filter.get(36 * p.o_pad * g.c, false);
   transform_filter(g, w, k.mr, p.o_strips, u);
   p.u = u;
 
-  const int64_t v_size = 36 * g.c * p.pitch, m_size = 36 * p.o_pad * p.pitch;
+  const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
   const int64_t work_size = 28 * p.phase_len;  // input: a row and 6 x 4 phases (output: 4 rows)
-  const int64_t blocks = ceil_div(p.total_tiles, kBlockTiles);
-  const int64_t parts = std::min<int64_t>(num_threads(), blocks);
+  const int64_t blocks = ceil_div(p.total_tiles, p.block);
+  const int64_t parts = std::min<int64_t>(threads, blocks);
   // Blocks handed out one at a time: threads on a shared machine progress unevenly.
   std::atomic<int64_t> next{0};
   parallel_for(parts, 1, [&](int64_t, int64_t) {
     thread_local Scratch t_buffers;
-    float* v = t_buffers.get(v_size + m_size + work_size);
+    // Zeroed once: pad columns of V are multiplied (never read back) and must not be NaN or
+    // subnormal.
+    float* v = t_buffers.get(v_size + m_size + work_size, true);
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
       k.fn(p, b, v, v + v_size, v + v_size + m_size);
   });
