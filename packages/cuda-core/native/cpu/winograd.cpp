@@ -172,7 +172,7 @@ struct Plan {
   int64_t pitch;  // row length of V and M: T plus one vector of slack for the last group's overrun
   int64_t v_plane, m_plane;  // floats from one tile element's matrix to the next, in V and M
   int64_t o_strips, o_pad;
-  int64_t phase_len;  // floats per column phase: (T / VW + 1) vectors
+  int64_t phase_len;  // floats per column phase of a block: T plus two vectors of slack
 };
 
 // Calls fn(n, th, tw0, len, col) for each run of tiles of block b that lie along one tile row:
@@ -189,97 +189,112 @@ LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
   }
 }
 
-// V[e][c][col + t] for the run's tiles t < len, every channel c (and up to VW - 1 columns past
-// the run, overwritten by the next run or ignored).
+// V[e][c][t] for every tile t of block b and every channel c. Per channel, each run's six
+// input rows are split into column phases at the run's columns of a block-wide buffer
+// P[row][phase][t] = input(row, 4t + phase) of tile t, phases 4 and 5 being the next tile's
+// 0 and 1; then the transform runs over the whole block, VW tiles per vector whatever the runs.
 template <int VW>
-LR_INLINE void input_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col, float* v,
-                         float* work) {
+LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
   using V = typename Vec<VW>::V;
   const ConvGeometry& g = *p.g;
-  const int64_t groups = ceil_div(len, VW);
-  // Tile t's columns 4 and 5 are tile t + 1's columns 0 and 1: phases 0 and 1 hold one more
-  // element, read by loads one lane further on.
-  const int64_t phase_len = (groups + 1) * VW;
-  const int64_t row_len = 4 * groups * VW + 2;
-  float* row = work;                           // one zero-padded input row
-  float* phases = work + 4 * phase_len;        // [6 rows][4 phases][phase_len]
-  const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
-  const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
-  const int64_t e_stride = p.v_plane;
+  const int64_t plen = p.phase_len, rstride = 6 * plen;
+  float* phases = work;             // [6 rows][6 phases][plen]
+  float* row = work + 36 * plen;    // one zero-padded input row of a run
+  const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
   for (int64_t c = 0; c < g.c; ++c) {
-    const float* xc = p.x + (n * g.c + c) * g.h * g.w;
-    for (int r = 0; r < 6; ++r) {
-      float* pr = phases + r * 4 * phase_len;
-      const int64_t ih = 4 * th + r - g.pt;
-      if (ih < 0 || ih >= g.h) {
-        std::fill(pr, pr + 4 * phase_len, 0.0f);
-        continue;
+    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+      const float* xc = p.x + (n * g.c + c) * g.h * g.w;
+      const int64_t rg = ceil_div(len, VW);  // vectors of the run (the last one runs over)
+      const int64_t row_len = 4 * rg * VW + 2;
+      const int64_t x0 = 4 * tw0 - g.pl;   // image column of the row's first element
+      const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
+      for (int r = 0; r < 6; ++r) {
+        float* pr = phases + r * rstride + col;
+        const int64_t ih = 4 * th + r - g.pt;
+        if (ih < 0 || ih >= g.h) {
+          for (int j = 0; j < 6; ++j) std::fill(pr + j * plen, pr + j * plen + rg * VW, 0.0f);
+          continue;
+        }
+        const float* src = xc + ih * g.w + x0;
+        std::fill(row, row + lo, 0.0f);
+        std::copy(src + lo, src + hi, row + lo);
+        std::fill(row + hi, row + row_len, 0.0f);
+        split_phases<VW>(row, rg, pr, pr + plen, pr + 2 * plen, pr + 3 * plen);
+        // Phases 4 and 5 are phases 0 and 1 one tile on; the run's last tile takes its from
+        // the row, past the run (that element of phases 0 and 1 is the next run's, rewritten later).
+        pr[len] = row[4 * len];
+        pr[plen + len] = row[4 * len + 1];
+        for (int64_t q = 0; q < rg; ++q) {
+          vstore<VW>(pr + 4 * plen + q * VW, vload<VW>(pr + 1 + q * VW));
+          vstore<VW>(pr + 5 * plen + q * VW, vload<VW>(pr + plen + 1 + q * VW));
+        }
       }
-      const float* src = xc + ih * g.w + x0;
-      std::fill(row, row + lo, 0.0f);
-      std::copy(src + lo, src + hi, row + lo);
-      std::fill(row + hi, row + row_len, 0.0f);
-      split_phases<VW>(row, groups, pr, pr + phase_len, pr + 2 * phase_len, pr + 3 * phase_len);
-      pr[groups * VW] = row[4 * groups * VW];
-      pr[phase_len + groups * VW] = row[4 * groups * VW + 1];
-    }
-    float* vc = v + c * p.pitch + col;
+    });
+    float* vc = v + c * p.pitch;
     for (int64_t q = 0; q < groups; ++q) {
       V cols[6][6];  // cols[k][j] = (B^T d)[k][j]
       for (int j = 0; j < 6; ++j) {
-        // Tile columns 4 and 5 are the next tile's columns 0 and 1.
-        const float* s = phases + (j & 3) * phase_len + q * VW + (j >> 2);
-        const int64_t rs = 4 * phase_len;
+        const float* s = phases + j * plen + q * VW;
         V o[6];
-        input_transform6<V>(vload<VW>(s), vload<VW>(s + rs), vload<VW>(s + 2 * rs), vload<VW>(s + 3 * rs),
-                            vload<VW>(s + 4 * rs), vload<VW>(s + 5 * rs), o);
+        input_transform6<V>(vload<VW>(s), vload<VW>(s + rstride), vload<VW>(s + 2 * rstride),
+                            vload<VW>(s + 3 * rstride), vload<VW>(s + 4 * rstride), vload<VW>(s + 5 * rstride), o);
         for (int k = 0; k < 6; ++k) cols[k][j] = o[k];
       }
       for (int k = 0; k < 6; ++k) {
         V o[6];
         input_transform6<V>(cols[k][0], cols[k][1], cols[k][2], cols[k][3], cols[k][4], cols[k][5], o);
-        for (int l = 0; l < 6; ++l) vstore<VW>(vc + (k * 6 + l) * e_stride + q * VW, o[l]);
+        for (int l = 0; l < 6; ++l) vstore<VW>(vc + (k * 6 + l) * p.v_plane + q * VW, o[l]);
       }
     }
   }
 }
 
-// out tiles of the run from M[e][o][col + t], every output channel, plus bias and ReLU.
+// The output tiles of block b from M[e][o][t], every output channel, plus bias and ReLU: the
+// transform over the whole block into Y[i][j][t] (output (4 th + i, 4 tw + j) of tile t), then
+// per run the four output rows merged from their column phases.
 template <int VW>
-LR_INLINE void output_run(const Plan& p, int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col,
-                          const float* m, float* work) {
+LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* work) {
   using V = typename Vec<VW>::V;
   const ConvGeometry& g = *p.g;
-  const int64_t groups = ceil_div(len, VW);
-  const int64_t row_len = 4 * groups * VW;
-  const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
-  const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
-  const int64_t e_stride = p.m_plane;
+  const int64_t plen = p.phase_len;
+  float* y = work;                // [4 rows][4 phases][plen]
+  float* row = work + 16 * plen;  // one merged output row of a run
+  const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
   for (int64_t o = 0; o < g.o; ++o) {
-    const float* mo = m + o * p.pitch + col;
-    const V b = (p.bias ? p.bias[o] : 0.0f) - V{};
+    const float* mo = m + o * p.pitch;
+    const V bias = (p.bias ? p.bias[o] : 0.0f) - V{};
     for (int64_t q = 0; q < groups; ++q) {
       V cols[4][6];  // cols[i][l] = (A^T M)[i][l]
       for (int l = 0; l < 6; ++l) {
-        const float* s = mo + l * e_stride + q * VW;
-        const int64_t ks = 6 * e_stride;
-        V y[4];
+        const float* s = mo + l * p.m_plane + q * VW;
+        const int64_t ks = 6 * p.m_plane;
+        V t[4];
         output_transform6<V>(vload<VW>(s), vload<VW>(s + ks), vload<VW>(s + 2 * ks), vload<VW>(s + 3 * ks),
-                             vload<VW>(s + 4 * ks), vload<VW>(s + 5 * ks), y);
-        for (int i = 0; i < 4; ++i) cols[i][l] = y[i];
+                             vload<VW>(s + 4 * ks), vload<VW>(s + 5 * ks), t);
+        for (int i = 0; i < 4; ++i) cols[i][l] = t[i];
       }
       for (int i = 0; i < 4; ++i) {
-        V y[4];
-        output_transform6<V>(cols[i][0], cols[i][1], cols[i][2], cols[i][3], cols[i][4], cols[i][5], y);
+        V t[4];
+        output_transform6<V>(cols[i][0], cols[i][1], cols[i][2], cols[i][3], cols[i][4], cols[i][5], t);
         for (int j = 0; j < 4; ++j) {
-          y[j] += b;
-          if (p.relu) y[j] = y[j] > V{} ? y[j] : V{};  // NaN -> 0, as the relu op
+          t[j] += bias;
+          if (p.relu) t[j] = t[j] > V{} ? t[j] : V{};  // NaN -> 0, as the relu op
+          vstore<VW>(y + (i * 4 + j) * plen + q * VW, t[j]);
         }
-        merge_phases<VW>(y[0], y[1], y[2], y[3], work + i * row_len + q * 4 * VW);
       }
     }
-    float* dst = p.out + ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
-    for (int64_t i = 0; i < rows; ++i) std::memcpy(dst + i * g.out_w, work + i * row_len, sizeof(float) * width);
+    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+      const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
+      const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
+      float* dst = p.out + ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* yi = y + i * 4 * plen + col;
+        for (int64_t q = 0; q * VW < len; ++q)
+          merge_phases<VW>(vload<VW>(yi + q * VW), vload<VW>(yi + plen + q * VW), vload<VW>(yi + 2 * plen + q * VW),
+                           vload<VW>(yi + 3 * plen + q * VW), row + q * 4 * VW);
+        std::memcpy(dst + i * g.out_w, row, sizeof(float) * width);
+      }
+    });
   }
 }
 
@@ -313,9 +328,7 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
   constexpr int64_t NR = VW * NV;
   static_assert(kSmallBlockTiles % NR == 0, "blocks must hold whole column strips");
   const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block);
-  for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
-    input_run<VW>(p, n, th, tw0, len, col, v, work);
-  });
+  input_block<VW>(p, b, v, work);
   const int64_t strips = ceil_div(ncols, NR);
   for (int e = 0; e < 36; ++e) {
     const float* ve = v + e * p.v_plane;
@@ -326,9 +339,7 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
       for (int64_t ob = 0; ob < p.o_strips; ++ob)
         product_tile<VW, MR, NV>(g.c, ue + ob * g.c * MR, ve + s * NR, p.pitch, me + ob * MR * p.pitch + s * NR, p.pitch);
   }
-  for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
-    output_run<VW>(p, n, th, tw0, len, col, m, work);
-  });
+  output_block<VW>(p, b, m, work);
 }
 
 using BlockFn = void (*)(const Plan&, int64_t, float*, float*, float*);
@@ -418,7 +429,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.o_strips = ceil_div(g.o, k.mr);
   p.o_pad = p.o_strips * k.mr;
   p.m_plane = p.o_pad * p.pitch + 16;
-  p.phase_len = (ceil_div(p.block, k.vw) + 1) * k.vw;
+  p.phase_len = p.block + 2 * k.vw;
   if (g.c == 0) {  // no input channels: the output is the bias alone
     for (int64_t i = 0; i < g.n * g.o; ++i) {
       const float b = bias ? bias[i % g.o] : 0.0f;
@@ -432,7 +443,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.u = u;
 
   const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
-  const int64_t work_size = 28 * p.phase_len;  // input: a row and 6 x 4 phases (output: 4 rows)
+  const int64_t work_size = 41 * p.phase_len;  // input: 6 x 6 phases and a row (output: 4 x 4 and a row)
   const int64_t blocks = ceil_div(p.total_tiles, p.block);
   const int64_t parts = std::min<int64_t>(threads, blocks);
   // Blocks handed out one at a time: threads on a shared machine progress unevenly.
