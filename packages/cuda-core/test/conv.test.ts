@@ -338,13 +338,16 @@ describe('conv2dRelu', () => {
 describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   // Sizes that are not multiples of the 4x4 output tile, padding 0 to 3 (3: the flipped
   // input-gradient convolution has negative padding), channel counts off the register blocks,
-  // several images, blocks of 96 tiles that span images, and tile rows longer than a block.
+  // several images, blocks of tiles that span images, tile rows longer than a block; images
+  // up to 6 tiles wide (input padded up front) and wider (rows padded as they are read).
   const wcases: Case[] = [
     { n: 2, c: 17, h: 13, w: 11, o: 19, kh: 3, kw: 3, padding: [1, 1], bias: true },
     { n: 1, c: 16, h: 9, w: 22, o: 33, kh: 3, kw: 3 },
     { n: 3, c: 20, h: 10, w: 7, o: 16, kh: 3, kw: 3, padding: [2, 2], bias: true },
     { n: 2, c: 18, h: 12, w: 9, o: 24, kh: 3, kw: 3, padding: [0, 2, 1, 0] },
+    { n: 2, c: 18, h: 12, w: 29, o: 24, kh: 3, kw: 3, padding: [0, 2, 1, 0] },
     { n: 1, c: 16, h: 7, w: 8, o: 17, kh: 3, kw: 3, padding: [3, 3], bias: true },
+    { n: 1, c: 16, h: 7, w: 30, o: 17, kh: 3, kw: 3, padding: [3, 3], bias: true },
     { n: 2, c: 16, h: 30, w: 41, o: 16, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 2 x 88 tiles
     { n: 1, c: 16, h: 6, w: 450, o: 16, kh: 3, kw: 3, padding: [1, 1] }, // 113 tiles in a row
     { n: 1, c: 64, h: 12, w: 13, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true },

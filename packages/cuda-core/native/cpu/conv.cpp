@@ -44,6 +44,28 @@ inline void valid_range(int64_t base, int64_t step, int64_t size, int64_t len, i
   hi = std::max(lo, std::min(hi, len));
 }
 
+}  // namespace
+
+void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
+  int64_t lo, hi;
+  valid_range(-g.pl, 1, g.w, cols, lo, hi);
+  for (int64_t ci = 0; ci < planes; ++ci)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = dst + (ci * rows + r) * cols;
+      const int64_t ih = r - g.pt;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(d, d + cols, 0.0f);
+        continue;
+      }
+      const float* srow = x + (ci * g.h + ih) * g.w - g.pl;
+      std::fill(d, d + lo, 0.0f);
+      std::copy(srow + lo, srow + hi, d + lo);
+      std::fill(d + hi, d + cols, 0.0f);
+    }
+}
+
+namespace {
+
 struct Scratch {
   float* data = nullptr;
   size_t size = 0;
@@ -66,25 +88,6 @@ struct Source {
   const float* data;
   int64_t plane, pitch;
 };
-
-// Zero-padded copies of `planes` consecutive input planes, rows x cols each, into dst.
-void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
-  int64_t lo, hi;
-  valid_range(-g.pl, 1, g.w, cols, lo, hi);
-  for (int64_t ci = 0; ci < planes; ++ci)
-    for (int64_t r = 0; r < rows; ++r) {
-      float* d = dst + (ci * rows + r) * cols;
-      const int64_t ih = r - g.pt;
-      if (ih < 0 || ih >= g.h) {
-        std::fill(d, d + cols, 0.0f);
-        continue;
-      }
-      const float* srow = x + (ci * g.h + ih) * g.w - g.pl;
-      std::fill(d, d + lo, 0.0f);
-      std::copy(srow + lo, srow + hi, d + lo);
-      std::fill(d + hi, d + cols, 0.0f);
-    }
-}
 
 Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch& scratch) {
   const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;

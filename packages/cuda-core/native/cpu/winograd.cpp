@@ -48,6 +48,7 @@ std::atomic<int64_t> g_forward_count{0};
 // Tiles per block, T: a multiple of every product's strip width (48, 24, 12). Large blocks
 // reuse each strip of U over more tiles; small ones share few tiles among the threads.
 constexpr int64_t kBlockTiles = 96, kSmallBlockTiles = 48;
+constexpr int64_t kMaxTilesPadded = 6;  // tile columns up to which the input is padded up front
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -163,6 +164,11 @@ LR_INLINE void output_transform6(V m0, V m1, V m2, V m3, V m4, V m5, V* y) {
 struct Plan {
   const ConvGeometry* g;
   const float* x;
+  // For narrow images, the input zero-padded to whole tiles (planes of (4 tiles_h + 2) x
+  // (4 tiles_w + 2), x_pitch floats a row); otherwise null, and each run's rows are padded as
+  // they are read.
+  const float* padded;
+  int64_t x_plane, x_pitch;
   const float* u;  // transformed filter, [36][o_strips][c][mr]
   const float* bias;
   float* out;
@@ -198,27 +204,36 @@ LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
   using V = typename Vec<VW>::V;
   const ConvGeometry& g = *p.g;
   const int64_t plen = p.phase_len, rstride = 6 * plen;
-  float* phases = work;             // [6 rows][6 phases][plen]
-  float* row = work + 36 * plen;    // one zero-padded input row of a run
+  float* phases = work;              // [6 rows][6 phases][plen]
+  float* row_buffer = work + 36 * plen;  // one zero-padded input row of a run
   const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
   for (int64_t c = 0; c < g.c; ++c) {
     for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
-      const float* xc = p.x + (n * g.c + c) * g.h * g.w;
       const int64_t rg = ceil_div(len, VW);  // vectors of the run (the last one runs over)
       const int64_t row_len = 4 * rg * VW + 2;
-      const int64_t x0 = 4 * tw0 - g.pl;   // image column of the row's first element
+      const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
       const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
       for (int r = 0; r < 6; ++r) {
         float* pr = phases + r * rstride + col;
-        const int64_t ih = 4 * th + r - g.pt;
-        if (ih < 0 || ih >= g.h) {
-          for (int j = 0; j < 6; ++j) std::fill(pr + j * plen, pr + j * plen + rg * VW, 0.0f);
-          continue;
+        // The run's input row, row_len floats of it read (past the run only into lanes past the
+        // run): in the padded input (running into the next row or the slack after the last
+        // plane), or copied with its padding.
+        const float* row;
+        if (p.padded) {
+          row = p.padded + (n * g.c + c) * p.x_plane + (4 * th + r) * p.x_pitch + 4 * tw0;
+        } else {
+          const int64_t ih = 4 * th + r - g.pt;
+          float* buf = row_buffer;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(buf, buf + row_len, 0.0f);
+          } else {
+            const float* src = p.x + ((n * g.c + c) * g.h + ih) * g.w + x0;
+            std::fill(buf, buf + lo, 0.0f);
+            std::copy(src + lo, src + hi, buf + lo);
+            std::fill(buf + hi, buf + row_len, 0.0f);
+          }
+          row = buf;
         }
-        const float* src = xc + ih * g.w + x0;
-        std::fill(row, row + lo, 0.0f);
-        std::copy(src + lo, src + hi, row + lo);
-        std::fill(row + hi, row + row_len, 0.0f);
         split_phases<VW>(row, rg, pr, pr + plen, pr + 2 * plen, pr + 3 * plen);
         // Phases 4 and 5 are phases 0 and 1 one tile on; the run's last tile takes its from
         // the row, past the run (that element of phases 0 and 1 is the next run's, rewritten later).
@@ -411,7 +426,6 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   const Kernel k = pick_kernel();
   Plan p{};
   p.g = &g;
-  p.x = x;
   p.bias = bias;
   p.out = out;
   p.relu = relu;
@@ -430,6 +444,22 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.o_pad = p.o_strips * k.mr;
   p.m_plane = p.o_pad * p.pitch + 16;
   p.phase_len = p.block + 2 * k.vw;
+  p.x = x;
+  // Narrow images have short runs, whose per-row padding would cost more than one padded
+  // copy of the whole input made up front; wider ones pad each row as the transform reads it,
+  // in cache, instead of another pass over memory.
+  if (p.tiles_w <= kMaxTilesPadded) {
+    p.x_pitch = 4 * p.tiles_w + 2;
+    p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
+    const int64_t slack = 4 * k.vw;
+    thread_local Scratch t_padded;
+    float* padded = t_padded.get(g.n * g.c * p.x_plane + slack, false);
+    std::fill(padded + g.n * g.c * p.x_plane, padded + g.n * g.c * p.x_plane + slack, 0.0f);
+    parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
+      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + 2, p.x_pitch, padded + lo * p.x_plane);
+    });
+    p.padded = padded;
+  }
   if (g.c == 0) {  // no input channels: the output is the bias alone
     for (int64_t i = 0; i < g.n * g.o; ++i) {
       const float b = bias ? bias[i % g.o] : 0.0f;
@@ -443,7 +473,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.u = u;
 
   const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
-  const int64_t work_size = 41 * p.phase_len;  // input: 6 x 6 phases and a row (output: 4 x 4 and a row)
+  const int64_t work_size = 40 * p.phase_len;  // input: 6 x 6 phases and a row (output: 4 x 4 and a row)
   const int64_t blocks = ceil_div(p.total_tiles, p.block);
   const int64_t parts = std::min<int64_t>(threads, blocks);
   // Blocks handed out one at a time: threads on a shared machine progress unevenly.
