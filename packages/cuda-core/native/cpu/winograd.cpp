@@ -359,6 +359,66 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
   output_block<VW>(p, b, m, work);
 }
 
+// t = G g for three filter taps down a column (or across a row of G g):
+//   G = [1 0 0; -1/3 -1/3 -1/3; 1/3 -1/3 1/3; 1/15 2/15 4/15; -16/15 8/15 -4/15; 0 0 1]
+template <typename V>
+LR_INLINE void filter_transform3(V g0, V g1, V g2, V* t) {
+  const V s02 = g0 + g2;
+  t[0] = g0;
+  t[1] = (s02 + g1) * (-1.0f / 3);
+  t[2] = (s02 - g1) * (1.0f / 3);
+  t[3] = (g0 + g1 * 2.0f + g2 * 4.0f) * (1.0f / 15);
+  t[4] = (g1 * 8.0f - g0 * 16.0f - g2 * 4.0f) * (1.0f / 15);
+  t[5] = g2;
+}
+
+// U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c] (zero for O <= o < o_pad), for
+// the strips of output channels [ob0, ob1). Lane l of a vector holds output o = ob mr + l % mr
+// of input channel c0 + l / mr (mr divides VW), so each element's vector is one contiguous store.
+template <int VW>
+LR_INLINE void filter_strips(const ConvGeometry& g, const float* w, int64_t mr, int64_t o_strips, int64_t ob0,
+                             int64_t ob1, float* u) {
+  using V = typename Vec<VW>::V;
+  const int64_t e_stride = o_strips * g.c * mr, per = VW / mr;
+  for (int64_t ob = ob0; ob < ob1; ++ob)
+    for (int64_t c0 = 0; c0 < g.c; c0 += per) {
+      const int64_t nc = std::min(per, g.c - c0), lanes = nc * mr;
+      float taps[9][VW] = {};
+      for (int64_t l = 0; l < lanes; ++l) {
+        const int64_t o = ob * mr + l % mr;
+        if (o >= g.o) continue;
+        const float* f = w + (o * g.c + c0 + l / mr) * 9;
+        for (int k = 0; k < 9; ++k) taps[k][l] = f[k];
+      }
+      V gf[6][3];  // G g
+      for (int j = 0; j < 3; ++j) {
+        V t[6];
+        filter_transform3<V>(vload<VW>(taps[j]), vload<VW>(taps[3 + j]), vload<VW>(taps[6 + j]), t);
+        for (int a = 0; a < 6; ++a) gf[a][j] = t[a];
+      }
+      float* dst = u + (ob * g.c + c0) * mr;
+      for (int a = 0; a < 6; ++a) {
+        V t[6];
+        filter_transform3<V>(gf[a][0], gf[a][1], gf[a][2], t);
+        for (int b = 0; b < 6; ++b) {
+          float* d = dst + (a * 6 + b) * e_stride;
+          if (lanes == VW) {
+            vstore<VW>(d, t[b]);
+          } else {  // the last channels: the rest of the vector would run into the next strip
+            float part[VW];
+            vstore<VW>(part, t[b]);
+            std::memcpy(d, part, sizeof(float) * lanes);
+          }
+        }
+      }
+    }
+}
+
+using FilterFn = void (*)(const ConvGeometry&, const float*, int64_t, int64_t, int64_t, int64_t, float*);
+LR_AVX512 void filter_avx512(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<16>(g, w, mr, s, b0, b1, u); }
+LR_AVX2 void filter_avx2(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<8>(g, w, mr, s, b0, b1, u); }
+void filter_base(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<4>(g, w, mr, s, b0, b1, u); }
+
 using BlockFn = void (*)(const Plan&, int64_t, float*, float*, float*);
 // Per instruction set: vector width, product rows (MR) and vectors of columns (NV), sized to
 // the register file: 8 x 3 zmm (24 of 32), 4 x 3 ymm or xmm (12 of 16) accumulators.
@@ -369,48 +429,14 @@ void block_base(const Plan& p, int64_t b, float* v, float* m, float* w) { run_bl
 struct Kernel {
   int vw, mr;
   BlockFn fn;
+  FilterFn filter;
 };
 
 Kernel pick_kernel() {
   const char* isa = gemm_isa();
-  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512};
-  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2};
-  return {4, 4, block_base};
-}
-
-// U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c], zero for o_pad > o >= O;
-//   G = [1 0 0; -1/3 -1/3 -1/3; 1/3 -1/3 1/3; 1/15 2/15 4/15; -16/15 8/15 -4/15; 0 0 1].
-// In double, so the transformed filter carries one rounding.
-void transform_filter(const ConvGeometry& g, const float* w, int64_t mr, int64_t o_strips, float* u) {
-  static const double G[6][3] = {{1.0, 0, 0},
-                                 {-1.0 / 3, -1.0 / 3, -1.0 / 3},
-                                 {1.0 / 3, -1.0 / 3, 1.0 / 3},
-                                 {1.0 / 15, 2.0 / 15, 4.0 / 15},
-                                 {-16.0 / 15, 8.0 / 15, -4.0 / 15},
-                                 {0, 0, 1.0}};
-  constexpr int kMaxMr = 16;
-  // One (output strip, input channel) at a time, so each of the 36 stores is mr contiguous floats.
-  parallel_for(o_strips * g.c, 16, [&](int64_t lo, int64_t hi) {
-    for (int64_t idx = lo; idx < hi; ++idx) {
-      const int64_t ob = idx / g.c, c = idx % g.c;
-      float tile[36][kMaxMr];
-      for (int64_t i = 0; i < mr; ++i) {
-        const int64_t o = ob * mr + i;
-        if (o >= g.o) {
-          for (int e = 0; e < 36; ++e) tile[e][i] = 0.0f;
-          continue;
-        }
-        const float* f = w + (o * g.c + c) * 9;
-        double gf[6][3];  // G g
-        for (int a = 0; a < 6; ++a)
-          for (int j = 0; j < 3; ++j) gf[a][j] = G[a][0] * f[j] + G[a][1] * f[3 + j] + G[a][2] * f[6 + j];
-        for (int a = 0; a < 6; ++a)
-          for (int b = 0; b < 6; ++b)
-            tile[a * 6 + b][i] = static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
-      }
-      for (int e = 0; e < 36; ++e) std::memcpy(u + ((e * o_strips + ob) * g.c + c) * mr, tile[e], sizeof(float) * mr);
-    }
-  });
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512, filter_avx512};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2, filter_avx2};
+  return {4, 4, block_base, filter_base};
 }
 
 }  // namespace
@@ -469,7 +495,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   }
   thread_local Scratch t_filter;
   float* u = t_filter.get(36 * p.o_pad * g.c, false);
-  transform_filter(g, w, k.mr, p.o_strips, u);
+  parallel_for(p.o_strips, 1, [&](int64_t lo, int64_t hi) { k.filter(g, w, k.mr, p.o_strips, lo, hi, u); });
   p.u = u;
 
   const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
