@@ -51,6 +51,7 @@ std::atomic<int64_t> g_forward_count{0};
 // channels, and stay in L2.
 constexpr int64_t kBlockTiles = 48;
 constexpr int64_t kMaxTilesPadded = 6;  // tile columns up to which the input is padded up front
+constexpr size_t kKeptFloats = size_t(1) << 22;  // whole-problem buffers kept between calls: 16 MiB
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -67,6 +68,14 @@ struct Scratch {
       if (zero) std::memset(data, 0, n * sizeof(float));
     }
     return data;
+  }
+  // Frees a buffer above max floats, so one large problem does not pin its memory.
+  void trim(size_t max) {
+    if (size > max) {
+      std::free(data);
+      data = nullptr;
+      size = 0;
+    }
   }
   ~Scratch() { std::free(data); }
 };
@@ -451,6 +460,13 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
                              bool relu) {
   g_forward_count.fetch_add(1, std::memory_order_relaxed);
   if (g.n == 0 || g.o == 0 || g.out_h <= 0 || g.out_w <= 0) return;
+  if (g.c == 0) {  // no input channels: the output is the bias alone
+    for (int64_t i = 0; i < g.n * g.o; ++i) {
+      const float b = bias ? bias[i % g.o] : 0.0f;
+      std::fill(out + i * g.out_h * g.out_w, out + (i + 1) * g.out_h * g.out_w, relu && !(b > 0.0f) ? 0.0f : b);
+    }
+    return;
+  }
   const Kernel k = pick_kernel();
   Plan p{};
   p.g = &g;
@@ -474,11 +490,12 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   // Narrow images have short runs, whose per-row padding would cost more than one padded
   // copy of the whole input made up front; wider ones pad each row as the transform reads it,
   // in cache, instead of another pass over memory.
+  // The input and filter buffers are kept for the next call (layers repeat their shapes).
+  thread_local Scratch t_padded, t_filter;
   if (p.tiles_w <= kMaxTilesPadded) {
     p.x_pitch = 4 * p.tiles_w + 2;
     p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
     const int64_t slack = 4 * k.vw;
-    thread_local Scratch t_padded;
     float* padded = t_padded.get(g.n * g.c * p.x_plane + slack, false);
     std::fill(padded + g.n * g.c * p.x_plane, padded + g.n * g.c * p.x_plane + slack, 0.0f);
     parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
@@ -486,14 +503,6 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
     });
     p.padded = padded;
   }
-  if (g.c == 0) {  // no input channels: the output is the bias alone
-    for (int64_t i = 0; i < g.n * g.o; ++i) {
-      const float b = bias ? bias[i % g.o] : 0.0f;
-      std::fill(out + i * g.out_h * g.out_w, out + (i + 1) * g.out_h * g.out_w, relu && !(b > 0.0f) ? 0.0f : b);
-    }
-    return;
-  }
-  thread_local Scratch t_filter;
   float* u = t_filter.get(36 * p.o_pad * g.c, false);
   parallel_for(p.o_strips, 1, [&](int64_t lo, int64_t hi) { k.filter(g, w, k.mr, p.o_strips, lo, hi, u); });
   p.u = u;
@@ -512,6 +521,8 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
     for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
       k.fn(p, b, v, v + v_size, v + v_size + m_size);
   });
+  t_padded.trim(kKeptFloats);
+  t_filter.trim(kKeptFloats);
 }
 
 }  // namespace lrface::cpu
