@@ -1,11 +1,12 @@
 // Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
 // Networks", 2016):
 //   Y = A^T [ (G g G^T) .* (B^T d B) ] A
-// with interpolation points 0, 1, -1, 2, -1/2 and infinity instead of Lavin's 0, +-1, +-2:
-// in float32 their error is 2-3x smaller (Barabasz et al., "Error analysis and improving the
-// accuracy of Winograd convolution for deep neural networks", 2020), for a few more additions.
-// for a 6x6 input tile d, a 3x3 filter g and a 4x4 output tile Y. Summed over input channels,
-// the element-wise product becomes 36 independent matrix products, one per tile element e:
+// for a 6x6 input tile d, a 3x3 filter g and a 4x4 output tile Y, with interpolation points
+// 0, 1, -1, 2, -1/2 and infinity instead of Lavin's 0, +-1, +-2: in float32 their error is
+// 2-3x smaller (Barabasz et al., "Error analysis and improving the accuracy of Winograd
+// convolution for deep neural networks", 2020), for a few more additions.
+// Summed over input channels, the element-wise product becomes 36 independent matrix
+// products, one per tile element e:
 //   M_e [O x tiles] = U_e [O x C] @ V_e [C x tiles].
 //
 // Tiles are numbered over (image, tile row, tile column) and cut into blocks of T, so a block
