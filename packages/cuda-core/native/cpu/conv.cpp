@@ -1,5 +1,7 @@
 // 2-D convolution kernels. Which one runs depends on the shape:
 //
+// - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
+//   channels and tiles: a quarter of the multiplies.
 // - GEMM with implicit im2col (the general case): per (image, group),
 //   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
 //   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
@@ -463,6 +465,20 @@ constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 96;
 bool direct_forward_wins(const ConvGeometry& g) {
   return g.sw == 1 && (g.o / g.groups <= kDirectMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16);
 }
+// Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
+// overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
+// kernels), "auto" (or unset) by shape.
+bool winograd_wins(const ConvGeometry& g) {
+  if (!winograd_applies(g)) return false;
+  const char* algo = std::getenv("LRFACE_CONV_ALGO");
+  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
+    if (std::strcmp(algo, "winograd") == 0) return true;
+    if (std::strcmp(algo, "gemm") == 0) return false;
+    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
+  }
+  const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
+  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
+}
 bool direct_filter_wins(const ConvGeometry& g) {
   // Plain depthwise (one output per input channel): the per-plane loops measured faster.
   if (g.c == g.groups && g.o == g.groups) return false;
@@ -748,23 +764,6 @@ void relu_output(const ConvGeometry& g, float* out) {
   parallel_for(g.n * g.o, std::max<int64_t>(1, 16384 / plane), [&](int64_t lo, int64_t hi) {
     relu_in_place(out + lo * plane, (hi - lo) * plane);
   });
-}
-}  // namespace
-
-namespace {
-// Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
-// overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
-// kernels), "auto" (or unset) by shape.
-bool winograd_wins(const ConvGeometry& g) {
-  if (!winograd_applies(g)) return false;
-  const char* algo = std::getenv("LRFACE_CONV_ALGO");
-  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
-    if (std::strcmp(algo, "winograd") == 0) return true;
-    if (std::strcmp(algo, "gemm") == 0) return false;
-    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
-  }
-  const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
-  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
 }  // namespace
 
