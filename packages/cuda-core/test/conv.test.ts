@@ -142,6 +142,21 @@ function withIsa<T>(isa: string, fn: () => T): T {
   }
 }
 
+/** Runs fn with LRFACE_CONV_ALGO (which the native code reads at each call) set, then restores it. */
+function withAlgo<T>(algo: string | undefined, fn: () => T): T {
+  const saved = process.env.LRFACE_CONV_ALGO;
+  const set = (v: string | undefined) => (v === undefined ? delete process.env.LRFACE_CONV_ALGO : (process.env.LRFACE_CONV_ALGO = v));
+  set(algo);
+  try {
+    return fn();
+  } finally {
+    set(saved);
+  }
+}
+
+/** How many convolutions have run the Winograd kernel so far. */
+const winogradRuns = () => kernels.winograd_forward_count() as number;
+
 /** Gradients of sum(conv(x, w, b) * r) for fixed random r, as flat arrays. */
 function convGrads(f: (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.Tensor, xd: Float32Array, xs: number[], wd: Float32Array, ws: number[], bd: Float32Array) {
   return lr.scope(() => {
@@ -281,8 +296,9 @@ describe('conv2dRelu', () => {
   const reluCases: Case[] = [...cases, { n: 1, c: 16, h: 32, w: 40, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true }];
 
   it('equals max(conv, 0) from the direct definition on every kernel path, and relu(conv2d) exactly', () => {
+    // The GEMM and direct kernels (the Winograd kernel is tested below, against its own error bound).
     for (const isa of isas)
-      withIsa(isa, () => {
+      withIsa(isa, () => withAlgo('gemm', () => {
         for (const [i, k] of reluCases.entries()) {
           const xd = uniform(k.n * k.c * k.h * k.w, 110 + i);
           const wd = uniform(size(wShape(k)), 120 + i);
@@ -296,7 +312,7 @@ describe('conv2dRelu', () => {
             expect(Array.from(y.data()), describeCase(k)).toEqual(Array.from(lr.relu(lr.conv2d(...args)).data()));
           });
         }
-      });
+      }));
   });
 
   it('gradients equal those of relu(conv2d) on every kernel path', () => {
@@ -330,6 +346,108 @@ describe('conv2dRelu', () => {
     expectError(() => lr.conv2dRelu(x, w, undefined, { stride: 0 }), RangeError, 'conv2d_relu', "'stride'");
     expectError(() => lr.conv2dRelu(lr.zeros([1, 4, 8, 8], 'int32'), w), TypeError, 'conv2d_relu', "'input'");
     expectError(() => lr.conv2dRelu(x, 'w' as unknown as lr.Tensor), TypeError, 'conv2d_relu', "'weight'");
+  });
+});
+
+describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
+  // Sizes that are not multiples of the 4x4 output tile, padding 0 to 3 (3: the flipped
+  // input-gradient convolution has negative padding), channel counts off the register blocks,
+  // several images, blocks of tiles that span images, tile rows longer than a block; images
+  // up to 6 tiles wide (input padded up front) and wider (rows padded as they are read).
+  const wcases: Case[] = [
+    { n: 2, c: 17, h: 13, w: 11, o: 19, kh: 3, kw: 3, padding: [1, 1], bias: true },
+    { n: 1, c: 16, h: 9, w: 22, o: 33, kh: 3, kw: 3 },
+    { n: 3, c: 20, h: 10, w: 7, o: 16, kh: 3, kw: 3, padding: [2, 2], bias: true },
+    { n: 2, c: 18, h: 12, w: 9, o: 24, kh: 3, kw: 3, padding: [0, 2, 1, 0] },
+    { n: 2, c: 18, h: 12, w: 29, o: 24, kh: 3, kw: 3, padding: [0, 2, 1, 0] },
+    { n: 1, c: 16, h: 7, w: 8, o: 17, kh: 3, kw: 3, padding: [3, 3], bias: true },
+    { n: 1, c: 16, h: 7, w: 30, o: 17, kh: 3, kw: 3, padding: [3, 3], bias: true },
+    { n: 2, c: 16, h: 30, w: 41, o: 16, kh: 3, kw: 3, padding: [1, 1], bias: true }, // 2 x 88 tiles
+    { n: 1, c: 16, h: 6, w: 450, o: 16, kh: 3, kw: 3, padding: [1, 1] }, // 113 tiles in a row
+    { n: 1, c: 64, h: 12, w: 13, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true },
+  ];
+  // F(4x4, 3x3) rounds more than a direct sum (its transforms scale values up and cancel):
+  // about 1e-6 of the largest output here, 2e-6 at 128 channels. A bound of 1e-5 of the
+  // largest output still catches any wrong tap, tile or channel, which errs by O(1).
+  const bound = (ref: Float64Array) => 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
+    for (const [i, k] of wcases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 300 + i);
+      const wd = uniform(size(wShape(k)), 310 + i);
+      const bd = k.bias ? uniform(k.o, 320 + i) : null;
+      const ref = conv2dRef(xd, wd, bd, k);
+      const atol = bound(ref.out);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+          const runs = winogradRuns();
+          const y = lr.conv2d(...args);
+          const yr = lr.conv2dRelu(...args);
+          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
+          expect(y.shape).toEqual(ref.shape);
+          expectClose(y.data(), ref.out, atol, 1e-4);
+          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), atol, 1e-4);
+          expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
+        })));
+    }
+  });
+
+  it('carries the input gradient (a flipped stride-1 convolution) and matches the transposed definition', () => {
+    for (const [i, k] of wcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const wd = uniform(size(wShape(k)), 330 + i);
+      const y0 = conv2dRef(new Float32Array(size(xs)), wd, null, k);
+      const gy = uniform(size(y0.shape), 340 + i);
+      // conv2d's input gradient is the transposed convolution of gy by the same weights.
+      const [oh, ow] = y0.shape.slice(2);
+      const ref = convT2dRef(gy, wd, null, { ...k, c: k.o, o: k.c, h: oh, w: ow });
+      const atol = bound(ref.out);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const x = lr.tensor(uniform(size(xs), 350 + i), xs).requiresGrad_();
+          const runs = winogradRuns();
+          lr.conv2d(x, lr.tensor(wd, wShape(k)), undefined, opts(k)).backward(lr.tensor(gy, y0.shape));
+          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}: forward and input gradient`).toBe(2);
+          expect(ref.shape).toEqual(xs);
+          expectClose(x.grad!.data(), ref.out, atol, 1e-4);
+        })));
+    }
+  });
+
+  it('gradients match finite differences', () => {
+    const k: Case = { n: 2, c: 16, h: 7, w: 6, o: 17, kh: 3, kw: 3, padding: [1, 1], bias: true };
+    const xs = [k.n, k.c, k.h, k.w];
+    const inputs = [{ data: uniform(size(xs), 360), shape: xs }, { data: uniform(size(wShape(k)), 361), shape: wShape(k) }, { data: uniform(k.o, 362), shape: [k.o] }];
+    withAlgo('winograd', () => {
+      const runs = winogradRuns();
+      gradcheck((x, w, b) => lr.conv2dRelu(x, w, b, opts(k)), inputs, { maxElements: 24 });
+      expect(winogradRuns()).toBeGreaterThan(runs);
+    });
+  });
+
+  it('is chosen by shape unless LRFACE_CONV_ALGO says otherwise', () => {
+    const run = (c: number, o: number, h: number, options: lr.Conv2dOptions = { padding: 1 }) => {
+      const runs = winogradRuns();
+      lr.scope(() => lr.conv2d(lr.tensor(uniform(c * h * h, 1), [1, c, h, h]), lr.tensor(uniform((o * c * 9) / (options.groups ?? 1), 2), [o, c / (options.groups ?? 1), 3, 3]), undefined, options).data());
+      return winogradRuns() - runs;
+    };
+    withAlgo(undefined, () => {
+      expect(run(16, 16, 40)).toBe(1); // 10 x 10 tiles of 4 x 4 outputs
+      expect(run(8, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
+      expect(run(32, 8, 40)).toBe(0); // few outputs: the direct loops
+      expect(run(32, 32, 36)).toBe(0); // 81 tiles: too few to pay for the filter transform
+      expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0);
+      expect(run(32, 32, 40, { padding: 2, dilation: 2 })).toBe(0);
+      expect(run(32, 32, 40, { padding: 1, groups: 2 })).toBe(0);
+    });
+    withAlgo('auto', () => expect(run(16, 16, 40)).toBe(1));
+    withAlgo('gemm', () => expect(run(16, 16, 40)).toBe(0));
+    withAlgo('winograd', () => {
+      expect(run(1, 1, 3)).toBe(1);
+      expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0); // does not apply: the usual kernels
+    });
+    withAlgo('fft', () => expectError(() => run(16, 16, 40), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
   });
 });
 

@@ -25,9 +25,9 @@ export function parseArgs(argv, defaults) {
   return out;
 }
 
-/** The larger corpus under the repository's .cache when it has been built, else the small one. */
+/** The largest corpus built under the repository's .cache (xl, then large, then the small one). */
 export function defaultCorpusDir() {
-  for (const name of ['face-corpus-large', 'face-corpus'])
+  for (const name of ['face-corpus-xl', 'face-corpus-large', 'face-corpus'])
     if (existsSync(join(repoDir, '.cache', name, 'index.json'))) return join(repoDir, '.cache', name);
   return join(repoDir, '.cache', 'face-corpus');
 }

@@ -3,7 +3,9 @@
 // every held-out HR face of the face corpus (test split: WIDER 19--Couple, 128x128 crops with
 // 68 reference points from the HR detector) is degraded to 16, 24 and 32 px (MATLAB bicubic of
 // the whole crop) and four ways to find its landmarks are compared against the reference points
-// (NME normalised by the inter-ocular distance, outer eye corners 36 and 45):
+// (NME normalised by the inter-ocular distance, outer eye corners 36 and 45; --normalizer box
+// divides by sqrt(w h) of the reference points' tight box instead, as AFLW-style protocols do for
+// sets with profile faces, whose inter-ocular distance nearly vanishes):
 //   (a) the HR detector on the LR face upscaled bicubically back to 128 px;
 //   (b) lrface's LR model ('lr68') on the LR face directly;
 //   (c) super-resolution ('face-x4', x4) and then the HR detector on the SR face;
@@ -15,7 +17,7 @@
 // (b) and (c) are skipped, with the reason, when their package or weights are not available.
 //
 //   node packages/landmarks/scripts/eval-real-faces.mjs --out DIR [--corpus DIR] [--sizes 16,24,32]
-//        [--alpha 0.08] [--plot-max 0.2] [--lr68 FILE] [--face-x4 FILE] [--limit N]
+//        [--alpha 0.08] [--plot-max 0.2] [--normalizer inter-ocular|box] [--lr68 FILE] [--face-x4 FILE] [--limit N]
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +43,7 @@ try {
       sizes: { type: 'string', default: '16,24,32' },
       alpha: { type: 'string', default: '0.08' },
       'plot-max': { type: 'string', default: '0.2' },
+      normalizer: { type: 'string', default: 'inter-ocular' },
       lr68: { type: 'string' },
       'face-x4': { type: 'string' },
       limit: { type: 'string' },
@@ -56,6 +59,9 @@ const alpha = Number(args.alpha);
 const plotMax = Number(args['plot-max']);
 if (!(alpha > 0 && alpha < 1)) fail(`--alpha must be in (0, 1), got '${args.alpha}'`);
 if (!(plotMax > 0 && plotMax <= 1)) fail(`--plot-max must be in (0, 1], got '${args['plot-max']}'`);
+const normalizer = args.normalizer;
+if (!['inter-ocular', 'box'].includes(normalizer)) fail(`--normalizer must be inter-ocular or box, got '${normalizer}'`);
+const normalizerText = normalizer === 'box' ? "sqrt(w h) of the reference points' box" : 'the inter-ocular distance (outer eye corners)';
 const limit = args.limit === undefined ? Infinity : Number(args.limit);
 if (!(limit >= 1)) fail(`--limit must be a positive number, got '${args.limit}'`);
 
@@ -158,7 +164,7 @@ else {
 
 // Scores.
 const score = (preds) => {
-  const errors = nmePerImage(preds, gts, { normalizer: 'inter-ocular' });
+  const errors = nmePerImage(preds, gts, { normalizer });
   return { errors, summary: summarizeErrors(errors, [alpha]) };
 };
 const key = String(alpha);
@@ -170,7 +176,7 @@ const results = methods.map((m) => ({
 }));
 
 const head = ['method', ...sizes.flatMap((s) => [`${s}px NME %`, `${s}px AUC@${alpha}`, `${s}px FR@${alpha} %`]), `HR ${S}px NME %`];
-console.log(`NME normalised by the inter-ocular distance (outer eye corners), against the HR detector's reference points; ${test.length} held-out real faces (${args.corpus}), LR = the ${S}px crop resized to N px (MATLAB bicubic).\n`);
+console.log(`NME normalised by ${normalizerText}, against the HR detector's reference points; ${test.length} held-out real faces (${args.corpus}), LR = the ${S}px crop resized to N px (MATLAB bicubic).\n`);
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map(() => '---').join('|')}|`);
 for (const r of results) {
@@ -187,14 +193,14 @@ mkdirSync(args.out, { recursive: true });
 for (const size of sizes) {
   const curves = results.map((r) => ({ name: r.label, curve: cedCurve(r.bySize.get(size).errors, { max: plotMax, step: plotMax / 1000 }) }));
   const file = join(args.out, `ced-${size}px.png`);
-  await writeCedPlot(file, curves, { title: `CED, faces at ${size} px (${test.length} real faces)`, xLabel: 'NME (inter-ocular)', maxError: plotMax });
+  await writeCedPlot(file, curves, { title: `CED, faces at ${size} px (${test.length} real faces)`, xLabel: `NME (${normalizer})`, maxError: plotMax });
   console.error(`eval-real-faces: wrote ${file}`);
 }
 const json = {
   corpus: args.corpus,
   faces: test.length,
   trainFaces: train.length,
-  normalizer: 'inter-ocular',
+  normalizer,
   alpha,
   sizes,
   skipped,

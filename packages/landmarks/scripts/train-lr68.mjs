@@ -6,6 +6,11 @@
 //   stage 2: G2 on G1's outputs with the HR points scaled down (labelled set) and the real LR
 //            faces (unlabelled set), with D2 (BEGAN k_t) and D3 (least squares): setting S4.
 // Each stage resumes from its checkpoint; losses and k_t are logged per step (JSON lines).
+// --init FILE starts G2 from a weights file of lr68's architecture (e.g. the supervised model of
+// train-supervised.mjs) instead of from scratch; --foreground-weight and --sigma set the
+// supervised heatmap term, --subsampled-fraction the share of labelled inputs taken as S1's
+// subsampled faces rather than G1's outputs, --g1-residual makes G1 a learnt change to the
+// average-pooled face (see HighToLowGeneratorConfig.residual).
 //   LRFACE_NUM_THREADS=1 nice -n 5 node packages/landmarks/scripts/train-lr68.mjs --g1-steps 600 --g2-steps 1500
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -14,13 +19,13 @@ import { Rng } from '@lrface/datasets';
 import { openFaceCorpus } from '@lrface/face-corpus';
 import {
   DEFAULT_AUGMENT, DEFAULT_HIGH_TO_LOW, SHIPPED_MODELS, HighToLowTrainer, JsonLinesLog, LandmarkTrainer,
-  labelledBatch, landmarkPreset, loadLabelledFaces, loadRealLowResFaces, realLowResBatch, saveLandmarkWeights,
+  labelledBatch, landmarkPreset, loadLabelledFaces, loadLandmarkWeights, loadRealLowResFaces, realLowResBatch, saveLandmarkWeights,
 } from '@lrface/landmarks';
 import { defaultCorpusDir, packageDir, parseArgs } from './common.mjs';
 
 const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), g1Steps: 600, g2Steps: 1500, g1Minutes: 30, g2Minutes: 60, batch: 16, seed: 2,
-  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
+  setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Residual: false, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, init: '', foregroundWeight: 0, sigma: 2, subsampledFraction: 0, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
 });
 const spec = SHIPPED_MODELS.lr68;
 manualSeed(args.seed);
@@ -40,6 +45,7 @@ const g1Config = {
   ...DEFAULT_HIGH_TO_LOW.generator,
   encoderPoolAfter: Array.from({ length: args.g1Pools }, (_, i) => i),
   decoderUpsampleAfter: Array.from({ length: args.g1Pools - 2 }, (_, i) => i),
+  residual: args.g1Residual,
 };
 const stage1 = new HighToLowTrainer({
   ...DEFAULT_HIGH_TO_LOW, generator: g1Config, weights: { alpha: args.alpha, beta: args.beta }, steps: args.g1Steps, batchSize: args.batch,
@@ -76,6 +82,7 @@ const config = landmarkPreset(args.setting, {
   steps: args.g2Steps, batchSize: args.batch, generator: spec.network,
   weights: { a: args.a, b: args.b, c: args.c },
   balance: { gamma: args.gamma, lambdaK: args.lambdaK, initialK: args.initialK, period: args.kPeriod },
+  foregroundWeight: args.foregroundWeight, sigma: args.sigma, subsampledFraction: args.subsampledFraction,
 });
 config.optimizer = { ...config.optimizer, lr: args.lr, milestones: milestones(args.g2Steps) };
 const stage2 = new LandmarkTrainer(config, stage1.generator);
@@ -83,10 +90,16 @@ const ckpt2 = join(args.work, 'stage2.safetensors');
 if (existsSync(ckpt2)) {
   stage2.load(ckpt2);
   console.log(`stage 2 resumed at step ${stage2.step}`);
+} else if (args.init) {
+  const init = loadLandmarkWeights(args.init);
+  if (JSON.stringify(init.spec.network) !== JSON.stringify(spec.network) || init.spec.inputSize !== spec.inputSize)
+    throw new Error(`${args.init}: not lr68's architecture; --init needs a ${spec.inputSize}px model of it`);
+  stage2.generator.loadStateDict(init.network.stateDict());
+  console.log(`stage 2 starts from ${args.init}`);
 }
 start = Date.now();
 deadline = start + args.g2Minutes * 60_000;
-const meta = () => ({ corpus: args.corpus, setting: args.setting, config: JSON.stringify(config), g1: JSON.stringify(stage1.config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
+const meta = () => ({ init: args.init, corpus: args.corpus, setting: args.setting, config: JSON.stringify(config), g1: JSON.stringify(stage1.config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
 while (stage2.step < args.g2Steps && Date.now() < deadline) {
   const batch = labelledBatch(faces, rng, args.batch, 128, DEFAULT_AUGMENT);
   const real = realLowResBatch(realLr, rng, args.batch, spec.inputSize);

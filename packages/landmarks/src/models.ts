@@ -202,6 +202,13 @@ export interface HighToLowGeneratorConfig {
   decoderWidths?: number[];
   /** Decoder stages followed by a 2x nearest upsampling, back up to outputSize (UNCERTAIN; default [0, 1, 2]: 4 -> 32). */
   decoderUpsampleAfter?: number[];
+  /**
+   * Output = the HR image average-pooled to outputSize + the network's (zero-initialised) last
+   * conv, clipped to [-1, 1], instead of tanh(last conv) (default false, the paper). G1 then
+   * starts as the plain downscaling and learns the degradation as a change to it, which a short
+   * training keeps a face; not in the paper.
+   */
+  residual?: boolean;
 }
 
 /**
@@ -238,7 +245,10 @@ export class HighToLowGenerator extends Module {
     if (!Number.isInteger(bottom)) throw rangeError(fn, 'inputSize', `divisible by 2^${encoderPoolAfter.length} (one halving per encoder pool)`, inputSize);
     if (bottom * 2 ** decoderUpsampleAfter.length !== outputSize)
       throw rangeError(fn, 'decoderUpsampleAfter', `as many upsamplings as take the ${bottom}x${bottom} bottleneck to outputSize ${outputSize}`, `${decoderUpsampleAfter.length}`, true);
-    this.config = { inputSize, outputSize, noiseDim, stemWidth, encoderWidths: [...encoderWidths], encoderPoolAfter: [...encoderPoolAfter], decoderWidths: [...decoderWidths], decoderUpsampleAfter: [...decoderUpsampleAfter] };
+    const residual = config.residual ?? false;
+    if (typeof residual !== 'boolean') throw typeError(fn, 'residual', 'a boolean', residual);
+    if (residual && !Number.isInteger(inputSize / outputSize)) throw rangeError(fn, 'outputSize', `a divisor of inputSize ${inputSize} (residual G1 average-pools by an integer factor)`, outputSize);
+    this.config = { inputSize, outputSize, noiseDim, stemWidth, encoderWidths: [...encoderWidths], encoderPoolAfter: [...encoderPoolAfter], decoderWidths: [...decoderWidths], decoderUpsampleAfter: [...decoderUpsampleAfter], residual };
     this.registerModule('noiseProjection', new Linear(noiseDim, inputSize * inputSize));
     this.registerModule('stem', new ConvBnRelu(4, stemWidth));
     let c = stemWidth;
@@ -255,6 +265,10 @@ export class HighToLowGenerator extends Module {
     }
     this.registerModule('decoder', new ModuleList(dec));
     this.registerModule('output', new Conv2d(c, 3, 3, { padding: 1 }));
+    if (residual) {
+      this.output.weight.assign(new Float32Array(this.output.weight.size));
+      this.output.bias!.assign(new Float32Array(3));
+    }
   }
   /** `hr` [N, 3, inputSize, inputSize] in [-1, 1], `noise` [N, noiseDim] -> [N, 3, outputSize, outputSize] in [-1, 1]. */
   forward(hr: Tensor, noise: Tensor): Tensor {
@@ -276,7 +290,10 @@ export class HighToLowGenerator extends Module {
         h = (stage as ResidualStage).forward(h);
         if (this.config.decoderUpsampleAfter.includes(i)) h = ops.upsample(h, { scaleFactor: 2, mode: 'nearest' });
       });
-      return ops.tanh(this.output.forward(h));
+      if (!this.config.residual) return ops.tanh(this.output.forward(h));
+      const factor = inputSize / this.config.outputSize;
+      const base = factor === 1 ? hr : ops.avgPool2d(hr, { kernelSize: factor });
+      return ops.clamp(ops.add(base, this.output.forward(h)), -1, 1);
     });
   }
 }

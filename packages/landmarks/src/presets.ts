@@ -88,6 +88,12 @@ export interface LandmarkStageConfig {
   smoothingSigma: number;
   /** Run the frozen G1 with batch statistics (true, default) or its running averages. */
   highToLowBatchStatistics?: boolean;
+  /**
+   * S2-S4: the fraction of each labelled batch (its first images) fed as S1's subsampled faces
+   * instead of G1's outputs (default 0, the paper). Keeps G2 calibrated on plainly downscaled
+   * faces while G1's outputs bring the real LR look; not in the paper.
+   */
+  subsampledFraction?: number;
 }
 
 /** Supervised HR-LD on HR faces. */

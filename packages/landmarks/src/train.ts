@@ -266,6 +266,8 @@ export class LandmarkTrainer {
     if (!spec) throw rangeError(fn, 'config.setting', 'one of S1, S2, S3, S4', config.setting);
     if (spec.labelledInput === 'generated' && !(highToLow instanceof HighToLowGenerator))
       throw typeError(fn, 'highToLow', `a trained HighToLowGenerator (setting ${config.setting} trains on G1 outputs)`, highToLow);
+    const fraction = config.subsampledFraction ?? 0;
+    if (typeof fraction !== 'number' || !(fraction >= 0 && fraction <= 1)) throw rangeError(fn, 'config.subsampledFraction', 'a number in [0, 1]', fraction);
     this.lowResSize = options.lowResSize ?? highToLow?.config.outputSize ?? 32;
     const maps = POINTS + 1;
     this.generator = new HeatmapUNet({ inChannels: 3, outChannels: maps, ...config.generator });
@@ -285,6 +287,19 @@ export class LandmarkTrainer {
   /** The labelled LR images of HR faces `hr`: G1's outputs (no gradient into G1) or, in S1, the subsampled faces. */
   labelledLowRes(hr: Tensor): Tensor {
     if (this.spec.labelledInput === 'subsampled') return subsampledLowRes(hr, this.lowResSize, this.config.smoothingSigma);
+    const n = hr.shape[0];
+    const subsampled = Math.round(n * (this.config.subsampledFraction ?? 0));
+    if (subsampled > 0) {
+      return ops.scope(() => {
+        const parts = [subsampledLowRes(ops.narrow(hr, 0, 0, subsampled), this.lowResSize, this.config.smoothingSigma)];
+        if (subsampled < n) parts.push(this.generatedLowRes(ops.narrow(hr, 0, subsampled, n - subsampled)));
+        return parts.length === 1 ? parts[0] : ops.concat(parts, 0);
+      });
+    }
+    return this.generatedLowRes(hr);
+  }
+  /** G1's outputs on `hr` (no gradient into G1). */
+  private generatedLowRes(hr: Tensor): Tensor {
     const g1 = this.highToLow!;
     // Batch statistics by default, as G1 ran while it was trained (its running averages lag
     // behind a short, fast stage 1); G1 itself is not updated here.

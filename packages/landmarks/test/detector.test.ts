@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import * as ops from '@lrface/cuda-core';
 import { decodeImage, heatmapTensor, imageToTensor } from '@lrface/datasets';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
-import { HeatmapUNet, SHIPPED_MODELS, weightsDir, loadLandmarkDetector, loadLandmarkWeights, saveLandmarkWeights, sha256Hex, type LandmarkModelSpec } from '../src/index.js';
+import { MIRROR_68 } from '@lrface/datasets';
+import { HeatmapUNet, SHIPPED_MODELS, averageMirrored, weightsDir, loadLandmarkDetector, loadLandmarkWeights, saveLandmarkWeights, sha256Hex, type LandmarkModelSpec } from '../src/index.js';
 
 const image = sharedDataDir + 'misc-faces/face-alignment/aflw-test.jpg';
 const haveData = haveSharedData('misc-faces/face-alignment/aflw-test.jpg');
@@ -34,7 +35,7 @@ describe.skipIf(!haveData)('loadLandmarkDetector / detect', () => {
     const expected = [];
     for (let k = 0; k < 68; k++) expected.push([(crop[2 * k] - 15.5) / s + cx, (crop[2 * k + 1] - 15.5) / s + cy]);
     det.network.forward = () => heatmapTensor([crop], { size: [32, 32], sigma: 1, background: true });
-    const { points, confidence } = await det.detect(image, { box, refine: 'none' });
+    const { points, confidence } = await det.detect(image, { box, refine: 'none', flip: false });
     expect(points.length).toBe(68);
     for (let k = 0; k < 68; k++) {
       expect(points[k][0]).toBeCloseTo(expected[k][0], 3);
@@ -110,6 +111,44 @@ describe.skipIf(!haveData)('loadLandmarkDetector / detect', () => {
     await expect(det.detect({ data: new Uint8Array(5), width: 2, height: 2, channels: 3 })).rejects.toThrow(RangeError);
     await expect(det.detect(ops.zeros([2, 2]))).rejects.toThrow(/image tensor/);
     await expect(det.detect(image, { boxes: [] } as never)).rejects.toThrow(/options/);
+    await expect(det.detect(image, { flip: 'yes' } as never)).rejects.toThrow(/'flip' must be a boolean/);
+  });
+
+  it('flip test is mirror-symmetric: the mirrored face gives the mirrored points, left and right swapped', async () => {
+    // The shipped model: its maps have distinct peaks (an untrained one's flat maps tie).
+    const det = await loadLandmarkDetector('lr68');
+    // A quarter-size image: the crop is upsampled (no antialiasing prefilter, whose pixel grid
+    // is not mirror-symmetric), so the mirrored image gives exactly the mirrored crop.
+    const full = await decodeImage(image);
+    const px = await decodeImage(await sharp(image).resize(Math.round(full.width / 4), Math.round(full.height / 4)).png().toBuffer());
+    const W = px.width;
+    const mirrored = new Uint8Array(px.data.length);
+    for (let y = 0; y < px.height; y++)
+      for (let x = 0; x < W; x++) for (let c = 0; c < 3; c++) mirrored[(y * W + x) * 3 + c] = px.data[(y * W + (W - 1 - x)) * 3 + c];
+    const box = { x: 5.5, y: 6.25, width: 17.5, height: 20 };
+    const a = await det.detect(px, { box });
+    const b = await det.detect({ data: mirrored, width: W, height: px.height, channels: 3 }, { box: { ...box, x: W - box.x - box.width } });
+    for (let k = 0; k < 68; k++) {
+      expect(b.points[k][0]).toBeCloseTo(W - 1 - a.points[MIRROR_68[k]][0], 3);
+      expect(b.points[k][1]).toBeCloseTo(a.points[MIRROR_68[k]][1], 3);
+    }
+    // Without flip the network's own asymmetry shows.
+    const c = await det.detect(px, { box, flip: false });
+    expect(c.points.some((p, k) => Math.abs(p[0] - a.points[k][0]) > 1e-3)).toBe(true);
+  });
+});
+
+describe('averageMirrored', () => {
+  it('averages each map with its partner map of the mirror image, flipped back', () => {
+    // 1 image, 2 points (partners of each other) + background, 1 x 3 maps.
+    const direct = [[1, 2, 3], [4, 5, 6], [7, 8, 9]];
+    const mirror = [[10, 20, 30], [40, 50, 60], [70, 80, 90]];
+    const out = averageMirrored(ops.tensor(Float32Array.from([...direct.flat(), ...mirror.flat()]), [2, 3, 1, 3]), 1, [1, 0]);
+    expect(out.shape).toEqual([1, 3, 1, 3]);
+    // Point 0 takes the mirror's point-1 map reversed: (1 + 60) / 2, (2 + 50) / 2, (3 + 40) / 2.
+    // Point 1: (4 + 30) / 2, ...; the background map its own mirror: (7 + 90) / 2, ...
+    expect(Array.from(out.data())).toEqual([30.5, 26, 21.5, 17, 12.5, 8, 48.5, 44, 39.5]);
+    expect(() => averageMirrored(ops.zeros([3, 3, 1, 3]), 1, [1, 0])).toThrow(/averageMirrored/);
   });
 });
 

@@ -77,6 +77,24 @@ describe('G1: HighToLowGenerator', () => {
     const same = g1.forward(ops.concat([face, face], 0), ops.concat([z, z], 0)).data();
     for (let i = 0; i < plane; i += 97) expect(same[i]).toBeCloseTo(same[plane + i], 5);
   });
+  it('residual G1 starts as the 4x4 average pooling of the face and learns a change to it', () => {
+    const g1 = new HighToLowGenerator({ stemWidth: 4, encoderWidths: [4, 4, 4, 4, 4, 4, 4, 4], decoderWidths: [4, 4, 4, 4, 4, 4], encoderPoolAfter: [0, 1], decoderUpsampleAfter: [], residual: true });
+    const hr = ops.clamp(ops.mul(ops.randn([2, 3, 128, 128]), ops.full([1], 0.5)), -1, 1);
+    const y = g1.forward(hr, ops.randn([2, 64]));
+    expect(y.shape).toEqual([2, 3, 32, 32]);
+    // At initialisation: exactly the 4x4 block means (computed here by hand).
+    const x = hr.data();
+    const out = y.data();
+    for (const [n, c, i, j] of [[0, 0, 0, 0], [1, 2, 31, 31], [0, 1, 7, 20]]) {
+      let sum = 0;
+      for (let dy = 0; dy < 4; dy++) for (let dx = 0; dx < 4; dx++) sum += x[((n * 3 + c) * 128 + 4 * i + dy) * 128 + 4 * j + dx];
+      expect(out[((n * 3 + c) * 32 + i) * 32 + j]).toBeCloseTo(sum / 16, 5);
+    }
+    // The zero-initialised output conv still gets a gradient, so the change can be learnt.
+    ops.mean(ops.square(g1.forward(hr, ops.randn([2, 64])))).backward();
+    expect(Math.max(...Array.from(g1.output.weight.grad!.data(), Math.abs))).toBeGreaterThan(0);
+    expect(() => new HighToLowGenerator({ residual: 'yes' as never })).toThrow(/residual/);
+  });
   it('rejects inconsistent pooling and bad inputs', () => {
     expect(() => new HighToLowGenerator({ encoderPoolAfter: [0, 1] })).toThrow(/decoderUpsampleAfter/);
     expect(() => new HighToLowGenerator({ encoderPoolAfter: [0, 9] })).toThrow(/encoderPoolAfter/);

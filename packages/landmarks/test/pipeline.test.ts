@@ -10,7 +10,7 @@ import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { buildFaceCorpus, loadReferenceDetector, openFaceCorpus } from '@lrface/face-corpus';
 import {
   HighToLowTrainer, JsonLinesLog, LandmarkTrainer, SupervisedTrainer, DEFAULT_AUGMENT, DEFAULT_HIGH_TO_LOW, groundTruthHeatmaps, labelledBatch,
-  landmarkPreset, loadLabelledFaces, loadRealLowResFaces, realLowResBatch, type LabelledFace,
+  landmarkPreset, subsampledLowRes, loadLabelledFaces, loadRealLowResFaces, realLowResBatch, type LabelledFace,
 } from '../src/index.js';
 
 const haveData = haveSharedData('widerface/wider_face_split/wider_face_val.mat', 'dlib-faces/training_with_face_landmarks.xml');
@@ -110,6 +110,26 @@ describe.skipIf(!haveData)('training on real corpus faces', () => {
     expect(() => s4.trainStep({ hr: b.images, landmarks: b.landmarks })).toThrow(/realLr/);
     expect(() => s4.trainStep({ hr: b.images, landmarks: [b.landmarks[0]] })).toThrow(/landmarks/);
     expect(() => landmarkPreset('S5' as never)).toThrow(/setting/);
+  });
+
+  it('subsampledFraction feeds the first images of a labelled batch as S1 inputs and the rest through G1', () => {
+    const rng = new Rng(9);
+    const g1 = new HighToLowTrainer({ ...DEFAULT_HIGH_TO_LOW, generator: tinyG1, discriminator: tinyDisc }).generator;
+    const b = labelledBatch(faces, rng, 4, 128, null);
+    const cfg = (f: number) => landmarkPreset('S2', { generator: tinyUNet, subsampledFraction: f });
+    const reference = subsampledLowRes(b.images, 32, cfg(0).smoothingSigma).data();
+    const plane = 3 * 32 * 32;
+    const half = new LandmarkTrainer(cfg(0.5), g1).labelledLowRes(b.images);
+    expect(half.shape).toEqual([4, 3, 32, 32]);
+    const h = half.data();
+    // Images 0 and 1: exactly S1's subsampled faces; 2 and 3: G1's outputs (tanh range, not those).
+    for (let i = 0; i < 2 * plane; i += 17) expect(h[i]).toBeCloseTo(reference[i], 6);
+    let differ = 0;
+    for (let i = 2 * plane; i < 4 * plane; i++) differ = Math.max(differ, Math.abs(h[i] - reference[i]));
+    expect(differ).toBeGreaterThan(0.05);
+    const all = new LandmarkTrainer(cfg(1), g1).labelledLowRes(b.images).data();
+    for (let i = 0; i < all.length; i += 13) expect(all[i]).toBeCloseTo(reference[i], 6);
+    for (const bad of [-0.1, 1.5, Number.NaN]) expect(() => new LandmarkTrainer(cfg(bad), g1)).toThrow(/subsampledFraction/);
   });
 
   it('the supervised G2 loss falls over a few steps', () => {

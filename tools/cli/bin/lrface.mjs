@@ -13,7 +13,7 @@ commands:
                     face-x4: writes lrface-demo.png (LR | bicubic | lrface) and prints PSNR/SSIM
 ${srUsage}
   devices           the devices the engine can use here
-  landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--out overlay.png] [--json]
+  landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
   help              this text`;
 

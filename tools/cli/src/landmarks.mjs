@@ -3,16 +3,17 @@
 import { decodeImage, writeImage } from '@lrface/datasets';
 import { landmarkModels, loadLandmarkDetector } from '@lrface/landmarks';
 
-export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--out overlay.png] [--json]
+export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
   --box x,y,w,h   the face box in image pixels (default: the whole image)
   --model NAME    lr68 (faces of 20-40 px, default) or hr68 (large faces)
   --weights FILE  a custom weights file for the model's architecture
+  --no-flip       skip the mirrored second pass (half the compute, less steady points)
   --out FILE      write the image with the points drawn as small dots (PNG)
   --json          print one JSON line {"model","points":[[x,y],...],"confidence":[...]}`;
 
 /** Parses the command's arguments; throws a usage error on anything unexpected. */
 export function parseLandmarksArgs(argv) {
-  const opts = { image: undefined, box: undefined, model: 'lr68', weights: undefined, out: undefined, json: false };
+  const opts = { image: undefined, box: undefined, model: 'lr68', weights: undefined, out: undefined, json: false, flip: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -32,6 +33,7 @@ export function parseLandmarksArgs(argv) {
     } else if (a === '--weights') opts.weights = value();
     else if (a === '--out') opts.out = value();
     else if (a === '--json') opts.json = true;
+    else if (a === '--no-flip') opts.flip = false;
     else if (a.startsWith('--')) throw new UsageError(`unknown option '${a}'`);
     else if (opts.image === undefined) opts.image = a;
     else throw new UsageError(`unexpected argument '${a}' (one image at a time)`);
@@ -73,7 +75,7 @@ export async function runLandmarks(argv) {
   }
   const detector = await loadLandmarkDetector(opts.model, opts.weights ? { weights: opts.weights } : {});
   const image = await decodeImage(opts.image);
-  const result = await detector.detect(image, opts.box ? { box: opts.box } : {});
+  const result = await detector.detect(image, { ...(opts.box ? { box: opts.box } : {}), flip: opts.flip });
   const round = (v) => Math.round(v * 100) / 100;
   if (opts.out) {
     // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.

@@ -27,6 +27,8 @@ describe('lrface landmarks', () => {
 
   it('parses its options and rejects bad ones', () => {
     expect(parseLandmarksArgs(['a.png', '--box', '1,2,30,40', '--json'])).toMatchObject({ image: 'a.png', box: { x: 1, y: 2, width: 30, height: 40 }, model: 'lr68', json: true });
+    expect(parseLandmarksArgs(['a.png']).flip).toBe(true);
+    expect(parseLandmarksArgs(['a.png', '--no-flip']).flip).toBe(false);
     expect(() => parseLandmarksArgs(['a.png', '--box', '1,2,3'])).toThrow(/x,y,w,h/);
     expect(() => parseLandmarksArgs(['a.png', '--box', '1,2,0,3'])).toThrow(/positive/);
     expect(() => parseLandmarksArgs(['a.png', '--model', 'xx'])).toThrow(/lr68, hr68/);

@@ -1,4 +1,5 @@
 #include "../cpu/conv.h"
+#include "../cpu/winograd.h"
 
 #include <algorithm>
 #include <initializer_list>
@@ -73,6 +74,11 @@ LRFACE_BINDING(conv2d_backward_filter) {
   const float* x = a.f32(2, input_numel(g));
   const float* gy = a.f32(4, output_numel(g));
   cpu::conv2d_backward_filter(g, x, gy, gw);
+}
+
+// winograd_forward_count() -> how many convolutions ran the Winograd kernel so far (tests).
+LRFACE_QUERY(winograd_forward_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_forward_count()));
 }
 
 }  // namespace lrface

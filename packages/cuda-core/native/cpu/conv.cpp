@@ -1,5 +1,7 @@
 // 2-D convolution kernels. Which one runs depends on the shape:
 //
+// - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
+//   channels and tiles: a quarter of the multiplies.
 // - GEMM with implicit im2col (the general case): per (image, group),
 //   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
 //   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
@@ -20,8 +22,10 @@
 #include <new>
 #include <vector>
 
+#include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "winograd.h"
 
 namespace lrface::cpu {
 
@@ -41,6 +45,28 @@ inline void valid_range(int64_t base, int64_t step, int64_t size, int64_t len, i
   lo = std::min(lo, len);
   hi = std::max(lo, std::min(hi, len));
 }
+
+}  // namespace
+
+void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
+  int64_t lo, hi;
+  valid_range(-g.pl, 1, g.w, cols, lo, hi);
+  for (int64_t ci = 0; ci < planes; ++ci)
+    for (int64_t r = 0; r < rows; ++r) {
+      float* d = dst + (ci * rows + r) * cols;
+      const int64_t ih = r - g.pt;
+      if (ih < 0 || ih >= g.h) {
+        std::fill(d, d + cols, 0.0f);
+        continue;
+      }
+      const float* srow = x + (ci * g.h + ih) * g.w - g.pl;
+      std::fill(d, d + lo, 0.0f);
+      std::copy(srow + lo, srow + hi, d + lo);
+      std::fill(d + hi, d + cols, 0.0f);
+    }
+}
+
+namespace {
 
 struct Scratch {
   float* data = nullptr;
@@ -64,25 +90,6 @@ struct Source {
   const float* data;
   int64_t plane, pitch;
 };
-
-// Zero-padded copies of `planes` consecutive input planes, rows x cols each, into dst.
-void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst) {
-  int64_t lo, hi;
-  valid_range(-g.pl, 1, g.w, cols, lo, hi);
-  for (int64_t ci = 0; ci < planes; ++ci)
-    for (int64_t r = 0; r < rows; ++r) {
-      float* d = dst + (ci * rows + r) * cols;
-      const int64_t ih = r - g.pt;
-      if (ih < 0 || ih >= g.h) {
-        std::fill(d, d + cols, 0.0f);
-        continue;
-      }
-      const float* srow = x + (ci * g.h + ih) * g.w - g.pl;
-      std::fill(d, d + lo, 0.0f);
-      std::copy(srow + lo, srow + hi, d + lo);
-      std::fill(d + hi, d + cols, 0.0f);
-    }
-}
 
 Source padded_source(const ConvGeometry& g, const float* x, int64_t cg, Scratch& scratch) {
   const int64_t rows = (g.out_h - 1) * g.sh + (g.kh - 1) * g.dh + 1;
@@ -488,12 +495,30 @@ constexpr int64_t kDirectForwardMaxChannels = 32;
 // (64 -> 64 3x3: 100 against 77 GFLOP/s on 8x32x32, 102 against 78 on VDSR's 128x128).
 constexpr int64_t kDirectWholeRowMaxChannels = 256;
 constexpr int64_t kBatchedPlanePixels = 400;  // see batched_forward below
+// Winograd needs enough channels both ways for its 36 products to fill their register blocks
+// (fewer outputs go to the direct loops), and enough 4x4 tiles to pay for transforming the
+// filter and to give two threads full blocks of tiles.
+constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 96;
 bool direct_forward_wins(const ConvGeometry& g) {
   if (g.sw != 1) return false;
   const int64_t og = g.o / g.groups;
   if (og <= kDirectForwardMaxChannels || (g.c / g.groups) * g.kh * g.kw <= 16) return true;
   return og <= kDirectWholeRowMaxChannels && (g.out_w % 32 == 0 || g.out_w == 16) &&
          (g.n == 1 || g.out_h * g.out_w > kBatchedPlanePixels);
+}
+// Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
+// overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
+// kernels), "auto" (or unset) by shape.
+bool winograd_wins(const ConvGeometry& g) {
+  if (!winograd_applies(g)) return false;
+  const char* algo = std::getenv("LRFACE_CONV_ALGO");
+  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
+    if (std::strcmp(algo, "winograd") == 0) return true;
+    if (std::strcmp(algo, "gemm") == 0) return false;
+    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
+  }
+  const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
+  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
 bool direct_filter_wins(const ConvGeometry& g) {
   // Plain depthwise (one output per input channel): the per-plane loops measured faster.
@@ -836,6 +861,7 @@ void relu_output(const ConvGeometry& g, float* out) {
 }  // namespace
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
+  if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {
     depthwise_forward(g, x, w, bias, out);

@@ -27,4 +27,8 @@ void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w
 // whose k dimension runs over every output pixel of every image.
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw);
 
+// Zero-padded copies of `planes` consecutive g.h x g.w input planes into dst, rows x cols each:
+// dst row r, column j holds input (r - g.pt, j - g.pl), or 0 outside the input.
+void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t rows, int64_t cols, float* dst);
+
 }  // namespace lrface::cpu

@@ -1,0 +1,529 @@
+// Winograd F(4x4, 3x3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2016):
+//   Y = A^T [ (G g G^T) .* (B^T d B) ] A
+// for a 6x6 input tile d, a 3x3 filter g and a 4x4 output tile Y, with interpolation points
+// 0, 1, -1, 2, -1/2 and infinity instead of Lavin's 0, +-1, +-2: in float32 their error is
+// 2-3x smaller (Barabasz et al., "Error analysis and improving the accuracy of Winograd
+// convolution for deep neural networks", 2020), for a few more additions.
+// Summed over input channels, the element-wise product becomes 36 independent matrix
+// products, one per tile element e:
+//   M_e [O x tiles] = U_e [O x C] @ V_e [C x tiles].
+//
+// Tiles are numbered over (image, tile row, tile column) and cut into blocks of T, so a block
+// may span images and small images still fill the products. Each block runs on one thread:
+//   1. input transform of its tiles, every channel -> V [36][C][T] (fits L2 for typical C);
+//   2. 36 register-blocked products (MR output channels x NV vectors of tiles), U from the
+//      filter transform done once per call, packed [36][O/MR][C][MR] so one product step
+//      broadcasts MR consecutive floats;
+//   3. output transform of M [36][O][T] to 4x4 tiles, plus bias and ReLU, straight into out.
+// The transforms work on VW tiles at once, one tile per vector lane: each padded input row is
+// split into its four column phases (column mod 4) with shuffles, so the same element of VW
+// neighbouring tiles is one vector load; the output tiles' columns are merged back the same way.
+// Everything is written once with GCC vector extensions and compiled for AVX-512, AVX2 and the
+// baseline, following the GEMM's instruction-set choice.
+#include "winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../core/thread_pool.h"
+#include "gemm.h"
+
+// Vector values are passed only between always-inlined functions inside one target-attributed
+// kernel, so no call crosses the ABI that -Wpsabi warns about.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+namespace lrface::cpu {
+
+namespace {
+
+#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
+#define LR_AVX2 __attribute__((target("avx2,fma")))
+#define LR_INLINE inline __attribute__((always_inline))
+
+std::atomic<int64_t> g_forward_count{0};
+
+// Tiles per block, T: a multiple of every product's strip width (48, 24, 12). Blocks of 96
+// (reusing each strip of U twice) measured no faster, and small blocks share the work among
+// threads more evenly. V and M of a block then take 36 x 64 x 48 floats each (432 KiB) at 64
+// channels, and stay in L2.
+constexpr int64_t kBlockTiles = 48;
+constexpr int64_t kMaxTilesPadded = 6;  // tile columns up to which the input is padded up front
+constexpr size_t kKeptFloats = size_t(1) << 22;  // whole-problem buffers kept between calls: 16 MiB
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+struct Scratch {
+  float* data = nullptr;
+  size_t size = 0;
+  // zero: clear newly allocated memory (kept across calls, so only the first time).
+  float* get(size_t n, bool zero) {
+    if (n > size) {
+      std::free(data);
+      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      size = data ? n : 0;
+      if (!data) throw std::bad_alloc();
+      if (zero) std::memset(data, 0, n * sizeof(float));
+    }
+    return data;
+  }
+  // Frees a buffer above max floats, so one large problem does not pin its memory.
+  void trim(size_t max) {
+    if (size > max) {
+      std::free(data);
+      data = nullptr;
+      size = 0;
+    }
+  }
+  ~Scratch() { std::free(data); }
+};
+
+template <int VW>
+struct Vec {
+  typedef float V __attribute__((vector_size(VW * sizeof(float))));
+  typedef int32_t I __attribute__((vector_size(VW * sizeof(float))));
+};
+
+template <int VW>
+LR_INLINE typename Vec<VW>::V vload(const float* p) {
+  typename Vec<VW>::V v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <int VW>
+LR_INLINE void vstore(float* p, typename Vec<VW>::V v) {
+  std::memcpy(p, &v, sizeof(v));
+}
+
+// Shuffle masks over two concatenated vectors (indices 0..2VW-1).
+template <int VW>
+LR_INLINE typename Vec<VW>::I strided_mask(int start) {  // start, start + 2, ...
+  typename Vec<VW>::I m;
+  for (int i = 0; i < VW; ++i) m[i] = start + 2 * i;
+  return m;
+}
+template <int VW>
+LR_INLINE typename Vec<VW>::I zip_mask(int half) {  // a[h], b[h], a[h+1], b[h+1], ... from lane h = half*VW/2
+  typename Vec<VW>::I m;
+  for (int i = 0; i < VW / 2; ++i) {
+    m[2 * i] = half * VW / 2 + i;
+    m[2 * i + 1] = VW + half * VW / 2 + i;
+  }
+  return m;
+}
+
+// p_j[t] = row[4t + j] for t < groups * VW: one input row split into its column phases.
+template <int VW>
+LR_INLINE void split_phases(const float* row, int64_t groups, float* p0, float* p1, float* p2, float* p3) {
+  using V = typename Vec<VW>::V;
+  const auto even = strided_mask<VW>(0), odd = strided_mask<VW>(1);
+  for (int64_t q = 0; q < groups; ++q, row += 4 * VW) {
+    const V r0 = vload<VW>(row), r1 = vload<VW>(row + VW), r2 = vload<VW>(row + 2 * VW), r3 = vload<VW>(row + 3 * VW);
+    const V e01 = __builtin_shuffle(r0, r1, even), o01 = __builtin_shuffle(r0, r1, odd);
+    const V e23 = __builtin_shuffle(r2, r3, even), o23 = __builtin_shuffle(r2, r3, odd);
+    vstore<VW>(p0 + q * VW, __builtin_shuffle(e01, e23, even));
+    vstore<VW>(p2 + q * VW, __builtin_shuffle(e01, e23, odd));
+    vstore<VW>(p1 + q * VW, __builtin_shuffle(o01, o23, even));
+    vstore<VW>(p3 + q * VW, __builtin_shuffle(o01, o23, odd));
+  }
+}
+
+// row[4t + j] = y_j[t] for t < VW: the inverse of split_phases for one vector of tiles.
+template <int VW>
+LR_INLINE void merge_phases(typename Vec<VW>::V y0, typename Vec<VW>::V y1, typename Vec<VW>::V y2,
+                            typename Vec<VW>::V y3, float* row) {
+  using V = typename Vec<VW>::V;
+  const auto lo = zip_mask<VW>(0), hi = zip_mask<VW>(1);
+  const V lo02 = __builtin_shuffle(y0, y2, lo), hi02 = __builtin_shuffle(y0, y2, hi);
+  const V lo13 = __builtin_shuffle(y1, y3, lo), hi13 = __builtin_shuffle(y1, y3, hi);
+  vstore<VW>(row, __builtin_shuffle(lo02, lo13, lo));
+  vstore<VW>(row + VW, __builtin_shuffle(lo02, lo13, hi));
+  vstore<VW>(row + 2 * VW, __builtin_shuffle(hi02, hi13, lo));
+  vstore<VW>(row + 3 * VW, __builtin_shuffle(hi02, hi13, hi));
+}
+
+// o = B^T d for one column (or row) of six values (points 0, 1, -1, 2, -1/2, infinity):
+//   B^T = [1  3/2 -2   -3/2  1    0
+//          0 -1   -5/2 -1/2  1    0
+//          0  1    1/2 -5/2  1    0
+//          0 -1/2 -1    1/2  1    0
+//          0  2   -1   -2    1    0
+//          0  1    3/2 -2   -3/2  1]
+template <typename V>
+LR_INLINE void input_transform6(V d0, V d1, V d2, V d3, V d4, V d5, V* o) {
+  const V a = d4 - d2, b = d3 - d1;
+  o[0] = d0 + d4 - d2 * 2.0f - b * 1.5f;
+  o[1] = d4 - d1 - d2 * 2.5f - d3 * 0.5f;
+  o[2] = d4 + d1 + d2 * 0.5f - d3 * 2.5f;
+  o[3] = a + b * 0.5f;
+  o[4] = a - b * 2.0f;
+  o[5] = d5 + d1 - d3 * 2.0f - a * 1.5f;
+}
+
+// y = A^T m for six values: A^T = [1 1 1 1 1 0; 0 1 -1 2 -1/2 0; 0 1 1 4 1/4 0; 0 1 -1 8 -1/8 1]
+template <typename V>
+LR_INLINE void output_transform6(V m0, V m1, V m2, V m3, V m4, V m5, V* y) {
+  const V s12 = m1 + m2, d12 = m1 - m2;
+  y[0] = m0 + s12 + m3 + m4;
+  y[1] = d12 + m3 * 2.0f - m4 * 0.5f;
+  y[2] = s12 + m3 * 4.0f + m4 * 0.25f;
+  y[3] = d12 + m3 * 8.0f - m4 * 0.125f + m5;
+}
+
+struct Plan {
+  const ConvGeometry* g;
+  const float* x;
+  // For narrow images, the input zero-padded to whole tiles (planes of (4 tiles_h + 2) x
+  // (4 tiles_w + 2), x_pitch floats a row); otherwise null, and each run's rows are padded as
+  // they are read.
+  const float* padded;
+  int64_t x_plane, x_pitch;
+  const float* u;  // transformed filter, [36][o_strips][c][mr]
+  const float* bias;
+  float* out;
+  bool relu;
+  int64_t tiles_h, tiles_w, tiles_per_image, total_tiles;
+  int64_t block;  // tiles per block
+  int64_t pitch;  // row length of V and M: T plus one vector of slack for the last group's overrun
+  int64_t v_plane, m_plane;  // floats from one tile element's matrix to the next, in V and M
+  int64_t o_strips, o_pad;
+  int64_t phase_len;  // floats per column phase of a block: T plus two vectors of slack
+};
+
+// Calls fn(n, th, tw0, len, col) for each run of tiles of block b that lie along one tile row:
+// image n, tile row th, tile columns tw0..tw0+len-1, at column col of the block.
+template <typename F>
+LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
+  const int64_t t0 = b * p.block, t1 = std::min(p.total_tiles, t0 + p.block);
+  for (int64_t t = t0; t < t1;) {
+    const int64_t n = t / p.tiles_per_image, rest = t % p.tiles_per_image;
+    const int64_t th = rest / p.tiles_w, tw = rest % p.tiles_w;
+    const int64_t len = std::min(t1 - t, p.tiles_w - tw);
+    fn(n, th, tw, len, t - t0);
+    t += len;
+  }
+}
+
+// V[e][c][t] for every tile t of block b and every channel c. Per channel, each run's six
+// input rows are split into column phases at the run's columns of a block-wide buffer
+// P[row][phase][t] = input(row, 4t + phase) of tile t, phases 4 and 5 being the next tile's
+// 0 and 1; then the transform runs over the whole block, VW tiles per vector whatever the runs.
+template <int VW>
+LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
+  using V = typename Vec<VW>::V;
+  const ConvGeometry& g = *p.g;
+  const int64_t plen = p.phase_len, rstride = 6 * plen;
+  float* phases = work;              // [6 rows][6 phases][plen]
+  float* row_buffer = work + 36 * plen;  // one zero-padded input row of a run
+  const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
+  for (int64_t c = 0; c < g.c; ++c) {
+    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+      const int64_t rg = ceil_div(len, VW);  // vectors of the run (the last one runs over)
+      const int64_t row_len = 4 * rg * VW + 2;
+      const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
+      const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
+      for (int r = 0; r < 6; ++r) {
+        float* pr = phases + r * rstride + col;
+        // The run's input row, row_len floats of it read (past the run only into lanes past the
+        // run): in the padded input (running into the next row or the slack after the last
+        // plane), or copied with its padding.
+        const float* row;
+        if (p.padded) {
+          row = p.padded + (n * g.c + c) * p.x_plane + (4 * th + r) * p.x_pitch + 4 * tw0;
+        } else {
+          const int64_t ih = 4 * th + r - g.pt;
+          float* buf = row_buffer;
+          if (ih < 0 || ih >= g.h) {
+            std::fill(buf, buf + row_len, 0.0f);
+          } else {
+            const float* src = p.x + ((n * g.c + c) * g.h + ih) * g.w + x0;
+            std::fill(buf, buf + lo, 0.0f);
+            std::copy(src + lo, src + hi, buf + lo);
+            std::fill(buf + hi, buf + row_len, 0.0f);
+          }
+          row = buf;
+        }
+        split_phases<VW>(row, rg, pr, pr + plen, pr + 2 * plen, pr + 3 * plen);
+        // Phases 4 and 5 are phases 0 and 1 one tile on; the run's last tile takes its from
+        // the row, past the run (that element of phases 0 and 1 is the next run's, rewritten later).
+        pr[len] = row[4 * len];
+        pr[plen + len] = row[4 * len + 1];
+        for (int64_t q = 0; q < rg; ++q) {
+          vstore<VW>(pr + 4 * plen + q * VW, vload<VW>(pr + 1 + q * VW));
+          vstore<VW>(pr + 5 * plen + q * VW, vload<VW>(pr + plen + 1 + q * VW));
+        }
+      }
+    });
+    float* vc = v + c * p.pitch;
+    for (int64_t q = 0; q < groups; ++q) {
+      V cols[6][6];  // cols[k][j] = (B^T d)[k][j]
+      for (int j = 0; j < 6; ++j) {
+        const float* s = phases + j * plen + q * VW;
+        V o[6];
+        input_transform6<V>(vload<VW>(s), vload<VW>(s + rstride), vload<VW>(s + 2 * rstride),
+                            vload<VW>(s + 3 * rstride), vload<VW>(s + 4 * rstride), vload<VW>(s + 5 * rstride), o);
+        for (int k = 0; k < 6; ++k) cols[k][j] = o[k];
+      }
+      for (int k = 0; k < 6; ++k) {
+        V o[6];
+        input_transform6<V>(cols[k][0], cols[k][1], cols[k][2], cols[k][3], cols[k][4], cols[k][5], o);
+        for (int l = 0; l < 6; ++l) vstore<VW>(vc + (k * 6 + l) * p.v_plane + q * VW, o[l]);
+      }
+    }
+  }
+}
+
+// The output tiles of block b from M[e][o][t], every output channel, plus bias and ReLU: the
+// transform over the whole block into Y[i][j][t] (output (4 th + i, 4 tw + j) of tile t), then
+// per run the four output rows merged from their column phases.
+template <int VW>
+LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* work) {
+  using V = typename Vec<VW>::V;
+  const ConvGeometry& g = *p.g;
+  const int64_t plen = p.phase_len;
+  float* y = work;                // [4 rows][4 phases][plen]
+  float* row = work + 16 * plen;  // one merged output row of a run
+  const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
+  for (int64_t o = 0; o < g.o; ++o) {
+    const float* mo = m + o * p.pitch;
+    const V bias = (p.bias ? p.bias[o] : 0.0f) - V{};
+    for (int64_t q = 0; q < groups; ++q) {
+      V cols[4][6];  // cols[i][l] = (A^T M)[i][l]
+      for (int l = 0; l < 6; ++l) {
+        const float* s = mo + l * p.m_plane + q * VW;
+        const int64_t ks = 6 * p.m_plane;
+        V t[4];
+        output_transform6<V>(vload<VW>(s), vload<VW>(s + ks), vload<VW>(s + 2 * ks), vload<VW>(s + 3 * ks),
+                             vload<VW>(s + 4 * ks), vload<VW>(s + 5 * ks), t);
+        for (int i = 0; i < 4; ++i) cols[i][l] = t[i];
+      }
+      for (int i = 0; i < 4; ++i) {
+        V t[4];
+        output_transform6<V>(cols[i][0], cols[i][1], cols[i][2], cols[i][3], cols[i][4], cols[i][5], t);
+        for (int j = 0; j < 4; ++j) {
+          t[j] += bias;
+          if (p.relu) t[j] = t[j] > V{} ? t[j] : V{};  // NaN -> 0, as the relu op
+          vstore<VW>(y + (i * 4 + j) * plen + q * VW, t[j]);
+        }
+      }
+    }
+    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+      const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
+      const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
+      float* dst = p.out + ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* yi = y + i * 4 * plen + col;
+        for (int64_t q = 0; q * VW < len; ++q)
+          merge_phases<VW>(vload<VW>(yi + q * VW), vload<VW>(yi + plen + q * VW), vload<VW>(yi + 2 * plen + q * VW),
+                           vload<VW>(yi + 3 * plen + q * VW), row + q * 4 * VW);
+        std::memcpy(dst + i * g.out_w, row, sizeof(float) * width);
+      }
+    });
+  }
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
+// m[i][t] = sum_c u[c][i] * v[c][t] for MR rows and NV vectors of columns.
+template <int VW, int MR, int NV>
+LR_INLINE void product_tile(int64_t k, const float* __restrict u, const float* __restrict v, int64_t ldv,
+                            float* __restrict m, int64_t ldm) {
+  using V = typename Vec<VW>::V;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+  for (int64_t c = 0; c < k; ++c, u += MR, v += ldv) {
+    V b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = vload<VW>(v + j * VW);
+    for (int i = 0; i < MR; ++i) {
+      const V a = u[i] - V{};  // s - 0 folds to a broadcast
+      for (int j = 0; j < NV; ++j) acc[i][j] += a * b[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) vstore<VW>(m + i * ldm + j * VW, acc[i][j]);
+}
+#pragma GCC diagnostic pop
+
+// One block: input transform, 36 products, output transform.
+template <int VW, int MR, int NV>
+LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* work) {
+  const ConvGeometry& g = *p.g;
+  constexpr int64_t NR = VW * NV;
+  static_assert(kBlockTiles % NR == 0, "blocks must hold whole column strips");
+  const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block);
+  input_block<VW>(p, b, v, work);
+  const int64_t strips = ceil_div(ncols, NR);
+  for (int e = 0; e < 36; ++e) {
+    const float* ve = v + e * p.v_plane;
+    const float* ue = p.u + e * p.o_strips * g.c * MR;
+    float* me = m + e * p.m_plane;
+    // A column strip of V (c x NR) stays in L1 while the strips of U_e stream past it.
+    for (int64_t s = 0; s < strips; ++s)
+      for (int64_t ob = 0; ob < p.o_strips; ++ob)
+        product_tile<VW, MR, NV>(g.c, ue + ob * g.c * MR, ve + s * NR, p.pitch, me + ob * MR * p.pitch + s * NR, p.pitch);
+  }
+  output_block<VW>(p, b, m, work);
+}
+
+// t = G g for three filter taps down a column (or across a row of G g):
+//   G = [1 0 0; -1/3 -1/3 -1/3; 1/3 -1/3 1/3; 1/15 2/15 4/15; -16/15 8/15 -4/15; 0 0 1]
+template <typename V>
+LR_INLINE void filter_transform3(V g0, V g1, V g2, V* t) {
+  const V s02 = g0 + g2;
+  t[0] = g0;
+  t[1] = (s02 + g1) * (-1.0f / 3);
+  t[2] = (s02 - g1) * (1.0f / 3);
+  t[3] = (g0 + g1 * 2.0f + g2 * 4.0f) * (1.0f / 15);
+  t[4] = (g1 * 8.0f - g0 * 16.0f - g2 * 4.0f) * (1.0f / 15);
+  t[5] = g2;
+}
+
+// U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c] (zero for O <= o < o_pad), for
+// the strips of output channels [ob0, ob1). Lane l of a vector holds output o = ob mr + l % mr
+// of input channel c0 + l / mr (mr divides VW), so each element's vector is one contiguous store.
+template <int VW>
+LR_INLINE void filter_strips(const ConvGeometry& g, const float* w, int64_t mr, int64_t o_strips, int64_t ob0,
+                             int64_t ob1, float* u) {
+  using V = typename Vec<VW>::V;
+  const int64_t e_stride = o_strips * g.c * mr, per = VW / mr;
+  for (int64_t ob = ob0; ob < ob1; ++ob)
+    for (int64_t c0 = 0; c0 < g.c; c0 += per) {
+      const int64_t nc = std::min(per, g.c - c0), lanes = nc * mr;
+      float taps[9][VW] = {};
+      for (int64_t l = 0; l < lanes; ++l) {
+        const int64_t o = ob * mr + l % mr;
+        if (o >= g.o) continue;
+        const float* f = w + (o * g.c + c0 + l / mr) * 9;
+        for (int k = 0; k < 9; ++k) taps[k][l] = f[k];
+      }
+      V gf[6][3];  // G g
+      for (int j = 0; j < 3; ++j) {
+        V t[6];
+        filter_transform3<V>(vload<VW>(taps[j]), vload<VW>(taps[3 + j]), vload<VW>(taps[6 + j]), t);
+        for (int a = 0; a < 6; ++a) gf[a][j] = t[a];
+      }
+      float* dst = u + (ob * g.c + c0) * mr;
+      for (int a = 0; a < 6; ++a) {
+        V t[6];
+        filter_transform3<V>(gf[a][0], gf[a][1], gf[a][2], t);
+        for (int b = 0; b < 6; ++b) {
+          float* d = dst + (a * 6 + b) * e_stride;
+          if (lanes == VW) {
+            vstore<VW>(d, t[b]);
+          } else {  // the last channels: the rest of the vector would run into the next strip
+            float part[VW];
+            vstore<VW>(part, t[b]);
+            std::memcpy(d, part, sizeof(float) * lanes);
+          }
+        }
+      }
+    }
+}
+
+using FilterFn = void (*)(const ConvGeometry&, const float*, int64_t, int64_t, int64_t, int64_t, float*);
+LR_AVX512 void filter_avx512(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<16>(g, w, mr, s, b0, b1, u); }
+LR_AVX2 void filter_avx2(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<8>(g, w, mr, s, b0, b1, u); }
+void filter_base(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<4>(g, w, mr, s, b0, b1, u); }
+
+using BlockFn = void (*)(const Plan&, int64_t, float*, float*, float*);
+// Per instruction set: vector width, product rows (MR) and vectors of columns (NV), sized to
+// the register file: 8 x 3 zmm (24 of 32), 4 x 3 ymm or xmm (12 of 16) accumulators.
+LR_AVX512 void block_avx512(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<16, 8, 3>(p, b, v, m, w); }
+LR_AVX2 void block_avx2(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<8, 4, 3>(p, b, v, m, w); }
+void block_base(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<4, 4, 3>(p, b, v, m, w); }
+
+struct Kernel {
+  int vw, mr;
+  BlockFn fn;
+  FilterFn filter;
+};
+
+Kernel pick_kernel() {
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512, filter_avx512};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2, filter_avx2};
+  return {4, 4, block_base, filter_base};
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1;
+}
+
+int64_t winograd_forward_count() { return g_forward_count.load(std::memory_order_relaxed); }
+
+void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
+                             bool relu) {
+  g_forward_count.fetch_add(1, std::memory_order_relaxed);
+  if (g.n == 0 || g.o == 0 || g.out_h <= 0 || g.out_w <= 0) return;
+  if (g.c == 0) {  // no input channels: the output is the bias alone
+    for (int64_t i = 0; i < g.n * g.o; ++i) {
+      const float b = bias ? bias[i % g.o] : 0.0f;
+      std::fill(out + i * g.out_h * g.out_w, out + (i + 1) * g.out_h * g.out_w, relu && !(b > 0.0f) ? 0.0f : b);
+    }
+    return;
+  }
+  const Kernel k = pick_kernel();
+  Plan p{};
+  p.g = &g;
+  p.bias = bias;
+  p.out = out;
+  p.relu = relu;
+  p.tiles_h = ceil_div(g.out_h, 4);
+  p.tiles_w = ceil_div(g.out_w, 4);
+  p.tiles_per_image = p.tiles_h * p.tiles_w;
+  p.total_tiles = g.n * p.tiles_per_image;
+  p.block = kBlockTiles;
+  p.pitch = p.block + k.vw;
+  // One cache line more than the matrix: the transforms touch all 36 matrices at once, and
+  // strides of a multiple of 4 KiB would put them all in the same L1 set.
+  p.v_plane = g.c * p.pitch + 16;
+  p.o_strips = ceil_div(g.o, k.mr);
+  p.o_pad = p.o_strips * k.mr;
+  p.m_plane = p.o_pad * p.pitch + 16;
+  p.phase_len = p.block + 2 * k.vw;
+  p.x = x;
+  // Narrow images have short runs, whose per-row padding would cost more than one padded
+  // copy of the whole input made up front; wider ones pad each row as the transform reads it,
+  // in cache, instead of another pass over memory.
+  // The input and filter buffers are kept for the next call (layers repeat their shapes).
+  thread_local Scratch t_padded, t_filter;
+  if (p.tiles_w <= kMaxTilesPadded) {
+    p.x_pitch = 4 * p.tiles_w + 2;
+    p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
+    const int64_t slack = 4 * k.vw;
+    float* padded = t_padded.get(g.n * g.c * p.x_plane + slack, false);
+    std::fill(padded + g.n * g.c * p.x_plane, padded + g.n * g.c * p.x_plane + slack, 0.0f);
+    parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
+      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + 2, p.x_pitch, padded + lo * p.x_plane);
+    });
+    p.padded = padded;
+  }
+  float* u = t_filter.get(36 * p.o_pad * g.c, false);
+  parallel_for(p.o_strips, 1, [&](int64_t lo, int64_t hi) { k.filter(g, w, k.mr, p.o_strips, lo, hi, u); });
+  p.u = u;
+
+  const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
+  const int64_t work_size = 40 * p.phase_len;  // input: 6 x 6 phases and a row (output: 4 x 4 and a row)
+  const int64_t blocks = ceil_div(p.total_tiles, p.block);
+  const int64_t parts = std::min<int64_t>(num_threads(), blocks);
+  // Blocks handed out one at a time: threads on a shared machine progress unevenly.
+  std::atomic<int64_t> next{0};
+  parallel_for(parts, 1, [&](int64_t, int64_t) {
+    thread_local Scratch t_buffers;
+    // Zeroed once: pad columns of V are multiplied (never read back) and must not be NaN or
+    // subnormal.
+    float* v = t_buffers.get(v_size + m_size + work_size, true);
+    for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
+      k.fn(p, b, v, v + v_size, v + v_size + m_size);
+  });
+  t_padded.trim(kKeptFloats);
+  t_filter.trim(kKeptFloats);
+}
+
+}  // namespace lrface::cpu

@@ -1,0 +1,22 @@
+#pragma once
+#include <cstdint>
+
+#include "conv.h"
+
+namespace lrface::cpu {
+
+// Winograd F(4x4, 3x3) forward convolution: each 4x4 output tile comes from a 6x6 input tile
+// with 36 multiplies per (input, output channel) pair instead of 144.
+// Applies to 3x3 kernels, stride 1, dilation 1, one group, any padding (negative too).
+bool winograd_applies(const ConvGeometry& g);
+
+// out[n,o,oh,ow] = bias[o] + sum x * w (w is [o, c, 3, 3]), then max(., 0) when relu (NaN -> 0).
+// Requires winograd_applies(g). Runs on the thread pool.
+void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
+                             bool relu);
+
+// How many convolutions have run through winograd_conv2d_forward since start-up: lets tests
+// confirm which kernel a shape reached.
+int64_t winograd_forward_count();
+
+}  // namespace lrface::cpu
