@@ -79,6 +79,41 @@ function convT2dRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<num
   return { out, shape: [k.n, k.o, oh, ow] };
 }
 
+// The weight gradient by its definition, float64: gw[o][ci][i][j] = sum over images and output
+// pixels of gy * the input pixel that tap (i, j) of that output reads (ungrouped).
+function convFilterGradRef(x: ArrayLike<number>, gy: ArrayLike<number>, k: Case) {
+  const [sh, sw] = k.stride ?? [1, 1];
+  const [dh, dw] = k.dilation ?? [1, 1];
+  const [pt, , pl] = pads(k.padding);
+  const [, , oh, ow] = convOutShape(k);
+  const gw = new Float64Array(k.o * k.c * k.kh * k.kw);
+  for (let o = 0; o < k.o; o++)
+    for (let ci = 0; ci < k.c; ci++)
+      for (let i = 0; i < k.kh; i++)
+        for (let j = 0; j < k.kw; j++) {
+          let acc = 0;
+          for (let n = 0; n < k.n; n++)
+            for (let y = 0; y < oh; y++) {
+              const iy = y * sh - pt + i * dh;
+              if (iy < 0 || iy >= k.h) continue;
+              for (let xo = 0; xo < ow; xo++) {
+                const ix = xo * sw - pl + j * dw;
+                if (ix < 0 || ix >= k.w) continue;
+                acc += gy[((n * k.o + o) * oh + y) * ow + xo] * x[((n * k.c + ci) * k.h + iy) * k.w + ix];
+              }
+            }
+          gw[((o * k.c + ci) * k.kh + i) * k.kw + j] = acc;
+        }
+  return gw;
+}
+
+function convOutShape(k: Case): number[] {
+  const [sh, sw] = k.stride ?? [1, 1];
+  const [dh, dw] = k.dilation ?? [1, 1];
+  const [pt, pb, pl, pr] = pads(k.padding);
+  return [k.n, k.o, Math.floor((k.h + pt + pb - dh * (k.kh - 1) - 1) / sh) + 1, Math.floor((k.w + pl + pr - dw * (k.kw - 1) - 1) / sw) + 1];
+}
+
 // The native code picks GEMM (implicit im2col), direct loops, depthwise loops or a column
 // buffer by shape; the comments name the paths each case reaches (forward / input gradient /
 // weight gradient).
@@ -142,6 +177,8 @@ function withAlgo<T>(algo: string | undefined, fn: () => T): T {
 
 /** How many convolutions have run the Winograd kernel so far. */
 const winogradRuns = () => kernels.winograd_forward_count() as number;
+/** How many weight gradients have run the Winograd kernel so far. */
+const winogradFilterRuns = () => kernels.winograd_backward_filter_count() as number;
 
 /** Gradients of sum(conv(x, w, b) * r) for fixed random r, as flat arrays. */
 function convGrads(f: (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.Tensor, xd: Float32Array, xs: number[], wd: Float32Array, ws: number[], bd: Float32Array) {
@@ -401,14 +438,42 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
     }
   });
 
+  it('carries the weight gradient through the adjoint transforms and matches its definition', () => {
+    // Plus output channel counts that leave 1, 2 (two strips of 2) or 3 vectors in the last
+    // strip of the products, and input channels off every row block.
+    const gcases: Case[] = [
+      ...wcases,
+      { n: 2, c: 5, h: 9, w: 10, o: 64, kh: 3, kw: 3, padding: [1, 1] },
+      { n: 1, c: 3, h: 14, w: 9, o: 70, kh: 3, kw: 3, padding: [2, 2] },
+      { n: 3, c: 9, h: 5, w: 5, o: 1, kh: 3, kw: 3 },
+    ];
+    for (const [i, k] of gcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 370 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 380 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      const atol = bound(ref);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 390 + i), wShape(k)).requiresGrad_();
+          const runs = winogradFilterRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(winogradFilterRuns() - runs, `${isa} ${describeCase(k)}: weight gradient`).toBe(1);
+          expectClose(w.grad!.data(), ref, atol, 1e-4);
+        })));
+    }
+  });
+
   it('gradients match finite differences', () => {
     const k: Case = { n: 2, c: 16, h: 7, w: 6, o: 17, kh: 3, kw: 3, padding: [1, 1], bias: true };
     const xs = [k.n, k.c, k.h, k.w];
     const inputs = [{ data: uniform(size(xs), 360), shape: xs }, { data: uniform(size(wShape(k)), 361), shape: wShape(k) }, { data: uniform(k.o, 362), shape: [k.o] }];
     withAlgo('winograd', () => {
-      const runs = winogradRuns();
+      const runs = winogradRuns(), filterRuns = winogradFilterRuns();
       gradcheck((x, w, b) => lr.conv2dRelu(x, w, b, opts(k)), inputs, { maxElements: 24 });
       expect(winogradRuns()).toBeGreaterThan(runs);
+      expect(winogradFilterRuns()).toBeGreaterThan(filterRuns);
     });
   });
 

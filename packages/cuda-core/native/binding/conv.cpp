@@ -81,4 +81,9 @@ LRFACE_QUERY(winograd_forward_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_forward_count()));
 }
 
+// winograd_backward_filter_count() -> how many filter gradients ran the Winograd kernel so far (tests).
+LRFACE_QUERY(winograd_backward_filter_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_backward_filter_count()));
+}
+
 }  // namespace lrface

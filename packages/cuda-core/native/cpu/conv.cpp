@@ -10,8 +10,9 @@
 //   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
 //   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
 // - Depthwise loops for strided or single-output depthwise cases.
-// Filter gradient: gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or
-// direct register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
+// Filter gradient: Winograd's adjoint where the forward would use Winograd; otherwise
+// gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or direct
+// register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
 // the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
 // column buffer scattered back by col2im.
 #include "conv.h"
@@ -830,6 +831,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
     return;
   }
+  if (winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
