@@ -31,18 +31,13 @@
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
-
-// Vector values are passed only between always-inlined functions inside one target-attributed
-// kernel, so no call crosses the ABI that -Wpsabi warns about.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
 namespace {
 
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
-#define LR_INLINE inline __attribute__((always_inline))
+using namespace kernel;
 
 std::atomic<int64_t> g_forward_count{0};
 std::atomic<int64_t> g_filter_count{0};
@@ -60,64 +55,6 @@ constexpr size_t kKeptFloats = size_t(1) << 22;  // whole-problem buffers kept b
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-struct Scratch {
-  float* data = nullptr;
-  size_t size = 0;
-  // zero: clear newly allocated memory (kept across calls, so only the first time).
-  float* get(size_t n, bool zero) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = data ? n : 0;
-      if (!data) throw std::bad_alloc();
-      if (zero) std::memset(data, 0, n * sizeof(float));
-    }
-    return data;
-  }
-  // Frees a buffer above max floats, so one large problem does not pin its memory.
-  void trim(size_t max) {
-    if (size > max) {
-      std::free(data);
-      data = nullptr;
-      size = 0;
-    }
-  }
-  ~Scratch() { std::free(data); }
-};
-
-template <int VW>
-struct Vec {
-  typedef float V __attribute__((vector_size(VW * sizeof(float))));
-  typedef int32_t I __attribute__((vector_size(VW * sizeof(float))));
-};
-
-template <int VW>
-LR_INLINE typename Vec<VW>::V vload(const float* p) {
-  typename Vec<VW>::V v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <int VW>
-LR_INLINE void vstore(float* p, typename Vec<VW>::V v) {
-  std::memcpy(p, &v, sizeof(v));
-}
-
-// Shuffle masks over two concatenated vectors (indices 0..2VW-1).
-template <int VW>
-LR_INLINE typename Vec<VW>::I strided_mask(int start) {  // start, start + 2, ...
-  typename Vec<VW>::I m;
-  for (int i = 0; i < VW; ++i) m[i] = start + 2 * i;
-  return m;
-}
-template <int VW>
-LR_INLINE typename Vec<VW>::I zip_mask(int half) {  // a[h], b[h], a[h+1], b[h+1], ... from lane h = half*VW/2
-  typename Vec<VW>::I m;
-  for (int i = 0; i < VW / 2; ++i) {
-    m[2 * i] = half * VW / 2 + i;
-    m[2 * i + 1] = VW + half * VW / 2 + i;
-  }
-  return m;
-}
 
 // p_j[t] = row[4t + j] for t < groups * VW: one input row split into its column phases.
 template <int VW>
@@ -473,22 +410,6 @@ Kernel pick_kernel() {
 // transposed (VW channels by VW pixels, in registers) as its tiles are read, before the
 // transform: 16 values a tile rather than N's 36.
 
-// v[p] <- column p of the VW x VW matrix whose rows are v[0..VW): log2(VW) rounds of
-// interleaving row i with row i + VW/2 (each round rotates the bits of (row, column) by one).
-template <int VW>
-LR_INLINE void transpose_square(typename Vec<VW>::V* v) {
-  using V = typename Vec<VW>::V;
-  const auto lo = zip_mask<VW>(0), hi = zip_mask<VW>(1);
-  for (int round = 1; round < VW; round *= 2) {
-    V t[VW];
-    for (int i = 0; i < VW / 2; ++i) {
-      t[2 * i] = __builtin_shuffle(v[i], v[i + VW / 2], lo);
-      t[2 * i + 1] = __builtin_shuffle(v[i], v[i + VW / 2], hi);
-    }
-    for (int i = 0; i < VW; ++i) v[i] = t[i];
-  }
-}
-
 // m = A y for one column (or row) of a 4x4 output-gradient tile: the adjoint of
 // output_transform6, m_k = sum_i A^T[i][k] y_i.
 template <typename V>
@@ -570,14 +491,16 @@ LR_INLINE void gy_block(const GradPlan& q, int64_t b, float* nbuf, float* px) {
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
-// w[i][j] += sum over t < k of v[i][t] * n[t][j] for MR rows and NV vectors of columns.
+// w[i][j] += sum over t < k of v[i][t] * n[t][j] for MR rows and NV vectors of columns. The
+// block's sum starts from zero and is added at the end: a sum of block sums rounds far less
+// than one running sum over every tile, which G^T W G's cancellation would magnify.
 template <int VW, int MR, int NV>
 LR_INLINE void grad_product_tile(int64_t k, const float* __restrict v, int64_t ldv, const float* __restrict n,
                                  int64_t ldn, float* __restrict w, int64_t ldw) {
   using V = typename Vec<VW>::V;
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) acc[i][j] = vload<VW>(w + i * ldw + j * VW);
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
   for (int64_t t = 0; t < k; ++t, n += ldn) {
     V bv[NV];
     for (int j = 0; j < NV; ++j) bv[j] = vload<VW>(n + j * VW);
@@ -587,7 +510,7 @@ LR_INLINE void grad_product_tile(int64_t k, const float* __restrict v, int64_t l
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NV; ++j) vstore<VW>(w + i * ldw + j * VW, acc[i][j]);
+    for (int j = 0; j < NV; ++j) vstore<VW>(w + i * ldw + j * VW, vload<VW>(w + i * ldw + j * VW) + acc[i][j]);
 }
 #pragma GCC diagnostic pop
 
