@@ -129,9 +129,10 @@ const cases: Case[] = [
   { n: 2, c: 3, h: 4, w: 5, o: 7, kh: 1, kw: 1 }, // pointwise
   { n: 1, c: 1, h: 3, w: 3, o: 2, kh: 5, kw: 5, padding: [2, 2] }, // kernel larger than the input
   { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // gemm (strips span rows) / direct / direct
-  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // gemm / direct / gemm
+  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // gemm / direct / by outputs
+  { n: 1, c: 8, h: 5, w: 6, o: 130, kh: 3, kw: 3, padding: [1, 1] }, // gemm / gemm (flipped) / gemm
   { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / direct
-  { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / gemm
+  { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / direct
   { n: 2, c: 3, h: 8, w: 7, o: 6, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 3, bias: true }, // depthwise x2, strided
   { n: 1, c: 2, h: 6, w: 5, o: 4, kh: 3, kw: 3, padding: [0, 1, 2, 0], groups: 2 }, // depthwise x2, direct
   { n: 1, c: 2, h: 3, w: 70, o: 3, kh: 1, kw: 3, padding: [0, 1] }, // several vector segments per row, partial last
@@ -177,6 +178,8 @@ function withAlgo<T>(algo: string | undefined, fn: () => T): T {
 
 /** How many convolutions have run the Winograd kernel so far. */
 const winogradRuns = () => kernels.winograd_forward_count() as number;
+/** How many weight gradients have run with output channels along the vector lanes so far. */
+const byOutputsRuns = () => kernels.filter_by_outputs_count() as number;
 /** How many weight gradients have run the Winograd kernel so far. */
 const winogradFilterRuns = () => kernels.winograd_backward_filter_count() as number;
 
@@ -499,6 +502,65 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
       expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0); // does not apply: the usual kernels
     });
     withAlgo('fft', () => expectError(() => run(16, 16, 40), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
+  });
+});
+
+describe('conv2d weight gradient with output channels along the vector lanes', () => {
+  // Strides, dilations and asymmetric padding (the taps are broadcast, so any of them), output
+  // channel counts that leave 1 to 4 vectors in the last strip at every width, several bands of
+  // rows per image (a band keeps gy^T near 32768 floats), images and tap counts off the blocks.
+  const bcases: Case[] = [
+    { n: 2, c: 3, h: 13, w: 11, o: 64, kh: 9, kw: 9, padding: [4, 4] },
+    { n: 1, c: 3, h: 40, w: 37, o: 33, kh: 5, kw: 5, padding: [2, 1, 0, 2] }, // 25 rows a band
+    { n: 3, c: 5, h: 9, w: 10, o: 70, kh: 3, kw: 3, stride: [2, 3], padding: [1, 1] },
+    { n: 1, c: 5, h: 12, w: 11, o: 40, kh: 3, kw: 5, dilation: [2, 1], padding: [1, 2] },
+    { n: 2, c: 9, h: 7, w: 8, o: 128, kh: 3, kw: 3, stride: [2, 2] },
+    { n: 1, c: 33, h: 6, w: 5, o: 25, kh: 2, kw: 2, padding: [0, 1] },
+    { n: 2, c: 70, h: 5, w: 5, o: 48, kh: 1, kw: 1 },
+  ];
+
+  it('matches the definition with every micro-kernel', () => {
+    for (const [i, k] of bcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 400 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 410 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      for (const isa of isas)
+        withIsa(isa, () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 420 + i), wShape(k)).requiresGrad_();
+          const runs = byOutputsRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(byOutputsRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+          expectClose(w.grad!.data(), ref, 1e-4, 1e-4);
+        }));
+    }
+  });
+
+  it('gradients match finite differences', () => {
+    const k = bcases[2];
+    const xs = [k.n, k.c, k.h, k.w];
+    const runs = byOutputsRuns();
+    gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 430), shape: xs }, { data: uniform(size(wShape(k)), 431), shape: wShape(k) }], { maxElements: 24 });
+    expect(byOutputsRuns()).toBeGreaterThan(runs);
+  });
+
+  it('is chosen for ungrouped layers of up to 128 outputs that the direct sums do not take', () => {
+    const run = (c: number, o: number, kh: number, options: lr.Conv2dOptions = {}) => {
+      const runs = byOutputsRuns();
+      lr.scope(() => {
+        const w = lr.tensor(uniform((o * c * kh * kh) / (options.groups ?? 1), 1), [o, c / (options.groups ?? 1), kh, kh]).requiresGrad_();
+        lr.sum(lr.conv2d(lr.tensor(uniform(c * 100, 2), [1, c, 10, 10]), w, undefined, options)).backward();
+      });
+      return byOutputsRuns() - runs;
+    };
+    expect(run(3, 64, 9, { padding: 4 })).toBe(1); // SRCNN's first layer
+    expect(run(8, 128, 3, { stride: 2 })).toBe(1);
+    expect(run(8, 129, 3, { stride: 2 })).toBe(0); // many outputs: the GEMM
+    expect(run(8, 24, 3, { stride: 2 })).toBe(1); // the direct sums take only unit column strides
+    expect(run(8, 24, 3)).toBe(0); // few outputs: the direct sums
+    expect(run(4, 64, 3)).toBe(0); // 36 taps: the direct sums
+    expect(run(8, 64, 3, { stride: 2, groups: 2 })).toBe(0);
   });
 });
 

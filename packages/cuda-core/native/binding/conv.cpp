@@ -1,4 +1,5 @@
 #include "../cpu/conv.h"
+#include "../cpu/conv_filter.h"
 #include "../cpu/winograd.h"
 
 #include <algorithm>
@@ -84,6 +85,12 @@ LRFACE_QUERY(winograd_forward_count) {
 // winograd_backward_filter_count() -> how many filter gradients ran the Winograd kernel so far (tests).
 LRFACE_QUERY(winograd_backward_filter_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_backward_filter_count()));
+}
+
+// filter_by_outputs_count() -> how many filter gradients ran with output channels along the
+// vector lanes so far (tests).
+LRFACE_QUERY(filter_by_outputs_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_outputs_count()));
 }
 
 }  // namespace lrface

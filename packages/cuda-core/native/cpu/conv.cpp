@@ -11,8 +11,9 @@
 //   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
 // - Depthwise loops for strided or single-output depthwise cases.
 // Filter gradient: Winograd's adjoint where the forward would use Winograd; otherwise
-// gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or direct
-// register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
+// direct register-blocked sums (few outputs or taps), output channels along the vector lanes
+// with the taps broadcast from the input (conv_filter.cpp; one group, up to 128 outputs), or
+// gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels). Input gradient: at stride 1, a forward convolution of gy with
 // the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
 // column buffer scattered back by col2im.
 #include "conv.h"
@@ -26,6 +27,7 @@
 #include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "conv_filter.h"
 #include "winograd.h"
 
 namespace lrface::cpu {
@@ -834,6 +836,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
   if (winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);
+  if (filter_by_outputs_wins(g)) return conv2d_filter_by_outputs(g, x, gy, gw);
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
   const int64_t k = g.n * ohw;
