@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
@@ -324,7 +325,7 @@ LR_INLINE void filter_transform3(V g0, V g1, V g2, V* t) {
 }
 
 // t = G^T u for six values u[0], u[stride], ..., u[5 stride]: the adjoint of filter_transform3.
-LR_INLINE void filter_adjoint6(const double* u, int stride, double* t) {
+LR_INLINE void filter_adjoint6(const double* u, int64_t stride, double* t) {
   const double u0 = u[0], u1 = u[stride], u2 = u[2 * stride], u3 = u[3 * stride], u4 = u[4 * stride], u5 = u[5 * stride];
   t[0] = u0 + (u2 - u1) / 3 + (u3 - 16 * u4) / 15;
   t[1] = -(u1 + u2) / 3 + (2 * u3 + 8 * u4) / 15;
@@ -682,19 +683,23 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
       for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
         k.fn(q, b, v, v + v_size, v + v_size + n_size, w);
     }
+    t_buffers.trim(kKeptFloats);
   });
-  // gw[o][c] = G^T W[.][c][o] G, W summed over the threads' accumulators (in double).
+  // gw[o][c] = G^T W[.][c][o] G, W summed over the threads' accumulators in double, a row of
+  // output channels at a time (contiguous in W).
   parallel_for(g.c, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t c = lo; c < hi; ++c)
-      for (int64_t o = 0; o < g.o; ++o) {
-        double u[36];
+    std::vector<double> u(36 * g.o);
+    for (int64_t c = lo; c < hi; ++c) {
+      std::fill(u.begin(), u.end(), 0.0);
+      for (int part = 0; part < parts; ++part)
         for (int e = 0; e < 36; ++e) {
-          double s = 0.0;
-          for (int part = 0; part < parts; ++part) s += acc[part * acc_size + (e * q.c_pad + c) * q.o_pad + o];
-          u[e] = s;
+          const float* row = acc + part * acc_size + (e * q.c_pad + c) * q.o_pad;
+          double* ue = u.data() + e * g.o;
+          for (int64_t o = 0; o < g.o; ++o) ue[o] += row[o];
         }
+      for (int64_t o = 0; o < g.o; ++o) {
         double rows[6][3];  // rows[a] = (W G)[a]
-        for (int a = 0; a < 6; ++a) filter_adjoint6(u + 6 * a, 1, rows[a]);
+        for (int a = 0; a < 6; ++a) filter_adjoint6(u.data() + 6 * a * g.o + o, g.o, rows[a]);
         float* dst = gw + (o * g.c + c) * 9;
         for (int j = 0; j < 3; ++j) {
           double col[3];
@@ -702,6 +707,7 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
           for (int i = 0; i < 3; ++i) dst[i * 3 + j] = static_cast<float>(col[i]);
         }
       }
+    }
   });
   t_padded.trim(kKeptFloats);
   t_acc.trim(kKeptFloats);
