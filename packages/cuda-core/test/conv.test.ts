@@ -131,7 +131,7 @@ const cases: Case[] = [
   { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // gemm (strips span rows) / direct / direct
   { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // gemm / direct / by outputs
   { n: 1, c: 8, h: 5, w: 6, o: 130, kh: 3, kw: 3, padding: [1, 1] }, // gemm / gemm (flipped) / gemm
-  { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / direct
+  { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / by inputs
   { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / direct
   { n: 2, c: 3, h: 8, w: 7, o: 6, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 3, bias: true }, // depthwise x2, strided
   { n: 1, c: 2, h: 6, w: 5, o: 4, kh: 3, kw: 3, padding: [0, 1, 2, 0], groups: 2 }, // depthwise x2, direct
@@ -180,6 +180,8 @@ function withAlgo<T>(algo: string | undefined, fn: () => T): T {
 const winogradRuns = () => kernels.winograd_forward_count() as number;
 /** How many weight gradients have run with output channels along the vector lanes so far. */
 const byOutputsRuns = () => kernels.filter_by_outputs_count() as number;
+/** How many weight gradients have run with input channels along the vector lanes so far. */
+const byInputsRuns = () => kernels.filter_by_inputs_count() as number;
 /** How many weight gradients have run the Winograd kernel so far. */
 const winogradFilterRuns = () => kernels.winograd_backward_filter_count() as number;
 
@@ -505,7 +507,7 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   });
 });
 
-describe('conv2d weight gradient with output channels along the vector lanes', () => {
+describe('conv2d weight gradient with output (or input) channels along the vector lanes', () => {
   // Strides, dilations and asymmetric padding (the taps are broadcast, so any of them), output
   // channel counts that leave 1 to 4 vectors in the last strip at every width, several bands of
   // rows per image (a band keeps gy^T near 32768 floats), images and tap counts off the blocks.
@@ -543,6 +545,58 @@ describe('conv2d weight gradient with output channels along the vector lanes', (
     const runs = byOutputsRuns();
     gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 430), shape: xs }, { data: uniform(size(wShape(k)), 431), shape: wShape(k) }], { maxElements: 24 });
     expect(byOutputsRuns()).toBeGreaterThan(runs);
+  });
+
+  // Stride 1 and few outputs: input channels along the lanes, through the flipped convolution
+  // from gy to x, whose padding turns negative when the layer's exceeds the kernel's reach.
+  const icases: Case[] = [
+    { n: 2, c: 32, h: 13, w: 11, o: 3, kh: 5, kw: 5, padding: [2, 2] },
+    { n: 1, c: 16, h: 9, w: 20, o: 1, kh: 3, kw: 3, padding: [1, 1] },
+    { n: 3, c: 48, h: 7, w: 6, o: 8, kh: 3, kw: 2, dilation: [2, 1], padding: [0, 1, 2, 0] },
+    { n: 1, c: 16, h: 5, w: 5, o: 2, kh: 1, kw: 1, padding: [1, 1] },
+  ];
+
+  it('with the input channels along the lanes, matches the definition with every micro-kernel', () => {
+    for (const [i, k] of icases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 440 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 450 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      for (const isa of isas)
+        withIsa(isa, () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 460 + i), wShape(k)).requiresGrad_();
+          const runs = byInputsRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(byInputsRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+          expectClose(w.grad!.data(), ref, 1e-4, 1e-4);
+        }));
+    }
+  });
+
+  it('with the input channels along the lanes, gradients match finite differences', () => {
+    const k = icases[2];
+    const xs = [k.n, k.c, k.h, k.w];
+    const runs = byInputsRuns();
+    gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 470), shape: xs }, { data: uniform(size(wShape(k)), 471), shape: wShape(k) }], { maxElements: 24 });
+    expect(byInputsRuns()).toBeGreaterThan(runs);
+  });
+
+  it('with the input channels along the lanes, is chosen at stride 1 for up to 8 outputs from whole vectors of inputs', () => {
+    const run = (c: number, o: number, options: lr.Conv2dOptions = {}) => {
+      const runs = byInputsRuns();
+      lr.scope(() => {
+        const w = lr.tensor(uniform((o * c * 9) / (options.groups ?? 1), 1), [o, c / (options.groups ?? 1), 3, 3]).requiresGrad_();
+        lr.sum(lr.conv2d(lr.tensor(uniform(c * 100, 2), [1, c, 10, 10]), w, undefined, options)).backward();
+      });
+      return byInputsRuns() - runs;
+    };
+    expect(run(64, 1, { padding: 1 })).toBe(1); // VDSR's last layer
+    expect(run(32, 8)).toBe(1);
+    expect(run(32, 9)).toBe(0);
+    expect(run(24, 3)).toBe(0); // inputs off the vectors: the direct sums
+    expect(run(32, 3, { stride: 2 })).toBe(0);
+    expect(run(32, 4, { groups: 2 })).toBe(0);
   });
 
   it('is chosen for ungrouped layers of up to 128 outputs that the direct sums do not take', () => {

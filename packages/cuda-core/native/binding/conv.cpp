@@ -93,4 +93,10 @@ LRFACE_QUERY(filter_by_outputs_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_outputs_count()));
 }
 
+// filter_by_inputs_count() -> how many filter gradients ran with input channels along the
+// vector lanes so far (tests).
+LRFACE_QUERY(filter_by_inputs_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_inputs_count()));
+}
+
 }  // namespace lrface

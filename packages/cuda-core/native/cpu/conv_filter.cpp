@@ -7,6 +7,9 @@
 // to [pixel][o], so VW output channels are one aligned load. Register blocks of TB taps by NV
 // vectors of output channels sum a band's pixels, then are added to the thread's accumulator
 // (a sum of band sums); the threads' accumulators are added in double at the end.
+// With few output channels (SRCNN's 5x5 32->3, VDSR's 3x3 64->1) the lanes would run mostly
+// empty; at stride 1 the same kernel then runs on the input gradient's convolution (gy to x),
+// whose outputs are the input channels.
 #include "conv_filter.h"
 
 #include <algorithm>
@@ -132,13 +135,18 @@ LR_AVX512 void band_avx512(const Args& a, const float* s, const int64_t* t, int6
 LR_AVX2 void band_avx2(const Args& a, const float* s, const int64_t* t, int64_t n, int64_t oh0, int64_t rows, float* gyt, float* acc) { run_band<8, 2>(a, s, t, n, oh0, rows, gyt, acc); }
 void band_base(const Args& a, const float* s, const int64_t* t, int64_t n, int64_t oh0, int64_t rows, float* gyt, float* acc) { run_band<4, 2>(a, s, t, n, oh0, rows, gyt, acc); }
 
-std::atomic<int64_t> g_count{0};
+std::atomic<int64_t> g_count{0}, g_inputs_count{0};
 
 }  // namespace
 
 bool filter_by_outputs_wins(const ConvGeometry& g) { return g.groups == 1 && g.o <= kMaxOutputs; }
 
+bool filter_by_inputs_wins(const ConvGeometry& g) {
+  return g.groups == 1 && g.sh == 1 && g.sw == 1 && g.o <= 8 && g.c >= 16 && g.c % 16 == 0;
+}
+
 int64_t filter_by_outputs_count() { return g_count.load(std::memory_order_relaxed); }
+int64_t filter_by_inputs_count() { return g_inputs_count.load(std::memory_order_relaxed); }
 
 void conv2d_filter_by_outputs(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
   g_count.fetch_add(1, std::memory_order_relaxed);
@@ -207,6 +215,23 @@ void conv2d_filter_by_outputs(const ConvGeometry& g, const float* x, const float
         for (int part = 0; part < parts; ++part) s += acc[part * acc_size + t * a.o_pad + o];
         gw[o * k + t] = static_cast<float>(s);
       }
+  });
+}
+
+void conv2d_filter_by_inputs(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
+  // gw[o][c][i][j] = sum over input pixels q of x[c][q] gy[o][q - tap offset]: the filter
+  // gradient of the input gradient's convolution (gy to x, flipped, stride 1), whose outputs
+  // are the C input channels, with its taps in reverse order.
+  g_inputs_count.fetch_add(1, std::memory_order_relaxed);
+  const int64_t taps = g.kh * g.kw;
+  const ConvGeometry f{g.n, g.o, g.out_h, g.out_w, g.c, g.kh, g.kw, 1, 1, g.dh * (g.kh - 1) - g.pt,
+                       g.dw * (g.kw - 1) - g.pl, g.dh, g.dw, 1, g.h, g.w};
+  std::vector<float> flipped(g.c * g.o * taps);
+  conv2d_filter_by_outputs(f, gy, x, flipped.data());
+  parallel_for(g.o, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o)
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t t = 0; t < taps; ++t) gw[(o * g.c + c) * taps + t] = flipped[(c * g.o + o) * taps + taps - 1 - t];
   });
 }
 
