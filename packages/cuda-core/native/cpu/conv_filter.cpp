@@ -33,6 +33,8 @@ constexpr int kTapBlock = 6;  // TB: taps per register block, every instruction 
 // Output rows per band: gy^T of a band (rows x out_w x o_pad floats), read once per block of
 // taps, stays near 128 KiB (in L2).
 constexpr int64_t kBandFloats = int64_t(1) << 15;
+// Final sums over fewer floats than this run on the calling thread.
+constexpr int64_t kInlineFloats = int64_t(1) << 16;
 
 struct Args {
   const ConvGeometry* g;
@@ -208,7 +210,9 @@ void conv2d_filter_by_outputs(const ConvGeometry& g, const float* x, const float
         fn(a, src, taps.data(), n, oh0, rows, gyt, acc.data() + part * acc_size);
       }
   });
-  parallel_for(g.o, 1, [&](int64_t lo, int64_t hi) {
+  // Threads only for large sums: another parallel region costs a wake-up, which on a busy
+  // machine can outlast a small layer's whole gradient.
+  parallel_for(g.o, std::max<int64_t>(1, kInlineFloats / (k * parts)), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o)
       for (int64_t t = 0; t < k; ++t) {
         double s = 0.0;
@@ -228,7 +232,7 @@ void conv2d_filter_by_inputs(const ConvGeometry& g, const float* x, const float*
                        g.dw * (g.kw - 1) - g.pl, g.dh, g.dw, 1, g.h, g.w};
   std::vector<float> flipped(g.c * g.o * taps);
   conv2d_filter_by_outputs(f, gy, x, flipped.data());
-  parallel_for(g.o, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(g.o, std::max<int64_t>(1, kInlineFloats / (g.c * taps)), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o)
       for (int64_t c = 0; c < g.c; ++c)
         for (int64_t t = 0; t < taps; ++t) gw[(o * g.c + c) * taps + t] = flipped[(c * g.o + o) * taps + taps - 1 - t];

@@ -686,8 +686,9 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
     t_buffers.trim(kKeptFloats);
   });
   // gw[o][c] = G^T W[.][c][o] G, W summed over the threads' accumulators in double, a row of
-  // output channels at a time (contiguous in W).
-  parallel_for(g.c, 1, [&](int64_t lo, int64_t hi) {
+  // output channels at a time (contiguous in W); on the calling thread when small, as a wake-up
+  // of the pool can cost more.
+  parallel_for(g.c, std::max<int64_t>(1, (int64_t(1) << 16) / (36 * g.o * parts)), [&](int64_t lo, int64_t hi) {
     std::vector<double> u(36 * g.o);
     for (int64_t c = lo; c < hi; ++c) {
       std::fill(u.begin(), u.end(), 0.0);
