@@ -14,9 +14,10 @@
 // direct register-blocked sums (few outputs or taps), output channels along the vector lanes
 // with the taps broadcast from the input (conv_filter.cpp; one group, up to 128 outputs), the
 // same with input and output swapped (stride 1, up to 8 outputs from whole vectors of inputs),
-// or gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels). Input gradient: at stride 1, a forward convolution of gy with
-// the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
-// column buffer scattered back by col2im.
+// or gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels).
+// Input gradient: at stride 1, a forward convolution of gy with the flipped, transposed kernel
+// (so it gets the same choice of kernels); otherwise GEMM into a column buffer scattered back
+// by col2im.
 #include "conv.h"
 
 #include <algorithm>
@@ -27,8 +28,8 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
-#include "gemm.h"
 #include "conv_filter.h"
+#include "gemm.h"
 #include "winograd.h"
 
 namespace lrface::cpu {

@@ -38,7 +38,6 @@ constexpr int64_t kInlineFloats = int64_t(1) << 16;
 
 struct Args {
   const ConvGeometry* g;
-  const float* x;
   const float* gy;
   int64_t o_pad;     // O rounded up to whole vectors
   int64_t k, k_pad;  // taps (C kh kw), rounded up to whole blocks of TB
@@ -93,10 +92,12 @@ LR_INLINE void transpose_band(const Args& a, int64_t n, int64_t oh0, int64_t row
       for (int64_t o0 = 0; o0 < a.o_pad; o0 += VW) {
         V v[VW];
         for (int i = 0; i < VW; ++i) {
-          const float* s = a.gy + (n * g.o + o0 + i) * plane + (oh0 + r) * g.out_w + ow;
           if (o0 + i >= g.o) {
             v[i] = V{};
-          } else if (valid == VW) {
+            continue;
+          }
+          const float* s = a.gy + (n * g.o + o0 + i) * plane + (oh0 + r) * g.out_w + ow;
+          if (valid == VW) {
             v[i] = vload<VW>(s);
           } else {
             float part[VW] = {};
@@ -163,7 +164,6 @@ void conv2d_filter_by_outputs(const ConvGeometry& g, const float* x, const float
   const BandFn fn = vw == 16 ? band_avx512 : vw == 8 ? band_avx2 : band_base;
   Args a{};
   a.g = &g;
-  a.x = x;
   a.gy = gy;
   a.o_pad = ceil_div(g.o, vw) * vw;
   a.k = k;
