@@ -79,6 +79,41 @@ function convT2dRef(x: ArrayLike<number>, w: ArrayLike<number>, b: ArrayLike<num
   return { out, shape: [k.n, k.o, oh, ow] };
 }
 
+// The weight gradient by its definition, float64: gw[o][ci][i][j] = sum over images and output
+// pixels of gy * the input pixel that tap (i, j) of that output reads (ungrouped).
+function convFilterGradRef(x: ArrayLike<number>, gy: ArrayLike<number>, k: Case) {
+  const [sh, sw] = k.stride ?? [1, 1];
+  const [dh, dw] = k.dilation ?? [1, 1];
+  const [pt, , pl] = pads(k.padding);
+  const [, , oh, ow] = convOutShape(k);
+  const gw = new Float64Array(k.o * k.c * k.kh * k.kw);
+  for (let o = 0; o < k.o; o++)
+    for (let ci = 0; ci < k.c; ci++)
+      for (let i = 0; i < k.kh; i++)
+        for (let j = 0; j < k.kw; j++) {
+          let acc = 0;
+          for (let n = 0; n < k.n; n++)
+            for (let y = 0; y < oh; y++) {
+              const iy = y * sh - pt + i * dh;
+              if (iy < 0 || iy >= k.h) continue;
+              for (let xo = 0; xo < ow; xo++) {
+                const ix = xo * sw - pl + j * dw;
+                if (ix < 0 || ix >= k.w) continue;
+                acc += gy[((n * k.o + o) * oh + y) * ow + xo] * x[((n * k.c + ci) * k.h + iy) * k.w + ix];
+              }
+            }
+          gw[((o * k.c + ci) * k.kh + i) * k.kw + j] = acc;
+        }
+  return gw;
+}
+
+function convOutShape(k: Case): number[] {
+  const [sh, sw] = k.stride ?? [1, 1];
+  const [dh, dw] = k.dilation ?? [1, 1];
+  const [pt, pb, pl, pr] = pads(k.padding);
+  return [k.n, k.o, Math.floor((k.h + pt + pb - dh * (k.kh - 1) - 1) / sh) + 1, Math.floor((k.w + pl + pr - dw * (k.kw - 1) - 1) / sw) + 1];
+}
+
 // The native code picks GEMM (implicit im2col), direct loops, depthwise loops or a column
 // buffer by shape; the comments name the paths each case reaches (forward / input gradient /
 // weight gradient).
@@ -93,10 +128,11 @@ const cases: Case[] = [
   { n: 3, c: 5, h: 1, w: 1, o: 2, kh: 1, kw: 1, bias: true }, // 1x1 spatial
   { n: 2, c: 3, h: 4, w: 5, o: 7, kh: 1, kw: 1 }, // pointwise
   { n: 1, c: 1, h: 3, w: 3, o: 2, kh: 5, kw: 5, padding: [2, 2] }, // kernel larger than the input
-  { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true }, // direct / direct / direct
-  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true }, // direct / direct / gemm
-  { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // direct / gemm (flipped) / direct
-  { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // gemm / col2im / gemm
+  { n: 2, c: 3, h: 5, w: 7, o: 32, kh: 3, kw: 3, padding: [1, 1], bias: true },
+  { n: 2, c: 8, h: 6, w: 6, o: 32, kh: 3, kw: 3, padding: [0, 2, 1, 0], bias: true },
+  { n: 1, c: 8, h: 5, w: 6, o: 130, kh: 3, kw: 3, padding: [1, 1] }, // over 128 outputs: gemm filter gradient
+  { n: 1, c: 32, h: 5, w: 6, o: 4, kh: 3, kw: 3, padding: [1, 1] }, // filter gradient by inputs
+  { n: 2, c: 4, h: 9, w: 9, o: 30, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], bias: true }, // strided: col2im
   { n: 2, c: 3, h: 8, w: 7, o: 6, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 3, bias: true }, // depthwise x2, strided
   { n: 1, c: 2, h: 6, w: 5, o: 4, kh: 3, kw: 3, padding: [0, 1, 2, 0], groups: 2 }, // depthwise x2, direct
   { n: 1, c: 2, h: 3, w: 70, o: 3, kh: 1, kw: 3, padding: [0, 1] }, // several vector segments per row, partial last
@@ -156,6 +192,12 @@ function withAlgo<T>(algo: string | undefined, fn: () => T): T {
 
 /** How many convolutions have run the Winograd kernel so far. */
 const winogradRuns = () => kernels.winograd_forward_count() as number;
+/** How many weight gradients have run with output channels along the vector lanes so far. */
+const byOutputsRuns = () => kernels.filter_by_outputs_count() as number;
+/** How many weight gradients have run with input channels along the vector lanes so far. */
+const byInputsRuns = () => kernels.filter_by_inputs_count() as number;
+/** How many weight gradients have run the Winograd kernel so far. */
+const winogradFilterRuns = () => kernels.winograd_backward_filter_count() as number;
 
 /** Gradients of sum(conv(x, w, b) * r) for fixed random r, as flat arrays. */
 function convGrads(f: (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.Tensor, xd: Float32Array, xs: number[], wd: Float32Array, ws: number[], bd: Float32Array) {
@@ -415,14 +457,42 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
     }
   });
 
+  it('carries the weight gradient through the adjoint transforms and matches its definition', () => {
+    // Plus output channel counts that leave 1, 2 (two strips of 2) or 3 vectors in the last
+    // strip of the products, and input channels off every row block.
+    const gcases: Case[] = [
+      ...wcases,
+      { n: 2, c: 5, h: 9, w: 10, o: 64, kh: 3, kw: 3, padding: [1, 1] },
+      { n: 1, c: 3, h: 14, w: 9, o: 70, kh: 3, kw: 3, padding: [2, 2] },
+      { n: 3, c: 9, h: 5, w: 5, o: 1, kh: 3, kw: 3 },
+    ];
+    for (const [i, k] of gcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 370 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 380 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      const atol = bound(ref);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 390 + i), wShape(k)).requiresGrad_();
+          const runs = winogradFilterRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(winogradFilterRuns() - runs, `${isa} ${describeCase(k)}: weight gradient`).toBe(1);
+          expectClose(w.grad!.data(), ref, atol, 1e-4);
+        })));
+    }
+  });
+
   it('gradients match finite differences', () => {
     const k: Case = { n: 2, c: 16, h: 7, w: 6, o: 17, kh: 3, kw: 3, padding: [1, 1], bias: true };
     const xs = [k.n, k.c, k.h, k.w];
     const inputs = [{ data: uniform(size(xs), 360), shape: xs }, { data: uniform(size(wShape(k)), 361), shape: wShape(k) }, { data: uniform(k.o, 362), shape: [k.o] }];
     withAlgo('winograd', () => {
-      const runs = winogradRuns();
+      const runs = winogradRuns(), filterRuns = winogradFilterRuns();
       gradcheck((x, w, b) => lr.conv2dRelu(x, w, b, opts(k)), inputs, { maxElements: 24 });
       expect(winogradRuns()).toBeGreaterThan(runs);
+      expect(winogradFilterRuns()).toBeGreaterThan(filterRuns);
     });
   });
 
@@ -448,6 +518,117 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
       expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0); // does not apply: the usual kernels
     });
     withAlgo('fft', () => expectError(() => run(16, 16, 40), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
+  });
+});
+
+describe('conv2d weight gradient with output (or input) channels along the vector lanes', () => {
+  // Strides, dilations and asymmetric padding (the taps are broadcast, so any of them), output
+  // channel counts that leave 1 to 4 vectors in the last strip at every width, several bands of
+  // rows per image (a band keeps gy^T near 32768 floats), images and tap counts off the blocks.
+  const bcases: Case[] = [
+    { n: 2, c: 3, h: 13, w: 11, o: 64, kh: 9, kw: 9, padding: [4, 4] },
+    { n: 1, c: 3, h: 40, w: 37, o: 33, kh: 5, kw: 5, padding: [2, 1, 0, 2] }, // 25 rows a band
+    { n: 3, c: 5, h: 9, w: 10, o: 70, kh: 3, kw: 3, stride: [2, 3], padding: [1, 1] },
+    { n: 1, c: 5, h: 12, w: 11, o: 40, kh: 3, kw: 5, dilation: [2, 1], padding: [1, 2] },
+    { n: 2, c: 9, h: 7, w: 8, o: 128, kh: 3, kw: 3, stride: [2, 2] },
+    { n: 1, c: 33, h: 6, w: 5, o: 25, kh: 2, kw: 2, padding: [0, 1] },
+    { n: 2, c: 70, h: 5, w: 5, o: 48, kh: 1, kw: 1 },
+  ];
+
+  it('matches the definition with every micro-kernel', () => {
+    for (const [i, k] of bcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 400 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 410 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      for (const isa of isas)
+        withIsa(isa, () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 420 + i), wShape(k)).requiresGrad_();
+          const runs = byOutputsRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(byOutputsRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+          expectClose(w.grad!.data(), ref, 1e-4, 1e-4);
+        }));
+    }
+  });
+
+  it('gradients match finite differences', () => {
+    const k = bcases[2];
+    const xs = [k.n, k.c, k.h, k.w];
+    const runs = byOutputsRuns();
+    gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 430), shape: xs }, { data: uniform(size(wShape(k)), 431), shape: wShape(k) }], { maxElements: 24 });
+    expect(byOutputsRuns()).toBeGreaterThan(runs);
+  });
+
+  // Stride 1 and few outputs: input channels along the lanes, through the flipped convolution
+  // from gy to x, whose padding turns negative when the layer's exceeds the kernel's reach.
+  const icases: Case[] = [
+    { n: 2, c: 32, h: 13, w: 11, o: 3, kh: 5, kw: 5, padding: [2, 2] },
+    { n: 1, c: 16, h: 9, w: 20, o: 1, kh: 3, kw: 3, padding: [1, 1] },
+    { n: 3, c: 48, h: 7, w: 6, o: 8, kh: 3, kw: 2, dilation: [2, 1], padding: [0, 1, 2, 0] },
+    { n: 1, c: 16, h: 5, w: 5, o: 2, kh: 1, kw: 1, padding: [1, 1] },
+  ];
+
+  it('with the input channels along the lanes, matches the definition with every micro-kernel', () => {
+    for (const [i, k] of icases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 440 + i);
+      const outShape = convOutShape(k);
+      const gy = uniform(size(outShape), 450 + i);
+      const ref = convFilterGradRef(xd, gy, k);
+      for (const isa of isas)
+        withIsa(isa, () => lr.scope(() => {
+          const w = lr.tensor(uniform(size(wShape(k)), 460 + i), wShape(k)).requiresGrad_();
+          const runs = byInputsRuns();
+          lr.conv2d(lr.tensor(xd, xs), w, undefined, opts(k)).backward(lr.tensor(gy, outShape));
+          expect(byInputsRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+          expectClose(w.grad!.data(), ref, 1e-4, 1e-4);
+        }));
+    }
+  });
+
+  it('with the input channels along the lanes, gradients match finite differences', () => {
+    const k = icases[2];
+    const xs = [k.n, k.c, k.h, k.w];
+    const runs = byInputsRuns();
+    gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 470), shape: xs }, { data: uniform(size(wShape(k)), 471), shape: wShape(k) }], { maxElements: 24 });
+    expect(byInputsRuns()).toBeGreaterThan(runs);
+  });
+
+  it('with the input channels along the lanes, is chosen at stride 1 for up to 8 outputs from whole vectors of inputs', () => {
+    const run = (c: number, o: number, options: lr.Conv2dOptions = {}) => {
+      const runs = byInputsRuns();
+      lr.scope(() => {
+        const w = lr.tensor(uniform((o * c * 9) / (options.groups ?? 1), 1), [o, c / (options.groups ?? 1), 3, 3]).requiresGrad_();
+        lr.sum(lr.conv2d(lr.tensor(uniform(c * 100, 2), [1, c, 10, 10]), w, undefined, options)).backward();
+      });
+      return byInputsRuns() - runs;
+    };
+    expect(run(64, 1, { padding: 1 })).toBe(1); // VDSR's last layer
+    expect(run(32, 8)).toBe(1);
+    expect(run(32, 9)).toBe(0);
+    expect(run(24, 3)).toBe(0); // inputs off the vectors: the direct sums
+    expect(run(32, 3, { stride: 2 })).toBe(0);
+    expect(run(32, 4, { groups: 2 })).toBe(0);
+  });
+
+  it('is chosen for ungrouped layers of up to 128 outputs that the direct sums do not take', () => {
+    const run = (c: number, o: number, kh: number, options: lr.Conv2dOptions = {}) => {
+      const runs = byOutputsRuns();
+      lr.scope(() => {
+        const w = lr.tensor(uniform((o * c * kh * kh) / (options.groups ?? 1), 1), [o, c / (options.groups ?? 1), kh, kh]).requiresGrad_();
+        lr.sum(lr.conv2d(lr.tensor(uniform(c * 100, 2), [1, c, 10, 10]), w, undefined, options)).backward();
+      });
+      return byOutputsRuns() - runs;
+    };
+    expect(run(3, 64, 9, { padding: 4 })).toBe(1); // SRCNN's first layer
+    expect(run(8, 128, 3, { stride: 2 })).toBe(1);
+    expect(run(8, 129, 3, { stride: 2 })).toBe(0); // many outputs: the GEMM
+    expect(run(8, 24, 3, { stride: 2 })).toBe(1); // the direct sums take only unit column strides
+    expect(run(8, 24, 3)).toBe(0); // few outputs: the direct sums
+    expect(run(4, 64, 3)).toBe(0); // 36 taps: the direct sums
+    expect(run(8, 64, 3, { stride: 2, groups: 2 })).toBe(0);
   });
 });
 

@@ -1,4 +1,5 @@
 #include "../cpu/conv.h"
+#include "../cpu/conv_filter.h"
 #include "../cpu/winograd.h"
 
 #include <algorithm>
@@ -79,6 +80,23 @@ LRFACE_BINDING(conv2d_backward_filter) {
 // winograd_forward_count() -> how many convolutions ran the Winograd kernel so far (tests).
 LRFACE_QUERY(winograd_forward_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_forward_count()));
+}
+
+// winograd_backward_filter_count() -> how many filter gradients ran the Winograd kernel so far (tests).
+LRFACE_QUERY(winograd_backward_filter_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_backward_filter_count()));
+}
+
+// filter_by_outputs_count() -> how many filter gradients ran with output channels along the
+// vector lanes so far (tests).
+LRFACE_QUERY(filter_by_outputs_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_outputs_count()));
+}
+
+// filter_by_inputs_count() -> how many filter gradients ran with input channels along the
+// vector lanes so far (tests).
+LRFACE_QUERY(filter_by_inputs_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_inputs_count()));
 }
 
 }  // namespace lrface

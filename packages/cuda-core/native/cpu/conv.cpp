@@ -10,10 +10,14 @@
 //   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
 //   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
 // - Depthwise loops for strided or single-output depthwise cases.
-// Filter gradient: gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels), or
-// direct register-blocked sums. Input gradient: at stride 1, a forward convolution of gy with
-// the flipped, transposed kernel (so it gets the same choice of kernels); otherwise GEMM into a
-// column buffer scattered back by col2im.
+// Filter gradient: Winograd's adjoint where the forward would use Winograd; otherwise
+// direct register-blocked sums (few outputs or taps), output channels along the vector lanes
+// with the taps broadcast from the input (conv_filter.cpp; one group, up to 128 outputs), the
+// same with input and output swapped (stride 1, up to 8 outputs from whole vectors of inputs),
+// or gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels).
+// Input gradient: at stride 1, a forward convolution of gy with the flipped, transposed kernel
+// (so it gets the same choice of kernels); otherwise GEMM into a column buffer scattered back
+// by col2im.
 #include "conv.h"
 
 #include <algorithm>
@@ -24,6 +28,7 @@
 
 #include "../core/error.h"
 #include "../core/thread_pool.h"
+#include "conv_filter.h"
 #include "gemm.h"
 #include "winograd.h"
 
@@ -925,8 +930,11 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
     return;
   }
+  if (winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
+  if (filter_by_inputs_wins(g)) return conv2d_filter_by_inputs(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);
+  if (filter_by_outputs_wins(g)) return conv2d_filter_by_outputs(g, x, gy, gw);
   const int64_t cg = g.c / g.groups, og = g.o / g.groups;
   const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
   const int64_t k = g.n * ohw;

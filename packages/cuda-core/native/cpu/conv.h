@@ -23,8 +23,9 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
 // Stride 1: a forward convolution of gy with the flipped, transposed kernel. Otherwise GEMM
 // into a column buffer, scattered back by col2im.
 void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx);
-// gw = d out / d w applied to gy, summed over the batch (overwrites gw): one GEMM per group
-// whose k dimension runs over every output pixel of every image.
+// gw = d out / d w applied to gy, summed over the batch (overwrites gw): Winograd's adjoint
+// (3x3 stride 1), direct sums, or one GEMM per group whose k dimension runs over every output
+// pixel of every image, by shape (see conv.cpp).
 void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw);
 
 // Zero-padded copies of `planes` consecutive g.h x g.w input planes into dst, rows x cols each:

@@ -28,92 +28,36 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
-
-// Vector values are passed only between always-inlined functions inside one target-attributed
-// kernel, so no call crosses the ABI that -Wpsabi warns about.
-#pragma GCC diagnostic ignored "-Wpsabi"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
 namespace {
 
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
-#define LR_INLINE inline __attribute__((always_inline))
+using namespace kernel;
 
 std::atomic<int64_t> g_forward_count{0};
+std::atomic<int64_t> g_filter_count{0};
 
 // Tiles per block, T: a multiple of every product's strip width (48, 24, 12). Blocks of 96
 // (reusing each strip of U twice) measured no faster, and small blocks share the work among
 // threads more evenly. V and M of a block then take 36 x 64 x 48 floats each (432 KiB) at 64
 // channels, and stay in L2.
 constexpr int64_t kBlockTiles = 48;
+// Tiles per block of the filter gradient: its products' k dimension, over which each thread's
+// accumulators W are loaded and stored once. On two threads at 128 channels blocks of 32 (V
+// and N of a block 864 and 576 KiB) measured 10-20% faster than 96 and a little faster than
+// 48: the blocks' buffers matter more than the accumulators' traffic.
+constexpr int64_t kGradBlockTiles = 32;
 constexpr int64_t kMaxTilesPadded = 6;  // tile columns up to which the input is padded up front
 constexpr size_t kKeptFloats = size_t(1) << 22;  // whole-problem buffers kept between calls: 16 MiB
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-struct Scratch {
-  float* data = nullptr;
-  size_t size = 0;
-  // zero: clear newly allocated memory (kept across calls, so only the first time).
-  float* get(size_t n, bool zero) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = data ? n : 0;
-      if (!data) throw std::bad_alloc();
-      if (zero) std::memset(data, 0, n * sizeof(float));
-    }
-    return data;
-  }
-  // Frees a buffer above max floats, so one large problem does not pin its memory.
-  void trim(size_t max) {
-    if (size > max) {
-      std::free(data);
-      data = nullptr;
-      size = 0;
-    }
-  }
-  ~Scratch() { std::free(data); }
-};
-
-template <int VW>
-struct Vec {
-  typedef float V __attribute__((vector_size(VW * sizeof(float))));
-  typedef int32_t I __attribute__((vector_size(VW * sizeof(float))));
-};
-
-template <int VW>
-LR_INLINE typename Vec<VW>::V vload(const float* p) {
-  typename Vec<VW>::V v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <int VW>
-LR_INLINE void vstore(float* p, typename Vec<VW>::V v) {
-  std::memcpy(p, &v, sizeof(v));
-}
-
-// Shuffle masks over two concatenated vectors (indices 0..2VW-1).
-template <int VW>
-LR_INLINE typename Vec<VW>::I strided_mask(int start) {  // start, start + 2, ...
-  typename Vec<VW>::I m;
-  for (int i = 0; i < VW; ++i) m[i] = start + 2 * i;
-  return m;
-}
-template <int VW>
-LR_INLINE typename Vec<VW>::I zip_mask(int half) {  // a[h], b[h], a[h+1], b[h+1], ... from lane h = half*VW/2
-  typename Vec<VW>::I m;
-  for (int i = 0; i < VW / 2; ++i) {
-    m[2 * i] = half * VW / 2 + i;
-    m[2 * i + 1] = VW + half * VW / 2 + i;
-  }
-  return m;
-}
 
 // p_j[t] = row[4t + j] for t < groups * VW: one input row split into its column phases.
 template <int VW>
@@ -382,6 +326,14 @@ LR_INLINE void filter_transform3(V g0, V g1, V g2, V* t) {
   t[5] = g2;
 }
 
+// t = G^T u for six values u[0], u[stride], ..., u[5 stride]: the adjoint of filter_transform3.
+LR_INLINE void filter_adjoint6(const double* u, int64_t stride, double* t) {
+  const double u0 = u[0], u1 = u[stride], u2 = u[2 * stride], u3 = u[3 * stride], u4 = u[4 * stride], u5 = u[5 * stride];
+  t[0] = u0 + (u2 - u1) / 3 + (u3 - 16 * u4) / 15;
+  t[1] = -(u1 + u2) / 3 + (2 * u3 + 8 * u4) / 15;
+  t[2] = (u2 - u1) / 3 + (4 * u3 - 4 * u4) / 15 + u5;
+}
+
 // U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c] (zero for O <= o < o_pad), for
 // the strips of output channels [ob0, ob1). Lane l of a vector holds output o = ob mr + l % mr
 // of input channel c0 + l / mr (mr divides VW), so each element's vector is one contiguous store.
@@ -449,6 +401,202 @@ Kernel pick_kernel() {
   return {4, 4, block_base, filter_base};
 }
 
+
+// ---- filter gradient --------------------------------------------------------------------
+// The forward's adjoint: with S = (G g G^T) .* (B^T d B) and Y = A^T S A,
+//   dL/dg = sum over tiles and images of G^T [ (A dY A^T) .* (B^T d B) ] G,
+// so, summed over tiles, 36 matrix products accumulate into W[36][C][O]:
+//   W_e [C x O] += V_e [C x tiles] @ N_e [tiles x O],  N = A dY A^T per tile,
+// and the filter gradient is G^T W G per (output, input) channel pair. V comes from the
+// forward's input transform (VW tiles a vector, [e][c][t]); the products broadcast it and
+// want N with output channels along the vector lanes, [e][t][o], so the output gradient is
+// transposed (VW channels by VW pixels, in registers) as its tiles are read, before the
+// transform: 16 values a tile rather than N's 36.
+
+// m = A y for one column (or row) of a 4x4 output-gradient tile: the adjoint of
+// output_transform6, m_k = sum_i A^T[i][k] y_i.
+template <typename V>
+LR_INLINE void output_adjoint4(V y0, V y1, V y2, V y3, V* m) {
+  const V s02 = y0 + y2, s13 = y1 + y3;
+  m[0] = y0;
+  m[1] = s02 + s13;
+  m[2] = s02 - s13;
+  m[3] = y0 + y1 * 2.0f + y2 * 4.0f + y3 * 8.0f;
+  m[4] = y0 - y1 * 0.5f + y2 * 0.25f - y3 * 0.125f;
+  m[5] = y3;
+}
+
+struct GradPlan {
+  Plan p;             // tiling and V as in the forward (its output fields unused)
+  const float* gy;    // [n][o][out_h][out_w]
+  int64_t c_pad;      // rows of V and W: C rounded up to the product's MR (the extra rows zero)
+  int64_t o_pad;      // columns of N and W: O rounded up to whole vectors (the extra columns zero)
+  int64_t n_plane;    // floats from one tile element's N to the next
+};
+
+// N[e][t][o] = (A dY A^T)[e] for tile t of block b, every output channel: per run of tiles
+// along a tile row, VW tiles at a time, each group of VW channels is transposed from the
+// output gradient's rows into px[tile][pixel][channel], then transformed tile by tile.
+// Pixels past the output's edge and channels past O read as zero.
+template <int VW>
+LR_INLINE void gy_block(const GradPlan& q, int64_t b, float* nbuf, float* px) {
+  using V = typename Vec<VW>::V;
+  const Plan& p = q.p;
+  const ConvGeometry& g = *p.g;
+  const int64_t plane = g.out_h * g.out_w;
+  for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+    for (int64_t t0 = 0; t0 < len; t0 += VW) {
+      const int64_t tiles = std::min<int64_t>(VW, len - t0), chunks = ceil_div(4 * tiles, VW);
+      const int64_t ow0 = 4 * (tw0 + t0);
+      for (int64_t ov = 0; ov < q.o_pad; ov += VW) {
+        for (int r = 0; r < 4; ++r) {
+          const int64_t oh = 4 * th + r;
+          for (int64_t k = 0; k < chunks; ++k) {
+            const int64_t ow = ow0 + k * VW;
+            const int64_t valid = oh < g.out_h ? std::clamp<int64_t>(g.out_w - ow, 0, VW) : 0;
+            V rows[VW];
+            for (int i = 0; i < VW; ++i) {
+              if (ov + i >= g.o || valid == 0) {
+                rows[i] = V{};
+                continue;
+              }
+              const float* src = q.gy + (n * g.o + ov + i) * plane + oh * g.out_w + ow;
+              if (valid == VW) {
+                rows[i] = vload<VW>(src);
+              } else {
+                float part[VW] = {};
+                std::memcpy(part, src, sizeof(float) * valid);
+                rows[i] = vload<VW>(part);
+              }
+            }
+            transpose_square<VW>(rows);  // rows[j]: the channels of pixel ow + j
+            for (int j = 0; j < VW; ++j) {
+              const int64_t pixel = k * VW + j;  // of the group: tile pixel / 4, column pixel % 4
+              vstore<VW>(px + ((pixel / 4) * 16 + r * 4 + pixel % 4) * VW, rows[j]);
+            }
+          }
+        }
+        for (int64_t t = 0; t < tiles; ++t) {
+          const float* s = px + t * 16 * VW;
+          V rowm[4][6];  // rowm[r][l] = (dY A^T)[r][l]
+          for (int r = 0; r < 4; ++r)
+            output_adjoint4<V>(vload<VW>(s + (4 * r) * VW), vload<VW>(s + (4 * r + 1) * VW),
+                               vload<VW>(s + (4 * r + 2) * VW), vload<VW>(s + (4 * r + 3) * VW), rowm[r]);
+          float* dst = nbuf + (col + t0 + t) * q.o_pad + ov;
+          for (int l = 0; l < 6; ++l) {
+            V m[6];
+            output_adjoint4<V>(rowm[0][l], rowm[1][l], rowm[2][l], rowm[3][l], m);
+            for (int k = 0; k < 6; ++k) vstore<VW>(dst + (k * 6 + l) * q.n_plane, m[k]);
+          }
+        }
+      }
+    }
+  });
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
+// w[i][j] += sum over t < k of v[i][t] * n[t][j] for MR rows and NV vectors of columns. The
+// block's sum starts from zero and is added at the end: a sum of block sums rounds far less
+// than one running sum over every tile, which G^T W G's cancellation would magnify.
+template <int VW, int MR, int NV>
+LR_INLINE void grad_product_tile(int64_t k, const float* __restrict v, int64_t ldv, const float* __restrict n,
+                                 int64_t ldn, float* __restrict w, int64_t ldw) {
+  using V = typename Vec<VW>::V;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V{};
+  for (int64_t t = 0; t < k; ++t, n += ldn) {
+    V bv[NV];
+    for (int j = 0; j < NV; ++j) bv[j] = vload<VW>(n + j * VW);
+    for (int i = 0; i < MR; ++i) {
+      const V a = v[i * ldv + t] - V{};  // s - 0 folds to a broadcast
+      for (int j = 0; j < NV; ++j) acc[i][j] += a * bv[j];
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) vstore<VW>(w + i * ldw + j * VW, vload<VW>(w + i * ldw + j * VW) + acc[i][j]);
+}
+#pragma GCC diagnostic pop
+
+// One block into this thread's accumulators w [36][c_pad][o_pad]: the input and output-gradient
+// transforms, then the 36 products in strips of NV vectors of output channels (two strips of 2
+// rather than 3 + 1), each strip of N_e staying in L1 while the rows of V_e stream past it.
+template <int VW, int MR>
+LR_INLINE void run_grad_block(const GradPlan& q, int64_t b, float* v, float* nbuf, float* work, float* w) {
+  const Plan& p = q.p;
+  const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block), vectors = q.o_pad / VW;
+  input_block<VW>(p, b, v, work);
+  gy_block<VW>(q, b, nbuf, work);
+  for (int e = 0; e < 36; ++e) {
+    const float* ve = v + e * p.v_plane;
+    const float* ne = nbuf + e * q.n_plane;
+    float* we = w + e * q.c_pad * q.o_pad;
+    for (int64_t j = 0; j < vectors;) {
+      const int64_t nv = vectors - j == 4 ? 2 : std::min<int64_t>(3, vectors - j);
+      for (int64_t c = 0; c < q.c_pad; c += MR) {
+        const float* vc = ve + c * p.pitch;
+        float* wc = we + c * q.o_pad + j * VW;
+        if (nv == 3) grad_product_tile<VW, MR, 3>(ncols, vc, p.pitch, ne + j * VW, q.o_pad, wc, q.o_pad);
+        else if (nv == 2) grad_product_tile<VW, MR, 2>(ncols, vc, p.pitch, ne + j * VW, q.o_pad, wc, q.o_pad);
+        else grad_product_tile<VW, MR, 1>(ncols, vc, p.pitch, ne + j * VW, q.o_pad, wc, q.o_pad);
+      }
+      j += nv;
+    }
+  }
+}
+
+using GradBlockFn = void (*)(const GradPlan&, int64_t, float*, float*, float*, float*);
+// MR rows of V by up to 3 vectors of output channels: 8 x 3 zmm, 4 x 3 ymm or xmm accumulators.
+LR_AVX512 void grad_block_avx512(const GradPlan& q, int64_t b, float* v, float* n, float* wk, float* w) { run_grad_block<16, 8>(q, b, v, n, wk, w); }
+LR_AVX2 void grad_block_avx2(const GradPlan& q, int64_t b, float* v, float* n, float* wk, float* w) { run_grad_block<8, 4>(q, b, v, n, wk, w); }
+void grad_block_base(const GradPlan& q, int64_t b, float* v, float* n, float* wk, float* w) { run_grad_block<4, 4>(q, b, v, n, wk, w); }
+
+struct GradKernel {
+  int vw, mr;
+  GradBlockFn fn;
+};
+
+GradKernel pick_grad_kernel() {
+  const char* isa = gemm_isa();
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, grad_block_avx512};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, grad_block_avx2};
+  return {4, 4, grad_block_base};
+}
+
+// The tiling shared by the forward and the filter gradient: 4x4 output tiles numbered over
+// (image, tile row, tile column) in blocks of `block`, V's layout for `v_rows` channel rows, and
+// for narrow images the input zero-padded up front into `padded`.
+Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int64_t v_rows, Scratch& padded) {
+  Plan p{};
+  p.g = &g;
+  p.x = x;
+  p.tiles_h = ceil_div(g.out_h, 4);
+  p.tiles_w = ceil_div(g.out_w, 4);
+  p.tiles_per_image = p.tiles_h * p.tiles_w;
+  p.total_tiles = g.n * p.tiles_per_image;
+  p.block = block;
+  p.pitch = block + vw;
+  // One cache line more than the matrix: the transforms touch all 36 matrices at once, and
+  // strides of a multiple of 4 KiB would put them all in the same L1 set.
+  p.v_plane = v_rows * p.pitch + 16;
+  p.phase_len = block + 2 * vw;
+  // Narrow images have short runs, whose per-row padding would cost more than one padded
+  // copy of the whole input made up front; wider ones pad each row as the transform reads it,
+  // in cache, instead of another pass over memory.
+  if (p.tiles_w <= kMaxTilesPadded) {
+    p.x_pitch = 4 * p.tiles_w + 2;
+    p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
+    const int64_t slack = 4 * vw;
+    float* buf = padded.get(g.n * g.c * p.x_plane + slack, false);
+    std::fill(buf + g.n * g.c * p.x_plane, buf + g.n * g.c * p.x_plane + slack, 0.0f);
+    parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
+      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + 2, p.x_pitch, buf + lo * p.x_plane);
+    });
+    p.padded = buf;
+  }
+  return p;
+}
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -469,41 +617,15 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
     return;
   }
   const Kernel k = pick_kernel();
-  Plan p{};
-  p.g = &g;
+  // The input and filter buffers are kept for the next call (layers repeat their shapes).
+  thread_local Scratch t_padded, t_filter;
+  Plan p = tile_plan(g, x, kBlockTiles, k.vw, g.c, t_padded);
   p.bias = bias;
   p.out = out;
   p.relu = relu;
-  p.tiles_h = ceil_div(g.out_h, 4);
-  p.tiles_w = ceil_div(g.out_w, 4);
-  p.tiles_per_image = p.tiles_h * p.tiles_w;
-  p.total_tiles = g.n * p.tiles_per_image;
-  p.block = kBlockTiles;
-  p.pitch = p.block + k.vw;
-  // One cache line more than the matrix: the transforms touch all 36 matrices at once, and
-  // strides of a multiple of 4 KiB would put them all in the same L1 set.
-  p.v_plane = g.c * p.pitch + 16;
   p.o_strips = ceil_div(g.o, k.mr);
   p.o_pad = p.o_strips * k.mr;
   p.m_plane = p.o_pad * p.pitch + 16;
-  p.phase_len = p.block + 2 * k.vw;
-  p.x = x;
-  // Narrow images have short runs, whose per-row padding would cost more than one padded
-  // copy of the whole input made up front; wider ones pad each row as the transform reads it,
-  // in cache, instead of another pass over memory.
-  // The input and filter buffers are kept for the next call (layers repeat their shapes).
-  thread_local Scratch t_padded, t_filter;
-  if (p.tiles_w <= kMaxTilesPadded) {
-    p.x_pitch = 4 * p.tiles_w + 2;
-    p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
-    const int64_t slack = 4 * k.vw;
-    float* padded = t_padded.get(g.n * g.c * p.x_plane + slack, false);
-    std::fill(padded + g.n * g.c * p.x_plane, padded + g.n * g.c * p.x_plane + slack, 0.0f);
-    parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
-      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + 2, p.x_pitch, padded + lo * p.x_plane);
-    });
-    p.padded = padded;
-  }
   float* u = t_filter.get(36 * p.o_pad * g.c, false);
   parallel_for(p.o_strips, 1, [&](int64_t lo, int64_t hi) { k.filter(g, w, k.mr, p.o_strips, lo, hi, u); });
   p.u = u;
@@ -524,6 +646,76 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   });
   t_padded.trim(kKeptFloats);
   t_filter.trim(kKeptFloats);
+}
+
+int64_t winograd_backward_filter_count() { return g_filter_count.load(std::memory_order_relaxed); }
+
+void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
+  g_filter_count.fetch_add(1, std::memory_order_relaxed);
+  const int64_t weights = g.o * g.c * 9;
+  if (weights == 0) return;
+  if (g.n == 0 || g.out_h <= 0 || g.out_w <= 0) {
+    std::fill(gw, gw + weights, 0.0f);
+    return;
+  }
+  const GradKernel k = pick_grad_kernel();
+  thread_local Scratch t_padded, t_acc;
+  GradPlan q{};
+  q.c_pad = ceil_div(g.c, k.mr) * k.mr;
+  q.o_pad = ceil_div(g.o, k.vw) * k.vw;
+  q.p = tile_plan(g, x, kGradBlockTiles, k.vw, q.c_pad, t_padded);
+  q.gy = gy;
+  q.n_plane = q.p.block * q.o_pad + 16;  // a cache line over, as V's planes
+  const Plan& p = q.p;
+
+  const int64_t v_size = 36 * p.v_plane, n_size = 36 * q.n_plane;
+  const int64_t work_size = std::max<int64_t>(40 * p.phase_len, 16 * k.vw * k.vw);
+  const int64_t acc_size = 36 * q.c_pad * q.o_pad;
+  const int64_t blocks = ceil_div(p.total_tiles, p.block);
+  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
+  float* acc = t_acc.get(parts * acc_size, false);
+  std::atomic<int64_t> next{0};
+  parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
+    thread_local Scratch t_buffers;
+    float* v = t_buffers.get(v_size + n_size + work_size, true);
+    // V's rows past C are multiplied into W's unused rows: zero, so never NaN or subnormal
+    // (this thread's buffer may hold another shape's data).
+    for (int e = 0; e < 36; ++e) std::fill(v + e * p.v_plane + g.c * p.pitch, v + e * p.v_plane + q.c_pad * p.pitch, 0.0f);
+    for (int64_t part = lo; part < hi; ++part) {
+      float* w = acc + part * acc_size;
+      std::fill(w, w + acc_size, 0.0f);
+      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
+        k.fn(q, b, v, v + v_size, v + v_size + n_size, w);
+    }
+    t_buffers.trim(kKeptFloats);
+  });
+  // gw[o][c] = G^T W[.][c][o] G, W summed over the threads' accumulators in double, a row of
+  // output channels at a time (contiguous in W); on the calling thread when small, as a wake-up
+  // of the pool can cost more.
+  parallel_for(g.c, std::max<int64_t>(1, (int64_t(1) << 16) / (36 * g.o * parts)), [&](int64_t lo, int64_t hi) {
+    std::vector<double> u(36 * g.o);
+    for (int64_t c = lo; c < hi; ++c) {
+      std::fill(u.begin(), u.end(), 0.0);
+      for (int part = 0; part < parts; ++part)
+        for (int e = 0; e < 36; ++e) {
+          const float* row = acc + part * acc_size + (e * q.c_pad + c) * q.o_pad;
+          double* ue = u.data() + e * g.o;
+          for (int64_t o = 0; o < g.o; ++o) ue[o] += row[o];
+        }
+      for (int64_t o = 0; o < g.o; ++o) {
+        double rows[6][3];  // rows[a] = (W G)[a]
+        for (int a = 0; a < 6; ++a) filter_adjoint6(u.data() + 6 * a * g.o + o, g.o, rows[a]);
+        float* dst = gw + (o * g.c + c) * 9;
+        for (int j = 0; j < 3; ++j) {
+          double col[3];
+          filter_adjoint6(&rows[0][j], 3, col);
+          for (int i = 0; i < 3; ++i) dst[i * 3 + j] = static_cast<float>(col[i]);
+        }
+      }
+    }
+  });
+  t_padded.trim(kKeptFloats);
+  t_acc.trim(kKeptFloats);
 }
 
 }  // namespace lrface::cpu

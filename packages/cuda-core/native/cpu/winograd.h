@@ -19,4 +19,12 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
 // confirm which kernel a shape reached.
 int64_t winograd_forward_count();
 
+// gw[o,c,i,j] = sum over images and outputs of gy[n,o,oh,ow] * x[n,c,oh+i-pt,ow+j-pl] (overwrites
+// gw), by the adjoint of the same F(4x4, 3x3) transforms. Requires winograd_applies(g). Runs on
+// the thread pool.
+void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw);
+
+// How many filter gradients have run through winograd_conv2d_backward_filter since start-up.
+int64_t winograd_backward_filter_count();
+
 }  // namespace lrface::cpu
