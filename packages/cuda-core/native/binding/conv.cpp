@@ -1,4 +1,5 @@
 #include "../cpu/conv.h"
+#include "../cpu/pointwise.h"
 #include "../cpu/winograd.h"
 
 #include <algorithm>
@@ -79,6 +80,11 @@ LRFACE_BINDING(conv2d_backward_filter) {
 // winograd_forward_count() -> how many convolutions ran the Winograd kernel so far (tests).
 LRFACE_QUERY(winograd_forward_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_forward_count()));
+}
+
+// pointwise_forward_count() -> how many convolutions ran the 1x1 kernel so far (tests).
+LRFACE_QUERY(pointwise_forward_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::pointwise_forward_count()));
 }
 
 }  // namespace lrface

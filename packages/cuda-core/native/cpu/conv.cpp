@@ -25,6 +25,7 @@
 #include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "pointwise.h"
 #include "winograd.h"
 
 namespace lrface::cpu {
@@ -508,18 +509,24 @@ bool direct_forward_wins(const ConvGeometry& g) {
 }
 // Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
 // overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
-// kernels), "auto" (or unset) by shape.
+// kernels, not the 1x1 kernel either), "auto" (or unset) by shape.
+enum class ConvAlgo { Auto, Winograd, Gemm };
+ConvAlgo conv_algo() {
+  const char* algo = std::getenv("LRFACE_CONV_ALGO");
+  if (!algo || !*algo || std::strcmp(algo, "auto") == 0) return ConvAlgo::Auto;
+  if (std::strcmp(algo, "winograd") == 0) return ConvAlgo::Winograd;
+  if (std::strcmp(algo, "gemm") == 0) return ConvAlgo::Gemm;
+  fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
+}
 bool winograd_wins(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
-  const char* algo = std::getenv("LRFACE_CONV_ALGO");
-  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
-    if (std::strcmp(algo, "winograd") == 0) return true;
-    if (std::strcmp(algo, "gemm") == 0) return false;
-    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
-  }
+  const ConvAlgo algo = conv_algo();
+  if (algo != ConvAlgo::Auto) return algo == ConvAlgo::Winograd;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
   return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
+// The 1x1 kernel (pointwise.cpp) wherever it applies; LRFACE_CONV_ALGO=gemm turns it off too.
+bool pointwise_wins(const ConvGeometry& g) { return pointwise_applies(g) && conv_algo() != ConvAlgo::Gemm; }
 bool direct_filter_wins(const ConvGeometry& g) {
   // Plain depthwise (one output per input channel): the per-plane loops measured faster.
   if (g.c == g.groups && g.o == g.groups) return false;
@@ -862,6 +869,7 @@ void relu_output(const ConvGeometry& g, float* out) {
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
   if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
+  if (pointwise_wins(g)) return pointwise_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {
     depthwise_forward(g, x, w, bias, out);
