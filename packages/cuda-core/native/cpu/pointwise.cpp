@@ -6,7 +6,9 @@
 // channel, loading NV vectors of one input row per channel and broadcasting OB weights from a
 // buffer arranged [O/OB][C][OB]; bias starts the sums, ReLU is applied in the store. A block of
 // pixels is finished for every output channel before the next, so its C x NV*VW slab of x is
-// read from memory once and from cache O/OB - 1 more times. No im2col, no packing of x.
+// read from memory once and from cache O/OB - 1 more times. No im2col, no packing of x (a
+// contiguous copy of the slab, made by the first block, measured no faster). The vectors of a
+// block are numbered over all images, so 4x4 or 8x8 planes of a batch still fill it.
 // Compiled for AVX-512, AVX2 and the baseline with GCC vector extensions, following the GEMM's
 // instruction-set choice.
 #include "pointwise.h"
@@ -52,12 +54,13 @@ struct Args {
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // GCC 12 misreads arrays of vectors
-// Output rows [0, rows) of one block of OB channels, pixels [0, NV*VW) from xs (channel
-// rows `plane` apart) into y (output rows `plane` apart).
+// Output rows [0, rows) of one block of OB channels for NV vectors of pixels: vector v reads
+// channel ci at xs[v] + ci * pixels and is stored at ys[v] + o * pixels. PREFETCH: also
+// fetch the rows at pf[v] (the next unit's).
 template <int VW, int OB, int NV, bool PREFETCH = false>
-LR_INLINE void product_block(const float* __restrict xs, int64_t plane, int64_t c, const float* __restrict wb,
-                             const float* __restrict bias, float* __restrict y, int rows, bool relu,
-                             int64_t ahead = 0) {
+LR_INLINE void product_block(const float* const* xs, int64_t pixels, int64_t c, const float* __restrict wb,
+                             const float* __restrict bias, float* const* ys, int rows, bool relu,
+                             const float* const* pf = nullptr) {
   using V = typename Lanes<VW>::V;
   V acc[OB][NV];
   _Pragma("GCC unroll 16")
@@ -66,17 +69,24 @@ LR_INLINE void product_block(const float* __restrict xs, int64_t plane, int64_t 
     _Pragma("GCC unroll 16")
     for (int v = 0; v < NV; ++v) acc[o][v] = init;
   }
-  for (int64_t ci = 0; ci < c; ++ci, xs += plane, wb += OB) {
+  const float* x[NV];
+  const float* f[NV];
+  _Pragma("GCC unroll 16")
+  for (int v = 0; v < NV; ++v) {
+    x[v] = xs[v];
+    if constexpr (PREFETCH) f[v] = pf[v];
+  }
+  for (int64_t off = 0, end = c * pixels; off < end; off += pixels, wb += OB) {
     V xv[NV];
     _Pragma("GCC unroll 16")
     for (int v = 0; v < NV; ++v) {
-      std::memcpy(&xv[v], xs + v * VW, sizeof(V));
+      std::memcpy(&xv[v], x[v] + off, sizeof(V));
       // Keep the vector in a register: folded into every FMA it would be loaded OB times.
       asm("" : "+v"(xv[v]));
     }
     if constexpr (PREFETCH) {
       _Pragma("GCC unroll 16")
-      for (int v = 0; v < NV; ++v) __builtin_prefetch(xs + ahead + v * VW, 0, 3);
+      for (int v = 0; v < NV; ++v) __builtin_prefetch(f[v] + off, 0, 3);
     }
     _Pragma("GCC unroll 16")
     for (int o = 0; o < OB; ++o) {
@@ -95,73 +105,89 @@ LR_INLINE void product_block(const float* __restrict xs, int64_t plane, int64_t 
   for (int o = 0; o < OB; ++o) {
     if (o >= rows) break;
     _Pragma("GCC unroll 16")
-    for (int v = 0; v < NV; ++v) std::memcpy(y + o * plane + v * VW, &acc[o][v], sizeof(V));
+    for (int v = 0; v < NV; ++v) std::memcpy(ys[v] + o * pixels, &acc[o][v], sizeof(V));
   }
 }
 #pragma GCC diagnostic pop
 
-// Pixel units [lo, hi) (units of NV*VW pixels, numbered over images) through every block of
-// output channels.
+// Tasks [lo, hi): first the units, NV whole vectors of pixels each, numbered over the images'
+// vectors in order (so a unit may take vectors of two images: small planes still fill the
+// register block), then one task per image for its pixels past the last whole vector.
 template <int VW, int OB, int NV>
-LR_INLINE void run_units(const Args& a, int64_t lo, int64_t hi) {
-  constexpr int64_t P = int64_t(NV) * VW;
-  const int64_t units = ceil_div(a.pixels, P), blocks = ceil_div(a.o, OB);
-  for (int64_t u = lo; u < hi; ++u) {
-    const int64_t n = u / units, p0 = (u % units) * P, count = std::min(P, a.pixels - p0);
+LR_INLINE void run_tasks(const Args& a, int64_t images, int64_t lo, int64_t hi) {
+  const int64_t per_image = a.pixels / VW, total = images * per_image, units = ceil_div(total, NV);
+  const int64_t blocks = ceil_div(a.o, OB), tail = a.pixels - per_image * VW;
+  // Where vector i of the flattened list starts in x and out.
+  auto x_at = [&](int64_t i) { return a.x + (i / per_image) * a.c * a.pixels + (i % per_image) * VW; };
+  auto y_at = [&](int64_t i) { return a.out + (i / per_image) * a.o * a.pixels + (i % per_image) * VW; };
+  for (int64_t t = lo; t < hi; ++t) {
+    if (t < units) {
+      const int64_t v0 = t * NV, count = std::min<int64_t>(NV, total - v0);
+      const float* xs[NV];
+      const float* pf[NV];
+      float* ys[NV];
+      for (int v = 0; v < NV; ++v) {
+        const int64_t i = std::min(v0 + v, total - 1);
+        xs[v] = x_at(i);
+        ys[v] = y_at(i);
+        pf[v] = x_at(std::min(v0 + NV + v, total - 1));
+      }
+      for (int64_t b = 0; b < blocks; ++b) {
+        const int rows = static_cast<int>(std::min<int64_t>(OB, a.o - b * OB));
+        const float* wb = a.wb + b * a.c * OB;
+        const float* bias = a.bias + b * OB;
+        float* yb[NV];
+        for (int v = 0; v < NV; ++v) yb[v] = ys[v] + b * OB * a.pixels;
+        if (count == NV) {
+          // The first block fetches the next unit's rows: 128 rows 64 KiB apart are more
+          // streams than the hardware prefetchers follow (measured 66-84 -> 84-91 GFLOP/s).
+          if (b == 0)
+            product_block<VW, OB, NV, true>(xs, a.pixels, a.c, wb, bias, yb, rows, a.relu, pf);
+          else
+            product_block<VW, OB, NV>(xs, a.pixels, a.c, wb, bias, yb, rows, a.relu);
+        } else {
+          for (int64_t v = 0; v < count; ++v)
+            product_block<VW, OB, 1>(xs + v, a.pixels, a.c, wb, bias, yb + v, rows, a.relu);
+        }
+      }
+      continue;
+    }
+    // Image t - units: its last `tail` pixels, plain sums in the same channel order.
+    const int64_t n = t - units, p0 = per_image * VW;
     const float* xs = a.x + n * a.c * a.pixels + p0;
     float* y = a.out + n * a.o * a.pixels + p0;
-    const int64_t vectors = count / VW;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int rows = static_cast<int>(std::min<int64_t>(OB, a.o - b * OB));
-      const float* wb = a.wb + b * a.c * OB;
-      const float* bias = a.bias + b * OB;
-      float* yb = y + b * OB * a.pixels;
-      if (vectors == NV) {
-        // The first block fetches the next unit's rows: 128 rows 64 KiB apart are more
-        // streams than the hardware prefetchers follow (measured 66-84 -> 84-91 GFLOP/s).
-        if (b == 0)
-          product_block<VW, OB, NV, true>(xs, a.pixels, a.c, wb, bias, yb, rows, a.relu, P);
-        else
-          product_block<VW, OB, NV>(xs, a.pixels, a.c, wb, bias, yb, rows, a.relu);
-        continue;
+    for (int64_t o = 0; o < a.o; ++o) {
+      const float* wcol = a.wb + (o / OB) * a.c * OB + o % OB;
+      for (int64_t p = 0; p < tail; ++p) {
+        float s = a.bias[o];
+        for (int64_t ci = 0; ci < a.c; ++ci) s += wcol[ci * OB] * xs[ci * a.pixels + p];
+        y[o * a.pixels + p] = a.relu ? (s > 0.0f ? s : 0.0f) : s;
       }
-      // The image's last unit: whole vectors first, then the pixels past them one by one.
-      if constexpr (NV > 1) {
-        int64_t v0 = 0;
-        for (; v0 + 1 <= vectors; ++v0)
-          product_block<VW, OB, 1>(xs + v0 * VW, a.pixels, a.c, wb, bias, yb + v0 * VW, rows, a.relu);
-      }
-      for (int64_t p = vectors * VW; p < count; ++p)
-        for (int o = 0; o < rows; ++o) {
-          float s = bias[o];
-          for (int64_t ci = 0; ci < a.c; ++ci) s += wb[ci * OB + o] * xs[ci * a.pixels + p];
-          yb[o * a.pixels + p] = a.relu ? (s > 0.0f ? s : 0.0f) : s;
-        }
     }
   }
 }
 
-using UnitsFn = void (*)(const Args&, int64_t, int64_t);
+using TasksFn = void (*)(const Args&, int64_t, int64_t, int64_t);
 
 struct Kernel {
   int vw, ob, nv;
-  UnitsFn fn;
+  TasksFn fn;
 };
 
 #define LR_POINTWISE_VARIANT(NAME, ATTR, VW, OB, NV) \
-  ATTR void NAME(const Args& a, int64_t lo, int64_t hi) { run_units<VW, OB, NV>(a, lo, hi); }
-LR_POINTWISE_VARIANT(units_avx512_8x3, LR_AVX512, 16, 8, 3)
-LR_POINTWISE_VARIANT(units_avx2_4x3, LR_AVX2, 8, 4, 3)
-LR_POINTWISE_VARIANT(units_base_4x3, , 4, 4, 3)
+  ATTR void NAME(const Args& a, int64_t n, int64_t lo, int64_t hi) { run_tasks<VW, OB, NV>(a, n, lo, hi); }
+LR_POINTWISE_VARIANT(tasks_avx512_8x3, LR_AVX512, 16, 8, 3)
+LR_POINTWISE_VARIANT(tasks_avx2_4x3, LR_AVX2, 8, 4, 3)
+LR_POINTWISE_VARIANT(tasks_base_4x3, , 4, 4, 3)
 #undef LR_POINTWISE_VARIANT
 
 Kernel pick_kernel() {
   const char* isa = gemm_isa();
   // 8 x 3 vectors: 24 accumulators, 3 loads and 8 broadcasts per 24 FMAs; measured ahead of
   // 8 x 2, 4 x 6 and 6 x 4 (68.7 against 65.5, 59.4, 56.1 GFLOP/s on one thread, 128 -> 32).
-  if (std::strcmp(isa, "avx512") == 0) return {16, 8, 3, units_avx512_8x3};
-  if (std::strcmp(isa, "avx2") == 0) return {8, 4, 3, units_avx2_4x3};
-  return {4, 4, 3, units_base_4x3};
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, 3, tasks_avx512_8x3};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, 3, tasks_avx2_4x3};
+  return {4, 4, 3, tasks_base_4x3};
 }
 
 struct Buffer {
@@ -207,10 +233,11 @@ void pointwise_conv2d_forward(const ConvGeometry& g, const float* x, const float
       }
   for (int64_t o = 0; o < blocks * k.ob; ++o) bb[o] = bias && o < g.o ? bias[o] : 0.0f;
   const Args a{g.c, g.o, pixels, x, wb, bb, out, relu};
-  const int64_t unit = int64_t(k.nv) * k.vw, units = g.n * ceil_div(pixels, unit);
+  const int64_t vectors = g.n * (pixels / k.vw), units = ceil_div(vectors, k.nv);
+  const int64_t tasks = units + (pixels % k.vw ? g.n : 0);
   // Chunks of at least ~256 kFLOP, so the pool's hand-off stays small against the work.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<int64_t>(1, unit * g.o * g.c));
-  parallel_for(units, grain, [&](int64_t lo, int64_t hi) { k.fn(a, lo, hi); });
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 17) / std::max<int64_t>(1, int64_t(k.nv) * k.vw * g.o * g.c));
+  parallel_for(tasks, grain, [&](int64_t lo, int64_t hi) { k.fn(a, g.n, lo, hi); });
 }
 
 }  // namespace lrface::cpu
