@@ -86,7 +86,7 @@ LR_INLINE void product_block(const float* const* xs, int64_t pixels, int64_t c, 
     }
     if constexpr (PREFETCH) {
       _Pragma("GCC unroll 16")
-      for (int v = 0; v < NV; ++v) __builtin_prefetch(f[v] + off, 0, 3);
+      for (int v = 0; v < NV; ++v) __builtin_prefetch(f[v] + off, 0, 2);
     }
     _Pragma("GCC unroll 16")
     for (int o = 0; o < OB; ++o) {
@@ -139,8 +139,9 @@ LR_INLINE void run_tasks(const Args& a, int64_t images, int64_t lo, int64_t hi) 
         float* yb[NV];
         for (int v = 0; v < NV; ++v) yb[v] = ys[v] + b * OB * a.pixels;
         if (count == NV) {
-          // The first block fetches the next unit's rows: 128 rows 64 KiB apart are more
-          // streams than the hardware prefetchers follow (measured 66-84 -> 84-91 GFLOP/s).
+          // The first block fetches the next unit's rows into L2: 128 rows 64 KiB apart are
+          // more streams than the hardware prefetchers follow, and would alias in L1 (one
+          // thread 66-84 -> 84-91 GFLOP/s; two threads, input not in cache, 58 -> 69).
           if (b == 0)
             product_block<VW, OB, NV, true>(xs, a.pixels, a.c, wb, bias, yb, rows, a.relu, pf);
           else
