@@ -2,6 +2,8 @@
 //
 // - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
 //   channels and tiles: a quarter of the multiplies.
+// - 1x1 stride-1 unpadded ungrouped convolutions (pointwise.cpp): a product vectorised along
+//   the pixels of the input planes as they lie.
 // - GEMM with implicit im2col (the general case): per (image, group),
 //   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
 //   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
