@@ -198,6 +198,8 @@ const byOutputsRuns = () => kernels.filter_by_outputs_count() as number;
 const byInputsRuns = () => kernels.filter_by_inputs_count() as number;
 /** How many weight gradients have run the Winograd kernel so far. */
 const winogradFilterRuns = () => kernels.winograd_backward_filter_count() as number;
+/** How many convolutions have run the 1x1 kernel so far. */
+const pointwiseRuns = () => kernels.pointwise_forward_count() as number;
 
 /** Gradients of sum(conv(x, w, b) * r) for fixed random r, as flat arrays. */
 function convGrads(f: (x: lr.Tensor, w: lr.Tensor, b: lr.Tensor) => lr.Tensor, xd: Float32Array, xs: number[], wd: Float32Array, ws: number[], bd: Float32Array) {
@@ -629,6 +631,88 @@ describe('conv2d weight gradient with output (or input) channels along the vecto
     expect(run(8, 24, 3)).toBe(0); // few outputs: the direct sums
     expect(run(4, 64, 3)).toBe(0); // 36 taps: the direct sums
     expect(run(8, 64, 3, { stride: 2, groups: 2 })).toBe(0);
+  });
+});
+
+describe('conv2d through the 1x1 kernel', () => {
+  // Pixel counts below one vector, between vectors, past whole 48-pixel units and exact
+  // multiples; output channels off the 8- and 4-channel blocks; one to three images.
+  const pcases: Case[] = [
+    { n: 1, c: 128, h: 5, w: 13, o: 32, kh: 1, kw: 1, bias: true }, // 65 pixels: a unit, a vector, 1 pixel
+    { n: 3, c: 7, h: 7, w: 7, o: 19, kh: 1, kw: 1, bias: true },
+    { n: 2, c: 33, h: 1, w: 5, o: 9, kh: 1, kw: 1 }, // fewer pixels than one vector
+    { n: 2, c: 16, h: 16, w: 20, o: 40, kh: 1, kw: 1, bias: true }, // 320 = 6 x 48 + 32
+    { n: 1, c: 3, h: 11, w: 11, o: 1, kh: 1, kw: 1 },
+    { n: 2, c: 1, h: 4, w: 24, o: 12, kh: 1, kw: 1, bias: true }, // 96: whole units at every width
+    { n: 1, c: 64, h: 3, w: 17, o: 130, kh: 1, kw: 1, dilation: [2, 3] }, // dilation means nothing at 1x1
+  ];
+
+  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
+    for (const [i, k] of pcases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 500 + i);
+      const wd = uniform(size(wShape(k)), 510 + i);
+      const bd = k.bias ? uniform(k.o, 520 + i) : null;
+      const ref = conv2dRef(xd, wd, bd, k);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo(undefined, () => lr.scope(() => {
+          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+          const runs = pointwiseRuns();
+          const y = lr.conv2d(...args);
+          const yr = lr.conv2dRelu(...args);
+          expect(pointwiseRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
+          expect(y.shape).toEqual(ref.shape);
+          expectClose(y.data(), ref.out, 1e-5, 1e-5);
+          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), 1e-5, 1e-5);
+          expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
+        })));
+    }
+  });
+
+  it('carries the input gradient, a 1x1 convolution by the transposed weights', () => {
+    for (const [i, k] of pcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 530 + i);
+      const wd = uniform(size(wShape(k)), 540 + i);
+      const gy = uniform(k.n * k.o * k.h * k.w, 550 + i);
+      // Input gradient: gx[n, c, p] = sum_o w[o, c] gy[n, o, p], the transposed definition.
+      const gxRef = convT2dRef(gy, wd, null, { ...k, c: k.o, o: k.c, dilation: undefined });
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo(undefined, () => lr.scope(() => {
+          const x = lr.tensor(xd, xs).requiresGrad_();
+          const runs = pointwiseRuns();
+          lr.conv2d(x, lr.tensor(wd, wShape(k)), undefined, opts(k)).backward(lr.tensor(gy, [k.n, k.o, k.h, k.w]));
+          expect(pointwiseRuns() - runs, `${isa} ${describeCase(k)}: forward and input gradient`).toBe(2);
+          expect(gxRef.shape).toEqual(xs);
+          expectClose(x.grad!.data(), gxRef.out, 1e-5, 1e-5);
+        })));
+    }
+  });
+
+  it('sends ReLU NaN to 0 in whole vectors and in the last pixels', () => {
+    const pixels = 53; // 48 in a unit, 5 past it
+    const x = new Float32Array(2 * pixels).fill(1);
+    x[3] = NaN; // a vector lane
+    x[pixels - 1] = NaN; // a pixel past the last whole vector
+    const y = lr.conv2dRelu(lr.tensor(x, [1, 2, 1, pixels]), lr.tensor([[[[1]], [[1]]]]), lr.tensor([-1]));
+    const want = Array.from({ length: pixels }, (_, p) => (p === 3 || p === pixels - 1 ? 0 : 1));
+    expect(Array.from(y.data())).toEqual(want);
+  });
+
+  it('applies to 1x1 stride-1 unpadded ungrouped convolutions unless LRFACE_CONV_ALGO=gemm', () => {
+    const run = (c: number, o: number, options: lr.Conv2dOptions = {}) => {
+      const runs = pointwiseRuns();
+      lr.scope(() => lr.conv2d(lr.tensor(uniform(c * 64, 3), [1, c, 8, 8]), lr.tensor(uniform((o * c) / (options.groups ?? 1), 4), [o, c / (options.groups ?? 1), 1, 1]), undefined, options).data());
+      return pointwiseRuns() - runs;
+    };
+    withAlgo(undefined, () => {
+      expect(run(16, 16)).toBe(1);
+      expect(run(16, 16, { stride: 2 })).toBe(0);
+      expect(run(16, 16, { padding: 1 })).toBe(0);
+      expect(run(16, 16, { groups: 2 })).toBe(0);
+    });
+    withAlgo('winograd', () => expect(run(16, 16)).toBe(1)); // Winograd does not apply
+    withAlgo('gemm', () => expect(run(16, 16)).toBe(0));
+    withAlgo('fft', () => expectError(() => run(16, 16), RangeError, 'LRFACE_CONV_ALGO', 'fft'));
   });
 });
 

@@ -157,6 +157,28 @@ describe('upsample: nearest and bilinear (PyTorch F.interpolate)', () => {
     expect(lr.upsample(lr.zeros([1, 1, 100, 1]), { scaleFactor: [0.29, 1] }).shape).toEqual([1, 1, 28, 1]);
   });
 
+  it('nearest copies elements exactly (signed zeros, infinities, NaN), rows and pairs split over threads', () => {
+    // Planes large enough that the rows are cut into chunks (606 rows of 256 in 8 chunks on two
+    // threads: some start on a repeated row, which cannot copy the row before it); exactly 2x
+    // (pairs), 3x and 1.5x (gathers).
+    const threads = lr.numThreads();
+    lr.setNumThreads(2);
+    try {
+      for (const [k, [shape, out]] of ([[[1, 3, 101, 128], [202, 256]], [[2, 3, 37, 41], [74, 82]], [[1, 2, 33, 20], [99, 60]], [[1, 1, 64, 30], [96, 45]]] as [number[], [number, number]][]).entries()) {
+        const x = uniform(size(shape), 60 + k);
+        x[0] = -0;
+        x[5] = Infinity;
+        x[x.length - 1] = NaN;
+        const want = torchRef(x, shape, out[0], out[1], 'nearest');
+        const got = lr.upsample(lr.tensor(x, shape), { size: out, mode: 'nearest' }).data();
+        expect(got.length).toBe(want.length);
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], Math.fround(want[i]))) expect(`${i}: ${got[i]}`).toBe(`${i}: ${want[i]}`);
+      }
+    } finally {
+      lr.setNumThreads(threads);
+    }
+  });
+
   it('reproduces ATen exactly where float32 and exact arithmetic differ', () => {
     const row = lr.tensor(Float32Array.from({ length: 16 }, (_, i) => i), [1, 1, 1, 16]);
     // scale = float(1/2.2) = 0.45454547; 33 * scale rounds to 15.000001 -> index 15 (exactly: 15 - 1/2.2*... -> 14)

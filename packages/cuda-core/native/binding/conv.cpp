@@ -1,5 +1,6 @@
 #include "../cpu/conv.h"
 #include "../cpu/conv_filter.h"
+#include "../cpu/pointwise.h"
 #include "../cpu/winograd.h"
 
 #include <algorithm>
@@ -97,6 +98,11 @@ LRFACE_QUERY(filter_by_outputs_count) {
 // vector lanes so far (tests).
 LRFACE_QUERY(filter_by_inputs_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_inputs_count()));
+}
+
+// pointwise_forward_count() -> how many convolutions ran the 1x1 kernel so far (tests).
+LRFACE_QUERY(pointwise_forward_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::pointwise_forward_count()));
 }
 
 }  // namespace lrface

@@ -2,6 +2,8 @@
 //
 // - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
 //   channels and tiles: a quarter of the multiplies.
+// - 1x1 stride-1 unpadded ungrouped convolutions (pointwise.cpp): a product vectorised along
+//   the pixels of the input planes as they lie.
 // - GEMM with implicit im2col (the general case): per (image, group),
 //   out = W_g [og x kdim] @ col [kdim x out_h*out_w]. The strips of col are packed straight
 //   from a zero-padded image by the GEMM's B callback, so the matrix is never written out; the
@@ -30,6 +32,7 @@
 #include "../core/thread_pool.h"
 #include "conv_filter.h"
 #include "gemm.h"
+#include "pointwise.h"
 #include "winograd.h"
 
 namespace lrface::cpu {
@@ -513,18 +516,24 @@ bool direct_forward_wins(const ConvGeometry& g) {
 }
 // Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
 // overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
-// kernels), "auto" (or unset) by shape.
+// kernels, not the 1x1 kernel either), "auto" (or unset) by shape.
+enum class ConvAlgo { Auto, Winograd, Gemm };
+ConvAlgo conv_algo() {
+  const char* algo = std::getenv("LRFACE_CONV_ALGO");
+  if (!algo || !*algo || std::strcmp(algo, "auto") == 0) return ConvAlgo::Auto;
+  if (std::strcmp(algo, "winograd") == 0) return ConvAlgo::Winograd;
+  if (std::strcmp(algo, "gemm") == 0) return ConvAlgo::Gemm;
+  fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
+}
 bool winograd_wins(const ConvGeometry& g) {
   if (!winograd_applies(g)) return false;
-  const char* algo = std::getenv("LRFACE_CONV_ALGO");
-  if (algo && *algo && std::strcmp(algo, "auto") != 0) {
-    if (std::strcmp(algo, "winograd") == 0) return true;
-    if (std::strcmp(algo, "gemm") == 0) return false;
-    fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
-  }
+  const ConvAlgo algo = conv_algo();
+  if (algo != ConvAlgo::Auto) return algo == ConvAlgo::Winograd;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
   return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
+// The 1x1 kernel (pointwise.cpp) wherever it applies; LRFACE_CONV_ALGO=gemm turns it off too.
+bool pointwise_wins(const ConvGeometry& g) { return pointwise_applies(g) && conv_algo() != ConvAlgo::Gemm; }
 bool direct_filter_wins(const ConvGeometry& g) {
   // Plain depthwise (one output per input channel): the per-plane loops measured faster.
   if (g.c == g.groups && g.o == g.groups) return false;
@@ -867,6 +876,7 @@ void relu_output(const ConvGeometry& g, float* out) {
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
   if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
+  if (pointwise_wins(g)) return pointwise_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {
     depthwise_forward(g, x, w, bias, out);
