@@ -12,7 +12,7 @@
 // subsampled faces rather than G1's outputs, --g1-residual makes G1 a learnt change to the
 // average-pooled face (see HighToLowGeneratorConfig.residual).
 //   LRFACE_NUM_THREADS=1 nice -n 5 node packages/landmarks/scripts/train-lr68.mjs --g1-steps 600 --g2-steps 1500
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { manualSeed } from '@lrface/cuda-core';
 import { Rng } from '@lrface/datasets';
@@ -27,7 +27,9 @@ const args = parseArgs(process.argv.slice(2), {
   corpus: defaultCorpusDir(), g1Steps: 600, g2Steps: 1500, g1Minutes: 30, g2Minutes: 60, batch: 16, seed: 2,
   setting: 'S4', stage: 'all', gamma: 0.5, lambdaK: 0.001, initialK: 0, kPeriod: 1, a: 1, b: 0.1, c: 0.01, alpha: DEFAULT_HIGH_TO_LOW.weights.alpha, beta: DEFAULT_HIGH_TO_LOW.weights.beta, g1Pools: 5, g1Residual: false, g1Lr: DEFAULT_HIGH_TO_LOW.optimizer.lr, lr: 2e-4, init: '', foregroundWeight: 0, sigma: 2, subsampledFraction: 0, work: join(packageDir, '.train', 'lr68'), out: join(packageDir, 'weights', 'lr68.safetensors'), checkpointEvery: 25,
 });
-const spec = SHIPPED_MODELS.lr68;
+// The architecture recorded in the file (not the registry entry's file name, hash and description).
+const { points, inputSize, margin, network } = SHIPPED_MODELS.lr68;
+const spec = { points, inputSize, margin, network };
 manualSeed(args.seed);
 const rng = new Rng(args.seed);
 const corpus = await openFaceCorpus(args.corpus);
@@ -99,7 +101,7 @@ if (existsSync(ckpt2)) {
 }
 start = Date.now();
 deadline = start + args.g2Minutes * 60_000;
-const meta = () => ({ init: args.init, corpus: args.corpus, setting: args.setting, config: JSON.stringify(config), g1: JSON.stringify(stage1.config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
+const meta = () => ({ init: basename(args.init), corpus: basename(args.corpus), setting: args.setting, config: JSON.stringify(config), g1: JSON.stringify(stage1.config), trainFaces: String(faces.length), realLowResFaces: String(realLr.length), g1Steps: String(g1Steps), g2Steps: String(stage2.step), batch: String(args.batch) });
 while (stage2.step < args.g2Steps && Date.now() < deadline) {
   const batch = labelledBatch(faces, rng, args.batch, 128, DEFAULT_AUGMENT);
   const real = realLowResBatch(realLr, rng, args.batch, spec.inputSize);

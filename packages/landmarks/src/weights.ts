@@ -35,8 +35,8 @@ export const SHIPPED_MODELS: Readonly<Record<string, ShippedModel>> = {
   lr68: {
     points: 68, inputSize: 32, margin: 0.2, network: NARROW_UNET,
     file: 'lr68.safetensors',
-    sha256: 'f065d56d4a0f2976165c2125be05858401a350e6b0e74be6d3e15c2b3d0eeb81',
-    description: 'G2 on 32x32 faces, trained supervised on real HR faces resized to 32x32 (the labelled set of setting S1) with a foreground-weighted heatmap loss',
+    sha256: '9ace8e8806cfbf7bfed9520dc93bfd81008276cec8502fbaa218e90f44405357',
+    description: 'G2 on 32x32 faces: supervised pre-training on real HR faces resized to 32x32, then the S4 stage (G1 outputs and subsampled faces as the labelled set, real tiny faces as the unlabelled set, D2 and D3 active)',
   },
   hr68: {
     points: 68, inputSize: 128, margin: 0.2, network: NARROW_UNET,
