@@ -31,6 +31,7 @@
 #include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "conv_filter.h"
+#include "kernel_util.h"
 #include "gemm.h"
 #include "pointwise.h"
 #include "winograd.h"
@@ -76,20 +77,7 @@ void pad_planes(const ConvGeometry& g, const float* x, int64_t planes, int64_t r
 
 namespace {
 
-struct Scratch {
-  float* data = nullptr;
-  size_t size = 0;
-  float* get(size_t n) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = data ? n : 0;
-      if (!data) throw std::bad_alloc();
-    }
-    return data;
-  }
-  ~Scratch() { std::free(data); }
-};
+using kernel::Scratch;
 
 // One image's group of channels as the packers read it: element (ci, r, c) at
 // data[ci * plane + r * pitch + c] with r = oh*sh + i*dh and c = ow*sw + j*dw, never out of
@@ -216,9 +204,6 @@ void run_tasks(int64_t tasks, double task_flops, F&& task) {
 // The plane loops are written once and compiled three times (AVX-512, AVX2, baseline) so the
 // inner row loops vectorise at the machine's width.
 
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
-#define LR_INLINE inline __attribute__((always_inline))
 
 // y = b + sum_ij w[i,j] * x shifted; x one input plane, y one output plane.
 LR_INLINE void dw_forward_plane(const ConvGeometry& g, const float* __restrict x, const float* __restrict w, float b,

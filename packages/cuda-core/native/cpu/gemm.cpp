@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../core/thread_pool.h"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
@@ -46,8 +47,6 @@ struct Isa {
   const char* name;
 };
 
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
 
 // acc (12 x 32) = Ap (12 x kc, k-major) * Bp (kc x 32, k-major); C = alpha * acc + beta * C.
 LR_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
@@ -182,20 +181,7 @@ std::atomic<const Isa*>& isa_slot() {
 
 const Isa& isa() { return *isa_slot().load(std::memory_order_relaxed); }
 
-struct AlignedBuffer {
-  float* data = nullptr;
-  size_t size = 0;
-  float* get(size_t n) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = data ? n : 0;
-      if (!data) throw std::bad_alloc();
-    }
-    return data;
-  }
-  ~AlignedBuffer() { std::free(data); }
-};
+using AlignedBuffer = kernel::Scratch;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

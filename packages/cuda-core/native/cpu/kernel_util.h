@@ -21,7 +21,7 @@ struct Scratch {
   float* data = nullptr;
   size_t size = 0;
   // zero: clear newly allocated memory (kept across calls, so only the first time).
-  float* get(size_t n, bool zero) {
+  float* get(size_t n, bool zero = false) {
     if (n > size) {
       std::free(data);
       data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));

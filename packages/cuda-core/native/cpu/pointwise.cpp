@@ -21,6 +21,7 @@
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "kernel_util.h"
 
 // Vector values are passed only between always-inlined functions inside one target-attributed
 // kernel, so no call crosses the ABI that -Wpsabi warns about.
@@ -30,9 +31,6 @@ namespace lrface::cpu {
 
 namespace {
 
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
-#define LR_INLINE inline __attribute__((always_inline))
 
 std::atomic<int64_t> g_forward_count{0};
 
@@ -191,20 +189,7 @@ Kernel pick_kernel() {
   return {4, 4, 3, tasks_base_4x3};
 }
 
-struct Buffer {
-  float* data = nullptr;
-  size_t size = 0;
-  float* get(size_t n) {
-    if (n > size) {
-      std::free(data);
-      data = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
-      size = data ? n : 0;
-      if (!data) throw std::bad_alloc();
-    }
-    return data;
-  }
-  ~Buffer() { std::free(data); }
-};
+using Buffer = kernel::Scratch;
 
 }  // namespace
 
