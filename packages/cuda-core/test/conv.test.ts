@@ -437,6 +437,44 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
     }
   });
 
+  it('gives the same outputs on 1, 2 and 3 threads where the tiles are cut into smaller blocks', () => {
+    // 128 tiles (four blocks of 32 on two threads), 512 (sixteen of 32), 40 over two images (a
+    // block of 32 and a last one of 8: one vector of columns at the widest ISA), 1024 (blocks of
+    // 48 kept): each tile is transformed and summed alike whatever its block, so bit for bit.
+    const tcases: Case[] = [
+      { n: 8, c: 16, h: 16, w: 16, o: 24, kh: 3, kw: 3, padding: [1, 1], bias: true },
+      { n: 2, c: 17, h: 64, w: 16, o: 16, kh: 3, kw: 3, padding: [1, 1] },
+      { n: 2, c: 16, h: 16, w: 20, o: 19, kh: 3, kw: 3, padding: [1, 1], bias: true },
+      { n: 1, c: 16, h: 128, w: 128, o: 16, kh: 3, kw: 3, padding: [1, 1] },
+    ];
+    const saved = lr.numThreads();
+    try {
+      for (const [i, k] of tcases.entries()) {
+        const xd = uniform(k.n * k.c * k.h * k.w, 380 + i);
+        const wd = uniform(size(wShape(k)), 390 + i);
+        const bd = k.bias ? uniform(k.o, 400 + i) : null;
+        const ref = conv2dRef(xd, wd, bd, k);
+        for (const isa of isas)
+          withIsa(isa, () => withAlgo('winograd', () => {
+            const outputs = [1, 2, 3].map((threads) => {
+              lr.setNumThreads(threads);
+              return lr.scope(() => {
+                const runs = winogradRuns();
+                const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
+                expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+                return y.data();
+              });
+            });
+            expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), bound(ref.out), 1e-4);
+            expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
+            expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
+          }));
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+
   it('carries the input gradient (a flipped stride-1 convolution) and matches the transposed definition', () => {
     for (const [i, k] of wcases.entries()) {
       const xs = [k.n, k.c, k.h, k.w];

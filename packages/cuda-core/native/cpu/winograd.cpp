@@ -48,6 +48,8 @@ std::atomic<int64_t> g_filter_count{0};
 // threads more evenly. V and M of a block then take 36 x 64 x 48 floats each (432 KiB) at 64
 // channels, and stay in L2.
 constexpr int64_t kBlockTiles = 48;
+// Smaller forward blocks (forward_block_tiles) are multiples of this: whole vectors at every width.
+constexpr int64_t kBlockQuantum = 16;
 // Tiles per block of the filter gradient: its products' k dimension, over which each thread's
 // accumulators W are loaded and stored once. On two threads at 128 channels blocks of 32 (V
 // and N of a block 864 and 576 KiB) measured 10-20% faster than 96 and a little faster than
@@ -300,7 +302,10 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
   static_assert(kBlockTiles % NR == 0, "blocks must hold whole column strips");
   const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block);
   input_block<VW>(p, b, v, work);
-  const int64_t strips = ceil_div(ncols, NR);
+  static_assert(NV == 3, "the last strip is cut to 1, 2 or 3 vectors");
+  // Whole strips, then a last one of just the vectors the block's tiles need (blocks smaller
+  // than a strip, or not a multiple of it, compute no columns past their tiles).
+  const int64_t strips = ncols / NR, tail = ceil_div(ncols - strips * NR, VW);
   for (int e = 0; e < 36; ++e) {
     const float* ve = v + e * p.v_plane;
     const float* ue = p.u + e * p.o_strips * g.c * MR;
@@ -309,6 +314,14 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
     for (int64_t s = 0; s < strips; ++s)
       for (int64_t ob = 0; ob < p.o_strips; ++ob)
         product_tile<VW, MR, NV>(g.c, ue + ob * g.c * MR, ve + s * NR, p.pitch, me + ob * MR * p.pitch + s * NR, p.pitch);
+    const int64_t s0 = strips * NR;
+    for (int64_t ob = 0; tail > 0 && ob < p.o_strips; ++ob) {
+      const float* uo = ue + ob * g.c * MR;
+      float* mo = me + ob * MR * p.pitch + s0;
+      if (tail == 3) product_tile<VW, MR, 3>(g.c, uo, ve + s0, p.pitch, mo, p.pitch);
+      else if (tail == 2) product_tile<VW, MR, 2>(g.c, uo, ve + s0, p.pitch, mo, p.pitch);
+      else product_tile<VW, MR, 1>(g.c, uo, ve + s0, p.pitch, mo, p.pitch);
+    }
   }
   output_block<VW>(p, b, m, work);
 }
@@ -597,6 +610,20 @@ Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int
   }
   return p;
 }
+
+// Tiles per block of the forward for `tiles` tiles on `threads` threads: kBlockTiles, or a smaller
+// multiple of kBlockQuantum where that cuts the tiles of the busiest thread by over a tenth
+// (128 tiles on two threads: three blocks of 48 leave one thread 96, four of 32 give each 64).
+// Blocks go to threads whole, so few blocks share the work unevenly.
+int64_t forward_block_tiles(int64_t tiles, int64_t threads) {
+  const auto busiest = [&](int64_t block) { return ceil_div(ceil_div(tiles, block), threads) * block; };
+  int64_t best = kBlockTiles;
+  if (threads < 2) return best;
+  for (int64_t block = kBlockTiles - kBlockQuantum; block >= kBlockQuantum; block -= kBlockQuantum)
+    if (10 * busiest(block) < 9 * busiest(best)) best = block;
+  return best;
+}
+
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -619,7 +646,8 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   const Kernel k = pick_kernel();
   // The input and filter buffers are kept for the next call (layers repeat their shapes).
   thread_local Scratch t_padded, t_filter;
-  Plan p = tile_plan(g, x, kBlockTiles, k.vw, g.c, t_padded);
+  const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
+  Plan p = tile_plan(g, x, forward_block_tiles(tiles, num_threads()), k.vw, g.c, t_padded);
   p.bias = bias;
   p.out = out;
   p.relu = relu;
