@@ -6,6 +6,7 @@
 // config fields here.
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { averagePoolDown } from './gan.js';
 import { BatchNorm2d, Conv2d, DiscriminatorResBlock, Linear, MaxPool2d, Module, ModuleList, ResidualBlock, Sequential, spectralNorm } from '@lrface/nn';
 
 function checkPositiveInt(fn: string, name: string, v: unknown): number {
@@ -291,9 +292,7 @@ export class HighToLowGenerator extends Module {
         if (this.config.decoderUpsampleAfter.includes(i)) h = ops.upsample(h, { scaleFactor: 2, mode: 'nearest' });
       });
       if (!this.config.residual) return ops.tanh(this.output.forward(h));
-      const factor = inputSize / this.config.outputSize;
-      const base = factor === 1 ? hr : ops.avgPool2d(hr, { kernelSize: factor });
-      return ops.clamp(ops.add(base, this.output.forward(h)), -1, 1);
+      return ops.clamp(ops.add(averagePoolDown(hr, this.config.outputSize), this.output.forward(h)), -1, 1);
     });
   }
 }
