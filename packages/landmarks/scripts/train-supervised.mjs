@@ -21,7 +21,7 @@ import { Adam } from '@lrface/nn';
 import { Rng } from '@lrface/datasets';
 import { openFaceCorpus } from '@lrface/face-corpus';
 import {
-  DEFAULT_AUGMENT, HeatmapUNet, SHIPPED_MODELS, decodeHeatmaps, groundTruthHeatmaps, labelledBatch, loadLabelledFaces, loadLandmarkWeights, nme, saveLandmarkWeights,
+  DEFAULT_AUGMENT, HeatmapUNet, SHIPPED_MODELS, decodeHeatmaps, groundTruthHeatmaps, heatmapEnergy, labelledBatch, loadLabelledFaces, loadLandmarkWeights, nme, saveLandmarkWeights,
 } from '@lrface/landmarks';
 import { defaultCorpusDir, parseArgs } from './common.mjs';
 
@@ -86,8 +86,8 @@ for (let step = 1; step <= args.steps && Date.now() - started < args.minutes * 6
   const gt = groundTruthHeatmaps(batch.landmarks, args.size, args.size, args.sigma);
   net.train();
   const loss = ops.scope(() => {
-    const weight = ops.add(ops.mul(gt, ops.full([1], args.foregroundWeight)), ops.full([1], 1));
-    const l = ops.mean(ops.mul(ops.square(ops.sub(net.forward(batch.images), gt)), weight));
+    // heatmapEnergy sums over the maps; per map, as the loss has always been logged here.
+    const l = ops.mul(heatmapEnergy(gt, net.forward(batch.images), args.foregroundWeight), 1 / gt.shape[1]);
     optimizer.zeroGrad();
     l.backward();
     optimizer.step();
