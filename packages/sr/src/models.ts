@@ -396,6 +396,11 @@ export class InceptionModule extends Module {
     this.registerModule('branches', new ModuleList(branchLists));
   }
   forward(x: Tensor): Tensor {
+    // Scoped like nn's blocks: the branch outputs die with the concat instead of living
+    // until the caller's scope ends (19 modules' worth of them would not fit in cache).
+    return ops.scope(() => this.forwardBranches(x));
+  }
+  private forwardBranches(x: Tensor): Tensor {
     const outs = this.plan.map((branch, i) => {
       const convs = this.branches.at(i) as ModuleList;
       let h = x;

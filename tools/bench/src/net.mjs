@@ -134,6 +134,12 @@ export class LrfaceBackend {
     return lr.conv2dRelu(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
   }
 
+  /** One block of a network (a residual block, an inception module): its intermediates are
+   * disposed when it returns, as nn's blocks do, instead of living until the forward ends. */
+  block(fn) {
+    return lr.scope(fn);
+  }
+
   relu(x) {
     return lr.relu(x);
   }
@@ -194,6 +200,11 @@ export class OnnxBackend {
 
   input(name, shape) {
     return { name: this.g.input(name, shape), shape };
+  }
+
+  /** Blocks are only a memory boundary for lrface; the graph is the same. */
+  block(fn) {
+    return fn();
   }
 
   output(v) {

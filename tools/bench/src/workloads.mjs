@@ -9,6 +9,10 @@ const convRelu = (f, x, name, o) => f.convRelu(x, name, o);
  * relu(conv3x3(relu(conv3x3(x))) + shortcut), shortcut a 1x1 conv when the width changes.
  */
 function residualBlock(f, x, name, cin, cout) {
+  return f.block(() => residualBody(f, x, name, cin, cout));
+}
+
+function residualBody(f, x, name, cin, cout) {
   const h = convRelu(f, x, `${name}.conv1`, { in: cin, out: cout, kernel: 3, padding: 1 });
   const r = f.conv(h, `${name}.conv2`, { in: cout, out: cout, kernel: 3, padding: 1 });
   const s = cin === cout ? x : f.conv(x, `${name}.proj`, { in: cin, out: cout, kernel: 1 });
@@ -21,6 +25,10 @@ function residualBlock(f, x, name, cin, cout) {
  * branches of 32 channels each, ReLU after every conv, concatenated back to 128 channels.
  */
 function inception(f, x, name) {
+  return f.block(() => inceptionBody(f, x, name));
+}
+
+function inceptionBody(f, x, name) {
   const o = (cin, cout, kernel) => ({ in: cin, out: cout, kernel, padding: (kernel - 1) / 2 });
   const a = convRelu(f, x, `${name}.a`, o(128, 32, 1));
   const b = convRelu(f, convRelu(f, x, `${name}.b1`, o(128, 32, 1)), `${name}.b2`, o(32, 32, 3));
@@ -153,8 +161,8 @@ export const workloads = [
         h = f.maxPool(cp(h, `conv${s + 1}${s === 0 ? 'b' : ''}`, c, width, 0), { kernel: 2, stride: 2 });
         c = width;
         for (let u = 0; u < units; u++) {
-          const r = cp(cp(h, `res${s + 2}_${u}.conv1`, c, c, 1), `res${s + 2}_${u}.conv2`, c, c, 1);
-          h = f.add(r, h);
+          const x = h;
+          h = f.block(() => f.add(cp(cp(x, `res${s + 2}_${u}.conv1`, c, c, 1), `res${s + 2}_${u}.conv2`, c, c, 1), x));
         }
       });
       return f.linear(f.flatten(h), 'fc5', { in: 512 * 5 * 4, out: 512 });
