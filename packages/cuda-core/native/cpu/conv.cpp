@@ -1,7 +1,7 @@
 // 2-D convolution kernels. Which one runs depends on the shape:
 //
-// - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
-//   channels and tiles: a quarter of the multiplies.
+// - Winograd F(4x4, 3x3) and F(4x4, 5x5) (winograd.cpp) for 3x3 and 5x5 stride-1 ungrouped
+//   convolutions with enough channels and tiles: a quarter (a sixth) of the multiplies.
 // - 1x1 stride-1 unpadded ungrouped convolutions (pointwise.cpp): a product vectorised along
 //   the pixels of the input planes as they lie.
 // - GEMM with implicit im2col (the general case): per (image, group),
@@ -12,7 +12,7 @@
 //   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
 //   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
 // - Depthwise loops for strided or single-output depthwise cases.
-// Filter gradient: Winograd's adjoint where the forward would use Winograd; otherwise
+// Filter gradient: Winograd's adjoint where the forward would use Winograd at 3x3; otherwise
 // direct register-blocked sums (few outputs or taps), output channels along the vector lanes
 // with the taps broadcast from the input (conv_filter.cpp; one group, up to 128 outputs), the
 // same with input and output swapped (stride 1, up to 8 outputs from whole vectors of inputs),
@@ -925,7 +925,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
     return;
   }
-  if (winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
+  if (winograd_filter_applies(g) && winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
   if (filter_by_inputs_wins(g)) return conv2d_filter_by_inputs(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);
