@@ -623,8 +623,9 @@ describe('conv2d through the Winograd F(4x4, 5x5) kernel', () => {
     { n: 1, c: 16, h: 8, w: 450, o: 16, kh: 5, kw: 5, padding: [2, 2] }, // 113 tiles in a row
     { n: 1, c: 64, h: 12, w: 13, o: 40, kh: 5, kw: 5, padding: [2, 2], bias: true },
   ];
-  // F(4x4, 5x5)'s transforms scale values up more than F(4x4, 3x3)'s: about 2e-6 of the
-  // largest output here. A bound of 1e-5 of it still catches any wrong tap, tile or channel.
+  // F(4x4, 5x5)'s transforms scale values up more than F(4x4, 3x3)'s: 5e-6 of the largest
+  // output at 32 channels, 6e-6 at 128. A bound of 1e-5 of it still catches any wrong tap, tile
+  // or channel, which errs by O(1).
   const bound = (ref: Float64Array) => 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
   it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
@@ -716,10 +717,15 @@ describe('conv2d through the Winograd F(4x4, 5x5) kernel', () => {
     };
     withAlgo(undefined, () => {
       expect(run(32, 32, 128)).toBe(1); // SRINC's 5x5 branch
-      expect(run(32, 32, 40)).toBe(1); // 10 x 10 tiles
+      expect(run(32, 32, 16)).toBe(1); // 4 x 4 tiles
+      expect(run(3, 32, 40)).toBe(1);
+      expect(run(32, 6, 40)).toBe(1);
       expect(run(32, 3, 40, 2)).toBe(0); // SRCNN's last layer: few outputs, the direct loops
-      expect(run(8, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
+      expect(run(32, 5, 40)).toBe(0);
+      expect(run(2, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
+      expect(run(128, 128, 12)).toBe(0); // 9 tiles: too few to pay for the filter transform
     });
+    withAlgo('auto', () => expect(run(32, 32, 16)).toBe(1));
     withAlgo('gemm', () => expect(run(32, 32, 40)).toBe(0));
     withAlgo('winograd', () => expect(run(1, 1, 3)).toBe(1));
   });

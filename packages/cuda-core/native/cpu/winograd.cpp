@@ -5,11 +5,12 @@
 // 0, 1, -1, 2, -1/2 and infinity instead of Lavin's 0, +-1, +-2: in float32 their error is
 // 2-3x smaller (Barabasz et al., "Error analysis and improving the accuracy of Winograd
 // convolution for deep neural networks", 2020), for a few more additions.
-// 5x5 filters run F(4x4, 5x5) on 8x8 input tiles the same way, with points 0, 1, -1, 2, -2, 1/2,
-// -1/2 and infinity (the set Barabasz et al. find most accurate for eight points): 64 multiplies
-// per tile and channel pair instead of 400, and about 2e-6 of the largest output in rounding
-// error at 32 channels. F(2x2, 5x5) on the 6x6 tiles would cut the multiplies 2.8x only, and
-// transform 6x6 inputs for every four outputs instead of 8x8 for sixteen.
+// 5x5 filters run F(4x4, 5x5) on 8x8 input tiles the same way, with points 0, 1, -1, 2, -2,
+// 1/2, -1/2 and infinity (those of the common F(6x6, 3x3)): 64 multiplies per tile and channel
+// pair instead of 400, for 5e-6 of the largest output in rounding error at 32 channels and 6e-6
+// at 128 (F(4x4, 3x3): 1.5e-6 and 2.3e-6; the GEMM 1e-6). F(2x2, 5x5) on the 6x6 tiles would
+// reuse more of the 3x3 code but cut the multiplies 2.8x only, and transform a 6x6 input tile
+// for every 4 outputs instead of an 8x8 one for 16.
 // Summed over input channels, the element-wise product becomes S^2 (36 or 64) independent
 // matrix products, one per tile element e:
 //   M_e [O x tiles] = U_e [O x C] @ V_e [C x tiles].
@@ -729,6 +730,17 @@ int64_t forward_block_tiles(int64_t tiles, int64_t threads) {
   return best;
 }
 
+// F(4x4, 5x5)'s V and M take 64 matrices of C and O rows: at 48 tiles a block and 32 channels
+// each they already fill 1 MiB, L2's size. Tiles per block, a multiple of kBlockQuantum, such
+// that both stay within kBlock5Bytes: on two threads blocks of 16 measured 10% faster than 32
+// (and 35% than 48) at 128 -> 128 channels on 32x32, 32 about 3% faster than 48 at 32 -> 32
+// on 128x128.
+constexpr int64_t kBlock5Bytes = int64_t(3) << 18;  // 768 KiB
+int64_t block5_cap(int64_t rows, int vw) {
+  const int64_t pitch = kBlock5Bytes / (64 * rows * int64_t(sizeof(float)));
+  return std::max(kBlockQuantum, (pitch - vw) / kBlockQuantum * kBlockQuantum);
+}
+
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
@@ -755,7 +767,9 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   // The input and filter buffers are kept for the next call (layers repeat their shapes).
   thread_local Scratch t_padded, t_filter;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
-  Plan p = tile_plan(g, x, forward_block_tiles(tiles, num_threads()), k.vw, g.c, ksize - 1, t_padded);
+  int64_t block = forward_block_tiles(tiles, num_threads());
+  if (ksize == 5) block = std::min(block, block5_cap(g.c + g.o, k.vw));
+  Plan p = tile_plan(g, x, block, k.vw, g.c, ksize - 1, t_padded);
   p.bias = bias;
   p.out = out;
   p.relu = relu;
