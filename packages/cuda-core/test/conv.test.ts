@@ -561,6 +561,176 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   });
 });
 
+describe('conv2d through the Winograd F(4x4, 5x5) kernel', () => {
+  // The transforms as written in winograd.cpp (points 0, 1, -1, 2, -2, 1/2, -1/2, infinity).
+  const BT = [
+    [1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0],
+    [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+    [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
+    [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+    [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0],
+    [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+    [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0],
+    [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1],
+  ];
+  const G = [
+    [1, 0, 0, 0, 0],
+    [-2 / 9, -2 / 9, -2 / 9, -2 / 9, -2 / 9],
+    [-2 / 9, 2 / 9, -2 / 9, 2 / 9, -2 / 9],
+    [1 / 90, 1 / 45, 2 / 45, 4 / 45, 8 / 45],
+    [1 / 90, -1 / 45, 2 / 45, -4 / 45, 8 / 45],
+    [32 / 45, 16 / 45, 8 / 45, 4 / 45, 2 / 45],
+    [32 / 45, -16 / 45, 8 / 45, -4 / 45, 2 / 45],
+    [0, 0, 0, 0, 1],
+  ];
+  const AT = [
+    [1, 1, 1, 1, 1, 1, 1, 0],
+    [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+    [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+    [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 1],
+  ];
+  const matmul = (a: number[][], b: number[][]) => a.map((row) => b[0].map((_, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
+  const transpose = (a: number[][]) => a[0].map((_, j) => a.map((row) => row[j]));
+
+  it('has transforms that give the 4x4 correlation of an 8x8 tile with a 5x5 filter exactly', () => {
+    for (let seed = 0; seed < 5; seed++) {
+      const d = Array.from({ length: 8 }, (_, i) => Array.from(uniform(8, 500 + seed * 16 + i)));
+      const g = Array.from({ length: 5 }, (_, i) => Array.from(uniform(5, 600 + seed * 16 + i)));
+      const u = matmul(matmul(G, g), transpose(G));
+      const v = matmul(matmul(BT, d), transpose(BT));
+      const y = matmul(matmul(AT, u.map((row, i) => row.map((x, j) => x * v[i][j]))), transpose(AT));
+      for (let i = 0; i < 4; i++)
+        for (let j = 0; j < 4; j++) {
+          let direct = 0;
+          for (let a = 0; a < 5; a++) for (let b = 0; b < 5; b++) direct += g[a][b] * d[i + a][j + b];
+          expect(Math.abs(y[i][j] - direct), `seed ${seed} (${i}, ${j})`).toBeLessThan(1e-12);
+        }
+    }
+  });
+
+  // Planes off the 4x4 tile (partial tiles at the edges), padding 0 to 4 (4 and more: the
+  // flipped input-gradient convolution of padding 0 and negative ones), channels off the
+  // register blocks, several images, blocks of tiles that span images, tile rows longer than a
+  // block; images up to 6 tiles wide (input padded up front) and wider (rows padded as read).
+  const wcases: Case[] = [
+    { n: 2, c: 17, h: 13, w: 11, o: 19, kh: 5, kw: 5, padding: [2, 2], bias: true },
+    { n: 1, c: 16, h: 9, w: 33, o: 33, kh: 5, kw: 5 },
+    { n: 3, c: 20, h: 10, w: 7, o: 16, kh: 5, kw: 5, padding: [4, 4], bias: true },
+    { n: 2, c: 18, h: 12, w: 9, o: 24, kh: 5, kw: 5, padding: [0, 3, 1, 0] },
+    { n: 2, c: 18, h: 12, w: 31, o: 24, kh: 5, kw: 5, padding: [0, 3, 1, 0] },
+    { n: 1, c: 16, h: 9, w: 10, o: 17, kh: 5, kw: 5, padding: [5, 5], bias: true },
+    { n: 2, c: 32, h: 30, w: 41, o: 32, kh: 5, kw: 5, padding: [2, 2], bias: true }, // 2 x 88 tiles
+    { n: 1, c: 16, h: 8, w: 450, o: 16, kh: 5, kw: 5, padding: [2, 2] }, // 113 tiles in a row
+    { n: 1, c: 64, h: 12, w: 13, o: 40, kh: 5, kw: 5, padding: [2, 2], bias: true },
+  ];
+  // F(4x4, 5x5)'s transforms scale values up more than F(4x4, 3x3)'s: 5e-6 of the largest
+  // output at 32 channels, 6e-6 at 128. A bound of 1e-5 of it still catches any wrong tap, tile
+  // or channel, which errs by O(1).
+  const bound = (ref: Float64Array) => 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
+    for (const [i, k] of wcases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 700 + i);
+      const wd = uniform(size(wShape(k)), 710 + i);
+      const bd = k.bias ? uniform(k.o, 720 + i) : null;
+      const ref = conv2dRef(xd, wd, bd, k);
+      const atol = bound(ref.out);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+          const runs = winogradRuns();
+          const y = lr.conv2d(...args);
+          const yr = lr.conv2dRelu(...args);
+          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
+          expect(y.shape).toEqual(ref.shape);
+          expectClose(y.data(), ref.out, atol, 1e-4);
+          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), atol, 1e-4);
+          expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
+        })));
+    }
+  });
+
+  it('gives the same outputs on 1, 2 and 3 threads where the tiles are cut into smaller blocks', () => {
+    const tcases: Case[] = [
+      { n: 8, c: 16, h: 16, w: 16, o: 24, kh: 5, kw: 5, padding: [2, 2], bias: true }, // 128 tiles
+      { n: 2, c: 17, h: 64, w: 16, o: 16, kh: 5, kw: 5, padding: [2, 2] }, // 512
+      { n: 2, c: 16, h: 16, w: 20, o: 19, kh: 5, kw: 5, padding: [2, 2], bias: true }, // 40
+    ];
+    const saved = lr.numThreads();
+    try {
+      for (const [i, k] of tcases.entries()) {
+        const xd = uniform(k.n * k.c * k.h * k.w, 730 + i);
+        const wd = uniform(size(wShape(k)), 740 + i);
+        const bd = k.bias ? uniform(k.o, 750 + i) : null;
+        const ref = conv2dRef(xd, wd, bd, k);
+        for (const isa of isas)
+          withIsa(isa, () => withAlgo('winograd', () => {
+            const outputs = [1, 2, 3].map((threads) => {
+              lr.setNumThreads(threads);
+              return lr.scope(() => {
+                const runs = winogradRuns();
+                const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
+                expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+                return y.data();
+              });
+            });
+            expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), bound(ref.out), 1e-4);
+            expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
+            expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
+          }));
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+
+  it('carries the input gradient (a flipped 5x5 convolution); the weight gradient stays on its usual kernels', () => {
+    for (const [i, k] of wcases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const wd = uniform(size(wShape(k)), 760 + i);
+      const y0 = conv2dRef(new Float32Array(size(xs)), wd, null, k);
+      const gy = uniform(size(y0.shape), 770 + i);
+      const [oh, ow] = y0.shape.slice(2);
+      const ref = convT2dRef(gy, wd, null, { ...k, c: k.o, o: k.c, h: oh, w: ow });
+      const xd = uniform(size(xs), 780 + i);
+      const gwRef = convFilterGradRef(xd, gy, k);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+          const x = lr.tensor(xd, xs).requiresGrad_();
+          const w = lr.tensor(wd, wShape(k)).requiresGrad_();
+          const runs = winogradRuns(), filterRuns = winogradFilterRuns();
+          lr.conv2d(x, w, undefined, opts(k)).backward(lr.tensor(gy, y0.shape));
+          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}: forward and input gradient`).toBe(2);
+          expect(winogradFilterRuns() - filterRuns, `${isa} ${describeCase(k)}: weight gradient`).toBe(0);
+          expect(ref.shape).toEqual(xs);
+          expectClose(x.grad!.data(), ref.out, bound(ref.out), 1e-4);
+          expectClose(w.grad!.data(), gwRef, 1e-4 * gwRef.reduce((m, v) => Math.max(m, Math.abs(v)), 0), 1e-4);
+        })));
+    }
+  });
+
+  it('is chosen by shape unless LRFACE_CONV_ALGO says otherwise', () => {
+    const run = (c: number, o: number, h: number, n = 1) => {
+      const runs = winogradRuns();
+      lr.scope(() => lr.conv2d(lr.tensor(uniform(n * c * h * h, 1), [n, c, h, h]), lr.tensor(uniform(o * c * 25, 2), [o, c, 5, 5]), undefined, { padding: 2 }).data());
+      return winogradRuns() - runs;
+    };
+    withAlgo(undefined, () => {
+      expect(run(32, 32, 128)).toBe(1); // SRINC's 5x5 branch
+      expect(run(32, 32, 16)).toBe(1); // 4 x 4 tiles
+      expect(run(3, 32, 40)).toBe(1);
+      expect(run(32, 6, 40)).toBe(1);
+      expect(run(32, 3, 40, 2)).toBe(0); // SRCNN's last layer: few outputs, the direct loops
+      expect(run(32, 5, 40)).toBe(0);
+      expect(run(2, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
+      expect(run(128, 128, 12)).toBe(0); // 9 tiles: too few to pay for the filter transform
+    });
+    withAlgo('auto', () => expect(run(32, 32, 16)).toBe(1));
+    withAlgo('gemm', () => expect(run(32, 32, 40)).toBe(0));
+    withAlgo('winograd', () => expect(run(1, 1, 3)).toBe(1));
+  });
+});
+
 describe('conv2d weight gradient with output (or input) channels along the vector lanes', () => {
   // Strides, dilations and asymmetric padding (the taps are broadcast, so any of them), output
   // channel counts that leave 1 to 4 vectors in the last strip at every width, several bands of

@@ -1,7 +1,7 @@
 // 2-D convolution kernels. Which one runs depends on the shape:
 //
-// - Winograd F(4x4, 3x3) (winograd.cpp) for 3x3 stride-1 ungrouped convolutions with enough
-//   channels and tiles: a quarter of the multiplies.
+// - Winograd F(4x4, 3x3) and F(4x4, 5x5) (winograd.cpp) for 3x3 and 5x5 stride-1 ungrouped
+//   convolutions with enough channels and tiles: a quarter (a sixth) of the multiplies.
 // - 1x1 stride-1 unpadded ungrouped convolutions (pointwise.cpp): a product vectorised along
 //   the pixels of the input planes as they lie.
 // - GEMM with implicit im2col (the general case): per (image, group),
@@ -12,7 +12,7 @@
 //   accumulators over a run of output pixels, fed from a zero-padded band of input rows; the
 //   GEMM would run its 12-row micro-kernel mostly empty or spend its time packing.
 // - Depthwise loops for strided or single-output depthwise cases.
-// Filter gradient: Winograd's adjoint where the forward would use Winograd; otherwise
+// Filter gradient: Winograd's adjoint where the forward would use Winograd at 3x3; otherwise
 // direct register-blocked sums (few outputs or taps), output channels along the vector lanes
 // with the taps broadcast from the input (conv_filter.cpp; one group, up to 128 outputs), the
 // same with input and output swapped (stride 1, up to 8 outputs from whole vectors of inputs),
@@ -492,6 +492,12 @@ constexpr int64_t kBatchedPlanePixels = 400;  // see batched_forward below
 // (fewer outputs go to the direct loops), and enough 4x4 tiles to pay for transforming the
 // filter and to give two threads full blocks of tiles.
 constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 96;
+// F(4x4, 5x5) saves 6.25x the multiplies, so it pays much sooner. On two threads (AVX-512)
+// against the direct and GEMM kernels: 32 -> 32 on 128x128 3x faster, on 16x16 (16 tiles) 1.9x,
+// 128 -> 128 on 16x16 3.1x but on 8x8 (4 tiles) 0.7x, where the filter transform dominates; 3 or
+// more inputs won (2 -> 32 1.3x on 64x64, 1 -> 32 0.9x), 6 or more outputs (32 -> 6 1.4x, 32 -> 4
+// 0.9x, SRCNN's 32 -> 3 0.7x: the direct loops).
+constexpr int64_t kWinograd5MinInputs = 3, kWinograd5MinOutputs = 6, kWinograd5MinTiles = 16;
 bool direct_forward_wins(const ConvGeometry& g) {
   if (g.sw != 1) return false;
   const int64_t og = g.o / g.groups;
@@ -499,7 +505,7 @@ bool direct_forward_wins(const ConvGeometry& g) {
   return og <= kDirectWholeRowMaxChannels && (g.out_w % 32 == 0 || g.out_w == 16) &&
          (g.n == 1 || g.out_h * g.out_w > kBatchedPlanePixels);
 }
-// Winograd F(4x4, 3x3) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
+// Winograd F(4x4, 3x3) or F(4x4, 5x5) against the GEMM and direct kernels. LRFACE_CONV_ALGO, read at each call,
 // overrides the choice: "winograd" wherever it applies, "gemm" never (the GEMM or direct
 // kernels, not the 1x1 kernel either), "auto" (or unset) by shape.
 enum class ConvAlgo { Auto, Winograd, Gemm };
@@ -515,6 +521,7 @@ bool winograd_wins(const ConvGeometry& g) {
   const ConvAlgo algo = conv_algo();
   if (algo != ConvAlgo::Auto) return algo == ConvAlgo::Winograd;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
+  if (g.kh == 5) return g.c >= kWinograd5MinInputs && g.o >= kWinograd5MinOutputs && tiles >= kWinograd5MinTiles;
   return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
 }
 // The 1x1 kernel (pointwise.cpp) wherever it applies; LRFACE_CONV_ALGO=gemm turns it off too.
@@ -925,7 +932,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
     return;
   }
-  if (winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
+  if (winograd_filter_applies(g) && winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
   if (filter_by_inputs_wins(g)) return conv2d_filter_by_inputs(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);

@@ -5,20 +5,27 @@
 // 0, 1, -1, 2, -1/2 and infinity instead of Lavin's 0, +-1, +-2: in float32 their error is
 // 2-3x smaller (Barabasz et al., "Error analysis and improving the accuracy of Winograd
 // convolution for deep neural networks", 2020), for a few more additions.
-// Summed over input channels, the element-wise product becomes 36 independent matrix
-// products, one per tile element e:
+// 5x5 filters run F(4x4, 5x5) on 8x8 input tiles the same way, with points 0, 1, -1, 2, -2,
+// 1/2, -1/2 and infinity (those of the common F(6x6, 3x3)): 64 multiplies per tile and channel
+// pair instead of 400, for 5e-6 of the largest output in rounding error at 32 channels and 6e-6
+// at 128 (F(4x4, 3x3): 1.5e-6 and 2.3e-6; the GEMM 1e-6). F(2x2, 5x5) on the 6x6 tiles would
+// reuse more of the 3x3 code but cut the multiplies 2.8x only, and transform a 6x6 input tile
+// for every 4 outputs instead of an 8x8 one for 16.
+// Summed over input channels, the element-wise product becomes S^2 (36 or 64) independent
+// matrix products, one per tile element e:
 //   M_e [O x tiles] = U_e [O x C] @ V_e [C x tiles].
 //
 // Tiles are numbered over (image, tile row, tile column) and cut into blocks of T, so a block
 // may span images and small images still fill the products. Each block runs on one thread:
-//   1. input transform of its tiles, every channel -> V [36][C][T] (fits L2 for typical C);
-//   2. 36 register-blocked products (MR output channels x NV vectors of tiles), U from the
-//      filter transform done once per call, packed [36][O/MR][C][MR] so one product step
+//   1. input transform of its tiles, every channel -> V [S^2][C][T] (fits L2 for typical C);
+//   2. S^2 register-blocked products (MR output channels x NV vectors of tiles), U from the
+//      filter transform done once per call, packed [S^2][O/MR][C][MR] so one product step
 //      broadcasts MR consecutive floats;
-//   3. output transform of M [36][O][T] to 4x4 tiles, plus bias and ReLU, straight into out.
+//   3. output transform of M [S^2][O][T] to 4x4 tiles, plus bias and ReLU, straight into out.
 // The transforms work on VW tiles at once, one tile per vector lane: each padded input row is
 // split into its four column phases (column mod 4) with shuffles, so the same element of VW
-// neighbouring tiles is one vector load; the output tiles' columns are merged back the same way.
+// neighbouring tiles is one vector load (an input tile's columns 4 to S-1 are the next tile's
+// phases 0 to S-5); the output tiles' columns are merged back the same way.
 // Everything is written once with GCC vector extensions and compiled for AVX-512, AVX2 and the
 // baseline, following the GEMM's instruction-set choice.
 #include "winograd.h"
@@ -119,15 +126,69 @@ LR_INLINE void output_transform6(V m0, V m1, V m2, V m3, V m4, V m5, V* y) {
   y[3] = d12 + m3 * 8.0f - m4 * 0.125f + m5;
 }
 
+// o = B^T d for one column (or row) of eight values (points 0, 1, -1, 2, -2, 1/2, -1/2, infinity):
+//   B^T = [1  0    -21/4  0     21/4  0    -1  0
+//          0  1     1    -17/4 -17/4  1     1  0
+//          0 -1     1     17/4 -17/4 -1     1  0
+//          0  1/2   1/4  -5/2  -5/4   2     1  0
+//          0 -1/2   1/4   5/2  -5/4  -2     1  0
+//          0  2     4    -5/2  -5     1/2   1  0
+//          0 -2     4     5/2  -5    -1/2   1  0
+//          0 -1     0     21/4  0    -21/4  0  1]
+// Row k of B^T holds the coefficients of M(x) / (x - a_k), M(x) = x (x^2-1) (x^2-4) (x^2-1/4)
+// (row 0 negated, and G's row 0 with it), M itself for infinity. M is odd, so the rows of a
+// and -a share their even-power part and negate the odd one: one sum and one difference.
+template <typename V>
+LR_INLINE void input_transform8(const V* d, V* o) {
+  o[0] = d[0] - d[6] + (d[4] - d[2]) * 5.25f;
+  o[7] = d[7] - d[1] + (d[3] - d[5]) * 5.25f;
+  const V e1 = d[2] + d[6] - d[4] * 4.25f, o1 = d[1] + d[5] - d[3] * 4.25f;
+  o[1] = e1 + o1;
+  o[2] = e1 - o1;
+  const V e2 = d[6] + d[2] * 0.25f - d[4] * 1.25f, o2 = d[1] * 0.5f - d[3] * 2.5f + d[5] * 2.0f;
+  o[3] = e2 + o2;
+  o[4] = e2 - o2;
+  const V e3 = d[6] + d[2] * 4.0f - d[4] * 5.0f, o3 = d[1] * 2.0f - d[3] * 2.5f + d[5] * 0.5f;
+  o[5] = e3 + o3;
+  o[6] = e3 - o3;
+}
+
+// y = A^T m for eight values: A^T[i][k] = a_k^i, and A^T[3][7] = 1 for infinity:
+//   A^T = [1 1  1 1  1 1    1    0
+//          0 1 -1 2 -2 1/2 -1/2  0
+//          0 1  1 4  4 1/4  1/4  0
+//          0 1 -1 8 -8 1/8 -1/8  1]
+template <typename V>
+LR_INLINE void output_transform8(const V* m, V* y) {
+  const V s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4];
+  const V s3 = m[5] + m[6], d3 = m[5] - m[6];
+  y[0] = m[0] + s1 + s2 + s3;
+  y[1] = d1 + d2 * 2.0f + d3 * 0.5f;
+  y[2] = s1 + s2 * 4.0f + s3 * 0.25f;
+  y[3] = d1 + d2 * 8.0f + d3 * 0.125f + m[7];
+}
+
+// The transforms of F(4x4, KxK) on input tiles of S = K + 3, over arrays of S values.
+template <int K, typename V>
+LR_INLINE void input_transform(const V* d, V* o) {
+  if constexpr (K == 3) input_transform6<V>(d[0], d[1], d[2], d[3], d[4], d[5], o);
+  else input_transform8<V>(d, o);
+}
+template <int K, typename V>
+LR_INLINE void output_transform(const V* m, V* y) {
+  if constexpr (K == 3) output_transform6<V>(m[0], m[1], m[2], m[3], m[4], m[5], y);
+  else output_transform8<V>(m, y);
+}
+
 struct Plan {
   const ConvGeometry* g;
   const float* x;
-  // For narrow images, the input zero-padded to whole tiles (planes of (4 tiles_h + 2) x
-  // (4 tiles_w + 2), x_pitch floats a row); otherwise null, and each run's rows are padded as
-  // they are read.
+  // For narrow images, the input zero-padded to whole tiles (planes of (4 tiles_h + S - 4) x
+  // (4 tiles_w + S - 4), x_pitch floats a row); otherwise null, and each run's rows are padded
+  // as they are read.
   const float* padded;
   int64_t x_plane, x_pitch;
-  const float* u;  // transformed filter, [36][o_strips][c][mr]
+  const float* u;  // transformed filter, [S^2][o_strips][c][mr]
   const float* bias;
   float* out;
   bool relu;
@@ -153,25 +214,27 @@ LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
   }
 }
 
-// V[e][c][t] for every tile t of block b and every channel c. Per channel, each run's six
-// input rows are split into column phases at the run's columns of a block-wide buffer
-// P[row][phase][t] = input(row, 4t + phase) of tile t, phases 4 and 5 being the next tile's
-// 0 and 1; then the transform runs over the whole block, VW tiles per vector whatever the runs.
-template <int VW>
+// V[e][c][t] for every tile t of block b and every channel c, for S x S input tiles (S = K + 3).
+// Per channel, each run's S input rows are split into column phases at the run's columns of a
+// block-wide buffer P[row][phase][t] = input(row, 4t + phase) of tile t, phases 4 to S-1 being
+// the next tile's 0 to S-5; then the transform runs over the whole block, VW tiles per vector
+// whatever the runs.
+template <int VW, int K>
 LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
   using V = typename Vec<VW>::V;
+  constexpr int S = K + 3, halo = K - 1;
   const ConvGeometry& g = *p.g;
-  const int64_t plen = p.phase_len, rstride = 6 * plen;
-  float* phases = work;              // [6 rows][6 phases][plen]
-  float* row_buffer = work + 36 * plen;  // one zero-padded input row of a run
+  const int64_t plen = p.phase_len, rstride = S * plen;
+  float* phases = work;                      // [S rows][S phases][plen]
+  float* row_buffer = work + S * S * plen;  // one zero-padded input row of a run
   const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
   for (int64_t c = 0; c < g.c; ++c) {
     for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
       const int64_t rg = ceil_div(len, VW);  // vectors of the run (the last one runs over)
-      const int64_t row_len = 4 * rg * VW + 2;
+      const int64_t row_len = 4 * rg * VW + halo;
       const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
       const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
-      for (int r = 0; r < 6; ++r) {
+      for (int r = 0; r < S; ++r) {
         float* pr = phases + r * rstride + col;
         // The run's input row, row_len floats of it read (past the run only into lanes past the
         // run): in the padded input (running into the next row or the slack after the last
@@ -193,30 +256,28 @@ LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
           row = buf;
         }
         split_phases<VW>(row, rg, pr, pr + plen, pr + 2 * plen, pr + 3 * plen);
-        // Phases 4 and 5 are phases 0 and 1 one tile on; the run's last tile takes its from
-        // the row, past the run (that element of phases 0 and 1 is the next run's, rewritten later).
-        pr[len] = row[4 * len];
-        pr[plen + len] = row[4 * len + 1];
-        for (int64_t q = 0; q < rg; ++q) {
-          vstore<VW>(pr + 4 * plen + q * VW, vload<VW>(pr + 1 + q * VW));
-          vstore<VW>(pr + 5 * plen + q * VW, vload<VW>(pr + plen + 1 + q * VW));
-        }
+        // Phases 4 to S-1 are phases 0 to S-5 one tile on; the run's last tile takes its from
+        // the row, past the run (that element of phases 0 to S-5 is the next run's, rewritten later).
+        for (int j = 0; j < halo; ++j) pr[j * plen + len] = row[4 * len + j];
+        for (int j = 4; j < S; ++j)
+          for (int64_t q = 0; q < rg; ++q)
+            vstore<VW>(pr + j * plen + q * VW, vload<VW>(pr + (j - 4) * plen + 1 + q * VW));
       }
     });
     float* vc = v + c * p.pitch;
     for (int64_t q = 0; q < groups; ++q) {
-      V cols[6][6];  // cols[k][j] = (B^T d)[k][j]
-      for (int j = 0; j < 6; ++j) {
+      V cols[S][S];  // cols[k][j] = (B^T d)[k][j]
+      for (int j = 0; j < S; ++j) {
         const float* s = phases + j * plen + q * VW;
-        V o[6];
-        input_transform6<V>(vload<VW>(s), vload<VW>(s + rstride), vload<VW>(s + 2 * rstride),
-                            vload<VW>(s + 3 * rstride), vload<VW>(s + 4 * rstride), vload<VW>(s + 5 * rstride), o);
-        for (int k = 0; k < 6; ++k) cols[k][j] = o[k];
+        V d[S], o[S];
+        for (int r = 0; r < S; ++r) d[r] = vload<VW>(s + r * rstride);
+        input_transform<K, V>(d, o);
+        for (int k = 0; k < S; ++k) cols[k][j] = o[k];
       }
-      for (int k = 0; k < 6; ++k) {
-        V o[6];
-        input_transform6<V>(cols[k][0], cols[k][1], cols[k][2], cols[k][3], cols[k][4], cols[k][5], o);
-        for (int l = 0; l < 6; ++l) vstore<VW>(vc + (k * 6 + l) * p.v_plane + q * VW, o[l]);
+      for (int k = 0; k < S; ++k) {
+        V o[S];
+        input_transform<K, V>(cols[k], o);
+        for (int l = 0; l < S; ++l) vstore<VW>(vc + (k * S + l) * p.v_plane + q * VW, o[l]);
       }
     }
   }
@@ -225,9 +286,10 @@ LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
 // The output tiles of block b from M[e][o][t], every output channel, plus bias and ReLU: the
 // transform over the whole block into Y[i][j][t] (output (4 th + i, 4 tw + j) of tile t), then
 // per run the four output rows merged from their column phases.
-template <int VW>
+template <int VW, int K>
 LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* work) {
   using V = typename Vec<VW>::V;
+  constexpr int S = K + 3;
   const ConvGeometry& g = *p.g;
   const int64_t plen = p.phase_len;
   float* y = work;                // [4 rows][4 phases][plen]
@@ -237,18 +299,18 @@ LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* wor
     const float* mo = m + o * p.pitch;
     const V bias = (p.bias ? p.bias[o] : 0.0f) - V{};
     for (int64_t q = 0; q < groups; ++q) {
-      V cols[4][6];  // cols[i][l] = (A^T M)[i][l]
-      for (int l = 0; l < 6; ++l) {
+      V cols[4][S];  // cols[i][l] = (A^T M)[i][l]
+      for (int l = 0; l < S; ++l) {
         const float* s = mo + l * p.m_plane + q * VW;
-        const int64_t ks = 6 * p.m_plane;
-        V t[4];
-        output_transform6<V>(vload<VW>(s), vload<VW>(s + ks), vload<VW>(s + 2 * ks), vload<VW>(s + 3 * ks),
-                             vload<VW>(s + 4 * ks), vload<VW>(s + 5 * ks), t);
+        const int64_t ks = S * p.m_plane;
+        V mk[S], t[4];
+        for (int k = 0; k < S; ++k) mk[k] = vload<VW>(s + k * ks);
+        output_transform<K, V>(mk, t);
         for (int i = 0; i < 4; ++i) cols[i][l] = t[i];
       }
       for (int i = 0; i < 4; ++i) {
         V t[4];
-        output_transform6<V>(cols[i][0], cols[i][1], cols[i][2], cols[i][3], cols[i][4], cols[i][5], t);
+        output_transform<K, V>(cols[i], t);
         for (int j = 0; j < 4; ++j) {
           t[j] += bias;
           if (p.relu) t[j] = t[j] > V{} ? t[j] : V{};  // NaN -> 0, as the relu op
@@ -294,19 +356,20 @@ LR_INLINE void product_tile(int64_t k, const float* __restrict u, const float* _
 }
 #pragma GCC diagnostic pop
 
-// One block: input transform, 36 products, output transform.
-template <int VW, int MR, int NV>
+// One block: input transform, S^2 products, output transform.
+template <int VW, int MR, int NV, int K>
 LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* work) {
+  constexpr int E = (K + 3) * (K + 3);
   const ConvGeometry& g = *p.g;
   constexpr int64_t NR = VW * NV;
   static_assert(kBlockTiles % NR == 0, "blocks must hold whole column strips");
   const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block);
-  input_block<VW>(p, b, v, work);
+  input_block<VW, K>(p, b, v, work);
   static_assert(NV == 3, "the last strip is cut to 1, 2 or 3 vectors");
   // Whole strips, then a last one of just the vectors the block's tiles need (blocks smaller
   // than a strip, or not a multiple of it, compute no columns past their tiles).
   const int64_t strips = ncols / NR, tail = ceil_div(ncols - strips * NR, VW);
-  for (int e = 0; e < 36; ++e) {
+  for (int e = 0; e < E; ++e) {
     const float* ve = v + e * p.v_plane;
     const float* ue = p.u + e * p.o_strips * g.c * MR;
     float* me = m + e * p.m_plane;
@@ -323,7 +386,7 @@ LR_INLINE void run_block(const Plan& p, int64_t b, float* v, float* m, float* wo
       else product_tile<VW, MR, 1>(g.c, uo, ve + s0, p.pitch, mo, p.pitch);
     }
   }
-  output_block<VW>(p, b, m, work);
+  output_block<VW, K>(p, b, m, work);
 }
 
 // t = G g for three filter taps down a column (or across a row of G g):
@@ -339,6 +402,38 @@ LR_INLINE void filter_transform3(V g0, V g1, V g2, V* t) {
   t[5] = g2;
 }
 
+// t = G g for five filter taps (points 0, 1, -1, 2, -2, 1/2, -1/2, infinity; row 0 negated as
+// B^T's): G[k][i] = a_k^i / prod_{j != k} (a_k - a_j), and the last tap for infinity:
+//   G = [1      0      0     0      0
+//        -2/9  -2/9   -2/9  -2/9   -2/9
+//        -2/9   2/9   -2/9   2/9   -2/9
+//        1/90   1/45   2/45  4/45   8/45
+//        1/90  -1/45   2/45 -4/45   8/45
+//        32/45  16/45  8/45  4/45   2/45
+//        32/45 -16/45  8/45 -4/45   2/45
+//        0      0      0     0      1]
+// a and -a share the denominator: their rows are one sum and one difference.
+template <typename V>
+LR_INLINE void filter_transform5(const V* g, V* t) {
+  t[0] = g[0];
+  t[7] = g[4];
+  const V e1 = g[0] + g[2] + g[4], o1 = g[1] + g[3];
+  t[1] = (e1 + o1) * (-2.0f / 9);
+  t[2] = (e1 - o1) * (-2.0f / 9);
+  const V e2 = g[0] + g[2] * 4.0f + g[4] * 16.0f, o2 = g[1] * 2.0f + g[3] * 8.0f;
+  t[3] = (e2 + o2) * (1.0f / 90);
+  t[4] = (e2 - o2) * (1.0f / 90);
+  const V e3 = g[0] + g[2] * 0.25f + g[4] * 0.0625f, o3 = g[1] * 0.5f + g[3] * 0.125f;
+  t[5] = (e3 + o3) * (32.0f / 45);
+  t[6] = (e3 - o3) * (32.0f / 45);
+}
+
+template <int K, typename V>
+LR_INLINE void filter_transform(const V* g, V* t) {
+  if constexpr (K == 3) filter_transform3<V>(g[0], g[1], g[2], t);
+  else filter_transform5<V>(g, t);
+}
+
 // t = G^T u for six values u[0], u[stride], ..., u[5 stride]: the adjoint of filter_transform3.
 LR_INLINE void filter_adjoint6(const double* u, int64_t stride, double* t) {
   const double u0 = u[0], u1 = u[stride], u2 = u[2 * stride], u3 = u[3 * stride], u4 = u[4 * stride], u5 = u[5 * stride];
@@ -347,36 +442,38 @@ LR_INLINE void filter_adjoint6(const double* u, int64_t stride, double* t) {
   t[2] = (u2 - u1) / 3 + (4 * u3 - 4 * u4) / 15 + u5;
 }
 
-// U[e][o / mr][c][o % mr] = (G g G^T)[e] for filter g = w[o, c] (zero for O <= o < o_pad), for
-// the strips of output channels [ob0, ob1). Lane l of a vector holds output o = ob mr + l % mr
+// U[e][o / mr][c][o % mr] = (G g G^T)[e] for K x K filter g = w[o, c] (zero for O <= o < o_pad),
+// for the strips of output channels [ob0, ob1). Lane l of a vector holds output o = ob mr + l % mr
 // of input channel c0 + l / mr (mr divides VW), so each element's vector is one contiguous store.
-template <int VW>
+template <int VW, int K>
 LR_INLINE void filter_strips(const ConvGeometry& g, const float* w, int64_t mr, int64_t o_strips, int64_t ob0,
                              int64_t ob1, float* u) {
   using V = typename Vec<VW>::V;
+  constexpr int S = K + 3;
   const int64_t e_stride = o_strips * g.c * mr, per = VW / mr;
   for (int64_t ob = ob0; ob < ob1; ++ob)
     for (int64_t c0 = 0; c0 < g.c; c0 += per) {
       const int64_t nc = std::min(per, g.c - c0), lanes = nc * mr;
-      float taps[9][VW] = {};
+      float taps[K * K][VW] = {};
       for (int64_t l = 0; l < lanes; ++l) {
         const int64_t o = ob * mr + l % mr;
         if (o >= g.o) continue;
-        const float* f = w + (o * g.c + c0 + l / mr) * 9;
-        for (int k = 0; k < 9; ++k) taps[k][l] = f[k];
+        const float* f = w + (o * g.c + c0 + l / mr) * K * K;
+        for (int k = 0; k < K * K; ++k) taps[k][l] = f[k];
       }
-      V gf[6][3];  // G g
-      for (int j = 0; j < 3; ++j) {
-        V t[6];
-        filter_transform3<V>(vload<VW>(taps[j]), vload<VW>(taps[3 + j]), vload<VW>(taps[6 + j]), t);
-        for (int a = 0; a < 6; ++a) gf[a][j] = t[a];
+      V gf[S][K];  // G g
+      for (int j = 0; j < K; ++j) {
+        V col[K], t[S];
+        for (int i = 0; i < K; ++i) col[i] = vload<VW>(taps[i * K + j]);
+        filter_transform<K, V>(col, t);
+        for (int a = 0; a < S; ++a) gf[a][j] = t[a];
       }
       float* dst = u + (ob * g.c + c0) * mr;
-      for (int a = 0; a < 6; ++a) {
-        V t[6];
-        filter_transform3<V>(gf[a][0], gf[a][1], gf[a][2], t);
-        for (int b = 0; b < 6; ++b) {
-          float* d = dst + (a * 6 + b) * e_stride;
+      for (int a = 0; a < S; ++a) {
+        V t[S];
+        filter_transform<K, V>(gf[a], t);
+        for (int b = 0; b < S; ++b) {
+          float* d = dst + (a * S + b) * e_stride;
           if (lanes == VW) {
             vstore<VW>(d, t[b]);
           } else {  // the last channels: the rest of the vector would run into the next strip
@@ -390,16 +487,22 @@ LR_INLINE void filter_strips(const ConvGeometry& g, const float* w, int64_t mr, 
 }
 
 using FilterFn = void (*)(const ConvGeometry&, const float*, int64_t, int64_t, int64_t, int64_t, float*);
-LR_AVX512 void filter_avx512(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<16>(g, w, mr, s, b0, b1, u); }
-LR_AVX2 void filter_avx2(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<8>(g, w, mr, s, b0, b1, u); }
-void filter_base(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<4>(g, w, mr, s, b0, b1, u); }
+template <int K>
+LR_AVX512 void filter_avx512(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<16, K>(g, w, mr, s, b0, b1, u); }
+template <int K>
+LR_AVX2 void filter_avx2(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<8, K>(g, w, mr, s, b0, b1, u); }
+template <int K>
+void filter_base(const ConvGeometry& g, const float* w, int64_t mr, int64_t s, int64_t b0, int64_t b1, float* u) { filter_strips<4, K>(g, w, mr, s, b0, b1, u); }
 
 using BlockFn = void (*)(const Plan&, int64_t, float*, float*, float*);
 // Per instruction set: vector width, product rows (MR) and vectors of columns (NV), sized to
 // the register file: 8 x 3 zmm (24 of 32), 4 x 3 ymm or xmm (12 of 16) accumulators.
-LR_AVX512 void block_avx512(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<16, 8, 3>(p, b, v, m, w); }
-LR_AVX2 void block_avx2(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<8, 4, 3>(p, b, v, m, w); }
-void block_base(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<4, 4, 3>(p, b, v, m, w); }
+template <int K>
+LR_AVX512 void block_avx512(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<16, 8, 3, K>(p, b, v, m, w); }
+template <int K>
+LR_AVX2 void block_avx2(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<8, 4, 3, K>(p, b, v, m, w); }
+template <int K>
+void block_base(const Plan& p, int64_t b, float* v, float* m, float* w) { run_block<4, 4, 3, K>(p, b, v, m, w); }
 
 struct Kernel {
   int vw, mr;
@@ -407,11 +510,13 @@ struct Kernel {
   FilterFn filter;
 };
 
+// The kernels of F(4x4, KxK) at the GEMM's instruction set.
+template <int K>
 Kernel pick_kernel() {
   const char* isa = gemm_isa();
-  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512, filter_avx512};
-  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2, filter_avx2};
-  return {4, 4, block_base, filter_base};
+  if (std::strcmp(isa, "avx512") == 0) return {16, 8, block_avx512<K>, filter_avx512<K>};
+  if (std::strcmp(isa, "avx2") == 0) return {8, 4, block_avx2<K>, filter_avx2<K>};
+  return {4, 4, block_base<K>, filter_base<K>};
 }
 
 
@@ -539,7 +644,7 @@ template <int VW, int MR>
 LR_INLINE void run_grad_block(const GradPlan& q, int64_t b, float* v, float* nbuf, float* work, float* w) {
   const Plan& p = q.p;
   const int64_t ncols = std::min(p.block, p.total_tiles - b * p.block), vectors = q.o_pad / VW;
-  input_block<VW>(p, b, v, work);
+  input_block<VW, 3>(p, b, v, work);
   gy_block<VW>(q, b, nbuf, work);
   for (int e = 0; e < 36; ++e) {
     const float* ve = v + e * p.v_plane;
@@ -579,8 +684,9 @@ GradKernel pick_grad_kernel() {
 
 // The tiling shared by the forward and the filter gradient: 4x4 output tiles numbered over
 // (image, tile row, tile column) in blocks of `block`, V's layout for `v_rows` channel rows, and
-// for narrow images the input zero-padded up front into `padded`.
-Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int64_t v_rows, Scratch& padded) {
+// for narrow images the input zero-padded up front into `padded`, to whole input tiles of
+// 4 + halo (the kernel size less one).
+Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int64_t v_rows, int halo, Scratch& padded) {
   Plan p{};
   p.g = &g;
   p.x = x;
@@ -590,7 +696,7 @@ Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int
   p.total_tiles = g.n * p.tiles_per_image;
   p.block = block;
   p.pitch = block + vw;
-  // One cache line more than the matrix: the transforms touch all 36 matrices at once, and
+  // One cache line more than the matrix: the transforms touch all S^2 matrices at once, and
   // strides of a multiple of 4 KiB would put them all in the same L1 set.
   p.v_plane = v_rows * p.pitch + 16;
   p.phase_len = block + 2 * vw;
@@ -598,13 +704,13 @@ Plan tile_plan(const ConvGeometry& g, const float* x, int64_t block, int vw, int
   // copy of the whole input made up front; wider ones pad each row as the transform reads it,
   // in cache, instead of another pass over memory.
   if (p.tiles_w <= kMaxTilesPadded) {
-    p.x_pitch = 4 * p.tiles_w + 2;
-    p.x_plane = (4 * p.tiles_h + 2) * p.x_pitch;
+    p.x_pitch = 4 * p.tiles_w + halo;
+    p.x_plane = (4 * p.tiles_h + halo) * p.x_pitch;
     const int64_t slack = 4 * vw;
     float* buf = padded.get(g.n * g.c * p.x_plane + slack, false);
     std::fill(buf + g.n * g.c * p.x_plane, buf + g.n * g.c * p.x_plane + slack, 0.0f);
     parallel_for(g.n * g.c, 4, [&](int64_t lo, int64_t hi) {
-      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + 2, p.x_pitch, buf + lo * p.x_plane);
+      pad_planes(g, x + lo * g.h * g.w, hi - lo, 4 * p.tiles_h + halo, p.x_pitch, buf + lo * p.x_plane);
     });
     p.padded = buf;
   }
@@ -624,11 +730,24 @@ int64_t forward_block_tiles(int64_t tiles, int64_t threads) {
   return best;
 }
 
+// F(4x4, 5x5)'s V and M take 64 matrices of C and O rows: at 48 tiles a block and 32 channels
+// each they already fill 1 MiB, L2's size. Tiles per block, a multiple of kBlockQuantum, such
+// that both stay within kBlock5Bytes: on two threads blocks of 16 measured 10% faster than 32
+// (and 35% than 48) at 128 -> 128 channels on 32x32, 32 about 3% faster than 48 at 32 -> 32
+// on 128x128.
+constexpr int64_t kBlock5Bytes = int64_t(3) << 18;  // 768 KiB
+int64_t block5_cap(int64_t rows, int vw) {
+  const int64_t pitch = kBlock5Bytes / (64 * rows * int64_t(sizeof(float)));
+  return std::max(kBlockQuantum, (pitch - vw) / kBlockQuantum * kBlockQuantum);
+}
+
 }  // namespace
 
 bool winograd_applies(const ConvGeometry& g) {
-  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1;
+  return (g.kh == 3 || g.kh == 5) && g.kw == g.kh && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1;
 }
+
+bool winograd_filter_applies(const ConvGeometry& g) { return g.kh == 3 && winograd_applies(g); }
 
 int64_t winograd_forward_count() { return g_forward_count.load(std::memory_order_relaxed); }
 
@@ -643,23 +762,27 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
     }
     return;
   }
-  const Kernel k = pick_kernel();
+  const int ksize = static_cast<int>(g.kh), tile = ksize + 3, elements = tile * tile;
+  const Kernel k = ksize == 3 ? pick_kernel<3>() : pick_kernel<5>();
   // The input and filter buffers are kept for the next call (layers repeat their shapes).
   thread_local Scratch t_padded, t_filter;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
-  Plan p = tile_plan(g, x, forward_block_tiles(tiles, num_threads()), k.vw, g.c, t_padded);
+  int64_t block = forward_block_tiles(tiles, num_threads());
+  if (ksize == 5) block = std::min(block, block5_cap(g.c + g.o, k.vw));
+  Plan p = tile_plan(g, x, block, k.vw, g.c, ksize - 1, t_padded);
   p.bias = bias;
   p.out = out;
   p.relu = relu;
   p.o_strips = ceil_div(g.o, k.mr);
   p.o_pad = p.o_strips * k.mr;
   p.m_plane = p.o_pad * p.pitch + 16;
-  float* u = t_filter.get(36 * p.o_pad * g.c, false);
+  float* u = t_filter.get(elements * p.o_pad * g.c, false);
   parallel_for(p.o_strips, 1, [&](int64_t lo, int64_t hi) { k.filter(g, w, k.mr, p.o_strips, lo, hi, u); });
   p.u = u;
 
-  const int64_t v_size = 36 * p.v_plane, m_size = 36 * p.m_plane;
-  const int64_t work_size = 40 * p.phase_len;  // input: 6 x 6 phases and a row (output: 4 x 4 and a row)
+  const int64_t v_size = elements * p.v_plane, m_size = elements * p.m_plane;
+  // Input: S x S phases and a row (output: 4 x 4 and a row).
+  const int64_t work_size = (elements + 4) * p.phase_len;
   const int64_t blocks = ceil_div(p.total_tiles, p.block);
   const int64_t parts = std::min<int64_t>(num_threads(), blocks);
   // Blocks handed out one at a time: threads on a shared machine progress unevenly.
@@ -691,7 +814,7 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
   GradPlan q{};
   q.c_pad = ceil_div(g.c, k.mr) * k.mr;
   q.o_pad = ceil_div(g.o, k.vw) * k.vw;
-  q.p = tile_plan(g, x, kGradBlockTiles, k.vw, q.c_pad, t_padded);
+  q.p = tile_plan(g, x, kGradBlockTiles, k.vw, q.c_pad, 2, t_padded);
   q.gy = gy;
   q.n_plane = q.p.block * q.o_pad + 16;  // a cache line over, as V's planes
   const Plan& p = q.p;
