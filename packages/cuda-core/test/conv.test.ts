@@ -393,6 +393,62 @@ describe('conv2dRelu', () => {
   });
 });
 
+/**
+ * conv2d and conv2dRelu on `cases` forced through the Winograd kernel, against the float64
+ * definition at every ISA, within `bound` of the largest output (seeds from `seed`).
+ */
+function expectWinogradForward(cases: Case[], seed: number, bound: (ref: Float64Array) => number): void {
+  for (const [i, k] of cases.entries()) {
+    const xd = uniform(k.n * k.c * k.h * k.w, seed + i);
+    const wd = uniform(size(wShape(k)), seed + 10 + i);
+    const bd = k.bias ? uniform(k.o, seed + 20 + i) : null;
+    const ref = conv2dRef(xd, wd, bd, k);
+    const atol = bound(ref.out);
+    for (const isa of isas)
+      withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
+        const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+        const runs = winogradRuns();
+        const y = lr.conv2d(...args);
+        const yr = lr.conv2dRelu(...args);
+        expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
+        expect(y.shape).toEqual(ref.shape);
+        expectClose(y.data(), ref.out, atol, 1e-4);
+        expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), atol, 1e-4);
+        expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
+      })));
+  }
+}
+
+/** The Winograd conv2dRelu on `cases` gives the same bits on 1, 2 and 3 threads, at every ISA. */
+function expectWinogradThreadInvariant(cases: Case[], seed: number, bound: (ref: Float64Array) => number): void {
+  const saved = lr.numThreads();
+  try {
+    for (const [i, k] of cases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, seed + i);
+      const wd = uniform(size(wShape(k)), seed + 10 + i);
+      const bd = k.bias ? uniform(k.o, seed + 20 + i) : null;
+      const ref = conv2dRef(xd, wd, bd, k);
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo('winograd', () => {
+          const outputs = [1, 2, 3].map((threads) => {
+            lr.setNumThreads(threads);
+            return lr.scope(() => {
+              const runs = winogradRuns();
+              const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
+              expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+              return y.data();
+            });
+          });
+          expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), bound(ref.out), 1e-4);
+          expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
+          expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
+        }));
+    }
+  } finally {
+    lr.setNumThreads(saved);
+  }
+}
+
 describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   // Sizes that are not multiples of the 4x4 output tile, padding 0 to 3 (3: the flipped
   // input-gradient convolution has negative padding), channel counts off the register blocks,
@@ -415,27 +471,7 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   // largest output still catches any wrong tap, tile or channel, which errs by O(1).
   const bound = (ref: Float64Array) => 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
-    for (const [i, k] of wcases.entries()) {
-      const xd = uniform(k.n * k.c * k.h * k.w, 300 + i);
-      const wd = uniform(size(wShape(k)), 310 + i);
-      const bd = k.bias ? uniform(k.o, 320 + i) : null;
-      const ref = conv2dRef(xd, wd, bd, k);
-      const atol = bound(ref.out);
-      for (const isa of isas)
-        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
-          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
-          const runs = winogradRuns();
-          const y = lr.conv2d(...args);
-          const yr = lr.conv2dRelu(...args);
-          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
-          expect(y.shape).toEqual(ref.shape);
-          expectClose(y.data(), ref.out, atol, 1e-4);
-          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), atol, 1e-4);
-          expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
-        })));
-    }
-  });
+  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => expectWinogradForward(wcases, 300, bound));
 
   it('gives the same outputs on 1, 2 and 3 threads where the tiles are cut into smaller blocks', () => {
     // 128 tiles (four blocks of 32 on two threads), 512 (sixteen of 32), 40 over two images (a
@@ -447,32 +483,7 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
       { n: 2, c: 16, h: 16, w: 20, o: 19, kh: 3, kw: 3, padding: [1, 1], bias: true },
       { n: 1, c: 16, h: 128, w: 128, o: 16, kh: 3, kw: 3, padding: [1, 1] },
     ];
-    const saved = lr.numThreads();
-    try {
-      for (const [i, k] of tcases.entries()) {
-        const xd = uniform(k.n * k.c * k.h * k.w, 380 + i);
-        const wd = uniform(size(wShape(k)), 390 + i);
-        const bd = k.bias ? uniform(k.o, 400 + i) : null;
-        const ref = conv2dRef(xd, wd, bd, k);
-        for (const isa of isas)
-          withIsa(isa, () => withAlgo('winograd', () => {
-            const outputs = [1, 2, 3].map((threads) => {
-              lr.setNumThreads(threads);
-              return lr.scope(() => {
-                const runs = winogradRuns();
-                const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
-                expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
-                return y.data();
-              });
-            });
-            expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), bound(ref.out), 1e-4);
-            expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
-            expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
-          }));
-      }
-    } finally {
-      lr.setNumThreads(saved);
-    }
+    expectWinogradThreadInvariant(tcases, 380, bound);
   });
 
   it('carries the input gradient (a flipped stride-1 convolution) and matches the transposed definition', () => {
@@ -628,27 +639,7 @@ describe('conv2d through the Winograd F(4x4, 5x5) kernel', () => {
   // or channel, which errs by O(1).
   const bound = (ref: Float64Array) => 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
-    for (const [i, k] of wcases.entries()) {
-      const xd = uniform(k.n * k.c * k.h * k.w, 700 + i);
-      const wd = uniform(size(wShape(k)), 710 + i);
-      const bd = k.bias ? uniform(k.o, 720 + i) : null;
-      const ref = conv2dRef(xd, wd, bd, k);
-      const atol = bound(ref.out);
-      for (const isa of isas)
-        withIsa(isa, () => withAlgo('winograd', () => lr.scope(() => {
-          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
-          const runs = winogradRuns();
-          const y = lr.conv2d(...args);
-          const yr = lr.conv2dRelu(...args);
-          expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(2);
-          expect(y.shape).toEqual(ref.shape);
-          expectClose(y.data(), ref.out, atol, 1e-4);
-          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), atol, 1e-4);
-          expect(Array.from(yr.data())).toEqual(Array.from(lr.relu(y).data()));
-        })));
-    }
-  });
+  it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => expectWinogradForward(wcases, 700, bound));
 
   it('gives the same outputs on 1, 2 and 3 threads where the tiles are cut into smaller blocks', () => {
     const tcases: Case[] = [
@@ -656,32 +647,7 @@ describe('conv2d through the Winograd F(4x4, 5x5) kernel', () => {
       { n: 2, c: 17, h: 64, w: 16, o: 16, kh: 5, kw: 5, padding: [2, 2] }, // 512
       { n: 2, c: 16, h: 16, w: 20, o: 19, kh: 5, kw: 5, padding: [2, 2], bias: true }, // 40
     ];
-    const saved = lr.numThreads();
-    try {
-      for (const [i, k] of tcases.entries()) {
-        const xd = uniform(k.n * k.c * k.h * k.w, 730 + i);
-        const wd = uniform(size(wShape(k)), 740 + i);
-        const bd = k.bias ? uniform(k.o, 750 + i) : null;
-        const ref = conv2dRef(xd, wd, bd, k);
-        for (const isa of isas)
-          withIsa(isa, () => withAlgo('winograd', () => {
-            const outputs = [1, 2, 3].map((threads) => {
-              lr.setNumThreads(threads);
-              return lr.scope(() => {
-                const runs = winogradRuns();
-                const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
-                expect(winogradRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
-                return y.data();
-              });
-            });
-            expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), bound(ref.out), 1e-4);
-            expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
-            expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
-          }));
-      }
-    } finally {
-      lr.setNumThreads(saved);
-    }
+    expectWinogradThreadInvariant(tcases, 730, bound);
   });
 
   it('carries the input gradient (a flipped 5x5 convolution); the weight gradient stays on its usual kernels', () => {
