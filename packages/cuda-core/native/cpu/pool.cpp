@@ -250,7 +250,12 @@ bool is_pool3x3_same(const PoolGeometry& g) {
 // s where it wins over d (strictly larger, or NaN), else d. Plain scalar code in loops the
 // compiler vectorises at the caller's instruction set (vector-extension compares in a
 // function without one would be split into scalars before inlining).
-LR_INLINE float later_wins(float s, float d) { return ((s > d) | (s != s)) ? s : d; }
+// Written as x86's max (s > d ? s : d keeps d on ties and on NaN) and then the NaN case: a
+// max, a compare and a blend instead of two compares, an or and a blend.
+LR_INLINE float later_wins(float s, float d) {
+  const float larger = s > d ? s : d;
+  return s != s ? s : larger;
+}
 
 // One input row's maxima over three columns into hr (wv values): left, then centre, then
 // right. padded: the row copied between -inf guards, -inf up to wv + 1.
