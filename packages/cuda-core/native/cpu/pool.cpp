@@ -237,8 +237,8 @@ void max_pool_values_unit_stride(const PoolGeometry& g, const float* x, float* o
 // ---- 3x3 stride-1 "same" max pooling (padding 1), values only -----------------------------
 // SRINC's pooling branch. One pass per plane: each input row is read once and reduced over its
 // three columns into a ring of three row maxima kept in L1, and each output row is the merge of
-// the three ring rows around it - no band of row maxima going through L2, no scalar tails at
-// the row ends (the row is copied between -inf guards, a whole number of vectors wide). Same
+// the three ring rows around it: no band of row maxima going through L2, and no scalar tails in
+// the column pass (the row is copied between -inf guards and reduced in whole vectors). Same
 // order as the separable kernel: columns left to right within a row, then rows top to bottom,
 // a later element winning when strictly larger or NaN; rows and columns past the edge are -inf.
 
@@ -247,11 +247,10 @@ bool is_pool3x3_same(const PoolGeometry& g) {
          g.out_h == g.h && g.out_w == g.w;
 }
 
-// s where it wins over d (strictly larger, or NaN), else d. Plain scalar code in loops the
-// compiler vectorises at the caller's instruction set (vector-extension compares in a
-// function without one would be split into scalars before inlining).
-// Written as x86's max (s > d ? s : d keeps d on ties and on NaN) and then the NaN case: a
-// max, a compare and a blend instead of two compares, an or and a blend.
+// s where it wins over d (strictly larger, or NaN), else d: x86's max (s > d ? s : d keeps d
+// on ties and when either is NaN), then s where s is NaN - a max, a compare and a blend per
+// vector. Scalar code in loops the compiler vectorises at the caller's instruction set
+// (vector-extension compares in a function without a target would be split into scalars).
 LR_INLINE float later_wins(float s, float d) {
   const float larger = s > d ? s : d;
   return s != s ? s : larger;
@@ -266,7 +265,7 @@ LR_INLINE void reduce_row3(const float* __restrict row, int64_t w, int64_t wv, f
 }
 
 // Output rows [oy0, oy1) of one h x w plane; wv: w rounded up to whole vectors.
-// scratch: pool3x3_scratch_floats(w, VW) floats.
+// guard: the vector width; scratch: pool3x3_scratch_floats(w, guard) floats.
 LR_INLINE void max3x3_rows(const float* __restrict src, int64_t h, int64_t w, int64_t wv, int64_t guard, int64_t oy0,
                            int64_t oy1, float* __restrict dst, float* scratch) {
   constexpr float kLowest = -std::numeric_limits<float>::infinity();
@@ -280,7 +279,7 @@ LR_INLINE void max3x3_rows(const float* __restrict src, int64_t h, int64_t w, in
   // Input row iy's maxima over its three columns (left, then centre, then right) into its ring
   // slot; rows past the edges are the -inf row. (Macros, not lambdas: a lambda would not be
   // compiled for the caller's instruction set.)
-#define LR_SLOT(iy) ((iy) < 0 || (iy) >= h ? lowest : ring + (((iy) + 3) % 3) * wv)
+#define LR_SLOT(iy) ((iy) < 0 || (iy) >= h ? lowest : ring + ((iy) % 3) * wv)
 #define LR_REDUCE_ROW(iy) reduce_row3(src + (iy) * w, w, wv, padded, LR_SLOT(iy))
   if (oy0 >= 1) LR_REDUCE_ROW(oy0 - 1);
   LR_REDUCE_ROW(oy0);
@@ -317,8 +316,7 @@ void max_pool3x3_same(const PoolGeometry& g, const float* x, float* out) {
   const bool avx512 = name[0] == 'a' && name[3] == '5';
   const Max3x3Fn rows = name[0] != 'a' ? max3x3_base : avx512 ? max3x3_avx512 : max3x3_avx2;
   const int64_t vw = name[0] != 'a' ? 4 : avx512 ? 16 : 8;
-  // A chunk restarts the ring (two extra input rows), so chunks of many rows; whole planes
-  // when there are enough of them to share.
+  // A chunk restarts the ring (two extra input rows): chunks of at least ~4096 outputs.
   const int64_t grain = std::max<int64_t>(kRowGrain, 4096 / std::max<int64_t>(g.w, 1));
   parallel_for(g.planes * g.h, grain, [&](int64_t lo, int64_t hi) {
     thread_local kernel::Scratch t_scratch;
