@@ -819,6 +819,11 @@ describe('conv2d through the 1x1 kernel', () => {
     { n: 1, c: 3, h: 11, w: 11, o: 1, kh: 1, kw: 1 },
     { n: 2, c: 1, h: 4, w: 24, o: 12, kh: 1, kw: 1, bias: true }, // 96: whole units at every width
     { n: 1, c: 64, h: 3, w: 17, o: 130, kh: 1, kw: 1, dilation: [2, 3] }, // dilation means nothing at 1x1
+    // Output channels in whole 16-channel blocks and planes of whole 16-pixel vectors (image rows
+    // on cache lines): the 16 x 1 kernel where the machine has AVX-512.
+    { n: 1, c: 128, h: 8, w: 16, o: 32, kh: 1, kw: 1, bias: true },
+    { n: 3, c: 19, h: 4, w: 12, o: 48, kh: 1, kw: 1 },
+    { n: 2, c: 1, h: 1, w: 16, o: 16, kh: 1, kw: 1, bias: true }, // one vector per image
   ];
 
   it('matches the direct definition, with bias and fused ReLU, with every micro-kernel', () => {
@@ -860,6 +865,23 @@ describe('conv2d through the 1x1 kernel', () => {
           expectClose(x.grad!.data(), gxRef.out, 1e-5, 1e-5);
         })));
     }
+  });
+
+  it('reads inputs that are views at an offset (image rows off the cache-line boundary)', () => {
+    // A view one float into its storage: every channel row starts 4 bytes past a 64-byte line,
+    // so even with whole 16-channel blocks and 16-pixel vectors the 8 x 3 kernel runs.
+    const k: Case = { n: 2, c: 19, h: 4, w: 12, o: 32, kh: 1, kw: 1, bias: true };
+    const flat = uniform(1 + 2 * 19 * 48, 560);
+    const wd = uniform(32 * 19, 561), bd = uniform(32, 562);
+    const ref = conv2dRef(flat.subarray(1), wd, bd, k);
+    for (const isa of isas)
+      withIsa(isa, () => lr.scope(() => {
+        const x = lr.reshape(lr.narrow(lr.tensor(flat), 0, 1, 2 * 19 * 48), [2, 19, 4, 12]);
+        const runs = pointwiseRuns();
+        const y = lr.conv2dRelu(x, lr.tensor(wd, [32, 19, 1, 1]), lr.tensor(bd));
+        expect(pointwiseRuns() - runs, isa).toBe(1);
+        expectClose(y.data(), ref.out.map((v) => Math.max(v, 0)), 1e-5, 1e-5);
+      }));
   });
 
   it('sends ReLU NaN to 0 in whole vectors and in the last pixels', () => {

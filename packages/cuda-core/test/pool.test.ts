@@ -190,8 +190,9 @@ describe('maxPool2d', () => {
       ...cases,
       { shape: [2, 3, 9, 40], k: [3, 3], s: [1, 1], p: [1, 1] },
       { shape: [1, 1, 1, 1], k: [1, 2], p: [0, 1], d: [1, 2] },
-      // Planes taller than a band of row maxima (32 output rows), bands that start mid-plane.
-      { shape: [2, 3, 70, 20], k: [3, 3], s: [1, 1], p: [1, 1] },
+      // Planes taller than a band of row maxima (32 output rows), bands that start mid-plane
+      // (padding 1 on rows only: the separable kernel, not the 3x3 "same" one).
+      { shape: [2, 3, 70, 20], k: [3, 3], s: [1, 1], p: [1, 0] },
       { shape: [1, 2, 75, 18], k: [3, 5], s: [2, 1], p: [1, 2], d: [2, 1] },
     ];
     for (const [i, c] of more.entries()) {
@@ -218,6 +219,60 @@ describe('maxPool2d', () => {
         for (const [a, b] of [[-0, 0], [0, -0]]) {
           const y = lr.noGrad(() => lr.maxPool2d(lr.tensor([[[[a, b], [b, b]]]]), { kernelSize: [2, 2], stride: 1, padding: [0, 0] })).data();
           expect(Object.is(y[0], a), `${isa} ${a}`).toBe(true);
+        }
+      } finally {
+        kernels.gemm_use_isa('auto');
+      }
+    }
+  });
+
+  it('3x3 stride-1 padding-1 kernel: every instruction set and thread count gives the reference values', () => {
+    // Widths below, at and past a whole vector (4, 8, 16 lanes) with tails, a single row and
+    // column, N > 1, and planes tall enough that chunks of rows start mid-plane on 2 and 3 threads.
+    const shapes = [
+      [1, 1, 1, 1],
+      [2, 3, 1, 5],
+      [1, 2, 2, 3],
+      [3, 2, 5, 17],
+      [1, 3, 9, 16],
+      [2, 2, 33, 40],
+      [1, 4, 130, 129],
+    ];
+    const saved = lr.numThreads();
+    try {
+      for (const [i, shape] of shapes.entries()) {
+        const r = rng(80 + i);
+        const x = Float32Array.from({ length: size(shape) }, () => Math.round(r() * 6) - 3);
+        for (let k = 0; k < x.length; k += 7) x[k] = [NaN, -Infinity, Infinity, -0][k % 4];
+        const c: PoolCase = { shape, k: [3, 3], s: [1, 1], p: [1, 1] };
+        const want = Array.from(poolRef(x, c, 'max').out);
+        for (const isa of poolIsas)
+          for (const threads of [1, 2, 3]) {
+            kernels.gemm_use_isa(isa);
+            lr.setNumThreads(threads);
+            try {
+              const got = Array.from(lr.noGrad(() => lr.maxPool2d(lr.tensor(x, shape), opts(c))).data());
+              // toEqual tells -0 from +0 and takes NaN as equal to NaN.
+              expect(got, `${isa} ${threads} threads ${shape}`).toEqual(want);
+            } finally {
+              kernels.gemm_use_isa('auto');
+            }
+          }
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+
+  it('3x3 stride-1 padding-1 kernel: of equal values the first in row-major order wins, not column-major', () => {
+    // The only window holding all four: row-major order meets (0,1) before (1,0), column-major
+    // the other way round, so the sign of the zero that comes out tells the order.
+    for (const isa of poolIsas) {
+      kernels.gemm_use_isa(isa);
+      try {
+        for (const [a, b] of [[0, -0], [-0, 0]]) {
+          const y = lr.noGrad(() => lr.maxPool2d(lr.tensor([[[[-1, a], [b, -1]]]]), { kernelSize: 3, stride: 1, padding: 1 })).data();
+          expect(Array.from(y).map((v) => Object.is(v, -0)), `${isa} ${a}`).toEqual([a, a, a, a].map((v) => Object.is(v, -0)));
         }
       } finally {
         kernels.gemm_use_isa('auto');

@@ -9,6 +9,7 @@
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
@@ -22,9 +23,6 @@ constexpr int64_t kRowGrain = 4;
 // The common down-sampling layer: vectorised along the output row, the even and odd input
 // columns split by permutes. Same rule as the general kernel: window order (0,0), (0,1), (1,0),
 // (1,1); a later element wins when strictly larger or NaN.
-
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
 
 namespace {
 
@@ -236,12 +234,110 @@ void max_pool_values_unit_stride(const PoolGeometry& g, const float* x, float* o
   });
 }
 
+// ---- 3x3 stride-1 "same" max pooling (padding 1), values only -----------------------------
+// SRINC's pooling branch. One pass per plane: each input row is read once and reduced over its
+// three columns into a ring of three row maxima kept in L1, and each output row is the merge of
+// the three ring rows around it: no band of row maxima going through L2, and no scalar tails in
+// the column pass (the row is copied between -inf guards and reduced in whole vectors). Same
+// order as the separable kernel: columns left to right within a row, then rows top to bottom,
+// a later element winning when strictly larger or NaN; rows and columns past the edge are -inf.
+
+bool is_pool3x3_same(const PoolGeometry& g) {
+  return g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.pt == 1 && g.pl == 1 &&
+         g.out_h == g.h && g.out_w == g.w;
+}
+
+// s where it wins over d (strictly larger, or NaN), else d: x86's max (s > d ? s : d keeps d
+// on ties and when either is NaN), then s where s is NaN - a max, a compare and a blend per
+// vector. Scalar code in loops the compiler vectorises at the caller's instruction set
+// (vector-extension compares in a function without a target would be split into scalars).
+LR_INLINE float later_wins(float s, float d) {
+  const float larger = s > d ? s : d;
+  return s != s ? s : larger;
+}
+
+// One input row's maxima over three columns into hr (wv values): left, then centre, then
+// right. padded: the row copied between -inf guards, -inf up to wv + 1.
+LR_INLINE void reduce_row3(const float* __restrict row, int64_t w, int64_t wv, float* __restrict padded,
+                           float* __restrict hr) {
+  std::memcpy(padded, row, static_cast<size_t>(w) * sizeof(float));
+  for (int64_t i = 0; i < wv; ++i) hr[i] = later_wins(padded[i + 1], later_wins(padded[i], padded[i - 1]));
+}
+
+// Output rows [oy0, oy1) of one h x w plane; wv: w rounded up to whole vectors.
+// guard: the vector width; scratch: pool3x3_scratch_floats(w, guard) floats.
+LR_INLINE void max3x3_rows(const float* __restrict src, int64_t h, int64_t w, int64_t wv, int64_t guard, int64_t oy0,
+                           int64_t oy1, float* __restrict dst, float* scratch) {
+  constexpr float kLowest = -std::numeric_limits<float>::infinity();
+  // [guard][row, then -inf up to wv][guard] | ring of 3 row maxima | a row of -inf (past the edge)
+  float* padded = scratch + guard;
+  float* ring = scratch + wv + 2 * guard;
+  float* lowest = ring + 3 * wv;
+  for (int64_t i = 0; i < guard; ++i) scratch[i] = kLowest;
+  for (int64_t i = w; i < wv + guard; ++i) padded[i] = kLowest;
+  for (int64_t i = 0; i < wv; ++i) lowest[i] = kLowest;
+  // Input row iy's maxima over its three columns (left, then centre, then right) into its ring
+  // slot; rows past the edges are the -inf row. (Macros, not lambdas: a lambda would not be
+  // compiled for the caller's instruction set.)
+#define LR_SLOT(iy) ((iy) < 0 || (iy) >= h ? lowest : ring + ((iy) % 3) * wv)
+#define LR_REDUCE_ROW(iy) reduce_row3(src + (iy) * w, w, wv, padded, LR_SLOT(iy))
+  if (oy0 >= 1) LR_REDUCE_ROW(oy0 - 1);
+  LR_REDUCE_ROW(oy0);
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    if (oy + 1 < h) LR_REDUCE_ROW(oy + 1);
+    const float* __restrict top = LR_SLOT(oy - 1);
+    const float* __restrict mid = LR_SLOT(oy);
+    const float* __restrict bottom = LR_SLOT(oy + 1);
+    float* __restrict d = dst + (oy - oy0) * w;
+    for (int64_t i = 0; i < w; ++i) d[i] = later_wins(bottom[i], later_wins(mid[i], top[i]));
+  }
+#undef LR_REDUCE_ROW
+#undef LR_SLOT
+}
+
+int64_t pool3x3_scratch_floats(int64_t w, int64_t vw) {
+  const int64_t wv = (w + vw - 1) / vw * vw;
+  return wv + 2 * vw + 4 * wv;
+}
+
+using Max3x3Fn = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*, float*);
+#define LR_MAX3X3_VARIANT(NAME, ATTR)                                                                      \
+  ATTR void NAME(const float* s, int64_t h, int64_t w, int64_t wv, int64_t guard, int64_t a, int64_t b, float* d, \
+                 float* t) {                                                                               \
+    max3x3_rows(s, h, w, wv, guard, a, b, d, t);                                                           \
+  }
+LR_MAX3X3_VARIANT(max3x3_avx512, LR_AVX512)
+LR_MAX3X3_VARIANT(max3x3_avx2, LR_AVX2)
+LR_MAX3X3_VARIANT(max3x3_base, )
+#undef LR_MAX3X3_VARIANT
+
+void max_pool3x3_same(const PoolGeometry& g, const float* x, float* out) {
+  const char* name = gemm_isa();
+  const bool avx512 = name[0] == 'a' && name[3] == '5';
+  const Max3x3Fn rows = name[0] != 'a' ? max3x3_base : avx512 ? max3x3_avx512 : max3x3_avx2;
+  const int64_t vw = name[0] != 'a' ? 4 : avx512 ? 16 : 8;
+  // A chunk restarts the ring (two extra input rows): chunks of at least ~4096 outputs.
+  const int64_t grain = std::max<int64_t>(kRowGrain, 4096 / std::max<int64_t>(g.w, 1));
+  parallel_for(g.planes * g.h, grain, [&](int64_t lo, int64_t hi) {
+    thread_local kernel::Scratch t_scratch;
+    float* scratch = t_scratch.get(pool3x3_scratch_floats(g.w, vw));
+    const int64_t wv = (g.w + vw - 1) / vw * vw;
+    for (int64_t r = lo; r < hi;) {
+      const int64_t p = r / g.h, oy0 = r % g.h, oy1 = std::min(g.h, oy0 + (hi - r));
+      rows(x + p * g.h * g.w, g.h, g.w, wv, vw, oy0, oy1, out + r * g.w, scratch);
+      r += oy1 - oy0;
+    }
+    t_scratch.trim(1 << 20);
+  });
+}
+
 }  // namespace
 
 void max_pool2d(const PoolGeometry& g, const float* x, float* out, int32_t* index) {
   if (is_pool2x2(g)) return max_pool2x2(g, x, out, index);
   // Without an index to fill, the values come from shifted row passes; a window wholly in the
   // padding stays -inf, as in the indexed kernel.
+  if (!index && is_pool3x3_same(g)) return max_pool3x3_same(g, x, out);
   if (!index && g.sw == 1) return max_pool_values_unit_stride(g, x, out);
   parallel_for(g.planes * g.out_h, kRowGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
