@@ -808,6 +808,107 @@ describe('conv2d weight gradient with output (or input) channels along the vecto
   });
 });
 
+describe('conv2d on small planes as one GEMM over the batch, weights read in place', () => {
+  /** How many convolutions have run as one GEMM over a batch of small planes so far. */
+  const batchedRuns = () => kernels.batched_forward_count() as number;
+  /** How many products have read their A operand (the weights) in place so far. */
+  const storedRuns = () => kernels.gemm_stored_a_count() as number;
+  // Output channels off the micro-kernels' row strips (12, 6, 4: 33 leaves 9, 3 and 1 rows;
+  // 45 leaves 9 and 3; 40 leaves 4), one k block and several (k = 576, 2700: 3 and 11 blocks),
+  // column counts off the 32, 16 and 8 wide strips (2 x 35, 3 x 16), a plane of one pixel, runs
+  // of 4 to 7 pixels per output row, dilation, groups (one GEMM each), and a strided layer
+  // (whose im2col rows are gathered one pixel at a time).
+  const bcases: Case[] = [
+    { n: 3, c: 5, h: 4, w: 4, o: 33, kh: 3, kw: 3, padding: [1, 1], bias: true },
+    { n: 2, c: 37, h: 7, w: 5, o: 45, kh: 3, kw: 3, padding: [1, 1] },
+    { n: 8, c: 64, h: 8, w: 8, o: 40, kh: 3, kw: 3, padding: [1, 1], bias: true },
+    { n: 4, c: 300, h: 3, w: 3, o: 34, kh: 3, kw: 3, padding: [1, 1], bias: true },
+    { n: 5, c: 9, h: 3, w: 3, o: 33, kh: 3, kw: 3 },
+    { n: 2, c: 6, h: 9, w: 10, o: 36, kh: 3, kw: 3, padding: [2, 2], dilation: [2, 2], bias: true },
+    { n: 2, c: 10, h: 6, w: 6, o: 70, kh: 3, kw: 3, padding: [1, 1], groups: 2, bias: true },
+    { n: 2, c: 8, h: 9, w: 9, o: 33, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1] },
+  ];
+
+  it('matches the direct definition, with and without bias and fused ReLU, with every micro-kernel', () => {
+    for (const [i, k] of bcases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 900 + i);
+      const wd = uniform(size(wShape(k)), 910 + i);
+      const bd = k.bias ? uniform(k.o, 920 + i) : null;
+      const ref = conv2dRef(xd, wd, bd, k);
+      for (const isa of isas)
+        withIsa(isa, () => lr.scope(() => {
+          const args = [lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k)] as const;
+          const [batched, stored] = [batchedRuns(), storedRuns()];
+          const y = lr.conv2d(...args);
+          const yr = lr.conv2dRelu(...args);
+          const what = `${isa} ${describeCase(k)}`;
+          expect(batchedRuns() - batched, what).toBe(2);
+          expect(storedRuns() - stored, what).toBe(2 * (k.groups ?? 1));
+          expect(y.shape, what).toEqual(ref.shape);
+          expectClose(y.data(), ref.out, 1e-5, 1e-4);
+          expectClose(yr.data(), ref.out.map((v) => Math.max(v, 0)), 1e-5, 1e-4);
+          expect(Array.from(yr.data()), what).toEqual(Array.from(lr.relu(y).data()));
+        }));
+    }
+  });
+
+  it('gives the same outputs, bit for bit, on 1, 2 and 3 threads', () => {
+    // 512 columns (parts of 2 strips of 32 on two threads), 128 columns (too few: the rows are
+    // cut as well), 70 (a last, partial strip), 9 (less than one strip).
+    const tcases: Case[] = [
+      { n: 8, c: 32, h: 8, w: 8, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true },
+      { n: 8, c: 32, h: 4, w: 4, o: 100, kh: 3, kw: 3, padding: [1, 1] },
+      { n: 2, c: 37, h: 7, w: 5, o: 45, kh: 3, kw: 3, padding: [1, 1], bias: true },
+      { n: 9, c: 40, h: 1, w: 1, o: 50, kh: 3, kw: 3, padding: [1, 1], bias: true },
+    ];
+    const saved = lr.numThreads();
+    try {
+      for (const [i, k] of tcases.entries()) {
+        const xd = uniform(k.n * k.c * k.h * k.w, 940 + i);
+        const wd = uniform(size(wShape(k)), 950 + i);
+        const bd = k.bias ? uniform(k.o, 960 + i) : null;
+        const ref = conv2dRef(xd, wd, bd, k);
+        for (const isa of isas)
+          withIsa(isa, () => {
+            const outputs = [1, 2, 3].map((threads) => {
+              lr.setNumThreads(threads);
+              return lr.scope(() => {
+                const runs = batchedRuns();
+                const y = lr.conv2dRelu(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, wShape(k)), bd ? lr.tensor(bd) : undefined, opts(k));
+                expect(batchedRuns() - runs, `${isa} ${describeCase(k)}`).toBe(1);
+                return y.data();
+              });
+            });
+            expectClose(outputs[0], ref.out.map((v) => Math.max(v, 0)), 1e-5, 1e-4);
+            expect(Array.from(outputs[1]), `${isa} ${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
+            expect(Array.from(outputs[2]), `${isa} ${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
+          });
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+
+  it('carries gradients that match finite differences', () => {
+    const k: Case = { n: 3, c: 4, h: 4, w: 3, o: 34, kh: 3, kw: 3, padding: [1, 1], bias: true };
+    const xs = [k.n, k.c, k.h, k.w];
+    const ws = wShape(k);
+    const inputs = [{ data: uniform(size(xs), 970), shape: xs }, { data: uniform(size(ws), 971), shape: ws }, { data: uniform(k.o, 972), shape: [k.o] }];
+    const runs = batchedRuns();
+    gradcheck((x, w, b) => lr.conv2d(x, w, b, opts(k)), inputs, { maxElements: 24 });
+    expect(batchedRuns()).toBeGreaterThan(runs);
+  });
+
+  it('is not taken for one image or planes over 20x20 pixels', () => {
+    const runs = batchedRuns();
+    lr.scope(() => {
+      lr.conv2d(lr.tensor(uniform(16 * 8 * 8, 980), [1, 16, 8, 8]), lr.tensor(uniform(40 * 16 * 9, 981), [40, 16, 3, 3]), undefined, { padding: [1, 1] });
+      lr.conv2d(lr.tensor(uniform(2 * 4 * 21 * 20, 982), [2, 4, 21, 20]), lr.tensor(uniform(40 * 4 * 9, 983), [40, 4, 3, 3]), undefined, { padding: [1, 1] });
+    });
+    expect(batchedRuns()).toBe(runs);
+  });
+});
+
 describe('conv2d through the 1x1 kernel', () => {
   // Pixel counts below one vector, between vectors, past whole 48-pixel units and exact
   // multiples; output channels off the 8- and 4-channel blocks; one to three images.

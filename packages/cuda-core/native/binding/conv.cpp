@@ -100,6 +100,12 @@ LRFACE_QUERY(filter_by_inputs_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_inputs_count()));
 }
 
+// batched_forward_count() -> how many convolutions ran as one GEMM over the batch's small
+// planes so far (tests).
+LRFACE_QUERY(batched_forward_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cpu::batched_forward_count()));
+}
+
 // pointwise_forward_count() -> how many convolutions ran the 1x1 kernel so far (tests).
 LRFACE_QUERY(pointwise_forward_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cpu::pointwise_forward_count()));

@@ -23,6 +23,7 @@
 #include "conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -115,9 +116,7 @@ Source padded_batch(const ConvGeometry& g, const float* x, Scratch& scratch) {
 PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim, int64_t image = 0) {
   return pack_b_by_strips([&g, src, kdim, image](int64_t p0, int64_t kc, int64_t j0, int64_t w, int nr, float* dst) {
     // The strip's columns as runs along output rows (or whole images where those are contiguous).
-    struct Run {
-      int64_t t0, len, offset;
-    };
+    using Run = StripRun;
     Run runs[32];
     int nruns = 0;
     const int64_t ohw = g.out_h * g.out_w;
@@ -142,6 +141,31 @@ PackB im2col_pack(const ConvGeometry& g, Source src, int64_t kdim, int64_t image
     }
     const bool one_run = nruns == 1 && g.sw == 1;
     int64_t ci = p0 / (g.kh * g.kw), i = (p0 / g.kw) % g.kh, j = p0 % g.kw;
+    if (!one_run && g.sw == 1) {
+      // Contiguous runs (small planes, several output rows or images to a strip): the rows'
+      // tap offsets, then one vectorised gather of every stored row.
+      const int64_t stored = std::max<int64_t>(0, std::min(kc, kdim - p0));
+      int64_t offsets[1024];
+      for (int64_t p1 = 0; p1 < stored; p1 += 1024) {
+        const int64_t rows = std::min<int64_t>(1024, stored - p1);
+        for (int64_t p = 0; p < rows; ++p) {
+          offsets[p] = ci * src.plane + i * g.dh * src.pitch + j * g.dw;
+          if (++j == g.kw) {
+            j = 0;
+            if (++i == g.kh) {
+              i = 0;
+              ++ci;
+            }
+          }
+        }
+        gemm_gather_strip_runs(dst + p1 * nr, rows, src.data, offsets, runs, nruns, w);
+      }
+      for (int64_t p = stored; p < kc; ++p) {  // the bias step
+        for (int64_t t = 0; t < w; ++t) dst[p * nr + t] = 1.0f;
+        for (int64_t t = w; t < nr; ++t) dst[p * nr + t] = 0.0f;
+      }
+      return;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       float* d = dst + p * nr;
       if (p0 + p >= kdim) {
@@ -802,9 +826,11 @@ void backward_data_col(const ConvGeometry& g, const float* gy, const float* w, c
 
 // ---- small output planes: one GEMM over every image ---------------------------------------
 // Deep layers of U-Nets and ResNets on small faces have a handful of output pixels per image
-// (4x4, 5x4, 12x10): a GEMM per image runs its 32-wide column strips mostly empty and packs
+// (4x4, 5x4, 8x8, 12x10): a GEMM per image runs its 32-wide column strips mostly empty and packs
 // the whole weight matrix again for every image. Here the GEMM's columns are the (image,
-// pixel) pairs of all images at once, its result [og][image, pixel] scattered to NCHW after.
+// pixel) pairs of all images at once, its result [og][image, pixel] scattered to NCHW after,
+// with the bias and ReLU. The weights are read in place by the micro-kernel (gemm_stored_a):
+// with so few columns, packing them would cost each thread a good share of the arithmetic.
 
 // kBatchedPlanePixels (above): up to 20x20 output pixels; measured gains to 16x16 (4x4: 2.5x),
 // none from 26x22 up.
@@ -812,10 +838,13 @@ void backward_data_col(const ConvGeometry& g, const float* gy, const float* w, c
 constexpr int64_t kBatchedColumns = 4096;
 bool batched_forward_wins(const ConvGeometry& g) { return g.n > 1 && g.out_h * g.out_w <= kBatchedPlanePixels; }
 
+// How many convolutions have run through batched_forward since start-up.
+std::atomic<int64_t> g_batched_forward_runs{0};
+
 // The images of g (all of them, at most kBatchedColumns output pixels) as one GEMM per group.
 void batched_forward_images(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
                             bool relu) {
-  const int64_t cg = g.c / g.groups, og = g.o / g.groups, kdim = cg * g.kh * g.kw, k = kdim + (bias ? 1 : 0);
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, kdim = cg * g.kh * g.kw;
   const int64_t ohw = g.out_h * g.out_w, cols = g.n * ohw;
   thread_local Scratch t_padded, t_product;
   const Source src = padded_batch(g, x, t_padded);
@@ -823,24 +852,29 @@ void batched_forward_images(const ConvGeometry& g, const float* x, const float* 
   float* product = t_product.get(og * cols);
   for (int64_t gr = 0; gr < g.groups; ++gr) {
     const Source group_src{src.data + gr * cg * src.plane, src.plane, src.pitch};
-    gemm_packed(og, cols, k, 1.0f, weight_pack(w + gr * og * kdim, bias ? bias + gr * og : nullptr, kdim),
-                im2col_pack(g, group_src, kdim, image), 0.0f, product, cols, 0);
-    // out[n, gr*og + o, q] = product[o, n*ohw + q]: one output plane per task.
+    gemm_stored_a(og, cols, kdim, 1.0f, w + gr * og * kdim, kdim, im2col_pack(g, group_src, kdim, image), 0.0f,
+                  product, cols);
+    // out[n, gr*og + o, q] = bias[o] + product[o, n*ohw + q]: one output plane per task.
     parallel_for(g.n * og, std::max<int64_t>(1, 4096 / ohw), [&](int64_t lo, int64_t hi) {
       for (int64_t t = lo; t < hi; ++t) {
         const int64_t n = t / og, o = t % og;
         const float* from = product + o * cols + n * ohw;
         float* to = out + (n * g.o + gr * og + o) * ohw;
+        const float b = bias ? bias[gr * og + o] : 0.0f;
         if (relu)
-          for (int64_t i = 0; i < ohw; ++i) to[i] = from[i] > 0.0f ? from[i] : 0.0f;
+          for (int64_t i = 0; i < ohw; ++i) {
+            const float v = from[i] + b;
+            to[i] = v > 0.0f ? v : 0.0f;
+          }
         else
-          std::copy(from, from + ohw, to);
+          for (int64_t i = 0; i < ohw; ++i) to[i] = from[i] + b;
       }
     });
   }
 }
 
 void batched_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
+  g_batched_forward_runs.fetch_add(1, std::memory_order_relaxed);
   const int64_t ohw = g.out_h * g.out_w, per_gemm = std::max<int64_t>(1, kBatchedColumns / ohw);
   for (int64_t n0 = 0; n0 < g.n; n0 += per_gemm) {
     ConvGeometry part = g;
@@ -865,6 +899,8 @@ void relu_output(const ConvGeometry& g, float* out) {
   });
 }
 }  // namespace
+
+int64_t batched_forward_count() { return g_batched_forward_runs.load(std::memory_order_relaxed); }
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
   if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);

@@ -19,6 +19,9 @@ struct ConvGeometry {
 // right after its product while it is still in cache, instead of a separate pass.
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
                     bool relu = false);
+// How many convolutions have run as one GEMM over all the images of a batch of small planes
+// (up to 20x20 output pixels) since start-up (tests).
+int64_t batched_forward_count();
 // gx = d out / d x applied to gy (overwrites gx); adds bias[c] when given (transposed convolution).
 // Stride 1: a forward convolution of gy with the flipped, transposed kernel. Otherwise GEMM
 // into a column buffer, scattered back by col2im.

@@ -8,6 +8,11 @@
 // scalar one (4 x 8). Only the micro-kernels and the row copy are compiled for the wider
 // instruction sets, so the file runs on any x86-64.
 //
+// gemm_stored_a: a variant whose A operand (a convolution's weights) the micro-kernel reads
+// straight from its stored rows, for products with few columns, where packing A would cost a
+// good share of the arithmetic; its threads split the columns (and the rows when the columns
+// are too few), each packing only the B block it uses.
+//
 // Threads split C into a grid of blocks (and, when C is too small to split, k into slices
 // summed at the end); each thread packs its own operands, so one parallel region does the
 // whole product without barriers. Packing is duplicated across threads, which costs
@@ -38,15 +43,73 @@ constexpr int64_t MC = 1536;  // row block: bounds the packed-A buffer (1.5 MiB)
 using Kernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta);
 // dst[0:w] = src[0:w], dst[w:nr] = 0 (nr is the ISA's strip width).
 using CopyRow = void (*)(float* dst, const float* src, int64_t w);
+// The micro-kernel with A read in place from mr stored rows (element (i, p) at a[i * lda + p])
+// instead of a packed strip.
+using KernelRows = void (*)(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
+                            float alpha, float beta);
+// dst[p * mr + i] = a[i * lda + p] for i < mr, p < kc: a full strip of A from stored rows.
+using PackRows = void (*)(const float* a, int64_t lda, int64_t kc, float* dst);
+// Row p < kc of a packed B strip (dst + p * nr) gathered from runs starting at src + offsets[p].
+using GatherRuns = void (*)(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                            int nruns, int64_t w);
 
 struct Isa {
   int mr;
   int nr;
   Kernel kernel;
+  KernelRows kernel_rows;
   CopyRow copy_row;
+  PackRows pack_rows;
+  GatherRuns gather_runs;
   const char* name;
 };
 
+// dst[p * MR + i] = a[i * lda + p]: VW steps of k at a time by an in-register transposition of
+// VW rows (MR stored ones, the rest zero), then the rest one element at a time.
+template <int MR, int VW>
+LR_INLINE void pack_rows_vec(const float* a, int64_t lda, int64_t kc, float* dst) {
+  static_assert(MR <= VW, "one transposition covers the strip");
+  using V = typename kernel::Vec<VW>::V;
+  int64_t p = 0;
+  for (; p + VW <= kc; p += VW) {
+    V v[VW];
+    for (int i = 0; i < VW; ++i) v[i] = i < MR ? kernel::vload<VW>(a + i * lda + p) : V{};
+    kernel::transpose_square<VW>(v);
+    for (int q = 0; q < VW; ++q) std::memcpy(dst + (p + q) * MR, &v[q], MR * sizeof(float));
+  }
+  for (; p < kc; ++p)
+    for (int i = 0; i < MR; ++i) dst[p * MR + i] = a[i * lda + p];
+}
+
+// The runs of each row, in order (they tile [0, w)), then zeros to nr.
+template <int NR, typename CopyRun>
+LR_INLINE void gather_runs_rows(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                                int nruns, int64_t w, CopyRun copy_run) {
+  for (int64_t p = 0; p < kc; ++p) {
+    float* d = dst + p * NR;
+    const float* s = src + offsets[p];
+    for (int r = 0; r < nruns; ++r) copy_run(d + runs[r].t0, s + runs[r].offset, runs[r].len);
+    for (int64_t t = w; t < NR; ++t) d[t] = 0.0f;
+  }
+}
+
+// C (12 x 32) = alpha * acc + beta * C.
+LR_AVX512 LR_INLINE void store_avx512(const __m512 (&acc)[12][2], float* c, int64_t ldc, float alpha, float beta) {
+  const __m512 va = _mm512_set1_ps(alpha);
+  if (beta == 0.0f) {
+    for (int i = 0; i < 12; ++i) {
+      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(acc[i][0], va));
+      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(acc[i][1], va));
+    }
+  } else {
+    const __m512 vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < 12; ++i) {
+      float* row = c + i * ldc;
+      _mm512_storeu_ps(row, _mm512_fmadd_ps(_mm512_loadu_ps(row), vb, _mm512_mul_ps(acc[i][0], va)));
+      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(_mm512_loadu_ps(row + 16), vb, _mm512_mul_ps(acc[i][1], va)));
+    }
+  }
+}
 
 // acc (12 x 32) = Ap (12 x kc, k-major) * Bp (kc x 32, k-major); C = alpha * acc + beta * C.
 LR_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
@@ -65,20 +128,30 @@ LR_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float
     ap += MR;
     bp += 32;
   }
-  const __m512 va = _mm512_set1_ps(alpha);
-  if (beta == 0.0f) {
-    for (int i = 0; i < MR; ++i) {
-      _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(acc[i][0], va));
-      _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(acc[i][1], va));
-    }
-  } else {
-    const __m512 vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < MR; ++i) {
-      float* row = c + i * ldc;
-      _mm512_storeu_ps(row, _mm512_fmadd_ps(_mm512_loadu_ps(row), vb, _mm512_mul_ps(acc[i][0], va)));
-      _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(_mm512_loadu_ps(row + 16), vb, _mm512_mul_ps(acc[i][1], va)));
-    }
+  store_avx512(acc, c, ldc, alpha, beta);
+}
+
+// kernel_avx512 with A read from 12 stored rows: four row pointers three rows apart, so each
+// broadcast addresses its row as base + 0, 1 or 2 strides.
+LR_AVX512 void kernel_rows_avx512(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
+                                  float alpha, float beta) {
+  constexpr int MR = 12;
+  __m512 acc[MR][2];
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  const float* rows[4] = {a, a + 3 * lda, a + 6 * lda, a + 9 * lda};
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(bp);
+    const __m512 b1 = _mm512_load_ps(bp + 16);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 256), _MM_HINT_T0);
+    for (int q = 0; q < 4; ++q)
+      for (int r = 0; r < 3; ++r) {
+        const __m512 av = _mm512_set1_ps(rows[q][r * lda + p]);
+        acc[3 * q + r][0] = _mm512_fmadd_ps(av, b0, acc[3 * q + r][0]);
+        acc[3 * q + r][1] = _mm512_fmadd_ps(av, b1, acc[3 * q + r][1]);
+      }
+    bp += 32;
   }
+  store_avx512(acc, c, ldc, alpha, beta);
 }
 
 LR_AVX512 void copy_row_avx512(float* dst, const float* src, int64_t w) {
@@ -86,6 +159,40 @@ LR_AVX512 void copy_row_avx512(float* dst, const float* src, int64_t w) {
   const __mmask16 m1 = static_cast<__mmask16>(w >= 32 ? 0xFFFF : w <= 16 ? 0 : (1u << (w - 16)) - 1);
   _mm512_store_ps(dst, _mm512_maskz_loadu_ps(m0, src));
   _mm512_store_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+}
+
+LR_AVX512 void pack_rows_avx512(const float* a, int64_t lda, int64_t kc, float* dst) {
+  pack_rows_vec<12, 16>(a, lda, kc, dst);
+}
+
+// Masked loads and stores: one of each per 16 floats of a run, whatever its length.
+LR_AVX512 LR_INLINE void copy_run_avx512(float* d, const float* s, int64_t len) {
+  for (int64_t t = 0; t < len; t += 16) {
+    const __mmask16 m = static_cast<__mmask16>(len - t >= 16 ? 0xFFFF : (1u << (len - t)) - 1);
+    _mm512_mask_storeu_ps(d + t, m, _mm512_maskz_loadu_ps(m, s + t));
+  }
+}
+
+LR_AVX512 void gather_runs_avx512(float* dst, int64_t kc, const float* src, const int64_t* offsets,
+                                  const StripRun* runs, int nruns, int64_t w) {
+  gather_runs_rows<32>(dst, kc, src, offsets, runs, nruns, w, copy_run_avx512);
+}
+
+// C (6 x 16) = alpha * acc + beta * C.
+LR_AVX2 LR_INLINE void store_avx2(const __m256 (&acc)[6][2], float* c, int64_t ldc, float alpha, float beta) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  for (int i = 0; i < 6; ++i) {
+    float* row = c + i * ldc;
+    __m256 r0 = _mm256_mul_ps(acc[i][0], va);
+    __m256 r1 = _mm256_mul_ps(acc[i][1], va);
+    if (beta != 0.0f) {
+      const __m256 vb = _mm256_set1_ps(beta);
+      r0 = _mm256_fmadd_ps(_mm256_loadu_ps(row), vb, r0);
+      r1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), vb, r1);
+    }
+    _mm256_storeu_ps(row, r0);
+    _mm256_storeu_ps(row + 8, r1);
+  }
 }
 
 // acc (6 x 16) = Ap (6 x kc) * Bp (kc x 16).
@@ -105,19 +212,29 @@ LR_AVX2 void kernel_avx2(int64_t kc, const float* ap, const float* bp, float* c,
     ap += MR;
     bp += 16;
   }
-  const __m256 va = _mm256_set1_ps(alpha);
-  for (int i = 0; i < MR; ++i) {
-    float* row = c + i * ldc;
-    __m256 r0 = _mm256_mul_ps(acc[i][0], va);
-    __m256 r1 = _mm256_mul_ps(acc[i][1], va);
-    if (beta != 0.0f) {
-      const __m256 vb = _mm256_set1_ps(beta);
-      r0 = _mm256_fmadd_ps(_mm256_loadu_ps(row), vb, r0);
-      r1 = _mm256_fmadd_ps(_mm256_loadu_ps(row + 8), vb, r1);
-    }
-    _mm256_storeu_ps(row, r0);
-    _mm256_storeu_ps(row + 8, r1);
+  store_avx2(acc, c, ldc, alpha, beta);
+}
+
+// kernel_avx2 with A read from 6 stored rows (two row pointers three rows apart).
+LR_AVX2 void kernel_rows_avx2(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
+                              float alpha, float beta) {
+  constexpr int MR = 6;
+  __m256 acc[MR][2];
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  const float* rows[2] = {a, a + 3 * lda};
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(bp);
+    const __m256 b1 = _mm256_load_ps(bp + 8);
+    _mm_prefetch(reinterpret_cast<const char*>(bp + 128), _MM_HINT_T0);
+    for (int q = 0; q < 2; ++q)
+      for (int r = 0; r < 3; ++r) {
+        const __m256 av = _mm256_broadcast_ss(rows[q] + r * lda + p);
+        acc[3 * q + r][0] = _mm256_fmadd_ps(av, b0, acc[3 * q + r][0]);
+        acc[3 * q + r][1] = _mm256_fmadd_ps(av, b1, acc[3 * q + r][1]);
+      }
+    bp += 16;
   }
+  store_avx2(acc, c, ldc, alpha, beta);
 }
 
 LR_AVX2 void copy_row_avx2(float* dst, const float* src, int64_t w) {
@@ -128,13 +245,32 @@ LR_AVX2 void copy_row_avx2(float* dst, const float* src, int64_t w) {
   _mm256_store_ps(dst + 8, w > 8 ? _mm256_maskload_ps(src + 8, m1) : _mm256_setzero_ps());
 }
 
-void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
+LR_AVX2 void pack_rows_avx2(const float* a, int64_t lda, int64_t kc, float* dst) { pack_rows_vec<6, 8>(a, lda, kc, dst); }
+
+// Whole vectors of 8 and 4, then single floats (AVX2's masked stores are slow on some CPUs).
+LR_AVX2 LR_INLINE void copy_run_avx2(float* d, const float* s, int64_t len) {
+  int64_t t = 0;
+  for (; t + 8 <= len; t += 8) _mm256_storeu_ps(d + t, _mm256_loadu_ps(s + t));
+  if (t + 4 <= len) {
+    _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
+    t += 4;
+  }
+  for (; t < len; ++t) d[t] = s[t];
+}
+
+LR_AVX2 void gather_runs_avx2(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                              int nruns, int64_t w) {
+  gather_runs_rows<16>(dst, kc, src, offsets, runs, nruns, w, copy_run_avx2);
+}
+
+// acc (4 x 8) = A (4 x kc, element (i, p) at a[i * row + p * step]) * Bp (kc x 8).
+LR_INLINE void kernel_scalar_any(int64_t kc, const float* a, int64_t row, int64_t step, const float* bp, float* c,
+                                 int64_t ldc, float alpha, float beta) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] += ap[i] * bp[j];
-    ap += MR;
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i * row + p * step] * bp[j];
     bp += NR;
   }
   for (int i = 0; i < MR; ++i)
@@ -144,14 +280,37 @@ void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64
     }
 }
 
+void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
+  kernel_scalar_any(kc, ap, 1, 4, bp, c, ldc, alpha, beta);
+}
+
+void kernel_rows_scalar(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, float alpha,
+                        float beta) {
+  kernel_scalar_any(kc, a, lda, 1, bp, c, ldc, alpha, beta);
+}
+
 void copy_row_scalar(float* dst, const float* src, int64_t w) {
   for (int64_t j = 0; j < w; ++j) dst[j] = src[j];
   for (int64_t j = w; j < 8; ++j) dst[j] = 0.0f;
 }
 
-const Isa kAvx512{12, 32, kernel_avx512, copy_row_avx512, "avx512"};
-const Isa kAvx2{6, 16, kernel_avx2, copy_row_avx2, "avx2"};
-const Isa kScalar{4, 8, kernel_scalar, copy_row_scalar, "scalar"};
+void pack_rows_scalar(const float* a, int64_t lda, int64_t kc, float* dst) {
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < 4; ++i) dst[p * 4 + i] = a[i * lda + p];
+}
+
+void copy_run_scalar(float* d, const float* s, int64_t len) {
+  for (int64_t t = 0; t < len; ++t) d[t] = s[t];
+}
+
+void gather_runs_scalar(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                        int nruns, int64_t w) {
+  gather_runs_rows<8>(dst, kc, src, offsets, runs, nruns, w, copy_run_scalar);
+}
+
+const Isa kAvx512{12, 32, kernel_avx512, kernel_rows_avx512, copy_row_avx512, pack_rows_avx512, gather_runs_avx512, "avx512"};
+const Isa kAvx2{6, 16, kernel_avx2, kernel_rows_avx2, copy_row_avx2, pack_rows_avx2, gather_runs_avx2, "avx2"};
+const Isa kScalar{4, 8, kernel_scalar, kernel_rows_scalar, copy_row_scalar, pack_rows_scalar, gather_runs_scalar, "scalar"};
 
 bool cpu_has(const std::string& name) {
   __builtin_cpu_init();
@@ -316,16 +475,6 @@ void run_gemm(const Isa& s, int64_t m, int64_t n, int64_t k, float alpha, const 
     });
 }
 
-// dst[p * MR + i] = a[i * lda + p]: a full strip of MR stored rows, one k step at a time
-// (MR row streams read in step, contiguous writes).
-template <int MR>
-void pack_rows(const float* a, int64_t lda, int64_t kc, float* dst) {
-  const float* rows[MR];
-  for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
-  for (int64_t p = 0; p < kc; ++p)
-    for (int i = 0; i < MR; ++i) dst[p * MR + i] = rows[i][p];
-}
-
 }  // namespace
 
 PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
@@ -338,15 +487,10 @@ PackA plain_pack_a(const float* a, int64_t lda, bool trans_a) {
         for (int64_t i = h; i < mr; ++i) d[i] = 0.0f;
       }
     };
-  return [a, lda](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
-    if (h == mr) {
-      switch (mr) {
-        case 12: return pack_rows<12>(a + i0 * lda + p0, lda, kc, dst);
-        case 6: return pack_rows<6>(a + i0 * lda + p0, lda, kc, dst);
-        case 4: return pack_rows<4>(a + i0 * lda + p0, lda, kc, dst);
-        default: break;
-      }
-    }
+  const PackRows pack_rows = isa().pack_rows;
+  const int isa_mr = isa().mr;
+  return [a, lda, pack_rows, isa_mr](int64_t i0, int64_t h, int64_t p0, int64_t kc, int mr, float* dst) {
+    if (h == mr && mr == isa_mr) return pack_rows(a + i0 * lda + p0, lda, kc, dst);
     for (int64_t i = 0; i < mr; ++i) {
       if (i < h) {
         const float* src = a + (i0 + i) * lda + p0;
@@ -388,6 +532,75 @@ void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack
   run_gemm(isa(), m, n, k, alpha, pack_a, pack_b, beta, c, ldc, threads <= 0 ? num_threads() : threads);
 }
 
+namespace {
+std::atomic<int64_t> g_stored_a_runs{0};
+}  // namespace
+
+void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const PackB& pack_b,
+                   float beta, float* c, int64_t ldc) {
+  const Isa& s = isa();
+  if (m <= 0 || n <= 0 || k <= 0 || alpha == 0.0f)
+    return run_gemm(s, m, n, k, alpha, plain_pack_a(a, lda, false), pack_b, beta, c, ldc, 1);
+  g_stored_a_runs.fetch_add(1, std::memory_order_relaxed);
+  const int mr = s.mr, nr = s.nr;
+  const int64_t mt = ceil_div(m, mr), nt = ceil_div(n, nr);
+  // k blocks of equal length (no short block left over).
+  const int64_t kb = ceil_div(k, KC), kc_max = ceil_div(k, kb);
+  // Parts claimed as threads come free (so one held-up thread does not hold up the rest), at
+  // least four per thread where there are enough strips: column blocks of B, each packed by the
+  // part that uses it and kept in L1/L2 while the rows of A stream past it; when there are too
+  // few columns, row blocks as well (each packing its own copy of its B block, a small cost
+  // beside its arithmetic with at least four strips of rows).
+  const int threads = num_threads();
+  const int64_t part_strips = std::max<int64_t>(1, std::min<int64_t>(8, nt / (4 * threads)));
+  const int64_t n_parts = ceil_div(nt, part_strips);
+  const int64_t m_parts = std::max<int64_t>(1, std::min(ceil_div(4 * threads, n_parts), mt / 4));
+  auto run_part = [&](int64_t part) {
+    thread_local AlignedBuffer bbuf, edge;
+    float* const bp = bbuf.get(size_t(part_strips * nr) * kc_max);
+    const int64_t pn = part % n_parts, pm = part / n_parts;
+    const int64_t si0 = mt * pm / m_parts, si1 = mt * (pm + 1) / m_parts;
+    const int64_t j0 = pn * part_strips * nr, nc = std::min(part_strips * nr, n - j0), strips = ceil_div(nc, nr);
+    alignas(64) float tmp[16 * 32];
+    for (int64_t p0 = 0; p0 < k; p0 += kc_max) {
+      const int64_t kc = std::min(kc_max, k - p0);
+      pack_b(p0, kc, j0, nc, nr, bp);
+      const float beta_here = p0 == 0 ? beta : 1.0f;
+      for (int64_t si = si0; si < si1; ++si) {
+        const int64_t h = std::min<int64_t>(mr, m - si * mr);
+        const float* rows = a + si * mr * lda + p0;
+        int64_t row_stride = lda;
+        if (h < mr) {  // the last rows, copied above zero rows so the kernel reads mr of them
+          float* e = edge.get(size_t(mr) * kc);
+          for (int64_t i = 0; i < mr; ++i)
+            for (int64_t p = 0; p < kc; ++p) e[i * kc + p] = i < h ? rows[i * lda + p] : 0.0f;
+          rows = e;
+          row_stride = kc;
+        }
+        for (int64_t sj = 0; sj < strips; ++sj) {
+          const int64_t w = std::min<int64_t>(nr, nc - sj * nr);
+          float* cdst = c + si * mr * ldc + j0 + sj * nr;
+          if (h == mr && w == nr) {
+            s.kernel_rows(kc, rows, row_stride, bp + sj * kc * nr, cdst, ldc, alpha, beta_here);
+            continue;
+          }
+          s.kernel_rows(kc, rows, row_stride, bp + sj * kc * nr, tmp, nr, alpha, 0.0f);
+          for (int64_t i = 0; i < h; ++i)
+            for (int64_t j = 0; j < w; ++j) {
+              float* dst = cdst + i * ldc + j;
+              *dst = tmp[i * nr + j] + (beta_here != 0.0f ? beta_here * *dst : 0.0f);
+            }
+        }
+      }
+    }
+  };
+  parallel_for(n_parts * m_parts, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t part = lo; part < hi; ++part) run_part(part);
+  });
+}
+
+int64_t gemm_stored_a_count() { return g_stored_a_runs.load(std::memory_order_relaxed); }
+
 void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
            const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   run_gemm(isa(), m, n, k, alpha, plain_pack_a(a, lda, trans_a), plain_pack_b(b, ldb, trans_b), beta, c, ldc,
@@ -418,6 +631,11 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
 }
 
 void gemm_copy_strip_row(float* dst, const float* src, int64_t w) { isa().copy_row(dst, src, w); }
+
+void gemm_gather_strip_runs(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                            int nruns, int64_t w) {
+  isa().gather_runs(dst, kc, src, offsets, runs, nruns, w);
+}
 
 const char* gemm_isa() { return isa().name; }
 

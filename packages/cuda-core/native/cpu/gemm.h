@@ -29,6 +29,16 @@ using PackB = std::function<void(int64_t p0, int64_t kc, int64_t j0, int64_t nc,
 void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack_a, const PackB& pack_b, float beta,
                  float* c, int64_t ldc, int threads);
 
+// C = alpha * A @ op(B) + beta * C with A stored row-major ([m, k], row stride lda) and read
+// in place by the micro-kernel, never packed; op(B) from a packer, each block packed once, by
+// the thread that uses it. For products whose A (a convolution's weights) would otherwise be
+// packed by every thread that shares the product, at a cost near that of the arithmetic when
+// n is small (the deep layers of a U-Net on 4x4 and 8x8 planes). Runs on the thread pool.
+void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const PackB& pack_b,
+                   float beta, float* c, int64_t ldc);
+// How many products have run through gemm_stored_a since start-up (tests).
+int64_t gemm_stored_a_count();
+
 // A B-block packer from a per-strip one: strip(p0, kc, j0, w, nr, dst) fills one strip of w <= nr
 // columns (zeroing columns w..nr).
 template <typename Strip>
@@ -46,6 +56,16 @@ PackB plain_pack_b(const float* b, int64_t ldb, bool trans_b);
 // dst[0:w] = src[0:w] and dst[w:nr] = 0 for the current micro-kernel's strip width nr, w <= nr,
 // dst 64-byte aligned: one row of a packed B strip, for implicit packers.
 void gemm_copy_strip_row(float* dst, const float* src, int64_t w);
+
+// One run of a packed B strip's columns: dst[t0 + t] = src[offset + t] for t < len.
+struct StripRun {
+  int64_t t0, len, offset;
+};
+// Rows p < kc of a packed B strip of w <= nr columns (dst + p * nr, 64-byte aligned), each
+// gathered from runs that tile [0, w), at src + offsets[p] + run.offset; zeros from w to nr.
+// For implicit packers whose strip columns are a few contiguous runs of the source.
+void gemm_gather_strip_runs(float* dst, int64_t kc, const float* src, const int64_t* offsets, const StripRun* runs,
+                            int nruns, int64_t w);
 
 // The micro-kernel's instruction set on this machine: "avx512", "avx2" or "scalar".
 const char* gemm_isa();
