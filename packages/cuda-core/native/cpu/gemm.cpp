@@ -57,7 +57,9 @@ struct Isa {
   int mr;
   int nr;
   Kernel kernel;
-  KernelRows kernel_rows;
+  // kernel_rows[q] reads (q + 1) * rows_step stored rows of A; the last one mr of them.
+  int rows_step;
+  const KernelRows* kernel_rows;
   CopyRow copy_row;
   PackRows pack_rows;
   GatherRuns gather_runs;
@@ -93,17 +95,18 @@ LR_INLINE void gather_runs_rows(float* dst, int64_t kc, const float* src, const 
   }
 }
 
-// C (12 x 32) = alpha * acc + beta * C.
-LR_AVX512 LR_INLINE void store_avx512(const __m512 (&acc)[12][2], float* c, int64_t ldc, float alpha, float beta) {
+// C (MR x 32) = alpha * acc + beta * C.
+template <int MR>
+LR_AVX512 LR_INLINE void store_avx512(const __m512 (&acc)[MR][2], float* c, int64_t ldc, float alpha, float beta) {
   const __m512 va = _mm512_set1_ps(alpha);
   if (beta == 0.0f) {
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < MR; ++i) {
       _mm512_storeu_ps(c + i * ldc, _mm512_mul_ps(acc[i][0], va));
       _mm512_storeu_ps(c + i * ldc + 16, _mm512_mul_ps(acc[i][1], va));
     }
   } else {
     const __m512 vb = _mm512_set1_ps(beta);
-    for (int i = 0; i < 12; ++i) {
+    for (int i = 0; i < MR; ++i) {
       float* row = c + i * ldc;
       _mm512_storeu_ps(row, _mm512_fmadd_ps(_mm512_loadu_ps(row), vb, _mm512_mul_ps(acc[i][0], va)));
       _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(_mm512_loadu_ps(row + 16), vb, _mm512_mul_ps(acc[i][1], va)));
@@ -128,30 +131,31 @@ LR_AVX512 void kernel_avx512(int64_t kc, const float* ap, const float* bp, float
     ap += MR;
     bp += 32;
   }
-  store_avx512(acc, c, ldc, alpha, beta);
+  store_avx512<MR>(acc, c, ldc, alpha, beta);
 }
 
-// kernel_avx512 with A read from 12 stored rows: four row pointers three rows apart, so each
-// broadcast addresses its row as base + 0, 1 or 2 strides.
+// kernel_avx512 with A read from MR stored rows: row pointers three rows apart, so each
+// broadcast addresses its row as base + 0, 1 or 2 strides. MR = 4 and 8 serve the last rows
+// of a product (256 = 21 x 12 + 4) without computing a whole strip of zero rows.
+template <int MR>
 LR_AVX512 void kernel_rows_avx512(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
                                   float alpha, float beta) {
-  constexpr int MR = 12;
   __m512 acc[MR][2];
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  const float* rows[4] = {a, a + 3 * lda, a + 6 * lda, a + 9 * lda};
+  const float* rows[(MR + 2) / 3];
+  for (int q = 0; q < (MR + 2) / 3; ++q) rows[q] = a + 3 * q * lda;
   for (int64_t p = 0; p < kc; ++p) {
     const __m512 b0 = _mm512_load_ps(bp);
     const __m512 b1 = _mm512_load_ps(bp + 16);
     _mm_prefetch(reinterpret_cast<const char*>(bp + 256), _MM_HINT_T0);
-    for (int q = 0; q < 4; ++q)
-      for (int r = 0; r < 3; ++r) {
-        const __m512 av = _mm512_set1_ps(rows[q][r * lda + p]);
-        acc[3 * q + r][0] = _mm512_fmadd_ps(av, b0, acc[3 * q + r][0]);
-        acc[3 * q + r][1] = _mm512_fmadd_ps(av, b1, acc[3 * q + r][1]);
-      }
+    for (int i = 0; i < MR; ++i) {
+      const __m512 av = _mm512_set1_ps(rows[i / 3][(i % 3) * lda + p]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
     bp += 32;
   }
-  store_avx512(acc, c, ldc, alpha, beta);
+  store_avx512<MR>(acc, c, ldc, alpha, beta);
 }
 
 LR_AVX512 void copy_row_avx512(float* dst, const float* src, int64_t w) {
@@ -175,13 +179,55 @@ LR_AVX512 LR_INLINE void copy_run_avx512(float* d, const float* s, int64_t len) 
 
 LR_AVX512 void gather_runs_avx512(float* dst, int64_t kc, const float* src, const int64_t* offsets,
                                   const StripRun* runs, int nruns, int64_t w) {
-  gather_runs_rows<32>(dst, kc, src, offsets, runs, nruns, w, copy_run_avx512);
+  // Where each half of the strip (16 columns) reads from a span of at most 32 floats (short
+  // runs: two to eight output rows of a small plane), a half-row is two masked loads and one
+  // permutation instead of a load and a store per run.
+  int32_t lane_offset[32];
+  for (int r = 0; r < nruns; ++r)
+    for (int64_t t = 0; t < runs[r].len; ++t) lane_offset[runs[r].t0 + t] = static_cast<int32_t>(runs[r].offset + t);
+  __m512i index[2];
+  int64_t base[2];
+  __mmask16 lo_mask[2], hi_mask[2], lanes[2];
+  bool permute = nruns > 2;  // two runs or one: the copies are already few
+  for (int half = 0; half < 2 && permute; ++half) {
+    const int64_t t0 = 16 * half, t1 = std::min<int64_t>(w, t0 + 16);
+    if (t0 >= t1) {  // nothing to read: zeros
+      base[half] = 0;
+      index[half] = _mm512_setzero_si512();
+      lo_mask[half] = hi_mask[half] = lanes[half] = 0;
+      continue;
+    }
+    // Offsets rise along the strip (runs in order, images in order).
+    const int64_t first = lane_offset[t0], span = lane_offset[t1 - 1] - first + 1;
+    if (span > 32) {
+      permute = false;
+      break;
+    }
+    alignas(64) int32_t idx[16] = {};
+    for (int64_t t = t0; t < t1; ++t) idx[t - t0] = static_cast<int32_t>(lane_offset[t] - first);
+    index[half] = _mm512_load_si512(idx);
+    base[half] = first;
+    lo_mask[half] = static_cast<__mmask16>(span >= 16 ? 0xFFFF : (1u << span) - 1);
+    hi_mask[half] = static_cast<__mmask16>(span <= 16 ? 0 : (1u << (span - 16)) - 1);
+    lanes[half] = static_cast<__mmask16>((1u << (t1 - t0)) - 1);
+  }
+  if (!permute) return gather_runs_rows<32>(dst, kc, src, offsets, runs, nruns, w, copy_run_avx512);
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* s = src + offsets[p];
+    for (int half = 0; half < 2; ++half) {
+      const float* h = s + base[half];
+      const __m512 lo = _mm512_maskz_loadu_ps(lo_mask[half], h);
+      const __m512 hi = _mm512_maskz_loadu_ps(hi_mask[half], h + 16);
+      _mm512_store_ps(dst + p * 32 + 16 * half, _mm512_maskz_permutex2var_ps(lanes[half], lo, index[half], hi));
+    }
+  }
 }
 
-// C (6 x 16) = alpha * acc + beta * C.
-LR_AVX2 LR_INLINE void store_avx2(const __m256 (&acc)[6][2], float* c, int64_t ldc, float alpha, float beta) {
+// C (MR x 16) = alpha * acc + beta * C.
+template <int MR>
+LR_AVX2 LR_INLINE void store_avx2(const __m256 (&acc)[MR][2], float* c, int64_t ldc, float alpha, float beta) {
   const __m256 va = _mm256_set1_ps(alpha);
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < MR; ++i) {
     float* row = c + i * ldc;
     __m256 r0 = _mm256_mul_ps(acc[i][0], va);
     __m256 r1 = _mm256_mul_ps(acc[i][1], va);
@@ -212,29 +258,30 @@ LR_AVX2 void kernel_avx2(int64_t kc, const float* ap, const float* bp, float* c,
     ap += MR;
     bp += 16;
   }
-  store_avx2(acc, c, ldc, alpha, beta);
+  store_avx2<MR>(acc, c, ldc, alpha, beta);
 }
 
-// kernel_avx2 with A read from 6 stored rows (two row pointers three rows apart).
+// kernel_avx2 with A read from MR stored rows (row pointers three rows apart); MR = 3 serves
+// the last rows of a product.
+template <int MR>
 LR_AVX2 void kernel_rows_avx2(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc,
                               float alpha, float beta) {
-  constexpr int MR = 6;
   __m256 acc[MR][2];
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  const float* rows[2] = {a, a + 3 * lda};
+  const float* rows[(MR + 2) / 3];
+  for (int q = 0; q < (MR + 2) / 3; ++q) rows[q] = a + 3 * q * lda;
   for (int64_t p = 0; p < kc; ++p) {
     const __m256 b0 = _mm256_load_ps(bp);
     const __m256 b1 = _mm256_load_ps(bp + 8);
     _mm_prefetch(reinterpret_cast<const char*>(bp + 128), _MM_HINT_T0);
-    for (int q = 0; q < 2; ++q)
-      for (int r = 0; r < 3; ++r) {
-        const __m256 av = _mm256_broadcast_ss(rows[q] + r * lda + p);
-        acc[3 * q + r][0] = _mm256_fmadd_ps(av, b0, acc[3 * q + r][0]);
-        acc[3 * q + r][1] = _mm256_fmadd_ps(av, b1, acc[3 * q + r][1]);
-      }
+    for (int i = 0; i < MR; ++i) {
+      const __m256 av = _mm256_broadcast_ss(rows[i / 3] + (i % 3) * lda + p);
+      acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+    }
     bp += 16;
   }
-  store_avx2(acc, c, ldc, alpha, beta);
+  store_avx2<MR>(acc, c, ldc, alpha, beta);
 }
 
 LR_AVX2 void copy_row_avx2(float* dst, const float* src, int64_t w) {
@@ -308,9 +355,12 @@ void gather_runs_scalar(float* dst, int64_t kc, const float* src, const int64_t*
   gather_runs_rows<8>(dst, kc, src, offsets, runs, nruns, w, copy_run_scalar);
 }
 
-const Isa kAvx512{12, 32, kernel_avx512, kernel_rows_avx512, copy_row_avx512, pack_rows_avx512, gather_runs_avx512, "avx512"};
-const Isa kAvx2{6, 16, kernel_avx2, kernel_rows_avx2, copy_row_avx2, pack_rows_avx2, gather_runs_avx2, "avx2"};
-const Isa kScalar{4, 8, kernel_scalar, kernel_rows_scalar, copy_row_scalar, pack_rows_scalar, gather_runs_scalar, "scalar"};
+const KernelRows kRowsAvx512[] = {kernel_rows_avx512<4>, kernel_rows_avx512<8>, kernel_rows_avx512<12>};
+const KernelRows kRowsAvx2[] = {kernel_rows_avx2<3>, kernel_rows_avx2<6>};
+const KernelRows kRowsScalar[] = {kernel_rows_scalar};
+const Isa kAvx512{12, 32, kernel_avx512, 4, kRowsAvx512, copy_row_avx512, pack_rows_avx512, gather_runs_avx512, "avx512"};
+const Isa kAvx2{6, 16, kernel_avx2, 3, kRowsAvx2, copy_row_avx2, pack_rows_avx2, gather_runs_avx2, "avx2"};
+const Isa kScalar{4, 8, kernel_scalar, 4, kRowsScalar, copy_row_scalar, pack_rows_scalar, gather_runs_scalar, "scalar"};
 
 bool cpu_has(const std::string& name) {
   __builtin_cpu_init();
@@ -568,11 +618,14 @@ void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
       const float beta_here = p0 == 0 ? beta : 1.0f;
       for (int64_t si = si0; si < si1; ++si) {
         const int64_t h = std::min<int64_t>(mr, m - si * mr);
+        // The last rows run the smallest kernel that covers them.
+        const int64_t q = ceil_div(h, s.rows_step) - 1, kh = (q + 1) * s.rows_step;
+        const KernelRows kernel = s.kernel_rows[q];
         const float* rows = a + si * mr * lda + p0;
         int64_t row_stride = lda;
-        if (h < mr) {  // the last rows, copied above zero rows so the kernel reads mr of them
-          float* e = edge.get(size_t(mr) * kc);
-          for (int64_t i = 0; i < mr; ++i)
+        if (h < kh) {  // copied above zero rows, so that the kernel reads kh of them
+          float* e = edge.get(size_t(kh) * kc);
+          for (int64_t i = 0; i < kh; ++i)
             for (int64_t p = 0; p < kc; ++p) e[i * kc + p] = i < h ? rows[i * lda + p] : 0.0f;
           rows = e;
           row_stride = kc;
@@ -580,11 +633,11 @@ void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
         for (int64_t sj = 0; sj < strips; ++sj) {
           const int64_t w = std::min<int64_t>(nr, nc - sj * nr);
           float* cdst = c + si * mr * ldc + j0 + sj * nr;
-          if (h == mr && w == nr) {
-            s.kernel_rows(kc, rows, row_stride, bp + sj * kc * nr, cdst, ldc, alpha, beta_here);
+          if (h == kh && w == nr) {
+            kernel(kc, rows, row_stride, bp + sj * kc * nr, cdst, ldc, alpha, beta_here);
             continue;
           }
-          s.kernel_rows(kc, rows, row_stride, bp + sj * kc * nr, tmp, nr, alpha, 0.0f);
+          kernel(kc, rows, row_stride, bp + sj * kc * nr, tmp, nr, alpha, 0.0f);
           for (int64_t i = 0; i < h; ++i)
             for (int64_t j = 0; j < w; ++j) {
               float* dst = cdst + i * ldc + j;
