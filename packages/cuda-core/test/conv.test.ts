@@ -855,7 +855,7 @@ describe('conv2d on small planes as one GEMM over the batch, weights read in pla
   });
 
   it('gives the same outputs, bit for bit, on 1, 2 and 3 threads', () => {
-    // 512 columns (parts of 2 strips of 32 on two threads), 128 columns (too few: the rows are
+    // 512 columns (a part per strip), 128 columns (too few strips for two threads: the rows are
     // cut as well), 70 (a last, partial strip), 9 (less than one strip).
     const tcases: Case[] = [
       { n: 8, c: 32, h: 8, w: 8, o: 64, kh: 3, kw: 3, padding: [1, 1], bias: true },

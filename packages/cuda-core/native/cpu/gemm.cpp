@@ -596,13 +596,14 @@ void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a,
   const int64_t mt = ceil_div(m, mr), nt = ceil_div(n, nr);
   // k blocks of equal length (no short block left over).
   const int64_t kb = ceil_div(k, KC), kc_max = ceil_div(k, kb);
-  // Parts claimed as threads come free (so one held-up thread does not hold up the rest), at
-  // least four per thread where there are enough strips: column blocks of B, each packed by the
-  // part that uses it and kept in L1/L2 while the rows of A stream past it; when there are too
-  // few columns, row blocks as well (each packing its own copy of its B block, a small cost
-  // beside its arithmetic with at least four strips of rows).
+  // Parts claimed as threads come free (so one held-up thread does not hold up the rest):
+  // column strips of B, each packed by the part that uses it and kept in L1/L2 while the rows of
+  // A stream past it (one strip a part: on a shared machine, measured as fast as two or four,
+  // which wait longer for the last part); when there are fewer than four strips per thread, row
+  // blocks as well (each packing its own copy of its B block, a small cost beside its
+  // arithmetic with at least four strips of rows).
   const int threads = num_threads();
-  const int64_t part_strips = std::max<int64_t>(1, std::min<int64_t>(8, nt / (4 * threads)));
+  constexpr int64_t part_strips = 1;
   const int64_t n_parts = ceil_div(nt, part_strips);
   const int64_t m_parts = std::max<int64_t>(1, std::min(ceil_div(4 * threads, n_parts), mt / 4));
   auto run_part = [&](int64_t part) {
