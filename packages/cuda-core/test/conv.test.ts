@@ -815,8 +815,8 @@ describe('conv2d on small planes as one GEMM over the batch, weights read in pla
   const storedRuns = () => kernels.gemm_stored_a_count() as number;
   // Output channels off the micro-kernels' row strips (12, 6 and 4 rows), so that the last
   // rows run a shorter kernel (4 or 8 rows at AVX-512, 3 at AVX2) on the rows as stored (AVX-512:
-  // 40, 44; AVX2: 33) or copied above zero rows (AVX-512: 33, 34, 43; AVX2: 34, 40, 43, 44;
-  // scalar: 33, 34, 43), one k block and several (k = 576, 2700: 3 and 11 blocks),
+  // 40, 44; AVX2: 33) or copied above zero rows (AVX-512: 33, 34, 43; AVX2: 34, 40, 43, 44), or
+  // a partial packed strip (scalar: 33, 34, 43), one k block and several (k = 576, 2700: 3 and 11 blocks),
   // column counts off the 32, 16 and 8 wide strips (2 x 35, 3 x 16), a plane of one pixel, runs
   // of 4 to 7 pixels per output row, dilation, groups (one GEMM each), and a strided layer
   // (whose im2col rows are gathered one pixel at a time).

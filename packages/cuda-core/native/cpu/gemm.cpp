@@ -57,7 +57,8 @@ struct Isa {
   int mr;
   int nr;
   Kernel kernel;
-  // kernel_rows[q] reads (q + 1) * rows_step stored rows of A; the last one mr of them.
+  // kernel_rows[q] reads (q + 1) * rows_step stored rows of A; the last one mr of them. Null
+  // where A is better packed.
   int rows_step;
   const KernelRows* kernel_rows;
   CopyRow copy_row;
@@ -310,14 +311,13 @@ LR_AVX2 void gather_runs_avx2(float* dst, int64_t kc, const float* src, const in
   gather_runs_rows<16>(dst, kc, src, offsets, runs, nruns, w, copy_run_avx2);
 }
 
-// acc (4 x 8) = A (4 x kc, element (i, p) at a[i * row + p * step]) * Bp (kc x 8).
-LR_INLINE void kernel_scalar_any(int64_t kc, const float* a, int64_t row, int64_t step, const float* bp, float* c,
-                                 int64_t ldc, float alpha, float beta) {
+void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
   constexpr int MR = 4, NR = 8;
   float acc[MR][NR] = {};
   for (int64_t p = 0; p < kc; ++p) {
     for (int i = 0; i < MR; ++i)
-      for (int j = 0; j < NR; ++j) acc[i][j] += a[i * row + p * step] * bp[j];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ap[i] * bp[j];
+    ap += MR;
     bp += NR;
   }
   for (int i = 0; i < MR; ++i)
@@ -325,15 +325,6 @@ LR_INLINE void kernel_scalar_any(int64_t kc, const float* a, int64_t row, int64_
       float* dst = c + i * ldc + j;
       *dst = alpha * acc[i][j] + (beta != 0.0f ? beta * *dst : 0.0f);
     }
-}
-
-void kernel_scalar(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, float alpha, float beta) {
-  kernel_scalar_any(kc, ap, 1, 4, bp, c, ldc, alpha, beta);
-}
-
-void kernel_rows_scalar(int64_t kc, const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, float alpha,
-                        float beta) {
-  kernel_scalar_any(kc, a, lda, 1, bp, c, ldc, alpha, beta);
 }
 
 void copy_row_scalar(float* dst, const float* src, int64_t w) {
@@ -357,10 +348,11 @@ void gather_runs_scalar(float* dst, int64_t kc, const float* src, const int64_t*
 
 const KernelRows kRowsAvx512[] = {kernel_rows_avx512<4>, kernel_rows_avx512<8>, kernel_rows_avx512<12>};
 const KernelRows kRowsAvx2[] = {kernel_rows_avx2<3>, kernel_rows_avx2<6>};
-const KernelRows kRowsScalar[] = {kernel_rows_scalar};
 const Isa kAvx512{12, 32, kernel_avx512, 4, kRowsAvx512, copy_row_avx512, pack_rows_avx512, gather_runs_avx512, "avx512"};
 const Isa kAvx2{6, 16, kernel_avx2, 3, kRowsAvx2, copy_row_avx2, pack_rows_avx2, gather_runs_avx2, "avx2"};
-const Isa kScalar{4, 8, kernel_scalar, 4, kRowsScalar, copy_row_scalar, pack_rows_scalar, gather_runs_scalar, "scalar"};
+// No stored-row kernel: reading rows in place, the compiler keeps the scalar kernel's
+// accumulators in memory (3x slower), so gemm_stored_a packs A here as gemm_packed does.
+const Isa kScalar{4, 8, kernel_scalar, 4, nullptr, copy_row_scalar, pack_rows_scalar, gather_runs_scalar, "scalar"};
 
 bool cpu_has(const std::string& name) {
   __builtin_cpu_init();
@@ -589,9 +581,9 @@ std::atomic<int64_t> g_stored_a_runs{0};
 void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const PackB& pack_b,
                    float beta, float* c, int64_t ldc) {
   const Isa& s = isa();
-  if (m <= 0 || n <= 0 || k <= 0 || alpha == 0.0f)
-    return run_gemm(s, m, n, k, alpha, plain_pack_a(a, lda, false), pack_b, beta, c, ldc, 1);
   g_stored_a_runs.fetch_add(1, std::memory_order_relaxed);
+  if (m <= 0 || n <= 0 || k <= 0 || alpha == 0.0f || !s.kernel_rows)
+    return run_gemm(s, m, n, k, alpha, plain_pack_a(a, lda, false), pack_b, beta, c, ldc, num_threads());
   const int mr = s.mr, nr = s.nr;
   const int64_t mt = ceil_div(m, mr), nt = ceil_div(n, nr);
   // k blocks of equal length (no short block left over).

@@ -33,7 +33,8 @@ void gemm_packed(int64_t m, int64_t n, int64_t k, float alpha, const PackA& pack
 // in place by the micro-kernel, never packed; op(B) from a packer, each block packed once, by
 // the thread that uses it. For products whose A (a convolution's weights) would otherwise be
 // packed by every thread that shares the product, at a cost near that of the arithmetic when
-// n is small (the deep layers of a U-Net on 4x4 and 8x8 planes). Runs on the thread pool.
+// n is small (the deep layers of a U-Net on 4x4 and 8x8 planes). The scalar micro-kernel
+// packs A as gemm_packed does (read in place, it runs 3x slower). Runs on the thread pool.
 void gemm_stored_a(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const PackB& pack_b,
                    float beta, float* c, int64_t ldc);
 // How many products have run through gemm_stored_a since start-up (tests).
