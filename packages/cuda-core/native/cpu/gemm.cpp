@@ -401,8 +401,11 @@ void gemm_range(const Isa& s, int64_t i0, int64_t i1, int64_t j0, int64_t j1, in
   const int mr = s.mr, nr = s.nr;
   const int64_t nc_max = (NC / nr) * nr, mc_max = (MC / mr) * mr;
   alignas(64) float tmp[16 * 32];
-  for (int64_t pc = p0; pc < p1; pc += KC) {
-    const int64_t kc = std::min(KC, p1 - pc);
+  // k blocks of equal length: a short last block would cost a whole pass over C for little
+  // arithmetic (k = 576: 288 + 288 rather than 512 + 64).
+  const int64_t kc_max = ceil_div(p1 - p0, ceil_div(p1 - p0, KC));
+  for (int64_t pc = p0; pc < p1; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, p1 - pc);
     const float beta_here = pc == p0 ? beta : 1.0f;
     for (int64_t ic = i0; ic < i1; ic += mc_max) {
       const int64_t mc = std::min(mc_max, i1 - ic);
