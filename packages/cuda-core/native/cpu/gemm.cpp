@@ -37,8 +37,9 @@ namespace lrface::cpu {
 namespace {
 
 // k block: an A strip (MR x KC, 24 KiB at AVX-512) fits the 32 KiB L1 next to the B row
-// stream. Each k block reads and writes all of C once more (4 MiB at 1024 x 1024): 512
-// measured about 5% faster than 256 on two threads, 2% on one (Zen 4, 1 MiB L2 a core).
+// stream. Each k block reads and writes all of C once more (4 MiB at 1024 x 1024), traffic
+// the two cores share: 512 measured 2-5% faster than 256 on two threads, even on one (Zen 4,
+// 1 MiB L2 a core).
 constexpr int64_t KC = 512;
 // column block: the packed KC x NC block of B, 1 MiB, the size of L2 (256, half of it, ran
 // 25% slower on 8 x 512 x 10240, where B is read as half rows)
