@@ -43,7 +43,7 @@ describe('matmul', () => {
     [[2, 3, 4], [4, 2]],
     [[2, 1, 3, 4], [5, 4, 6]], // both sides broadcast
     [[37, 70], [70, 45]], // crosses the micro-kernel tile sizes
-    [[13, 300], [300, 33]], // k larger than one cache block
+    [[13, 700], [700, 33]], // k larger than one cache block
     [[3, 30000], [30000, 4]], // tiny C, long k: threads split k
     [[200, 90], [90, 700]], // several column blocks, threads split C
     [[4, 30, 20], [4, 20, 25]], // a batch the threads share whole products of
