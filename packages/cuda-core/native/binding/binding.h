@@ -153,3 +153,6 @@ std::vector<BindingEntry>& binding_registry();
   static Napi::Value LRFACE_CONCAT(query_, name)(const Napi::CallbackInfo& info, const ::lrface::Args& a); \
   static ::lrface::BindingRegistrar LRFACE_CONCAT(registrar_, name)(#name, &LRFACE_CONCAT(query_, name)); \
   static Napi::Value LRFACE_CONCAT(query_, name)(const Napi::CallbackInfo& info, [[maybe_unused]] const ::lrface::Args& a)
+// A query returning the kernel-path counter cpu::name() (how often a path ran; tests use it).
+#define LRFACE_COUNTER_QUERY(name) \
+  LRFACE_QUERY(name) { return Napi::Number::New(info.Env(), static_cast<double>(::lrface::cpu::name())); }

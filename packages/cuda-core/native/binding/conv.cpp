@@ -79,36 +79,24 @@ LRFACE_BINDING(conv2d_backward_filter) {
 }
 
 // winograd_forward_count() -> how many convolutions ran the Winograd kernel so far (tests).
-LRFACE_QUERY(winograd_forward_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_forward_count()));
-}
+LRFACE_COUNTER_QUERY(winograd_forward_count)
 
 // winograd_backward_filter_count() -> how many filter gradients ran the Winograd kernel so far (tests).
-LRFACE_QUERY(winograd_backward_filter_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::winograd_backward_filter_count()));
-}
+LRFACE_COUNTER_QUERY(winograd_backward_filter_count)
 
 // filter_by_outputs_count() -> how many filter gradients ran with output channels along the
 // vector lanes so far (tests).
-LRFACE_QUERY(filter_by_outputs_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_outputs_count()));
-}
+LRFACE_COUNTER_QUERY(filter_by_outputs_count)
 
 // filter_by_inputs_count() -> how many filter gradients ran with input channels along the
 // vector lanes so far (tests).
-LRFACE_QUERY(filter_by_inputs_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::filter_by_inputs_count()));
-}
+LRFACE_COUNTER_QUERY(filter_by_inputs_count)
 
 // batched_forward_count() -> how many convolutions ran as one GEMM over the batch's small
 // planes so far (tests).
-LRFACE_QUERY(batched_forward_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::batched_forward_count()));
-}
+LRFACE_COUNTER_QUERY(batched_forward_count)
 
 // pointwise_forward_count() -> how many convolutions ran the 1x1 kernel so far (tests).
-LRFACE_QUERY(pointwise_forward_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::pointwise_forward_count()));
-}
+LRFACE_COUNTER_QUERY(pointwise_forward_count)
 
 }  // namespace lrface

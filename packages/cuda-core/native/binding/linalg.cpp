@@ -49,9 +49,7 @@ LRFACE_BINDING(matmul) {
 LRFACE_QUERY(gemm_isa) { return Napi::String::New(info.Env(), cpu::gemm_isa()); }
 
 // gemm_stored_a_count() -> how many products have run with A read in place, unpacked (tests).
-LRFACE_QUERY(gemm_stored_a_count) {
-  return Napi::Number::New(info.Env(), static_cast<double>(cpu::gemm_stored_a_count()));
-}
+LRFACE_COUNTER_QUERY(gemm_stored_a_count)
 
 // gemm_use_isa(name) -> whether this CPU has it; switches every GEMM and conv kernel (tests).
 LRFACE_QUERY(gemm_use_isa) {

@@ -97,13 +97,7 @@ LR_INLINE void transpose_band(const Args& a, int64_t n, int64_t oh0, int64_t row
             continue;
           }
           const float* s = a.gy + (n * g.o + o0 + i) * plane + (oh0 + r) * g.out_w + ow;
-          if (valid == VW) {
-            v[i] = vload<VW>(s);
-          } else {
-            float part[VW] = {};
-            std::memcpy(part, s, sizeof(float) * valid);
-            v[i] = vload<VW>(part);
-          }
+          v[i] = valid == VW ? vload<VW>(s) : vload_partial<VW>(s, valid);
         }
         transpose_square<VW>(v);
         for (int64_t p = 0; p < valid; ++p) vstore<VW>(gyt + ((r * g.out_w) + ow + p) * a.o_pad + o0, v[p]);

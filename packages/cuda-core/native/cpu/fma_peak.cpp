@@ -14,15 +14,13 @@
 #include "../core/error.h"
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-#define LR_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
-#define LR_AVX2 __attribute__((target("avx2,fma")))
 
 constexpr int64_t kIterations = 1 << 14;  // per round: ~0.2-0.4 ms at full speed
 

@@ -58,6 +58,18 @@ template <int VW>
 LR_INLINE void vstore(float* p, typename Vec<VW>::V v) {
   std::memcpy(p, &v, sizeof(v));
 }
+// The first n (0..VW) floats at p, the other lanes zero: reads nothing past p + n.
+template <int VW>
+LR_INLINE typename Vec<VW>::V vload_partial(const float* p, int64_t n) {
+  typename Vec<VW>::V v{};
+  std::memcpy(&v, p, sizeof(float) * n);
+  return v;
+}
+// The first n (0..VW) lanes of v to p: writes nothing past p + n.
+template <int VW>
+LR_INLINE void vstore_partial(float* p, typename Vec<VW>::V v, int64_t n) {
+  std::memcpy(p, &v, sizeof(float) * n);
+}
 
 // Shuffle masks over two concatenated vectors (indices 0..2VW-1).
 template <int VW>

@@ -474,13 +474,11 @@ LR_INLINE void filter_strips(const ConvGeometry& g, const float* w, int64_t mr, 
         filter_transform<K, V>(gf[a], t);
         for (int b = 0; b < S; ++b) {
           float* d = dst + (a * S + b) * e_stride;
-          if (lanes == VW) {
+          // The last channels store part of a vector: the rest would run into the next strip.
+          if (lanes == VW)
             vstore<VW>(d, t[b]);
-          } else {  // the last channels: the rest of the vector would run into the next strip
-            float part[VW];
-            vstore<VW>(part, t[b]);
-            std::memcpy(d, part, sizeof(float) * lanes);
-          }
+          else
+            vstore_partial<VW>(d, t[b], lanes);
         }
       }
     }
@@ -579,13 +577,7 @@ LR_INLINE void gy_block(const GradPlan& q, int64_t b, float* nbuf, float* px) {
                 continue;
               }
               const float* src = q.gy + (n * g.o + ov + i) * plane + oh * g.out_w + ow;
-              if (valid == VW) {
-                rows[i] = vload<VW>(src);
-              } else {
-                float part[VW] = {};
-                std::memcpy(part, src, sizeof(float) * valid);
-                rows[i] = vload<VW>(part);
-              }
+              rows[i] = valid == VW ? vload<VW>(src) : vload_partial<VW>(src, valid);
             }
             transpose_square<VW>(rows);  // rows[j]: the channels of pixel ow + j
             for (int j = 0; j < VW; ++j) {
