@@ -25,71 +25,39 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kIterations = 1 << 14;  // per round: ~0.2-0.4 ms at full speed
 
 // acc = acc * m + a on every chain: m slightly below 1 and a small keep the values bounded
-// and normal forever (denormals would slow some cores down).
+// and normal forever (denormals would slow some cores down). C chains of VW lanes; inlined into
+// each ISA's wrapper, where the multiply-add is one FMA (AVX-512, AVX2) or a multiply and an add
+// (baseline SSE has no FMA: 2 FLOP per lane all the same).
+template <int VW, int C>
+LR_INLINE float rounds(int64_t iterations, float m, float a) {
+  using V = typename kernel::Vec<VW>::V;
+  V acc[C];
+#pragma GCC unroll 32
+  for (int c = 0; c < C; ++c) acc[c] = V{} + float(c);
+  const V vm = V{} + m, va = V{} + a;
+  for (int64_t i = 0; i < iterations; ++i)
+#pragma GCC unroll 32
+    for (int c = 0; c < C; ++c) {
+      acc[c] = acc[c] * vm + va;
+      asm("" : "+v"(acc[c]));  // in registers, chain after chain (no loop interchange through memory)
+    }
+  V s = acc[0];
+#pragma GCC unroll 32
+  for (int c = 1; c < C; ++c) s += acc[c];
+  float r = 0.0f;
+  for (int l = 0; l < VW; ++l) r += s[l];
+  return r;
+}
+
+// Lanes and chains per ISA: accumulators + 2 operands fill the register file (32 zmm, 16 ymm/xmm).
+constexpr int kLanesAvx512 = 16, kChainsAvx512 = 24;
+constexpr int kLanesAvx2 = 8, kChainsAvx2 = 12;
+constexpr int kLanesSse = 4, kChainsSse = 12;
 LR_AVX512 float rounds_avx512(int64_t iterations, float m, float a) {
-  constexpr int C = 24;  // 24 accumulators + 2 operands of 32 zmm registers
-  __m512 acc[C];
-#pragma GCC unroll 32
-  for (int c = 0; c < C; ++c) acc[c] = _mm512_set1_ps(float(c));
-  const __m512 vm = _mm512_set1_ps(m), va = _mm512_set1_ps(a);
-  for (int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 32
-    for (int c = 0; c < C; ++c) {
-      acc[c] = _mm512_fmadd_ps(acc[c], vm, va);
-      asm("" : "+v"(acc[c]));  // in registers, chain after chain (no loop interchange through memory)
-    }
-  __m512 s = acc[0];
-#pragma GCC unroll 32
-  for (int c = 1; c < C; ++c) s = _mm512_add_ps(s, acc[c]);
-  alignas(64) float lanes[16];
-  _mm512_store_ps(lanes, s);
-  float r = 0.0f;
-  for (float v : lanes) r += v;
-  return r;
+  return rounds<kLanesAvx512, kChainsAvx512>(iterations, m, a);
 }
-
-LR_AVX2 float rounds_avx2(int64_t iterations, float m, float a) {
-  constexpr int C = 12;  // 12 accumulators + 2 operands of 16 ymm registers
-  __m256 acc[C];
-#pragma GCC unroll 32
-  for (int c = 0; c < C; ++c) acc[c] = _mm256_set1_ps(float(c));
-  const __m256 vm = _mm256_set1_ps(m), va = _mm256_set1_ps(a);
-  for (int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 32
-    for (int c = 0; c < C; ++c) {
-      acc[c] = _mm256_fmadd_ps(acc[c], vm, va);
-      asm("" : "+v"(acc[c]));  // in registers, chain after chain (no loop interchange through memory)
-    }
-  __m256 s = acc[0];
-#pragma GCC unroll 32
-  for (int c = 1; c < C; ++c) s = _mm256_add_ps(s, acc[c]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, s);
-  float r = 0.0f;
-  for (float v : lanes) r += v;
-  return r;
-}
-
-// Baseline x86-64: SSE has no FMA, so a multiply and an add per lane (2 FLOP, as one FMA).
-float rounds_sse(int64_t iterations, float m, float a) {
-  constexpr int C = 12;
-  __m128 acc[C];
-#pragma GCC unroll 32
-  for (int c = 0; c < C; ++c) acc[c] = _mm_set1_ps(float(c));
-  const __m128 vm = _mm_set1_ps(m), va = _mm_set1_ps(a);
-  for (int64_t i = 0; i < iterations; ++i)
-#pragma GCC unroll 32
-    for (int c = 0; c < C; ++c) {
-      acc[c] = _mm_add_ps(_mm_mul_ps(acc[c], vm), va);
-      asm("" : "+v"(acc[c]));  // in registers, chain after chain (no loop interchange through memory)
-    }
-  __m128 s = acc[0];
-#pragma GCC unroll 32
-  for (int c = 1; c < C; ++c) s = _mm_add_ps(s, acc[c]);
-  alignas(16) float lanes[4];
-  _mm_store_ps(lanes, s);
-  return lanes[0] + lanes[1] + lanes[2] + lanes[3];
-}
+LR_AVX2 float rounds_avx2(int64_t iterations, float m, float a) { return rounds<kLanesAvx2, kChainsAvx2>(iterations, m, a); }
+float rounds_sse(int64_t iterations, float m, float a) { return rounds<kLanesSse, kChainsSse>(iterations, m, a); }
 
 }  // namespace
 
@@ -100,13 +68,13 @@ FmaPeak measure_fma_peak(int threads, double seconds) {
   const std::string isa = gemm_isa();
   using RoundFn = float (*)(int64_t, float, float);
   RoundFn round = rounds_sse;
-  FmaPeak out{"scalar", 4, 12, {}};
+  FmaPeak out{"scalar", kLanesSse, kChainsSse, {}};
   if (isa == "avx512") {
     round = rounds_avx512;
-    out = FmaPeak{"avx512", 16, 24, {}};
+    out = FmaPeak{"avx512", kLanesAvx512, kChainsAvx512, {}};
   } else if (isa == "avx2") {
     round = rounds_avx2;
-    out = FmaPeak{"avx2", 8, 12, {}};
+    out = FmaPeak{"avx2", kLanesAvx2, kChainsAvx2, {}};
   }
   const double flops_per_round = double(kIterations) * out.chains * out.lanes * 2.0;
   out.flops_per_thread.assign(threads, 0.0);
