@@ -72,7 +72,6 @@ const manifest = {
   napiVersion: Number(process.versions.napi),
   builtWithNode: process.version,
   cuda: info.compiled,
-  cudnn: info.cudnn,
   sha256: createHash('sha256').update(bytes).digest('hex'),
   bytes: bytes.length,
 };

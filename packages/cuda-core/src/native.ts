@@ -16,10 +16,18 @@ export interface NativeStorage {
   write(data: Float32Array | Int32Array | Uint8Array, offset?: number): void;
 }
 
+/** What the run-time loader found of cuDNN or cuBLAS. */
+export interface GpuLibraryStatus {
+  loaded: boolean;
+  path: string;
+  version: string;
+  reason: string;
+}
+
 export interface CudaInfo {
   compiled: boolean;
-  cudnn: boolean;
-  cublas: boolean;
+  cudnnLibrary: GpuLibraryStatus;
+  cublasLibrary: GpuLibraryStatus;
   available: boolean;
   reason: string;
   runtimeVersion: number;

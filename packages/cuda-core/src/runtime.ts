@@ -1,5 +1,6 @@
 // Engine-wide settings and device discovery.
 import { addon } from './native.js';
+import type { GpuLibraryStatus } from './native.js';
 import { rangeError, typeError } from './errors.js';
 
 /** Threads the CPU kernels use (LRFACE_NUM_THREADS at start-up, else the machine's cores). */
@@ -27,11 +28,29 @@ export interface DeviceInfo {
   threads?: number;
 }
 
+/** cuDNN or cuBLAS as the addon found it: opened at run time, never linked. */
+export interface GpuLibraryInfo {
+  /** The library was opened and has every entry point the engine calls. */
+  loaded: boolean;
+  /** The file opened ('' when none was). */
+  path: string;
+  /** e.g. '9.6.0' ('' when unknown). */
+  version: string;
+  /** Why it is not in use, when it is not. */
+  reason: string;
+}
+
 export interface BuildInfo {
   /** The CUDA backend was compiled into the addon. */
   cuda: boolean;
+  /** cuDNN is loaded: CUDA convolutions run through it (the engine's own kernels otherwise). */
   cudnn: boolean;
+  /** cuBLAS is loaded: CUDA matrix products run through it (the engine's own kernel otherwise). */
   cublas: boolean;
+  /** Where cuDNN was found, its version, or why it is not in use. */
+  cudnnLibrary: GpuLibraryInfo;
+  /** Where cuBLAS was found, its version, or why it is not in use. */
+  cublasLibrary: GpuLibraryInfo;
   /** Whether a CUDA device can be used now. */
   cudaAvailable: boolean;
   /** Why CUDA cannot be used, when it cannot. */
@@ -55,12 +74,39 @@ export function buildInfo(): BuildInfo {
   const cuda = addon.cudaInfo();
   return {
     cuda: cuda.compiled,
-    cudnn: cuda.cudnn,
-    cublas: cuda.cublas,
+    cudnn: cuda.cudnnLibrary.loaded,
+    cublas: cuda.cublasLibrary.loaded,
+    cudnnLibrary: { ...cuda.cudnnLibrary },
+    cublasLibrary: { ...cuda.cublasLibrary },
     cudaAvailable: cuda.available,
     cudaReason: cuda.reason,
     cpuIsa: addon.kernels.gemm_isa() as string,
   };
+}
+
+function flag(fn: string, name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw typeError(fn, name, 'a boolean', value);
+  return value;
+}
+
+/**
+ * Lets cuDNN and cuBLAS use TF32 tensor cores for float32 convolutions and products on
+ * Ampere and newer GPUs: much faster, with products rounded to 10-bit mantissas (about 1e-3
+ * relative error). Off by default, so CUDA results match the CPU's to float32 rounding.
+ * Returns the previous setting.
+ */
+export function setAllowTF32(allow: boolean): boolean {
+  return addon.kernels.cuda_set_tf32(flag('setAllowTF32', 'allow', allow)) as boolean;
+}
+
+/**
+ * Chooses each convolution shape's cuDNN algorithm by timing all of them on its first call
+ * (like PyTorch's cudnn.benchmark) instead of by cuDNN's heuristics; the choice is kept for the
+ * process. Worth it for fixed input sizes (training on patches), costly when sizes vary.
+ * Off by default. Returns the previous setting.
+ */
+export function setCudnnBenchmark(on: boolean): boolean {
+  return addon.kernels.cuda_set_cudnn_benchmark(flag('setCudnnBenchmark', 'on', on)) as boolean;
 }
 
 /** Result of {@link measureFmaPeak}. */

@@ -1,11 +1,13 @@
 // The CUDA backend. Where no CUDA device is usable, the device suite is reported as skipped
 // (describe.skipIf), never as passed; what can be checked without a GPU runs everywhere.
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { addon, kernels } from '../src/native.js';
+import { ref } from '../src/ops/decl.js';
 import { expectClose, expectError } from './helpers/check.js';
 import { awayFromZero, size, uniform } from './helpers/random.js';
 
@@ -13,28 +15,66 @@ const info = lr.buildInfo();
 const hasCuda = lr.devices().some((d) => d.type === 'cuda');
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** What CMake found when it configured the local build, from its cache (undefined when the loaded addon is not the local build). */
-function cmakeFindings(): { cuda: boolean; cudnn: boolean; cublas: boolean } | undefined {
+/** Whether the local build compiled CUDA in, from CMake's cache (undefined when the loaded addon is not the local build). */
+function cmakeFindsCuda(): boolean | undefined {
   const cachePath = join(packageRoot, 'build', 'CMakeCache.txt');
   if (!lr.nativeAddonOrigin().startsWith('local build') || !existsSync(cachePath)) return undefined;
   const cache = readFileSync(cachePath, 'utf8');
   const value = (key: string): string => new RegExp(`^${key}:[A-Z]+=(.*)$`, 'm').exec(cache)?.[1] ?? '';
   const found = (key: string): boolean => value(key) !== '' && !value(key).endsWith('NOTFOUND');
-  const cudaMode = value('LRFACE_CUDA');
-  const cuda = cudaMode !== 'OFF' && found('CMAKE_CUDA_COMPILER');
-  return { cuda, cudnn: cuda && found('CUDNN_LIBRARY') && found('CUDNN_INCLUDE_DIR'), cublas: cuda && found('CUBLAS_LIBRARY') && found('CUBLAS_INCLUDE_DIR') };
+  return value('LRFACE_CUDA') !== 'OFF' && found('CMAKE_CUDA_COMPILER');
+}
+
+/** cudaInfo() of the loaded addon file in a fresh process with `env` added (the libraries are opened once per process). */
+function cudaInfoWith(env: Record<string, string>): ReturnType<typeof addon.cudaInfo> {
+  const path = /\((.*)\)$/.exec(lr.nativeAddonOrigin())?.[1];
+  if (!path) throw new Error(`no addon path in '${lr.nativeAddonOrigin()}'`);
+  const script = `process.stdout.write(JSON.stringify(require(${JSON.stringify(path)}).cudaInfo()))`;
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' }));
 }
 
 describe('CUDA build and discovery (runs everywhere)', () => {
   it('buildInfo reports what CMake compiled in', () => {
-    const found = cmakeFindings();
-    if (found === undefined) {
-      // A prebuilt addon: at least the flags must be consistent.
-      expect(info.cudnn && !info.cuda).toBe(false);
-      expect(info.cublas && !info.cuda).toBe(false);
-      return;
+    const cuda = cmakeFindsCuda();
+    if (cuda !== undefined) expect(info.cuda).toBe(cuda);
+    // cuDNN and cuBLAS are opened at run time: in use exactly when loaded, else a reason.
+    for (const [inUse, lib] of [
+      [info.cudnn, info.cudnnLibrary],
+      [info.cublas, info.cublasLibrary],
+    ] as const) {
+      expect(inUse).toBe(lib.loaded);
+      if (lib.loaded) expect([lib.reason, lib.path.length > 0, lib.version]).toEqual(['', true, expect.stringMatching(/^\d+\.\d+\.\d+$/)]);
+      else expect(lib.reason.length).toBeGreaterThan(10);
+      if (!info.cuda) expect(lib.reason).toMatch(/built without CUDA/);
     }
-    expect({ cuda: info.cuda, cudnn: info.cudnn, cublas: info.cublas }).toEqual(found);
+  });
+
+  it.skipIf(!info.cuda)('a library that is missing or not a library is named in the reason, and the addon still loads', () => {
+    const notALibrary = join(packageRoot, 'package.json');
+    const got = cudaInfoWith({ LRFACE_CUDNN_LIBRARY: '/nonexistent/libcudnn.so.9', LRFACE_CUBLAS_LIBRARY: notALibrary });
+    expect(got.cudnnLibrary.loaded).toBe(false);
+    expect(got.cudnnLibrary.reason).toMatch(/LRFACE_CUDNN_LIBRARY=\/nonexistent\/libcudnn\.so\.9 could not be opened: .*No such file/);
+    expect(got.cublasLibrary.loaded).toBe(false);
+    expect(got.cublasLibrary.reason).toContain(`LRFACE_CUBLAS_LIBRARY=${notALibrary} could not be opened`);
+    // Searched and not found: every candidate name and the variables that help are listed.
+    const searched = cudaInfoWith({ CUDNN_ROOT: '/nonexistent', LD_LIBRARY_PATH: '', LRFACE_CUDNN_LIBRARY: '' });
+    if (!searched.cudnnLibrary.loaded) {
+      expect(searched.cudnnLibrary.reason).toMatch(/cuDNN not found: none of libcudnn\.so\.9, libcudnn\.so\.8/);
+      expect(searched.cudnnLibrary.reason).toContain('/nonexistent/lib');
+      expect(searched.cudnnLibrary.reason).toMatch(/LRFACE_CUDNN_LIBRARY .* CUDNN_ROOT/);
+    }
+  });
+
+  it('setAllowTF32 and setCudnnBenchmark return the previous setting and check their argument', () => {
+    expect(lr.setAllowTF32(true)).toBe(false);
+    expect(lr.setAllowTF32(false)).toBe(true);
+    expect(lr.setCudnnBenchmark(true)).toBe(false);
+    expect(lr.setCudnnBenchmark(false)).toBe(true);
+    expectError(() => lr.setAllowTF32(1 as unknown as boolean), TypeError, 'setAllowTF32', "'allow'", 'a boolean');
+    expectError(() => lr.setCudnnBenchmark('yes' as unknown as boolean), TypeError, 'setCudnnBenchmark', "'on'", 'a boolean');
+    expect(kernels.cuda_use_libraries('none')).toBe('auto');
+    expect(kernels.cuda_use_libraries('auto')).toBe('none');
+    expectError(() => kernels.cuda_use_libraries('cudnn'), RangeError, "cuda_use_libraries: mode must be 'auto' or 'none'");
   });
 
   it('devices() and buildInfo() agree, with a reason whenever CUDA is unusable', () => {
@@ -242,11 +282,11 @@ describe.skipIf(!hasCuda)('CUDA device suite', () => {
     [a, b].forEach((t) => t.dispose());
   });
 
-  it('an op without a CUDA kernel yet fails clearly instead of reading device memory', () => {
-    const x = lr.tensor(uniform(2 * 3 * 5 * 5, 1), [2, 3, 5, 5], 'float32', 'cuda');
-    const w = lr.tensor(uniform(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], 'float32', 'cuda');
-    expectError(() => lr.conv2d(x, w), Error, 'cuda:0', 'CPU only');
-    [x, w].forEach((t) => t.dispose());
+  it('a CPU-only kernel given device memory fails clearly instead of reading it', () => {
+    // randperm draws on the CPU and copies; its kernel must refuse a device output.
+    const out = lr.zeros([8], 'int32', 'cuda');
+    expectError(() => kernels.random_permutation(...ref(out), 8, 1, 0), Error, 'cuda:0', 'CPU only');
+    out.dispose();
   });
 
   describe('elementwise with broadcasting', () => {

@@ -7,6 +7,9 @@
 #include <initializer_list>
 
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/libs/dispatch.h"
+#endif
 
 namespace lrface {
 
@@ -51,17 +54,29 @@ int64_t output_numel(const cpu::ConvGeometry& g) { return g.n * g.o * g.out_h * 
 // conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom[, relu])
 LRFACE_BINDING(conv2d_forward) {
   auto g = read_geometry(a, 8);
+  const bool relu = a.size() > 9 && a.boolean(9);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::conv2d_forward(dev, g, a.dev_f32(2, input_numel(g), dev), a.dev_f32(4, weight_numel(g), dev),
+                                a.is_null(6) ? nullptr : a.dev_f32(6, g.o, dev), a.dev_f32(0, output_numel(g), dev),
+                                relu);
+#endif
   float* out = a.f32(0, output_numel(g));
   const float* x = a.f32(2, input_numel(g));
   const float* w = a.f32(4, weight_numel(g));
   const float* bias = a.is_null(6) ? nullptr : a.f32(6, g.o);
-  const bool relu = a.size() > 9 && a.boolean(9);
   cpu::conv2d_forward(g, x, w, bias, out, relu);
 }
 
 // conv2d_backward_data(gx, gxOff, gy, gyOff, w, wOff, bias|null, bOff, geom): bias has C entries
 LRFACE_BINDING(conv2d_backward_data) {
   auto g = read_geometry(a, 8);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::conv2d_backward_data(dev, g, a.dev_f32(2, output_numel(g), dev), a.dev_f32(4, weight_numel(g), dev),
+                                      a.is_null(6) ? nullptr : a.dev_f32(6, g.c, dev),
+                                      a.dev_f32(0, input_numel(g), dev));
+#endif
   float* gx = a.f32(0, input_numel(g));
   const float* gy = a.f32(2, output_numel(g));
   const float* w = a.f32(4, weight_numel(g));
@@ -72,6 +87,11 @@ LRFACE_BINDING(conv2d_backward_data) {
 // conv2d_backward_filter(gw, gwOff, x, xOff, gy, gyOff, geom)
 LRFACE_BINDING(conv2d_backward_filter) {
   auto g = read_geometry(a, 6);
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::conv2d_backward_filter(dev, g, a.dev_f32(2, input_numel(g), dev), a.dev_f32(4, output_numel(g), dev),
+                                        a.dev_f32(0, weight_numel(g), dev));
+#endif
   float* gw = a.f32(0, weight_numel(g));
   const float* x = a.f32(2, input_numel(g));
   const float* gy = a.f32(4, output_numel(g));

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "../cuda/device_memory.h"
+#include "../cuda/device_query.h"
 #include "binding.h"
 #ifdef LRFACE_WITH_CUDA
 #include "../cuda/check.h"
@@ -60,5 +61,30 @@ LRFACE_QUERY(cuda_status_message) {
                                                              "allocator.cu", 1, static_cast<size_t>(bytes)));
 }
 #endif
+
+// cuda_use_libraries(mode) -> the previous mode: 'auto' uses cuDNN / cuBLAS where loaded,
+// 'none' runs every convolution and product on the engine's own CUDA kernels (tests).
+LRFACE_QUERY(cuda_use_libraries) {
+  const std::string mode = a.str(0);
+  LR_CHECK(mode == "auto" || mode == "none", Range, "cuda_use_libraries: mode must be 'auto' or 'none', got '", mode,
+           "'");
+  const bool before = cuda::gpu_libraries_in_use();
+  cuda::use_gpu_libraries(mode == "auto");
+  return Napi::String::New(info.Env(), before ? "auto" : "none");
+}
+
+// cuda_set_tf32(allow) -> the previous setting.
+LRFACE_QUERY(cuda_set_tf32) {
+  const bool before = cuda::allow_tf32();
+  cuda::set_allow_tf32(a.boolean(0));
+  return Napi::Boolean::New(info.Env(), before);
+}
+
+// cuda_set_cudnn_benchmark(on) -> the previous setting.
+LRFACE_QUERY(cuda_set_cudnn_benchmark) {
+  const bool before = cuda::cudnn_benchmark();
+  cuda::set_cudnn_benchmark(a.boolean(0));
+  return Napi::Boolean::New(info.Env(), before);
+}
 
 }  // namespace lrface

@@ -3,6 +3,9 @@
 #include "../cpu/fma_peak.h"
 #include "../cpu/gemm.h"
 #include "binding.h"
+#ifdef LRFACE_WITH_CUDA
+#include "../cuda/libs/dispatch.h"
+#endif
 
 namespace lrface {
 
@@ -31,6 +34,12 @@ LRFACE_BINDING(matmul) {
   }
   int64_t out_numel;
   LR_CHECK(!__builtin_mul_overflow(batch, mn, &out_numel), Range, "matmul: sizes overflow");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::matmul(dev, ta, tb, m, n, k, a.dev_f32(2, amax, dev), aoffs.data(), a.dev_f32(4, bmax, dev),
+                        boffs.data(), a.is_null(6) ? nullptr : a.dev_f32(6, n, dev), a.dev_f32(0, out_numel, dev),
+                        batch);
+#endif
   float* out = a.f32(0, out_numel);
   const float* pa = a.f32(2, amax);
   const float* pb = a.f32(4, bmax);

@@ -196,13 +196,22 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Object library_info(Napi::Env env, const cuda::GpuLibraryStatus& lib) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("loaded", lib.loaded);
+  o.Set("path", lib.path);
+  o.Set("version", lib.version);
+  o.Set("reason", lib.reason);
+  return o;
+}
+
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CudaStatus st = cuda_status();
   Napi::Object out = Napi::Object::New(env);
   out.Set("compiled", cuda_compiled());
-  out.Set("cudnn", cudnn_compiled());
-  out.Set("cublas", cublas_compiled());
+  out.Set("cudnnLibrary", library_info(env, cuda::cudnn_library_status()));
+  out.Set("cublasLibrary", library_info(env, cuda::cublas_library_status()));
   out.Set("available", st.available);
   out.Set("reason", st.reason);
   out.Set("runtimeVersion", st.runtime_version);

@@ -55,47 +55,49 @@ void fail_status(cudaError_t status, const char* call, const char* file, int lin
   throw EngineError(ErrorKind::State, message);
 }
 
-#ifdef LRFACE_HAVE_CUDNN
-void fail_status(cudnnStatus_t status, const char* call, const char* file, int line, size_t requested_bytes) {
+void fail_status(CudnnStatus status, const char* call, const char* file, int line, size_t requested_bytes) {
   std::ostringstream os;
-  os << "cuDNN error in " << where(call, file, line) << ": " << cudnnGetErrorString(status);
-  if (status == CUDNN_STATUS_ALLOC_FAILED) {
-    os << "; out of device memory";
+  const CudnnApi* api = cudnn_api();
+  const int code = static_cast<int>(status);
+  os << "cuDNN error in " << where(call, file, line) << ": "
+     << (api ? api->GetErrorString(status) : "status") << " (" << code << ")";
+  if (code == cudnn::kAllocFailedV8 || code == cudnn::kHostAllocFailedV9 || code == cudnn::kDeviceAllocFailedV9) {
+    os << "; out of memory";
     if (requested_bytes > 0) os << " asking for " << mib(requested_bytes);
     os << ", " << free_memory_text();
   }
   throw EngineError(ErrorKind::State, os.str());
 }
-#endif
 
-#ifdef LRFACE_HAVE_CUBLAS
 namespace {
-const char* cublas_reason(cublasStatus_t status) {
-  switch (status) {
-    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED (cuBLAS could not start)";
-    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED (allocation failed)";
-    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE (bad argument)";
-    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH (not supported by this GPU)";
-    case CUBLAS_STATUS_MAPPING_ERROR: return "CUBLAS_STATUS_MAPPING_ERROR (GPU memory access failed)";
-    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED (the kernel failed to run)";
-    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
-    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
-    case CUBLAS_STATUS_LICENSE_ERROR: return "CUBLAS_STATUS_LICENSE_ERROR";
+// cuBLAS's own text where the library has cublasGetStatusString (11.4 on), else ours.
+std::string cublas_reason(CublasStatus status) {
+  if (const CublasApi* api = cublas_api(); api && api->GetStatusString) return api->GetStatusString(status);
+  switch (static_cast<int>(status)) {
+    case 1: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case 3: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case 7: return "CUBLAS_STATUS_INVALID_VALUE";
+    case 8: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case 11: return "CUBLAS_STATUS_MAPPING_ERROR";
+    case 13: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case 14: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case 15: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case 16: return "CUBLAS_STATUS_LICENSE_ERROR";
     default: return "unknown cuBLAS status";
   }
 }
 }  // namespace
 
-void fail_status(cublasStatus_t status, const char* call, const char* file, int line, size_t requested_bytes) {
+void fail_status(CublasStatus status, const char* call, const char* file, int line, size_t requested_bytes) {
   std::ostringstream os;
-  os << "cuBLAS error in " << where(call, file, line) << ": " << cublas_reason(status);
-  if (status == CUBLAS_STATUS_ALLOC_FAILED) {
+  os << "cuBLAS error in " << where(call, file, line) << ": " << cublas_reason(status) << " ("
+     << static_cast<int>(status) << ")";
+  if (status == CublasStatus::AllocFailed) {
     os << "; out of device memory";
     if (requested_bytes > 0) os << " asking for " << mib(requested_bytes);
     os << ", " << free_memory_text();
   }
   throw EngineError(ErrorKind::State, os.str());
 }
-#endif
 
 }  // namespace lrface::cuda

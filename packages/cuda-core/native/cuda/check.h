@@ -7,39 +7,25 @@
 #include <string>
 
 #include "../core/error.h"
-
-#ifdef LRFACE_HAVE_CUDNN
-#include <cudnn.h>
-#endif
-#ifdef LRFACE_HAVE_CUBLAS
-#include <cublas_v2.h>
-#endif
+#include "libs/gpu_libs.h"
 
 namespace lrface::cuda {
 
 // Out of memory also names the bytes asked for and what the device has free.
 [[noreturn]] void fail_status(cudaError_t status, const char* call, const char* file, int line, size_t requested_bytes);
-#ifdef LRFACE_HAVE_CUDNN
-[[noreturn]] void fail_status(cudnnStatus_t status, const char* call, const char* file, int line, size_t requested_bytes);
-#endif
-#ifdef LRFACE_HAVE_CUBLAS
-[[noreturn]] void fail_status(cublasStatus_t status, const char* call, const char* file, int line, size_t requested_bytes);
-#endif
+[[noreturn]] void fail_status(CudnnStatus status, const char* call, const char* file, int line, size_t requested_bytes);
+[[noreturn]] void fail_status(CublasStatus status, const char* call, const char* file, int line, size_t requested_bytes);
 
 inline bool succeeded(cudaError_t s) { return s == cudaSuccess; }
-#ifdef LRFACE_HAVE_CUDNN
-inline bool succeeded(cudnnStatus_t s) { return s == CUDNN_STATUS_SUCCESS; }
-#endif
-#ifdef LRFACE_HAVE_CUBLAS
-inline bool succeeded(cublasStatus_t s) { return s == CUBLAS_STATUS_SUCCESS; }
-#endif
+inline bool succeeded(CudnnStatus s) { return s == CudnnStatus::Success; }
+inline bool succeeded(CublasStatus s) { return s == CublasStatus::Success; }
 
 // The message text of a failed status, without throwing (for tests and the stub reasons).
 std::string describe_status(cudaError_t status, const char* call, const char* file, int line, size_t requested_bytes);
 
 }  // namespace lrface::cuda
 
-// LR_CUDA_CHECK(cudaMemcpyAsync(...)): works for cudaError_t, cudnnStatus_t and cublasStatus_t.
+// LR_CUDA_CHECK(cudaMemcpyAsync(...)): works for cudaError_t, CudnnStatus and CublasStatus.
 #define LR_CUDA_CHECK(call)                                                                  \
   do {                                                                                       \
     auto lr_cuda_status_ = (call);                                                           \

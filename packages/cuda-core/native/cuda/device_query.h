@@ -25,7 +25,31 @@ struct CudaStatus {
 
 CudaStatus cuda_status();
 bool cuda_compiled();
-bool cudnn_compiled();
-bool cublas_compiled();
+
+namespace cuda {
+
+// What the run-time loader (libs/gpu_libs.h) found: the library's path and version, or why it
+// is not in use. The first query opens the library.
+struct GpuLibraryStatus {
+  bool loaded = false;
+  std::string path;
+  std::string version;
+  std::string reason;
+};
+GpuLibraryStatus cudnn_library_status();
+GpuLibraryStatus cublas_library_status();
+
+// false: convolutions and products run on the engine's own CUDA kernels even where cuDNN and
+// cuBLAS are loaded (tests compare the two paths on one GPU).
+void use_gpu_libraries(bool use);
+bool gpu_libraries_in_use();
+// TF32 tensor-core products (10-bit mantissas) in cuDNN and cuBLAS: off unless asked for.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+// Measured algorithm search per convolution shape (like cudnn.benchmark): off by default.
+void set_cudnn_benchmark(bool on);
+bool cudnn_benchmark();
+
+}  // namespace cuda
 
 }  // namespace lrface
