@@ -241,6 +241,8 @@ bool run(int device, const cpu::ConvGeometry& g, Direction dir, const void* in0,
   if (!p.usable) return false;
   Choice& c = p.choice[static_cast<int>(dir)];
   if (c.algo < 0) {
+    // Another direction's choice may have left its math type on the shared descriptor.
+    LR_CUDA_CHECK(api->SetConvolutionMathType(p.conv, tf32 ? cudnn::kTensorOpMath : cudnn::kFmaMath));
     const auto perf = measured ? measure(*api, h, device, p, dir, in0, in1, out) : rank(*api, h, p, dir);
     Choice chosen = pick(perf.data(), static_cast<int>(perf.size()), tf32);
     if (chosen.algo < 0) return false;  // nothing within the limits: the engine's own kernels
