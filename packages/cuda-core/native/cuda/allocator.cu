@@ -27,11 +27,23 @@ size_t round_size(size_t bytes) {
   return ((padded + step - 1) / step) * step;
 }
 
+// Uploads go through a ring of pinned buffers, each reused only once the copy that last read
+// it has run (its event), so an upload queues and returns instead of waiting for all the work
+// ahead of it on the stream.
+constexpr int kUploadSlots = 4;
+struct UploadSlot {
+  void* buffer = nullptr;  // pinned host memory
+  size_t bytes = 0;
+  cudaEvent_t read = nullptr;  // recorded after the copy that reads `buffer`
+};
+
 struct DeviceState {
   bool initialised = false;
   cudaStream_t stream = nullptr;
   std::unordered_map<size_t, std::vector<void*>> free_blocks;
-  void* staging = nullptr;  // pinned host memory
+  UploadSlot uploads[kUploadSlots];
+  int next_upload = 0;
+  void* staging = nullptr;  // pinned host memory for downloads
   size_t staging_bytes = 0;
   int64_t in_use = 0;
   int64_t cached = 0;
@@ -70,6 +82,33 @@ void release_cached(DeviceState& s) {
     for (void* p : blocks) cudaFree(p);
   s.free_blocks.clear();
   s.cached = 0;
+}
+
+// The next upload slot with room for min(bytes, kStagingChunk), once its last copy has read it.
+// Caller holds g_mutex and has the device current.
+UploadSlot& upload_slot(DeviceState& s, size_t bytes) {
+  UploadSlot& slot = s.uploads[s.next_upload];
+  s.next_upload = (s.next_upload + 1) % kUploadSlots;
+  if (slot.read) LR_CUDA_CHECK(cudaEventSynchronize(slot.read));
+  else LR_CUDA_CHECK(cudaEventCreateWithFlags(&slot.read, cudaEventDisableTiming));
+  const size_t want = bytes < kStagingChunk ? bytes : kStagingChunk;
+  if (slot.bytes < want) {
+    if (slot.buffer) LR_CUDA_CHECK(cudaFreeHost(slot.buffer));
+    slot.buffer = nullptr;
+    slot.bytes = 0;
+    LR_CUDA_CHECK_ALLOC(cudaMallocHost(&slot.buffer, want), want);
+    slot.bytes = want;
+  }
+  return slot;
+}
+
+// Caller holds g_mutex and has the device current; the stream has finished.
+void release_uploads(DeviceState& s) {
+  for (UploadSlot& slot : s.uploads) {
+    if (slot.buffer) cudaFreeHost(slot.buffer);
+    if (slot.read) cudaEventDestroy(slot.read);
+    slot = UploadSlot{};
+  }
 }
 
 void ensure_staging(DeviceState& s, size_t bytes) {
@@ -148,16 +187,16 @@ void device_zero(int device, void* ptr, size_t bytes) {
 
 void host_to_device(int device, void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
-  std::lock_guard<std::mutex> lock(g_mutex);  // one user of the staging buffer at a time
+  std::lock_guard<std::mutex> lock(g_mutex);  // one user of the upload ring at a time
   DeviceState& s = state(device);
   DeviceGuard guard(device);
-  ensure_staging(s, bytes);
-  for (size_t done = 0; done < bytes; done += s.staging_bytes) {
-    size_t n = bytes - done < s.staging_bytes ? bytes - done : s.staging_bytes;
-    std::memcpy(s.staging, static_cast<const char*>(src) + done, n);
-    LR_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, s.staging, n, cudaMemcpyHostToDevice, s.stream));
-    // The staging buffer is refilled next: the copy must have read it first.
-    LR_CUDA_CHECK(cudaStreamSynchronize(s.stream));
+  for (size_t done = 0; done < bytes;) {
+    UploadSlot& slot = upload_slot(s, bytes - done);
+    const size_t n = bytes - done < slot.bytes ? bytes - done : slot.bytes;
+    std::memcpy(slot.buffer, static_cast<const char*>(src) + done, n);
+    LR_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, slot.buffer, n, cudaMemcpyHostToDevice, s.stream));
+    LR_CUDA_CHECK(cudaEventRecord(slot.read, s.stream));
+    done += n;
   }
 }
 
@@ -210,6 +249,7 @@ void device_cache_clear() {
     // Queued work may still read a cached block's last contents: let it finish first.
     LR_CUDA_CHECK(cudaStreamSynchronize(s.stream));
     release_cached(s);
+    release_uploads(s);
     if (s.staging) cudaFreeHost(s.staging);
     s.staging = nullptr;
     s.staging_bytes = 0;

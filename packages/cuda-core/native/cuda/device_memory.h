@@ -16,8 +16,10 @@ void device_free(int device, void* ptr, size_t capacity);
 // Queues a zero fill on the device's stream.
 void device_zero(int device, void* ptr, size_t bytes);
 
-// Copies between host and device through pinned staging buffers; both wait for the copy
-// (the host buffer may be reused at once). device_to_device only queues.
+// Copies between host and device through pinned staging buffers; the host buffer may be
+// reused at once after either. host_to_device copies into a pinned buffer and queues the
+// transfer without waiting for the work ahead of it; device_to_host waits for that work and
+// the data. device_to_device only queues.
 void host_to_device(int device, void* dst, const void* src, size_t bytes);
 void device_to_host(int device, void* dst, const void* src, size_t bytes);
 void device_to_device(int device, void* dst, const void* src, size_t bytes);
