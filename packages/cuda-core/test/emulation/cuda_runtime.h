@@ -5,6 +5,7 @@
 // the source transform in run.mjs. Launch configurations past the hardware's limits fail as
 // on a device (cudaErrorInvalidConfiguration from cudaGetLastError()).
 #pragma once
+#include <setjmp.h>
 #include <ucontext.h>
 
 #include <cmath>
@@ -47,12 +48,17 @@ inline cudaError_t last_error = cudaSuccess;
 inline int multiprocessors = 132;  // an H100/H200
 inline int64_t launches = 0;
 
+// A fiber starts through makecontext/swapcontext; after that, switches go through
+// _setjmp/_longjmp, which (unlike swapcontext) make no system call for the signal mask.
 struct Fiber {
-  ucontext_t context;
+  ucontext_t start;
+  jmp_buf resume;
+  bool started = false;
   bool done = false;
   bool at_barrier = false;
 };
-inline ucontext_t scheduler;
+inline ucontext_t scheduler_context;
+inline jmp_buf scheduler;
 inline std::vector<Fiber> fibers;
 inline std::vector<std::vector<char>> stacks;
 inline int current = 0;
@@ -60,12 +66,21 @@ inline const std::function<void()>* body = nullptr;
 
 inline void fiber_main() {
   (*body)();
-  fibers[current].done = true;  // returns to the scheduler through uc_link
+  fibers[current].done = true;
+  _longjmp(scheduler, 1);
 }
 
+// Blocks run their threads as plain calls, one after the other, until a kernel reaches a
+// barrier: that throws (the thread has only filled shared memory so far, which the rerun
+// redoes) and from then on the kernel's blocks run as fibers.
+struct BarrierOutsideFibers {};
+inline bool in_fibers = false;
+inline std::vector<const void*> kernels_with_barriers;
+
 inline void syncthreads() {
+  if (!in_fibers) throw BarrierOutsideFibers{};
   fibers[current].at_barrier = true;
-  swapcontext(&fibers[current].context, &scheduler);
+  if (_setjmp(fibers[current].resume) == 0) _longjmp(scheduler, 1);
 }
 
 [[noreturn]] inline void die(const char* what) {
@@ -73,36 +88,58 @@ inline void syncthreads() {
   std::exit(3);
 }
 
+inline void set_thread(unsigned t) {
+  threadIdx = uint3{t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
+}
+
 // Runs one block: every thread up to its next barrier, then every thread again, until all
 // have returned. A barrier that some threads of the block never reach is an error here (as
 // it would hang or be undefined on a device).
-inline void run_block(const std::function<void()>& kernel_body, unsigned threads) {
+inline void run_block_in_fibers(const std::function<void()>& kernel_body, unsigned threads) {
   constexpr size_t kStack = 64 << 10;
+  in_fibers = true;
   if (stacks.size() < threads) stacks.resize(threads, std::vector<char>(kStack));
   fibers.assign(threads, Fiber{});
   body = &kernel_body;
-  for (unsigned t = 0; t < threads; ++t) {
-    getcontext(&fibers[t].context);
-    fibers[t].context.uc_stack.ss_sp = stacks[t].data();
-    fibers[t].context.uc_stack.ss_size = kStack;
-    fibers[t].context.uc_link = &scheduler;
-    makecontext(&fibers[t].context, fiber_main, 0);
-  }
   for (;;) {
-    unsigned finished = 0, waiting = 0;
     for (unsigned t = 0; t < threads; ++t) {
-      if (fibers[t].done) continue;
+      Fiber& f = fibers[t];
+      if (f.done) continue;
       current = static_cast<int>(t);
-      threadIdx = uint3{t % blockDim.x, (t / blockDim.x) % blockDim.y, t / (blockDim.x * blockDim.y)};
-      fibers[t].at_barrier = false;
-      swapcontext(&scheduler, &fibers[t].context);
+      set_thread(t);
+      f.at_barrier = false;
+      if (_setjmp(scheduler) != 0) continue;  // the fiber reached a barrier or returned
+      if (f.started) _longjmp(f.resume, 1);
+      f.started = true;
+      getcontext(&f.start);
+      f.start.uc_stack.ss_sp = stacks[t].data();
+      f.start.uc_stack.ss_size = kStack;
+      f.start.uc_link = nullptr;
+      makecontext(&f.start, fiber_main, 0);
+      swapcontext(&scheduler_context, &f.start);
     }
+    unsigned finished = 0, waiting = 0;
     for (unsigned t = 0; t < threads; ++t) {
       finished += fibers[t].done;
       waiting += fibers[t].at_barrier && !fibers[t].done;
     }
-    if (finished == threads) return;
+    if (finished == threads) break;
     if (waiting != threads) die("__syncthreads() not reached by every thread of the block");
+  }
+  in_fibers = false;
+}
+
+inline void run_block(const void* kernel, const std::function<void()>& kernel_body, unsigned threads) {
+  for (const void* k : kernels_with_barriers)
+    if (k == kernel) return run_block_in_fibers(kernel_body, threads);
+  try {
+    for (unsigned t = 0; t < threads; ++t) {
+      set_thread(t);
+      kernel_body();
+    }
+  } catch (const BarrierOutsideFibers&) {
+    kernels_with_barriers.push_back(kernel);
+    run_block_in_fibers(kernel_body, threads);
   }
 }
 
@@ -126,7 +163,7 @@ struct Launcher {
       for (unsigned y = 0; y < grid.y; ++y)
         for (unsigned x = 0; x < grid.x; ++x) {
           blockIdx = uint3{x, y, z};
-          run_block(run, static_cast<unsigned>(threads));
+          run_block(reinterpret_cast<const void*>(kernel), run, static_cast<unsigned>(threads));
         }
   }
 };

@@ -179,16 +179,21 @@ void gemm_suite() {
       {"strided", {0, 1, 2}, {0, 1, 2}},
       {"broadcast A over an outer axis", {0, 1, 2, 0, 1, 2}, {0, 1, 2, 3, 4, 5}},
       {"broadcast B", {0, 1, 2, 3}, {0, 0, 0, 0}},
-      {"irregular (device table)", {2, 0, 1}, {1, 2, 0}},
+      {"two strides with a permutation", {2, 0, 1}, {1, 2, 0}},
+      {"irregular (device table)", {0, 1, 5, 6, 7, 8}, {1, 2, 0, 0, 1, 2}},
   };
-  const int64_t shapes[][3] = {{1, 1, 1}, {65, 130, 17}, {64, 64, 16}, {33, 7, 40}, {7, 20, 1000}, {5, 3, 0}, {2, 70, 513}};
+  const int64_t shapes[][3] = {{1, 1, 1}, {65, 130, 17}, {64, 64, 16}, {33, 7, 40}, {7, 20, 1000}, {5, 3, 0}, {2, 70, 513}, {150, 9, 5}};
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
       for (const auto& s : shapes)
-        for (const auto& off : batches) {
-          gemm_case(ta, tb, s[0], s[1], s[2], 1.0f, 0.0f, 0, off);
-          gemm_case(ta, tb, s[0], s[1], s[2], 0.5f, 1.5f, 3, off);
+        for (size_t i = 0; i < batches.size(); ++i) {
+          // Alternating: C overwritten (beta 0) or scaled and added to, tight or padded rows.
+          if (i % 2 == 0) gemm_case(ta, tb, s[0], s[1], s[2], 1.0f, 0.0f, 0, batches[i]);
+          else gemm_case(ta, tb, s[0], s[1], s[2], 0.5f, 1.5f, 3, batches[i]);
         }
+  // Both forms of C's update with the device table of offsets.
+  gemm_case(false, true, 33, 7, 40, 1.0f, 0.0f, 3, batches.back());
+  gemm_case(true, false, 33, 7, 40, -0.5f, 2.0f, 0, batches.back());
 }
 
 // ---- convolution ----------------------------------------------------------------------------
