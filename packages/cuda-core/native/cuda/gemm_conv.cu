@@ -8,13 +8,14 @@
 // are split along k: each slice writes its own partial sums, added in a fixed order after, so
 // the result does not depend on scheduling.
 //
-// Convolution: im2col into a bounded column buffer (a chunk of images at a time) and the SGEMM
-// for every (image, group) of the chunk in one launch. Input gradient: the SGEMM W^T @ gy into
-// columns, then col2im as a gather (each input pixel sums the column entries that read it: no
-// atomics, deterministic). Filter gradient: im2col with the chunk's images side by side along
-// the columns and the SGEMM gy @ col^T, accumulating over chunks with beta = 1. Convolutions with
-// one input channel per group (depthwise) run direct kernels instead: a GEMM with one row per
-// group would leave its tiles almost empty.
+// Convolution: im2col into a bounded column buffer (a chunk of images at a time, or a band of
+// output rows of one large image) and the SGEMM for every (image, group) of the chunk in one
+// launch. Input gradient: the SGEMM W^T @ gy into columns, then col2im as a gather (each input
+// pixel sums the column entries that read it: no atomics, deterministic). Filter gradient:
+// im2col with the chunk's pixels side by side along the columns and the SGEMM gy @ col^T,
+// accumulating over chunks with beta = 1. Convolutions with one input channel per group
+// (depthwise) run direct kernels instead: a GEMM with one row per group would leave its tiles
+// almost empty.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -283,14 +284,15 @@ bool offsets_as_strides(const int64_t* offsets, int64_t batch, BatchIndex* out) 
 // ---- convolution helpers ------------------------------------------------------------------
 
 // col[img * img_stride + row * row_stride + q] = x(img, ci, oh*sh - pt + i*dh, ow*sw - pl + j*dw)
-// (0 outside the image) for row = (ci * kh + i) * kw + j over all c channels, q = oh * out_w + ow.
+// (0 outside the image) for row = (ci * kh + i) * kw + j over all c channels and the output rows
+// oh = oh0 + q / out_w of a band of `rows` rows, ow = q % out_w.
 __global__ void im2col_kernel(const float* x, float* col, ConvGeometry g, int64_t images, int64_t img_stride,
-                              int64_t row_stride) {
-  const int64_t ohw = g.out_h * g.out_w, taps = g.kh * g.kw, rows = g.c * taps;
-  LR_GRID_LOOP(idx, images * rows * ohw) {
-    const int64_t q = idx % ohw, t = idx / ohw, row = t % rows, img = t / rows;
+                              int64_t row_stride, int64_t oh0, int64_t rows) {
+  const int64_t pixels = rows * g.out_w, taps = g.kh * g.kw, col_rows = g.c * taps;
+  LR_GRID_LOOP(idx, images * col_rows * pixels) {
+    const int64_t q = idx % pixels, t = idx / pixels, row = t % col_rows, img = t / col_rows;
     const int64_t ci = row / taps, tap = row % taps, i = tap / g.kw, j = tap % g.kw;
-    const int64_t oh = q / g.out_w, ow = q % g.out_w;
+    const int64_t oh = oh0 + q / g.out_w, ow = q % g.out_w;
     const int64_t ih = oh * g.sh - g.pt + i * g.dh, iw = ow * g.sw - g.pl + j * g.dw;
     float v = 0.0f;
     if (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) v = x[((img * g.c + ci) * g.h + ih) * g.w + iw];
@@ -298,29 +300,33 @@ __global__ void im2col_kernel(const float* x, float* col, ConvGeometry g, int64_
   }
 }
 
-// gx(img, ci, ih, iw) = bias[ci] + the sum of the column entries (image-major layout, as
-// im2col_kernel with img_stride = c*kh*kw*ohw, row_stride = ohw) that read that pixel: tap (i, j)
-// reads it from output (oh, ow) when oh*sh = ih + pt - i*dh and ow*sw = iw + pl - j*dw.
-__global__ void col2im_kernel(const float* col, const float* bias, float* gx, ConvGeometry g, int64_t images) {
-  const int64_t ohw = g.out_h * g.out_w, taps = g.kh * g.kw;
-  LR_GRID_LOOP(idx, images * g.c * g.h * g.w) {
-    const int64_t iw = idx % g.w, t = idx / g.w, ih = t % g.h, plane = t / g.h, ci = plane % g.c;
-    const float* src = col + plane * taps * ohw;  // plane = img * c + ci
-    float s = bias ? bias[ci] : 0.0f;
+// The input rows [ih0, ih0 + in_rows) of gx for a band of output rows [oh0, oh0 + rows): each
+// pixel (img, ci, ih, iw) sums the column entries that read it (image-major columns, as
+// im2col_kernel with img_stride = c*kh*kw*rows*out_w, row_stride = rows*out_w): tap (i, j) reads
+// it from output (oh, ow) when oh*sh = ih + pt - i*dh and ow*sw = iw + pl - j*dw. The sum
+// replaces gx with bias[ci] + sum, or is added to gx when `accumulate` (the later bands).
+__global__ void col2im_kernel(const float* col, const float* bias, float* gx, ConvGeometry g, int64_t images,
+                              int64_t ih0, int64_t in_rows, int64_t oh0, int64_t rows, bool accumulate) {
+  const int64_t pixels = rows * g.out_w, taps = g.kh * g.kw;
+  LR_GRID_LOOP(idx, images * g.c * in_rows * g.w) {
+    const int64_t iw = idx % g.w, t = idx / g.w, ih = ih0 + t % in_rows, plane = t / in_rows, ci = plane % g.c;
+    const float* src = col + plane * taps * pixels;  // plane = img * c + ci
+    float s = 0.0f;
     for (int64_t i = 0; i < g.kh; ++i) {
       const int64_t ry = ih + g.pt - i * g.dh;
       if (ry < 0 || ry % g.sh != 0) continue;
-      const int64_t oh = ry / g.sh;
-      if (oh >= g.out_h) continue;
+      const int64_t r = ry / g.sh - oh0;
+      if (r < 0 || r >= rows) continue;
       for (int64_t j = 0; j < g.kw; ++j) {
         const int64_t rx = iw + g.pl - j * g.dw;
         if (rx < 0 || rx % g.sw != 0) continue;
         const int64_t ow = rx / g.sw;
         if (ow >= g.out_w) continue;
-        s += src[(i * g.kw + j) * ohw + oh * g.out_w + ow];
+        s += src[(i * g.kw + j) * pixels + r * g.out_w + ow];
       }
     }
-    gx[idx] = s;
+    float* dst = gx + (plane * g.h + ih) * g.w + iw;
+    *dst = accumulate ? *dst + s : (bias ? bias[ci] : 0.0f) + s;
   }
 }
 
@@ -428,16 +434,23 @@ bool is_pointwise(const ConvGeometry& g) {
          g.out_w == g.w;
 }
 
-// Images per column buffer of c*kh*kw rows by out_h*out_w columns each (at least one).
-int64_t images_per_chunk(const ConvGeometry& g) {
-  const int64_t per_image = g.c * g.kh * g.kw * g.out_h * g.out_w;
-  return std::max<int64_t>(1, std::min<int64_t>(g.n, kColumnBudget / std::max<int64_t>(per_image, 1)));
+// How a column buffer (at most kColumnBudget floats) covers the batch: `images` whole images
+// at a time, or, where one image's columns exceed the budget, bands of `rows` output rows of
+// one image.
+struct ColumnChunks {
+  int64_t images, rows;
+};
+
+ColumnChunks column_chunks(const ConvGeometry& g) {
+  const int64_t per_row = g.c * g.kh * g.kw * g.out_w, per_image = per_row * g.out_h;
+  if (per_image <= kColumnBudget) return {std::max<int64_t>(1, std::min(g.n, kColumnBudget / per_image)), g.out_h};
+  return {1, std::max<int64_t>(1, kColumnBudget / per_row)};
 }
 
 void im2col(int device, const ConvGeometry& g, const float* x, float* col, int64_t images, int64_t img_stride,
-            int64_t row_stride) {
-  launch(device, images * g.c * g.kh * g.kw * g.out_h * g.out_w, im2col_kernel, x, col, g, images, img_stride,
-         row_stride);
+            int64_t row_stride, int64_t oh0, int64_t rows) {
+  launch(device, images * g.c * g.kh * g.kw * rows * g.out_w, im2col_kernel, x, col, g, images, img_stride,
+         row_stride, oh0, rows);
 }
 
 }  // namespace
@@ -495,15 +508,19 @@ void own_conv2d_forward(int device, const ConvGeometry& g, const float* x, const
     gemm(device, false, false, og, ohw, kdim, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0), x, ohw,
          group_index(g.groups, cg * ohw, g.c * ohw), 0.0f, out, ohw, og * ohw, g.n * g.groups);
   } else {
-    const int64_t chunk = images_per_chunk(g), per_image = g.c * g.kh * g.kw * ohw;
-    DeviceBlock col(device, chunk * per_image, sizeof(float));
-    for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-      const int64_t images = std::min(chunk, g.n - n0);
-      im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, per_image, ohw);
-      gemm(device, false, false, og, ohw, kdim, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0), col.as<float>(),
-           ohw, group_index(g.groups, kdim * ohw, per_image), 0.0f, out + n0 * g.o * ohw, ohw, og * ohw,
-           images * g.groups);
-    }
+    // Per chunk (images x a band of rows, `pixels` output pixels per image): columns of (img, gr)
+    // at col + img * per_image + gr * kdim * pixels; results into rows r0.. of the output planes.
+    const ColumnChunks chunks = column_chunks(g);
+    DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
+      for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
+        const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);
+        const int64_t pixels = rows * g.out_w, per_image = g.c * g.kh * g.kw * pixels;
+        im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, per_image, pixels, r0, rows);
+        gemm(device, false, false, og, pixels, kdim, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0),
+             col.as<float>(), pixels, group_index(g.groups, kdim * pixels, per_image), 0.0f,
+             out + n0 * g.o * ohw + r0 * g.out_w, ohw, og * ohw, images * g.groups);
+      }
   }
   channel_bias(device, out, bias, g.n, g.o, ohw, relu);
 }
@@ -525,16 +542,32 @@ void own_conv2d_backward_data(int device, const ConvGeometry& g, const float* gy
     channel_bias(device, gx, bias, g.n, g.c, hw, false);
     return;
   }
-  const int64_t chunk = images_per_chunk(g), per_image = g.c * g.kh * g.kw * ohw;
-  DeviceBlock col(device, chunk * per_image, sizeof(float));
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t images = std::min(chunk, g.n - n0);
-    // Columns of (img, gr) at col + img * per_image + gr * kdim * ohw = col + z * kdim * ohw.
-    gemm(device, true, false, kdim, ohw, og, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0), gy + n0 * g.o * ohw,
-         ohw, stride_index(og * ohw), 0.0f, col.as<float>(), ohw, kdim * ohw, images * g.groups);
-    launch(device, images * g.c * hw, col2im_kernel, static_cast<const float*>(col.as<float>()), bias,
-           gx + n0 * g.c * hw, g, images);
+  const ColumnChunks chunks = column_chunks(g);
+  const bool banded = chunks.rows < g.out_h;
+  // Bands add into gx, so it starts as the bias (or zero); whole images write it in one pass.
+  if (banded) {
+    device_zero(device, gx, sizeof(float) * static_cast<size_t>(g.n * g.c * hw));
+    channel_bias(device, gx, bias, g.n, g.c, hw, false);
   }
+  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
+    for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
+      const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);
+      const int64_t pixels = rows * g.out_w;
+      // Columns of (img, gr) at col + (img * groups + gr) * kdim * pixels = col + z * kdim * pixels.
+      gemm(device, true, false, kdim, pixels, og, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0),
+           gy + n0 * g.o * ohw + r0 * g.out_w, ohw, stride_index(og * ohw), 0.0f, col.as<float>(), pixels,
+           kdim * pixels, images * g.groups);
+      // The input rows this band's outputs read: from r0*sh - pt to (r0 + rows - 1)*sh - pt + (kh - 1)*dh.
+      int64_t ih0 = 0, ih1 = g.h;
+      if (banded) {
+        ih0 = std::max<int64_t>(0, r0 * g.sh - g.pt);
+        ih1 = std::min<int64_t>(g.h, (r0 + rows - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1);
+      }
+      if (ih1 > ih0)
+        launch(device, images * g.c * (ih1 - ih0) * g.w, col2im_kernel, static_cast<const float*>(col.as<float>()),
+               bias, gx + n0 * g.c * hw, g, images, ih0, ih1 - ih0, r0, rows, banded);
+    }
 }
 
 void own_conv2d_backward_filter(int device, const ConvGeometry& g, const float* x, const float* gy, float* gw) {
@@ -553,22 +586,27 @@ void own_conv2d_backward_filter(int device, const ConvGeometry& g, const float* 
     LR_CUDA_CHECK(cudaGetLastError());
     return;
   }
-  // Per chunk of images, with its pixels side by side (k = images * ohw):
-  // gw_g [og, kdim] (+)= gy_g [og, k] @ (col_g [kdim, k])^T, one entry per group.
-  const int64_t chunk = images_per_chunk(g);
-  DeviceBlock col(device, chunk * g.c * g.kh * g.kw * ohw, sizeof(float));
-  DeviceBlock side(device, chunk > 1 ? chunk * g.o * ohw : 0, sizeof(float));
-  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
-    const int64_t images = std::min(chunk, g.n - n0), k = images * ohw;
-    im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, ohw, k);
-    const float* gyc = gy + n0 * g.o * ohw;  // one image's [o, ohw] is already side by side
-    if (images > 1) {
-      launch(device, g.o * k, images_side_by_side, gyc, side.as<float>(), images, g.o, ohw);
-      gyc = side.as<float>();
+  // Per chunk of images (or band of one image's output rows), with the chunk's pixels side by
+  // side (k of them): gw_g [og, kdim] (+)= gy_g [og, k] @ (col_g [kdim, k])^T, one entry per group.
+  const ColumnChunks chunks = column_chunks(g);
+  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+  DeviceBlock side(device, chunks.images > 1 ? chunks.images * g.o * ohw : 0, sizeof(float));
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
+    for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
+      const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);
+      const int64_t k = images * rows * g.out_w;
+      im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, rows * g.out_w, k, r0, rows);
+      // One image's gy rows are [o, pixels] with row stride ohw already; several go side by side.
+      const float* gyc = gy + n0 * g.o * ohw + r0 * g.out_w;
+      int64_t lda = ohw;
+      if (images > 1) {
+        launch(device, g.o * k, images_side_by_side, gyc, side.as<float>(), images, g.o, ohw);
+        gyc = side.as<float>();
+        lda = k;
+      }
+      gemm(device, false, true, og, kdim, k, 1.0f, gyc, lda, stride_index(og * lda), col.as<float>(), k,
+           stride_index(kdim * k), n0 == 0 && r0 == 0 ? 0.0f : 1.0f, gw, kdim, og * kdim, g.groups);
     }
-    gemm(device, false, true, og, kdim, k, 1.0f, gyc, k, stride_index(og * k), col.as<float>(), k,
-         stride_index(kdim * k), n0 == 0 ? 0.0f : 1.0f, gw, kdim, og * kdim, g.groups);
-  }
 }
 
 }  // namespace lrface::cuda

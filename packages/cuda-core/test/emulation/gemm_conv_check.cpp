@@ -329,6 +329,8 @@ void conv_suite() {
       {"kernel larger than the input", 1, 2, 3, 2, 3, 5, 4, 1, 1, 2, 2, 2, 2, 1, 1, 1},
       {"many pixels (split k in the filter gradient)", 3, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
       {"many channels (several tiles)", 2, 24, 5, 5, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+      {"five images (several chunks under small limits)", 5, 2, 6, 5, 3, 2, 2, 1, 1, 0, 0, 0, 0, 1, 1, 1},
+      {"tall image, stride 2 (bands of rows under small limits)", 2, 3, 17, 6, 4, 3, 3, 2, 1, 1, 2, 1, 1, 1, 1, 1},
   };
   for (const auto& s : specs) {
     conv_case(s, false);

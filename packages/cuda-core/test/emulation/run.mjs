@@ -2,7 +2,8 @@
 // Builds native/cuda/gemm_conv.cu for the host emulation in this folder and runs its checks
 // (gemm_conv_check.cpp), twice: as written, and with the launch-grid and buffer limits cut
 // down so that the paths for grids past 65535 entries along y/z, column buffers in several
-// chunks of images, and bounded split-k partial sums run on small shapes too.
+// chunks of images or bands of output rows, and bounded split-k partial sums run on small
+// shapes too.
 //
 // usage: node test/emulation/run.mjs [--out DIR]   (needs g++ with C++17; prints the checks'
 // summary per variant, exit status 1 on any failure)
