@@ -31,6 +31,7 @@ for (const pkg of ['node-api-headers', 'node-addon-api'])
 // on node:test. The addon is found through LRFACE_ADDON_PATH (set by run.sh).
 const bundles = [
   { input: join(root, 'packages/cuda-core/test/cuda.test.ts'), file: 'cuda-suite.mjs' },
+  { input: join(root, 'packages/cuda-core/test/cuda-conv.test.ts'), file: 'cuda-conv-suite.mjs' },
   { input: join(root, 'tools/gpu/bench.mjs'), file: 'cuda-bench.mjs' },
 ];
 for (const b of bundles) {

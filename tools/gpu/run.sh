@@ -45,7 +45,7 @@ export LRFACE_ADDON_PATH="$addon"
 export LD_LIBRARY_PATH="${cudnn:+$cudnn/lib:}${cublas:+$cublas/lib:}${LD_LIBRARY_PATH:-}"
 status=0
 log "CUDA suite"
-timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs > "$out/suite.log" 2>&1 || status=1
+timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs .device/cuda-conv-suite.mjs > "$out/suite.log" 2>&1 || status=1
 tail -12 "$out/suite.log" | tee -a "$out/run.log"
 log "benchmark"
 timeout 240 node .device/cuda-bench.mjs --json "$out/bench.json" > "$out/bench.log" 2>&1 || status=1

@@ -1,0 +1,147 @@
+// Convolutions and matrix products on the device, forward and backward, against the CPU.
+// Every case runs twice: with cuDNN/cuBLAS where the build has them ('auto'), and with the
+// engine's own kernels (native/cuda/gemm_conv.cu, forced by cuda_use_libraries('none')).
+// Where no CUDA device is usable the suite is reported as skipped, never as passed; where the
+// addon cannot switch the libraries off, the own-kernel runs are reported as skipped.
+import { describe, it } from 'vitest';
+import * as lr from '../src/index.js';
+import { kernels } from '../src/native.js';
+import { input, parity, type Input } from './helpers/parity.js';
+
+const hasCuda = lr.devices().some((d) => d.type === 'cuda');
+const canSwitchLibraries = typeof kernels.cuda_use_libraries === 'function';
+
+type LibraryMode = 'auto' | 'none';
+
+/** Runs body with the device's libraries in `mode`, restoring 'auto' after. */
+function withLibraries(mode: LibraryMode, body: () => void): void {
+  if (canSwitchLibraries) kernels.cuda_use_libraries(mode);
+  try {
+    body();
+  } finally {
+    if (canSwitchLibraries) kernels.cuda_use_libraries('auto');
+  }
+}
+
+/** Sums over hundreds of products: the device and the CPU add them in different orders. */
+const sums = { atol: 1e-4, rtol: 1e-4 };
+/** Sums over thousands of products (the filter gradient of a large image). */
+const longSums = { atol: 1e-3, rtol: 1e-4 };
+
+interface Case {
+  name: string;
+  f: (...xs: lr.Tensor[]) => lr.Tensor;
+  inputs: Input[];
+  tol?: { atol: number; rtol: number };
+}
+
+const conv2dCases: Case[] = [
+  { name: 'plain 3x3', f: (x, w, b) => lr.conv2d(x, w, b), inputs: [input([2, 3, 9, 8], 1), input([4, 3, 3, 3], 2), input([4], 3)] },
+  {
+    name: 'stride 2, padding 1',
+    f: (x, w, b) => lr.conv2d(x, w, b, { stride: 2, padding: 1 }),
+    inputs: [input([2, 3, 9, 8], 4), input([5, 3, 3, 3], 5), input([5], 6)],
+  },
+  {
+    name: 'asymmetric padding [top, bottom, left, right]',
+    f: (x, w, b) => lr.conv2d(x, w, b, { padding: [1, 0, 2, 1], stride: [2, 1] }),
+    inputs: [input([2, 3, 9, 8], 7), input([4, 3, 3, 3], 8), input([4], 9)],
+  },
+  {
+    name: 'dilation 2',
+    f: (x, w, b) => lr.conv2d(x, w, b, { dilation: 2, padding: 2 }),
+    inputs: [input([2, 4, 10, 9], 10), input([6, 4, 3, 3], 11), input([6], 12)],
+  },
+  {
+    name: 'groups 2',
+    f: (x, w, b) => lr.conv2d(x, w, b, { groups: 2, padding: 1 }),
+    inputs: [input([2, 4, 7, 6], 13), input([6, 2, 3, 3], 14), input([6], 15)],
+  },
+  {
+    name: 'depthwise 3x3, stride 2',
+    f: (x, w, b) => lr.conv2d(x, w, b, { groups: 5, stride: 2, padding: 1 }),
+    inputs: [input([2, 5, 9, 8], 16), input([5, 1, 3, 3], 17), input([5], 18)],
+  },
+  {
+    name: 'depthwise with two outputs per channel',
+    f: (x, w, b) => lr.conv2d(x, w, b, { groups: 3, padding: [2, 1, 1, 1], dilation: [2, 1] }),
+    inputs: [input([2, 3, 8, 9], 19), input([6, 1, 3, 3], 20), input([6], 21)],
+  },
+  { name: '1x1', f: (x, w, b) => lr.conv2d(x, w, b), inputs: [input([3, 6, 5, 4], 22), input([7, 6, 1, 1], 23), input([7], 24)] },
+  {
+    name: '1x1, stride 2',
+    f: (x, w) => lr.conv2d(x, w, undefined, { stride: 2 }),
+    inputs: [input([2, 6, 7, 6], 25), input([5, 6, 1, 1], 26)],
+  },
+  {
+    name: 'bias + fused relu (conv2dRelu)',
+    f: (x, w, b) => lr.conv2dRelu(x, w, b, { padding: 1 }),
+    inputs: [input([2, 3, 7, 6], 27), input([4, 3, 3, 3], 28), input([4], 29)],
+  },
+  {
+    name: 'many output channels (several row tiles)',
+    f: (x, w, b) => lr.conv2d(x, w, b, { padding: 1 }),
+    inputs: [input([2, 24, 6, 5], 30), input([70, 24, 3, 3], 31), input([70], 32)],
+  },
+  {
+    name: 'large planes (the filter gradient split along k)',
+    f: (x, w) => lr.conv2d(x, w, undefined, { padding: 1 }),
+    inputs: [input([2, 4, 32, 32], 33), input([8, 4, 3, 3], 34)],
+    tol: longSums,
+  },
+];
+
+const convTransposeCases: Case[] = [
+  {
+    name: 'stride 2, bias',
+    f: (x, w, b) => lr.convTranspose2d(x, w, b, { stride: 2 }),
+    inputs: [input([2, 4, 5, 6], 40), input([4, 3, 3, 3], 41), input([3], 42)],
+  },
+  {
+    name: 'stride 2, padding 1, output padding 1, bias',
+    f: (x, w, b) => lr.convTranspose2d(x, w, b, { stride: 2, padding: 1, outputPadding: 1 }),
+    inputs: [input([2, 4, 5, 6], 43), input([4, 3, 3, 3], 44), input([3], 45)],
+  },
+  {
+    name: 'groups 2, 4x4 kernel, stride 2',
+    f: (x, w, b) => lr.convTranspose2d(x, w, b, { stride: 2, padding: 1, groups: 2 }),
+    inputs: [input([2, 4, 5, 5], 46), input([4, 3, 4, 4], 47), input([6], 48)],
+  },
+];
+
+const productCases: Case[] = [
+  // Forward op(A) @ op(B) without transposition; the gradients take g @ B^T and A^T @ g.
+  { name: 'matmul, several tiles', f: (a, b) => lr.matmul(a, b), inputs: [input([70, 130], 50), input([130, 65], 51)] },
+  { name: 'matmul, long k (split along k)', f: (a, b) => lr.matmul(a, b), inputs: [input([8, 1000], 52), input([1000, 9], 53)], tol: longSums },
+  { name: 'matmul, vector operands', f: (a, b) => lr.matmul(a, b), inputs: [input([7], 54), input([7, 5], 55)] },
+  {
+    name: 'matmul, batched with broadcast',
+    f: (a, b) => lr.matmul(a, b),
+    inputs: [input([2, 1, 4, 6], 56), input([3, 6, 5], 57)],
+  },
+  {
+    name: 'matmul, broadcast over three batch axes (irregular offsets)',
+    f: (a, b) => lr.matmul(a, b),
+    inputs: [input([2, 1, 3, 4, 6], 58), input([4, 1, 6, 5], 59)],
+  },
+  { name: 'bmm', f: (a, b) => lr.bmm(a, b), inputs: [input([3, 4, 5], 60), input([3, 5, 2], 61)] },
+  // x @ W^T (B transposed) + bias; gradients g @ W and g^T @ x (A transposed).
+  { name: 'linear with bias', f: (x, w, b) => lr.linear(x, w, b), inputs: [input([3, 4, 6], 62), input([5, 6], 63), input([5], 64)] },
+  { name: 'linear, 100 features', f: (x, w) => lr.linear(x, w), inputs: [input([9, 100], 65), input([100, 100], 66)] },
+];
+
+describe.skipIf(!hasCuda)('CUDA convolutions and products against the CPU', () => {
+  for (const mode of ['auto', 'none'] as const) {
+    const label = mode === 'auto' ? 'libraries where built' : "the engine's own kernels";
+    describe.skipIf(mode === 'none' && !canSwitchLibraries)(label, () => {
+      for (const [group, cases] of [
+        ['conv2d', conv2dCases],
+        ['convTranspose2d', convTransposeCases],
+        ['matmul / linear', productCases],
+      ] as const)
+        describe(group, () => {
+          for (const c of cases) it(c.name, () => withLibraries(mode, () => parity(c.f, c.inputs, c.tol ?? sums)));
+        });
+    });
+  }
+});
