@@ -1,7 +1,7 @@
 // Losses as PyTorch (and the papers) define them. Each returns a scalar tensor unless
 // reduction is 'none'.
 import * as ops from '@lrface/cuda-core';
-import { noGrad, tensor, zeros, type Tensor } from '@lrface/cuda-core';
+import { noGrad, tensor, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -38,7 +38,7 @@ export function charbonnierLoss(input: Tensor, target: Tensor, options: { eps?: 
   return ops.scope(() => reduce('charbonnierLoss', ops.sqrt(ops.add(ops.square(ops.sub(input, target)), eps * eps)), reduction));
 }
 
-/** One-hot float32 rows [N, classes] from int32 labels [N]. */
+/** One-hot float32 rows [N, classes] from int32 labels [N], on the labels' device. */
 export function oneHot(labels: Tensor, classes: number): Tensor {
   if (labels.dtype !== 'int32' || labels.rank !== 1) throw new TypeError(`oneHot: 'labels' must be a 1-D int32 tensor, got ${labels.dtype} [${labels.shape.join(',')}]`);
   const ids = labels.data();
@@ -47,7 +47,7 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
     if (c < 0 || c >= classes) throw new RangeError(`oneHot: 'labels' must be in [0, ${classes}), got ${c} at index ${i}`);
     out[i * classes + c] = 1;
   });
-  return tensor(out, [ids.length, classes]);
+  return tensor(out, [ids.length, classes], 'float32', labels.deviceId as DeviceSpec);
 }
 
 /**
