@@ -321,7 +321,8 @@ export class LandmarkTrainer {
     const S = this.lowResSize;
     const result = ops.scope(() => {
       const lr = this.labelledLowRes(input.hr);
-      const gt = groundTruthHeatmaps(input.landmarks, S, input.hr.shape[2], this.config.sigma);
+      // Drawn on the host, used where the faces are (to() is a view when that is the host).
+      const gt = groundTruthHeatmaps(input.landmarks, S, input.hr.shape[2], this.config.sigma).to(input.hr.deviceId as ops.DeviceSpec);
       const pred = this.generator.forward(lr);
       const predReal = d3 ? this.generator.forward(input.realLr!) : null;
       const out: Omit<LandmarkStepResult, 'step' | 'setting'> = { lossG2: 0, mse: 0 };
@@ -413,7 +414,7 @@ export class SupervisedTrainer {
     this.generator.train();
     const mse = ops.scope(() => {
       this.optimizer.zeroGrad();
-      const gt = groundTruthHeatmaps(landmarks, images.shape[2], images.shape[2], this.config.sigma);
+      const gt = groundTruthHeatmaps(landmarks, images.shape[2], images.shape[2], this.config.sigma).to(images.deviceId as ops.DeviceSpec);
       const loss = heatmapEnergy(gt, this.generator.forward(images), this.config.foregroundWeight ?? 0);
       loss.backward();
       this.optimizer.step();

@@ -308,7 +308,7 @@ export class ResidualBlock extends Module {
       h = this.conv2.forward(h);
       if (this.bn2) h = this.bn2.forward(h);
       if (this.post) h = this.post.forward(h) as Tensor;
-      return ops.add(x, this.residualScale === 1 ? h : ops.mul(h, this.residualScale));
+      return ops.add(x, this.residualScale === 1 ? h : ops.affine(h, this.residualScale));
     });
   }
 }

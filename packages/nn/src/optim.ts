@@ -66,9 +66,13 @@ export abstract class Optimizer {
     return s;
   }
 
-  /** A zero buffer on `like`'s device, kept across steps (outlives the step's scope). */
+  /**
+   * A zero buffer on `like`'s device, kept across steps (outlives the step's scope). A buffer
+   * made before its parameter's module was moved follows it there.
+   */
   protected buffer(buffers: Record<string, Tensor>, name: string, like: Tensor): Tensor {
     if (!buffers[name]) buffers[name] = ops.keep(zeros(like.shape, 'float32', like.deviceId as DeviceSpec));
+    else if (buffers[name].deviceId !== like.deviceId) buffers[name]._moveTo_(like.deviceId as DeviceSpec);
     return buffers[name];
   }
 
@@ -188,7 +192,7 @@ export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): n
   }
   const norm = normType === Infinity ? total : total ** (1 / normType);
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.mul(g, coef)))));
+  if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.affine(g, coef)))));
   return norm;
 }
 

@@ -116,8 +116,8 @@ describe.skipIf(!hasCuda)('training on CUDA', () => {
     lr.manualSeed(3);
     const m = new Small();
     const tensors = [...m.parameters(), ...m.buffers()];
-    const values = tensors.map((t) => Array.from(t.data()));
     lr.scope(() => lr.sum(m.forward(lr.rand([2, 1, 6, 6]))).backward());
+    const values = tensors.map((t) => Array.from(t.data()));
     const grads = m.parameters().map((p) => Array.from(p.grad!.data()));
     expect(m.to('cuda')).toBe(m);
     expect(m.device).toBe('cuda:0');
@@ -146,6 +146,26 @@ describe.skipIf(!hasCuda)('training on CUDA', () => {
 
   it('a small SRINC (2 inception modules, 51x51 patches) trains on CUDA as on the CPU over 3 Adam steps', () => {
     expectSameTraining(() => new Srinc({ features: 16, modules: 2, module: SMALL_INCEPTION }), srBatch(2, 51, 6), 1e-4);
+  });
+
+  it("Adam's state follows a model moved to the device after it has taken steps", () => {
+    const make = () => new Vdsr({ depth: 3, features: 8 });
+    lr.manualSeed(31);
+    const cpu = make();
+    const moved = twin(cpu, make);
+    const optCpu = new Adam(cpu.parameters(), { lr: 1e-3 });
+    const optMoved = new Adam(moved.parameters(), { lr: 1e-3 });
+    const batch = srBatch(2, 17, 8);
+    train(cpu, optCpu, batch.x, batch.y, 2);
+    train(moved, optMoved, batch.x, batch.y, 2);
+    moved.to('cuda');
+    const lossCpu = train(cpu, optCpu, batch.x, batch.y, 2);
+    const lossMoved = train(moved, optMoved, batch.x, batch.y, 2);
+    lossCpu.forEach((l, i) => expect(Math.abs(l - lossMoved[i])).toBeLessThan(1e-5));
+    cpu.parameters().forEach((p, i) => {
+      expect(moved.parameters()[i].deviceId).toBe('cuda:0');
+      expect(maxAbsDiff(p.data(), moved.parameters()[i].data())).toBeLessThan(1e-5);
+    });
   });
 
   it('a checkpoint saved from a device model loads into device and CPU models, optimiser state included', () => {
