@@ -10,6 +10,8 @@
 // models, batches and images) to check the script end to end on any machine.
 //
 // usage: node bench-train.mjs [--device cpu|cuda] [--steps N] [--warmup N] [--quick] [--json FILE]
+//        node bench-train.mjs --parity-out FILE   (the quick models' weights, an input and
+//        lrface's outputs, for bench_torch.py --parity FILE: same architecture, layer for layer)
 // (bundled by pack.mjs as .device/cuda-train-bench.mjs for the GPU machine)
 import { writeFileSync } from 'node:fs';
 import * as lr from '@lrface/cuda-core';
@@ -21,7 +23,7 @@ import { Srinc, Vdsr } from '../../packages/sr/dist/models.js';
 import workloadTable from './train-workloads.json' with { type: 'json' };
 
 const args = process.argv.slice(2);
-const known = new Set(['--device', '--steps', '--warmup', '--quick', '--json']);
+const known = new Set(['--device', '--steps', '--warmup', '--quick', '--json', '--parity-out']);
 for (const a of args) if (a.startsWith('--') && !known.has(a)) fail(`unknown option ${a} (known: ${[...known].join(', ')})`);
 function option(name, fallback) {
   const i = args.indexOf(name);
@@ -46,6 +48,26 @@ const steps = positiveInt('--steps', quick ? 3 : 20);
 const warmup = positiveInt('--warmup', quick ? 1 : 3);
 const jsonPath = option('--json', undefined);
 const sizes = quick ? workloadTable.quick : workloadTable.full;
+
+const parityPath = option('--parity-out', undefined);
+if (parityPath) {
+  // On the CPU at quick sizes: the check is of the architecture, not of a device.
+  const exported = {};
+  for (const [arch, make] of [['vdsr', (m) => new Vdsr(m)], ['srinc', (m) => new Srinc(m)]]) {
+    lr.manualSeed(5);
+    const net = make(workloadTable.quick[arch].model).eval();
+    const x = lr.rand([2, 1, 23, 23]);
+    const y = lr.noGrad(() => net.forward(x));
+    const state = {};
+    for (const [k, v] of net.stateDict()) state[k] = { shape: v.shape, data: Array.from(v.data()) };
+    exported[arch] = { state, shape: x.shape, x: Array.from(x.data()), y: Array.from(y.data()) };
+    [x, y].forEach((t) => t.dispose());
+    net.dispose();
+  }
+  writeFileSync(parityPath, JSON.stringify(exported));
+  console.log(`bench-train: wrote the quick models, an input and lrface's outputs to ${parityPath}`);
+  process.exit(0);
+}
 
 if (device === 'cuda' && !lr.devices().some((d) => d.type === 'cuda')) fail(`no CUDA device: ${lr.buildInfo().cudaReason}`);
 const sync = device === 'cuda' ? () => kernels.cuda_synchronize(0) : () => {};

@@ -18,6 +18,7 @@ algorithm choice), torch.optim.Adam with its defaults for the device, MSE loss. 
 step ends with torch.cuda.synchronize(); the median is reported.
 
 usage: python3 bench_torch.py [--device cpu|cuda] [--steps N] [--warmup N] [--quick] [--json FILE]
+       python3 bench_torch.py --parity FILE   (FILE from node bench-train.mjs --parity-out FILE)
 """
 import argparse
 import json
@@ -32,11 +33,22 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+class ConvRelu(nn.Module):
+    """A 3x3 conv and ReLU: VDSR's residual layer, named as lrface's (residual_layer.N.conv)."""
+
+    def __init__(self, in_channels, out_channels, bias):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+
+    def forward(self, x):
+        return F.relu(self.conv(x), inplace=True)
+
+
 class VDSR(nn.Module):
     def __init__(self, depth, features, channels=1, bias=False):
         super().__init__()
         self.input = nn.Conv2d(channels, features, 3, padding=1, bias=bias)
-        self.residual_layer = nn.ModuleList(nn.Conv2d(features, features, 3, padding=1, bias=bias) for _ in range(depth - 2))
+        self.residual_layer = nn.ModuleList(ConvRelu(features, features, bias) for _ in range(depth - 2))
         self.output = nn.Conv2d(features, channels, 3, padding=1, bias=bias)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -44,33 +56,40 @@ class VDSR(nn.Module):
 
     def forward(self, x):
         h = F.relu(self.input(x), inplace=True)
-        for conv in self.residual_layer:
-            h = F.relu(conv(h), inplace=True)
+        for layer in self.residual_layer:
+            h = layer(h)
         return self.output(h) + x
 
 
-class Branch(nn.Module):
+class Branch(nn.ModuleList):
+    """One inception branch: its convs (each followed by ReLU) as list items, named as lrface's
+    (branches.B.K), with the stride-1 max-pools of the plan between them."""
+
     def __init__(self, in_channels, ops):
         super().__init__()
-        layers = []
+        self.ops = ops
         ch = in_channels
         for op in ops:
             if "conv" in op:
                 conv = nn.Conv2d(ch, op["out"], op["conv"], padding=(op["conv"] - 1) // 2)
                 nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
                 nn.init.zeros_(conv.bias)
-                layers += [conv, nn.ReLU(inplace=True)]
+                self.append(conv)
                 ch = op["out"]
-            elif "maxPool" in op:
-                k = op["maxPool"]
-                layers.append(nn.MaxPool2d(k, stride=1, padding=(k - 1) // 2))
-            else:
+            elif "maxPool" not in op:
                 raise ValueError(f"unknown inception op {op}")
-        self.body = nn.Sequential(*layers)
         self.out_channels = ch
 
     def forward(self, x):
-        return self.body(x)
+        h = x
+        k = 0
+        for op in self.ops:
+            if "conv" in op:
+                h = F.relu(self[k](h), inplace=True)
+                k += 1
+            else:
+                h = F.max_pool2d(h, op["maxPool"], stride=1, padding=(op["maxPool"] - 1) // 2)
+        return h
 
 
 class Inception(nn.Module):
@@ -168,6 +187,29 @@ def infer_workload(arch, sizes, device, steps, warmup, sync):
     return {**t, "image": image, "images_per_s": 1e3 / t["ms_median"], "output_mean": mean}
 
 
+def parity(path, sizes):
+    """Loads the models bench-train.mjs --parity-out wrote (quick sizes, state dicts by lrface's
+    names, strictly) and checks that they give lrface's outputs: the architectures are the same
+    layer for layer. Returns the exit status."""
+    with open(path) as f:
+        exported = json.load(f)
+    status = 0
+    for arch in ("vdsr", "srinc"):
+        d = exported[arch]
+        net = make_net(arch, sizes, "cpu").eval()
+        net.load_state_dict({k: torch.tensor(v["data"], dtype=torch.float32).reshape(v["shape"]) for k, v in d["state"].items()}, strict=True)
+        x = torch.tensor(d["x"], dtype=torch.float32).reshape(d["shape"])
+        with torch.no_grad():
+            y = net(x).flatten()
+        ref = torch.tensor(d["y"], dtype=torch.float32)
+        diff = float((y - ref).abs().max())
+        same = diff <= 1e-4 * max(1.0, float(ref.abs().max()))
+        params = sum(p.numel() for p in net.parameters())
+        print(f"parity {arch}: lrface's state dict loads strictly ({params} parameters), max |torch - lrface| = {diff:.2e}: {'same' if same else 'DIFFERENT'}", flush=True)
+        status |= 0 if same else 1
+    return status
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cuda")
@@ -175,13 +217,17 @@ def main():
     parser.add_argument("--warmup", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script end to end")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--parity", default=None, metavar="FILE", help="check the models of bench-train.mjs --parity-out FILE against these, then exit")
     args = parser.parse_args()
     steps = args.steps if args.steps is not None else (3 if args.quick else 20)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     if steps < 1 or warmup < 1:
         parser.error("--steps and --warmup must be >= 1")
     with open(os.path.join(HERE, "train-workloads.json")) as f:
-        sizes = json.load(f)["quick" if args.quick else "full"]
+        table = json.load(f)
+    if args.parity:
+        sys.exit(parity(args.parity, table["quick"]))
+    sizes = table["quick" if args.quick else "full"]
 
     device = torch.device(args.device)
     if args.device == "cuda":

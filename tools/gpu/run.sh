@@ -63,6 +63,10 @@ py=${LRFACE_GPU_PYTHON:-python3}
 log "CUDA training suite"
 timeout 240 node --test --test-reporter=spec .device/cuda-train-suite.mjs > "$out/train-suite.log" 2>&1 || status=1
 tail -12 "$out/train-suite.log" | tee -a "$out/run.log"
+log "architecture parity: lrface's quick VDSR and SRINC loaded into bench_torch.py's (CPU)"
+{ timeout 120 node .device/cuda-train-bench.mjs --parity-out "$out/parity.json" \
+    && timeout 120 "$py" .device/bench_torch.py --parity "$out/parity.json"; } > "$out/parity.log" 2>&1 || status=1
+cat "$out/parity.log" | tee -a "$out/run.log"
 log "training benchmark: lrface"
 rm -f "$out/train-bench-lrface.json" "$out/train-bench-torch.json"
 timeout 300 node .device/cuda-train-bench.mjs --device cuda --steps "$steps" --json "$out/train-bench-lrface.json" > "$out/train-bench-lrface.log" 2>&1 || status=1

@@ -39,6 +39,9 @@ const rows = ids.map((id) => {
   else if (a.error) notes.push(`lrface: ${firstLine(a.error)}`);
   if (!b) notes.push(torch.error ?? 'torch: not run');
   else if (b.error) notes.push(`torch: ${firstLine(b.error)}`);
+  // Both sides report their parameter count for training: a difference means the architectures differ.
+  if (a?.parameters !== undefined && b?.parameters !== undefined && a.parameters !== b.parameters)
+    notes.push(`parameter counts differ: lrface ${a.parameters}, torch ${b.parameters}`);
   return { workload: id, lrface_ms: lrfaceMs, torch_ms: torchMs, ratio: lrfaceMs && torchMs ? torchMs / lrfaceMs : null, notes };
 });
 
