@@ -162,9 +162,10 @@ export abstract class Module {
   /**
    * Moves every parameter and buffer (and their gradients) to `device` ('cpu', 'cuda',
    * 'cuda:<index>') in place, as torch's Module.to: the tensor objects stay the same, so
-   * references to them stay valid. Call it before creating the optimiser, whose state is made
-   * on each parameter's device. Where the device cannot be used it throws the engine's Error
-   * (with devices()'s reason) and changes nothing.
+   * references to them stay valid, an optimiser's included (its state is made on each
+   * parameter's device, and follows a parameter moved later at the next step). Where the
+   * device cannot be used it throws the engine's Error (with devices()'s reason) and changes
+   * nothing.
    */
   to(device: DeviceSpec): this {
     // Checked on an empty tensor first: the same error as Tensor.to, before anything moves.
