@@ -28,11 +28,14 @@ for (const pkg of ['node-api-headers', 'node-addon-api'])
   cpSync(join(root, 'node_modules', pkg), join(out, 'node_modules', pkg), { recursive: true, dereference: true });
 
 // 3. The CUDA suite and the benchmark, each one file, with 'vitest' replaced by the shim
-// on node:test. The addon is found through LRFACE_ADDON_PATH (set by run.sh).
+// on node:test. The addon is found through LRFACE_ADDON_PATH (set by run.sh). The training
+// suite and benchmark import the built packages (dist/): build them first.
 const bundles = [
   { input: join(root, 'packages/cuda-core/test/cuda.test.ts'), file: 'cuda-suite.mjs' },
   { input: join(root, 'packages/cuda-core/test/cuda-conv.test.ts'), file: 'cuda-conv-suite.mjs' },
   { input: join(root, 'tools/gpu/bench.mjs'), file: 'cuda-bench.mjs' },
+  { input: join(root, 'packages/sr/test/cuda-train.test.ts'), file: 'cuda-train-suite.mjs' },
+  { input: join(root, 'tools/gpu/bench-train.mjs'), file: 'cuda-train-bench.mjs' },
 ];
 for (const b of bundles) {
   console.log(`pack: bundling ${relative(root, b.input)}`);
@@ -44,6 +47,9 @@ for (const b of bundles) {
     logLevel: 'warn',
   });
 }
+
+// 4. The training benchmark's PyTorch side and the sizes both sides read (Python runs it there as is).
+for (const file of ['bench_torch.py', 'train-workloads.json']) cpSync(join(root, 'tools/gpu', file), join(out, file));
 
 function folderBytes(path) {
   const st = statSync(path);

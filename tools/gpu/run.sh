@@ -3,7 +3,10 @@
 # `node tools/gpu/pack.mjs` here and with .device/ carried along:
 #   1. unpacks node, finds cuDNN and cuBLAS in the pip wheels (nvidia-cudnn-*, nvidia-cublas*),
 #   2. builds the addon with plain CMake + Ninja for sm_90 (cmake-js is not shipped),
-#   3. runs the CUDA suite (packages/cuda-core/test/cuda.test.ts, bundled) and the benchmark.
+#   3. runs the CUDA suite (packages/cuda-core/test/cuda.test.ts, bundled) and the benchmark,
+#   4. runs the CUDA training suite (packages/sr/test/cuda-train.test.ts, bundled) and the
+#      training benchmark, lrface (tools/gpu/bench-train.mjs, bundled) against PyTorch
+#      (tools/gpu/bench_torch.py): train-bench.json and a table of the ratios in run.log.
 # Logs and results go to $OUT (the device run's output folder) or /tmp/lrface-gpu.
 # LRFACE_GPU_BUILD_ONLY=1 stops after the build (to check the build recipe on any machine
 # with nvcc). LRFACE_GPU_ARCH overrides the architecture (default 90).
@@ -50,5 +53,28 @@ tail -12 "$out/suite.log" | tee -a "$out/run.log"
 log "benchmark"
 timeout 240 node .device/cuda-bench.mjs --json "$out/bench.json" > "$out/bench.log" 2>&1 || status=1
 cat "$out/bench.log" | tee -a "$out/run.log"
+
+# Training on the device: VDSR/SRINC steps against the CPU, then the training benchmark,
+# lrface and PyTorch in the same run (sizes in tools/gpu/train-workloads.json), each under
+# its own timeout so one failure leaves the others' logs. LRFACE_GPU_TRAIN_STEPS sets the
+# timed steps per workload (default 20), LRFACE_GPU_PYTHON the Python with PyTorch (python3).
+steps=${LRFACE_GPU_TRAIN_STEPS:-20}
+py=${LRFACE_GPU_PYTHON:-python3}
+log "CUDA training suite"
+timeout 240 node --test --test-reporter=spec .device/cuda-train-suite.mjs > "$out/train-suite.log" 2>&1 || status=1
+tail -12 "$out/train-suite.log" | tee -a "$out/run.log"
+log "architecture parity: lrface's quick VDSR and SRINC loaded into bench_torch.py's (CPU)"
+{ timeout 120 node .device/cuda-train-bench.mjs --parity-out "$out/parity.json" \
+    && timeout 120 "$py" .device/bench_torch.py --parity "$out/parity.json"; } > "$out/parity.log" 2>&1 || status=1
+cat "$out/parity.log" | tee -a "$out/run.log"
+log "training benchmark: lrface"
+rm -f "$out/train-bench-lrface.json" "$out/train-bench-torch.json"
+timeout 300 node .device/cuda-train-bench.mjs --device cuda --steps "$steps" --json "$out/train-bench-lrface.json" > "$out/train-bench-lrface.log" 2>&1 || status=1
+cat "$out/train-bench-lrface.log" | tee -a "$out/run.log"
+log "training benchmark: PyTorch"
+timeout 300 "$py" .device/bench_torch.py --device cuda --steps "$steps" --json "$out/train-bench-torch.json" > "$out/train-bench-torch.log" 2>&1 || status=1
+cat "$out/train-bench-torch.log" | tee -a "$out/run.log"
+node tools/gpu/train-bench-report.mjs "$out/train-bench-lrface.json" "$out/train-bench-torch.json" "$out/train-bench.json" 2>&1 | tee -a "$out/run.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 log "done (status $status)"
 exit $status

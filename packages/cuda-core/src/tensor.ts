@@ -236,6 +236,42 @@ export class Tensor {
     return out;
   }
 
+  /**
+   * @internal Moves this tensor to `device` in place, as PyTorch's Module.to does with
+   * `param.data`: the object stays the same, so every reference to it (a module attribute,
+   * a tied weight, an optimiser's list) stays valid, and its memory becomes a copy on
+   * `device`; its gradient moves too. Views taken earlier keep the old memory. Only for
+   * tensors outside an autograd graph (parameters, buffers): a recorded result would leave
+   * its graph pointing at memory it no longer has.
+   */
+  _moveTo_(device: DeviceSpec): this {
+    const op = 'to';
+    const target = parseDevice(op, device);
+    this._storage(op);
+    if (this._node) throw stateError(op, `cannot move a tensor ${formatShape(this.shape)} produced by a recorded operation in place; move its leaves, or use to()`);
+    if (target === this._handle.device) return this;
+    const moved = empty(this.shape, this.dtype, target);
+    if (this.size > 0) kernels.copy(moved._storage(op), moved._offset, this._storage(op), this._offset, this.size);
+    // Kept out of any enclosing scope(): it belongs to this tensor, which outlives the scope.
+    const grad = this.grad ? keep(noGrad(() => this.grad!.to(device))) : null;
+    // Take over the copy's storage reference; the copy object itself is retired without unref.
+    const handle = moved._handle;
+    handle.ref();
+    moved.dispose();
+    finalizer.unregister(this);
+    this._handle.unref();
+    const self = this as unknown as { _handle: StorageHandle; _offset: number; device: Device };
+    self._handle = handle;
+    self._offset = 0;
+    self.device = handle.device === HOST ? 'cpu' : 'cuda';
+    finalizer.register(this, handle, this);
+    if (this.grad) {
+      this.grad.dispose();
+      this.grad = grad;
+    }
+    return this;
+  }
+
   toString(): string {
     return `Tensor(${this.dtype}, ${formatShape(this.shape)}, ${this.deviceId})`;
   }

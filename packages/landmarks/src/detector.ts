@@ -163,7 +163,7 @@ export class LandmarkDetector {
     });
     this.network.eval();
     const decoded = ops.noGrad(() => ops.scope(() => {
-      let heatmaps = this.network.forward(ops.tensor(batch, [batch.length / (3 * plane), 3, S, S]));
+      let heatmaps = this.network.forward(ops.tensor(batch, [batch.length / (3 * plane), 3, S, S], 'float32', this.network.device as ops.DeviceSpec));
       if (flip) heatmaps = averageMirrored(heatmaps, n, mirrorMapFor(this.spec.points));
       // Every point gets its argmax, however weak: the peak value is reported as the confidence.
       return decodeHeatmaps(heatmaps, { background: true, refine, minPeak: -Infinity, affines: crops.map((c) => c.affine) });
@@ -229,6 +229,6 @@ export async function loadLandmarkDetector(name: string, options: LoadDetectorOp
     if (!shipped.sha256) throw new Error(`${fn}: the '${name}' weights have not been recorded in this build (no sha256); pass { weights } for a file`);
     loaded = loadLandmarkWeights(join(weightsDir(), shipped.file), { expectedSha256: shipped.sha256 });
   }
-  loaded.network.to(device as ops.Device);
+  loaded.network.to(device as ops.DeviceSpec);
   return new LandmarkDetector(name, loaded.network, loaded.spec, device, loaded.file);
 }

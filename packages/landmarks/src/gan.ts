@@ -69,7 +69,7 @@ export function highToLowGeneratorLoss(fakeScores: Tensor, generated: Tensor, hr
   const beta = checkWeight(fn, 'weights.beta', weights?.beta);
   const gan = hingeGeneratorLoss(fakeScores);
   const pixel = pixelLoss(generated, hr);
-  const loss = ops.scope(() => ops.add(ops.mul(gan, alpha), ops.mul(pixel, beta)));
+  const loss = ops.scope(() => ops.add(ops.affine(gan, alpha), ops.affine(pixel, beta)));
   return { loss, gan, pixel };
 }
 
@@ -90,8 +90,8 @@ export function heatmapEnergy(target: Tensor, prediction: Tensor, foregroundWeig
   const [n, , h, w] = target.shape;
   return ops.scope(() => {
     const squared = ops.square(ops.sub(target, prediction));
-    const weighted = foregroundWeight === 0 ? squared : ops.mul(squared, ops.add(ops.mul(target, foregroundWeight), 1));
-    return ops.mul(ops.sum(weighted), 1 / (n * h * w));
+    const weighted = foregroundWeight === 0 ? squared : ops.mul(squared, ops.affine(target, foregroundWeight, 1));
+    return ops.affine(ops.sum(weighted), 1 / (n * h * w));
   });
 }
 
@@ -174,7 +174,7 @@ export function confidenceDiscriminatorLoss(groundTruthScores: Tensor, generated
   checkTensor(fn, 'generatedScores', generatedScores);
   if (realLrScores !== undefined) checkTensor(fn, 'realLrScores', realLrScores);
   return ops.scope(() => {
-    let loss = ops.add(ops.mean(ops.square(ops.sub(groundTruthScores, 1))), ops.mean(ops.square(generatedScores)));
+    let loss = ops.add(ops.mean(ops.square(ops.affine(groundTruthScores, 1, -1))), ops.mean(ops.square(generatedScores)));
     if (realLrScores) loss = ops.add(loss, ops.mean(ops.square(realLrScores)));
     return loss;
   });
@@ -184,7 +184,7 @@ export function confidenceDiscriminatorLoss(groundTruthScores: Tensor, generated
 export function confidenceGeneratorLoss(...predictedScores: Tensor[]): Tensor {
   if (predictedScores.length === 0) throw rangeError('confidenceGeneratorLoss', 'predictedScores', 'at least one score tensor', 0);
   predictedScores.forEach((s, i) => checkTensor('confidenceGeneratorLoss', `predictedScores[${i}]`, s));
-  return ops.scope(() => ops.mean(ops.square(ops.sub(ops.concat(predictedScores.map((s) => ops.reshape(s, [s.size])), 0), 1))));
+  return ops.scope(() => ops.mean(ops.square(ops.affine(ops.concat(predictedScores.map((s) => ops.reshape(s, [s.size])), 0), 1, -1))));
 }
 
 /** The weights of eq. 13 (UNCERTAIN; the paper only asks a*l_MSE > b*l_kp > c*l_conf). */
@@ -203,9 +203,9 @@ export function heatmapGeneratorLoss(terms: { mse: Tensor; kp?: Tensor; conf?: T
   const b = checkWeight(fn, 'weights.b', weights?.b);
   const c = checkWeight(fn, 'weights.c', weights?.c);
   return ops.scope(() => {
-    let loss = ops.mul(terms.mse, a);
-    if (terms.kp) loss = ops.add(loss, ops.mul(checkTensor(fn, 'terms.kp', terms.kp), b));
-    if (terms.conf) loss = ops.add(loss, ops.mul(checkTensor(fn, 'terms.conf', terms.conf), c));
+    let loss = ops.affine(terms.mse, a);
+    if (terms.kp) loss = ops.add(loss, ops.affine(checkTensor(fn, 'terms.kp', terms.kp), b));
+    if (terms.conf) loss = ops.add(loss, ops.affine(checkTensor(fn, 'terms.conf', terms.conf), c));
     return loss;
   });
 }

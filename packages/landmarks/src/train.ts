@@ -183,8 +183,9 @@ export class HighToLowTrainer {
     ({ optimizer: this.optimizerG, scheduler: this.schedulerG } = adamWithSchedule(this.generator, config.optimizer));
     ({ optimizer: this.optimizerD, scheduler: this.schedulerD } = adamWithSchedule(this.discriminator, config.optimizer));
   }
+  /** Noise on the generator's device. */
   private noise(n: number): Tensor {
-    return ops.randn([n, this.generator.config.noiseDim]);
+    return ops.randn([n, this.generator.config.noiseDim], { device: this.generator.device as ops.DeviceSpec });
   }
   /** One D1 update then one G1 update on HR faces `hr` [N, 3, 128, 128] and real LR faces `realLr` [M, 3, 32, 32], all in [-1, 1]. */
   trainStep(hr: Tensor, realLr: Tensor): HighToLowStepResult {
@@ -305,7 +306,7 @@ export class LandmarkTrainer {
     // behind a short, fast stage 1); G1 itself is not updated here.
     if (this.config.highToLowBatchStatistics ?? true) g1.train();
     else g1.eval();
-    return ops.noGrad(() => g1.forward(hr, ops.randn([hr.shape[0], g1.config.noiseDim])));
+    return ops.noGrad(() => g1.forward(hr, ops.randn([hr.shape[0], g1.config.noiseDim], { device: hr.deviceId as ops.DeviceSpec })));
   }
   trainStep(input: LandmarkStepInput): LandmarkStepResult {
     const fn = 'LandmarkTrainer.trainStep';
@@ -320,7 +321,8 @@ export class LandmarkTrainer {
     const S = this.lowResSize;
     const result = ops.scope(() => {
       const lr = this.labelledLowRes(input.hr);
-      const gt = groundTruthHeatmaps(input.landmarks, S, input.hr.shape[2], this.config.sigma);
+      // Drawn on the host, used where the faces are (to() is a view when that is the host).
+      const gt = groundTruthHeatmaps(input.landmarks, S, input.hr.shape[2], this.config.sigma).to(input.hr.deviceId as ops.DeviceSpec);
       const pred = this.generator.forward(lr);
       const predReal = d3 ? this.generator.forward(input.realLr!) : null;
       const out: Omit<LandmarkStepResult, 'step' | 'setting'> = { lossG2: 0, mse: 0 };
@@ -412,7 +414,7 @@ export class SupervisedTrainer {
     this.generator.train();
     const mse = ops.scope(() => {
       this.optimizer.zeroGrad();
-      const gt = groundTruthHeatmaps(landmarks, images.shape[2], images.shape[2], this.config.sigma);
+      const gt = groundTruthHeatmaps(landmarks, images.shape[2], images.shape[2], this.config.sigma).to(images.deviceId as ops.DeviceSpec);
       const loss = heatmapEnergy(gt, this.generator.forward(images), this.config.foregroundWeight ?? 0);
       loss.backward();
       this.optimizer.step();

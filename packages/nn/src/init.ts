@@ -1,5 +1,5 @@
 // Weight initialisation as torch.nn.init defines it, drawing from the engine's seeded generator.
-import { noGrad, rand, randn, type Tensor } from '@lrface/cuda-core';
+import { noGrad, rand, randn, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 
 export type Nonlinearity = 'linear' | 'conv2d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu';
 
@@ -30,6 +30,7 @@ export function fans(t: Tensor): [number, number] {
   return [t.shape[1] * receptive, t.shape[0] * receptive];
 }
 
+// Draws on t's device (the generator gives the same values on every device), so no copy crosses.
 function fill(t: Tensor, make: () => Tensor): Tensor {
   noGrad(() => {
     const v = make();
@@ -40,11 +41,11 @@ function fill(t: Tensor, make: () => Tensor): Tensor {
 }
 
 export function uniform_(t: Tensor, low = 0, high = 1): Tensor {
-  return fill(t, () => rand(t.shape, { low, high }));
+  return fill(t, () => rand(t.shape, { low, high, device: t.deviceId as DeviceSpec }));
 }
 
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
-  return fill(t, () => randn(t.shape, { mean, std }));
+  return fill(t, () => randn(t.shape, { mean, std, device: t.deviceId as DeviceSpec }));
 }
 
 export function constant_(t: Tensor, value: number): Tensor {

@@ -136,9 +136,17 @@ export class BatchNorm2d extends Module {
     const training = this.training || !this.running_mean;
     let momentum = this.momentum ?? 0;
     if (this.training && this.num_batches_tracked) {
-      const seen = this.num_batches_tracked.item() + 1;
-      this.num_batches_tracked.assign(new Int32Array([seen]));
-      if (this.momentum === null) momentum = 1 / seen;
+      const counter = this.num_batches_tracked;
+      if (this.momentum === null || counter.device === 'cpu') {
+        // On the host, and where the cumulative average needs the count there.
+        const seen = counter.item() + 1;
+        counter.assign(new Int32Array([seen]));
+        if (this.momentum === null) momentum = 1 / seen;
+      } else {
+        // Counted on the device (through float32: exact up to 2^24 batches): reading it back
+        // would wait for all the device's queued work at every layer.
+        ops.noGrad(() => ops.scope(() => counter.assign(ops.affine(ops.cast(counter, 'float32'), 1, 1))));
+      }
     }
     return ops.batchNorm2d(x, this.running_mean, this.running_var, this.weight, this.bias, { training, momentum, eps: this.eps });
   }
@@ -308,7 +316,7 @@ export class ResidualBlock extends Module {
       h = this.conv2.forward(h);
       if (this.bn2) h = this.bn2.forward(h);
       if (this.post) h = this.post.forward(h) as Tensor;
-      return ops.add(x, this.residualScale === 1 ? h : ops.mul(h, this.residualScale));
+      return ops.add(x, this.residualScale === 1 ? h : ops.affine(h, this.residualScale));
     });
   }
 }

@@ -1,7 +1,8 @@
 // Losses as PyTorch (and the papers) define them. Each returns a scalar tensor unless
-// reduction is 'none'.
+// reduction is 'none'. Constants go in as ops.affine's scale and shift, not as number
+// operands (each would be a one-element tensor copied from the host on a device).
 import * as ops from '@lrface/cuda-core';
-import { noGrad, tensor, zeros, type Tensor } from '@lrface/cuda-core';
+import { noGrad, tensor, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -35,10 +36,10 @@ export function charbonnierLoss(input: Tensor, target: Tensor, options: { eps?: 
   const { eps = 1e-3, reduction = 'mean' } = options;
   if (!(eps > 0)) throw new RangeError(`charbonnierLoss: 'eps' must be > 0, got ${eps}`);
   sameShape('charbonnierLoss', input, target);
-  return ops.scope(() => reduce('charbonnierLoss', ops.sqrt(ops.add(ops.square(ops.sub(input, target)), eps * eps)), reduction));
+  return ops.scope(() => reduce('charbonnierLoss', ops.sqrt(ops.affine(ops.square(ops.sub(input, target)), 1, eps * eps)), reduction));
 }
 
-/** One-hot float32 rows [N, classes] from int32 labels [N]. */
+/** One-hot float32 rows [N, classes] from int32 labels [N], on the labels' device. */
 export function oneHot(labels: Tensor, classes: number): Tensor {
   if (labels.dtype !== 'int32' || labels.rank !== 1) throw new TypeError(`oneHot: 'labels' must be a 1-D int32 tensor, got ${labels.dtype} [${labels.shape.join(',')}]`);
   const ids = labels.data();
@@ -47,7 +48,7 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
     if (c < 0 || c >= classes) throw new RangeError(`oneHot: 'labels' must be in [0, ${classes}), got ${c} at index ${i}`);
     out[i * classes + c] = 1;
   });
-  return tensor(out, [ids.length, classes]);
+  return tensor(out, [ids.length, classes], 'float32', labels.deviceId as DeviceSpec);
 }
 
 /**
@@ -81,7 +82,7 @@ export function heatmapMseLoss(pred: Tensor, target: Tensor, weight?: Tensor): T
 
 /** Hinge GAN loss for the discriminator: mean(relu(1 - D(real))) + mean(relu(1 + D(fake))). */
 export function hingeDiscriminatorLoss(realScores: Tensor, fakeScores: Tensor): Tensor {
-  return ops.scope(() => ops.add(ops.mean(ops.relu(ops.sub(1, realScores))), ops.mean(ops.relu(ops.add(1, fakeScores)))));
+  return ops.scope(() => ops.add(ops.mean(ops.relu(ops.affine(realScores, -1, 1))), ops.mean(ops.relu(ops.affine(fakeScores, 1, 1)))));
 }
 
 /** Hinge GAN loss for the generator: -mean(D(fake)). */
@@ -91,12 +92,12 @@ export function hingeGeneratorLoss(fakeScores: Tensor): Tensor {
 
 /** Least-squares GAN (Mao et al.): D: 0.5 E[(D(x) - 1)^2] + 0.5 E[D(G(z))^2]. */
 export function lsganDiscriminatorLoss(realScores: Tensor, fakeScores: Tensor): Tensor {
-  return ops.scope(() => ops.mul(ops.add(ops.mean(ops.square(ops.sub(realScores, 1))), ops.mean(ops.square(fakeScores))), 0.5));
+  return ops.scope(() => ops.affine(ops.add(ops.mean(ops.square(ops.affine(realScores, 1, -1))), ops.mean(ops.square(fakeScores))), 0.5));
 }
 
 /** Least-squares GAN: G: 0.5 E[(D(G(z)) - 1)^2]. */
 export function lsganGeneratorLoss(fakeScores: Tensor): Tensor {
-  return ops.scope(() => ops.mul(ops.mean(ops.square(ops.sub(fakeScores, 1))), 0.5));
+  return ops.scope(() => ops.affine(ops.mean(ops.square(ops.affine(fakeScores, 1, -1))), 0.5));
 }
 
 /** BEGAN's autoencoder energy L(v) = mean |v - D(v)|. */
@@ -116,10 +117,10 @@ export class BeganBalance {
   }
   /** The discriminator loss for this step's energies. */
   discriminatorLoss(realEnergy: Tensor, fakeEnergy: Tensor): Tensor {
-    return ops.scope(() => ops.sub(realEnergy, ops.mul(fakeEnergy, this.k)));
+    return ops.scope(() => ops.sub(realEnergy, ops.affine(fakeEnergy, this.k)));
   }
   generatorLoss(fakeEnergy: Tensor): Tensor {
-    return ops.mul(fakeEnergy, 1);
+    return ops.affine(fakeEnergy, 1);
   }
   /** Updates k_t and returns the convergence measure M = L(x) + |gamma L(x) - L(G(z))|. */
   update(realEnergy: number, fakeEnergy: number): number {
@@ -154,7 +155,7 @@ export class CenterLoss extends Module {
     return ops.scope(() => {
       const batchCenters = ops.matmul(oneHot(labels, this.numClasses), this.centers);
       const diff = ops.sub(features, batchCenters);
-      return ops.mul(ops.mean(ops.sum(ops.square(diff), { axis: 1 })), 0.5);
+      return ops.affine(ops.mean(ops.sum(ops.square(diff), { axis: 1 })), 0.5);
     });
   }
   /** Wen et al.'s centre update from this batch (no gradient). */
@@ -166,8 +167,8 @@ export class CenterLoss extends Module {
         const counts = ops.sum(hot, { axis: 0 }); // [K]
         const sums = ops.matmul(ops.transpose(hot), features); // [K, D] sum of x_i per class
         // sum_i (c_j - x_i) = n_j c_j - sum x_i
-        const delta = ops.div(ops.sub(ops.mul(this.centers, ops.reshape(counts, [this.numClasses, 1])), sums), ops.reshape(ops.add(counts, 1), [this.numClasses, 1]));
-        this.centers.assign(ops.sub(this.centers, ops.mul(delta, this.alpha)));
+        const delta = ops.div(ops.sub(ops.mul(this.centers, ops.reshape(counts, [this.numClasses, 1])), sums), ops.reshape(ops.affine(counts, 1, 1), [this.numClasses, 1]));
+        this.centers.assign(ops.sub(this.centers, ops.affine(delta, this.alpha)));
       }),
     );
   }

@@ -1,5 +1,5 @@
 // Module: parameters, buffers and sub-modules by dotted name, as torch.nn.Module.
-import { Tensor, type Device } from '@lrface/cuda-core';
+import { Tensor, zeros, type DeviceSpec } from '@lrface/cuda-core';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -159,10 +159,30 @@ export abstract class Module {
       .reduce((n, p) => n + p.size, 0);
   }
 
-  /** Moves the module to a device. 'cpu' is the only device of a CPU build. */
-  to(device: Device): this {
-    if (device !== 'cpu') throw new RangeError(`Module.to: 'device' must be 'cpu' in this build, got '${device}'`);
+  /**
+   * Moves every parameter and buffer (and their gradients) to `device` ('cpu', 'cuda',
+   * 'cuda:<index>') in place, as torch's Module.to: the tensor objects stay the same, so
+   * references to them stay valid, an optimiser's included (its state is made on each
+   * parameter's device, and follows a parameter moved later at the next step). Where the
+   * device cannot be used it throws the engine's Error (with devices()'s reason) and changes
+   * nothing.
+   */
+  to(device: DeviceSpec): this {
+    // Checked on an empty tensor first: the same error as Tensor.to, before anything moves.
+    const probe = zeros([0]);
+    try {
+      probe.to(device).dispose();
+    } finally {
+      probe.dispose();
+    }
+    for (const t of new Set([...this.parameters(), ...this.buffers()])) t._moveTo_(device);
     return this;
+  }
+
+  /** The device of the first parameter (or buffer): 'cpu' or 'cuda:<index>'; 'cpu' for a module without tensors. */
+  get device(): string {
+    const first = this.parameters()[0] ?? this.buffers()[0];
+    return first ? first.deviceId : 'cpu';
   }
 
   /** Parameters and persistent buffers by dotted name (the tensors themselves, not copies), in PyTorch's order. */

@@ -1,6 +1,6 @@
 // Optimisers with PyTorch's update rules, gradient clipping.
 import * as ops from '@lrface/cuda-core';
-import { noGrad, zeros, type Tensor } from '@lrface/cuda-core';
+import { noGrad, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -50,6 +50,11 @@ export abstract class Optimizer {
     });
   }
 
+  /**
+   * One parameter's update. Scalars go in as ops.affine's attributes rather than number
+   * operands of mul/add, which would each become a one-element tensor: on a device, a copy
+   * from the host per operation.
+   */
   protected abstract update(p: Tensor, grad: Tensor, group: ParamGroup, buffers: Record<string, Tensor>): void;
 
   private buffersOf(p: Tensor): Record<string, Tensor> {
@@ -61,9 +66,13 @@ export abstract class Optimizer {
     return s;
   }
 
-  /** A zero buffer kept across steps (outlives the step's scope). */
+  /**
+   * A zero buffer on `like`'s device, kept across steps (outlives the step's scope). A buffer
+   * made before its parameter's module was moved follows it there.
+   */
   protected buffer(buffers: Record<string, Tensor>, name: string, like: Tensor): Tensor {
-    if (!buffers[name]) buffers[name] = ops.keep(zeros(like.shape));
+    if (!buffers[name]) buffers[name] = ops.keep(zeros(like.shape, 'float32', like.deviceId as DeviceSpec));
+    else if (buffers[name].deviceId !== like.deviceId) buffers[name]._moveTo_(like.deviceId as DeviceSpec);
     return buffers[name];
   }
 
@@ -112,14 +121,14 @@ export class SGD extends Optimizer {
   }
   protected update(p: Tensor, grad: Tensor, g: ParamGroup, s: Record<string, Tensor>): void {
     const momentum = g.momentum as number;
-    let d = (g.weightDecay as number) !== 0 ? ops.add(grad, ops.mul(p, g.weightDecay as number)) : grad;
+    let d = (g.weightDecay as number) !== 0 ? ops.add(grad, ops.affine(p, g.weightDecay as number)) : grad;
     if (momentum !== 0) {
       const fresh = !s.momentum;
       const buf = this.buffer(s, 'momentum', p);
-      buf.assign(fresh ? d : ops.add(ops.mul(buf, momentum), ops.mul(d, 1 - (g.dampening as number))));
-      d = g.nesterov ? ops.add(d, ops.mul(buf, momentum)) : buf;
+      buf.assign(fresh ? d : ops.add(ops.affine(buf, momentum), ops.affine(d, 1 - (g.dampening as number))));
+      d = g.nesterov ? ops.add(d, ops.affine(buf, momentum)) : buf;
     }
-    p.assign(ops.sub(p, ops.mul(d, g.lr)));
+    p.assign(ops.sub(p, ops.affine(d, g.lr)));
   }
 }
 
@@ -142,17 +151,18 @@ export class Adam extends Optimizer {
     const [b1, b2, eps, wd, lr] = [g.beta1, g.beta2, g.eps, g.weightDecay, g.lr] as number[];
     let gr = grad;
     if (wd !== 0) {
-      if (this.decoupled) p.assign(ops.mul(p, 1 - lr * wd));
-      else gr = ops.add(grad, ops.mul(p, wd));
+      if (this.decoupled) p.assign(ops.affine(p, 1 - lr * wd));
+      else gr = ops.add(grad, ops.affine(p, wd));
     }
     const m = this.buffer(s, 'exp_avg', p);
     const v = this.buffer(s, 'exp_avg_sq', p);
     const t = this.paramSteps.get(p)!;
-    m.assign(ops.add(ops.mul(m, b1), ops.mul(gr, 1 - b1)));
-    v.assign(ops.add(ops.mul(v, b2), ops.mul(ops.square(gr), 1 - b2)));
+    m.assign(ops.add(ops.affine(m, b1), ops.affine(gr, 1 - b1)));
+    v.assign(ops.add(ops.affine(v, b2), ops.affine(ops.square(gr), 1 - b2)));
     const stepSize = lr / (1 - b1 ** t);
-    const denom = ops.add(ops.div(ops.sqrt(v), Math.sqrt(1 - b2 ** t)), eps);
-    p.assign(ops.sub(p, ops.mul(ops.div(m, denom), stepSize)));
+    // sqrt(v) / sqrt(1 - b2^t) + eps in one affine pass.
+    const denom = ops.affine(ops.sqrt(v), 1 / Math.sqrt(1 - b2 ** t), eps);
+    p.assign(ops.sub(p, ops.affine(ops.div(m, denom), stepSize)));
   }
 }
 
@@ -182,7 +192,7 @@ export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): n
   }
   const norm = normType === Infinity ? total : total ** (1 / normType);
   const coef = maxNorm / (norm + 1e-6);
-  if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.mul(g, coef)))));
+  if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.affine(g, coef)))));
   return norm;
 }
 

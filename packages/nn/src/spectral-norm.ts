@@ -4,7 +4,7 @@
 // weight_v) and the SpectralNorm wrapper module of the public SN-GAN code that the LR-landmark
 // discriminators build on (module.weight_bar, module.weight_u, module.weight_v).
 import * as ops from '@lrface/cuda-core';
-import { noGrad, randn, Tensor } from '@lrface/cuda-core';
+import { noGrad, randn, Tensor, type DeviceSpec } from '@lrface/cuda-core';
 import { Module } from './module.js';
 import { ConvTranspose2d } from './layers.js';
 
@@ -44,8 +44,9 @@ function attach(op: string, module: Module, options: SpectralNormOptions, origSu
   // `<name>` exists only during a forward (it is computed there); a second wrapping of the
   // same parameter therefore finds nothing to wrap and says so.
   record[name] = undefined;
-  const u0 = randn([height]);
-  const v0 = randn([width]);
+  // On the weight's device, so wrapping a module already moved there keeps it there.
+  const u0 = randn([height], { device: weight.deviceId as DeviceSpec });
+  const v0 = randn([width], { device: weight.deviceId as DeviceSpec });
   const u = noGrad(() => ops.reshape(normalize(u0, eps), [height]));
   const v = noGrad(() => ops.reshape(normalize(v0, eps), [width]));
   u0.dispose();

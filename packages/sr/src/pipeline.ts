@@ -1,7 +1,7 @@
 // Colour handling around a pre-upsampled network: Y-only models see MATLAB rgb2ycbcr's Y in
 // [0, 1] after bicubic enlargement, their output is clamped to the video range [16, 235] and
 // recombined with the bicubically enlarged Cb and Cr; RGB models see and return RGB in [0, 1].
-import { rangeError, tensor, typeError, type Tensor } from '@lrface/cuda-core';
+import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { bicubicResize, checkImage, convertColor, yCbCrToRgb, toUint8, type RawImage } from '@lrface/datasets';
 import type { SrNetwork } from './models.js';
 import { tiledForward, type TileOptions } from './tiler.js';
@@ -70,7 +70,17 @@ export function upscaleImage(net: SrNetwork, input: RawImage, scale: number, opt
   const unit = toUnitFloat(img);
   const W = img.width * scale;
   const H = img.height * scale;
-  const run = (x: Tensor) => net.forward(x);
+  // Tiles are made on the host; a network moved to a device gets them there (to() is a view
+  // when the devices match).
+  const device = net.device as DeviceSpec;
+  const run = (x: Tensor) => {
+    const onDevice = x.to(device);
+    try {
+      return net.forward(onDevice);
+    } finally {
+      onDevice.dispose();
+    }
+  };
   if (net.channels === 3) {
     const up = bicubicUpscale(unit, scale);
     const x = planesToTensor(up);

@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
-import { rangeError, tensor, typeError, type Tensor } from '@lrface/cuda-core';
+import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Adam, SGD, clipGradNorm, clipGradValue, loadCheckpoint, saveCheckpoint, type Optimizer } from '@lrface/nn';
 import { Dataset, Rng, bicubicResize, convertColor, cropImage, decodeImage, modcrop, type FaceSample, type RawImage } from '@lrface/datasets';
 import { Drcn, cropBorder, type SrNetwork } from './models.js';
@@ -211,7 +211,7 @@ function buildOptimizer(net: SrNetwork, r: TrainRecipe): Optimizer {
 
 function squaredLoss(out: Tensor, target: Tensor, kind: 'half-sum' | 'mean'): Tensor {
   const d = ops.square(ops.sub(out, target));
-  return kind === 'mean' ? ops.mean(d) : ops.mul(ops.sum(d), 0.5 / out.shape[0]);
+  return kind === 'mean' ? ops.mean(d) : ops.affine(ops.sum(d), 0.5 / out.shape[0]);
 }
 
 /** Trains `net` in place; returns the loss curve and evaluations. */
@@ -261,6 +261,7 @@ export async function trainSuperResolution(net: SrNetwork, options: TrainOptions
   const save = (step: number) => {
     if (options.checkpoint) saveCheckpoint(options.checkpoint, { model: net, optimizer, step, extra: { arch: net.arch, config: net.config, recipe } });
   };
+  const device = net.device as DeviceSpec;
   let step = start;
   for (; step < steps; step++) {
     if (options.timeLimit !== undefined && (Date.now() - t0) / 1000 > options.timeLimit) break;
@@ -279,16 +280,17 @@ export async function trainSuperResolution(net: SrNetwork, options: TrainOptions
       cutPatch(hr, c, h, w, x0, y0, size, t, tgt, b * c * size * size);
     }
     const loss = ops.scope(() => {
-      const x = tensor(inp, [recipe.batchSize, c, size, size]);
-      const y = cropBorder(tensor(tgt, [recipe.batchSize, c, size, size]), border);
+      // On the network's device (a network moved there before training trains there).
+      const x = tensor(inp, [recipe.batchSize, c, size, size], 'float32', device);
+      const y = cropBorder(tensor(tgt, [recipe.batchSize, c, size, size], 'float32', device), border);
       let l: Tensor;
       if (net instanceof Drcn) {
         // Recursive supervision: alpha * mean over d of the intermediate losses + (1 - alpha) * the ensemble's loss.
         const alpha = recipe.alphaDecaySteps ? Math.max(0, 1 - step / recipe.alphaDecaySteps) : 0;
         const outs = net.intermediate(x);
-        const l1 = ops.mul(outs.map((o) => squaredLoss(o, y, recipe.loss)).reduce((a, b) => ops.add(a, b)), 1 / outs.length);
+        const l1 = ops.affine(outs.map((o) => squaredLoss(o, y, recipe.loss)).reduce((a, b) => ops.add(a, b)), 1 / outs.length);
         const l2 = squaredLoss(net.combine(outs), y, recipe.loss);
-        l = ops.add(ops.mul(l1, alpha), ops.mul(l2, 1 - alpha));
+        l = ops.add(ops.affine(l1, alpha), ops.affine(l2, 1 - alpha));
       } else l = squaredLoss(net.forward(x), y, recipe.loss);
       optimizer.zeroGrad();
       l.backward();
