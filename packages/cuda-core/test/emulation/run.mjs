@@ -52,7 +52,7 @@ for (const [i, v] of variants.entries()) {
   writeFileSync(src, v.source);
   execFileSync(
     process.env.CXX ?? 'g++',
-    ['-std=c++17', '-O2', '-fno-strict-aliasing', '-U_FORTIFY_SOURCE', `-I${here}`, `-I${nativeCuda}`,
+    ['-std=c++17', '-O2', '-march=native', '-fno-strict-aliasing', '-U_FORTIFY_SOURCE', `-I${here}`, `-I${nativeCuda}`,
       `-DGEMM_CONV_SOURCE="${src}"`, join(here, 'gemm_conv_check.cpp'), '-o', bin],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
