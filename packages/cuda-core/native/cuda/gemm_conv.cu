@@ -1,9 +1,9 @@
 // The engine's own CUDA SGEMM and convolutions (see gemm_conv.h).
 //
-// SGEMM: 64x64 output tiles per block of 256 threads, each thread a 4x4 register tile
-// (rows ty + 16*i, columns tx + 16*j, so shared-memory reads are broadcasts or consecutive),
-// k in steps of 16 through shared memory; every shape, leading dimension and transposition,
-// edge tiles zero-filled. Batches run along grid z, each entry's operands located by a device
+// SGEMM: 64 or 128 square or oblong output tiles per block of 256 threads, each thread a 4x4
+// to 8x8 register tile fed by float4 shared-memory reads, k in steps of 8 through two
+// shared-memory stages (the next one loaded while the current one is multiplied); every shape,
+// leading dimension and transposition, edge tiles zero-filled. Batches run along grid z, each entry's operands located by a device
 // offset table or by two strides. Products with too few tiles to fill the device and a long k
 // are split along k: each slice writes its own partial sums, added in a fixed order after, so
 // the result does not depend on scheduling.
@@ -78,9 +78,13 @@ class DeviceBlock {
 
 // ---- SGEMM --------------------------------------------------------------------------------
 
-constexpr int kTile = 64;  // rows and columns of C per block
-constexpr int kStep = 16;  // k per shared-memory stage
-constexpr int kSub = 4;    // rows and columns of C per thread (kTile = 16 * kSub)
+// A block of 256 threads (16 x 16) computes a tile of Bm x Bn of C (64 or 128 each), each
+// thread (Bm/16) x (Bn/16) of it in registers: rows (i / 4) * 64 + ty * 4 + i % 4, columns
+// likewise with tx, so its operands come from shared memory as float4 reads. k advances kStep
+// at a time through two shared-memory stages: the next stage's global loads are in registers
+// while the current one is multiplied.
+constexpr int kStep = 8;
+constexpr int kPad = 4;  // keeps rows 16-byte aligned and spreads the transposing stores over the banks
 
 // Where batch entry z's operand starts, in elements: offsets[z] from a device table, or
 // (z / count) * outer + (z % count) * inner (one stride when count = 1, two for the (image,
@@ -116,69 +120,102 @@ struct GemmArgs {
   int64_t z0, y0;  // this launch's first grid entry along z and along y (grids past 65535)
 };
 
-template <bool TransA, bool TransB>
+template <int Bm, int Bn, bool TransA, bool TransB>
 __global__ void __launch_bounds__(kThreads) sgemm_tiles(GemmArgs p) {
-  __shared__ float a_tile[kStep][kTile + 1];  // a_tile[kk][i] = op(A)[m0 + i, k0 + kk]
-  __shared__ float b_tile[kStep][kTile + 1];  // b_tile[kk][j] = op(B)[k0 + kk, n0 + j]
+  constexpr int Tm = Bm / 16, Tn = Bn / 16;            // C per thread
+  constexpr int La = Bm * kStep / kThreads, Lb = Bn * kStep / kThreads;  // loads per thread per stage
+  // a_tile[s][kk][i] = op(A)[m0 + i, k0 + kk], b_tile[s][kk][j] = op(B)[k0 + kk, n0 + j].
+  __shared__ __align__(16) float a_tile[2][kStep][Bm + kPad];
+  __shared__ __align__(16) float b_tile[2][kStep][Bn + kPad];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
   const int64_t z = p.z0 + blockIdx.z;
   const int64_t entry = z / p.slices, slice = z % p.slices;
-  const int64_t m0 = (p.y0 + blockIdx.y) * int64_t(kTile), n0 = int64_t(blockIdx.x) * kTile;
+  const int64_t m0 = (p.y0 + blockIdx.y) * int64_t(Bm), n0 = int64_t(blockIdx.x) * Bn;
   const int64_t k_begin = slice * p.k_slice;
   const int64_t k_end = min(p.k, k_begin + p.k_slice);
   const float* a = p.a + p.a_at.at(entry);
   const float* b = p.b + p.b_at.at(entry);
 
-  float acc[kSub][kSub];
+  // Element e of a stage: consecutive threads take consecutive addresses of the stored matrix
+  // (along k when it is stored row by row of op(), along m or n when stored transposed), so
+  // the global reads coalesce. Outside the matrix (edge tiles, the end of k) reads are 0.
+  float a_next[La], b_next[Lb];
+  auto load = [&](int64_t k0) {
 #pragma unroll
-  for (int i = 0; i < kSub; ++i)
-#pragma unroll
-    for (int j = 0; j < kSub; ++j) acc[i][j] = 0.0f;
-
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kStep) {
-    // Each tile is kTile * kStep = 4 * 256 elements; consecutive threads take consecutive
-    // addresses of the stored matrix (along k when it is stored row by row of op(), along
-    // m or n when it is stored transposed), so the global reads coalesce.
-#pragma unroll
-    for (int r = 0; r < kTile * kStep / kThreads; ++r) {
+    for (int r = 0; r < La; ++r) {
       const int e = threadIdx.x + kThreads * r;
-      const int ai = TransA ? e % kTile : e / kStep;
-      const int ak = TransA ? e / kTile : e % kStep;
-      const int64_t row = m0 + ai, ka = k0 + ak;
-      float v = 0.0f;
-      if (row < p.m && ka < k_end) v = TransA ? a[ka * p.lda + row] : a[row * p.lda + ka];
-      a_tile[ak][ai] = v;
-
-      const int bj = TransB ? e / kStep : e % kTile;
-      const int bk = TransB ? e % kStep : e / kTile;
-      const int64_t col = n0 + bj, kb = k0 + bk;
-      float u = 0.0f;
-      if (col < p.n && kb < k_end) u = TransB ? b[col * p.ldb + kb] : b[kb * p.ldb + col];
-      b_tile[bk][bj] = u;
+      const int i = TransA ? e % Bm : e / kStep, kk = TransA ? e / Bm : e % kStep;
+      const int64_t row = m0 + i, kp = k0 + kk;
+      a_next[r] = row < p.m && kp < k_end ? (TransA ? a[kp * p.lda + row] : a[row * p.lda + kp]) : 0.0f;
     }
+#pragma unroll
+    for (int r = 0; r < Lb; ++r) {
+      const int e = threadIdx.x + kThreads * r;
+      const int j = TransB ? e / kStep : e % Bn, kk = TransB ? e % kStep : e / Bn;
+      const int64_t col = n0 + j, kp = k0 + kk;
+      b_next[r] = col < p.n && kp < k_end ? (TransB ? b[col * p.ldb + kp] : b[kp * p.ldb + col]) : 0.0f;
+    }
+  };
+  auto store = [&](int stage) {
+#pragma unroll
+    for (int r = 0; r < La; ++r) {
+      const int e = threadIdx.x + kThreads * r;
+      a_tile[stage][TransA ? e / Bm : e % kStep][TransA ? e % Bm : e / kStep] = a_next[r];
+    }
+#pragma unroll
+    for (int r = 0; r < Lb; ++r) {
+      const int e = threadIdx.x + kThreads * r;
+      b_tile[stage][TransB ? e % kStep : e / Bn][TransB ? e / kStep : e % Bn] = b_next[r];
+    }
+  };
+
+  float acc[Tm][Tn];
+#pragma unroll
+  for (int i = 0; i < Tm; ++i)
+#pragma unroll
+    for (int j = 0; j < Tn; ++j) acc[i][j] = 0.0f;
+
+  if (k_begin < k_end) {
+    load(k_begin);
+    store(0);
     __syncthreads();
+  }
+  int stage = 0;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kStep) {
+    const bool more = k0 + kStep < k_end;  // the same for every thread of the block
+    if (more) load(k0 + kStep);
 #pragma unroll
     for (int kk = 0; kk < kStep; ++kk) {
-      float av[kSub], bv[kSub];
+      float av[Tm], bv[Tn];
 #pragma unroll
-      for (int i = 0; i < kSub; ++i) av[i] = a_tile[kk][ty + 16 * i];
+      for (int q = 0; q < Tm / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(&a_tile[stage][kk][q * 64 + ty * 4]);
+        av[q * 4] = v.x, av[q * 4 + 1] = v.y, av[q * 4 + 2] = v.z, av[q * 4 + 3] = v.w;
+      }
 #pragma unroll
-      for (int j = 0; j < kSub; ++j) bv[j] = b_tile[kk][tx + 16 * j];
+      for (int q = 0; q < Tn / 4; ++q) {
+        const float4 v = *reinterpret_cast<const float4*>(&b_tile[stage][kk][q * 64 + tx * 4]);
+        bv[q * 4] = v.x, bv[q * 4 + 1] = v.y, bv[q * 4 + 2] = v.z, bv[q * 4 + 3] = v.w;
+      }
 #pragma unroll
-      for (int i = 0; i < kSub; ++i)
+      for (int i = 0; i < Tm; ++i)
 #pragma unroll
-        for (int j = 0; j < kSub; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+        for (int j = 0; j < Tn; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
-    __syncthreads();  // the tiles are refilled next
+    // The other stage was last read before the previous barrier: safe to refill now, and the
+    // barrier below publishes it before anyone reads it.
+    if (more) store(stage ^ 1);
+    __syncthreads();
+    stage ^= 1;
   }
 
 #pragma unroll
-  for (int i = 0; i < kSub; ++i) {
-    const int64_t row = m0 + ty + 16 * i;
+  for (int i = 0; i < Tm; ++i) {
+    const int64_t row = m0 + (i / 4) * 64 + ty * 4 + i % 4;
     if (row >= p.m) continue;
 #pragma unroll
-    for (int j = 0; j < kSub; ++j) {
-      const int64_t col = n0 + tx + 16 * j;
+    for (int j = 0; j < Tn; ++j) {
+      const int64_t col = n0 + (j / 4) * 64 + tx * 4 + j % 4;
       if (col >= p.n) continue;
       if (p.slices > 1) {
         p.partial[(z * p.m + row) * p.n + col] = acc[i][j];
@@ -214,19 +251,44 @@ int multiprocessors(int device) {
   return count > 0 ? count : 1;
 }
 
+template <int Bm, int Bn>
+void launch_tiles(cudaStream_t stream, GemmArgs p, bool trans_a, bool trans_b, int64_t x_tiles, int64_t y_tiles,
+                  int64_t grid_z) {
+  for (int64_t y0 = 0; y0 < y_tiles; y0 += kMaxGridYZ)
+    for (int64_t z0 = 0; z0 < grid_z; z0 += kMaxGridYZ) {
+      p.y0 = y0;
+      p.z0 = z0;
+      const dim3 grid(static_cast<unsigned>(x_tiles), static_cast<unsigned>(std::min(kMaxGridYZ, y_tiles - y0)),
+                      static_cast<unsigned>(std::min(kMaxGridYZ, grid_z - z0)));
+      if (trans_a && trans_b) sgemm_tiles<Bm, Bn, true, true><<<grid, kThreads, 0, stream>>>(p);
+      else if (trans_a) sgemm_tiles<Bm, Bn, true, false><<<grid, kThreads, 0, stream>>>(p);
+      else if (trans_b) sgemm_tiles<Bm, Bn, false, true><<<grid, kThreads, 0, stream>>>(p);
+      else sgemm_tiles<Bm, Bn, false, false><<<grid, kThreads, 0, stream>>>(p);
+      LR_CUDA_CHECK(cudaGetLastError());
+    }
+}
+
 // The batched product on the device's stream; a_at / b_at locate each entry's operands.
 void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, BatchIndex a_at, const float* b, int64_t ldb, BatchIndex b_at, float beta, float* c, int64_t ldc,
           int64_t c_stride, int64_t batch) {
   if (m <= 0 || n <= 0 || batch <= 0) return;
-  const int64_t x_tiles = (n + kTile - 1) / kTile, y_tiles = (m + kTile - 1) / kTile;
+  // The largest tiles (more arithmetic per load) that still give every multiprocessor a block;
+  // 64 x 64 otherwise, split along k below if even those are too few.
+  const int64_t sms = multiprocessors(device);
+  auto tiles = [&](int64_t bm, int64_t bn) { return ((m + bm - 1) / bm) * ((n + bn - 1) / bn) * batch; };
+  int bm = 64, bn = 64;
+  if (m > 64 && n > 64 && tiles(128, 128) >= sms) bm = bn = 128;
+  else if (n > 64 && tiles(64, 128) >= sms) bn = 128;
+  else if (m > 64 && tiles(128, 64) >= sms) bm = 128;
+  const int64_t x_tiles = (n + bn - 1) / bn, y_tiles = (m + bm - 1) / bm;
   LR_CHECK(x_tiles <= INT32_MAX, Range, "cuda gemm: ", n, " columns are more than one grid holds");
 
   // Split k when the tiles cannot fill the device twice over and each slice keeps a long k.
   int64_t slices = 1;
-  const int64_t tiles = x_tiles * y_tiles * batch, target = 2 * int64_t(multiprocessors(device));
-  if (tiles < target && k >= 2 * kMinSliceK) {
-    slices = std::min((target + tiles - 1) / tiles, k / kMinSliceK);
+  const int64_t target = 2 * sms, count = tiles(bm, bn);
+  if (count < target && k >= 2 * kMinSliceK) {
+    slices = std::min((target + count - 1) / count, k / kMinSliceK);
     while (slices > 1 && slices * batch * m * n > kPartialBudget) --slices;
   }
   int64_t k_slice = k;
@@ -236,23 +298,17 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
   }
   DeviceBlock partial(device, slices > 1 ? slices * batch * m * n : 0, sizeof(float));
 
-  GemmArgs p{m, n, k, alpha, beta, a, lda, a_at, b, ldb, b_at, c, ldc, c_stride, slices, k_slice,
-             partial.as<float>(), 0, 0};
-  cudaStream_t stream = device_stream(device);
-  DeviceGuard guard(device);
-  const int64_t grid_z = batch * slices;
-  for (int64_t y0 = 0; y0 < y_tiles; y0 += kMaxGridYZ)
-    for (int64_t z0 = 0; z0 < grid_z; z0 += kMaxGridYZ) {
-      p.y0 = y0;
-      p.z0 = z0;
-      const dim3 grid(static_cast<unsigned>(x_tiles), static_cast<unsigned>(std::min(kMaxGridYZ, y_tiles - y0)),
-                      static_cast<unsigned>(std::min(kMaxGridYZ, grid_z - z0)));
-      if (trans_a && trans_b) sgemm_tiles<true, true><<<grid, kThreads, 0, stream>>>(p);
-      else if (trans_a) sgemm_tiles<true, false><<<grid, kThreads, 0, stream>>>(p);
-      else if (trans_b) sgemm_tiles<false, true><<<grid, kThreads, 0, stream>>>(p);
-      else sgemm_tiles<false, false><<<grid, kThreads, 0, stream>>>(p);
-      LR_CUDA_CHECK(cudaGetLastError());
-    }
+  const GemmArgs p{m, n, k, alpha, beta, a, lda, a_at, b, ldb, b_at, c, ldc, c_stride, slices, k_slice,
+                   partial.as<float>(), 0, 0};
+  {
+    cudaStream_t stream = device_stream(device);
+    DeviceGuard guard(device);
+    const int64_t grid_z = batch * slices;
+    if (bm == 128 && bn == 128) launch_tiles<128, 128>(stream, p, trans_a, trans_b, x_tiles, y_tiles, grid_z);
+    else if (bn == 128) launch_tiles<64, 128>(stream, p, trans_a, trans_b, x_tiles, y_tiles, grid_z);
+    else if (bm == 128) launch_tiles<128, 64>(stream, p, trans_a, trans_b, x_tiles, y_tiles, grid_z);
+    else launch_tiles<64, 64>(stream, p, trans_a, trans_b, x_tiles, y_tiles, grid_z);
+  }
   if (slices > 1) launch(device, batch * m * n, sum_slices, static_cast<const float*>(partial.as<float>()), slices,
                          batch, m, n, alpha, beta, c, ldc, c_stride);
 }

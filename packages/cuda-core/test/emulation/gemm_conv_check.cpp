@@ -182,7 +182,7 @@ void gemm_suite() {
       {"two strides with a permutation", {2, 0, 1}, {1, 2, 0}},
       {"irregular (device table)", {0, 1, 5, 6, 7, 8}, {1, 2, 0, 0, 1, 2}},
   };
-  const int64_t shapes[][3] = {{1, 1, 1}, {65, 130, 17}, {64, 64, 16}, {33, 7, 40}, {7, 20, 1000}, {5, 3, 0}, {2, 70, 513}, {150, 9, 5}};
+  const int64_t shapes[][3] = {{1, 1, 1}, {65, 130, 17}, {150, 140, 33}, {64, 64, 16}, {33, 7, 40}, {7, 20, 1000}, {5, 3, 0}, {2, 70, 513}, {150, 9, 5}};
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
       for (const auto& s : shapes)
@@ -380,8 +380,14 @@ void channel_bias_suite() {
 
 int main() {
   try {
+    // On a large device (small problems take 64 x 64 tiles and split k), then the products
+    // again on a device of one multiprocessor (the 128-wide tiles, no split; the convolutions
+    // call the same product whatever its tiles).
+    emu::multiprocessors = 132;
     gemm_suite();
     conv_suite();
+    emu::multiprocessors = 1;
+    gemm_suite();
     channel_bias_suite();
   } catch (const std::exception& e) {
     std::printf("FAIL exception: %s\n", e.what());

@@ -8,7 +8,7 @@
 // usage: node test/emulation/run.mjs [--out DIR]   (needs g++ with C++17; prints the checks'
 // summary per variant, exit status 1 on any failure)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,13 +43,16 @@ const variants = [
 ];
 
 let failed = false;
+process.on('exit', () => {
+  if (outFlag < 0) rmSync(out, { recursive: true, force: true });  // a temporary folder of ours
+});
 for (const [i, v] of variants.entries()) {
   const src = join(out, `gemm_conv_${i}.cu.inc`);
   const bin = join(out, `gemm_conv_check_${i}`);
   writeFileSync(src, v.source);
   execFileSync(
     process.env.CXX ?? 'g++',
-    ['-std=c++17', '-O2', '-U_FORTIFY_SOURCE', `-I${here}`, `-I${nativeCuda}`,
+    ['-std=c++17', '-O2', '-march=native', '-fno-strict-aliasing', '-U_FORTIFY_SOURCE', `-I${here}`, `-I${nativeCuda}`,
       `-DGEMM_CONV_SOURCE="${src}"`, join(here, 'gemm_conv_check.cpp'), '-o', bin],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
