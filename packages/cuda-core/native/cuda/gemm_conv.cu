@@ -2,17 +2,20 @@
 //
 // SGEMM: 64 or 128 square or oblong output tiles per block of 256 threads, each thread a 4x4
 // to 8x8 register tile fed by float4 shared-memory reads, k in steps of 8 through two
-// shared-memory stages (the next one loaded while the current one is multiplied); every shape,
-// leading dimension and transposition, edge tiles zero-filled. Batches run along grid z, each entry's operands located by a device
-// offset table or by two strides. Products with too few tiles to fill the device and a long k
-// are split along k: each slice writes its own partial sums, added in a fixed order after, so
-// the result does not depend on scheduling.
+// shared-memory stages (the next one loaded while the current one is multiplied); every
+// shape, leading dimension and transposition, edge tiles zero-filled. Batches run along grid
+// z, each entry's operands located by a device offset table or by two strides. Products with
+// too few tiles to fill the device and a long k are split along k: each slice writes its own
+// partial sums, added in a fixed order after, so the result does not depend on scheduling.
 //
 // Convolution: im2col into a bounded column buffer (a chunk of images at a time, or a band of
 // output rows of one large image) and the SGEMM for every (image, group) of the chunk in one
-// launch. Input gradient: the SGEMM W^T @ gy into columns, then col2im as a gather (each input
-// pixel sums the column entries that read it: no atomics, deterministic). Filter gradient:
-// im2col with the chunk's pixels side by side along the columns and the SGEMM gy @ col^T,
+// launch; output planes under 128 pixels take the chunk's images side by side as the columns
+// of one product per group instead (a product per image would leave its tiles mostly empty),
+// scattered back to NCHW with the bias after. Input gradient: the SGEMM W^T @ gy into columns
+// (images side by side likewise for small planes), then col2im as a gather (each input pixel
+// sums the column entries that read it: no atomics, deterministic). Filter gradient: im2col
+// with the chunk's pixels side by side along the columns and the SGEMM gy @ col^T,
 // accumulating over chunks with beta = 1. Convolutions with one input channel per group
 // (depthwise) run direct kernels instead: a GEMM with one row per group would leave its tiles
 // almost empty.
@@ -357,16 +360,17 @@ __global__ void im2col_kernel(const float* x, float* col, ConvGeometry g, int64_
 }
 
 // The input rows [ih0, ih0 + in_rows) of gx for a band of output rows [oh0, oh0 + rows): each
-// pixel (img, ci, ih, iw) sums the column entries that read it (image-major columns, as
-// im2col_kernel with img_stride = c*kh*kw*rows*out_w, row_stride = rows*out_w): tap (i, j) reads
-// it from output (oh, ow) when oh*sh = ih + pt - i*dh and ow*sw = iw + pl - j*dw. The sum
-// replaces gx with bias[ci] + sum, or is added to gx when `accumulate` (the later bands).
+// pixel (img, ci, ih, iw) sums the column entries that read it (laid out as im2col_kernel
+// writes them, with the same img_stride and row_stride): tap (i, j) reads it from output
+// (oh, ow) when oh*sh = ih + pt - i*dh and ow*sw = iw + pl - j*dw. The sum replaces gx with
+// bias[ci] + sum, or is added to gx when `accumulate` (the later bands).
 __global__ void col2im_kernel(const float* col, const float* bias, float* gx, ConvGeometry g, int64_t images,
-                              int64_t ih0, int64_t in_rows, int64_t oh0, int64_t rows, bool accumulate) {
-  const int64_t pixels = rows * g.out_w, taps = g.kh * g.kw;
+                              int64_t img_stride, int64_t row_stride, int64_t ih0, int64_t in_rows, int64_t oh0,
+                              int64_t rows, bool accumulate) {
+  const int64_t taps = g.kh * g.kw;
   LR_GRID_LOOP(idx, images * g.c * in_rows * g.w) {
     const int64_t iw = idx % g.w, t = idx / g.w, ih = ih0 + t % in_rows, plane = t / in_rows, ci = plane % g.c;
-    const float* src = col + plane * taps * pixels;  // plane = img * c + ci
+    const float* src = col + (plane / g.c) * img_stride + ci * taps * row_stride;  // plane = img * c + ci
     float s = 0.0f;
     for (int64_t i = 0; i < g.kh; ++i) {
       const int64_t ry = ih + g.pt - i * g.dh;
@@ -378,7 +382,7 @@ __global__ void col2im_kernel(const float* col, const float* bias, float* gx, Co
         if (rx < 0 || rx % g.sw != 0) continue;
         const int64_t ow = rx / g.sw;
         if (ow >= g.out_w) continue;
-        s += src[(i * g.kw + j) * pixels + r * g.out_w + ow];
+        s += src[(i * g.kw + j) * row_stride + r * g.out_w + ow];
       }
     }
     float* dst = gx + (plane * g.h + ih) * g.w + iw;
@@ -392,6 +396,18 @@ __global__ void images_side_by_side(const float* gy, float* dst, int64_t images,
   LR_GRID_LOOP(idx, channels * images * ohw) {
     const int64_t q = idx % ohw, t = idx / ohw, img = t % images, oc = t / images;
     dst[idx] = gy[(img * channels + oc) * ohw + q];
+  }
+}
+
+// out[img, oc, q] = side[oc, img, q] + bias[oc] (bias may be null), then relu (NaN -> 0) if
+// asked: a product over the chunk's images side by side back to NCHW.
+__global__ void images_apart(const float* side, const float* bias, bool relu, float* out, int64_t images,
+                             int64_t channels, int64_t ohw) {
+  LR_GRID_LOOP(idx, images * channels * ohw) {
+    const int64_t q = idx % ohw, t = idx / ohw, oc = t % channels, img = t / channels;
+    float v = side[(oc * images + img) * ohw + q];
+    if (bias) v += bias[oc];
+    out[idx] = relu ? (v > 0.0f ? v : 0.0f) : v;
   }
 }
 
@@ -503,6 +519,13 @@ ColumnChunks column_chunks(const ConvGeometry& g) {
   return {1, std::max<int64_t>(1, kColumnBudget / per_row)};
 }
 
+// Output planes this small would leave most columns of a product's tiles empty, image by
+// image: their chunks run as one product per group over the images side by side.
+constexpr int64_t kSmallPlane = 128;
+bool images_side_by_side_wins(const ConvGeometry& g, const ColumnChunks& chunks) {
+  return chunks.images > 1 && g.out_h * g.out_w < kSmallPlane;
+}
+
 void im2col(int device, const ConvGeometry& g, const float* x, float* col, int64_t images, int64_t img_stride,
             int64_t row_stride, int64_t oh0, int64_t rows) {
   launch(device, images * g.c * g.kh * g.kw * rows * g.out_w, im2col_kernel, x, col, g, images, img_stride,
@@ -564,10 +587,24 @@ void own_conv2d_forward(int device, const ConvGeometry& g, const float* x, const
     gemm(device, false, false, og, ohw, kdim, 1.0f, w, kdim, group_index(g.groups, og * kdim, 0), x, ohw,
          group_index(g.groups, cg * ohw, g.c * ohw), 0.0f, out, ohw, og * ohw, g.n * g.groups);
   } else {
-    // Per chunk (images x a band of rows, `pixels` output pixels per image): columns of (img, gr)
-    // at col + img * per_image + gr * kdim * pixels; results into rows r0.. of the output planes.
     const ColumnChunks chunks = column_chunks(g);
     DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+    if (images_side_by_side_wins(g, chunks)) {
+      // Per chunk, its k = images * ohw pixels side by side: out_g [og, k] = W_g @ col_g [kdim, k]
+      // into a [o, k] buffer, then back to NCHW with the bias and relu.
+      DeviceBlock side(device, chunks.images * g.o * ohw, sizeof(float));
+      for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images) {
+        const int64_t images = std::min(chunks.images, g.n - n0), k = images * ohw;
+        im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, ohw, k, 0, g.out_h);
+        gemm(device, false, false, og, k, kdim, 1.0f, w, kdim, stride_index(og * kdim), col.as<float>(), k,
+             stride_index(kdim * k), 0.0f, side.as<float>(), k, og * k, g.groups);
+        launch(device, images * g.o * ohw, images_apart, static_cast<const float*>(side.as<float>()), bias, relu,
+               out + n0 * g.o * ohw, images, g.o, ohw);
+      }
+      return;
+    }
+    // Per chunk (images x a band of rows, `pixels` output pixels per image): columns of (img, gr)
+    // at col + img * per_image + gr * kdim * pixels; results into rows r0.. of the output planes.
     for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
       for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
         const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);
@@ -599,13 +636,26 @@ void own_conv2d_backward_data(int device, const ConvGeometry& g, const float* gy
     return;
   }
   const ColumnChunks chunks = column_chunks(g);
+  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+  if (images_side_by_side_wins(g, chunks)) {
+    // Per chunk, its k = images * ohw pixels side by side: col_g [kdim, k] = W_g^T @ gy_g [og, k].
+    DeviceBlock side(device, chunks.images * g.o * ohw, sizeof(float));
+    for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images) {
+      const int64_t images = std::min(chunks.images, g.n - n0), k = images * ohw;
+      launch(device, g.o * k, images_side_by_side, gy + n0 * g.o * ohw, side.as<float>(), images, g.o, ohw);
+      gemm(device, true, false, kdim, k, og, 1.0f, w, kdim, stride_index(og * kdim), side.as<float>(), k,
+           stride_index(og * k), 0.0f, col.as<float>(), k, kdim * k, g.groups);
+      launch(device, images * g.c * hw, col2im_kernel, static_cast<const float*>(col.as<float>()), bias,
+             gx + n0 * g.c * hw, g, images, ohw, k, int64_t(0), g.h, int64_t(0), g.out_h, false);
+    }
+    return;
+  }
   const bool banded = chunks.rows < g.out_h;
   // Bands add into gx, so it starts as the bias (or zero); whole images write it in one pass.
   if (banded) {
     device_zero(device, gx, sizeof(float) * static_cast<size_t>(g.n * g.c * hw));
     channel_bias(device, gx, bias, g.n, g.c, hw, false);
   }
-  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
     for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
       const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);
@@ -622,7 +672,8 @@ void own_conv2d_backward_data(int device, const ConvGeometry& g, const float* gy
       }
       if (ih1 > ih0)
         launch(device, images * g.c * (ih1 - ih0) * g.w, col2im_kernel, static_cast<const float*>(col.as<float>()),
-               bias, gx + n0 * g.c * hw, g, images, ih0, ih1 - ih0, r0, rows, banded);
+               bias, gx + n0 * g.c * hw, g, images, g.c * g.kh * g.kw * pixels, pixels, ih0, ih1 - ih0, r0, rows,
+               banded);
     }
 }
 
