@@ -9,7 +9,11 @@
 #      (tools/gpu/bench_torch.py): train-bench.json and a table of the ratios in run.log.
 # Logs and results go to $OUT (the device run's output folder) or /tmp/lrface-gpu.
 # LRFACE_GPU_BUILD_ONLY=1 stops after the build (to check the build recipe on any machine
-# with nvcc). LRFACE_GPU_ARCH overrides the architecture (default 90).
+# with nvcc). LRFACE_GPU_ARCH overrides the architecture (default 90). LRFACE_GPU_STAGES picks
+# what runs after the build, any of "suite bench train" (default all three): one device call
+# is limited to 10 minutes, so a run can be split over calls; the build folder is inside the
+# repository (git-ignored), which a warm machine keeps between calls, so later calls rebuild
+# nothing.
 set -uo pipefail
 root=$(pwd)
 out=${OUT:-/tmp/lrface-gpu}
@@ -29,9 +33,19 @@ log "node $(node --version)"
 pip_dir() { python3 -c "import importlib; m = importlib.import_module('$1'); print(list(m.__path__)[0])" 2>/dev/null; }
 cudnn=$(pip_dir nvidia.cudnn)
 cublas=$(pip_dir nvidia.cublas)
-log "cuDNN: ${cudnn:-not found}; cuBLAS: ${cublas:-not found}"
+# The wheels' layouts differ between CUDA versions (nvidia/cublas, nvidia/cu13, ...): name the
+# library files themselves to the addon's run-time loader too.
+site=$(python3 -c "import site; print(' '.join(site.getsitepackages()))" 2>/dev/null)
+find_lib() { find $site -path '*nvidia*' -name "$1.so.*" 2>/dev/null | grep -E "/$1\.so\.[0-9]+$" | sort | tail -1; }
+cudnn_lib=$(find_lib libcudnn)
+cublas_lib=$(find_lib libcublas)
+[ -z "$cudnn" ] && [ -n "$cudnn_lib" ] && cudnn=$(dirname "$(dirname "$cudnn_lib")")
+[ -z "$cublas" ] && [ -n "$cublas_lib" ] && cublas=$(dirname "$(dirname "$cublas_lib")")
+[ -n "$cudnn_lib" ] && export LRFACE_CUDNN_LIBRARY="$cudnn_lib"
+[ -n "$cublas_lib" ] && export LRFACE_CUBLAS_LIBRARY="$cublas_lib"
+log "cuDNN: ${cudnn:-not found} (${cudnn_lib:-no library}); cuBLAS: ${cublas:-not found} (${cublas_lib:-no library})"
 
-build=${LRFACE_GPU_BUILD_DIR:-/tmp/lrface-gpu-build}
+build=${LRFACE_GPU_BUILD_DIR:-$root/packages/cuda-core/build-gpu}
 export NODE_PATH="$root/.device/node_modules"  # node-addon-api, asked for by CMakeLists.txt
 cmake -S packages/cuda-core -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLRFACE_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="${LRFACE_GPU_ARCH:-90}" \
@@ -47,12 +61,19 @@ log "built $addon"
 export LRFACE_ADDON_PATH="$addon"
 export LD_LIBRARY_PATH="${cudnn:+$cudnn/lib:}${cublas:+$cublas/lib:}${LD_LIBRARY_PATH:-}"
 status=0
-log "CUDA suite"
-timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs .device/cuda-conv-suite.mjs > "$out/suite.log" 2>&1 || status=1
-tail -12 "$out/suite.log" | tee -a "$out/run.log"
-log "benchmark"
-timeout 240 node .device/cuda-bench.mjs --json "$out/bench.json" > "$out/bench.log" 2>&1 || status=1
-cat "$out/bench.log" | tee -a "$out/run.log"
+stages=" ${LRFACE_GPU_STAGES:-suite bench train} "
+stage() { [[ "$stages" == *" $1 "* ]]; }
+if stage suite; then
+  log "CUDA suite"
+  timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs .device/cuda-conv-suite.mjs > "$out/suite.log" 2>&1 || status=1
+  tail -12 "$out/suite.log" | tee -a "$out/run.log"
+fi
+if stage bench; then
+  log "benchmark"
+  timeout 240 node .device/cuda-bench.mjs --json "$out/bench.json" > "$out/bench.log" 2>&1 || status=1
+  cat "$out/bench.log" | tee -a "$out/run.log"
+fi
+stage train || { log "done (status $status)"; exit $status; }
 
 # Training on the device: VDSR/SRINC steps against the CPU, then the training benchmark,
 # lrface and PyTorch in the same run (sizes in tools/gpu/train-workloads.json), each under
