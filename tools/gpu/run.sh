@@ -60,6 +60,7 @@ log "built $addon"
 
 export LRFACE_ADDON_PATH="$addon"
 export LD_LIBRARY_PATH="${cudnn:+$cudnn/lib:}${cublas:+$cublas/lib:}${LD_LIBRARY_PATH:-}"
+node -e "const i = require(process.argv[1]).cudaInfo(); console.log(JSON.stringify({ devices: i.devices, reason: i.reason, cudnn: i.cudnnLibrary, cublas: i.cublasLibrary }))" "$addon" 2>&1 | tee "$out/cuda-info.json" | tee -a "$out/run.log"
 status=0
 stages=" ${LRFACE_GPU_STAGES:-suite bench train} "
 stage() { [[ "$stages" == *" $1 "* ]]; }
