@@ -1,9 +1,20 @@
-// Host emulation of the part of the CUDA runtime that native/cuda/gemm_conv.cu uses, so its
-// kernels run (and are checked) on machines without a GPU. Each block's threads run as fibers
-// on one OS thread, switched at __syncthreads(); __shared__ arrays become statics, which the
-// fibers of a block share. Launches are written emu::launch(kernel, grid, block, ...)(args) by
-// the source transform in run.mjs. Launch configurations past the hardware's limits fail as
-// on a device (cudaErrorInvalidConfiguration from cudaGetLastError()).
+// Host emulation of the CUDA runtime, so the CUDA backend's sources compile with g++ and run
+// on machines without a GPU. Two users: gemm_conv_check.cpp (gemm_conv.cu's kernels against
+// naive references, run by run.mjs) and the emulated addon (CMake option
+// LRFACE_CUDA_EMULATION, every .cu file compiled as C++ against this header).
+//
+// Kernels: each block's threads run as fibers on one OS thread, switched at __syncthreads();
+// kernels that never reach a barrier run their threads as plain calls. __shared__ arrays
+// become statics, which the fibers of a block share. Launches are written
+// LRFACE_LAUNCH(kernel, grid, block, shared, stream)(args) (native/cuda/launch.h), which
+// expands to emu::launch here. Launch configurations past the hardware's limits fail as on a
+// device (cudaErrorInvalidConfiguration from cudaGetLastError()). Launches are serialised by
+// one lock: the emulated device runs one kernel at a time, to completion.
+//
+// Runtime (the second part of this file): one device; device memory is host memory, counted,
+// with an optional limit; every stream runs its work at once, in order (a valid schedule of a
+// stream), so events and synchronisation have nothing to wait for. Copies check that their
+// device side lies inside one live device allocation, which a GPU would not report as clearly.
 #pragma once
 #include <setjmp.h>
 #include <ucontext.h>
@@ -15,6 +26,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #define __global__
@@ -39,16 +52,46 @@ inline uint3 threadIdx{0, 0, 0}, blockIdx{0, 0, 0};
 inline dim3 blockDim, gridDim;
 
 inline int64_t min(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t max(int64_t a, int64_t b) { return a > b ? a : b; }
 
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
-enum cudaMemcpyKind { cudaMemcpyHostToDevice = 1, cudaMemcpyDeviceToHost = 2, cudaMemcpyDeviceToDevice = 3 };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 };
+// The runtime's own values, so a status code means the same as on a device.
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInitializationError = 3,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevicePointer = 17,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorNotReady = 600,
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+enum cudaDeviceAttr {
+  cudaDevAttrMaxThreadsPerBlock = 1,
+  cudaDevAttrMaxSharedMemoryPerBlock = 8,
+  cudaDevAttrWarpSize = 10,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+};
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 
 namespace emu {
 
-inline cudaError_t last_error = cudaSuccess;
+// Per host thread, as the runtime's last error.
+inline thread_local cudaError_t last_error = cudaSuccess;
+// One kernel at a time: the fibers, threadIdx/blockIdx and the __shared__ statics are global.
+inline std::recursive_mutex launch_mutex;
 inline int multiprocessors = 132;  // an H100/H200
 inline int64_t launches = 0;
 
@@ -159,6 +202,7 @@ struct Launcher {
       last_error = cudaErrorInvalidConfiguration;
       return;
     }
+    std::lock_guard<std::recursive_mutex> lock(launch_mutex);
     ++launches;
     gridDim = grid;
     blockDim = block;
@@ -186,20 +230,364 @@ inline cudaError_t cudaGetLastError() {
   emu::last_error = cudaSuccess;
   return e;
 }
+inline cudaError_t cudaPeekAtLastError() { return emu::last_error; }
+
 inline const char* cudaGetErrorName(cudaError_t e) {
-  return e == cudaSuccess ? "cudaSuccess" : e == cudaErrorInvalidConfiguration ? "cudaErrorInvalidConfiguration"
-                                                                                : "cudaErrorInvalidValue";
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInitializationError: return "cudaErrorInitializationError";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
+    case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNotReady: return "cudaErrorNotReady";
+  }
+  return "cudaErrorUnknown";
 }
-inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t) {
-  std::memcpy(dst, src, bytes);
+inline const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInitializationError: return "initialization error";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNotReady: return "device not ready";
+  }
+  return "unrecognized error code";
+}
+
+// ---- the runtime of the emulated device -------------------------------------------------
+
+constexpr int cudaStreamDefault = 0;
+constexpr int cudaStreamNonBlocking = 1;
+constexpr int cudaEventDefault = 0;
+constexpr int cudaEventDisableTiming = 2;
+struct CUevent_st;
+using cudaEvent_t = CUevent_st*;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  int warpSize;
+  int maxThreadsPerBlock;
+  int maxThreadsDim[3];
+  int maxGridSize[3];
+  int major;
+  int minor;
+  int multiProcessorCount;
+};
+
+namespace emu {
+
+inline constexpr const char* kDeviceName = "lrface host emulation of CUDA";
+inline constexpr int kRuntimeVersion = 13000;  // the CUDA release whose API this follows
+
+// The device's memory: LRFACE_EMULATED_DEVICE_BYTES (default 8 GiB) is both its size and
+// the limit past which cudaMalloc fails with cudaErrorMemoryAllocation. Nothing is taken
+// from the host until allocated.
+inline size_t device_bytes() {
+  static const size_t bytes = [] {
+    const char* text = std::getenv("LRFACE_EMULATED_DEVICE_BYTES");
+    const unsigned long long v = text ? std::strtoull(text, nullptr, 10) : 0;
+    return v > 0 ? static_cast<size_t>(v) : size_t(8) << 30;
+  }();
+  return bytes;
+}
+
+struct Memory {
+  std::mutex mutex;
+  std::map<uintptr_t, size_t> device;  // start -> bytes of every live cudaMalloc block
+  std::map<uintptr_t, size_t> pinned;  // likewise for cudaMallocHost
+  size_t used = 0;
+};
+inline Memory& memory() {
+  static auto* m = new Memory();  // never destroyed: storages may be freed after statics
+  return *m;
+}
+
+// Whether [p, p + bytes) lies inside one live block of `blocks`. Caller holds the mutex.
+inline bool inside(const std::map<uintptr_t, size_t>& blocks, const void* p, size_t bytes) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  auto it = blocks.upper_bound(at);
+  if (it == blocks.begin()) return false;
+  --it;
+  return at >= it->first && at - it->first <= it->second && bytes <= it->second - (at - it->first);
+}
+inline bool is_device(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(memory().mutex);
+  return inside(memory().device, p, bytes);
+}
+// Whether p points into a live device block (host memory never does).
+inline bool touches_device(const void* p) {
+  const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+  std::lock_guard<std::mutex> lock(memory().mutex);
+  auto it = memory().device.upper_bound(at);
+  if (it == memory().device.begin()) return false;
+  --it;
+  return at - it->first < it->second;
+}
+
+inline thread_local int current_device = 0;
+
+// Stream and event handles are distinct live objects, so a destroyed or foreign one is caught.
+struct Handles {
+  std::mutex mutex;
+  std::map<const void*, bool> live;
+};
+inline Handles& handles() {
+  static auto* h = new Handles();
+  return *h;
+}
+inline void* new_handle() {
+  void* p = std::malloc(1);
+  std::lock_guard<std::mutex> lock(handles().mutex);
+  handles().live[p] = true;
+  return p;
+}
+inline bool valid_handle(const void* p) {
+  if (p == nullptr) return true;  // the default stream
+  std::lock_guard<std::mutex> lock(handles().mutex);
+  return handles().live.count(p) > 0;
+}
+inline cudaError_t destroy_handle(void* p) {
+  {
+    std::lock_guard<std::mutex> lock(handles().mutex);
+    if (p == nullptr || handles().live.erase(p) == 0) return last_error = cudaErrorInvalidResourceHandle;
+  }
+  std::free(p);
   return cudaSuccess;
 }
-inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t) {
+
+inline cudaError_t fail(cudaError_t e) { return last_error = e; }
+
+// A copy's device side must lie inside one live device block and its host side outside every
+// one (the addon's copies name their direction; cudaMemcpyDefault infers it as on a device).
+inline cudaError_t check_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+#ifdef LRFACE_CUDA_EMULATION
+  if (bytes == 0) return cudaSuccess;
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (kind == cudaMemcpyDefault) return cudaSuccess;
+  if (kind > cudaMemcpyDefault) return fail(cudaErrorInvalidMemcpyDirection);
+  if (dst_device ? !is_device(dst, bytes) : touches_device(dst)) return fail(cudaErrorInvalidValue);
+  if (src_device ? !is_device(src, bytes) : touches_device(src)) return fail(cudaErrorInvalidValue);
+#else
+  (void)dst, (void)src, (void)bytes, (void)kind;  // gemm_conv_check.cpp has its own allocator
+#endif
+  return cudaSuccess;
+}
+
+}  // namespace emu
+
+inline cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+inline cudaError_t cudaSetDevice(int device) {
+  if (device != 0) return emu::fail(cudaErrorInvalidDevice);
+  emu::current_device = device;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGetDevice(int* device) {
+  *device = emu::current_device;
+  return cudaSuccess;
+}
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return emu::fail(cudaErrorInvalidDevice);
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "%s", emu::kDeviceName);
+  prop->totalGlobalMem = emu::device_bytes();
+  prop->sharedMemPerBlock = 48 << 10;
+  prop->warpSize = 32;
+  prop->maxThreadsPerBlock = 1024;
+  prop->maxThreadsDim[0] = prop->maxThreadsDim[1] = 1024;
+  prop->maxThreadsDim[2] = 64;
+  prop->maxGridSize[0] = 2147483647;
+  prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = emu::multiprocessors;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (device != 0) return emu::fail(cudaErrorInvalidDevice);
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlock: *value = 48 << 10; return cudaSuccess;
+    case cudaDevAttrWarpSize: *value = 32; return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount: *value = emu::multiprocessors; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor: *value = 9; return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor: *value = 0; return cudaSuccess;
+  }
+  return emu::fail(cudaErrorInvalidValue);
+}
+inline cudaError_t cudaRuntimeGetVersion(int* version) {
+  *version = emu::kRuntimeVersion;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDriverGetVersion(int* version) {
+  *version = emu::kRuntimeVersion;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+// Device memory: 256-byte aligned host blocks, filled with 0xff bytes (NaN as float32, -1 as
+// int32) so a kernel that reads what nothing wrote shows it in its results.
+inline cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  *ptr = nullptr;
+  if (bytes == 0) return cudaSuccess;
+  emu::Memory& m = emu::memory();
+  const size_t padded = (bytes + 255) / 256 * 256;
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    if (padded > emu::device_bytes() - m.used) return emu::fail(cudaErrorMemoryAllocation);
+    m.used += padded;
+  }
+  void* p = std::aligned_alloc(256, padded);
+  std::lock_guard<std::mutex> lock(m.mutex);
+  if (!p) {
+    m.used -= padded;
+    return emu::fail(cudaErrorMemoryAllocation);
+  }
+  std::memset(p, 0xff, padded);
+  m.device[reinterpret_cast<uintptr_t>(p)] = padded;
+  *ptr = p;
+  return cudaSuccess;
+}
+template <typename T>
+cudaError_t cudaMalloc(T** ptr, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
+}
+inline cudaError_t cudaFree(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  emu::Memory& m = emu::memory();
+  {
+    std::lock_guard<std::mutex> lock(m.mutex);
+    auto it = m.device.find(reinterpret_cast<uintptr_t>(ptr));
+    if (it == m.device.end()) return emu::fail(cudaErrorInvalidValue);
+    m.used -= it->second;
+    m.device.erase(it);
+  }
+  std::free(ptr);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  *ptr = std::aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+  if (!*ptr) return emu::fail(cudaErrorMemoryAllocation);
+  std::lock_guard<std::mutex> lock(emu::memory().mutex);
+  emu::memory().pinned[reinterpret_cast<uintptr_t>(*ptr)] = bytes;
+  return cudaSuccess;
+}
+template <typename T>
+cudaError_t cudaMallocHost(T** ptr, size_t bytes) {
+  return cudaMallocHost(reinterpret_cast<void**>(ptr), bytes);
+}
+inline cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(emu::memory().mutex);
+    if (emu::memory().pinned.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return emu::fail(cudaErrorInvalidValue);
+  }
+  std::free(ptr);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  std::lock_guard<std::mutex> lock(emu::memory().mutex);
+  *total_bytes = emu::device_bytes();
+  *free_bytes = emu::device_bytes() - emu::memory().used;
+  return cudaSuccess;
+}
+
+// Streams and events: work runs when queued, so there is never anything to wait for.
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
+  *stream = static_cast<cudaStream_t>(emu::new_handle());
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
+inline cudaError_t cudaStreamDestroy(cudaStream_t stream) { return emu::destroy_handle(stream); }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  return emu::valid_handle(stream) ? cudaSuccess : emu::fail(cudaErrorInvalidResourceHandle);
+}
+inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
+  *event = static_cast<cudaEvent_t>(emu::new_handle());
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
+inline cudaError_t cudaEventDestroy(cudaEvent_t event) { return emu::destroy_handle(event); }
+inline cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr) {
+  return event && emu::valid_handle(event) && emu::valid_handle(stream) ? cudaSuccess
+                                                                        : emu::fail(cudaErrorInvalidResourceHandle);
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  return event && emu::valid_handle(event) ? cudaSuccess : emu::fail(cudaErrorInvalidResourceHandle);
+}
+inline cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
+inline cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned = 0) {
+  return emu::valid_handle(stream) && event && emu::valid_handle(event) ? cudaSuccess
+                                                                        : emu::fail(cudaErrorInvalidResourceHandle);
+}
+
+// Copies and fills run at once (the stream's earlier work has already run).
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                                   cudaStream_t stream = nullptr) {
+  if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
+  if (cudaError_t e = emu::check_copy(dst, src, bytes, kind)) return e;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+}
+inline cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                                     size_t height, cudaMemcpyKind kind, cudaStream_t stream = nullptr) {
+  if (height == 0 || width == 0) return cudaSuccess;
+  if (width > dpitch || width > spitch) return emu::fail(cudaErrorInvalidValue);
+  if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
+  for (size_t r = 0; r < height; ++r)
+    if (cudaError_t e = emu::check_copy(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
+                                        width, kind))
+      return e;
+  for (size_t r = 0; r < height; ++r)
+    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr) {
+  if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
+#ifdef LRFACE_CUDA_EMULATION
+  if (bytes && !emu::is_device(dst, bytes)) return emu::fail(cudaErrorInvalidValue);
+#endif
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }
-inline cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int) {
-  if (attr != cudaDevAttrMultiProcessorCount) return cudaErrorInvalidValue;
-  *value = emu::multiprocessors;
-  return cudaSuccess;
+
+inline cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
+
+// ---- device functions ---------------------------------------------------------------------
+
+// A block's threads never run at once here, so read-modify-write is atomic as it stands.
+template <typename T>
+inline T emulated_atomic_add(T* address, T value) {
+  const T old = *address;
+  *address = old + value;
+  return old;
+}
+inline float atomicAdd(float* address, float value) { return emulated_atomic_add(address, value); }
+inline double atomicAdd(double* address, double value) { return emulated_atomic_add(address, value); }
+inline int atomicAdd(int* address, int value) { return emulated_atomic_add(address, value); }
+inline unsigned atomicAdd(unsigned* address, unsigned value) { return emulated_atomic_add(address, value); }
+inline unsigned long long atomicAdd(unsigned long long* address, unsigned long long value) {
+  return emulated_atomic_add(address, value);
+}
+inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
+  return static_cast<unsigned long long>((static_cast<unsigned __int128>(a) * b) >> 64);
 }
