@@ -11,13 +11,19 @@
 // device (cudaErrorInvalidConfiguration from cudaGetLastError()). Launches are serialised by
 // one lock: the emulated device runs one kernel at a time, to completion.
 //
-// Runtime (the second part of this file): one device; device memory is host memory, counted,
-// with an optional limit; every stream runs its work at once, in order (a valid schedule of a
-// stream), so events and synchronisation have nothing to wait for. Copies check that their
-// device side lies inside one live device allocation, which a GPU would not report as clearly.
+// Runtime (the second part of this file): one device; every stream runs its work at once, in
+// order (a valid schedule of a stream), so events and synchronisation have nothing to wait
+// for. Device memory is host memory in one reserved range, counted against an optional limit
+// and inaccessible (PROT_NONE) except while a kernel, copy or fill runs: host code that
+// dereferences a device pointer faults, with a message, as it could not work on a GPU either.
+// Copies check that their device side lies inside one live device block.
 #pragma once
+#include <execinfo.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstddef>
@@ -26,6 +32,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <algorithm>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -190,6 +198,15 @@ inline void run_block(const void* kernel, const std::function<void()>& kernel_bo
   }
 }
 
+// While one lives, device memory is readable and writable by this process (kernels, copies,
+// fills); see Arena below. Nothing to open in gemm_conv_check.cpp, which has its own allocator.
+struct DeviceAccess {
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+};
+
 template <typename... Params>
 struct Launcher {
   void (*kernel)(Params...);
@@ -203,6 +220,7 @@ struct Launcher {
       return;
     }
     std::lock_guard<std::recursive_mutex> lock(launch_mutex);
+    DeviceAccess access;
     ++launches;
     gridDim = grid;
     blockDim = block;
@@ -441,26 +459,125 @@ inline cudaError_t cudaDriverGetVersion(int* version) {
 }
 inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
-// Device memory: 256-byte aligned host blocks, filled with 0xff bytes (NaN as float32, -1 as
-// int32) so a kernel that reads what nothing wrote shows it in its results.
+namespace emu {
+
+// The device's memory: one range of address space reserved at the first cudaMalloc, blocks
+// carved from it first-fit at 256-byte alignment. It is PROT_NONE except inside a DeviceAccess.
+struct Arena {
+  char* base = nullptr;
+  size_t size = 0;
+  size_t high = 0;                      // end of the highest block handed out
+  std::map<size_t, size_t> free_spans;  // offset -> bytes, coalesced
+  int open_depth = 0;
+  size_t opened = 0;  // bytes from base made accessible by the outermost DeviceAccess
+};
+inline Arena& arena() {
+  static auto* a = new Arena();
+  return *a;
+}
+inline struct sigaction previous_segv_action;
+
+// A fault inside the arena is host code touching device memory: say so, with a backtrace,
+// then die of the signal. Any other fault goes to the handler that was there before.
+inline void on_segv(int sig, siginfo_t* info, void* context) {
+  const Arena& a = arena();
+  const char* at = static_cast<const char*>(info->si_addr);
+  if (a.base && at >= a.base && at < a.base + a.size) {
+    static const char text[] =
+        "emulation: host code read or wrote device memory outside a kernel or copy (on a GPU this pointer is not "
+        "host memory); backtrace:\n";
+    if (write(2, text, sizeof text - 1) < 0) {}
+    void* frames[64];
+    backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+    signal(SIGSEGV, SIG_DFL);
+    return;  // the access faults again, now fatally
+  }
+  const struct sigaction& prev = previous_segv_action;
+  if (prev.sa_flags & SA_SIGINFO) {
+    if (prev.sa_sigaction) return prev.sa_sigaction(sig, info, context);
+  } else if (prev.sa_handler == SIG_IGN) {
+    return;
+  } else if (prev.sa_handler != SIG_DFL && prev.sa_handler) {
+    return prev.sa_handler(sig);
+  }
+  signal(SIGSEGV, SIG_DFL);
+}
+
+// Caller holds launch_mutex.
+inline bool reserve_arena() {
+  Arena& a = arena();
+  if (a.base) return true;
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t size = (device_bytes() + page - 1) / page * page;
+  void* p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  a.base = static_cast<char*>(p);
+  a.size = size;
+  a.free_spans[0] = size;
+  void* frames[1];
+  backtrace(frames, 1);  // loads the unwinder now, not first inside the signal handler
+  struct sigaction action {};
+  action.sa_sigaction = on_segv;
+  action.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGSEGV, &action, &previous_segv_action);
+  return true;
+}
+
+// Makes [base, base + bytes) accessible (or all of it inaccessible with bytes == 0).
+inline void set_accessible(size_t bytes) {
+  Arena& a = arena();
+  if (!a.base) return;
+  if (bytes > a.opened) mprotect(a.base + a.opened, bytes - a.opened, PROT_READ | PROT_WRITE);
+  else if (bytes == 0 && a.opened > 0) mprotect(a.base, a.opened, PROT_NONE);
+  a.opened = bytes;
+}
+
+}  // namespace emu
+
+#ifdef LRFACE_CUDA_EMULATION
+inline emu::DeviceAccess::DeviceAccess() {
+  launch_mutex.lock();
+  Arena& a = arena();
+  if (a.open_depth++ == 0) set_accessible(a.high);
+}
+inline emu::DeviceAccess::~DeviceAccess() {
+  if (--arena().open_depth == 0) set_accessible(0);
+  launch_mutex.unlock();
+}
+#else
+inline emu::DeviceAccess::DeviceAccess() {}
+inline emu::DeviceAccess::~DeviceAccess() {}
+#endif
+
+// Device memory: blocks of the arena, filled with 0xff bytes (NaN as float32, -1 as int32) so
+// a kernel that reads what nothing wrote shows it in its results.
 inline cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
+  std::lock_guard<std::recursive_mutex> lock(emu::launch_mutex);
   emu::Memory& m = emu::memory();
+  emu::Arena& a = emu::arena();
   const size_t padded = (bytes + 255) / 256 * 256;
+  if (padded > emu::device_bytes() - m.used || !emu::reserve_arena()) return emu::fail(cudaErrorMemoryAllocation);
+  auto span = a.free_spans.begin();
+  while (span != a.free_spans.end() && span->second < padded) ++span;
+  if (span == a.free_spans.end()) return emu::fail(cudaErrorMemoryAllocation);  // fragmented
+  const size_t offset = span->first, rest = span->second - padded;
+  a.free_spans.erase(span);
+  if (rest) a.free_spans[offset + padded] = rest;
+  a.high = std::max(a.high, offset + padded);
+  char* p = a.base + offset;
   {
-    std::lock_guard<std::mutex> lock(m.mutex);
-    if (padded > emu::device_bytes() - m.used) return emu::fail(cudaErrorMemoryAllocation);
+    std::lock_guard<std::mutex> maps(m.mutex);
     m.used += padded;
+    m.device[reinterpret_cast<uintptr_t>(p)] = padded;
   }
-  void* p = std::aligned_alloc(256, padded);
-  std::lock_guard<std::mutex> lock(m.mutex);
-  if (!p) {
-    m.used -= padded;
-    return emu::fail(cudaErrorMemoryAllocation);
+  {
+    emu::DeviceAccess access;
+    emu::set_accessible(a.high);  // an access already open covers only the old blocks
+    std::memset(p, 0xff, padded);
   }
-  std::memset(p, 0xff, padded);
-  m.device[reinterpret_cast<uintptr_t>(p)] = padded;
   *ptr = p;
   return cudaSuccess;
 }
@@ -470,15 +587,35 @@ cudaError_t cudaMalloc(T** ptr, size_t bytes) {
 }
 inline cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  std::lock_guard<std::recursive_mutex> lock(emu::launch_mutex);
   emu::Memory& m = emu::memory();
+  emu::Arena& a = emu::arena();
+  size_t bytes = 0;
   {
-    std::lock_guard<std::mutex> lock(m.mutex);
+    std::lock_guard<std::mutex> maps(m.mutex);
     auto it = m.device.find(reinterpret_cast<uintptr_t>(ptr));
     if (it == m.device.end()) return emu::fail(cudaErrorInvalidValue);
-    m.used -= it->second;
+    bytes = it->second;
+    m.used -= bytes;
     m.device.erase(it);
   }
-  std::free(ptr);
+  size_t offset = static_cast<size_t>(static_cast<char*>(ptr) - a.base);
+  // Large blocks give their pages back; they are refilled by the next cudaMalloc anyway.
+  if (bytes >= (size_t(1) << 20)) madvise(ptr, bytes, MADV_DONTNEED);
+  auto next = a.free_spans.lower_bound(offset);
+  if (next != a.free_spans.end() && next->first == offset + bytes) {
+    bytes += next->second;
+    next = a.free_spans.erase(next);
+  }
+  if (next != a.free_spans.begin()) {
+    auto prev = std::prev(next);
+    if (prev->first + prev->second == offset) {
+      offset = prev->first;
+      bytes += prev->second;
+      a.free_spans.erase(prev);
+    }
+  }
+  a.free_spans[offset] = bytes;
   return cudaSuccess;
 }
 inline cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
@@ -542,6 +679,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cud
                                    cudaStream_t stream = nullptr) {
   if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
   if (cudaError_t e = emu::check_copy(dst, src, bytes, kind)) return e;
+  emu::DeviceAccess access;
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
@@ -557,6 +695,7 @@ inline cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, 
     if (cudaError_t e = emu::check_copy(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
                                         width, kind))
       return e;
+  emu::DeviceAccess access;
   for (size_t r = 0; r < height; ++r)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
@@ -566,6 +705,7 @@ inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStrea
 #ifdef LRFACE_CUDA_EMULATION
   if (bytes && !emu::is_device(dst, bytes)) return emu::fail(cudaErrorInvalidValue);
 #endif
+  emu::DeviceAccess access;
   std::memset(dst, value, bytes);
   return cudaSuccess;
 }

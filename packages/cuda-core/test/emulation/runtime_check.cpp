@@ -8,6 +8,9 @@
 #include "cuda_runtime.h"
 #include "launch.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -27,6 +30,24 @@ void check(bool ok, const std::string& what) {
 
 void check_status(cudaError_t got, cudaError_t want, const std::string& what) {
   check(got == want, what + ": got " + cudaGetErrorName(got) + ", expected " + cudaGetErrorName(want));
+}
+
+// Device memory is only reachable through copies here, as on a GPU.
+template <typename T>
+T read_back(const T* device) {
+  T value;
+  cudaMemcpy(&value, device, sizeof(T), cudaMemcpyDeviceToHost);
+  return value;
+}
+template <typename T>
+void store(T* device, T value) {
+  cudaMemcpy(device, &value, sizeof(T), cudaMemcpyHostToDevice);
+}
+template <typename T>
+std::vector<T> read_back(const T* device, size_t count) {
+  std::vector<T> values(count);
+  cudaMemcpy(values.data(), device, sizeof(T) * count, cudaMemcpyDeviceToHost);
+  return values;
 }
 
 __global__ void count_threads(int* counter) { atomicAdd(counter, 1); }
@@ -79,18 +100,19 @@ void check_launches() {
     // Not sticky: the next query is clean, as on a device.
     check_status(cudaGetLastError(), cudaSuccess, std::string("the error after ") + b.what + " is read once");
   }
-  check(*counter == 0, "no thread of a refused launch ran");
+  check(read_back(counter) == 0, "no thread of a refused launch ran");
 
   LRFACE_LAUNCH(count_threads, dim3(3, 2, 2), dim3(8, 4, 2), 0, nullptr)(counter);
   check_status(cudaGetLastError(), cudaSuccess, "a valid 3D launch");
-  check(*counter == 12 * 64, "every thread of a 3D launch ran once: " + std::to_string(*counter));
+  check(read_back(counter) == 12 * 64, "every thread of a 3D launch ran once: " + std::to_string(read_back(counter)));
 
   const int blocks = 6, threads = 1024;
   int* out = nullptr;
   cudaMalloc(&out, sizeof(int) * blocks * threads);
   LRFACE_LAUNCH(write_indices, dim3(3, 2), dim3(16, 64), 0, nullptr)(out);
+  const std::vector<int> indices = read_back(out, blocks * threads);
   bool indices_ok = true;
-  for (int i = 0; i < blocks * threads; ++i) indices_ok &= out[i] == i;
+  for (int i = 0; i < blocks * threads; ++i) indices_ok &= indices[i] == i;
   check(indices_ok, "threadIdx/blockIdx/blockDim/gridDim cover a 2D grid of 2D blocks exactly once");
   cudaFree(out);
   cudaFree(counter);
@@ -101,14 +123,17 @@ void check_barriers_and_atomics() {
   float *x = nullptr, *sums = nullptr;
   cudaMalloc(&x, sizeof(float) * blocks * threads);
   cudaMalloc(&sums, sizeof(float) * blocks);
-  for (int i = 0; i < blocks * threads; ++i) x[i] = static_cast<float>(i % 7);
+  std::vector<float> values(blocks * threads);
+  for (int i = 0; i < blocks * threads; ++i) values[i] = static_cast<float>(i % 7);
+  cudaMemcpy(x, values.data(), sizeof(float) * values.size(), cudaMemcpyHostToDevice);
   LRFACE_LAUNCH(block_sums, blocks, threads, 0, nullptr)(x, sums);
   check_status(cudaGetLastError(), cudaSuccess, "the reduction launch");
+  const std::vector<float> got = read_back(sums, blocks);
   for (int b = 0; b < blocks; ++b) {
     double want = 0;
     for (int t = 0; t < threads; ++t) want += (b * threads + t) % 7;
-    check(sums[b] == static_cast<float>(want), "block " + std::to_string(b) + "'s shared-memory sum " +
-                                                   std::to_string(sums[b]) + " == " + std::to_string(want));
+    check(got[b] == static_cast<float>(want),
+          "block " + std::to_string(b) + "'s shared-memory sum " + std::to_string(got[b]) + " == " + std::to_string(want));
   }
   cudaFree(x);
   cudaFree(sums);
@@ -119,11 +144,12 @@ void check_barriers_and_atomics() {
   cudaMalloc(&f, sizeof(float));
   cudaMalloc(&d, sizeof(double));
   cudaMalloc(&i, sizeof(int));
-  *f = 1;
-  *d = 0;
-  *i = -3;
+  store(f, 1.0f);
+  store(d, 0.0);
+  store(i, -3);
   LRFACE_LAUNCH(add_atomically, 4, 100, 0, nullptr)(f, d, i);
-  check(*f == 201.0f && *d == 100.0 && *i == 797, "atomicAdd on float, double and int from 400 threads");
+  check(read_back(f) == 201.0f && read_back(d) == 100.0 && read_back(i) == 797,
+        "atomicAdd on float, double and int from 400 threads");
   cudaFree(f);
   cudaFree(d);
   cudaFree(i);
@@ -141,7 +167,7 @@ void check_memory(size_t limit) {
   check_status(cudaMalloc(&a, 1000), cudaSuccess, "cudaMalloc(1000)");
   check(reinterpret_cast<uintptr_t>(a) % 256 == 0, "device blocks are 256-byte aligned");
   bool filled = true;
-  for (int k = 0; k < 1000; ++k) filled &= static_cast<unsigned char*>(a)[k] == 0xff;
+  for (unsigned char byte : read_back(static_cast<unsigned char*>(a), 1000)) filled &= byte == 0xff;
   check(filled, "a new block holds 0xff bytes (NaN as float32), not zeros");
   cudaMemGetInfo(&free_bytes, &total);
   check(free_bytes == limit - 1024, "free memory drops by the padded size: " + std::to_string(free_bytes));
@@ -180,6 +206,36 @@ void check_memory(size_t limit) {
   check_status(cudaFreeHost(pinned), cudaSuccess, "cudaFreeHost");
   check_status(cudaFreeHost(host.data()), cudaErrorInvalidValue, "cudaFreeHost of pageable memory");
   cudaGetLastError();
+}
+
+// Host code that dereferences a device pointer dies of SIGSEGV with a message naming the cause
+// (checked in a child process); the same memory through a copy reads fine.
+void check_host_access_faults() {
+  float* p = nullptr;
+  cudaMalloc(&p, 64);
+  store(p + 3, 2.5f);
+  check(read_back(p + 3) == 2.5f, "device memory through copies");
+  int pipe_fds[2];
+  if (pipe(pipe_fds) != 0) return check(false, "pipe()");
+  std::fflush(stdout);
+  const pid_t child = fork();
+  if (child == 0) {
+    dup2(pipe_fds[1], 2);
+    volatile float v = p[3];  // host code reading device memory
+    (void)v;
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  check(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "a host read of device memory dies of SIGSEGV");
+  check(text.find("host code read or wrote device memory outside a kernel or copy") != std::string::npos,
+        "the fault is explained: " + text.substr(0, 200));
+  cudaFree(p);
 }
 
 void check_streams_and_devices() {
@@ -224,6 +280,7 @@ int main() {
   check_memory(limit);
   check_launches();
   check_barriers_and_atomics();
+  check_host_access_faults();
   check_streams_and_devices();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
