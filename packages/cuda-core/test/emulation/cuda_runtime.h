@@ -31,6 +31,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <algorithm>
 #include <iterator>
@@ -207,6 +208,32 @@ struct DeviceAccess {
   DeviceAccess& operator=(const DeviceAccess&) = delete;
 };
 
+// Work queued on streams. In the emulated addon (LRFACE_CUDA_EMULATION) it runs in queue order
+// at the next point where the host waits for the device (a synchronisation, a copy to pageable
+// memory, cudaFree), as a GPU may run it any time before then: host code that reads a result
+// or reuses a buffer without waiting sees that it did not wait. Elsewhere it runs at once.
+inline std::deque<std::function<void()>>& queued() {
+  static auto* q = new std::deque<std::function<void()>>();
+  return *q;
+}
+inline void enqueue(std::function<void()> work) {
+#ifdef LRFACE_CUDA_EMULATION
+  std::lock_guard<std::recursive_mutex> lock(launch_mutex);
+  queued().push_back(std::move(work));
+#else
+  work();
+#endif
+}
+// Runs everything queued so far.
+inline void drain() {
+  std::lock_guard<std::recursive_mutex> lock(launch_mutex);
+  while (!queued().empty()) {
+    std::function<void()> work = std::move(queued().front());
+    queued().pop_front();
+    work();
+  }
+}
+
 template <typename... Params>
 struct Launcher {
   void (*kernel)(Params...);
@@ -214,23 +241,26 @@ struct Launcher {
   template <typename... Args>
   void operator()(Args... args) const {
     const uint64_t threads = uint64_t(block.x) * block.y * block.z;
+    // A bad configuration fails at the launch, as on a device; the kernel itself is queued.
     if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
         grid.x > 2147483647u || grid.y > 65535 || grid.z > 65535) {
       last_error = cudaErrorInvalidConfiguration;
       return;
     }
-    std::lock_guard<std::recursive_mutex> lock(launch_mutex);
-    DeviceAccess access;
-    ++launches;
-    gridDim = grid;
-    blockDim = block;
-    const std::function<void()> run = [&]() { kernel(args...); };
-    for (unsigned z = 0; z < grid.z; ++z)
-      for (unsigned y = 0; y < grid.y; ++y)
-        for (unsigned x = 0; x < grid.x; ++x) {
-          blockIdx = uint3{x, y, z};
-          run_block(reinterpret_cast<const void*>(kernel), run, static_cast<unsigned>(threads));
-        }
+    enqueue([kernel = kernel, grid = grid, block = block, threads, args...]() {
+      std::lock_guard<std::recursive_mutex> lock(launch_mutex);
+      DeviceAccess access;
+      ++launches;
+      gridDim = grid;
+      blockDim = block;
+      const std::function<void()> run = [&]() { kernel(args...); };
+      for (unsigned z = 0; z < grid.z; ++z)
+        for (unsigned y = 0; y < grid.y; ++y)
+          for (unsigned x = 0; x < grid.x; ++x) {
+            blockIdx = uint3{x, y, z};
+            run_block(reinterpret_cast<const void*>(kernel), run, static_cast<unsigned>(threads));
+          }
+    });
   }
 };
 
@@ -457,7 +487,10 @@ inline cudaError_t cudaDriverGetVersion(int* version) {
   *version = emu::kRuntimeVersion;
   return cudaSuccess;
 }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() {
+  emu::drain();
+  return cudaSuccess;
+}
 
 namespace emu {
 
@@ -588,6 +621,7 @@ cudaError_t cudaMalloc(T** ptr, size_t bytes) {
 inline cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
   std::lock_guard<std::recursive_mutex> lock(emu::launch_mutex);
+  emu::drain();  // cudaFree waits for the device, as the runtime's does
   emu::Memory& m = emu::memory();
   emu::Arena& a = emu::arena();
   size_t bytes = 0;
@@ -631,6 +665,7 @@ cudaError_t cudaMallocHost(T** ptr, size_t bytes) {
 }
 inline cudaError_t cudaFreeHost(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  emu::drain();
   {
     std::lock_guard<std::mutex> lock(emu::memory().mutex);
     if (emu::memory().pinned.erase(reinterpret_cast<uintptr_t>(ptr)) == 0) return emu::fail(cudaErrorInvalidValue);
@@ -653,7 +688,9 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned) {
 inline cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, 0); }
 inline cudaError_t cudaStreamDestroy(cudaStream_t stream) { return emu::destroy_handle(stream); }
 inline cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-  return emu::valid_handle(stream) ? cudaSuccess : emu::fail(cudaErrorInvalidResourceHandle);
+  if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
+  emu::drain();
+  return cudaSuccess;
 }
 inline cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
   *event = static_cast<cudaEvent_t>(emu::new_handle());
@@ -665,8 +702,12 @@ inline cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = null
   return event && emu::valid_handle(event) && emu::valid_handle(stream) ? cudaSuccess
                                                                         : emu::fail(cudaErrorInvalidResourceHandle);
 }
+// All streams share one queue, so waiting for an event runs the work queued before it and
+// possibly some after it, which a device may also have done by then.
 inline cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return event && emu::valid_handle(event) ? cudaSuccess : emu::fail(cudaErrorInvalidResourceHandle);
+  if (!event || !emu::valid_handle(event)) return emu::fail(cudaErrorInvalidResourceHandle);
+  emu::drain();
+  return cudaSuccess;
 }
 inline cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaEventSynchronize(event); }
 inline cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned = 0) {
@@ -674,17 +715,53 @@ inline cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, u
                                                                         : emu::fail(cudaErrorInvalidResourceHandle);
 }
 
-// Copies and fills run at once (the stream's earlier work has already run).
+namespace emu {
+
+// Whether [p, p + bytes) lies in one block of pinned host memory (cudaMallocHost).
+inline bool is_pinned(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(memory().mutex);
+  return inside(memory().pinned, p, bytes);
+}
+
+// Queues rows of a copy as the runtime schedules it: from pageable host memory the source is
+// read at the call (the runtime stages it before returning); into pageable host memory the
+// call waits for the work ahead and the copy; between pinned or device memory it is queued.
+inline void submit_copy(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                        cudaMemcpyKind kind) {
+  const bool src_pageable = (kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost) &&
+                            !is_pinned(src, spitch * (height - 1) + width);
+  const bool dst_pageable = (kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost) &&
+                            !is_pinned(dst, dpitch * (height - 1) + width);
+  auto rows = [=](const char* from, size_t from_pitch) {
+    DeviceAccess access;
+    for (size_t r = 0; r < height; ++r) std::memmove(static_cast<char*>(dst) + r * dpitch, from + r * from_pitch, width);
+  };
+  if (dst_pageable || kind == cudaMemcpyDefault) {
+    drain();
+    rows(static_cast<const char*>(src), spitch);
+  } else if (src_pageable) {
+    std::vector<char> staged(width * height);
+    for (size_t r = 0; r < height; ++r) std::memcpy(staged.data() + r * width, static_cast<const char*>(src) + r * spitch, width);
+    enqueue([rows, staged = std::move(staged), width]() { rows(staged.data(), width); });
+  } else {
+    enqueue([rows, src, spitch]() { rows(static_cast<const char*>(src), spitch); });
+  }
+}
+
+}  // namespace emu
+
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                                    cudaStream_t stream = nullptr) {
   if (!emu::valid_handle(stream)) return emu::fail(cudaErrorInvalidResourceHandle);
   if (cudaError_t e = emu::check_copy(dst, src, bytes, kind)) return e;
-  emu::DeviceAccess access;
-  if (bytes) std::memmove(dst, src, bytes);
+  if (bytes) emu::submit_copy(dst, bytes, src, bytes, bytes, 1, kind);
   return cudaSuccess;
 }
+// Returns once the copy is done.
 inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+  if (cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, nullptr)) return e;
+  emu::drain();
+  return cudaSuccess;
 }
 inline cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
                                      size_t height, cudaMemcpyKind kind, cudaStream_t stream = nullptr) {
@@ -695,9 +772,7 @@ inline cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, 
     if (cudaError_t e = emu::check_copy(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch,
                                         width, kind))
       return e;
-  emu::DeviceAccess access;
-  for (size_t r = 0; r < height; ++r)
-    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  emu::submit_copy(dst, dpitch, src, spitch, width, height, kind);
   return cudaSuccess;
 }
 inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr) {
@@ -705,12 +780,17 @@ inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStrea
 #ifdef LRFACE_CUDA_EMULATION
   if (bytes && !emu::is_device(dst, bytes)) return emu::fail(cudaErrorInvalidValue);
 #endif
-  emu::DeviceAccess access;
-  std::memset(dst, value, bytes);
+  emu::enqueue([dst, value, bytes]() {
+    emu::DeviceAccess access;
+    std::memset(dst, value, bytes);
+  });
   return cudaSuccess;
 }
-
-inline cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
+inline cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
+  if (cudaError_t e = cudaMemsetAsync(dst, value, bytes, nullptr)) return e;
+  emu::drain();
+  return cudaSuccess;
+}
 
 // ---- device functions ---------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 // Checks the emulated CUDA runtime itself (cuda_runtime.h, as the emulated addon builds it,
 // with LRFACE_CUDA_EMULATION): launch limits and the errors a device gives for a bad
 // configuration, thread and block indices, barriers and shared memory, atomics, the device
-// memory limit, copies that stray outside device blocks, streams and events, device queries.
+// memory limit, copies that stray outside device blocks, the order and timing of queued work,
+// streams and events, device queries.
 // Prints one line per failed check and a summary; exit status 1 on any failure.
 //
 // Built and run by run.mjs: g++ -DLRFACE_CUDA_EMULATION -I<this dir> -I<native/cuda>.
@@ -238,6 +239,53 @@ void check_host_access_faults() {
   cudaFree(p);
 }
 
+__global__ void fill(float* out, float value, int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) out[i] = value;
+}
+
+// Work on a stream runs only when the host waits, so code that does not wait sees stale data.
+void check_stream_order() {
+  cudaStream_t stream = nullptr;
+  cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+  float* device = nullptr;
+  float* pinned = nullptr;
+  cudaMalloc(&device, sizeof(float) * 100);
+  cudaMallocHost(&pinned, sizeof(float) * 100);
+  for (int i = 0; i < 100; ++i) pinned[i] = -1;
+
+  // Kernel, then a copy into pinned memory: neither has run before the stream is waited for.
+  LRFACE_LAUNCH(fill, 1, 32, 0, stream)(device, 3.0f, 100);
+  cudaMemcpyAsync(pinned, device, sizeof(float) * 100, cudaMemcpyDeviceToHost, stream);
+  check(pinned[99] == -1, "a queued copy into pinned memory has not run before the host waits");
+  cudaStreamSynchronize(stream);
+  check(pinned[0] == 3 && pinned[99] == 3, "cudaStreamSynchronize runs the queued kernel and copy");
+
+  // From pinned memory the source is read when the copy runs; from pageable memory at the call.
+  pinned[0] = 7;
+  cudaMemcpyAsync(device, pinned, sizeof(float), cudaMemcpyHostToDevice, stream);
+  pinned[0] = 8;  // before the queued copy runs: it copies 8
+  std::vector<float> pageable(1, 5.0f);
+  cudaMemcpyAsync(device + 1, pageable.data(), sizeof(float), cudaMemcpyHostToDevice, stream);
+  pageable[0] = 6;  // after the call: the copy keeps 5
+  cudaEvent_t done = nullptr;
+  cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+  cudaEventRecord(done, stream);
+  cudaEventSynchronize(done);
+  // Into pageable memory the copy waits for the work ahead of it.
+  float two[2] = {0, 0};
+  cudaMemcpyAsync(two, device, sizeof two, cudaMemcpyDeviceToHost, stream);
+  check(two[0] == 8 && two[1] == 5, "pinned sources are read when the copy runs, pageable ones at the call: " +
+                                        std::to_string(two[0]) + ", " + std::to_string(two[1]));
+
+  // A fill is queued too; cudaFree waits for the device before the block goes.
+  cudaMemsetAsync(device, 0, sizeof(float) * 100, stream);
+  check(read_back(device + 50) == 0.0f, "a synchronous copy waits for the queued fill");
+  cudaEventDestroy(done);
+  cudaFreeHost(pinned);
+  cudaFree(device);
+  cudaStreamDestroy(stream);
+}
+
 void check_streams_and_devices() {
   cudaStream_t stream = nullptr;
   cudaEvent_t event = nullptr;
@@ -281,6 +329,7 @@ int main() {
   check_launches();
   check_barriers_and_atomics();
   check_host_access_faults();
+  check_stream_order();
   check_streams_and_devices();
   std::printf("%d checks, %d failed\n", g_checks, g_failures);
   return g_failures ? 1 : 0;
