@@ -37,6 +37,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #define __global__
@@ -126,15 +127,17 @@ inline void fiber_main() {
   _longjmp(scheduler, 1);
 }
 
-// Blocks run their threads as plain calls, one after the other, until a kernel reaches a
-// barrier: that throws (the thread has only filled shared memory so far, which the rerun
-// redoes) and from then on the kernel's blocks run as fibers.
+// A kernel's first block runs as fibers, which tells whether it reaches __syncthreads(); the
+// blocks of kernels that do not run their threads as plain calls, one after the other (much
+// faster). Nothing runs twice, so a thread's writes before a barrier are never repeated.
 struct BarrierOutsideFibers {};
 inline bool in_fibers = false;
-inline std::vector<const void*> kernels_with_barriers;
+inline bool barrier_reached = false;
+inline std::unordered_map<const void*, bool> kernel_has_barriers;
 
 inline void syncthreads() {
   if (!in_fibers) throw BarrierOutsideFibers{};
+  barrier_reached = true;
   fibers[current].at_barrier = true;
   if (_setjmp(fibers[current].resume) == 0) _longjmp(scheduler, 1);
 }
@@ -149,16 +152,18 @@ inline void set_thread(unsigned t) {
 }
 
 // Runs one block: every thread up to its next barrier, then every thread again, until all
-// have returned. A barrier that some threads of the block never reach is an error here (as
-// it would hang or be undefined on a device).
+// have returned, in turn from the first thread and from the last, so a thread that reads what
+// another wrote without a barrier between sees the difference. A barrier that some threads of
+// the block never reach is an error here (as it would hang or be undefined on a device).
 inline void run_block_in_fibers(const std::function<void()>& kernel_body, unsigned threads) {
   constexpr size_t kStack = 64 << 10;
   in_fibers = true;
   if (stacks.size() < threads) stacks.resize(threads, std::vector<char>(kStack));
   fibers.assign(threads, Fiber{});
   body = &kernel_body;
-  for (;;) {
-    for (unsigned t = 0; t < threads; ++t) {
+  for (unsigned round = 0;; ++round) {
+    for (unsigned i = 0; i < threads; ++i) {
+      const unsigned t = round % 2 ? threads - 1 - i : i;
       Fiber& f = fibers[t];
       if (f.done) continue;
       current = static_cast<int>(t);
@@ -186,16 +191,22 @@ inline void run_block_in_fibers(const std::function<void()>& kernel_body, unsign
 }
 
 inline void run_block(const void* kernel, const std::function<void()>& kernel_body, unsigned threads) {
-  for (const void* k : kernels_with_barriers)
-    if (k == kernel) return run_block_in_fibers(kernel_body, threads);
+  auto known = kernel_has_barriers.find(kernel);
+  if (known == kernel_has_barriers.end()) {
+    barrier_reached = false;
+    run_block_in_fibers(kernel_body, threads);
+    kernel_has_barriers[kernel] = barrier_reached;
+    return;
+  }
+  if (known->second) return run_block_in_fibers(kernel_body, threads);
   try {
     for (unsigned t = 0; t < threads; ++t) {
       set_thread(t);
       kernel_body();
     }
   } catch (const BarrierOutsideFibers&) {
-    kernels_with_barriers.push_back(kernel);
-    run_block_in_fibers(kernel_body, threads);
+    die("a kernel reached __syncthreads() in a later block but not in its first one (a barrier that depends on "
+        "blockIdx); the emulation ran that block's threads as plain calls and cannot replay them");
   }
 }
 

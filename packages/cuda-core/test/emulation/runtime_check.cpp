@@ -79,6 +79,13 @@ __global__ void add_atomically(float* f, double* d, int* i) {
   atomicAdd(i, 2);
 }
 
+// The order in which the threads of a block get past two points, before and after a barrier.
+__global__ void arrival_order(int* tickets, int* before, int* after) {
+  before[threadIdx.x] = atomicAdd(tickets, 1);
+  __syncthreads();
+  after[threadIdx.x] = atomicAdd(tickets + 1, 1);
+}
+
 void check_launches() {
   int* counter = nullptr;
   check_status(cudaMalloc(&counter, sizeof(int)), cudaSuccess, "cudaMalloc of a counter");
@@ -116,6 +123,25 @@ void check_launches() {
   for (int i = 0; i < blocks * threads; ++i) indices_ok &= indices[i] == i;
   check(indices_ok, "threadIdx/blockIdx/blockDim/gridDim cover a 2D grid of 2D blocks exactly once");
   cudaFree(out);
+
+  // Between two barriers the threads run in turn from the first and from the last, so a read
+  // of another thread's write that lacks a barrier gives a different result in one of them.
+  int *tickets = nullptr, *before = nullptr, *after = nullptr;
+  cudaMalloc(&tickets, 2 * sizeof(int));
+  cudaMalloc(&before, 64 * sizeof(int));
+  cudaMalloc(&after, 64 * sizeof(int));
+  cudaMemset(tickets, 0, 2 * sizeof(int));
+  LRFACE_LAUNCH(arrival_order, 1, 64, 0, nullptr)(tickets, before, after);
+  const std::vector<int> first = read_back(before, 64), second = read_back(after, 64);
+  bool forward = true, backward = true;
+  for (int t = 0; t < 64; ++t) {
+    forward &= first[t] == t;
+    backward &= second[t] == 63 - t;
+  }
+  check(forward && backward, "threads run first to last before a barrier, last to first after it");
+  cudaFree(tickets);
+  cudaFree(before);
+  cudaFree(after);
   cudaFree(counter);
 }
 
