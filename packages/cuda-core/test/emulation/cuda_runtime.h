@@ -3,20 +3,21 @@
 // naive references, run by run.mjs) and the emulated addon (CMake option
 // LRFACE_CUDA_EMULATION, every .cu file compiled as C++ against this header).
 //
-// Kernels: each block's threads run as fibers on one OS thread, switched at __syncthreads();
-// kernels that never reach a barrier run their threads as plain calls. __shared__ arrays
-// become statics, which the fibers of a block share. Launches are written
-// LRFACE_LAUNCH(kernel, grid, block, shared, stream)(args) (native/cuda/launch.h), which
-// expands to emu::launch here. Launch configurations past the hardware's limits fail as on a
-// device (cudaErrorInvalidConfiguration from cudaGetLastError()). Launches are serialised by
-// one lock: the emulated device runs one kernel at a time, to completion.
+// Kernels: each block's threads run as fibers on one OS thread, switched at __syncthreads(),
+// from the first thread and from the last in turn; kernels whose first block reaches no
+// barrier run their threads as plain calls. __shared__ arrays become statics, which the
+// fibers of a block share. Launches are written LRFACE_LAUNCH(kernel, grid, block, shared,
+// stream)(args) (native/cuda/launch.h), which expands to emu::launch here. Launch
+// configurations past the hardware's limits fail as on a device (cudaErrorInvalidConfiguration
+// from cudaGetLastError()). The emulated device runs one kernel at a time, to completion.
 //
-// Runtime (the second part of this file): one device; every stream runs its work at once, in
-// order (a valid schedule of a stream), so events and synchronisation have nothing to wait
-// for. Device memory is host memory in one reserved range, counted against an optional limit
-// and inaccessible (PROT_NONE) except while a kernel, copy or fill runs: host code that
+// Runtime (the second part of this file), for the addon: one device. Work queued on a stream
+// runs in order when the host next waits for it (all streams share one queue, a valid
+// schedule). Device memory is host memory in one reserved range, counted against an optional
+// limit and inaccessible (PROT_NONE) except while a kernel, copy or fill runs: host code that
 // dereferences a device pointer faults, with a message, as it could not work on a GPU either.
-// Copies check that their device side lies inside one live device block.
+// Copies check that their device side lies inside one live device block. For
+// gemm_conv_check.cpp (no LRFACE_CUDA_EMULATION) work runs at once and memory is its own.
 #pragma once
 #include <execinfo.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +35,6 @@
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <algorithm>
 #include <iterator>
 #include <map>
 #include <mutex>
@@ -100,7 +101,8 @@ namespace emu {
 
 // Per host thread, as the runtime's last error.
 inline thread_local cudaError_t last_error = cudaSuccess;
-// One kernel at a time: the fibers, threadIdx/blockIdx and the __shared__ statics are global.
+// Held by all device work (kernels, copies, fills, allocation): the fibers, threadIdx/blockIdx,
+// the __shared__ statics and the queue are global, and the device runs one thing at a time.
 inline std::recursive_mutex launch_mutex;
 inline int multiprocessors = 132;  // an H100/H200
 inline int64_t launches = 0;
