@@ -556,7 +556,13 @@ inline bool reserve_arena() {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const size_t size = (device_bytes() + page - 1) / page * page;
   void* p = mmap(nullptr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return false;
+  if (p == MAP_FAILED) {
+    std::fprintf(stderr,
+                 "emulation: could not reserve %zu bytes of address space for the emulated device's memory; "
+                 "set LRFACE_EMULATED_DEVICE_BYTES lower\n",
+                 size);
+    return false;
+  }
   a.base = static_cast<char*>(p);
   a.size = size;
   a.free_spans[0] = size;
