@@ -1,5 +1,7 @@
 // The test setup every package shares: native code runs in forked workers (a crash fails that
 // file's tests, not the run), and a JSON report feeds the CI summary.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { defineConfig, mergeConfig, type UserConfig } from 'vitest/config';
 
 export function packageTestConfig(overrides: UserConfig = {}): UserConfig {
@@ -14,4 +16,32 @@ export function packageTestConfig(overrides: UserConfig = {}): UserConfig {
     },
   });
   return mergeConfig(base, overrides);
+}
+
+/** The addon whose CUDA backend runs under host emulation (packages/cuda-core/scripts/build-emulation.mjs). */
+export const emulatedAddonPath = fileURLToPath(
+  new URL('./packages/cuda-core/build-emulation/Release/lrface_core.node', import.meta.url),
+);
+
+/**
+ * A second run of a package's CUDA device suites (`files`), against the addon built with the
+ * CUDA backend under host emulation: devices() then lists one emulated CUDA device, so the
+ * suites that skip without a GPU run and compare its results with the CPU's. Where that addon
+ * was not built (no compiler: build-emulation.mjs says why), the run says so and tests nothing.
+ */
+export function emulatedDeviceTestConfig(files: string[]): UserConfig {
+  if (!existsSync(emulatedAddonPath)) {
+    console.warn(
+      `lrface: ${emulatedAddonPath} is missing (npm run build:emulation -w @lrface/cuda-core builds it); ` +
+        'the CUDA device suites under host emulation are skipped',
+    );
+    const config = packageTestConfig({ test: { passWithNoTests: true, outputFile: { json: 'test-results/vitest-emulated.json' } } });
+    config.test!.include = [];
+    return config;
+  }
+  const config = packageTestConfig({
+    test: { env: { LRFACE_ADDON_PATH: emulatedAddonPath }, outputFile: { json: 'test-results/vitest-emulated.json' } },
+  });
+  config.test!.include = files; // replaces the base list (mergeConfig would append to it)
+  return config;
 }

@@ -1128,3 +1128,39 @@ describe('convTranspose2d', () => {
     expectError(() => lr.convTranspose2d(lr.cast(x, 'uint8'), w), TypeError, "'input'");
   });
 });
+
+describe('conv2d weight gradient across threads', () => {
+  // Threads take chunks of the work as they free up, so which thread sums what varies from run
+  // to run; the gradient must not (training on two devices, or twice, must agree bit for bit).
+  it('is the same on every run, on the Winograd and the by-output-channels paths', () => {
+    const saved = lr.numThreads();
+    lr.setNumThreads(4); // more threads than this machine may have cores: uneven progress
+    try {
+      for (const [xs, ws, counter] of [
+        [[4, 16, 41, 41], [16, 16, 3, 3], winogradFilterRuns],
+        [[2, 32, 24, 24], [48, 32, 3, 3], byOutputsRuns],
+      ] as const) {
+        const x = lr.tensor(uniform(size(xs), 7), [...xs]);
+        const w = lr.tensor(uniform(size(ws), 8), [...ws]);
+        const r = lr.tensor(uniform(xs[0] * ws[0] * xs[2] * xs[3], 9), [xs[0], ws[0], xs[2], xs[3]]);
+        const before = counter();
+        const gradient = () =>
+          lr.scope(() => {
+            const wg = w.detach().requiresGrad_();
+            lr.sum(lr.mul(lr.conv2d(x, wg, undefined, { padding: 1 }), r)).backward();
+            return Float32Array.from(wg.grad!.data());
+          });
+        const first = gradient();
+        for (let run = 1; run < 20; run++) {
+          const again = gradient();
+          const at = again.findIndex((v, i) => !Object.is(v, first[i]));
+          expect(at, `${JSON.stringify(ws)} run ${run}: element ${at} is ${again[at]}, first run ${first[at]}`).toBe(-1);
+        }
+        expect(counter() - before).toBe(20);
+        [x, w, r].forEach((t) => t.dispose());
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+});

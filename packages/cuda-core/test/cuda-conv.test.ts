@@ -9,6 +9,9 @@ import { kernels } from '../src/native.js';
 import { input, parity, type Input } from './helpers/parity.js';
 
 const hasCuda = lr.devices().some((d) => d.type === 'cuda');
+// The device the suite runs on, in its name: a run on the host emulation never reads as a GPU's.
+const cudaDevice = lr.devices().find((d) => d.type === 'cuda');
+const onDevice = cudaDevice ? `on ${cudaDevice.id}, ${cudaDevice.name}` : 'no CUDA device here';
 const canSwitchLibraries = typeof kernels.cuda_use_libraries === 'function';
 
 type LibraryMode = 'auto' | 'none';
@@ -130,7 +133,7 @@ const productCases: Case[] = [
   { name: 'linear, 100 features', f: (x, w) => lr.linear(x, w), inputs: [input([9, 100], 65), input([100, 100], 66)] },
 ];
 
-describe.skipIf(!hasCuda)('CUDA convolutions and products against the CPU', () => {
+describe.skipIf(!hasCuda)(`CUDA convolutions and products against the CPU (${onDevice})`, () => {
   for (const mode of ['auto', 'none'] as const) {
     const label = mode === 'auto' ? 'libraries where built' : "the engine's own kernels";
     describe.skipIf(mode === 'none' && !canSwitchLibraries)(label, () => {

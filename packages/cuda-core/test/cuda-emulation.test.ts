@@ -30,5 +30,10 @@ describe.skipIf(!canEmulate)('CUDA GEMM and convolution kernels under host emula
       expect(Number(m![1])).toBeGreaterThan(300);
       expect(Number(m![2])).toBe(0);
     }
+    // The emulated runtime: launch limits, barriers, atomics, memory limit, copy checks, handles.
+    const runtime = /^runtime: (\d+) checks, (\d+) failed/m.exec(output);
+    expect(runtime, output).not.toBeNull();
+    expect(Number(runtime![1])).toBeGreaterThan(50);
+    expect(Number(runtime![2])).toBe(0);
   });
 });

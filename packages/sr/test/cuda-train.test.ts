@@ -12,6 +12,9 @@ import { Adam, BatchNorm2d, Conv2d, Linear, Module, crossEntropy, loadCheckpoint
 import { Srinc, Vdsr, type InceptionBranch, type SrNetwork } from '../src/models.js';
 
 const hasCuda = lr.devices().some((d) => d.type === 'cuda');
+// The device the suite runs on, in its name: a run on the host emulation never reads as a GPU's.
+const cudaDevice = lr.devices().find((d) => d.type === 'cuda');
+const onDevice = cudaDevice ? `on ${cudaDevice.id}, ${cudaDevice.name}` : 'no CUDA device here';
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   expect(a.length).toBe(b.length);
@@ -111,7 +114,7 @@ const SMALL_INCEPTION: InceptionBranch[] = [
   [{ maxPool: 3 }, { conv: 1, out: 8 }],
 ];
 
-describe.skipIf(!hasCuda)('training on CUDA', () => {
+describe.skipIf(!hasCuda)(`training on CUDA (${onDevice})`, () => {
   it('Module.to moves every parameter, buffer and gradient in place and back', () => {
     lr.manualSeed(3);
     const m = new Small();

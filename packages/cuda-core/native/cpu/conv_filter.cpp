@@ -168,49 +168,55 @@ void conv2d_filter_by_outputs(const ConvGeometry& g, const float* x, const float
   a.lo_c = std::clamp<int64_t>(g.pl, 0, a.cols);
   a.hi_c = std::clamp<int64_t>(g.pl + g.w, a.lo_c, a.cols);
   const int64_t tasks = g.n * a.bands;
-  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), tasks));
+  // The tasks in a fixed number of contiguous chunks, each summed in task order into its own
+  // accumulator, the accumulators added in chunk order: the same gradient on every run. Chunks
+  // are handed out as threads free up (threads on a shared machine progress unevenly); which
+  // thread runs a chunk does not change its sum.
+  const int64_t chunks = std::min<int64_t>(tasks, 2 * int64_t(num_threads()));
+  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), chunks));
   const int64_t acc_size = a.k_pad * a.o_pad;
-  std::vector<float> acc(size_t(parts) * acc_size);
+  std::vector<float> acc(size_t(chunks) * acc_size);
   std::atomic<int64_t> next{0};
   parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
     thread_local Scratch t_src, t_gyt;
     std::vector<int64_t> taps(a.k_pad);
     for (int64_t part = lo; part < hi; ++part)
-      for (int64_t t; (t = next.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
-        const int64_t n = t / a.bands, oh0 = (t % a.bands) * a.band, rows = std::min(a.band, g.out_h - oh0);
-        // The band's input rows, zero-padded: row r is input row oh0 sh + r - pt.
-        const int64_t in_rows = (rows - 1) * g.sh + (g.kh - 1) * g.dh + 1, plane = in_rows * a.cols;
-        float* src = t_src.get(g.c * plane, false);
-        for (int64_t c = 0; c < g.c; ++c)
-          for (int64_t r = 0; r < in_rows; ++r) {
-            float* d = src + c * plane + r * a.cols;
-            const int64_t ih = oh0 * g.sh + r - g.pt;
-            if (ih < 0 || ih >= g.h) {
-              std::fill(d, d + a.cols, 0.0f);
-              continue;
+      for (int64_t chunk; (chunk = next.fetch_add(1, std::memory_order_relaxed)) < chunks;)
+        for (int64_t t = chunk * tasks / chunks; t < (chunk + 1) * tasks / chunks; ++t) {
+          const int64_t n = t / a.bands, oh0 = (t % a.bands) * a.band, rows = std::min(a.band, g.out_h - oh0);
+          // The band's input rows, zero-padded: row r is input row oh0 sh + r - pt.
+          const int64_t in_rows = (rows - 1) * g.sh + (g.kh - 1) * g.dh + 1, plane = in_rows * a.cols;
+          float* src = t_src.get(g.c * plane, false);
+          for (int64_t c = 0; c < g.c; ++c)
+            for (int64_t r = 0; r < in_rows; ++r) {
+              float* d = src + c * plane + r * a.cols;
+              const int64_t ih = oh0 * g.sh + r - g.pt;
+              if (ih < 0 || ih >= g.h) {
+                std::fill(d, d + a.cols, 0.0f);
+                continue;
+              }
+              const float* s = x + ((n * g.c + c) * g.h + ih) * g.w - g.pl;
+              std::fill(d, d + a.lo_c, 0.0f);
+              std::copy(s + a.lo_c, s + a.hi_c, d + a.lo_c);
+              std::fill(d + a.hi_c, d + a.cols, 0.0f);
             }
-            const float* s = x + ((n * g.c + c) * g.h + ih) * g.w - g.pl;
-            std::fill(d, d + a.lo_c, 0.0f);
-            std::copy(s + a.lo_c, s + a.hi_c, d + a.lo_c);
-            std::fill(d + a.hi_c, d + a.cols, 0.0f);
-          }
-        // Tap t = (c, i, j) lies taps[t] floats after its output pixel's first tap; padding
-        // taps up to k_pad repeat tap 0 and their sums are dropped.
-        for (int64_t c = 0, t2 = 0; c < g.c; ++c)
-          for (int64_t i = 0; i < g.kh; ++i)
-            for (int64_t j = 0; j < g.kw; ++j) taps[t2++] = c * plane + i * g.dh * a.cols + j * g.dw;
-        std::fill(taps.begin() + k, taps.end(), 0);
-        float* gyt = t_gyt.get(rows * g.out_w * a.o_pad, false);
-        fn(a, src, taps.data(), n, oh0, rows, gyt, acc.data() + part * acc_size);
-      }
+          // Tap t = (c, i, j) lies taps[t] floats after its output pixel's first tap; padding
+          // taps up to k_pad repeat tap 0 and their sums are dropped.
+          for (int64_t c = 0, t2 = 0; c < g.c; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) taps[t2++] = c * plane + i * g.dh * a.cols + j * g.dw;
+          std::fill(taps.begin() + k, taps.end(), 0);
+          float* gyt = t_gyt.get(rows * g.out_w * a.o_pad, false);
+          fn(a, src, taps.data(), n, oh0, rows, gyt, acc.data() + chunk * acc_size);
+        }
   });
   // Threads only for large sums: another parallel region costs a wake-up, which on a busy
   // machine can outlast a small layer's whole gradient.
-  parallel_for(g.o, std::max<int64_t>(1, kInlineFloats / (k * parts)), [&](int64_t lo, int64_t hi) {
+  parallel_for(g.o, std::max<int64_t>(1, kInlineFloats / (k * chunks)), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o)
       for (int64_t t = 0; t < k; ++t) {
         double s = 0.0;
-        for (int part = 0; part < parts; ++part) s += acc[part * acc_size + t * a.o_pad + o];
+        for (int64_t chunk = 0; chunk < chunks; ++chunk) s += acc[chunk * acc_size + t * a.o_pad + o];
         gw[o * k + t] = static_cast<float>(s);
       }
   });

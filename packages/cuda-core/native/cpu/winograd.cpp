@@ -815,8 +815,12 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
   const int64_t work_size = std::max<int64_t>(40 * p.phase_len, 16 * k.vw * k.vw);
   const int64_t acc_size = 36 * q.c_pad * q.o_pad;
   const int64_t blocks = ceil_div(p.total_tiles, p.block);
-  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), blocks));
-  float* acc = t_acc.get(parts * acc_size, false);
+  // The blocks in a fixed number of contiguous chunks, each summed in block order into its own
+  // accumulator, the accumulators added in chunk order below: the same gradient on every run.
+  // Chunks are handed out as threads free up (threads on a shared machine progress unevenly).
+  const int64_t chunks = std::min<int64_t>(blocks, 2 * int64_t(num_threads()));
+  const int parts = static_cast<int>(std::min<int64_t>(num_threads(), chunks));
+  float* acc = t_acc.get(chunks * acc_size, false);
   std::atomic<int64_t> next{0};
   parallel_for(parts, 1, [&](int64_t lo, int64_t hi) {
     thread_local Scratch t_buffers;
@@ -824,24 +828,25 @@ void winograd_conv2d_backward_filter(const ConvGeometry& g, const float* x, cons
     // V's rows past C are multiplied into W's unused rows: zero, so never NaN or subnormal
     // (this thread's buffer may hold another shape's data).
     for (int e = 0; e < 36; ++e) std::fill(v + e * p.v_plane + g.c * p.pitch, v + e * p.v_plane + q.c_pad * p.pitch, 0.0f);
-    for (int64_t part = lo; part < hi; ++part) {
-      float* w = acc + part * acc_size;
-      std::fill(w, w + acc_size, 0.0f);
-      for (int64_t b; (b = next.fetch_add(1, std::memory_order_relaxed)) < blocks;)
-        k.fn(q, b, v, v + v_size, v + v_size + n_size, w);
-    }
+    for (int64_t part = lo; part < hi; ++part)
+      for (int64_t chunk; (chunk = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+        float* w = acc + chunk * acc_size;
+        std::fill(w, w + acc_size, 0.0f);
+        for (int64_t b = chunk * blocks / chunks; b < (chunk + 1) * blocks / chunks; ++b)
+          k.fn(q, b, v, v + v_size, v + v_size + n_size, w);
+      }
     t_buffers.trim(kKeptFloats);
   });
-  // gw[o][c] = G^T W[.][c][o] G, W summed over the threads' accumulators in double, a row of
+  // gw[o][c] = G^T W[.][c][o] G, W summed over the chunks' accumulators in double, a row of
   // output channels at a time (contiguous in W); on the calling thread when small, as a wake-up
   // of the pool can cost more.
-  parallel_for(g.c, std::max<int64_t>(1, (int64_t(1) << 16) / (36 * g.o * parts)), [&](int64_t lo, int64_t hi) {
+  parallel_for(g.c, std::max<int64_t>(1, (int64_t(1) << 16) / (36 * g.o * chunks)), [&](int64_t lo, int64_t hi) {
     std::vector<double> u(36 * g.o);
     for (int64_t c = lo; c < hi; ++c) {
       std::fill(u.begin(), u.end(), 0.0);
-      for (int part = 0; part < parts; ++part)
+      for (int64_t chunk = 0; chunk < chunks; ++chunk)
         for (int e = 0; e < 36; ++e) {
-          const float* row = acc + part * acc_size + (e * q.c_pad + c) * q.o_pad;
+          const float* row = acc + chunk * acc_size + (e * q.c_pad + c) * q.o_pad;
           double* ue = u.data() + e * g.o;
           for (int64_t o = 0; o < g.o; ++o) ue[o] += row[o];
         }

@@ -150,6 +150,11 @@ void* device_malloc(int device, size_t bytes, size_t* capacity) {
     s.cached -= static_cast<int64_t>(size);
     s.in_use += static_cast<int64_t>(size);
     ++s.blocks;
+#ifdef LRFACE_CUDA_EMULATION
+    // Test build: a block from the cache comes back filled with NaN, as a new one does, so an
+    // output a kernel leaves partly unwritten shows instead of holding an earlier result.
+    LR_CUDA_CHECK(cudaMemsetAsync(p, 0xff, size, s.stream));
+#endif
     return p;
   }
   DeviceGuard guard(device);

@@ -28,6 +28,7 @@
 #include "check.h"
 #include "context.h"
 #include "device_memory.h"
+#include "launch.h"
 #include "gemm_conv.h"
 
 namespace lrface::cuda {
@@ -53,7 +54,7 @@ void launch(int device, int64_t n, Kernel kernel, Args... args) {
   if (n <= 0) return;
   cudaStream_t stream = device_stream(device);
   DeviceGuard guard(device);
-  kernel<<<blocks_for(n), kThreads, 0, stream>>>(args...);
+  LRFACE_LAUNCH(kernel, blocks_for(n), kThreads, 0, stream)(args...);
   LR_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -263,10 +264,9 @@ void launch_tiles(cudaStream_t stream, GemmArgs p, bool trans_a, bool trans_b, i
       p.z0 = z0;
       const dim3 grid(static_cast<unsigned>(x_tiles), static_cast<unsigned>(std::min(kMaxGridYZ, y_tiles - y0)),
                       static_cast<unsigned>(std::min(kMaxGridYZ, grid_z - z0)));
-      if (trans_a && trans_b) sgemm_tiles<Bm, Bn, true, true><<<grid, kThreads, 0, stream>>>(p);
-      else if (trans_a) sgemm_tiles<Bm, Bn, true, false><<<grid, kThreads, 0, stream>>>(p);
-      else if (trans_b) sgemm_tiles<Bm, Bn, false, true><<<grid, kThreads, 0, stream>>>(p);
-      else sgemm_tiles<Bm, Bn, false, false><<<grid, kThreads, 0, stream>>>(p);
+      void (*kernel)(GemmArgs) = trans_a ? (trans_b ? sgemm_tiles<Bm, Bn, true, true> : sgemm_tiles<Bm, Bn, true, false>)
+                                         : (trans_b ? sgemm_tiles<Bm, Bn, false, true> : sgemm_tiles<Bm, Bn, false, false>);
+      LRFACE_LAUNCH(kernel, grid, kThreads, 0, stream)(p);
       LR_CUDA_CHECK(cudaGetLastError());
     }
 }
@@ -688,8 +688,8 @@ void own_conv2d_backward_filter(int device, const ConvGeometry& g, const float* 
     const int64_t weights = g.o * g.kh * g.kw;
     cudaStream_t stream = device_stream(device);
     DeviceGuard guard(device);
-    depthwise_backward_filter_kernel<<<static_cast<unsigned>(std::min<int64_t>(weights, 65535 * 8)), kThreads, 0,
-                                       stream>>>(x, gy, gw, g);
+    LRFACE_LAUNCH(depthwise_backward_filter_kernel, static_cast<unsigned>(std::min<int64_t>(weights, 65535 * 8)),
+                  kThreads, 0, stream)(x, gy, gw, g);
     LR_CUDA_CHECK(cudaGetLastError());
     return;
   }

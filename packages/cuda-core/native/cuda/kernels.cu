@@ -10,6 +10,7 @@
 #include "check.h"
 #include "context.h"
 #include "device_memory.h"
+#include "launch.h"
 #include "kernels.h"
 
 namespace lrface::cuda {
@@ -32,7 +33,7 @@ void launch(int device, int64_t n, Kernel kernel, Args... args) {
   if (n <= 0) return;
   cudaStream_t stream = device_stream(device);
   DeviceGuard guard(device);
-  kernel<<<blocks_for(n), kThreads, 0, stream>>>(args...);
+  LRFACE_LAUNCH(kernel, blocks_for(n), kThreads, 0, stream)(args...);
   LR_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -695,7 +696,7 @@ void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const floa
   if (c <= 0) return;
   cudaStream_t stream = device_stream(device);
   DeviceGuard guard(device);
-  batch_norm_forward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(
+  LRFACE_LAUNCH(batch_norm_forward_kernel, static_cast<unsigned>(c), kReduceThreads, 0, stream)(
       n, c, hw, x, weight, bias, running_mean, running_var, training, momentum, eps, mean, invstd, y);
   LR_CUDA_CHECK(cudaGetLastError());
 }
@@ -706,8 +707,8 @@ void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const flo
   if (c <= 0) return;
   cudaStream_t stream = device_stream(device);
   DeviceGuard guard(device);
-  batch_norm_backward_kernel<<<static_cast<unsigned>(c), kReduceThreads, 0, stream>>>(n, c, hw, x, gy, weight, mean,
-                                                                                      invstd, training, gx, gw, gb);
+  LRFACE_LAUNCH(batch_norm_backward_kernel, static_cast<unsigned>(c), kReduceThreads, 0, stream)(
+      n, c, hw, x, gy, weight, mean, invstd, training, gx, gw, gb);
   LR_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -784,8 +785,8 @@ void prelu_backward(int device, const float* x, const float* w, const float* gy,
     if (slopes == 0) return;
     cudaStream_t stream = device_stream(device);
     DeviceGuard guard(device);
-    prelu_weight_grad_kernel<<<static_cast<unsigned>(slopes), kReduceThreads, 0, stream>>>(x, gy, gw, outer, c, inner,
-                                                                                            shared);
+    LRFACE_LAUNCH(prelu_weight_grad_kernel, static_cast<unsigned>(slopes), kReduceThreads, 0, stream)(
+        x, gy, gw, outer, c, inner, shared);
     LR_CUDA_CHECK(cudaGetLastError());
   }
 }

@@ -96,7 +96,7 @@ function convForward(decl: typeof conv2dDecl, input: Tensor, weight: Tensor, bia
   const outH = outSize(op, h, kh, a.stride[0], pt, pb, a.dilation[0]);
   const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
   const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
-  const out = uninitialized([n, o, outH, outW]);  // every path writes each output element
+  const out = uninitialized([n, o, outH, outW], 'float32', t.input._deviceIndex);  // every path writes each output element
   if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom, relu);
   // The fused op's gradient masks by the output (out > 0 exactly where the pre-activation was).
   record(op, [t.input, t.weight, t.bias], out, relu ? { input: t.input, weight: t.weight, out } : { input: t.input, weight: t.weight }, { geom });
@@ -108,7 +108,7 @@ registerGradient('conv2d', (ctx, g) => convGradient(ctx.saved.input, ctx.saved.w
 registerGradient('conv2d_relu', (ctx, g) => {
   // relu's backward kernel with the output for its input: out > 0 exactly where the input was.
   const { out } = ctx.saved;
-  const gy = empty(g.shape);
+  const gy = empty(g.shape, 'float32', g._deviceIndex);
   kernels.unary_backward(UNARY_CODES.relu, ...ref(gy), ...ref(g), ...ref(out), ...ref(out), g.size, 0, 0);
   try {
     return convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, gy);
@@ -122,11 +122,11 @@ function convGradient(input: Tensor, weight: Tensor, geom: Geometry, needsGrad: 
   let gx: Tensor | null = null;
   let gw: Tensor | null = null;
   if (needsGrad[0]) {
-    gx = empty(input.shape);
+    gx = empty(input.shape, 'float32', g._deviceIndex);
     kernels.conv2d_backward_data(...ref(gx), ...ref(g), ...ref(weight), null, 0, geom);
   }
   if (needsGrad[1]) {
-    gw = empty(weight.shape);
+    gw = empty(weight.shape, 'float32', g._deviceIndex);
     kernels.conv2d_backward_filter(...ref(gw), ...ref(input), ...ref(g), geom);
   }
   const gb = needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
@@ -158,7 +158,7 @@ export function convTranspose2d(input: Tensor, weight: Tensor, bias?: Tensor, op
   if (outH < 1 || outW < 1) throw rangeError(op, 'padding', 'small enough for a non-empty output', `output ${outH}x${outW}`, true);
   // As a convolution from the output (C = cout) to the input (O = cin).
   const geom: Geometry = [n, cout, outH, outW, cin, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, h, w];
-  const out = empty([n, cout, outH, outW]);
+  const out = empty([n, cout, outH, outW], 'float32', t.input._deviceIndex);
   if (n > 0) kernels.conv2d_backward_data(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom);
   record('conv_transpose2d', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { geom });
   return out;
@@ -170,11 +170,11 @@ registerGradient('conv_transpose2d', (ctx, g) => {
   let gx: Tensor | null = null;
   let gw: Tensor | null = null;
   if (ctx.needsGrad[0]) {
-    gx = empty(input.shape);
+    gx = empty(input.shape, 'float32', g._deviceIndex);
     kernels.conv2d_forward(...ref(gx), ...ref(g), ...ref(weight), null, 0, geom);
   }
   if (ctx.needsGrad[1]) {
-    gw = empty(weight.shape);
+    gw = empty(weight.shape, 'float32', g._deviceIndex);
     // Roles swap: the transposed conv's output gradient is the conv's input.
     kernels.conv2d_backward_filter(...ref(gw), ...ref(g), ...ref(input), geom);
   }

@@ -43,7 +43,7 @@ function batchedProduct(op: string, a: Tensor, b: Tensor, transA: boolean, trans
   const [k2, n] = transB ? [bc, br] : [br, bc];
   if (k !== k2) throw rangeError(op, 'b', `${k} rows to match 'a' ${formatShape(a.shape)}`, `shape ${formatShape(b.shape)}`, true);
   const batch = broadcastShapes(op, a.shape.slice(0, -2), b.shape.slice(0, -2));
-  const out = empty([...batch, m, n]);
+  const out = empty([...batch, m, n], 'float32', a._deviceIndex);
   if (out.size > 0)
     kernels.matmul(...ref(out), ...ref(a), ...ref(b), null, 0, [m, n, k], transA, transB, batchOffsets(a.shape, batch, m * k), batchOffsets(b.shape, batch, k * n));
   return out;
@@ -109,7 +109,7 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   if (k !== inF) throw rangeError(op, 'weight', `[out, ${k}] to match the input's last dimension`, `shape ${formatShape(t.weight.shape)}`, true);
   if (t.bias && t.bias.shape[0] !== outF) throw rangeError(op, 'bias', `shape [${outF}]`, `shape ${formatShape(t.bias.shape)}`, true);
   const rows = shapeSize(t.input.shape.slice(0, -1));
-  const out = empty([...t.input.shape.slice(0, -1), outF]);
+  const out = empty([...t.input.shape.slice(0, -1), outF], 'float32', t.input._deviceIndex);
   if (out.size > 0) kernels.matmul(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), [rows, outF, k], false, true, [0], [0]);
   record('linear', [t.input, t.weight, t.bias], out, { input: t.input, weight: t.weight }, { rows });
   return out;
@@ -122,11 +122,11 @@ registerGradient('linear', (ctx, g) => {
   let gx: Tensor | null = null;
   let gw: Tensor | null = null;
   if (ctx.needsGrad[0]) {
-    gx = empty(input.shape);
+    gx = empty(input.shape, 'float32', g._deviceIndex);
     kernels.matmul(...ref(gx), ...ref(g), ...ref(weight), null, 0, [rows, inF, outF], false, false, [0], [0]);
   }
   if (ctx.needsGrad[1]) {
-    gw = empty(weight.shape);
+    gw = empty(weight.shape, 'float32', g._deviceIndex);
     kernels.matmul(...ref(gw), ...ref(g), ...ref(input), null, 0, [outF, inF, rows], true, false, [0], [0]);
   }
   let gb: Tensor | null = null;

@@ -3,7 +3,7 @@
 // (gemm_conv_check.cpp), twice: as written, and with the launch-grid and buffer limits cut
 // down so that the paths for grids past 65535 entries along y/z, column buffers in several
 // chunks of images or bands of output rows, and bounded split-k partial sums run on small
-// shapes too.
+// shapes too. Then checks the emulated runtime itself (runtime_check.cpp).
 //
 // usage: node test/emulation/run.mjs [--out DIR]   (needs g++ with C++17; prints the checks'
 // summary per variant, exit status 1 on any failure)
@@ -19,13 +19,6 @@ const outFlag = process.argv.indexOf('--out');
 const out = outFlag > 0 ? process.argv[outFlag + 1] : mkdtempSync(join(tmpdir(), 'lrface-emulation-'));
 mkdirSync(out, { recursive: true });
 
-/** kernel<<<grid, block, shared, stream>>>(args) -> emu::launch(kernel, grid, block, shared, stream)(args). */
-export function transformLaunches(source) {
-  const result = source.replace(/(\b[A-Za-z_]\w*(?:<[^<>;]*>)?)<<<([\s\S]*?)>>>\(/g, 'emu::launch($1, $2)(');
-  if (result.includes('<<<')) throw new Error('run.mjs: a kernel launch was left untransformed');
-  return result;
-}
-
 /** Replaces `constexpr int64_t NAME = ...;` with the given value; fails when the constant is gone. */
 function setConstant(source, name, value) {
   const pattern = new RegExp(`(constexpr int64_t ${name} = )[^;]+;`);
@@ -33,7 +26,9 @@ function setConstant(source, name, value) {
   return source.replace(pattern, `$1${value};`);
 }
 
-const original = transformLaunches(readFileSync(join(nativeCuda, 'gemm_conv.cu'), 'utf8'));
+// Launches are written LRFACE_LAUNCH(...) (native/cuda/launch.h): without nvcc they expand to
+// emu::launch, so the source compiles as it stands.
+const original = readFileSync(join(nativeCuda, 'gemm_conv.cu'), 'utf8');
 let small = setConstant(original, 'kMaxGridYZ', '2');
 small = setConstant(small, 'kColumnBudget', '700');
 small = setConstant(small, 'kPartialBudget', '3000');
@@ -62,6 +57,22 @@ for (const [i, v] of variants.entries()) {
   } catch (err) {
     failed = true;
     console.log(`${v.name}: FAILED (status ${err.status})\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  }
+}
+// The emulated runtime itself, as the emulated addon compiles it (LRFACE_CUDA_EMULATION).
+{
+  const bin = join(out, 'runtime_check');
+  execFileSync(
+    process.env.CXX ?? 'g++',
+    ['-std=c++17', '-O1', '-fno-strict-aliasing', '-U_FORTIFY_SOURCE', '-DLRFACE_CUDA_EMULATION', `-I${here}`,
+      `-I${nativeCuda}`, join(here, 'runtime_check.cpp'), '-o', bin],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  try {
+    console.log(`runtime: ${execFileSync(bin, { encoding: 'utf8' }).trim()}`);
+  } catch (err) {
+    failed = true;
+    console.log(`runtime: FAILED (status ${err.status})\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   }
 }
 process.exit(failed ? 1 : 0);

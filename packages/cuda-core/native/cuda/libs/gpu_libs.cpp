@@ -58,6 +58,12 @@ void open_companions(const std::string& dir, const std::vector<std::string>& com
 
 Opened open_library(const LibrarySpec& spec) {
   Opened result;
+#ifdef LRFACE_CUDA_EMULATION
+  // The emulated device's memory is host memory, which the real libraries cannot use: the
+  // engine's own kernels run every convolution and product instead.
+  result.reason = std::string(spec.name) + " is not opened under the host emulation of CUDA (it needs a real GPU)";
+  return result;
+#endif
   const std::string forced = env(spec.path_variable);
   if (!forced.empty()) {
     const size_t slash = forced.rfind('/');
