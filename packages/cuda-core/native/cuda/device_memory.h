@@ -26,6 +26,30 @@ void device_to_device(int device, void* dst, const void* src, size_t bytes);
 // Waits for all work queued on the device's stream.
 void synchronize(int device);
 
+// A temporary device block from the cache, returned by the destructor. Safe while work queued
+// on the device's stream still uses it: the cache hands a freed block out again only to work
+// queued later on that same stream.
+class DeviceBuffer {
+ public:
+  DeviceBuffer(int device, size_t bytes) : device_(device), bytes_(bytes) {
+    if (bytes > 0) ptr_ = device_malloc(device, bytes, &capacity_);
+  }
+  ~DeviceBuffer() { device_free(device_, ptr_, capacity_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <typename T = void>
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  int device_;
+  size_t bytes_;
+  void* ptr_ = nullptr;
+  size_t capacity_ = 0;
+};
+
 struct DeviceMemoryStats {
   int64_t in_use_bytes;  // bytes of live device storages (rounded block sizes)
   int64_t cached_bytes;  // bytes of freed blocks kept for reuse

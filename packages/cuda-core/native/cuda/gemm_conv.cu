@@ -37,48 +37,7 @@ namespace {
 
 using cpu::ConvGeometry;
 
-constexpr int kThreads = 256;
 constexpr int64_t kMaxGridYZ = 65535;
-
-#define LR_GRID_LOOP(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
-
-unsigned blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(b, 1), 65535 * 8));
-}
-
-// Launches a grid-stride kernel over n elements on the device's stream and checks the launch.
-template <typename Kernel, typename... Args>
-void launch(int device, int64_t n, Kernel kernel, Args... args) {
-  if (n <= 0) return;
-  cudaStream_t stream = device_stream(device);
-  DeviceGuard guard(device);
-  LRFACE_LAUNCH(kernel, blocks_for(n), kThreads, 0, stream)(args...);
-  LR_CUDA_CHECK(cudaGetLastError());
-}
-
-// A temporary device block from the caching allocator. Freed by the destructor while kernels
-// queued on the device's stream may still use it: the allocator hands a freed block out again
-// only to work queued later on the same stream.
-class DeviceBlock {
- public:
-  DeviceBlock(int device, int64_t count, size_t elem_size) : device_(device) {
-    if (count > 0) ptr_ = device_malloc(device, static_cast<size_t>(count) * elem_size, &capacity_);
-  }
-  ~DeviceBlock() { device_free(device_, ptr_, capacity_); }
-  DeviceBlock(const DeviceBlock&) = delete;
-  DeviceBlock& operator=(const DeviceBlock&) = delete;
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(ptr_);
-  }
-
- private:
-  int device_;
-  void* ptr_ = nullptr;
-  size_t capacity_ = 0;
-};
 
 // ---- SGEMM --------------------------------------------------------------------------------
 
@@ -236,7 +195,7 @@ __global__ void __launch_bounds__(kThreads) sgemm_tiles(GemmArgs p) {
 __global__ void sum_slices(const float* partial, int64_t slices, int64_t entries, int64_t m, int64_t n, float alpha,
                            float beta, float* c, int64_t ldc, int64_t c_stride) {
   const int64_t mn = m * n;
-  LR_GRID_LOOP(t, entries * mn) {
+  LR_GRID_STRIDE(t, entries * mn) {
     const int64_t entry = t / mn, rc = t % mn, row = rc / n, col = rc % n;
     const float* src = partial + entry * slices * mn + rc;
     float s = 0.0f;
@@ -299,7 +258,7 @@ void gemm(int device, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     k_slice = ((k + slices - 1) / slices + kStep - 1) / kStep * kStep;
     slices = (k + k_slice - 1) / k_slice;  // every slice non-empty
   }
-  DeviceBlock partial(device, slices > 1 ? slices * batch * m * n : 0, sizeof(float));
+  DeviceBuffer partial(device, sizeof(float) * size_t(slices > 1 ? slices * batch * m * n : 0));
 
   const GemmArgs p{m, n, k, alpha, beta, a, lda, a_at, b, ldb, b_at, c, ldc, c_stride, slices, k_slice,
                    partial.as<float>(), 0, 0};
@@ -348,7 +307,7 @@ bool offsets_as_strides(const int64_t* offsets, int64_t batch, BatchIndex* out) 
 __global__ void im2col_kernel(const float* x, float* col, ConvGeometry g, int64_t images, int64_t img_stride,
                               int64_t row_stride, int64_t oh0, int64_t rows) {
   const int64_t pixels = rows * g.out_w, taps = g.kh * g.kw, col_rows = g.c * taps;
-  LR_GRID_LOOP(idx, images * col_rows * pixels) {
+  LR_GRID_STRIDE(idx, images * col_rows * pixels) {
     const int64_t q = idx % pixels, t = idx / pixels, row = t % col_rows, img = t / col_rows;
     const int64_t ci = row / taps, tap = row % taps, i = tap / g.kw, j = tap % g.kw;
     const int64_t oh = oh0 + q / g.out_w, ow = q % g.out_w;
@@ -368,7 +327,7 @@ __global__ void col2im_kernel(const float* col, const float* bias, float* gx, Co
                               int64_t img_stride, int64_t row_stride, int64_t ih0, int64_t in_rows, int64_t oh0,
                               int64_t rows, bool accumulate) {
   const int64_t taps = g.kh * g.kw;
-  LR_GRID_LOOP(idx, images * g.c * in_rows * g.w) {
+  LR_GRID_STRIDE(idx, images * g.c * in_rows * g.w) {
     const int64_t iw = idx % g.w, t = idx / g.w, ih = ih0 + t % in_rows, plane = t / in_rows, ci = plane % g.c;
     const float* src = col + (plane / g.c) * img_stride + ci * taps * row_stride;  // plane = img * c + ci
     float s = 0.0f;
@@ -393,7 +352,7 @@ __global__ void col2im_kernel(const float* col, const float* bias, float* gx, Co
 // dst[oc, img, q] = gy[img, oc, q] for the chunk's images: the output gradient with the images
 // side by side, as the filter gradient's product reads it.
 __global__ void images_side_by_side(const float* gy, float* dst, int64_t images, int64_t channels, int64_t ohw) {
-  LR_GRID_LOOP(idx, channels * images * ohw) {
+  LR_GRID_STRIDE(idx, channels * images * ohw) {
     const int64_t q = idx % ohw, t = idx / ohw, img = t % images, oc = t / images;
     dst[idx] = gy[(img * channels + oc) * ohw + q];
   }
@@ -403,7 +362,7 @@ __global__ void images_side_by_side(const float* gy, float* dst, int64_t images,
 // asked: a product over the chunk's images side by side back to NCHW.
 __global__ void images_apart(const float* side, const float* bias, bool relu, float* out, int64_t images,
                              int64_t channels, int64_t ohw) {
-  LR_GRID_LOOP(idx, images * channels * ohw) {
+  LR_GRID_STRIDE(idx, images * channels * ohw) {
     const int64_t q = idx % ohw, t = idx / ohw, oc = t % channels, img = t / channels;
     float v = side[(oc * images + img) * ohw + q];
     if (bias) v += bias[oc];
@@ -416,7 +375,7 @@ __global__ void images_apart(const float* side, const float* bias, bool relu, fl
 __global__ void depthwise_forward_kernel(const float* x, const float* w, const float* bias, float* out, ConvGeometry g,
                                          bool relu) {
   const int64_t ohw = g.out_h * g.out_w, og = g.o / g.groups;
-  LR_GRID_LOOP(idx, g.n * g.o * ohw) {
+  LR_GRID_STRIDE(idx, g.n * g.o * ohw) {
     const int64_t q = idx % ohw, plane = idx / ohw, oc = plane % g.o, img = plane / g.o;
     const int64_t oh = q / g.out_w, ow = q % g.out_w;
     const float* xp = x + (img * g.c + oc / og) * g.h * g.w;
@@ -438,7 +397,7 @@ __global__ void depthwise_forward_kernel(const float* x, const float* w, const f
 __global__ void depthwise_backward_data_kernel(const float* gy, const float* w, const float* bias, float* gx,
                                                ConvGeometry g) {
   const int64_t ohw = g.out_h * g.out_w, og = g.o / g.groups, taps = g.kh * g.kw;
-  LR_GRID_LOOP(idx, g.n * g.c * g.h * g.w) {
+  LR_GRID_STRIDE(idx, g.n * g.c * g.h * g.w) {
     const int64_t iw = idx % g.w, t = idx / g.w, ih = t % g.h, plane = t / g.h, ci = plane % g.c, img = plane / g.c;
     float s = bias ? bias[ci] : 0.0f;
     for (int64_t i = 0; i < g.kh; ++i) {
@@ -487,7 +446,7 @@ __global__ void __launch_bounds__(kThreads) depthwise_backward_filter_kernel(con
 
 __global__ void channel_bias_kernel(float* out, const float* bias, int64_t channels, int64_t inner, int64_t total,
                                     bool relu) {
-  LR_GRID_LOOP(i, total) {
+  LR_GRID_STRIDE(i, total) {
     float v = out[i];
     if (bias) v += bias[(i / inner) % channels];
     out[i] = relu ? (v > 0.0f ? v : 0.0f) : v;  // v > 0 is false for NaN: relu(NaN) = 0
@@ -545,8 +504,8 @@ void own_sgemm_batched(int device, bool trans_a, bool trans_b, int64_t m, int64_
   const bool b_strided = offsets_as_strides(b_offsets, batch, &b_at);
   // Irregular offsets go to the device as a table. cudaMemcpyAsync from pageable memory
   // returns once it has staged the host array, so the caller may free it after this call.
-  DeviceBlock a_table(device, a_strided ? 0 : batch, sizeof(int64_t));
-  DeviceBlock b_table(device, b_strided ? 0 : batch, sizeof(int64_t));
+  DeviceBuffer a_table(device, sizeof(int64_t) * size_t(a_strided ? 0 : batch));
+  DeviceBuffer b_table(device, sizeof(int64_t) * size_t(b_strided ? 0 : batch));
   {
     cudaStream_t stream = device_stream(device);
     DeviceGuard guard(device);
@@ -588,11 +547,11 @@ void own_conv2d_forward(int device, const ConvGeometry& g, const float* x, const
          group_index(g.groups, cg * ohw, g.c * ohw), 0.0f, out, ohw, og * ohw, g.n * g.groups);
   } else {
     const ColumnChunks chunks = column_chunks(g);
-    DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+    DeviceBuffer col(device, sizeof(float) * size_t(chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w));
     if (images_side_by_side_wins(g, chunks)) {
       // Per chunk, its k = images * ohw pixels side by side: out_g [og, k] = W_g @ col_g [kdim, k]
       // into a [o, k] buffer, then back to NCHW with the bias and relu.
-      DeviceBlock side(device, chunks.images * g.o * ohw, sizeof(float));
+      DeviceBuffer side(device, sizeof(float) * size_t(chunks.images * g.o * ohw));
       for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images) {
         const int64_t images = std::min(chunks.images, g.n - n0), k = images * ohw;
         im2col(device, g, x + n0 * g.c * g.h * g.w, col.as<float>(), images, ohw, k, 0, g.out_h);
@@ -636,10 +595,10 @@ void own_conv2d_backward_data(int device, const ConvGeometry& g, const float* gy
     return;
   }
   const ColumnChunks chunks = column_chunks(g);
-  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
+  DeviceBuffer col(device, sizeof(float) * size_t(chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w));
   if (images_side_by_side_wins(g, chunks)) {
     // Per chunk, its k = images * ohw pixels side by side: col_g [kdim, k] = W_g^T @ gy_g [og, k].
-    DeviceBlock side(device, chunks.images * g.o * ohw, sizeof(float));
+    DeviceBuffer side(device, sizeof(float) * size_t(chunks.images * g.o * ohw));
     for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images) {
       const int64_t images = std::min(chunks.images, g.n - n0), k = images * ohw;
       launch(device, g.o * k, images_side_by_side, gy + n0 * g.o * ohw, side.as<float>(), images, g.o, ohw);
@@ -696,8 +655,8 @@ void own_conv2d_backward_filter(int device, const ConvGeometry& g, const float* 
   // Per chunk of images (or band of one image's output rows), with the chunk's pixels side by
   // side (k of them): gw_g [og, kdim] (+)= gy_g [og, k] @ (col_g [kdim, k])^T, one entry per group.
   const ColumnChunks chunks = column_chunks(g);
-  DeviceBlock col(device, chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w, sizeof(float));
-  DeviceBlock side(device, chunks.images > 1 ? chunks.images * g.o * ohw : 0, sizeof(float));
+  DeviceBuffer col(device, sizeof(float) * size_t(chunks.images * g.c * g.kh * g.kw * chunks.rows * g.out_w));
+  DeviceBuffer side(device, sizeof(float) * size_t(chunks.images > 1 ? chunks.images * g.o * ohw : 0));
   for (int64_t n0 = 0; n0 < g.n; n0 += chunks.images)
     for (int64_t r0 = 0; r0 < g.out_h; r0 += chunks.rows) {
       const int64_t images = std::min(chunks.images, g.n - n0), rows = std::min(chunks.rows, g.out_h - r0);

@@ -17,53 +17,21 @@ namespace lrface::cuda {
 
 namespace {
 
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  int64_t b = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(b < 65535 * 8 ? (b < 1 ? 1 : b) : 65535 * 8);
-}
-
-#define LR_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
-
-// Launches `kernel` over n elements on the device's stream and checks the launch.
-template <typename Kernel, typename... Args>
-void launch(int device, int64_t n, Kernel kernel, Args... args) {
-  if (n <= 0) return;
-  cudaStream_t stream = device_stream(device);
-  DeviceGuard guard(device);
-  LRFACE_LAUNCH(kernel, blocks_for(n), kThreads, 0, stream)(args...);
-  LR_CUDA_CHECK(cudaGetLastError());
-}
-
 // A device copy of a small host array, from the allocator; freed (returned to the cache) by
 // the destructor, which is safe while kernels still read it: they are on the same stream.
 template <typename T>
 class DeviceArray {
  public:
-  DeviceArray(int device, const T* host, int64_t count) : device_(device) {
-    size_t bytes = sizeof(T) * static_cast<size_t>(count);
-    ptr_ = static_cast<T*>(device_malloc(device, bytes, &capacity_));
-    try {
-      cudaStream_t stream = device_stream(device);
-      DeviceGuard guard(device);
-      // From pageable memory the call returns once `host` has been read, so it may go away.
-      LR_CUDA_CHECK(cudaMemcpyAsync(ptr_, host, bytes, cudaMemcpyHostToDevice, stream));
-    } catch (...) {
-      device_free(device_, ptr_, capacity_);
-      throw;
-    }
+  DeviceArray(int device, const T* host, int64_t count) : buffer_(device, sizeof(T) * static_cast<size_t>(count)) {
+    cudaStream_t stream = device_stream(device);
+    DeviceGuard guard(device);
+    // From pageable memory the call returns once `host` has been read, so it may go away.
+    LR_CUDA_CHECK(cudaMemcpyAsync(buffer_.as<T>(), host, buffer_.bytes(), cudaMemcpyHostToDevice, stream));
   }
-  ~DeviceArray() { device_free(device_, ptr_, capacity_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  T* get() const { return ptr_; }
+  T* get() const { return buffer_.as<T>(); }
 
  private:
-  int device_;
-  T* ptr_ = nullptr;
-  size_t capacity_ = 0;
+  DeviceBuffer buffer_;
 };
 
 // ---- elementwise -------------------------------------------------------------------------
