@@ -50,6 +50,20 @@ class DeviceBuffer {
   size_t capacity_ = 0;
 };
 
+// A device copy of a small host array (index or weight tables), queued through host_to_device,
+// so the host array may go away at once and nothing waits for the stream.
+template <typename T>
+class DeviceCopy {
+ public:
+  DeviceCopy(int device, const T* host, int64_t count) : buffer_(device, sizeof(T) * static_cast<size_t>(count)) {
+    if (count > 0) host_to_device(device, buffer_.as<T>(), host, buffer_.bytes());
+  }
+  T* get() const { return buffer_.as<T>(); }
+
+ private:
+  DeviceBuffer buffer_;
+};
+
 struct DeviceMemoryStats {
   int64_t in_use_bytes;  // bytes of live device storages (rounded block sizes)
   int64_t cached_bytes;  // bytes of freed blocks kept for reuse

@@ -502,24 +502,11 @@ void own_sgemm_batched(int device, bool trans_a, bool trans_b, int64_t m, int64_
   BatchIndex a_at{}, b_at{};
   const bool a_strided = offsets_as_strides(a_offsets, batch, &a_at);
   const bool b_strided = offsets_as_strides(b_offsets, batch, &b_at);
-  // Irregular offsets go to the device as a table. cudaMemcpyAsync from pageable memory
-  // returns once it has staged the host array, so the caller may free it after this call.
-  DeviceBuffer a_table(device, sizeof(int64_t) * size_t(a_strided ? 0 : batch));
-  DeviceBuffer b_table(device, sizeof(int64_t) * size_t(b_strided ? 0 : batch));
-  {
-    cudaStream_t stream = device_stream(device);
-    DeviceGuard guard(device);
-    if (!a_strided) {
-      LR_CUDA_CHECK(cudaMemcpyAsync(a_table.as<int64_t>(), a_offsets, sizeof(int64_t) * size_t(batch),
-                                    cudaMemcpyHostToDevice, stream));
-      a_at = BatchIndex{a_table.as<int64_t>(), 1, 0, 0};
-    }
-    if (!b_strided) {
-      LR_CUDA_CHECK(cudaMemcpyAsync(b_table.as<int64_t>(), b_offsets, sizeof(int64_t) * size_t(batch),
-                                    cudaMemcpyHostToDevice, stream));
-      b_at = BatchIndex{b_table.as<int64_t>(), 1, 0, 0};
-    }
-  }
+  // Irregular offsets go to the device as a table.
+  DeviceCopy<int64_t> a_table(device, a_offsets, a_strided ? 0 : batch);
+  DeviceCopy<int64_t> b_table(device, b_offsets, b_strided ? 0 : batch);
+  if (!a_strided) a_at = BatchIndex{a_table.get(), 1, 0, 0};
+  if (!b_strided) b_at = BatchIndex{b_table.get(), 1, 0, 0};
   // The strided forms count from the first entry's offset.
   gemm(device, trans_a, trans_b, m, n, k, alpha, a_strided ? a + a_offsets[0] : a, lda, a_at,
        b_strided ? b + b_offsets[0] : b, ldb, b_at, beta, c, ldc, c_stride, batch);

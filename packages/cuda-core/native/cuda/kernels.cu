@@ -17,23 +17,6 @@ namespace lrface::cuda {
 
 namespace {
 
-// A device copy of a small host array, from the allocator; freed (returned to the cache) by
-// the destructor, which is safe while kernels still read it: they are on the same stream.
-template <typename T>
-class DeviceArray {
- public:
-  DeviceArray(int device, const T* host, int64_t count) : buffer_(device, sizeof(T) * static_cast<size_t>(count)) {
-    cudaStream_t stream = device_stream(device);
-    DeviceGuard guard(device);
-    // From pageable memory the call returns once `host` has been read, so it may go away.
-    LR_CUDA_CHECK(cudaMemcpyAsync(buffer_.as<T>(), host, buffer_.bytes(), cudaMemcpyHostToDevice, stream));
-  }
-  T* get() const { return buffer_.as<T>(); }
-
- private:
-  DeviceBuffer buffer_;
-};
-
 // ---- elementwise -------------------------------------------------------------------------
 
 struct Broadcast {
@@ -884,8 +867,8 @@ void resample2d(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, in
                 const float* h_weight, int64_t h_taps, const int32_t* w_index, const float* w_weight, int64_t w_taps,
                 const float* x, float* out) {
   if (planes * oh * ow == 0) return;
-  DeviceArray<int32_t> hi(device, h_index, oh * h_taps), wi(device, w_index, ow * w_taps);
-  DeviceArray<float> hw(device, h_weight, oh * h_taps), ww(device, w_weight, ow * w_taps);
+  DeviceCopy<int32_t> hi(device, h_index, oh * h_taps), wi(device, w_index, ow * w_taps);
+  DeviceCopy<float> hw(device, h_weight, oh * h_taps), ww(device, w_weight, ow * w_taps);
   launch(device, planes * oh * ow, resample2d_kernel, planes, h, w, oh, ow, static_cast<const int32_t*>(hi.get()),
          static_cast<const float*>(hw.get()), h_taps, static_cast<const int32_t*>(wi.get()),
          static_cast<const float*>(ww.get()), w_taps, x, out);

@@ -41,6 +41,9 @@ void device_free(int, void* ptr, size_t) {
   --g_live_blocks;
 }
 void device_zero(int, void* ptr, size_t bytes) { std::memset(ptr, 0, bytes); }
+void host_to_device(int, void* dst, const void* src, size_t bytes) {
+  if (bytes > 0) std::memcpy(dst, src, bytes);  // memcpy of null pointers is undefined even for 0 bytes
+}
 [[noreturn]] void fail_status(cudaError_t status, const char* call, const char* file, int line, size_t) {
   fail(ErrorKind::State, "CUDA error in ", call, " at ", file, ":", line, ": ", cudaGetErrorName(status));
 }
