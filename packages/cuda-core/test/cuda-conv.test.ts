@@ -171,6 +171,9 @@ const productCases: Case[] = [
     f: (a, b) => lr.matmul(a, b),
     inputs: [input([2, 1, 3, 4, 6], 58), input([4, 1, 6, 5], 59)],
   },
+  // One operand shared by the whole batch: a batch stride of 0.
+  { name: 'matmul, one B for a batch of A', f: (a, b) => lr.matmul(a, b), inputs: [input([3, 4, 6], 67), input([6, 5], 68)] },
+  { name: 'matmul, one A for a batch of B', f: (a, b) => lr.matmul(a, b), inputs: [input([4, 6], 69), input([3, 6, 5], 70)] },
   { name: 'bmm', f: (a, b) => lr.bmm(a, b), inputs: [input([3, 4, 5], 60), input([3, 5, 2], 61)] },
   // x @ W^T (B transposed) + bias; gradients g @ W and g^T @ x (A transposed).
   { name: 'linear with bias', f: (x, w, b) => lr.linear(x, w, b), inputs: [input([3, 4, 6], 62), input([5, 6], 63), input([5], 64)] },

@@ -14,6 +14,7 @@
 //   support only 3x3 stride-1 filters); the heuristic and Find queries report them with those
 //   sizes, and every call checks that it was given at least the workspace its algorithm needs;
 // - the Find calls overwrite their output with arbitrary values (NaN here), as documented.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -165,10 +166,13 @@ size_t workspace_for(Direction dir, int algo, const Geometry& g) {
 }
 
 // The heuristics' ranking: the algorithms with workspace first (as cuDNN tends to rank its
-// faster ones), the one without after them, the unsupported ones last.
-const std::vector<int>& heuristic_order(Direction dir) {
+// faster ones), the one without after them, the unsupported ones last; for 1x1 filters, which
+// need no unrolling, the one without workspace first.
+std::vector<int> heuristic_order(Direction dir, const Geometry& g) {
   static const std::vector<int> orders[3] = {{1, 2, 6, 0, 3, 4, 5, 7}, {1, 4, 0, 2, 3, 5}, {1, 3, 0, 2, 4, 5, 6}};
-  return orders[dir];
+  std::vector<int> order = orders[dir];
+  if (g.r == 1 && g.s == 1) std::stable_partition(order.begin(), order.end(), [](int algo) { return algo == 0; });
+  return order;
 }
 
 int perf_math(const ConvDesc* conv, int rank) {
@@ -183,7 +187,7 @@ int fill_perf(Direction dir, const Geometry& g, const ConvDesc* conv, int reques
   if (requested < 1) return kBadParam;
   if (!returned || !perf) return kBadParamNullPointer;
   std::vector<AlgoPerf> all;
-  const auto& order = heuristic_order(dir);
+  const std::vector<int> order = heuristic_order(dir, g);
   for (size_t rank = 0; rank < order.size(); ++rank) {
     AlgoPerf p{};
     p.algo = order[rank];
