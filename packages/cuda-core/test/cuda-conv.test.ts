@@ -83,6 +83,13 @@ const conv2dCases: Case[] = [
     cudnn: false,
   },
   {
+    // cuDNN pads both sides alike: it runs this with the top padding on both, which gives the
+    // same output size, and no window reaches the padding row that only it adds.
+    name: 'padding only below and to the right, stride 2 (cuDNN with the same output size)',
+    f: (x, w, b) => lr.conv2d(x, w, b, { padding: [0, 1, 0, 1], stride: 2 }),
+    inputs: [input([2, 3, 9, 9], 75), input([4, 3, 3, 3], 76), input([4], 77)],
+  },
+  {
     name: 'dilation 2',
     f: (x, w, b) => lr.conv2d(x, w, b, { dilation: 2, padding: 2 }),
     inputs: [input([2, 4, 10, 9], 10), input([6, 4, 3, 3], 11), input([6], 12)],
