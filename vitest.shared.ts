@@ -24,6 +24,23 @@ export const emulatedAddonPath = fileURLToPath(
 );
 
 /**
+ * The cuDNN and cuBLAS stand-ins built with that addon (packages/cuda-core/test/emulation/stand-ins),
+ * which the emulated run opens in place of the real libraries so the CUDA backend's library
+ * paths run too; an addon built without them runs every convolution and product on its own kernels.
+ */
+export const emulatedStandInPaths = {
+  LRFACE_CUDNN_LIBRARY: fileURLToPath(new URL('./packages/cuda-core/build-emulation/Release/libcudnn.so.9', import.meta.url)),
+  LRFACE_CUBLAS_LIBRARY: fileURLToPath(new URL('./packages/cuda-core/build-emulation/Release/libcublas.so.13', import.meta.url)),
+};
+
+/** The variables naming the stand-ins that were built (none where the build made none). */
+function standInEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [variable, path] of Object.entries(emulatedStandInPaths)) if (existsSync(path)) env[variable] = path;
+  return env;
+}
+
+/**
  * A second run of a package's CUDA device suites (`files`), against the addon built with the
  * CUDA backend under host emulation: devices() then lists one emulated CUDA device, so the
  * suites that skip without a GPU run and compare its results with the CPU's. Where that addon
@@ -40,7 +57,7 @@ export function emulatedDeviceTestConfig(files: string[]): UserConfig {
     return config;
   }
   const config = packageTestConfig({
-    test: { env: { LRFACE_ADDON_PATH: emulatedAddonPath }, outputFile: { json: 'test-results/vitest-emulated.json' } },
+    test: { env: { LRFACE_ADDON_PATH: emulatedAddonPath, ...standInEnv() }, outputFile: { json: 'test-results/vitest-emulated.json' } },
   });
   config.test!.include = files; // replaces the base list (mergeConfig would append to it)
   return config;

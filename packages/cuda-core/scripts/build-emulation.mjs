@@ -17,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const addon = join(root, 'build-emulation', 'Release', 'lrface_core.node');
+// The cuDNN / cuBLAS stand-ins (test/emulation/stand-ins) built next to it.
+const standIns = ['libcudnn.so.9', 'libcublas.so.13'].map((name) => join(root, 'build-emulation', 'Release', name));
 
 /** Why the emulated addon cannot be built here, or '' when the tools are present. */
 function missingTools() {
@@ -30,7 +32,7 @@ function missingTools() {
 }
 
 // A stale addon from an earlier build must never be tested in place of this source.
-rmSync(addon, { force: true });
+for (const file of [addon, ...standIns]) rmSync(file, { force: true });
 const missing = missingTools();
 if (missing) {
   console.warn(`lrface: the emulated CUDA addon is not built: ${missing}. The device suites under host emulation are skipped.`);
@@ -44,7 +46,7 @@ const args = [cmakeJs, 'compile', '--directory', root, '--out', join(root, 'buil
 console.log('lrface: building the addon with the CUDA backend under host emulation (tests only)');
 const result = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 if (result.status !== 0) {
-  rmSync(addon, { force: true });
+  for (const file of [addon, ...standIns]) rmSync(file, { force: true });
   console.error(`lrface: the emulated CUDA addon failed to build (${result.error?.message ?? `status ${result.status}`}); see above.`);
   process.exit(1);
 }

@@ -35,5 +35,10 @@ describe.skipIf(!canEmulate)('CUDA GEMM and convolution kernels under host emula
     expect(runtime, output).not.toBeNull();
     expect(Number(runtime![1])).toBeGreaterThan(50);
     expect(Number(runtime![2])).toBe(0);
+    // The cuDNN / cuBLAS stand-ins: statuses, output sizes, results, alpha/beta, workspaces.
+    const standIns = /^stand-ins: (\d+) checks, (\d+) failed/m.exec(output);
+    expect(standIns, output).not.toBeNull();
+    expect(Number(standIns![1])).toBeGreaterThan(60);
+    expect(Number(standIns![2])).toBe(0);
   });
 });

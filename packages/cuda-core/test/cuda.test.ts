@@ -54,8 +54,8 @@ describe('CUDA build and discovery (runs everywhere)', () => {
     }
   });
 
-  // The emulated build never opens cuDNN or cuBLAS (they need a real GPU).
-  it.skipIf(!info.cuda || emulated)('a library that is missing or not a library is named in the reason, and the addon still loads', () => {
+  // The emulated build opens only the libraries the variables name (its stand-ins); it never searches.
+  it.skipIf(!info.cuda)('a library that is missing or not a library is named in the reason, and the addon still loads', () => {
     const notALibrary = join(packageRoot, 'package.json');
     const got = cudaInfoWith({ LRFACE_CUDNN_LIBRARY: '/nonexistent/libcudnn.so.9', LRFACE_CUBLAS_LIBRARY: notALibrary });
     expect(got.cudnnLibrary.loaded).toBe(false);
@@ -64,11 +64,27 @@ describe('CUDA build and discovery (runs everywhere)', () => {
     expect(got.cublasLibrary.reason).toContain(`LRFACE_CUBLAS_LIBRARY=${notALibrary} could not be opened`);
     // Searched and not found: every candidate name and the variables that help are listed.
     const searched = cudaInfoWith({ CUDNN_ROOT: '/nonexistent', LD_LIBRARY_PATH: '', LRFACE_CUDNN_LIBRARY: '' });
-    if (!searched.cudnnLibrary.loaded) {
+    if (emulated) {
+      expect(searched.cudnnLibrary.loaded).toBe(false);
+      expect(searched.cudnnLibrary.reason).toMatch(/not searched for under the host emulation .*set LRFACE_CUDNN_LIBRARY/);
+    } else if (!searched.cudnnLibrary.loaded) {
       expect(searched.cudnnLibrary.reason).toMatch(/cuDNN not found: none of libcudnn\.so\.9, libcudnn\.so\.8/);
       expect(searched.cudnnLibrary.reason).toContain('/nonexistent/lib');
       expect(searched.cudnnLibrary.reason).toMatch(/LRFACE_CUDNN_LIBRARY .* CUDNN_ROOT/);
     }
+  });
+
+  // The stand-ins hold the emulated device's work queue; any other library would compute on
+  // host code's view of device memory, so it is refused, and a stand-in for the other library
+  // lacks the entry points.
+  it.skipIf(!emulated || !info.cudnn)('under the emulation a library that is not a stand-in is refused', () => {
+    const addonFile = /\((.*)\)$/.exec(lr.nativeAddonOrigin())![1]!;
+    const got = cudaInfoWith({ LRFACE_CUDNN_LIBRARY: addonFile, LRFACE_CUBLAS_LIBRARY: info.cudnnLibrary.path });
+    expect(got.cudnnLibrary.loaded).toBe(false);
+    expect(got.cudnnLibrary.reason).toBe(
+      `LRFACE_CUDNN_LIBRARY=${addonFile} is not a stand-in for the host emulation (it lacks lrfaceEmulationSetDeviceQueue)`,
+    );
+    expect(got.cublasLibrary).toMatchObject({ loaded: false, reason: `${info.cudnnLibrary.path} lacks cublasCreate_v2` });
   });
 
   it('setAllowTF32 and setCudnnBenchmark return the previous setting and check their argument', () => {

@@ -73,6 +73,17 @@ LRFACE_QUERY(cuda_use_libraries) {
   return Napi::String::New(info.Env(), before ? "auto" : "none");
 }
 
+// cudnn_conv_count() -> how many convolutions ran through cuDNN so far (tests).
+LRFACE_QUERY(cudnn_conv_count) { return Napi::Number::New(info.Env(), static_cast<double>(cuda::cudnn_conv_count())); }
+
+// cublas_gemm_count() -> how many products ran through cuBLAS so far (tests).
+LRFACE_QUERY(cublas_gemm_count) { return Napi::Number::New(info.Env(), static_cast<double>(cuda::cublas_gemm_count())); }
+
+// cudnn_measured_count() -> how many cuDNN algorithm choices were made by timing so far (tests).
+LRFACE_QUERY(cudnn_measured_count) {
+  return Napi::Number::New(info.Env(), static_cast<double>(cuda::cudnn_measured_count()));
+}
+
 // cuda_set_tf32(allow) -> the previous setting.
 LRFACE_QUERY(cuda_set_tf32) {
   const bool before = cuda::allow_tf32();

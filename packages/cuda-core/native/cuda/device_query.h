@@ -49,6 +49,15 @@ bool allow_tf32();
 // Measured algorithm search per convolution shape (like cudnn.benchmark): off by default.
 void set_cudnn_benchmark(bool on);
 bool cudnn_benchmark();
+// How many convolutions (any direction) cuDNN ran, and how many products cuBLAS ran, so far
+// (tests prove which path a call took).
+int64_t cudnn_conv_count();
+int64_t cublas_gemm_count();
+// How many algorithm choices timed cuDNN's algorithms (set_cudnn_benchmark(true)) so far.
+int64_t cudnn_measured_count();
+void count_cudnn_conv();
+void count_cublas_gemm();
+void count_cudnn_measured();
 
 }  // namespace cuda
 

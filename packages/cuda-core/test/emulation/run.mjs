@@ -3,7 +3,8 @@
 // (gemm_conv_check.cpp), twice: as written, and with the launch-grid and buffer limits cut
 // down so that the paths for grids past 65535 entries along y/z, column buffers in several
 // chunks of images or bands of output rows, and bounded split-k partial sums run on small
-// shapes too. Then checks the emulated runtime itself (runtime_check.cpp).
+// shapes too. Then checks the emulated runtime itself (runtime_check.cpp) and the cuDNN / cuBLAS
+// stand-ins (stand_ins_check.cpp).
 //
 // usage: node test/emulation/run.mjs [--out DIR]   (needs g++ with C++17; prints the checks'
 // summary per variant, exit status 1 on any failure)
@@ -73,6 +74,29 @@ for (const [i, v] of variants.entries()) {
   } catch (err) {
     failed = true;
     console.log(`runtime: FAILED (status ${err.status})\n${err.stdout ?? ''}${err.stderr ?? ''}`);
+  }
+}
+// The cuDNN and cuBLAS stand-ins (stand-ins/), built as the emulated build builds them, against
+// the documented behaviour (stand_ins_check.cpp).
+{
+  const libs = ['cudnn', 'cublas'].map((name) => {
+    const lib = join(out, `lib${name}_stand_in.so`);
+    execFileSync(
+      process.env.CXX ?? 'g++',
+      ['-std=c++17', '-O2', '-shared', '-fPIC', '-fvisibility=hidden', join(here, 'stand-ins', `${name}_stand_in.cpp`), '-o', lib],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    return lib;
+  });
+  const bin = join(out, 'stand_ins_check');
+  execFileSync(process.env.CXX ?? 'g++', ['-std=c++17', '-O1', join(here, 'stand_ins_check.cpp'), '-o', bin, '-ldl'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  try {
+    console.log(`stand-ins: ${execFileSync(bin, libs, { encoding: 'utf8' }).trim()}`);
+  } catch (err) {
+    failed = true;
+    console.log(`stand-ins: FAILED (status ${err.status})\n${err.stdout ?? ''}${err.stderr ?? ''}`);
   }
 }
 process.exit(failed ? 1 : 0);

@@ -6,6 +6,7 @@
 
 #include "../check.h"
 #include "../context.h"
+#include "../device_query.h"
 #include "gpu_libs.h"
 
 namespace lrface::cuda {
@@ -83,6 +84,7 @@ bool cublas_sgemm_batched(int device, bool trans_a, bool trans_b, int64_t m, int
       LR_CUDA_CHECK(api->Sgemm(h, opb, opa, in, im, ik, &alpha, b + b_offsets[i], ildb, a + a_offsets[i], ilda, &beta,
                                c + i * c_stride, ildc));
   }
+  count_cublas_gemm();
   return true;
 }
 

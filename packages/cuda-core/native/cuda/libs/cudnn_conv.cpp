@@ -12,6 +12,7 @@
 #include "../check.h"
 #include "../context.h"
 #include "../device_memory.h"
+#include "../device_query.h"
 
 namespace lrface::cuda {
 
@@ -208,6 +209,7 @@ std::vector<cudnn::AlgoPerf> measure(const CudnnApi& api, cudnn::Handle h, int d
       break;
   }
   perf.resize(static_cast<size_t>(count));
+  count_cudnn_measured();
   return perf;
 }
 
@@ -268,6 +270,7 @@ bool run(int device, const cpu::ConvGeometry& g, Direction dir, const void* in0,
                                                    ws.bytes(), &zero, p.w, out));
       break;
   }
+  count_cudnn_conv();
   return true;
 }
 

@@ -9,6 +9,10 @@
 #include <sstream>
 #include <vector>
 
+#ifdef LRFACE_CUDA_EMULATION
+#include <cuda_runtime.h>  // the host emulation (test/emulation), for its device work queue
+#endif
+
 namespace lrface::cuda {
 
 namespace {
@@ -46,6 +50,26 @@ struct LibrarySpec {
   const char* probe_symbol;             // any entry point, to learn where the linker found it
 };
 
+#ifdef LRFACE_CUDA_EMULATION
+// Runs a stand-in library's device work in stream order, with the emulated device memory open,
+// as a kernel of that library would run on a GPU.
+void submit_to_emulated_device(void (*work)(void*), void* context) {
+  emu::enqueue([work, context]() {
+    emu::DeviceAccess access;
+    work(context);
+  });
+}
+
+// Gives a stand-in the emulated device's queue; false if the library is not a stand-in.
+bool hand_device_queue(void* handle) {
+  using SetQueue = void (*)(void (*)(void (*)(void*), void*));
+  auto set_queue = reinterpret_cast<SetQueue>(dlsym(handle, "lrfaceEmulationSetDeviceQueue"));
+  if (!set_queue) return false;
+  set_queue(&submit_to_emulated_device);
+  return true;
+}
+#endif
+
 struct Opened {
   void* handle = nullptr;
   std::string path;
@@ -58,19 +82,31 @@ void open_companions(const std::string& dir, const std::vector<std::string>& com
 
 Opened open_library(const LibrarySpec& spec) {
   Opened result;
-#ifdef LRFACE_CUDA_EMULATION
-  // The emulated device's memory is host memory, which the real libraries cannot use: the
-  // engine's own kernels run every convolution and product instead.
-  result.reason = std::string(spec.name) + " is not opened under the host emulation of CUDA (it needs a real GPU)";
-  return result;
-#endif
   const std::string forced = env(spec.path_variable);
+#ifdef LRFACE_CUDA_EMULATION
+  // The emulated device's memory is host memory, which the real libraries cannot use: only
+  // the stand-ins built for the emulation (test/emulation/stand-ins), named by the variable,
+  // are opened; without them the engine's own kernels run every convolution and product.
+  if (forced.empty()) {
+    result.reason = std::string(spec.name) + " is not searched for under the host emulation of CUDA (the real one " +
+                    "needs a GPU); set " + spec.path_variable + " to the emulation's stand-in";
+    return result;
+  }
+#endif
   if (!forced.empty()) {
     const size_t slash = forced.rfind('/');
     if (slash != std::string::npos) open_companions(forced.substr(0, slash), spec.companions);
     result.handle = dlopen(forced.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (result.handle) {
       result.path = forced;
+#ifdef LRFACE_CUDA_EMULATION
+      if (!hand_device_queue(result.handle)) {
+        dlclose(result.handle);
+        result.handle = nullptr;
+        result.reason = std::string(spec.path_variable) + "=" + forced +
+                        " is not a stand-in for the host emulation (it lacks lrfaceEmulationSetDeviceQueue)";
+      }
+#endif
     } else {
       const char* err = dlerror();
       result.reason = std::string(spec.path_variable) + "=" + forced + " could not be opened: " + (err ? err : "unknown error");
