@@ -136,29 +136,6 @@ Choice pick(const cudnn::AlgoPerf* perf, int count, bool tf32) {
   return Choice{};
 }
 
-// A workspace block from the device cache, returned when the call's work is queued (the
-// stream orders any later use of the block after it).
-class Workspace {
- public:
-  Workspace(int device, size_t bytes) : device_(device) {
-    if (bytes > 0) ptr_ = device_malloc(device, bytes, &capacity_);
-    bytes_ = bytes;
-  }
-  ~Workspace() {
-    if (ptr_) device_free(device_, ptr_, capacity_);
-  }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* data() const { return ptr_; }
-  size_t bytes() const { return bytes_; }
-
- private:
-  int device_;
-  void* ptr_ = nullptr;
-  size_t capacity_ = 0;
-  size_t bytes_ = 0;
-};
-
 // Heuristic ranking of every algorithm for `dir`, as cuDNN's perf list.
 std::vector<cudnn::AlgoPerf> rank(const CudnnApi& api, cudnn::Handle h, const Plan& p, Direction dir) {
   std::vector<cudnn::AlgoPerf> perf(8);
@@ -188,24 +165,24 @@ std::vector<cudnn::AlgoPerf> measure(const CudnnApi& api, cudnn::Handle h, int d
   size_t largest = 0;
   for (const auto& r : rank(api, h, p, dir))
     if (r.status == CudnnStatus::Success && r.memory <= kMaxWorkspaceBytes && r.memory > largest) largest = r.memory;
-  Workspace ws(device, largest);
+  DeviceBuffer ws(device, largest);
   std::vector<cudnn::AlgoPerf> perf(8);
   int count = 0;
   switch (dir) {
     case Direction::Forward:
       LR_CUDA_CHECK(api.FindConvolutionForwardAlgorithmEx(h, p.x, in0, p.w, in1, p.conv, p.y, out,
-                                                          cudnn::kFwdAlgoCount, &count, perf.data(), ws.data(),
+                                                          cudnn::kFwdAlgoCount, &count, perf.data(), ws.as(),
                                                           ws.bytes()));
       break;
     case Direction::BackwardData:
       LR_CUDA_CHECK(api.FindConvolutionBackwardDataAlgorithmEx(h, p.w, in0, p.y, in1, p.conv, p.x, out,
                                                                cudnn::kBwdDataAlgoCount, &count, perf.data(),
-                                                               ws.data(), ws.bytes()));
+                                                               ws.as(), ws.bytes()));
       break;
     case Direction::BackwardFilter:
       LR_CUDA_CHECK(api.FindConvolutionBackwardFilterAlgorithmEx(h, p.x, in0, p.y, in1, p.conv, p.w, out,
                                                                  cudnn::kBwdFilterAlgoCount, &count, perf.data(),
-                                                                 ws.data(), ws.bytes()));
+                                                                 ws.as(), ws.bytes()));
       break;
   }
   perf.resize(static_cast<size_t>(count));
@@ -254,19 +231,19 @@ bool run(int device, const cpu::ConvGeometry& g, Direction dir, const void* in0,
   } else {
     LR_CUDA_CHECK(api->SetConvolutionMathType(p.conv, c.math_type));
   }
-  Workspace ws(device, c.workspace);
+  DeviceBuffer ws(device, c.workspace);
   const float one = 1.0f, zero = 0.0f;
   switch (dir) {
     case Direction::Forward:
-      LR_CUDA_CHECK(api->ConvolutionForward(h, &one, p.x, in0, p.w, in1, p.conv, c.algo, ws.data(), ws.bytes(), &zero,
+      LR_CUDA_CHECK(api->ConvolutionForward(h, &one, p.x, in0, p.w, in1, p.conv, c.algo, ws.as(), ws.bytes(), &zero,
                                             p.y, out));
       break;
     case Direction::BackwardData:
-      LR_CUDA_CHECK(api->ConvolutionBackwardData(h, &one, p.w, in0, p.y, in1, p.conv, c.algo, ws.data(), ws.bytes(),
+      LR_CUDA_CHECK(api->ConvolutionBackwardData(h, &one, p.w, in0, p.y, in1, p.conv, c.algo, ws.as(), ws.bytes(),
                                                  &zero, p.x, out));
       break;
     case Direction::BackwardFilter:
-      LR_CUDA_CHECK(api->ConvolutionBackwardFilter(h, &one, p.x, in0, p.y, in1, p.conv, c.algo, ws.data(),
+      LR_CUDA_CHECK(api->ConvolutionBackwardFilter(h, &one, p.x, in0, p.y, in1, p.conv, c.algo, ws.as(),
                                                    ws.bytes(), &zero, p.w, out));
       break;
   }
