@@ -490,6 +490,16 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnn
   return kSuccess;
 }
 
+// The workspace-size queries: the size `algo` needs for `g`, once the descriptors fit together.
+static cudnnStatus_t workspace_query(Direction direction, const Geometry& g, int algo, size_t* bytes) {
+  if (!bytes) return kBadParamNullPointer;
+  if (algo < 0 || algo >= kAlgoCount[direction]) return kBadParam;
+  const size_t ws = workspace_for(direction, algo, g);
+  if (ws == std::numeric_limits<size_t>::max()) return kNotSupported;
+  *bytes = ws;
+  return kSuccess;
+}
+
 // ---- forward ----------------------------------------------------------------------------
 
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(
@@ -514,14 +524,9 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(
     cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t conv,
     cudnnTensorDescriptor_t y, int algo, size_t* bytes) {
   if (!h) return kNotInitialized;
-  if (!bytes) return kBadParamNullPointer;
   Geometry g{};
   if (int st = full_geometry(x, w, conv, y, g); st != kSuccess) return st;
-  if (algo < 0 || algo >= kAlgoCount[kForward]) return kBadParam;
-  const size_t ws = workspace_for(kForward, algo, g);
-  if (ws == std::numeric_limits<size_t>::max()) return kNotSupported;
-  *bytes = ws;
-  return kSuccess;
+  return workspace_query(kForward, g, algo, bytes);
 }
 
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void* alpha,
@@ -560,14 +565,9 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSiz
     cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t conv,
     cudnnTensorDescriptor_t dx, int algo, size_t* bytes) {
   if (!h) return kNotInitialized;
-  if (!bytes) return kBadParamNullPointer;
   Geometry g{};
   if (int st = backward_data_geometry(w, dy, conv, dx, g); st != kSuccess) return st;
-  if (algo < 0 || algo >= kAlgoCount[kBackwardData]) return kBadParam;
-  const size_t ws = workspace_for(kBackwardData, algo, g);
-  if (ws == std::numeric_limits<size_t>::max()) return kNotSupported;
-  *bytes = ws;
-  return kSuccess;
+  return workspace_query(kBackwardData, g, algo, bytes);
 }
 
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void* alpha,
@@ -606,14 +606,9 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceS
     cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t conv,
     cudnnFilterDescriptor_t dw, int algo, size_t* bytes) {
   if (!h) return kNotInitialized;
-  if (!bytes) return kBadParamNullPointer;
   Geometry g{};
   if (int st = full_geometry(x, dw, conv, dy, g); st != kSuccess) return st;
-  if (algo < 0 || algo >= kAlgoCount[kBackwardFilter]) return kBadParam;
-  const size_t ws = workspace_for(kBackwardFilter, algo, g);
-  if (ws == std::numeric_limits<size_t>::max()) return kNotSupported;
-  *bytes = ws;
-  return kSuccess;
+  return workspace_query(kBackwardFilter, g, algo, bytes);
 }
 
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void* alpha,
