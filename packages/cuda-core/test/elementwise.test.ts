@@ -121,3 +121,30 @@ describe('unary ops', () => {
     expectError(() => lr.relu(lr.tensor(new Uint8Array([1]))), TypeError, 'relu', "'x'");
   });
 });
+
+describe('number operands of add and sub', () => {
+  it('give the same bits and gradients as a 0-d tensor operand, signed zeros included', () => {
+    const data = new Float32Array([0, -0, 1.5, -2.25, 3e-39, -7e30, 0.1, 1e-8]);
+    for (const c of [0, -0, 0.1, -3, 1e30]) {
+      const asTensor = () => lr.tensor(new Float32Array([c]), []);
+      const cases: [(x: lr.Tensor) => lr.Tensor, (x: lr.Tensor) => lr.Tensor][] = [
+        [(x) => lr.add(x, c), (x) => lr.add(x, asTensor())],
+        [(x) => lr.add(c, x), (x) => lr.add(asTensor(), x)],
+        [(x) => lr.sub(x, c), (x) => lr.sub(x, asTensor())],
+        [(x) => lr.sub(c, x), (x) => lr.sub(asTensor(), x)],
+      ];
+      for (const [withNumber, withTensor] of cases) {
+        const x1 = lr.tensor(data, [8]).requiresGrad_();
+        const x2 = lr.tensor(data, [8]).requiresGrad_();
+        const y1 = withNumber(x1);
+        const y2 = withTensor(x2);
+        const negativeZeros = (t: lr.Tensor) => Array.from(t.data(), (v) => Object.is(v, -0));
+        expect(Array.from(y1.data())).toEqual(Array.from(y2.data()));
+        expect(negativeZeros(y1)).toEqual(negativeZeros(y2));
+        lr.sum(y1).backward();
+        lr.sum(y2).backward();
+        expect(Array.from(x1.grad!.data())).toEqual(Array.from(x2.grad!.data()));
+      }
+    }
+  });
+});

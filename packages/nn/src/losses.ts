@@ -1,6 +1,7 @@
 // Losses as PyTorch (and the papers) define them. Each returns a scalar tensor unless
-// reduction is 'none'. Constants go in as ops.affine's scale and shift, not as number
-// operands (each would be a one-element tensor copied from the host on a device).
+// reduction is 'none'. Constant factors go in as ops.affine's scale, not as number operands of
+// mul (each would be a one-element tensor copied from the host on a device; add and sub turn
+// a number operand into an affine pass themselves).
 import * as ops from '@lrface/cuda-core';
 import { noGrad, tensor, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';

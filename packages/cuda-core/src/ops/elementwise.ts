@@ -42,7 +42,14 @@ function scalarLike(value: number, like: Tensor | number): Tensor {
 }
 
 function binary(name: BinaryName, a: Tensor | number, b: Tensor | number): Tensor {
-  // A number operand becomes a 0-d tensor that broadcasts.
+  // Adding or subtracting a finite number is one affine pass with the same result bit for bit
+  // (x * 1 + c, x * -1 + c): no 0-d operand to make, which on a device means a host upload.
+  if ((name === 'add' || name === 'sub') && (typeof a === 'number') !== (typeof b === 'number')) {
+    const [x, c] = typeof a === 'number' ? [b as Tensor, a] : [a, b as number];
+    if (x instanceof Tensor && x.dtype === 'float32' && Number.isFinite(c))
+      return name === 'add' ? affine(x, 1, c) : x === a ? affine(x, 1, -c) : affine(x, -1, c);
+  }
+  // Otherwise a number operand becomes a 0-d tensor that broadcasts.
   const ta = typeof a === 'number' ? scalarLike(a, b) : a;
   const tb = typeof b === 'number' ? scalarLike(b, a) : b;
   try {
