@@ -33,6 +33,7 @@ for (const pkg of ['node-api-headers', 'node-addon-api'])
 const bundles = [
   { input: join(root, 'packages/cuda-core/test/cuda.test.ts'), file: 'cuda-suite.mjs' },
   { input: join(root, 'packages/cuda-core/test/cuda-conv.test.ts'), file: 'cuda-conv-suite.mjs' },
+  { input: join(root, 'packages/cuda-core/test/cuda-cudnn-ops.test.ts'), file: 'cuda-cudnn-ops-suite.mjs' },
   { input: join(root, 'tools/gpu/bench.mjs'), file: 'cuda-bench.mjs' },
   { input: join(root, 'packages/sr/test/cuda-train.test.ts'), file: 'cuda-train-suite.mjs' },
   { input: join(root, 'tools/gpu/bench-train.mjs'), file: 'cuda-train-bench.mjs' },

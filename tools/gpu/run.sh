@@ -66,7 +66,7 @@ stages=" ${LRFACE_GPU_STAGES:-suite bench train} "
 stage() { [[ "$stages" == *" $1 "* ]]; }
 if stage suite; then
   log "CUDA suite"
-  timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs .device/cuda-conv-suite.mjs > "$out/suite.log" 2>&1 || status=1
+  timeout 300 node --test --test-reporter=spec .device/cuda-suite.mjs .device/cuda-conv-suite.mjs .device/cuda-cudnn-ops-suite.mjs > "$out/suite.log" 2>&1 || status=1
   tail -12 "$out/suite.log" | tee -a "$out/run.log"
 fi
 if stage bench; then

@@ -5,6 +5,7 @@
 #include "binding.h"
 #ifdef LRFACE_WITH_CUDA
 #include "../cuda/kernels.h"
+#include "../cuda/libs/cudnn_ops.h"
 #endif
 
 namespace lrface {
@@ -41,8 +42,12 @@ LRFACE_BINDING(softmax) {
   int64_t total;
   auto d = sizes_arg(a, 4, 3, &total);
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::softmax(dev, a.dev_f32(2, total, dev), a.dev_f32(0, total, dev), d[0], d[1], d[2], a.boolean(5));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* x = a.dev_f32(2, total, dev);
+    float* y = a.dev_f32(0, total, dev);
+    if (!cuda::cudnn_softmax(dev, x, y, d[0], d[1], d[2], a.boolean(5))) cuda::softmax(dev, x, y, d[0], d[1], d[2], a.boolean(5));
+    return;
+  }
 #endif
   cpu::softmax(a.f32(2, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(5));
 }
@@ -52,9 +57,14 @@ LRFACE_BINDING(softmax_backward) {
   int64_t total;
   auto d = sizes_arg(a, 6, 3, &total);
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::softmax_backward(dev, a.dev_f32(2, total, dev), a.dev_f32(4, total, dev), a.dev_f32(0, total, dev), d[0],
-                                  d[1], d[2], a.boolean(7));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* y = a.dev_f32(2, total, dev);
+    const float* gy = a.dev_f32(4, total, dev);
+    float* gx = a.dev_f32(0, total, dev);
+    if (!cuda::cudnn_softmax_backward(dev, y, gy, gx, d[0], d[1], d[2], a.boolean(7)))
+      cuda::softmax_backward(dev, y, gy, gx, d[0], d[1], d[2], a.boolean(7));
+    return;
+  }
 #endif
   cpu::softmax_backward(a.f32(2, total), a.f32(4, total), a.f32(0, total), d[0], d[1], d[2], a.boolean(7));
 }

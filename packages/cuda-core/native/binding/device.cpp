@@ -84,6 +84,9 @@ LRFACE_QUERY(cudnn_measured_count) {
   return Napi::Number::New(info.Env(), static_cast<double>(cuda::cudnn_measured_count()));
 }
 
+// cudnn_op_count() -> how many pooling, activation, softmax and batch-norm calls ran through cuDNN (tests).
+LRFACE_QUERY(cudnn_op_count) { return Napi::Number::New(info.Env(), static_cast<double>(cuda::cudnn_op_count())); }
+
 // cuda_set_tf32(allow) -> the previous setting.
 LRFACE_QUERY(cuda_set_tf32) {
   const bool before = cuda::allow_tf32();

@@ -2,6 +2,7 @@
 #include "binding.h"
 #ifdef LRFACE_WITH_CUDA
 #include "../cuda/kernels.h"
+#include "../cuda/libs/cudnn_ops.h"
 #endif
 
 namespace lrface {
@@ -37,8 +38,10 @@ LRFACE_BINDING(unary) {
   int64_t n = a.i64(5);
 #ifdef LRFACE_WITH_CUDA
   if (int dev = a.device_of(1); dev != Storage::kHost) {
-    cuda::unary(dev, static_cast<int>(code), a.dev_f32(1, n, dev), a.dev_f32(3, n, dev), n, static_cast<float>(a.f64(6)),
-                static_cast<float>(a.f64(7)));
+    float* out = a.dev_f32(1, n, dev);
+    const float* x = a.dev_f32(3, n, dev);
+    if (!cuda::cudnn_activation(dev, static_cast<int>(code), x, out, n))
+      cuda::unary(dev, static_cast<int>(code), out, x, n, static_cast<float>(a.f64(6)), static_cast<float>(a.f64(7)));
     return;
   }
 #endif
@@ -54,8 +57,13 @@ LRFACE_BINDING(unary_backward) {
   int64_t n = a.i64(9);
 #ifdef LRFACE_WITH_CUDA
   if (int dev = a.device_of(1); dev != Storage::kHost) {
-    cuda::unary_backward(dev, static_cast<int>(code), a.dev_f32(1, n, dev), a.dev_f32(3, n, dev), a.dev_f32(5, n, dev),
-                         a.dev_f32(7, n, dev), n, static_cast<float>(a.f64(10)), static_cast<float>(a.f64(11)));
+    float* gx = a.dev_f32(1, n, dev);
+    const float* gy = a.dev_f32(3, n, dev);
+    const float* x = a.dev_f32(5, n, dev);
+    const float* y = a.dev_f32(7, n, dev);
+    if (!cuda::cudnn_activation_backward(dev, static_cast<int>(code), gy, x, y, gx, n))
+      cuda::unary_backward(dev, static_cast<int>(code), gx, gy, x, y, n, static_cast<float>(a.f64(10)),
+                           static_cast<float>(a.f64(11)));
     return;
   }
 #endif

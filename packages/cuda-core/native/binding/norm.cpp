@@ -3,6 +3,7 @@
 #include "binding.h"
 #ifdef LRFACE_WITH_CUDA
 #include "../cuda/kernels.h"
+#include "../cuda/libs/cudnn_ops.h"
 #endif
 #include "sizes.h"
 
@@ -22,13 +23,19 @@ LRFACE_BINDING(batch_norm) {
   LR_CHECK(training || (!a.is_null(8) && !a.is_null(10)), Range, "batch_norm: eval mode needs running statistics");
   LR_CHECK(!training || n * hw > 1, Range, "batch_norm: training needs more than one value per channel");
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::batch_norm_forward(dev, n, c, hw, a.dev_f32(2, numel, dev), a.is_null(4) ? nullptr : a.dev_f32(4, c, dev),
-                                    a.is_null(6) ? nullptr : a.dev_f32(6, c, dev),
-                                    a.is_null(8) ? nullptr : a.dev_f32(8, c, dev),
-                                    a.is_null(10) ? nullptr : a.dev_f32(10, c, dev), training, static_cast<float>(momentum),
-                                    static_cast<float>(eps), a.dev_f32(12, c, dev), a.dev_f32(14, c, dev),
-                                    a.dev_f32(0, numel, dev));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* x = a.dev_f32(2, numel, dev);
+    const float* w = a.is_null(4) ? nullptr : a.dev_f32(4, c, dev);
+    const float* b = a.is_null(6) ? nullptr : a.dev_f32(6, c, dev);
+    float* rm = a.is_null(8) ? nullptr : a.dev_f32(8, c, dev);
+    float* rv = a.is_null(10) ? nullptr : a.dev_f32(10, c, dev);
+    float* mean = a.dev_f32(12, c, dev);
+    float* invstd = a.dev_f32(14, c, dev);
+    float* y = a.dev_f32(0, numel, dev);
+    const auto m = static_cast<float>(momentum), e = static_cast<float>(eps);
+    if (training && cuda::cudnn_batch_norm_training(dev, n, c, hw, x, w, b, rm, rv, m, e, mean, invstd, y)) return;
+    return cuda::batch_norm_forward(dev, n, c, hw, x, w, b, rm, rv, training, m, e, mean, invstd, y);
+  }
 #endif
   float* y = a.f32(0, numel);
   const float* x = a.f32(2, numel);
@@ -48,12 +55,19 @@ LRFACE_BINDING(batch_norm_backward) {
   const int64_t n = d[0], c = d[1], hw = d[2];
   const int64_t numel = checked_product("batch_norm_backward", {n, c, hw});
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(6); dev != Storage::kHost)
-    return cuda::batch_norm_backward(dev, n, c, hw, a.dev_f32(6, numel, dev), a.dev_f32(8, numel, dev),
-                                     a.is_null(10) ? nullptr : a.dev_f32(10, c, dev), a.dev_f32(12, c, dev),
-                                     a.dev_f32(14, c, dev), a.boolean(17), a.is_null(0) ? nullptr : a.dev_f32(0, numel, dev),
-                                     a.is_null(2) ? nullptr : a.dev_f32(2, c, dev),
-                                     a.is_null(4) ? nullptr : a.dev_f32(4, c, dev));
+  if (int dev = a.device_of(6); dev != Storage::kHost) {
+    const float* x = a.dev_f32(6, numel, dev);
+    const float* gy = a.dev_f32(8, numel, dev);
+    const float* w = a.is_null(10) ? nullptr : a.dev_f32(10, c, dev);
+    const float* mean = a.dev_f32(12, c, dev);
+    const float* invstd = a.dev_f32(14, c, dev);
+    float* gx = a.is_null(0) ? nullptr : a.dev_f32(0, numel, dev);
+    float* gw = a.is_null(2) ? nullptr : a.dev_f32(2, c, dev);
+    float* gb = a.is_null(4) ? nullptr : a.dev_f32(4, c, dev);
+    const bool training = a.boolean(17);
+    if (training && cuda::cudnn_batch_norm_backward(dev, n, c, hw, x, gy, w, mean, invstd, gx, gw, gb)) return;
+    return cuda::batch_norm_backward(dev, n, c, hw, x, gy, w, mean, invstd, training, gx, gw, gb);
+  }
 #endif
   float* gx = a.is_null(0) ? nullptr : a.f32(0, numel);
   float* gw = a.is_null(2) ? nullptr : a.f32(2, c);

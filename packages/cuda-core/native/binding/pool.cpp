@@ -6,6 +6,7 @@
 #include "binding.h"
 #ifdef LRFACE_WITH_CUDA
 #include "../cuda/kernels.h"
+#include "../cuda/libs/cudnn_ops.h"
 #endif
 #include "sizes.h"
 
@@ -37,9 +38,13 @@ LRFACE_BINDING(max_pool2d) {
   auto g = read_pool(a, 6);
   const int64_t n_out = g.planes * g.out_h * g.out_w;
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::max_pool2d(dev, g, a.dev_f32(4, g.planes * g.h * g.w, dev), a.dev_f32(0, n_out, dev),
-                            a.is_null(2) ? nullptr : a.dev_i32(2, n_out, dev));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* x = a.dev_f32(4, g.planes * g.h * g.w, dev);
+    float* out = a.dev_f32(0, n_out, dev);
+    // cuDNN gives no indices: it takes the calls that need none (inference).
+    if (a.is_null(2) && cuda::cudnn_max_pool2d(dev, g, x, out)) return;
+    return cuda::max_pool2d(dev, g, x, out, a.is_null(2) ? nullptr : a.dev_i32(2, n_out, dev));
+  }
 #endif
   int32_t* index = a.is_null(2) ? nullptr : a.i32(2, n_out);
   cpu::max_pool2d(g, a.f32(4, g.planes * g.h * g.w), a.f32(0, n_out), index);
@@ -67,9 +72,12 @@ LRFACE_BINDING(avg_pool2d) {
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d: bad padding");
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::avg_pool2d(dev, g, a.boolean(5), pb, pr, a.dev_f32(2, g.planes * g.h * g.w, dev),
-                            a.dev_f32(0, g.planes * g.out_h * g.out_w, dev));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* x = a.dev_f32(2, g.planes * g.h * g.w, dev);
+    float* out = a.dev_f32(0, g.planes * g.out_h * g.out_w, dev);
+    if (!cuda::cudnn_avg_pool2d(dev, g, a.boolean(5), pb, pr, x, out)) cuda::avg_pool2d(dev, g, a.boolean(5), pb, pr, x, out);
+    return;
+  }
 #endif
   cpu::avg_pool2d(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.h * g.w), a.f32(0, g.planes * g.out_h * g.out_w));
 }
@@ -80,9 +88,13 @@ LRFACE_BINDING(avg_pool2d_backward) {
   const int64_t pb = a.i64(6), pr = a.i64(7);
   LR_CHECK(pb >= 0 && pr >= 0 && 2 * pb <= g.kh && 2 * pr <= g.kw, Range, "avg_pool2d_backward: bad padding");
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
-    return cuda::avg_pool2d_backward(dev, g, a.boolean(5), pb, pr, a.dev_f32(2, g.planes * g.out_h * g.out_w, dev),
-                                     a.dev_f32(0, g.planes * g.h * g.w, dev));
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    const float* gy = a.dev_f32(2, g.planes * g.out_h * g.out_w, dev);
+    float* gx = a.dev_f32(0, g.planes * g.h * g.w, dev);
+    if (!cuda::cudnn_avg_pool2d_backward(dev, g, a.boolean(5), pb, pr, gy, gx))
+      cuda::avg_pool2d_backward(dev, g, a.boolean(5), pb, pr, gy, gx);
+    return;
+  }
 #endif
   cpu::avg_pool2d_backward(g, a.boolean(5), pb, pr, a.f32(2, g.planes * g.out_h * g.out_w), a.f32(0, g.planes * g.h * g.w));
 }

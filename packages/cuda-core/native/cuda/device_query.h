@@ -58,6 +58,9 @@ int64_t cudnn_measured_count();
 void count_cudnn_conv();
 void count_cublas_gemm();
 void count_cudnn_measured();
+// How many pooling, activation, softmax and batch-norm calls cuDNN ran so far.
+int64_t cudnn_op_count();
+void count_cudnn_op();
 
 }  // namespace cuda
 

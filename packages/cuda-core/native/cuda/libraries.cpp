@@ -13,6 +13,7 @@ std::atomic<bool> g_cudnn_benchmark{false};
 std::atomic<int64_t> g_cudnn_convs{0};
 std::atomic<int64_t> g_cublas_gemms{0};
 std::atomic<int64_t> g_cudnn_measured{0};
+std::atomic<int64_t> g_cudnn_ops{0};
 }  // namespace
 
 void use_gpu_libraries(bool use) { g_use_libraries.store(use); }
@@ -27,6 +28,8 @@ void count_cudnn_conv() { g_cudnn_convs.fetch_add(1); }
 void count_cublas_gemm() { g_cublas_gemms.fetch_add(1); }
 int64_t cudnn_measured_count() { return g_cudnn_measured.load(); }
 void count_cudnn_measured() { g_cudnn_measured.fetch_add(1); }
+int64_t cudnn_op_count() { return g_cudnn_ops.load(); }
+void count_cudnn_op() { g_cudnn_ops.fetch_add(1); }
 
 #ifndef LRFACE_WITH_CUDA
 GpuLibraryStatus cudnn_library_status() { return {false, "", "", "the addon was built without CUDA"}; }

@@ -6,13 +6,13 @@
 #include <climits>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <vector>
 
 #include "../check.h"
 #include "../context.h"
 #include "../device_memory.h"
 #include "../device_query.h"
+#include "cudnn_session.h"
 
 namespace lrface::cuda {
 
@@ -54,15 +54,10 @@ struct Plan {
   Choice choice[3];
 };
 
-struct State {
-  std::mutex mutex;  // one caller at a time per handle; cuDNN handles are not thread-safe
-  std::map<int, cudnn::Handle> handles;
-  std::map<PlanKey, Plan> plans;
-};
-
-State& state() {
-  static auto* s = new State();  // never destroyed: the handles may be in use at exit
-  return *s;
+// The plans are guarded by the CudnnSession lock.
+std::map<PlanKey, Plan>& plans() {
+  static auto* p = new std::map<PlanKey, Plan>();  // never destroyed: descriptors may be in use at exit
+  return *p;
 }
 
 void destroy(const CudnnApi& api, Plan& p) {
@@ -72,36 +67,24 @@ void destroy(const CudnnApi& api, Plan& p) {
   if (p.conv) api.DestroyConvolutionDescriptor(p.conv);
 }
 
-// Caller holds the mutex and has made `device` current.
-cudnn::Handle handle_for(const CudnnApi& api, int device) {
-  auto& handles = state().handles;
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  cudnn::Handle h = nullptr;
-  LR_CUDA_CHECK(api.Create(&h));
-  LR_CUDA_CHECK(api.SetStream(h, device_stream(device)));
-  handles.emplace(device, h);
-  return h;
-}
-
 bool fits_int(const cpu::ConvGeometry& g) {
   const int64_t limit = INT_MAX;
   const int64_t x = g.n * g.c * g.h * g.w, y = g.n * g.o * g.out_h * g.out_w, w = g.o * (g.c / g.groups) * g.kh * g.kw;
   return x <= limit && y <= limit && w <= limit && g.n <= limit;
 }
 
-// Caller holds the mutex.
+// Caller holds a CudnnSession.
 Plan& plan_for(const CudnnApi& api, int device, const cpu::ConvGeometry& g, bool tf32, bool measured) {
   PlanKey key{device, tf32, measured, {g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.pt, g.pl, g.dh, g.dw,
                                        g.groups, g.out_h, g.out_w}};
-  auto& plans = state().plans;
-  auto it = plans.find(key);
-  if (it != plans.end()) return it->second;
-  if (plans.size() >= kMaxPlans) {
-    for (auto& entry : plans) destroy(api, entry.second);
-    plans.clear();
+  auto& cache = plans();
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= kMaxPlans) {
+    for (auto& entry : cache) destroy(api, entry.second);
+    cache.clear();
   }
-  Plan& p = plans[key];
+  Plan& p = cache[key];
   const auto i = [](int64_t v) { return static_cast<int>(v); };
   LR_CUDA_CHECK(api.CreateTensorDescriptor(&p.x));
   LR_CUDA_CHECK(api.CreateTensorDescriptor(&p.y));
@@ -212,10 +195,8 @@ bool run(int device, const cpu::ConvGeometry& g, Direction dir, const void* in0,
   const CudnnApi* api = cudnn_api();
   if (!api || g.n < 1 || !fits_int(g)) return false;
   const bool tf32 = allow_tf32(), measured = cudnn_benchmark();
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  DeviceGuard guard(device);
-  cudnn::Handle h = handle_for(*api, device);
+  CudnnSession session(*api, device);
+  cudnn::Handle h = session.handle();
   Plan& p = plan_for(*api, device, g, tf32, measured);
   if (!p.usable) return false;
   Choice& c = p.choice[static_cast<int>(dir)];

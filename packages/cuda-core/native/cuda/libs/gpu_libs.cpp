@@ -173,6 +173,8 @@ void resolve(void* handle, const char* name, Fn& slot, std::string& missing) {
 
 struct CudnnState {
   CudnnApi api{};
+  CudnnOpsApi ops{};
+  bool has_ops = false;
   GpuLibraryStatus status;
 };
 
@@ -239,11 +241,30 @@ CudnnState& cudnn_state() {
     LRFACE_CUDNN_RESOLVE(FindConvolutionBackwardFilterAlgorithmEx);
     LRFACE_CUDNN_RESOLVE(GetConvolutionBackwardFilterWorkspaceSize);
     LRFACE_CUDNN_RESOLVE(ConvolutionBackwardFilter);
-#undef LRFACE_CUDNN_RESOLVE
     if (!missing.empty()) {
       s->status.reason = lib.path + " lacks " + missing;
       return s;
     }
+    std::string missing_op;
+    CudnnOpsApi& ops = s->ops;
+#define LRFACE_CUDNN_RESOLVE_OP(fn) resolve(lib.handle, "cudnn" #fn, ops.fn, missing_op)
+    LRFACE_CUDNN_RESOLVE_OP(CreatePoolingDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(SetPooling2dDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(DestroyPoolingDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(PoolingForward);
+    LRFACE_CUDNN_RESOLVE_OP(PoolingBackward);
+    LRFACE_CUDNN_RESOLVE_OP(CreateActivationDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(SetActivationDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(DestroyActivationDescriptor);
+    LRFACE_CUDNN_RESOLVE_OP(ActivationForward);
+    LRFACE_CUDNN_RESOLVE_OP(ActivationBackward);
+    LRFACE_CUDNN_RESOLVE_OP(SoftmaxForward);
+    LRFACE_CUDNN_RESOLVE_OP(SoftmaxBackward);
+    LRFACE_CUDNN_RESOLVE_OP(BatchNormalizationForwardTraining);
+    LRFACE_CUDNN_RESOLVE_OP(BatchNormalizationBackward);
+#undef LRFACE_CUDNN_RESOLVE_OP
+#undef LRFACE_CUDNN_RESOLVE
+    s->has_ops = missing_op.empty();
     const size_t version = api.GetVersion();
     s->status.version = cudnn_version_text(version);
     const size_t major = version >= 90000 ? version / 10000 : version / 1000;
@@ -252,6 +273,9 @@ CudnnState& cudnn_state() {
       return s;
     }
     s->status.loaded = true;
+    if (!s->has_ops)
+      s->status.reason = lib.path + " lacks " + missing_op +
+                         ": pooling, activations, softmax and batch norm run on the engine's own kernels";
     return s;
   }();
   return *state;
@@ -307,6 +331,12 @@ const CudnnApi* cudnn_api() {
   if (!gpu_libraries_in_use()) return nullptr;
   CudnnState& s = cudnn_state();
   return s.status.loaded ? &s.api : nullptr;
+}
+
+const CudnnOpsApi* cudnn_ops_api() {
+  if (!cudnn_api()) return nullptr;
+  CudnnState& s = cudnn_state();
+  return s.has_ops ? &s.ops : nullptr;
 }
 
 const CublasApi* cublas_api() {

@@ -25,6 +25,8 @@ using Handle = struct HandleOpaque*;
 using TensorDesc = struct TensorDescOpaque*;
 using FilterDesc = struct FilterDescOpaque*;
 using ConvDesc = struct ConvDescOpaque*;
+using PoolingDesc = struct PoolingDescOpaque*;
+using ActivationDesc = struct ActivationDescOpaque*;
 using Stream = void*;  // cudaStream_t
 
 constexpr int kDataFloat = 0;           // CUDNN_DATA_FLOAT
@@ -41,6 +43,19 @@ constexpr int kBwdFilterAlgoCount = 7;  // CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COU
 constexpr int kAllocFailedV8 = 2;
 constexpr int kHostAllocFailedV9 = 4003;
 constexpr int kDeviceAllocFailedV9 = 4004;
+
+constexpr int kNotPropagateNan = 0;         // CUDNN_NOT_PROPAGATE_NAN
+constexpr int kPropagateNan = 1;            // CUDNN_PROPAGATE_NAN
+constexpr int kPoolingMax = 0;              // CUDNN_POOLING_MAX
+constexpr int kPoolingAvgIncludePad = 1;    // CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+constexpr int kPoolingAvgExcludePad = 2;    // CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING
+constexpr int kActivationSigmoid = 0;       // CUDNN_ACTIVATION_SIGMOID
+constexpr int kActivationRelu = 1;          // CUDNN_ACTIVATION_RELU
+constexpr int kActivationTanh = 2;          // CUDNN_ACTIVATION_TANH
+constexpr int kSoftmaxAccurate = 1;         // CUDNN_SOFTMAX_ACCURATE: the maximum subtracted first
+constexpr int kSoftmaxLog = 2;              // CUDNN_SOFTMAX_LOG
+constexpr int kSoftmaxModeChannel = 1;      // CUDNN_SOFTMAX_MODE_CHANNEL: over C per (n, h, w)
+constexpr int kBatchNormSpatial = 1;        // CUDNN_BATCHNORM_SPATIAL: statistics over N, H, W
 
 // cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t share this layout.
 struct AlgoPerf {
@@ -114,6 +129,48 @@ struct CudnnApi {
                                            cudnn::FilterDesc, void* dw);
 };
 
+// Pooling, activations, softmax and batch norm: the legacy API of cuDNN 8 and 9 (deprecated in
+// 9, still exported). Resolved as a group apart from the convolutions, so a library without
+// them still runs convolutions; null entries mean the engine's own kernels run these ops.
+struct CudnnOpsApi {
+  CudnnStatus (*CreatePoolingDescriptor)(cudnn::PoolingDesc*);
+  CudnnStatus (*SetPooling2dDescriptor)(cudnn::PoolingDesc, int mode, int nan_option, int window_h, int window_w,
+                                        int pad_h, int pad_w, int stride_h, int stride_w);
+  CudnnStatus (*DestroyPoolingDescriptor)(cudnn::PoolingDesc);
+  CudnnStatus (*PoolingForward)(cudnn::Handle, cudnn::PoolingDesc, const void* alpha, cudnn::TensorDesc, const void* x,
+                                const void* beta, cudnn::TensorDesc, void* y);
+  CudnnStatus (*PoolingBackward)(cudnn::Handle, cudnn::PoolingDesc, const void* alpha, cudnn::TensorDesc,
+                                 const void* y, cudnn::TensorDesc, const void* dy, cudnn::TensorDesc, const void* x,
+                                 const void* beta, cudnn::TensorDesc, void* dx);
+
+  CudnnStatus (*CreateActivationDescriptor)(cudnn::ActivationDesc*);
+  CudnnStatus (*SetActivationDescriptor)(cudnn::ActivationDesc, int mode, int nan_option, double coef);
+  CudnnStatus (*DestroyActivationDescriptor)(cudnn::ActivationDesc);
+  CudnnStatus (*ActivationForward)(cudnn::Handle, cudnn::ActivationDesc, const void* alpha, cudnn::TensorDesc,
+                                   const void* x, const void* beta, cudnn::TensorDesc, void* y);
+  CudnnStatus (*ActivationBackward)(cudnn::Handle, cudnn::ActivationDesc, const void* alpha, cudnn::TensorDesc,
+                                    const void* y, cudnn::TensorDesc, const void* dy, cudnn::TensorDesc,
+                                    const void* x, const void* beta, cudnn::TensorDesc, void* dx);
+
+  CudnnStatus (*SoftmaxForward)(cudnn::Handle, int algo, int mode, const void* alpha, cudnn::TensorDesc,
+                                const void* x, const void* beta, cudnn::TensorDesc, void* y);
+  CudnnStatus (*SoftmaxBackward)(cudnn::Handle, int algo, int mode, const void* alpha, cudnn::TensorDesc,
+                                 const void* y, cudnn::TensorDesc, const void* dy, const void* beta,
+                                 cudnn::TensorDesc, void* dx);
+
+  CudnnStatus (*BatchNormalizationForwardTraining)(cudnn::Handle, int mode, const void* alpha, const void* beta,
+                                                   cudnn::TensorDesc, const void* x, cudnn::TensorDesc, void* y,
+                                                   cudnn::TensorDesc, const void* scale, const void* bias,
+                                                   double average_factor, void* running_mean, void* running_var,
+                                                   double epsilon, void* save_mean, void* save_invstd);
+  CudnnStatus (*BatchNormalizationBackward)(cudnn::Handle, int mode, const void* alpha_data, const void* beta_data,
+                                            const void* alpha_param, const void* beta_param, cudnn::TensorDesc,
+                                            const void* x, cudnn::TensorDesc, const void* dy, cudnn::TensorDesc,
+                                            void* dx, cudnn::TensorDesc, const void* scale, void* dscale,
+                                            void* dbias, double epsilon, const void* saved_mean,
+                                            const void* saved_invstd);
+};
+
 namespace cublas {
 using Handle = struct HandleOpaque*;
 using Stream = void*;  // cudaStream_t
@@ -145,6 +202,8 @@ struct CublasApi {
 // lacks an entry point (cudnn_library_status() says which), or while use_gpu_libraries(false)
 // is in force.
 const CudnnApi* cudnn_api();
+// Null also where the library lacks any of CudnnOpsApi's entry points.
+const CudnnOpsApi* cudnn_ops_api();
 const CublasApi* cublas_api();
 
 }  // namespace lrface::cuda

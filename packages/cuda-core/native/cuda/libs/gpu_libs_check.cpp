@@ -34,6 +34,8 @@ constexpr bool same_abi(RA (*)(A...), RB (*)(B...)) {
 
 #define LRFACE_CHECK_CUDNN(fn)                                                                     \
   static_assert(same_abi(&::cudnn##fn, CudnnApi{}.fn), "gpu_libs.h: cudnn" #fn " differs from cudnn.h")
+#define LRFACE_CHECK_CUDNN_OP(fn)                                                                  \
+  static_assert(same_abi(&::cudnn##fn, CudnnOpsApi{}.fn), "gpu_libs.h: cudnn" #fn " differs from cudnn.h")
 #define LRFACE_CHECK_CUBLAS(real, ours) \
   static_assert(same_abi(&::real, CublasApi{}.ours), "gpu_libs.h: " #real " differs from cublas_v2.h")
 
@@ -65,6 +67,20 @@ LRFACE_CHECK_CUDNN(GetConvolutionBackwardFilterAlgorithm_v7);
 LRFACE_CHECK_CUDNN(FindConvolutionBackwardFilterAlgorithmEx);
 LRFACE_CHECK_CUDNN(GetConvolutionBackwardFilterWorkspaceSize);
 LRFACE_CHECK_CUDNN(ConvolutionBackwardFilter);
+LRFACE_CHECK_CUDNN_OP(CreatePoolingDescriptor);
+LRFACE_CHECK_CUDNN_OP(SetPooling2dDescriptor);
+LRFACE_CHECK_CUDNN_OP(DestroyPoolingDescriptor);
+LRFACE_CHECK_CUDNN_OP(PoolingForward);
+LRFACE_CHECK_CUDNN_OP(PoolingBackward);
+LRFACE_CHECK_CUDNN_OP(CreateActivationDescriptor);
+LRFACE_CHECK_CUDNN_OP(SetActivationDescriptor);
+LRFACE_CHECK_CUDNN_OP(DestroyActivationDescriptor);
+LRFACE_CHECK_CUDNN_OP(ActivationForward);
+LRFACE_CHECK_CUDNN_OP(ActivationBackward);
+LRFACE_CHECK_CUDNN_OP(SoftmaxForward);
+LRFACE_CHECK_CUDNN_OP(SoftmaxBackward);
+LRFACE_CHECK_CUDNN_OP(BatchNormalizationForwardTraining);
+LRFACE_CHECK_CUDNN_OP(BatchNormalizationBackward);
 
 LRFACE_CHECK_CUBLAS(cublasCreate_v2, Create);
 LRFACE_CHECK_CUBLAS(cublasSetStream_v2, SetStream);
@@ -85,6 +101,16 @@ static_assert(cudnn::kFwdAlgoCount == CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
 static_assert(cudnn::kBwdDataAlgoCount == CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
 static_assert(cudnn::kBwdFilterAlgoCount == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
 static_assert(CUDNN_DETERMINISTIC == 1);
+static_assert(cudnn::kNotPropagateNan == CUDNN_NOT_PROPAGATE_NAN && cudnn::kPropagateNan == CUDNN_PROPAGATE_NAN);
+static_assert(cudnn::kPoolingMax == CUDNN_POOLING_MAX);
+static_assert(cudnn::kPoolingAvgIncludePad == CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING);
+static_assert(cudnn::kPoolingAvgExcludePad == CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING);
+static_assert(cudnn::kActivationSigmoid == CUDNN_ACTIVATION_SIGMOID);
+static_assert(cudnn::kActivationRelu == CUDNN_ACTIVATION_RELU);
+static_assert(cudnn::kActivationTanh == CUDNN_ACTIVATION_TANH);
+static_assert(cudnn::kSoftmaxAccurate == CUDNN_SOFTMAX_ACCURATE && cudnn::kSoftmaxLog == CUDNN_SOFTMAX_LOG);
+static_assert(cudnn::kSoftmaxModeChannel == CUDNN_SOFTMAX_MODE_CHANNEL);
+static_assert(cudnn::kBatchNormSpatial == CUDNN_BATCHNORM_SPATIAL);
 #if CUDNN_MAJOR >= 9
 static_assert(cudnn::kHostAllocFailedV9 == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED);
 static_assert(cudnn::kDeviceAllocFailedV9 == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED);
