@@ -1,39 +1,14 @@
 #include "cublas_gemm.h"
 
 #include <climits>
-#include <map>
-#include <mutex>
 
 #include "../check.h"
-#include "../context.h"
 #include "../device_query.h"
-#include "gpu_libs.h"
+#include "library_session.h"
 
 namespace lrface::cuda {
 
 namespace {
-
-struct State {
-  std::mutex mutex;  // cuBLAS handles are not to be used by two threads at once
-  std::map<int, cublas::Handle> handles;
-};
-
-State& state() {
-  static auto* s = new State();  // never destroyed: the handles may be in use at exit
-  return *s;
-}
-
-// Caller holds the mutex and has made `device` current.
-cublas::Handle handle_for(const CublasApi& api, int device) {
-  auto& handles = state().handles;
-  auto it = handles.find(device);
-  if (it != handles.end()) return it->second;
-  cublas::Handle h = nullptr;
-  LR_CUDA_CHECK(api.Create(&h));
-  LR_CUDA_CHECK(api.SetStream(h, device_stream(device)));
-  handles.emplace(device, h);
-  return h;
-}
 
 bool fits_int(std::initializer_list<int64_t> values) {
   for (int64_t v : values)
@@ -61,10 +36,8 @@ bool cublas_sgemm_batched(int device, bool trans_a, bool trans_b, int64_t m, int
   // cuBLAS wants every leading dimension >= 1 (k == 0 gives lda == 0): such calls go to our kernel.
   if (!api || !fits_int({m, n, k, lda, ldb, ldc, batch}) || lda < 1 || ldb < 1 || ldc < 1) return false;
   if (batch == 0 || m == 0 || n == 0) return true;
-  State& s = state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  DeviceGuard guard(device);
-  cublas::Handle h = handle_for(*api, device);
+  CublasSession session(*api, device);
+  cublas::Handle h = session.handle();
   LR_CUDA_CHECK(api->SetMathMode(h, allow_tf32() ? cublas::kTf32TensorOpMath : cublas::kDefaultMath));
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: the operands swap and
   // each keeps its own transpose flag.

@@ -9,10 +9,9 @@
 #include <vector>
 
 #include "../check.h"
-#include "../context.h"
 #include "../device_memory.h"
 #include "../device_query.h"
-#include "cudnn_session.h"
+#include "library_session.h"
 
 namespace lrface::cuda {
 

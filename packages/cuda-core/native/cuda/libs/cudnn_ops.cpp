@@ -10,7 +10,7 @@
 #include "../check.h"
 #include "../device_memory.h"
 #include "../device_query.h"
-#include "cudnn_session.h"
+#include "library_session.h"
 
 namespace lrface::cuda {
 
