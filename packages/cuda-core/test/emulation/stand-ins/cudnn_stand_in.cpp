@@ -411,6 +411,31 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescr
   return kSuccess;
 }
 
+// Reads a descriptor back, with the strides its format implies (NCHW_VECT_C reported as NCHW).
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetTensor4dDescriptor(cudnnTensorDescriptor_t desc, int* type, int* n,
+                                                                int* c, int* h, int* w, int* n_stride, int* c_stride,
+                                                                int* h_stride, int* w_stride) {
+  if (!desc || !type || !n || !c || !h || !w || !n_stride || !c_stride || !h_stride || !w_stride)
+    return kBadParamNullPointer;
+  if (!desc->set) return kBadParam;
+  *type = desc->type;
+  *n = desc->n;
+  *c = desc->c;
+  *h = desc->h;
+  *w = desc->w;
+  *n_stride = desc->c * desc->h * desc->w;
+  if (desc->format == kFormatNHWC) {
+    *c_stride = 1;
+    *h_stride = desc->w * desc->c;
+    *w_stride = desc->c;
+  } else {
+    *c_stride = desc->h * desc->w;
+    *h_stride = desc->w;
+    *w_stride = 1;
+  }
+  return kSuccess;
+}
+
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t desc) {
   delete desc;
   return kSuccess;
