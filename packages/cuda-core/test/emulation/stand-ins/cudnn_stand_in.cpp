@@ -1,8 +1,8 @@
 // A stand-in for cuDNN 9 (built as libcudnn.so.9 by the emulated build only, never shipped):
-// the legacy convolution API's entry points, written from NVIDIA's API reference as plain
-// loops over the emulated device's memory, so the emulated test run drives the addon's cuDNN
-// path (native/cuda/libs/cudnn_conv.cpp) end to end. Independent of the addon's own
-// declarations: the vendor's C names and plain C types only.
+// the legacy API's convolution, pooling, activation, softmax and batch-normalization entry
+// points, written from NVIDIA's API reference as plain loops over the emulated device's
+// memory, so the emulated test run drives the addon's cuDNN paths (native/cuda/libs/) end to
+// end. Independent of the addon's own declarations: the vendor's C names and plain C types only.
 //
 // What it reproduces of the documented behaviour:
 // - descriptors keep what the Set* calls gave and are checked as cuDNN checks them
@@ -17,7 +17,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -409,6 +411,31 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSetTensor4dDescriptor(cudnnTensorDescr
   return kSuccess;
 }
 
+// Reads a descriptor back, with the strides its format implies (NCHW_VECT_C reported as NCHW).
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetTensor4dDescriptor(cudnnTensorDescriptor_t desc, int* type, int* n,
+                                                                int* c, int* h, int* w, int* n_stride, int* c_stride,
+                                                                int* h_stride, int* w_stride) {
+  if (!desc || !type || !n || !c || !h || !w || !n_stride || !c_stride || !h_stride || !w_stride)
+    return kBadParamNullPointer;
+  if (!desc->set) return kBadParam;
+  *type = desc->type;
+  *n = desc->n;
+  *c = desc->c;
+  *h = desc->h;
+  *w = desc->w;
+  *n_stride = desc->c * desc->h * desc->w;
+  if (desc->format == kFormatNHWC) {
+    *c_stride = 1;
+    *h_stride = desc->w * desc->c;
+    *w_stride = desc->c;
+  } else {
+    *c_stride = desc->h * desc->w;
+    *h_stride = desc->w;
+    *w_stride = 1;
+  }
+  return kSuccess;
+}
+
 LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t desc) {
   delete desc;
   return kSuccess;
@@ -621,4 +648,653 @@ LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_
   Geometry g{};
   if (int st = full_geometry(x_desc, dw_desc, conv, dy_desc, g); st != kSuccess) return st;
   return convolve(h, kBackwardFilter, g, alpha, x, dy, algo, workspace, workspace_bytes, beta, dw);
+}
+
+// ==== pooling, activation, softmax and batch normalization ===================================
+// cudnn_ops.h's legacy entry points, for float NCHW tensors (other types and formats:
+// CUDNN_STATUS_NOT_SUPPORTED). Results are computed in double and blended as
+// y = alpha * result + beta * y, y never read when beta is 0. Where the documentation leaves a
+// choice open the stand-in's choice is stated where it is made.
+
+namespace {
+
+constexpr int kDataDouble = 1;  // cudnnDataType_t CUDNN_DATA_DOUBLE
+constexpr int kPropagateNan = 1;  // cudnnNanPropagation_t (CUDNN_NOT_PROPAGATE_NAN = 0)
+
+// cudnnPoolingMode_t
+constexpr int kPoolMax = 0;
+constexpr int kPoolAverageIncludePadding = 1;
+constexpr int kPoolAverageExcludePadding = 2;
+constexpr int kPoolMaxDeterministic = 3;
+
+// cudnnActivationMode_t
+constexpr int kSigmoid = 0;
+constexpr int kRelu = 1;
+constexpr int kTanh = 2;
+constexpr int kClippedRelu = 3;
+constexpr int kElu = 4;
+constexpr int kIdentity = 5;
+constexpr int kSwish = 6;
+
+// cudnnSoftmaxAlgorithm_t (FAST and ACCURATE both subtract the maximum here) and cudnnSoftmaxMode_t.
+constexpr int kSoftmaxLog = 2;
+constexpr int kSoftmaxModeInstance = 0;
+constexpr int kSoftmaxModeChannel = 1;
+
+// cudnnBatchNormMode_t
+constexpr int kBatchNormPerActivation = 0;
+constexpr int kBatchNormSpatialPersistent = 2;
+// CUDNN_BN_MIN_EPSILON: cuDNN 9 allows any epsilon >= 0.0.
+constexpr double kBatchNormMinEpsilon = 0.0;
+
+struct PoolingDesc {
+  bool set = false;
+  int mode = kPoolMax, nan = 0, window_h = 1, window_w = 1, pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1;
+};
+struct ActivationDesc {
+  bool set = false;
+  int mode = kRelu, nan = 0;
+  double coef = 0.0;
+};
+
+size_t element_count(const TensorDesc& t) { return size_t(t.n) * t.c * t.h * t.w; }
+bool same_dims(const TensorDesc& a, const TensorDesc& b) { return a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w; }
+bool float_nchw(const TensorDesc& t) { return t.type == kDataFloat && t.format == kFormatNCHW; }
+
+// The check of tensors that must all have one shape and type (an elementwise call's input and
+// output, their gradients): each given, set and matching the first (BAD_PARAM otherwise), and
+// float NCHW (NOT_SUPPORTED otherwise).
+int matching_float_tensors(std::initializer_list<const TensorDesc*> descs) {
+  for (const TensorDesc* d : descs)
+    if (!d) return kBadParamNullPointer;
+  const TensorDesc& first = **descs.begin();
+  for (const TensorDesc* d : descs)
+    if (!d->set || !same_dims(*d, first) || d->type != first.type) return kBadParam;
+  for (const TensorDesc* d : descs)
+    if (!float_nchw(*d)) return kNotSupported;
+  return kSuccess;
+}
+
+bool all_given(std::initializer_list<const void*> pointers) {
+  for (const void* p : pointers)
+    if (!p) return false;
+  return true;
+}
+
+// ---- pooling ----
+
+// One pooling call's shapes and settings, copied out of the descriptors.
+struct PoolGeometry {
+  int n, c, h, w, oh, ow;
+  int window_h, window_w, pad_h, pad_w, stride_h, stride_w, mode;
+  bool propagate_nan;
+  size_t x_size() const { return size_t(n) * c * h * w; }
+  size_t y_size() const { return size_t(n) * c * oh * ow; }
+  bool max() const { return mode == kPoolMax || mode == kPoolMaxDeterministic; }
+};
+
+int pool_geometry(const PoolingDesc* p, const TensorDesc* x, PoolGeometry& g) {
+  if (!p || !x) return kBadParamNullPointer;
+  if (!p->set || !x->set) return kBadParam;
+  g = PoolGeometry{x->n, x->c, x->h, x->w, 0, 0, p->window_h, p->window_w, p->pad_h, p->pad_w, p->stride_h,
+                   p->stride_w, p->mode, p->nan == kPropagateNan};
+  // 1 + (in + 2 * pad - window) / stride, the convolution's formula without dilation.
+  g.oh = output_dim(x->h, p->pad_h, p->window_h, 1, p->stride_h);
+  g.ow = output_dim(x->w, p->pad_w, p->window_w, 1, p->stride_w);
+  if (g.oh < 1 || g.ow < 1) return kBadParam;
+  return kSuccess;
+}
+
+// The computing calls' check: x and y (and their gradients) as the pooling gives them.
+int full_pool_geometry(const PoolingDesc* p, const TensorDesc* x, const TensorDesc* y, PoolGeometry& g) {
+  if (!y) return kBadParamNullPointer;
+  if (int st = pool_geometry(p, x, g); st != kSuccess) return st;
+  if (!y->set || y->type != x->type || y->n != g.n || y->c != g.c || y->h != g.oh || y->w != g.ow) return kBadParam;
+  if (!float_nchw(*x) || !float_nchw(*y)) return kNotSupported;
+  return kSuccess;
+}
+
+// Calls body(offset in the image plane) for each element of window (oy, ox) inside the image,
+// in row-major window order; returns their count. Padding is never an element: as pad < window,
+// every window holds at least one.
+template <typename Body>
+int for_each_in_window(const PoolGeometry& g, int oy, int ox, Body body) {
+  int count = 0;
+  for (int i = 0; i < g.window_h; ++i) {
+    const int iy = oy * g.stride_h - g.pad_h + i;
+    if (iy < 0 || iy >= g.h) continue;
+    for (int j = 0; j < g.window_w; ++j) {
+      const int ix = ox * g.stride_w - g.pad_w + j;
+      if (ix < 0 || ix >= g.w) continue;
+      body(size_t(iy) * g.w + ix);
+      ++count;
+    }
+  }
+  return count;
+}
+
+int average_divisor(const PoolGeometry& g, int oy, int ox) {
+  if (g.mode == kPoolAverageIncludePadding) return g.window_h * g.window_w;
+  return for_each_in_window(g, oy, ox, [](size_t) {});
+}
+
+void pool_forward(const PoolGeometry& g, const float* x, float* y, float alpha, float beta) {
+  std::vector<double> acc(g.y_size());
+  const size_t plane = size_t(g.h) * g.w;
+  for (size_t p = 0; p < size_t(g.n) * g.c; ++p) {
+    const float* xp = x + p * plane;
+    for (int oy = 0; oy < g.oh; ++oy)
+      for (int ox = 0; ox < g.ow; ++ox) {
+        double result;
+        if (g.max()) {
+          // NaN never wins a comparison, so without propagation NaNs are skipped; a window of
+          // NaNs only gives -inf (the stand-in's choice: the maximum of no numbers).
+          double best = -std::numeric_limits<double>::infinity();
+          bool saw_nan = false;
+          for_each_in_window(g, oy, ox, [&](size_t i) {
+            if (std::isnan(xp[i])) saw_nan = true;
+            else if (xp[i] > best) best = xp[i];
+          });
+          result = saw_nan && g.propagate_nan ? std::numeric_limits<double>::quiet_NaN() : best;
+        } else {
+          double sum = 0;
+          for_each_in_window(g, oy, ox, [&](size_t i) { sum += xp[i]; });
+          result = sum / average_divisor(g, oy, ox);
+        }
+        acc[(p * g.oh + oy) * g.ow + ox] = result;
+      }
+  }
+  blend(y, acc, alpha, beta);
+}
+
+// Max pooling routes each output's gradient to the element of its window equal to the output
+// (NaN matching NaN). On ties the stand-in picks the FIRST such element in row-major window
+// order; the real library may pick another one.
+void pool_backward(const PoolGeometry& g, const float* y, const float* dy, const float* x, float* dx, float alpha,
+                   float beta) {
+  std::vector<double> acc(g.x_size(), 0.0);
+  const size_t plane = size_t(g.h) * g.w;
+  for (size_t p = 0; p < size_t(g.n) * g.c; ++p) {
+    const float* xp = x + p * plane;
+    double* ap = acc.data() + p * plane;
+    for (int oy = 0; oy < g.oh; ++oy)
+      for (int ox = 0; ox < g.ow; ++ox) {
+        const size_t o = (p * g.oh + oy) * g.ow + ox;
+        if (g.max()) {
+          const float target = y[o];
+          bool routed = false;
+          for_each_in_window(g, oy, ox, [&](size_t i) {
+            if (routed) return;
+            if (xp[i] == target || (std::isnan(xp[i]) && std::isnan(target))) {
+              ap[i] += dy[o];
+              routed = true;
+            }
+          });
+        } else {
+          const double share = double(dy[o]) / average_divisor(g, oy, ox);
+          for_each_in_window(g, oy, ox, [&](size_t i) { ap[i] += share; });
+        }
+      }
+  }
+  blend(dx, acc, alpha, beta);
+}
+
+// ---- activation ----
+
+// cudnnActivationForward/Backward compute these modes; IDENTITY is documented for
+// cudnnConvolutionBiasActivationForward only ("does not work with cudnnActivationForward() or
+// cudnnActivationBackward()"), and SWISH is not reproduced: both NOT_SUPPORTED here.
+bool computed_activation(int mode) { return mode >= kSigmoid && mode <= kElu; }
+
+// The reluNanOpt applies to the two ReLU modes (the clamps); the other modes propagate NaN as
+// arithmetic does.
+double activate(int mode, bool propagate_nan, double coef, double x) {
+  switch (mode) {
+    case kSigmoid: return 1.0 / (1.0 + std::exp(-x));
+    case kTanh: return std::tanh(x);
+    case kRelu:
+      if (std::isnan(x)) return propagate_nan ? x : 0.0;
+      return x > 0 ? x : 0.0;
+    case kClippedRelu:
+      if (std::isnan(x)) return propagate_nan ? x : 0.0;
+      return std::min(std::max(x, 0.0), coef);
+    case kElu: return x > 0 ? x : coef * std::expm1(x);
+  }
+  return x;
+}
+
+// d(activation)/dx * dy, from the forward's output y where the derivative is a function of it.
+double activation_gradient(int mode, double coef, double y, double dy, double x) {
+  switch (mode) {
+    case kSigmoid: return dy * y * (1.0 - y);
+    case kTanh: return dy * (1.0 - y * y);
+    case kRelu: return x > 0 ? dy : 0.0;
+    case kClippedRelu: return x > 0 && x < coef ? dy : 0.0;
+    case kElu: return x > 0 ? dy : dy * (y + coef);
+  }
+  return dy;
+}
+
+int activation_settings(const ActivationDesc* a) {
+  if (!a) return kBadParamNullPointer;
+  if (!a->set) return kBadParam;
+  if (!computed_activation(a->mode)) return kNotSupported;
+  return kSuccess;
+}
+
+// ---- softmax ----
+
+// The rows a softmax runs along: element k of row (o, s) lies at (o * length + k) * inner + s.
+struct SoftmaxGeometry {
+  size_t outer, length, inner;
+  bool log;
+  size_t size() const { return outer * length * inner; }
+};
+
+int softmax_geometry(int algo, int mode, const TensorDesc& t, SoftmaxGeometry& g) {
+  if (algo < 0 || algo > kSoftmaxLog || (mode != kSoftmaxModeInstance && mode != kSoftmaxModeChannel))
+    return kBadParam;
+  const size_t plane = size_t(t.h) * t.w;
+  g = mode == kSoftmaxModeInstance ? SoftmaxGeometry{size_t(t.n), size_t(t.c) * plane, 1, algo == kSoftmaxLog}
+                                   : SoftmaxGeometry{size_t(t.n), size_t(t.c), plane, algo == kSoftmaxLog};
+  return kSuccess;
+}
+
+template <typename Body>
+void for_each_softmax_row(const SoftmaxGeometry& g, Body body) {
+  for (size_t o = 0; o < g.outer; ++o)
+    for (size_t s = 0; s < g.inner; ++s) body(o * g.length * g.inner + s);
+}
+
+void softmax_forward(const SoftmaxGeometry& g, const float* x, float* y, float alpha, float beta) {
+  std::vector<double> acc(g.size());
+  for_each_softmax_row(g, [&](size_t base) {
+    // Both FAST and ACCURATE subtract the row's maximum (so no exp overflows).
+    double top = -std::numeric_limits<double>::infinity();
+    for (size_t k = 0; k < g.length; ++k) top = std::max(top, double(x[base + k * g.inner]));
+    double sum = 0;
+    for (size_t k = 0; k < g.length; ++k) sum += std::exp(double(x[base + k * g.inner]) - top);
+    const double log_sum = std::log(sum);
+    for (size_t k = 0; k < g.length; ++k) {
+      const size_t i = base + k * g.inner;
+      const double shifted = double(x[i]) - top;
+      acc[i] = g.log ? shifted - log_sum : std::exp(shifted) / sum;
+    }
+  });
+  blend(y, acc, alpha, beta);
+}
+
+void softmax_backward(const SoftmaxGeometry& g, const float* y, const float* dy, float* dx, float alpha, float beta) {
+  std::vector<double> acc(g.size());
+  for_each_softmax_row(g, [&](size_t base) {
+    double reduced = 0;  // softmax: sum(dy * y); log-softmax: sum(dy)
+    for (size_t k = 0; k < g.length; ++k) {
+      const size_t i = base + k * g.inner;
+      reduced += g.log ? double(dy[i]) : double(dy[i]) * y[i];
+    }
+    for (size_t k = 0; k < g.length; ++k) {
+      const size_t i = base + k * g.inner;
+      acc[i] = g.log ? dy[i] - std::exp(double(y[i])) * reduced : y[i] * (dy[i] - reduced);
+    }
+  });
+  blend(dx, acc, alpha, beta);
+}
+
+// ---- batch normalization ----
+
+struct BatchNormGeometry {
+  int n, c, h, w;
+  size_t plane() const { return size_t(h) * w; }
+  size_t per_channel() const { return size_t(n) * h * w; }  // m, the elements behind each statistic
+  size_t size() const { return size_t(n) * c * h * w; }
+};
+
+// x and y (or x, dy and dx) of one shape, the parameter tensor 1xCx1x1 (spatial modes only).
+int batch_norm_geometry(int mode, std::initializer_list<const TensorDesc*> data, const TensorDesc* bn,
+                        BatchNormGeometry& g) {
+  if (!bn) return kBadParamNullPointer;
+  if (mode < kBatchNormPerActivation || mode > kBatchNormSpatialPersistent) return kBadParam;
+  if (int st = matching_float_tensors(data); st == kBadParamNullPointer || st == kBadParam) return st;
+  if (mode == kBatchNormPerActivation) return kNotSupported;
+  const TensorDesc& x = **data.begin();
+  if (!bn->set || bn->n != 1 || bn->c != x.c || bn->h != 1 || bn->w != 1) return kBadParam;
+  if (!float_nchw(x) || !float_nchw(*bn)) return kNotSupported;
+  g = BatchNormGeometry{x.n, x.c, x.h, x.w};
+  return kSuccess;
+}
+
+bool valid_epsilon(double eps) { return eps >= kBatchNormMinEpsilon; }  // false for NaN too
+
+template <typename Body>
+void for_each_in_channel(const BatchNormGeometry& g, int c, Body body) {
+  for (int n = 0; n < g.n; ++n) {
+    const size_t base = (size_t(n) * g.c + c) * g.plane();
+    for (size_t s = 0; s < g.plane(); ++s) body(base + s);
+  }
+}
+
+// Mean and biased variance of channel c, two passes in double.
+void channel_statistics(const BatchNormGeometry& g, const float* x, int c, double& mean, double& variance) {
+  double sum = 0;
+  for_each_in_channel(g, c, [&](size_t i) { sum += x[i]; });
+  mean = sum / double(g.per_channel());
+  double squares = 0;
+  for_each_in_channel(g, c, [&](size_t i) { squares += (x[i] - mean) * (x[i] - mean); });
+  variance = squares / double(g.per_channel());
+}
+
+int read_scalar(const void* p, float& v) {
+  if (!p) return kBadParamNullPointer;
+  v = *static_cast<const float*>(p);
+  return kSuccess;
+}
+
+}  // namespace
+
+using cudnnPoolingDescriptor_t = PoolingDesc*;
+using cudnnActivationDescriptor_t = ActivationDesc*;
+
+// ---- pooling ------------------------------------------------------------------------------
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnCreatePoolingDescriptor(cudnnPoolingDescriptor_t* desc) {
+  if (!desc) return kBadParamNullPointer;
+  *desc = new PoolingDesc();
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSetPooling2dDescriptor(cudnnPoolingDescriptor_t desc, int mode, int nan_opt,
+                                                                 int window_h, int window_w, int pad_h, int pad_w,
+                                                                 int stride_h, int stride_w) {
+  if (!desc) return kBadParamNullPointer;
+  if (mode < kPoolMax || mode > kPoolMaxDeterministic || (nan_opt != 0 && nan_opt != kPropagateNan)) return kBadParam;
+  if (window_h < 1 || window_w < 1 || stride_h < 1 || stride_w < 1 || pad_h < 0 || pad_w < 0) return kBadParam;
+  // A window wholly in the padding would have nothing to pool.
+  if (pad_h >= window_h || pad_w >= window_w) return kBadParam;
+  *desc = PoolingDesc{true, mode, nan_opt, window_h, window_w, pad_h, pad_w, stride_h, stride_w};
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnDestroyPoolingDescriptor(cudnnPoolingDescriptor_t desc) {
+  delete desc;
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnGetPooling2dForwardOutputDim(cudnnPoolingDescriptor_t desc,
+                                                                       cudnnTensorDescriptor_t x, int* n, int* c,
+                                                                       int* h, int* w) {
+  if (!n || !c || !h || !w) return kBadParamNullPointer;
+  PoolGeometry g{};
+  if (int st = pool_geometry(desc, x, g); st != kSuccess) return st;
+  *n = g.n;
+  *c = g.c;
+  *h = g.oh;
+  *w = g.ow;
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnPoolingForward(cudnnHandle_t h, cudnnPoolingDescriptor_t desc,
+                                                         const void* alpha, cudnnTensorDescriptor_t x_desc,
+                                                         const void* x, const void* beta,
+                                                         cudnnTensorDescriptor_t y_desc, void* y) {
+  if (!h) return kNotInitialized;
+  PoolGeometry g{};
+  if (int st = full_pool_geometry(desc, x_desc, y_desc, g); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({x, y})) return kBadParamNullPointer;
+  stand_in::on_device([=]() { pool_forward(g, static_cast<const float*>(x), static_cast<float*>(y), a, b); });
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t h, cudnnPoolingDescriptor_t desc,
+                                                          const void* alpha, cudnnTensorDescriptor_t y_desc,
+                                                          const void* y, cudnnTensorDescriptor_t dy_desc,
+                                                          const void* dy, cudnnTensorDescriptor_t x_desc,
+                                                          const void* x, const void* beta,
+                                                          cudnnTensorDescriptor_t dx_desc, void* dx) {
+  if (!h) return kNotInitialized;
+  PoolGeometry g{};
+  if (int st = full_pool_geometry(desc, x_desc, y_desc, g); st != kSuccess) return st;
+  if (int st = matching_float_tensors({y_desc, dy_desc}); st != kSuccess) return st;
+  if (int st = matching_float_tensors({x_desc, dx_desc}); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({y, dy, x, dx})) return kBadParamNullPointer;
+  stand_in::on_device([=]() {
+    pool_backward(g, static_cast<const float*>(y), static_cast<const float*>(dy), static_cast<const float*>(x),
+                  static_cast<float*>(dx), a, b);
+  });
+  return kSuccess;
+}
+
+// ---- activation ---------------------------------------------------------------------------
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnCreateActivationDescriptor(cudnnActivationDescriptor_t* desc) {
+  if (!desc) return kBadParamNullPointer;
+  *desc = new ActivationDesc();
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSetActivationDescriptor(cudnnActivationDescriptor_t desc, int mode,
+                                                                  int nan_opt, double coef) {
+  if (!desc) return kBadParamNullPointer;
+  if (mode < kSigmoid || mode > kSwish || (nan_opt != 0 && nan_opt != kPropagateNan) || std::isnan(coef))
+    return kBadParam;
+  *desc = ActivationDesc{true, mode, nan_opt, coef};
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnDestroyActivationDescriptor(cudnnActivationDescriptor_t desc) {
+  delete desc;
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnActivationForward(cudnnHandle_t h, cudnnActivationDescriptor_t desc,
+                                                            const void* alpha, cudnnTensorDescriptor_t x_desc,
+                                                            const void* x, const void* beta,
+                                                            cudnnTensorDescriptor_t y_desc, void* y) {
+  if (!h) return kNotInitialized;
+  if (int st = activation_settings(desc); st != kSuccess) return st;
+  if (int st = matching_float_tensors({x_desc, y_desc}); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({x, y})) return kBadParamNullPointer;
+  const int mode = desc->mode;
+  const bool propagate = desc->nan == kPropagateNan;
+  const double coef = desc->coef;
+  const size_t count = element_count(*x_desc);
+  stand_in::on_device([=]() {
+    const float* xs = static_cast<const float*>(x);
+    std::vector<double> acc(count);
+    for (size_t i = 0; i < count; ++i) acc[i] = activate(mode, propagate, coef, xs[i]);
+    blend(static_cast<float*>(y), acc, a, b);
+  });
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnActivationBackward(cudnnHandle_t h, cudnnActivationDescriptor_t desc,
+                                                             const void* alpha, cudnnTensorDescriptor_t y_desc,
+                                                             const void* y, cudnnTensorDescriptor_t dy_desc,
+                                                             const void* dy, cudnnTensorDescriptor_t x_desc,
+                                                             const void* x, const void* beta,
+                                                             cudnnTensorDescriptor_t dx_desc, void* dx) {
+  if (!h) return kNotInitialized;
+  if (int st = activation_settings(desc); st != kSuccess) return st;
+  if (int st = matching_float_tensors({y_desc, dy_desc, x_desc, dx_desc}); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({y, dy, x, dx})) return kBadParamNullPointer;
+  const int mode = desc->mode;
+  const double coef = desc->coef;
+  const size_t count = element_count(*x_desc);
+  stand_in::on_device([=]() {
+    const float *ys = static_cast<const float*>(y), *dys = static_cast<const float*>(dy),
+                *xs = static_cast<const float*>(x);
+    std::vector<double> acc(count);
+    for (size_t i = 0; i < count; ++i) acc[i] = activation_gradient(mode, coef, ys[i], dys[i], xs[i]);
+    blend(static_cast<float*>(dx), acc, a, b);
+  });
+  return kSuccess;
+}
+
+// ---- softmax ------------------------------------------------------------------------------
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSoftmaxForward(cudnnHandle_t h, int algo, int mode, const void* alpha,
+                                                         cudnnTensorDescriptor_t x_desc, const void* x,
+                                                         const void* beta, cudnnTensorDescriptor_t y_desc, void* y) {
+  if (!h) return kNotInitialized;
+  if (int st = matching_float_tensors({x_desc, y_desc}); st != kSuccess) return st;
+  SoftmaxGeometry g{};
+  if (int st = softmax_geometry(algo, mode, *x_desc, g); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({x, y})) return kBadParamNullPointer;
+  stand_in::on_device([=]() { softmax_forward(g, static_cast<const float*>(x), static_cast<float*>(y), a, b); });
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnSoftmaxBackward(cudnnHandle_t h, int algo, int mode, const void* alpha,
+                                                          cudnnTensorDescriptor_t y_desc, const void* y,
+                                                          cudnnTensorDescriptor_t dy_desc, const void* dy,
+                                                          const void* beta, cudnnTensorDescriptor_t dx_desc,
+                                                          void* dx) {
+  if (!h) return kNotInitialized;
+  if (int st = matching_float_tensors({y_desc, dy_desc, dx_desc}); st != kSuccess) return st;
+  SoftmaxGeometry g{};
+  if (int st = softmax_geometry(algo, mode, *y_desc, g); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({y, dy, dx})) return kBadParamNullPointer;
+  stand_in::on_device([=]() {
+    softmax_backward(g, static_cast<const float*>(y), static_cast<const float*>(dy), static_cast<float*>(dx), a, b);
+  });
+  return kSuccess;
+}
+
+// ---- batch normalization ------------------------------------------------------------------
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnDeriveBNTensorDescriptor(cudnnTensorDescriptor_t derived,
+                                                                   cudnnTensorDescriptor_t x, int mode) {
+  if (!derived || !x) return kBadParamNullPointer;
+  if (!x->set || mode < kBatchNormPerActivation || mode > kBatchNormSpatialPersistent) return kBadParam;
+  // Parameters are double for double data and float for every other type.
+  const int type = x->type == kDataDouble ? kDataDouble : kDataFloat;
+  *derived = mode == kBatchNormPerActivation ? TensorDesc{true, kFormatNCHW, type, 1, x->c, x->h, x->w}
+                                             : TensorDesc{true, kFormatNCHW, type, 1, x->c, 1, 1};
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnBatchNormalizationForwardTraining(
+    cudnnHandle_t h, int mode, const void* alpha, const void* beta, cudnnTensorDescriptor_t x_desc, const void* x,
+    cudnnTensorDescriptor_t y_desc, void* y, cudnnTensorDescriptor_t bn_desc, const void* scale, const void* bias,
+    double average_factor, void* running_mean, void* running_var, double eps, void* save_mean, void* save_inv_std) {
+  if (!h) return kNotInitialized;
+  BatchNormGeometry g{};
+  if (int st = batch_norm_geometry(mode, {x_desc, y_desc}, bn_desc, g); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({x, y, scale, bias})) return kBadParamNullPointer;
+  // The running statistics, and the saved ones, are given or left out in pairs.
+  if ((running_mean == nullptr) != (running_var == nullptr)) return kBadParam;
+  if ((save_mean == nullptr) != (save_inv_std == nullptr)) return kBadParam;
+  if (!valid_epsilon(eps)) return kBadParam;
+  if (g.per_channel() < 2) return kBadParam;  // one value per channel has no variance to train with
+  stand_in::on_device([=]() {
+    const float* xs = static_cast<const float*>(x);
+    const float *gamma = static_cast<const float*>(scale), *shift = static_cast<const float*>(bias);
+    const double m = double(g.per_channel());
+    std::vector<double> acc(g.size());
+    for (int c = 0; c < g.c; ++c) {
+      double mean = 0, variance = 0;
+      channel_statistics(g, xs, c, mean, variance);
+      const double inv_std = 1.0 / std::sqrt(variance + eps);
+      for_each_in_channel(g, c, [&](size_t i) { acc[i] = gamma[c] * (xs[i] - mean) * inv_std + shift[c]; });
+      if (running_mean) {
+        // The running variance is the unbiased one (m / (m - 1)), as frameworks expect.
+        float *rm = static_cast<float*>(running_mean), *rv = static_cast<float*>(running_var);
+        rm[c] = static_cast<float>(rm[c] * (1.0 - average_factor) + average_factor * mean);
+        rv[c] = static_cast<float>(rv[c] * (1.0 - average_factor) + average_factor * variance * m / (m - 1.0));
+      }
+      if (save_mean) {
+        static_cast<float*>(save_mean)[c] = static_cast<float>(mean);
+        static_cast<float*>(save_inv_std)[c] = static_cast<float>(inv_std);
+      }
+    }
+    blend(static_cast<float*>(y), acc, a, b);
+  });
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnBatchNormalizationForwardInference(
+    cudnnHandle_t h, int mode, const void* alpha, const void* beta, cudnnTensorDescriptor_t x_desc, const void* x,
+    cudnnTensorDescriptor_t y_desc, void* y, cudnnTensorDescriptor_t bn_desc, const void* scale, const void* bias,
+    const void* est_mean, const void* est_var, double eps) {
+  if (!h) return kNotInitialized;
+  BatchNormGeometry g{};
+  if (int st = batch_norm_geometry(mode, {x_desc, y_desc}, bn_desc, g); st != kSuccess) return st;
+  float a = 0, b = 0;
+  if (int st = read_scalars(alpha, beta, a, b); st != kSuccess) return st;
+  if (!all_given({x, y, scale, bias, est_mean, est_var})) return kBadParamNullPointer;
+  if (!valid_epsilon(eps)) return kBadParam;
+  stand_in::on_device([=]() {
+    const float* xs = static_cast<const float*>(x);
+    const float *gamma = static_cast<const float*>(scale), *shift = static_cast<const float*>(bias),
+                *mean = static_cast<const float*>(est_mean), *var = static_cast<const float*>(est_var);
+    std::vector<double> acc(g.size());
+    for (int c = 0; c < g.c; ++c) {
+      const double inv_std = 1.0 / std::sqrt(double(var[c]) + eps);
+      for_each_in_channel(g, c, [&](size_t i) { acc[i] = gamma[c] * (xs[i] - double(mean[c])) * inv_std + shift[c]; });
+    }
+    blend(static_cast<float*>(y), acc, a, b);
+  });
+  return kSuccess;
+}
+
+LRFACE_STAND_IN_EXPORT cudnnStatus_t cudnnBatchNormalizationBackward(
+    cudnnHandle_t h, int mode, const void* alpha_data, const void* beta_data, const void* alpha_param,
+    const void* beta_param, cudnnTensorDescriptor_t x_desc, const void* x, cudnnTensorDescriptor_t dy_desc,
+    const void* dy, cudnnTensorDescriptor_t dx_desc, void* dx, cudnnTensorDescriptor_t bn_desc, const void* scale,
+    void* dscale, void* dbias, double eps, const void* saved_mean, const void* saved_inv_std) {
+  if (!h) return kNotInitialized;
+  BatchNormGeometry g{};
+  if (int st = batch_norm_geometry(mode, {x_desc, dy_desc, dx_desc}, bn_desc, g); st != kSuccess) return st;
+  float ad = 0, bd = 0, ap = 0, bp = 0;
+  if (int st = read_scalars(alpha_data, beta_data, ad, bd); st != kSuccess) return st;
+  if (int st = read_scalar(alpha_param, ap); st != kSuccess) return st;
+  if (int st = read_scalar(beta_param, bp); st != kSuccess) return st;
+  if (!all_given({x, dy, dx, scale, dscale, dbias})) return kBadParamNullPointer;
+  if ((saved_mean == nullptr) != (saved_inv_std == nullptr)) return kBadParam;
+  if (!valid_epsilon(eps)) return kBadParam;
+  stand_in::on_device([=]() {
+    const float *xs = static_cast<const float*>(x), *dys = static_cast<const float*>(dy),
+                *gamma = static_cast<const float*>(scale);
+    const double m = double(g.per_channel());
+    std::vector<double> dx_acc(g.size()), dscale_acc(size_t(g.c)), dbias_acc(size_t(g.c));
+    for (int c = 0; c < g.c; ++c) {
+      double mean = 0, inv_std = 0;
+      if (saved_mean) {
+        mean = static_cast<const float*>(saved_mean)[c];
+        inv_std = static_cast<const float*>(saved_inv_std)[c];
+      } else {
+        double variance = 0;
+        channel_statistics(g, xs, c, mean, variance);
+        inv_std = 1.0 / std::sqrt(variance + eps);
+      }
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for_each_in_channel(g, c, [&](size_t i) {
+        sum_dy += dys[i];
+        sum_dy_xhat += dys[i] * (xs[i] - mean) * inv_std;
+      });
+      for_each_in_channel(g, c, [&](size_t i) {
+        const double xhat = (xs[i] - mean) * inv_std;
+        dx_acc[i] = gamma[c] * inv_std / m * (m * dys[i] - sum_dy - xhat * sum_dy_xhat);
+      });
+      dscale_acc[size_t(c)] = sum_dy_xhat;
+      dbias_acc[size_t(c)] = sum_dy;
+    }
+    blend(static_cast<float*>(dx), dx_acc, ad, bd);
+    blend(static_cast<float*>(dscale), dscale_acc, ap, bp);
+    blend(static_cast<float*>(dbias), dbias_acc, ap, bp);
+  });
+  return kSuccess;
 }
