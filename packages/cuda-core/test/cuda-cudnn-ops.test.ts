@@ -168,7 +168,7 @@ describe.skipIf(!cudaDevice)(`CUDA pooling, activations, softmax and batch norm 
         { name: 'training, affine', options: { training: true, affine: true, shape: [4, 3, 5, 6] }, cudnnCalls: 2 },
         { name: 'training, without weight and bias', options: { training: true, affine: false, shape: [3, 5, 4, 4] }, cudnnCalls: 2 },
         { name: 'training on [N, C] (one value per sample)', options: { training: true, affine: true, shape: [16, 6] }, cudnnCalls: 2 },
-        // An epsilon below cuDNN 8's smallest, and eval mode: the own kernels.
+        // An epsilon below cuDNN 8's smallest, and eval mode: the own kernels, both ways.
         { name: 'training with eps 1e-7 (own kernel)', options: { training: true, affine: true, eps: 1e-7, shape: [4, 3, 5, 6] }, cudnnCalls: 0 },
         { name: 'eval mode (own kernel)', options: { training: false, affine: true, shape: [4, 3, 5, 6] }, cudnnCalls: 0 },
       ];

@@ -172,6 +172,7 @@ describe('batch norm kernels re-check their arguments natively', () => {
     expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, s(small), 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 1], true, 0.1, 1e-5)).toThrow(RangeError);
     expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, null, 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 1], false, 0.1, 1e-5)).toThrow(RangeError);
     expect(() => kernels.batch_norm(s(y), 0, s(x), 0, null, 0, null, 0, null, 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 2], true, 0.1, 1e-5)).toThrow(RangeError);
-    expect(() => kernels.batch_norm_backward(s(y), 0, null, 0, null, 0, s(x), 0, s(y), 0, null, 0, s(small), 0, s(stat), 0, [2, 3, 1], true)).toThrow(RangeError);
+    expect(() => kernels.batch_norm_backward(s(y), 0, null, 0, null, 0, s(x), 0, s(y), 0, null, 0, s(small), 0, s(stat), 0, [2, 3, 1], true, 1e-5)).toThrow(RangeError);
+    expect(() => kernels.batch_norm_backward(s(y), 0, null, 0, null, 0, s(x), 0, s(y), 0, null, 0, s(stat), 0, s(stat), 0, [2, 3, 1], true, 0)).toThrow(/batch_norm_backward: bad eps/);
   });
 });

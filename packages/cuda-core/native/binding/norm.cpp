@@ -32,9 +32,9 @@ LRFACE_BINDING(batch_norm) {
     float* mean = a.dev_f32(12, c, dev);
     float* invstd = a.dev_f32(14, c, dev);
     float* y = a.dev_f32(0, numel, dev);
-    const auto m = static_cast<float>(momentum), e = static_cast<float>(eps);
-    if (training && cuda::cudnn_batch_norm_training(dev, n, c, hw, x, w, b, rm, rv, m, e, mean, invstd, y)) return;
-    return cuda::batch_norm_forward(dev, n, c, hw, x, w, b, rm, rv, training, m, e, mean, invstd, y);
+    const auto m = static_cast<float>(momentum);
+    if (training && cuda::cudnn_batch_norm_training(dev, n, c, hw, x, w, b, rm, rv, m, eps, mean, invstd, y)) return;
+    return cuda::batch_norm_forward(dev, n, c, hw, x, w, b, rm, rv, training, m, static_cast<float>(eps), mean, invstd, y);
   }
 #endif
   float* y = a.f32(0, numel);
@@ -48,12 +48,15 @@ LRFACE_BINDING(batch_norm) {
 }
 
 // batch_norm_backward(gx|null, gxOff, gw|null, gwOff, gb|null, gbOff, x, xOff, gy, gyOff, weight|null, wOff,
-//                     mean, mOff, invstd, iOff, [n, c, hw], training)
+//                     mean, mOff, invstd, iOff, [n, c, hw], training, eps)
+// eps is the forward's (cuDNN takes the backward pass only where it took the forward).
 LRFACE_BINDING(batch_norm_backward) {
   auto d = a.ints(16);
   LR_CHECK(d.size() == 3 && d[0] >= 0 && d[1] >= 1 && d[2] >= 0, Range, "batch_norm_backward: bad sizes");
   const int64_t n = d[0], c = d[1], hw = d[2];
   const int64_t numel = checked_product("batch_norm_backward", {n, c, hw});
+  const double eps = a.f64(18);
+  LR_CHECK(eps > 0, Range, "batch_norm_backward: bad eps");
 #ifdef LRFACE_WITH_CUDA
   if (int dev = a.device_of(6); dev != Storage::kHost) {
     const float* x = a.dev_f32(6, numel, dev);
@@ -65,7 +68,7 @@ LRFACE_BINDING(batch_norm_backward) {
     float* gw = a.is_null(2) ? nullptr : a.dev_f32(2, c, dev);
     float* gb = a.is_null(4) ? nullptr : a.dev_f32(4, c, dev);
     const bool training = a.boolean(17);
-    if (training && cuda::cudnn_batch_norm_backward(dev, n, c, hw, x, gy, w, mean, invstd, gx, gw, gb)) return;
+    if (training && cuda::cudnn_batch_norm_backward(dev, n, c, hw, x, gy, w, mean, invstd, eps, gx, gw, gb)) return;
     return cuda::batch_norm_backward(dev, n, c, hw, x, gy, w, mean, invstd, training, gx, gw, gb);
   }
 #endif

@@ -55,7 +55,7 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: T
   kernels.batch_norm(...ref(y), ...ref(t.x), ...opt(t.weight), ...opt(t.bias), ...opt(t.runningMean), ...opt(t.runningVar), ...ref(mean), ...ref(invstd), [n, c, hw], a.training, a.momentum, a.eps);
   const saved: Record<string, Tensor> = { x: t.x, mean, invstd };
   if (t.weight) saved.weight = t.weight;
-  record(op, [t.x, null, null, t.weight, t.bias], y, saved, { dims: [n, c, hw], training: a.training });
+  record(op, [t.x, null, null, t.weight, t.bias], y, saved, { dims: [n, c, hw], training: a.training, eps: a.eps });
   mean.dispose();
   invstd.dispose();
   return y;
@@ -68,6 +68,6 @@ registerGradient('batch_norm', (ctx, g) => {
   const gw = ctx.needsGrad[3] ? empty([c], 'float32', g._deviceIndex) : null;
   const gb = ctx.needsGrad[4] ? empty([c], 'float32', g._deviceIndex) : null;
   const opt = (v: Tensor | null | undefined) => (v ? ref(v) : [null, 0]);
-  kernels.batch_norm_backward(...opt(gx), ...opt(gw), ...opt(gb), ...ref(x), ...ref(g), ...opt(weight), ...ref(mean), ...ref(invstd), ctx.attrs.dims as number[], ctx.attrs.training as boolean);
+  kernels.batch_norm_backward(...opt(gx), ...opt(gw), ...opt(gb), ...ref(x), ...ref(g), ...opt(weight), ...ref(mean), ...ref(invstd), ctx.attrs.dims as number[], ctx.attrs.training as boolean, ctx.attrs.eps as number);
   return [gx, null, null, gw, gb];
 });

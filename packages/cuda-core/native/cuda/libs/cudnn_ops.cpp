@@ -215,7 +215,7 @@ struct ChannelParams {
 }  // namespace
 
 bool cudnn_batch_norm_training(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
-                               const float* bias, float* running_mean, float* running_var, float momentum, float eps,
+                               const float* bias, float* running_mean, float* running_var, float momentum, double eps,
                                float* mean, float* invstd, float* y) {
   const CudnnApi* api = cudnn_api();
   const CudnnOpsApi* ops = cudnn_ops_api();
@@ -234,11 +234,11 @@ bool cudnn_batch_norm_training(int device, int64_t n, int64_t c, int64_t hw, con
 }
 
 bool cudnn_batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
-                               const float* weight, const float* mean, const float* invstd, float* gx, float* gw,
-                               float* gb) {
+                               const float* weight, const float* mean, const float* invstd, double eps, float* gx,
+                               float* gw, float* gb) {
   const CudnnApi* api = cudnn_api();
   const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !fits_int({n, c, hw}) || n * hw < 2) return false;
+  if (!api || !ops || !fits_int({n, c, hw}) || n * hw < 2 || eps < kBatchNormMinEpsilon) return false;
   ChannelParams scale(device, weight, c, 1.0f);
   // cuDNN writes all three gradients: the ones not asked for go to scratch blocks.
   DeviceBuffer gx_scratch(device, gx ? 0 : sizeof(float) * static_cast<size_t>(n * c * hw));
@@ -248,10 +248,9 @@ bool cudnn_batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, con
   float* dbias = gb ? gb : param_scratch.as<float>() + (gw ? 0 : c);
   CudnnSession session(*api, device);
   CudnnTensor xd(*api, i(n), i(c), i(hw), 1), pd(*api, 1, i(c), 1, 1);
-  // With the saved mean and inverse deviation given, epsilon is not used; cuDNN still checks it.
   LR_CUDA_CHECK(ops->BatchNormalizationBackward(session.handle(), cudnn::kBatchNormSpatial, &kOne, &kZero, &kOne,
                                                 &kZero, xd.get(), x, xd.get(), gy, xd.get(), dx, pd.get(), scale.ptr,
-                                                dscale, dbias, kBatchNormMinEpsilon, mean, invstd));
+                                                dscale, dbias, eps, mean, invstd));
   count_cudnn_op();
   return true;
 }

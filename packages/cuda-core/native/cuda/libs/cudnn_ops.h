@@ -30,10 +30,11 @@ bool cudnn_avg_pool2d_backward(int device, const cpu::PoolGeometry& g, bool coun
 // Batch norm in training mode (statistics of the batch), as ../kernels.h's batch_norm_forward /
 // batch_norm_backward with training = true.
 bool cudnn_batch_norm_training(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
-                               const float* bias, float* running_mean, float* running_var, float momentum, float eps,
+                               const float* bias, float* running_mean, float* running_var, float momentum, double eps,
                                float* mean, float* invstd, float* y);
+// eps is the forward's: the backward pass goes to cuDNN exactly where the forward did.
 bool cudnn_batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
-                               const float* weight, const float* mean, const float* invstd, float* gx, float* gw,
-                               float* gb);
+                               const float* weight, const float* mean, const float* invstd, double eps, float* gx,
+                               float* gw, float* gb);
 
 }  // namespace lrface::cuda
