@@ -43,59 +43,33 @@ int activation_mode(int code) {
 
 // NaN handling as the CPU kernels: ReLU maps NaN to 0 (v > 0 ? v : 0); sigmoid and tanh
 // compute NaN from NaN whatever the option.
-class ActivationDescriptor {
+class ActivationDescriptor : public CudnnDescriptor<cudnn::ActivationDesc> {
  public:
-  ActivationDescriptor(const CudnnOpsApi& ops, int mode) : ops_(ops) {
-    LR_CUDA_CHECK(ops.CreateActivationDescriptor(&desc_));
-    try {
-      LR_CUDA_CHECK(ops.SetActivationDescriptor(desc_, mode, cudnn::kNotPropagateNan, 0.0));
-    } catch (...) {
-      ops.DestroyActivationDescriptor(desc_);
-      throw;
-    }
-  }
-  ~ActivationDescriptor() { ops_.DestroyActivationDescriptor(desc_); }
-  ActivationDescriptor(const ActivationDescriptor&) = delete;
-  ActivationDescriptor& operator=(const ActivationDescriptor&) = delete;
-  cudnn::ActivationDesc get() const { return desc_; }
-
- private:
-  const CudnnOpsApi& ops_;
-  cudnn::ActivationDesc desc_ = nullptr;
+  ActivationDescriptor(const CudnnOpsApi& ops, int mode)
+      : CudnnDescriptor(ops.CreateActivationDescriptor, ops.DestroyActivationDescriptor, [&](cudnn::ActivationDesc d) {
+          LR_CUDA_CHECK(ops.SetActivationDescriptor(d, mode, cudnn::kNotPropagateNan, 0.0));
+        }) {}
 };
 
-// Whether cuDNN's pooling windows are the engine's for g. They differ with
-// dilation, padding larger at the bottom/right than at the top/left, or windows past the
-// padding (ceil mode). Where cuDNN's output size (floor of (h + 2 pad - k) / stride, plus one) equals
-// ours, every window of both lies within the padded input, so include-padding divisors are
-// kh * kw in both and exclude-padding ones count the same in-image elements.
+// Whether cuDNN's pooling windows are the engine's for g. They differ with dilation, padding
+// larger at the bottom/right than at the top/left, or windows past the padding (ceil mode).
+// Where cuDNN's output size (floor of (h + 2 pad - k) / stride, plus one) equals ours, every
+// window of both lies within the padded input, so include-padding divisors are kh * kw in
+// both and exclude-padding ones count the same in-image elements.
 bool same_windows(const cpu::PoolGeometry& g, int64_t pb, int64_t pr) {
   if (g.dh != 1 || g.dw != 1 || pb != g.pt || pr != g.pl) return false;
   if (!fits_int({g.planes, g.h, g.w}) || !fits_int({g.planes, g.out_h, g.out_w})) return false;
   return 1 + (g.h + 2 * g.pt - g.kh) / g.sh == g.out_h && 1 + (g.w + 2 * g.pl - g.kw) / g.sw == g.out_w;
 }
 
-class PoolingDescriptor {
+// A NaN in a window wins, as in the CPU kernels.
+class PoolingDescriptor : public CudnnDescriptor<cudnn::PoolingDesc> {
  public:
-  PoolingDescriptor(const CudnnOpsApi& ops, const cpu::PoolGeometry& g, int mode) : ops_(ops) {
-    LR_CUDA_CHECK(ops.CreatePoolingDescriptor(&desc_));
-    // A NaN in a window wins, as in the CPU kernels.
-    try {
-      LR_CUDA_CHECK(ops.SetPooling2dDescriptor(desc_, mode, cudnn::kPropagateNan, i(g.kh), i(g.kw), i(g.pt), i(g.pl),
-                                               i(g.sh), i(g.sw)));
-    } catch (...) {
-      ops.DestroyPoolingDescriptor(desc_);
-      throw;
-    }
-  }
-  ~PoolingDescriptor() { ops_.DestroyPoolingDescriptor(desc_); }
-  PoolingDescriptor(const PoolingDescriptor&) = delete;
-  PoolingDescriptor& operator=(const PoolingDescriptor&) = delete;
-  cudnn::PoolingDesc get() const { return desc_; }
-
- private:
-  const CudnnOpsApi& ops_;
-  cudnn::PoolingDesc desc_ = nullptr;
+  PoolingDescriptor(const CudnnOpsApi& ops, const cpu::PoolGeometry& g, int mode)
+      : CudnnDescriptor(ops.CreatePoolingDescriptor, ops.DestroyPoolingDescriptor, [&](cudnn::PoolingDesc d) {
+          LR_CUDA_CHECK(ops.SetPooling2dDescriptor(d, mode, cudnn::kPropagateNan, i(g.kh), i(g.kw), i(g.pt), i(g.pl),
+                                                   i(g.sh), i(g.sw)));
+        }) {}
 };
 
 bool pool_forward(int device, const cpu::PoolGeometry& g, int mode, const float* x, float* out) {

@@ -49,18 +49,39 @@ class LibrarySession {
 using CudnnSession = LibrarySession<CudnnApi, cudnn::Handle>;
 using CublasSession = LibrarySession<CublasApi, cublas::Handle>;
 
-// A 4-d float NCHW tensor descriptor for the length of one call.
-class CudnnTensor {
+// A cuDNN descriptor for the length of one call: created, set by `set` (destroyed again if
+// that throws), destroyed with the object.
+template <typename Desc>
+class CudnnDescriptor {
  public:
-  CudnnTensor(const CudnnApi& api, int n, int c, int h, int w);
-  ~CudnnTensor();
-  CudnnTensor(const CudnnTensor&) = delete;
-  CudnnTensor& operator=(const CudnnTensor&) = delete;
-  cudnn::TensorDesc get() const { return desc_; }
+  using Destroy = CudnnStatus (*)(Desc);
+  template <typename Set>
+  CudnnDescriptor(CudnnStatus (*create)(Desc*), Destroy destroy, Set set) : destroy_(destroy) {
+    LR_CUDA_CHECK(create(&desc_));
+    try {
+      set(desc_);
+    } catch (...) {
+      destroy_(desc_);
+      throw;
+    }
+  }
+  ~CudnnDescriptor() { destroy_(desc_); }
+  CudnnDescriptor(const CudnnDescriptor&) = delete;
+  CudnnDescriptor& operator=(const CudnnDescriptor&) = delete;
+  Desc get() const { return desc_; }
 
  private:
-  const CudnnApi& api_;
-  cudnn::TensorDesc desc_ = nullptr;
+  Destroy destroy_;
+  Desc desc_ = nullptr;
+};
+
+// A 4-d float NCHW tensor descriptor.
+class CudnnTensor : public CudnnDescriptor<cudnn::TensorDesc> {
+ public:
+  CudnnTensor(const CudnnApi& api, int n, int c, int h, int w)
+      : CudnnDescriptor(api.CreateTensorDescriptor, api.DestroyTensorDescriptor, [&](cudnn::TensorDesc d) {
+          LR_CUDA_CHECK(api.SetTensor4dDescriptor(d, cudnn::kTensorNCHW, cudnn::kDataFloat, n, c, h, w));
+        }) {}
 };
 
 }  // namespace lrface::cuda
