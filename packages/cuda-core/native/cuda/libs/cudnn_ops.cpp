@@ -72,109 +72,40 @@ class PoolingDescriptor : public CudnnDescriptor<cudnn::PoolingDesc> {
         }) {}
 };
 
-bool pool_forward(int device, const cpu::PoolGeometry& g, int mode, const float* x, float* out) {
+// Runs body(api, ops, handle) in a cuDNN session on `device` and counts the call, where the
+// library is in use, has the op entry points, and `takes` (the caller's checks) holds; false,
+// with nothing queued, otherwise.
+template <typename Body>
+bool run_op(int device, bool takes, Body body) {
   const CudnnApi* api = cudnn_api();
   const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops) return false;
+  if (!api || !ops || !takes) return false;
   CudnnSession session(*api, device);
-  PoolingDescriptor pool(*ops, g, mode);
-  CudnnTensor xd(*api, i(g.planes), 1, i(g.h), i(g.w)), yd(*api, i(g.planes), 1, i(g.out_h), i(g.out_w));
-  LR_CUDA_CHECK(ops->PoolingForward(session.handle(), pool.get(), &kOne, xd.get(), x, &kZero, yd.get(), out));
+  body(*api, *ops, session.handle());
   count_cudnn_op();
   return true;
 }
+
+int softmax_algo(bool log) { return log ? cudnn::kSoftmaxLog : cudnn::kSoftmaxAccurate; }
 
 int avg_mode(bool count_include_pad) {
   return count_include_pad ? cudnn::kPoolingAvgIncludePad : cudnn::kPoolingAvgExcludePad;
 }
 
-}  // namespace
-
-bool cudnn_softmax(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !fits_int({outer, n, inner})) return false;
-  CudnnSession session(*api, device);
-  CudnnTensor desc(*api, i(outer), i(n), i(inner), 1);
-  LR_CUDA_CHECK(ops->SoftmaxForward(session.handle(), log ? cudnn::kSoftmaxLog : cudnn::kSoftmaxAccurate,
-                                    cudnn::kSoftmaxModeChannel, &kOne, desc.get(), x, &kZero, desc.get(), y));
-  count_cudnn_op();
-  return true;
+bool pool_forward(int device, const cpu::PoolGeometry& g, int mode, const float* x, float* out) {
+  return run_op(device, true, [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    PoolingDescriptor pool(ops, g, mode);
+    CudnnTensor xd(api, i(g.planes), 1, i(g.h), i(g.w)), yd(api, i(g.planes), 1, i(g.out_h), i(g.out_w));
+    LR_CUDA_CHECK(ops.PoolingForward(h, pool.get(), &kOne, xd.get(), x, &kZero, yd.get(), out));
+  });
 }
-
-bool cudnn_softmax_backward(int device, const float* y, const float* gy, float* gx, int64_t outer, int64_t n,
-                            int64_t inner, bool log) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !fits_int({outer, n, inner})) return false;
-  CudnnSession session(*api, device);
-  CudnnTensor desc(*api, i(outer), i(n), i(inner), 1);
-  LR_CUDA_CHECK(ops->SoftmaxBackward(session.handle(), log ? cudnn::kSoftmaxLog : cudnn::kSoftmaxAccurate,
-                                     cudnn::kSoftmaxModeChannel, &kOne, desc.get(), y, desc.get(), gy, &kZero,
-                                     desc.get(), gx));
-  count_cudnn_op();
-  return true;
-}
-
-bool cudnn_activation(int device, int code, const float* x, float* y, int64_t n) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  const int mode = activation_mode(code);
-  if (!api || !ops || mode < 0 || !fits_int({n})) return false;
-  CudnnSession session(*api, device);
-  ActivationDescriptor act(*ops, mode);
-  CudnnTensor desc(*api, i(n), 1, 1, 1);
-  LR_CUDA_CHECK(ops->ActivationForward(session.handle(), act.get(), &kOne, desc.get(), x, &kZero, desc.get(), y));
-  count_cudnn_op();
-  return true;
-}
-
-bool cudnn_activation_backward(int device, int code, const float* gy, const float* x, const float* y, float* gx,
-                               int64_t n) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  const int mode = activation_mode(code);
-  if (!api || !ops || mode < 0 || !fits_int({n})) return false;
-  CudnnSession session(*api, device);
-  ActivationDescriptor act(*ops, mode);
-  CudnnTensor desc(*api, i(n), 1, 1, 1);
-  LR_CUDA_CHECK(ops->ActivationBackward(session.handle(), act.get(), &kOne, desc.get(), y, desc.get(), gy,
-                                        desc.get(), x, &kZero, desc.get(), gx));
-  count_cudnn_op();
-  return true;
-}
-
-bool cudnn_max_pool2d(int device, const cpu::PoolGeometry& g, const float* x, float* out) {
-  if (!same_windows(g, g.pt, g.pl)) return false;
-  return pool_forward(device, g, cudnn::kPoolingMax, x, out);
-}
-
-bool cudnn_avg_pool2d(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr,
-                      const float* x, float* out) {
-  if (!same_windows(g, pb, pr)) return false;
-  return pool_forward(device, g, avg_mode(count_include_pad), x, out);
-}
-
-bool cudnn_avg_pool2d_backward(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb,
-                               int64_t pr, const float* gy, float* gx) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !same_windows(g, pb, pr)) return false;
-  CudnnSession session(*api, device);
-  PoolingDescriptor pool(*ops, g, avg_mode(count_include_pad));
-  CudnnTensor xd(*api, i(g.planes), 1, i(g.h), i(g.w)), yd(*api, i(g.planes), 1, i(g.out_h), i(g.out_w));
-  // Average pooling's gradient does not read the forward's input and output, which the call
-  // still names: gy and gx stand in for them (same shapes).
-  LR_CUDA_CHECK(ops->PoolingBackward(session.handle(), pool.get(), &kOne, yd.get(), gy, yd.get(), gy, xd.get(), gx,
-                                     &kZero, xd.get(), gx));
-  count_cudnn_op();
-  return true;
-}
-
-namespace {
 
 // cuDNN 8's smallest accepted epsilon (CUDNN_BN_MIN_EPSILON; 0 in cuDNN 9).
 constexpr double kBatchNormMinEpsilon = 1e-5;
+
+bool batch_norm_fits(int64_t n, int64_t c, int64_t hw, double eps) {
+  return fits_int({n, c, hw}) && n * hw >= 2 && eps >= kBatchNormMinEpsilon;
+}
 
 // The per-channel scale, or ones where the layer has none (cuDNN always takes one).
 struct ChannelParams {
@@ -188,45 +119,97 @@ struct ChannelParams {
 
 }  // namespace
 
+bool cudnn_softmax(int device, const float* x, float* y, int64_t outer, int64_t n, int64_t inner, bool log) {
+  return run_op(device, fits_int({outer, n, inner}), [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    CudnnTensor desc(api, i(outer), i(n), i(inner), 1);
+    LR_CUDA_CHECK(ops.SoftmaxForward(h, softmax_algo(log), cudnn::kSoftmaxModeChannel, &kOne, desc.get(), x, &kZero,
+                                     desc.get(), y));
+  });
+}
+
+bool cudnn_softmax_backward(int device, const float* y, const float* gy, float* gx, int64_t outer, int64_t n,
+                            int64_t inner, bool log) {
+  return run_op(device, fits_int({outer, n, inner}), [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    CudnnTensor desc(api, i(outer), i(n), i(inner), 1);
+    LR_CUDA_CHECK(ops.SoftmaxBackward(h, softmax_algo(log), cudnn::kSoftmaxModeChannel, &kOne, desc.get(), y,
+                                      desc.get(), gy, &kZero, desc.get(), gx));
+  });
+}
+
+bool cudnn_activation(int device, int code, const float* x, float* y, int64_t n) {
+  const int mode = activation_mode(code);
+  return run_op(device, mode >= 0 && fits_int({n}), [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    ActivationDescriptor act(ops, mode);
+    CudnnTensor desc(api, i(n), 1, 1, 1);
+    LR_CUDA_CHECK(ops.ActivationForward(h, act.get(), &kOne, desc.get(), x, &kZero, desc.get(), y));
+  });
+}
+
+bool cudnn_activation_backward(int device, int code, const float* gy, const float* x, const float* y, float* gx,
+                               int64_t n) {
+  const int mode = activation_mode(code);
+  return run_op(device, mode >= 0 && fits_int({n}), [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    ActivationDescriptor act(ops, mode);
+    CudnnTensor desc(api, i(n), 1, 1, 1);
+    LR_CUDA_CHECK(ops.ActivationBackward(h, act.get(), &kOne, desc.get(), y, desc.get(), gy, desc.get(), x, &kZero,
+                                         desc.get(), gx));
+  });
+}
+
+bool cudnn_max_pool2d(int device, const cpu::PoolGeometry& g, const float* x, float* out) {
+  return same_windows(g, g.pt, g.pl) && pool_forward(device, g, cudnn::kPoolingMax, x, out);
+}
+
+bool cudnn_avg_pool2d(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb, int64_t pr,
+                      const float* x, float* out) {
+  return same_windows(g, pb, pr) && pool_forward(device, g, avg_mode(count_include_pad), x, out);
+}
+
+bool cudnn_avg_pool2d_backward(int device, const cpu::PoolGeometry& g, bool count_include_pad, int64_t pb,
+                               int64_t pr, const float* gy, float* gx) {
+  return run_op(device, same_windows(g, pb, pr), [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    PoolingDescriptor pool(ops, g, avg_mode(count_include_pad));
+    CudnnTensor xd(api, i(g.planes), 1, i(g.h), i(g.w)), yd(api, i(g.planes), 1, i(g.out_h), i(g.out_w));
+    // Average pooling's gradient does not read the forward's input and output, which the call
+    // still names: gy and gx stand in for them (same shapes).
+    LR_CUDA_CHECK(ops.PoolingBackward(h, pool.get(), &kOne, yd.get(), gy, yd.get(), gy, xd.get(), gx, &kZero,
+                                      xd.get(), gx));
+  });
+}
+
 bool cudnn_batch_norm_training(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
                                const float* bias, float* running_mean, float* running_var, float momentum, double eps,
                                float* mean, float* invstd, float* y) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !fits_int({n, c, hw}) || n * hw < 2 || eps < kBatchNormMinEpsilon) return false;
-  if ((running_mean == nullptr) != (running_var == nullptr)) return false;  // cuDNN takes both or neither
-  ChannelParams scale(device, weight, c, 1.0f), shift(device, bias, c, 0.0f);
-  CudnnSession session(*api, device);
-  CudnnTensor xd(*api, i(n), i(c), i(hw), 1), pd(*api, 1, i(c), 1, 1);
-  // Running averages as PyTorch's: running * (1 - momentum) + momentum * batch, the batch
-  // variance unbiased, which is what cuDNN's exponential average factor gives.
-  LR_CUDA_CHECK(ops->BatchNormalizationForwardTraining(session.handle(), cudnn::kBatchNormSpatial, &kOne, &kZero,
-                                                       xd.get(), x, xd.get(), y, pd.get(), scale.ptr, shift.ptr,
-                                                       momentum, running_mean, running_var, eps, mean, invstd));
-  count_cudnn_op();
-  return true;
+  // cuDNN takes both running statistics or neither.
+  const bool takes = batch_norm_fits(n, c, hw, eps) && (running_mean == nullptr) == (running_var == nullptr);
+  return run_op(device, takes, [&](const CudnnApi& api, const CudnnOpsApi& ops, cudnn::Handle h) {
+    ChannelParams scale(device, weight, c, 1.0f), shift(device, bias, c, 0.0f);
+    CudnnTensor xd(api, i(n), i(c), i(hw), 1), pd(api, 1, i(c), 1, 1);
+    // Running averages as PyTorch's: running * (1 - momentum) + momentum * batch, the batch
+    // variance unbiased, which is what cuDNN's exponential average factor gives.
+    LR_CUDA_CHECK(ops.BatchNormalizationForwardTraining(h, cudnn::kBatchNormSpatial, &kOne, &kZero, xd.get(), x,
+                                                        xd.get(), y, pd.get(), scale.ptr, shift.ptr, momentum,
+                                                        running_mean, running_var, eps, mean, invstd));
+  });
 }
 
 bool cudnn_batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
                                const float* weight, const float* mean, const float* invstd, double eps, float* gx,
                                float* gw, float* gb) {
-  const CudnnApi* api = cudnn_api();
-  const CudnnOpsApi* ops = cudnn_ops_api();
-  if (!api || !ops || !fits_int({n, c, hw}) || n * hw < 2 || eps < kBatchNormMinEpsilon) return false;
-  ChannelParams scale(device, weight, c, 1.0f);
-  // cuDNN writes all three gradients: the ones not asked for go to scratch blocks.
-  DeviceBuffer gx_scratch(device, gx ? 0 : sizeof(float) * static_cast<size_t>(n * c * hw));
-  DeviceBuffer param_scratch(device, sizeof(float) * static_cast<size_t>(c) * ((gw ? 0 : 1) + (gb ? 0 : 1)));
-  float* dx = gx ? gx : gx_scratch.as<float>();
-  float* dscale = gw ? gw : param_scratch.as<float>();
-  float* dbias = gb ? gb : param_scratch.as<float>() + (gw ? 0 : c);
-  CudnnSession session(*api, device);
-  CudnnTensor xd(*api, i(n), i(c), i(hw), 1), pd(*api, 1, i(c), 1, 1);
-  LR_CUDA_CHECK(ops->BatchNormalizationBackward(session.handle(), cudnn::kBatchNormSpatial, &kOne, &kZero, &kOne,
-                                                &kZero, xd.get(), x, xd.get(), gy, xd.get(), dx, pd.get(), scale.ptr,
-                                                dscale, dbias, eps, mean, invstd));
-  count_cudnn_op();
-  return true;
+  return run_op(device, batch_norm_fits(n, c, hw, eps), [&](const CudnnApi& api, const CudnnOpsApi& ops,
+                                                            cudnn::Handle h) {
+    ChannelParams scale(device, weight, c, 1.0f);
+    // cuDNN writes all three gradients: the ones not asked for go to scratch blocks.
+    DeviceBuffer gx_scratch(device, gx ? 0 : sizeof(float) * static_cast<size_t>(n * c * hw));
+    DeviceBuffer param_scratch(device, sizeof(float) * static_cast<size_t>(c) * ((gw ? 0 : 1) + (gb ? 0 : 1)));
+    float* dx = gx ? gx : gx_scratch.as<float>();
+    float* dscale = gw ? gw : param_scratch.as<float>();
+    float* dbias = gb ? gb : param_scratch.as<float>() + (gw ? 0 : c);
+    CudnnTensor xd(api, i(n), i(c), i(hw), 1), pd(api, 1, i(c), 1, 1);
+    LR_CUDA_CHECK(ops.BatchNormalizationBackward(h, cudnn::kBatchNormSpatial, &kOne, &kZero, &kOne, &kZero, xd.get(),
+                                                 x, xd.get(), gy, xd.get(), dx, pd.get(), scale.ptr, dscale, dbias,
+                                                 eps, mean, invstd));
+  });
 }
 
 }  // namespace lrface::cuda
