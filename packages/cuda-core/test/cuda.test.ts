@@ -441,6 +441,27 @@ describe.skipIf(!hasCuda)(`CUDA device suite (${onDevice})`, () => {
     expect(Array.from(d.to('cpu').data())).toEqual([7, 8, 9]);
   });
 
+  it('adamUpdate: 70 tensors (three launches of up to 32) as on the CPU; mixing devices is refused', () => {
+    const shapes = Array.from({ length: 70 }, (_, k) => (k % 7 === 3 ? [0] : k % 5 === 0 ? [64, 3, 3, 3] : [k + 1]));
+    const settings = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.05 };
+    const run = (device: 'cpu' | 'cuda', decoupled: boolean) => {
+      const make = (seed: number) => shapes.map((s, k) => lr.tensor(uniform(s.reduce((a, b) => a * b, 1), seed + k, -1, 1), s, 'float32', device));
+      const [params, expAvgs, expAvgSqs] = [make(1000), make(2000).map((t) => lr.mul(t, 0.1)), make(3000).map((t) => lr.square(t))];
+      for (let t = 1; t <= 3; t++) {
+        const grads = make(4000 + 100 * t);
+        lr.adamUpdate(params, grads, expAvgs, expAvgSqs, { ...settings, decoupled, step: shapes.map((_, k) => t + (k % 3)) });
+      }
+      return [...params, ...expAvgs, ...expAvgSqs].map((x) => x.to('cpu').data());
+    };
+    for (const decoupled of [false, true]) {
+      const cpu = run('cpu', decoupled);
+      run('cuda', decoupled).forEach((got, k) => expectClose(got, cpu[k], 1e-6, 1e-5));
+    }
+    const onDevice = lr.zeros([2], 'float32', 'cuda');
+    const onHost = () => lr.zeros([2]);
+    expectError(() => lr.adamUpdate([onDevice], [onHost()], [onHost()], [onHost()], { ...settings, step: 1 }), Error, 'adam_update:', "'grads[0]' is on cpu", "'params[0]' is on cuda:0");
+  });
+
   describe('batchNorm2d', () => {
     const x = { shape: [3, 4, 5, 5], data: uniform(300, 91, 2, 6) }; // a large mean, as the CPU test
     it('training: output, gradients of x, weight and bias, running statistics', () => {

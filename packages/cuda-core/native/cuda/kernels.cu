@@ -892,4 +892,49 @@ void pad2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t pt
   launch(device, planes * oh * ow, pad2d_backward_kernel, planes, h, w, pt, oh, pl, ow, mode, gy, gx);
 }
 
+// ---- optimiser updates ------------------------------------------------------------------
+
+namespace {
+
+// Up to this many tensors per launch, their pointers passed by value in the kernel's
+// parameters (well under the 4 KiB limit): a model's few hundred parameters take a few
+// launches rather than one (or several) per tensor.
+constexpr int kAdamTableSlots = 32;
+
+struct AdamTable {
+  int count;
+  int64_t start[kAdamTableSlots + 1];  // where each slot's elements begin in the launch's range
+  cpu::AdamSlot slot[kAdamTableSlots];
+};
+
+__global__ void adam_kernel(cpu::AdamHyper h, AdamTable t) {
+  LR_GRID_STRIDE(i, t.start[t.count]) {
+    int lo = 0, hi = t.count - 1;  // the last slot starting at or before i
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (t.start[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const cpu::AdamSlot& s = t.slot[lo];
+    cpu::adam_element(h, s.step_size, s.denom_scale, s.param, s.grad, s.exp_avg, s.exp_avg_sq, i - t.start[lo]);
+  }
+}
+
+}  // namespace
+
+void adam_update(int device, const cpu::AdamHyper& h, const std::vector<cpu::AdamSlot>& slots) {
+  AdamTable table{};
+  const auto flush = [&] {
+    if (table.count > 0) launch(device, table.start[table.count], adam_kernel, h, table);
+    table.count = 0;
+  };
+  for (const cpu::AdamSlot& s : slots) {
+    if (s.n == 0) continue;
+    table.slot[table.count] = s;
+    table.start[table.count + 1] = table.start[table.count] + s.n;
+    if (++table.count == kAdamTableSlots) flush();
+  }
+  flush();
+}
+
 }  // namespace lrface::cuda

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../cpu/optim.h"
 #include "../cpu/pool.h"
 
 namespace lrface::cuda {
@@ -89,5 +90,8 @@ void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const floa
 void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* gy,
                          const float* weight, const float* mean, const float* invstd, bool training, float* gx, float* gw,
                          float* gb);
+
+// Adam over many tensors in place (../cpu/optim.h's rule), a few launches for the lot.
+void adam_update(int device, const cpu::AdamHyper& h, const std::vector<cpu::AdamSlot>& slots);
 
 }  // namespace lrface::cuda

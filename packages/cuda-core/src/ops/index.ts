@@ -11,3 +11,4 @@ export * from './resize.js';
 export * from './pad.js';
 export * from './activation.js';
 export * from './join.js';
+export * from './optim.js';

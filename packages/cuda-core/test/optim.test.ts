@@ -1,0 +1,141 @@
+// adamUpdate against a float64 implementation of torch.optim.Adam / AdamW's algorithm boxes,
+// over several steps and many tensors at once, every instruction set; and its error paths.
+import { afterEach, describe, expect, it } from 'vitest';
+import * as lr from '../src/index.js';
+import { kernels } from '../src/native.js';
+import { expectClose, expectError } from './helpers/check.js';
+import { uniform } from './helpers/random.js';
+
+interface Settings {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  decoupled: boolean;
+}
+
+/** One parameter's values after steps first..first+grads.length-1 of Adam, in float64. */
+function adamReference(s: Settings, init: Float32Array, grads: Float32Array[], first = 1): number[] {
+  const p = Array.from(init);
+  const m = new Array<number>(p.length).fill(0);
+  const v = new Array<number>(p.length).fill(0);
+  grads.forEach((g0, k) => {
+    const t = first + k;
+    for (let i = 0; i < p.length; i++) {
+      let g = g0[i];
+      if (s.decoupled) p[i] *= 1 - s.lr * s.weightDecay;
+      else g += s.weightDecay * p[i];
+      m[i] = s.beta1 * m[i] + (1 - s.beta1) * g;
+      v[i] = s.beta2 * v[i] + (1 - s.beta2) * g * g;
+      p[i] -= (s.lr * (m[i] / (1 - s.beta1 ** t))) / (Math.sqrt(v[i] / (1 - s.beta2 ** t)) + s.eps);
+    }
+  });
+  return p;
+}
+
+// Sizes around the CPU kernel's split points (the thread pool's grain of 32768 elements, so a
+// tensor is cut between threads) and an empty tensor among them.
+const shapes = [[3, 2, 3, 3], [7], [0], [40000], [1], [33, 1000], [5, 5]];
+const steps = 4;
+const cases: Settings[] = [
+  { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false },
+  { lr: 0.05, beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.1, decoupled: false },
+  { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.02, decoupled: true },
+  { lr: 0.02, beta1: 0, beta2: 0, eps: 1e-3, weightDecay: 0, decoupled: false },
+];
+
+function runSteps(s: Settings, device: 'cpu' | 'cuda' = 'cpu'): { params: Float32Array[]; expAvgs: Float32Array[]; inits: Float32Array[]; grads: Float32Array[][] } {
+  const inits = shapes.map((shape, k) => uniform(shape.reduce((a, b) => a * b, 1), 10 + k, -2, 2));
+  const grads = Array.from({ length: steps }, (_, t) => shapes.map((shape, k) => uniform(shape.reduce((a, b) => a * b, 1), 100 * t + k, -1, 1)));
+  const params = shapes.map((shape, k) => lr.tensor(inits[k], shape, 'float32', device));
+  const expAvgs = shapes.map((shape) => lr.zeros(shape, 'float32', device));
+  const expAvgSqs = shapes.map((shape) => lr.zeros(shape, 'float32', device));
+  for (let t = 0; t < steps; t++) {
+    const g = shapes.map((shape, k) => lr.tensor(grads[t][k], shape, 'float32', device));
+    lr.adamUpdate(params, g, expAvgs, expAvgSqs, { ...s, step: t + 1 });
+    g.forEach((x) => x.dispose());
+  }
+  const read = (ts: lr.Tensor[]) => ts.map((x) => x.to('cpu').data() as Float32Array);
+  const out = { params: read(params), expAvgs: read(expAvgs), inits, grads: shapes.map((_, k) => grads.map((g) => g[k])) };
+  [...params, ...expAvgs, ...expAvgSqs].forEach((x) => x.dispose());
+  return out;
+}
+
+// The instruction sets this CPU has (gemm_use_isa switches them and says whether it could).
+const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
+kernels.gemm_use_isa('auto');
+
+describe('adamUpdate', () => {
+  afterEach(() => kernels.gemm_use_isa('auto'));
+
+  for (const isa of isas)
+    for (const s of cases)
+      it(`matches torch.optim's rule over ${steps} steps, ${shapes.length} tensors at once (${isa}) ${JSON.stringify(s)}`, () => {
+        kernels.gemm_use_isa(isa);
+        const got = runSteps(s);
+        got.params.forEach((p, k) => expectClose(p, adamReference(s, got.inits[k], got.grads[k]), 2e-6, 2e-5));
+      });
+
+  it('takes a step count per tensor (bias corrections of parameters that joined later)', () => {
+    const s = cases[0];
+    const init = uniform(6, 1, -1, 1);
+    const grad = uniform(6, 2, -1, 1);
+    const a = lr.tensor(init), b = lr.tensor(init);
+    const zeros = () => [lr.zeros([6]), lr.zeros([6])];
+    const [ma, va] = zeros(), [mb, vb] = zeros();
+    // The moments start at zero in both: only the step count (bias correction) differs.
+    lr.adamUpdate([a, b], [lr.tensor(grad), lr.tensor(grad)], [ma, mb], [va, vb], { ...s, step: [1, 7] });
+    expectClose(a.data(), adamReference(s, init, [grad], 1), 1e-7, 1e-6);
+    expectClose(b.data(), adamReference(s, init, [grad], 7), 1e-7, 1e-6);
+  });
+
+  it('keeps the moment buffers as torch does', () => {
+    const s = cases[1];
+    const got = runSteps(s);
+    // m after the steps: sum over t of (1 - b1) b1^(T-t) g_t, with g the gradient plus L2 on the
+    // parameter of that step, which the reference recomputes.
+    got.expAvgs.forEach((m, k) => {
+      const p = Array.from(got.inits[k]);
+      const ref = new Array<number>(p.length).fill(0);
+      const path = [p];
+      for (let t = 1; t < steps; t++) path.push(adamReference(s, got.inits[k], got.grads[k].slice(0, t)));
+      got.grads[k].forEach((g, t) => {
+        for (let i = 0; i < p.length; i++) ref[i] = s.beta1 * ref[i] + (1 - s.beta1) * (g[i] + s.weightDecay * path[t][i]);
+      });
+      expectClose(m, ref, 1e-6, 1e-5);
+    });
+  });
+
+  it('does nothing with no tensors, and is not recorded by autograd', () => {
+    expect(() => lr.adamUpdate([], [], [], [], { ...cases[0], step: 1 })).not.toThrow();
+    const p = lr.tensor([1, 2]).requiresGrad_();
+    lr.adamUpdate([p], [lr.tensor([1, -1])], [lr.zeros([2])], [lr.zeros([2])], { ...cases[0], step: 1 });
+    expect(p._node).toBeNull();
+    expectClose(p.data(), [1 - 1e-3, 2 + 1e-3], 1e-7, 1e-6);
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const p = lr.tensor([1, 2]);
+    const two = () => [lr.zeros([2])];
+    const o = { ...cases[0], step: 1 };
+    expectError(() => lr.adamUpdate(p as never, two(), two(), two(), o), TypeError, 'adam_update', "'params'", 'array');
+    expectError(() => lr.adamUpdate([p], [], two(), two(), o), RangeError, "'grads'", '1 tensors');
+    expectError(() => lr.adamUpdate([p], [lr.zeros([3])], two(), two(), o), RangeError, "'grads[0]'", 'shape [2]', '[3]');
+    expectError(() => lr.adamUpdate([p], two(), [lr.zeros([2], 'int32')], two(), o), TypeError, "'expAvgs[0]'", 'float32');
+    expectError(() => lr.adamUpdate([p], two(), two(), [null as never], o), TypeError, "'expAvgSqs[0]'", 'Tensor');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, beta1: 1 }), RangeError, "'beta1'", '[0, 1)');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, beta2: -0.1 }), RangeError, "'beta2'");
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, lr: Number.NaN }), RangeError, "'lr'");
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, eps: '1' as never }), TypeError, "'eps'");
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 0 }), RangeError, "'step[0]'", '>= 1');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", '1 step counts');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 'x' as never }), TypeError, "'step'");
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, amsgrad: true } as never), TypeError, "'amsgrad'");
+    const gone = lr.zeros([2]);
+    gone.dispose();
+    expectError(() => lr.adamUpdate([p], [gone], two(), two(), o), Error, "'grads[0]'", 'disposed');
+    // Nothing was written by the refused calls.
+    expect(Array.from(p.data())).toEqual([1, 2]);
+  });
+});
