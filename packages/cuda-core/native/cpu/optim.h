@@ -6,13 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#ifndef LR_HOST_DEVICE
-#ifdef __CUDACC__
-#define LR_HOST_DEVICE __host__ __device__
-#else
-#define LR_HOST_DEVICE
-#endif
-#endif
+#include "host_device.h"
 
 namespace lrface::cpu {
 

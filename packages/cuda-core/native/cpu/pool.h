@@ -2,6 +2,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "host_device.h"
+
 namespace lrface::cpu {
 
 struct PoolGeometry {
@@ -10,13 +12,6 @@ struct PoolGeometry {
   int64_t out_h, out_w;
 };
 
-#ifndef LR_HOST_DEVICE
-#ifdef __CUDACC__
-#define LR_HOST_DEVICE __host__ __device__
-#else
-#define LR_HOST_DEVICE
-#endif
-#endif
 
 // One max-pooling window of one plane `src` (output row oy, column ox), shared by the CPU and
 // CUDA kernels. Starting from the first element (taken even when -inf), a later one wins when

@@ -3,15 +3,10 @@
 #include <cstdint>
 
 #include "../core/thread_pool.h"
+#include "host_device.h"
 
 // The generator's functions are shared with the CUDA kernels (dropout on the device draws
 // the same numbers as on the CPU).
-#ifdef __CUDACC__
-#define LR_HOST_DEVICE __host__ __device__
-#else
-#define LR_HOST_DEVICE
-#endif
-
 namespace lrface::cpu {
 
 // Independent counter spaces for one seed. The global generator (manualSeed) draws from
