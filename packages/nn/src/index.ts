@@ -3,7 +3,7 @@
  * in and out (safetensors, PyTorch .pth), atomic checkpoints and a trainer.
  * @packageDocumentation
  */
-export { Module, ModuleDict, ModuleList, Sequential } from './module.js';
+export { Module, ModuleDict, ModuleList, Sequential, chain } from './module.js';
 export type { StateDict, LoadOptions, LoadResult } from './module.js';
 export * from './layers.js';
 export * from './blocks.js';

@@ -241,7 +241,27 @@ export abstract class Module {
   }
 }
 
-/** Runs modules in order, each on the previous one's output; children named '0', '1', ... */
+/**
+ * Applies `layers` in order from `x` and returns the last result, disposing each intermediate
+ * result once the next layer has consumed it (`x` is left alone; a layer that returns its
+ * input disposes nothing). A deep network then holds two activations at a time instead of all
+ * of them, and freed buffers are reused for the next layer; what autograd saved for backward
+ * stays alive through its own references.
+ */
+export function chain(x: Tensor, layers: Iterable<Module | ((h: Tensor) => Tensor)>): Tensor {
+  let h = x;
+  for (const layer of layers) {
+    const next = (layer instanceof Module ? layer.forward(h) : layer(h)) as Tensor;
+    if (h !== x && next !== h) h.dispose();
+    h = next;
+  }
+  return h;
+}
+
+/**
+ * Runs modules in order, each on the previous one's output; children named '0', '1', ...
+ * Intermediate outputs are disposed as the next module takes them ({@link chain}).
+ */
 export class Sequential extends Module {
   readonly length: number;
   constructor(...modules: Module[]) {
@@ -258,9 +278,7 @@ export class Sequential extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let out = x;
-    for (const m of this.children()) out = m.forward(out) as Tensor;
-    return out;
+    return chain(x, this.children());
   }
 }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MFM, MaxPool2d,
-  Module, PixelShuffle, PReLU, ReLU, ResidualBlock, Sequential, Sigmoid, Tanh, Upsample, kaimingNormal_,
+  Module, PixelShuffle, PReLU, ReLU, ResidualBlock, Sequential, Sigmoid, Tanh, Upsample, chain, kaimingNormal_,
 } from '../src/index.js';
 
 const arr = (t: lr.Tensor) => Array.from(t.data());
@@ -294,5 +294,35 @@ describe('layer outputs against plain-loop references', () => {
     const input = lr.tensor([[1, -1, 2]]);
     const manual = (s.at(2) as Linear).forward(lr.relu((s.at(0) as Linear).forward(input)));
     expect(arr(s.forward(input))).toEqual(arr(manual));
+  });
+
+  it('chain and Sequential dispose each intermediate once the next layer has run, and keep the input, the result and the gradients', () => {
+    const layers = [new Conv2d(2, 3, 3, { padding: 1 }), new ReLU(), new Identity(), new Conv2d(3, 1, 1)];
+    const input = lr.tensor(Array.from({ length: 32 }, (_, i) => Math.sin(i)), [1, 2, 4, 4]).requiresGrad_();
+    const seen: lr.Tensor[] = [];
+    const spy = (h: lr.Tensor) => (seen.push(h), h);
+    const out = chain(input, [layers[0], spy, layers[1], spy, layers[2], spy, layers[3]]);
+    // Every intermediate went once the next layer had run (the identity's output, a view of
+    // ReLU's, after the last conv).
+    expect(seen.map((t) => t.isDisposed)).toEqual([true, true, true]);
+    expect(input.isDisposed).toBe(false);
+    // Same values and gradients as the layers applied one by one, intermediates kept.
+    const manual = layers[3].forward(layers[1].forward(layers[0].forward(input)) as lr.Tensor) as lr.Tensor;
+    expect(arr(out)).toEqual(arr(manual));
+    lr.sum(out).backward();
+    const viaChain = [input, ...layers[0].parameters(), ...layers[3].parameters()].map((t) => arr(t.grad!));
+    [input, ...layers[0].parameters(), ...layers[3].parameters()].forEach((t) => t.zeroGrad());
+    lr.sum(manual).backward();
+    expect([input, ...layers[0].parameters(), ...layers[3].parameters()].map((t) => arr(t.grad!))).toEqual(viaChain);
+    // Sequential holds no intermediate: only its result is new after a forward.
+    const seq = new Sequential(...layers);
+    const live = lr.memory().tensors;
+    const y = lr.noGrad(() => seq.forward(input));
+    expect(lr.memory().tensors).toBe(live + 1);
+    expect(arr(y)).toEqual(arr(manual));
+    // A layer that returns its input as the first step leaves it alone.
+    const same = chain(input, [(h: lr.Tensor) => h]);
+    expect(same).toBe(input);
+    expect(input.isDisposed).toBe(false);
   });
 });

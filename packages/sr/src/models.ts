@@ -4,7 +4,7 @@
 // config fields (design/models/01, 02, 06).
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { Conv2d, Module, ModuleList, kaimingNormal_, normal_, constant_ } from '@lrface/nn';
+import { Conv2d, Module, ModuleList, chain, kaimingNormal_, normal_, constant_ } from '@lrface/nn';
 
 /** 'same': zero padding keeps the size (inference, VDSR-style training); 'valid': no padding (SRCNN's training). */
 export type PaddingMode = 'same' | 'valid';
@@ -246,11 +246,7 @@ export class Vdsr extends Module implements SrNetwork {
   }
   forward(x: Tensor): Tensor {
     checkInput('Vdsr.forward', x, this.channels);
-    return ops.scope(() => {
-      let h = this.input.forward(x);
-      for (let i = 0; i < this.residual_layer.length; i++) h = (this.residual_layer.at(i) as ConvRelu).forward(h);
-      return ops.add(this.output.forward(h), x);
-    });
+    return ops.scope(() => ops.add(chain(x, [this.input, ...this.residual_layer.children(), this.output]), x));
   }
 }
 
@@ -308,11 +304,16 @@ export class Drcn extends Module implements SrNetwork {
   intermediate(x: Tensor): Tensor[] {
     checkInput('Drcn.intermediate', x, this.channels);
     const outs: Tensor[] = [];
-    let h = this.embed2.forward(this.embed1.forward(x));
+    // H_d is disposed once H_{d+1} is made, so the D feature maps are not all held at once;
+    // the predictions (image-sized) are.
+    let h = chain(x, [this.embed1, this.embed2]);
     for (let d = 0; d < this.config.recursions; d++) {
-      h = this.recursive.forward(h);
-      outs.push(ops.add(this.reconstruct2.forward(this.reconstruct1.forward(h)), x));
+      const next = this.recursive.forward(h);
+      h.dispose();
+      h = next;
+      outs.push(ops.add(chain(h, [this.reconstruct1, this.reconstruct2]), x));
     }
+    h.dispose();
     return outs;
   }
   /** Weighted average of the intermediate predictions with the learnt weights. */
@@ -473,12 +474,8 @@ export class Srinc extends Module implements SrNetwork {
   }
   forward(x: Tensor): Tensor {
     checkInput('Srinc.forward', x, this.channels);
-    return ops.scope(() => {
-      // ReLU between layers (inside each branch conv), none after the last conv or the addition.
-      let h = this.first.forward(x);
-      for (let i = 0; i < this.inception.length; i++) h = (this.inception.at(i) as InceptionModule).forward(h);
-      return ops.add(this.last.forward(h), x);
-    });
+    // ReLU between layers (inside each branch conv), none after the last conv or the addition.
+    return ops.scope(() => ops.add(chain(x, [this.first, ...this.inception.children(), this.last]), x));
   }
 }
 
