@@ -46,7 +46,7 @@ export interface DecodeOptions {
 export interface DecodedLandmarks {
   /** [B, N, 2] as x, y per point, batch-major. */
   points: Float32Array;
-  /** [B, N]: the peak heatmap value per point. */
+  /** The peak heatmap value per point, [B, N]. */
   confidence: Float32Array;
   batch: number;
   /** Points per item (channels without the background). */

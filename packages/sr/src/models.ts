@@ -77,7 +77,7 @@ function threeLayerShape(
 }
 
 export interface SrcnnConfig {
-  /** [f1, f2, f3]: 9-1-5 (default) or 9-5-5. */
+  /** Kernel sizes [f1, f2, f3]: 9-1-5 (default) or 9-5-5. */
   kernels?: [number, number, number];
   /** [n1, n2] feature maps (default [64, 32]). */
   features?: [number, number];
