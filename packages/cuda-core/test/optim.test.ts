@@ -132,10 +132,18 @@ describe('adamUpdate', () => {
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", '1 step counts');
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 'x' as never }), TypeError, "'step'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, amsgrad: true } as never), TypeError, "'amsgrad'");
+    // Tensors written in place may not share elements (the update would race with itself).
+    expectError(() => lr.adamUpdate([p, p], [two()[0], two()[0]], [two()[0], two()[0]], [two()[0], two()[0]], o), RangeError, "'params[1]'", 'elements shared with params[0]');
+    const buffer = lr.zeros([4]);
+    const [low, high] = [lr.narrow(buffer, 0, 0, 2), lr.narrow(buffer, 0, 1, 2)];
+    expectError(() => lr.adamUpdate([p], two(), [low], [high], o), RangeError, "'expAvgSqs[0]'", 'elements shared with expAvgs[0]');
+    // Disjoint views of one buffer are fine.
+    lr.adamUpdate([p], two(), [lr.narrow(buffer, 0, 0, 2)], [lr.narrow(buffer, 0, 2, 2)], o);
+    p.assign(new Float32Array([1, 2]));
     const gone = lr.zeros([2]);
     gone.dispose();
     expectError(() => lr.adamUpdate([p], [gone], two(), two(), o), Error, "'grads[0]'", 'disposed');
-    // Nothing was written by the refused calls.
+    // Nothing was written by the refused calls since the last assign.
     expect(Array.from(p.data())).toEqual([1, 2]);
   });
 });

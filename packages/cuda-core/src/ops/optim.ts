@@ -27,6 +27,28 @@ function checkOnDevice(op: string, name: string, t: Tensor, device: number, firs
   if (t._deviceIndex !== device) checkSameDevice(op, { 'params[0]': first, [name]: t });
 }
 
+/**
+ * The tensors an update writes in place may not share elements: one element would be updated
+ * twice, by threads racing each other (a parameter listed twice, say).
+ */
+function checkDisjoint(op: string, written: Record<string, readonly Tensor[]>): void {
+  const byStorage = new Map<unknown, { start: number; end: number; name: string }[]>();
+  for (const [list, tensors] of Object.entries(written))
+    tensors.forEach((t, i) => {
+      if (t.size === 0) return;
+      const storage = t._storage(op);
+      const spans = byStorage.get(storage) ?? [];
+      spans.push({ start: t._offset, end: t._offset + t.size, name: `${list}[${i}]` });
+      byStorage.set(storage, spans);
+    });
+  for (const spans of byStorage.values()) {
+    spans.sort((a, b) => a.start - b.start);
+    for (let k = 1; k < spans.length; k++)
+      if (spans[k].start < spans[k - 1].end)
+        throw rangeError(op, spans[k].name, 'memory of its own (it is updated in place)', `elements shared with ${spans[k - 1].name}`, true);
+  }
+}
+
 const adamDecl = defineOp('adam_update', {}, {
   lr: attr.number({ min: 0 }),
   beta1: attr.number({ min: 0 }),
@@ -71,6 +93,7 @@ export function adamUpdate(params: Tensor[], grads: Tensor[], expAvgs: Tensor[],
     }
   }
   if (count === 0) return;
+  checkDisjoint(op, { params, expAvgs, expAvgSqs });
   const { lr, beta1, beta2, eps, weightDecay, decoupled } = a;
   const hyper = [beta1, 1 - beta1, beta2, 1 - beta2, eps, decoupled ? 0 : weightDecay, decoupled ? 1 - lr * weightDecay : 1];
   const stepSizes = (steps as number[]).map((t) => lr / (1 - beta1 ** t));
