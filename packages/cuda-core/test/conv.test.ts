@@ -1129,6 +1129,30 @@ describe('convTranspose2d', () => {
   });
 });
 
+describe('bias gradients', () => {
+  // Sizes with planes of one pixel and of many (the accumulators' tail), an empty batch, and
+  // gradients of mixed magnitude, where a float sum (or one rounded between axes) drifts.
+  const shapes = [[3, 5, 17, 13], [2, 3, 1, 1], [0, 4, 3, 3], [2, 2, 130, 129]];
+  for (const [op, run] of [
+    ['conv2d', (x: lr.Tensor, c: number, b: lr.Tensor) => lr.conv2d(x, lr.ones([c, c, 1, 1]), b)],
+    ['convTranspose2d', (x: lr.Tensor, c: number, b: lr.Tensor) => lr.convTranspose2d(x, lr.ones([c, c, 1, 1]), b)],
+  ] as const)
+    it(`${op}: the per-channel sum of the output gradient, in double precision`, () => {
+      for (const [n, c, h, w] of shapes) {
+        const g = uniform(n * c * h * w, 5).map((v, i) => (i % 7 === 0 ? v * 1e4 : v));
+        const b = lr.zeros([c]).requiresGrad_();
+        const y = run(lr.zeros([n, c, h, w]), c, b);
+        y.backward(lr.tensor(g, [n, c, h, w]));
+        const want = Array.from({ length: c }, (_, ch) => {
+          let s = 0;
+          for (let i = 0; i < n; i++) for (let p = 0; p < h * w; p++) s += g[(i * c + ch) * h * w + p];
+          return Math.fround(s);
+        });
+        expect(Array.from(b.grad!.data()), `[${n}, ${c}, ${h}, ${w}]`).toEqual(want);
+      }
+    });
+});
+
 describe('conv2d weight gradient across threads', () => {
   // Threads take chunks of the work as they free up, so which thread sums what varies from run
   // to run; the gradient must not (training on two devices, or twice, must agree bit for bit).

@@ -30,6 +30,17 @@ LRFACE_BINDING(reduce_axis) {
   cpu::reduce_axis(static_cast<cpu::ReduceOp>(code), out, index, x, outer, n, inner);
 }
 
+// channel_sum(out, outOff, x, xOff, n, c, hw): out[ch] = sum of x[i, ch, p] over i and p
+LRFACE_BINDING(channel_sum) {
+  const int64_t n = a.i64(4), c = a.i64(5), hw = a.i64(6);
+  LR_CHECK(n >= 0 && c >= 0 && hw >= 0, Range, "channel_sum: bad sizes [", n, ", ", c, ", ", hw, "]");
+#ifdef LRFACE_WITH_CUDA
+  if (int dev = a.device_of(0); dev != Storage::kHost)
+    return cuda::channel_sum(dev, a.dev_f32(0, c, dev), a.dev_f32(2, n * c * hw, dev), n, c, hw);
+#endif
+  cpu::channel_sum(a.f32(0, c), a.f32(2, n * c * hw), n, c, hw);
+}
+
 // scatter_axis(gx, gxOff, gy, gyOff, index, indexOff, outer, n, inner)
 LRFACE_BINDING(scatter_axis) {
   int64_t outer = a.i64(6), n = a.i64(7), inner = a.i64(8);

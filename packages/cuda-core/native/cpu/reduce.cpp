@@ -1,5 +1,6 @@
 #include "reduce.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -34,6 +35,28 @@ void reduce_axis(ReduceOp op, float* out, int32_t* index, const float* x, int64_
       }
     }
   });
+}
+
+void channel_sum(float* out, const float* x, int64_t n, int64_t c, int64_t hw) {
+  // One partial sum per (image, channel) plane, in parallel, then per channel over the images
+  // in order. Four accumulators give the additions room to overlap.
+  std::vector<double> plane_sum(static_cast<size_t>(n * c));
+  parallel_for(n * c, std::max<int64_t>(1, 16384 / std::max<int64_t>(hw, 1)), [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      const float* p = x + k * hw;
+      double acc[4] = {0, 0, 0, 0};
+      int64_t j = 0;
+      for (; j + 4 <= hw; j += 4)
+        for (int u = 0; u < 4; ++u) acc[u] += p[j + u];
+      for (; j < hw; ++j) acc[0] += p[j];
+      plane_sum[k] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+  });
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double total = 0;
+    for (int64_t i = 0; i < n; ++i) total += plane_sum[i * c + ch];
+    out[ch] = static_cast<float>(total);
+  }
 }
 
 void scatter_axis(float* gx, const float* gy, const int32_t* index, int64_t outer, int64_t n, int64_t inner) {

@@ -575,6 +575,19 @@ __device__ double block_sum(double v, double* scratch) {
   return total;
 }
 
+// out[ch] for block ch: each image's plane read by the block's threads side by side.
+__global__ void channel_sum_kernel(int64_t n, int64_t c, int64_t hw, const float* x, float* out) {
+  __shared__ double scratch[kReduceThreads];
+  const int64_t ch = blockIdx.x;
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* plane = x + (i * c + ch) * hw;
+    for (int64_t p = threadIdx.x; p < hw; p += blockDim.x) s += plane[p];
+  }
+  const double total = block_sum(s, scratch);
+  if (threadIdx.x == 0) out[ch] = static_cast<float>(total);
+}
+
 __global__ void batch_norm_forward_kernel(int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
                                           const float* bias, float* running_mean, float* running_var, bool training,
                                           float momentum, float eps, float* mean, float* invstd, float* y) {
@@ -640,6 +653,15 @@ __global__ void batch_norm_backward_kernel(int64_t n, int64_t c, int64_t hw, con
 }
 
 }  // namespace
+
+void channel_sum(int device, float* out, const float* x, int64_t n, int64_t c, int64_t hw) {
+  if (c == 0) return;
+  if (n == 0 || hw == 0) return device_zero(device, out, sizeof(float) * static_cast<size_t>(c));
+  cudaStream_t stream = device_stream(device);
+  DeviceGuard guard(device);
+  LRFACE_LAUNCH(channel_sum_kernel, static_cast<unsigned>(c), kReduceThreads, 0, stream)(n, c, hw, x, out);
+  LR_CUDA_CHECK(cudaGetLastError());
+}
 
 void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,
                         const float* bias, float* running_mean, float* running_var, bool training, float momentum,

@@ -82,6 +82,10 @@ void adaptive_avg_pool2d(int device, int64_t planes, int64_t h, int64_t w, int64
 void adaptive_avg_pool2d_backward(int device, int64_t planes, int64_t h, int64_t w, int64_t oh, int64_t ow,
                                   const float* gy, float* gx);
 
+// out[ch] = the sum of x [n, c, hw] over images and positions (../cpu/reduce.h), one block per
+// channel.
+void channel_sum(int device, float* out, const float* x, int64_t n, int64_t c, int64_t hw);
+
 // Batch norm as ../cpu/norm.h: statistics per channel in double, two passes; weight, bias and
 // the running statistics may be null (the running ones are updated in place in training).
 void batch_norm_forward(int device, int64_t n, int64_t c, int64_t hw, const float* x, const float* weight,

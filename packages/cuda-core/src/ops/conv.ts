@@ -2,7 +2,6 @@
 // implicit-im2col GEMM or direct loops by shape (native/cpu/conv.cpp).
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, uninitialized } from './tensor-ref.js';
-import { sum } from './reduce.js';
 import { UNARY_CODES } from './unary-codes.js';
 
 const F32 = ['float32'] as const;
@@ -117,6 +116,14 @@ registerGradient('conv2d_relu', (ctx, g) => {
   }
 });
 
+/** The bias gradient of a convolution: g [N, C, H, W] summed per channel, in one pass. */
+function biasGradient(g: Tensor): Tensor {
+  const [n, c, h, w] = g.shape;
+  const gb = empty([c], 'float32', g._deviceIndex);
+  kernels.channel_sum(...ref(gb), ...ref(g), n, c, h * w);
+  return gb;
+}
+
 /** Gradients of conv2d with respect to input, weight and bias (null where not needed). */
 function convGradient(input: Tensor, weight: Tensor, geom: Geometry, needsGrad: readonly boolean[], g: Tensor): (Tensor | null)[] {
   let gx: Tensor | null = null;
@@ -129,8 +136,7 @@ function convGradient(input: Tensor, weight: Tensor, geom: Geometry, needsGrad: 
     gw = empty(weight.shape, 'float32', g._deviceIndex);
     kernels.conv2d_backward_filter(...ref(gw), ...ref(input), ...ref(g), geom);
   }
-  const gb = needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
-  return [gx, gw, gb];
+  return [gx, gw, needsGrad[2] ? biasGradient(g) : null];
 }
 
 /**
@@ -178,6 +184,6 @@ registerGradient('conv_transpose2d', (ctx, g) => {
     // Roles swap: the transposed conv's output gradient is the conv's input.
     kernels.conv2d_backward_filter(...ref(gw), ...ref(g), ...ref(input), geom);
   }
-  const gb = ctx.needsGrad[2] ? sum(g, { axis: [0, 2, 3] }) : null;
+  const gb = ctx.needsGrad[2] ? biasGradient(g) : null;
   return [gx, gw, gb];
 });
