@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
 import { expectError } from './helpers/check.js';
@@ -93,6 +94,34 @@ describe('memory', () => {
     expect(lr.memory().cached).toBeGreaterThanOrEqual(4000);
     lr.emptyCache();
     expect(lr.memory().cached).toBe(0);
+  });
+
+  it('a full block cache makes room for a freed block by dropping the blocks cached longest ago', () => {
+    // In a process of its own with an 8 MiB cache: six blocks of one size fill most of it;
+    // a block of another size freed then replaces the oldest of them (instead of going back
+    // to the OS while the stale ones stay), and the next request of that size reuses it.
+    const path = /\((.*)\)$/.exec(lr.nativeAddonOrigin())?.[1];
+    const script = `
+      const addon = require(${JSON.stringify(path)});
+      const block = (mib) => new addon.Storage(0, mib * 262144, -1, false);
+      const cached = () => addon.liveStorage().cached;
+      const sizeOf = (mib) => { addon.emptyCache(); block(mib).free(); const n = cached(); addon.emptyCache(); return n; };
+      const small = sizeOf(1), large = sizeOf(3);
+      const smalls = Array.from({ length: 6 }, () => block(1));
+      smalls.forEach((b) => b.free());
+      const full = cached();
+      block(3).free();
+      const afterLarge = cached();
+      const again = block(3);
+      const afterReuse = cached();
+      process.stdout.write(JSON.stringify({ small, large, full, afterLarge, afterReuse }));`;
+    const got = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, LRFACE_HOST_CACHE_MB: '8' }, encoding: 'utf8' }));
+    const cap = 8 << 20;
+    expect(got.full).toBe(6 * got.small);
+    expect(got.full + got.large).toBeGreaterThan(cap);
+    const evicted = Math.ceil((got.full + got.large - cap) / got.small);
+    expect(got.afterLarge).toBe(got.full - evicted * got.small + got.large);
+    expect(got.afterReuse).toBe(got.afterLarge - got.large);
   });
 
   it('throws a clear Error when a disposed tensor is used', () => {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <list>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -23,33 +25,42 @@ std::atomic<int64_t> g_live_bytes{0};
 constexpr size_t kAlignment = 64;
 
 // Freed blocks are kept by size and handed out again: large buffers would otherwise go
-// back to the OS on every free and fault their pages in again on the next allocation.
+// back to the OS on every free and fault their pages in again on the next allocation. When a
+// freed block does not fit under the limit, the blocks cached longest ago make room for it:
+// the sizes a program uses now (inference after training, say) replace the ones it used
+// before, instead of being returned to the OS on every free while stale ones fill the cache.
 class BlockCache {
  public:
   void* take(size_t bytes) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(bytes);
     if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
+    const auto entry = it->second.back();  // the most recent block of this size
     it->second.pop_back();
+    void* p = entry->block;
+    age_.erase(entry);
     cached_ -= bytes;
     return p;
   }
   void give(void* p, size_t bytes) {
+    std::vector<void*> evicted;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + bytes <= limit()) {
-        free_[bytes].push_back(p);
+      if (bytes <= limit()) {
+        while (cached_ + bytes > limit()) evicted.push_back(evict_oldest());
+        age_.push_back(Cached{p, bytes});
+        free_[bytes].push_back(std::prev(age_.end()));
         cached_ += bytes;
-        return;
+        p = nullptr;
       }
     }
+    for (void* old : evicted) std::free(old);
     std::free(p);
   }
   void clear() {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+    for (const Cached& c : age_) std::free(c.block);
+    age_.clear();
     free_.clear();
     cached_ = 0;
   }
@@ -59,6 +70,12 @@ class BlockCache {
   }
 
  private:
+  struct Cached {
+    void* block;
+    size_t bytes;
+  };
+  using Entry = std::list<Cached>::iterator;
+
   static size_t limit() {
     static const size_t value = [] {
       const char* env = std::getenv("LRFACE_HOST_CACHE_MB");
@@ -67,8 +84,20 @@ class BlockCache {
     }();
     return value;
   }
+  // Caller holds the lock and the cache is not empty. The oldest block of a size is the first
+  // of its list (blocks are pushed and taken at the back).
+  void* evict_oldest() {
+    const Cached oldest = age_.front();
+    auto& same_size = free_[oldest.bytes];
+    same_size.erase(same_size.begin());
+    age_.pop_front();
+    cached_ -= oldest.bytes;
+    return oldest.block;
+  }
+
   std::mutex mutex_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::list<Cached> age_;                                  // every cached block, oldest first
+  std::unordered_map<size_t, std::vector<Entry>> free_;    // by size, oldest first
   size_t cached_ = 0;
 };
 
