@@ -36,6 +36,7 @@ const bundles = [
   { input: join(root, 'packages/cuda-core/test/cuda-cudnn-ops.test.ts'), file: 'cuda-cudnn-ops-suite.mjs' },
   { input: join(root, 'tools/gpu/bench.mjs'), file: 'cuda-bench.mjs' },
   { input: join(root, 'packages/sr/test/cuda-train.test.ts'), file: 'cuda-train-suite.mjs' },
+  { input: join(root, 'packages/nn/test/device.test.ts'), file: 'nn-device-suite.mjs' },
   { input: join(root, 'tools/gpu/bench-train.mjs'), file: 'cuda-train-bench.mjs' },
 ];
 for (const b of bundles) {

@@ -39,6 +39,9 @@ function matchers(actual, negate, label) {
     toBeGreaterThan: (n) => check(actual > n, `expected ${show(actual)} > ${n}`),
     toBeGreaterThanOrEqual: (n) => check(actual >= n, `expected ${show(actual)} >= ${n}`),
     toBeLessThan: (n) => check(actual < n, `expected ${show(actual)} < ${n}`),
+    // vitest's rule: |actual - expected| < 10^-digits / 2.
+    toBeCloseTo: (expected, digits = 2) =>
+      check(Math.abs(actual - expected) < 10 ** -digits / 2, `expected ${show(actual)} to be close to ${show(expected)} (${digits} digits)`),
     toBeLessThanOrEqual: (n) => check(actual <= n, `expected ${show(actual)} <= ${n}`),
     toMatch: (re) => check(typeof re === 'string' ? String(actual).includes(re) : re.test(String(actual)), `expected ${show(actual)} to match ${re}`),
     toContain: (part) => check(actual != null && actual.includes(part), `expected ${show(actual)} to contain ${show(part)}`),
@@ -50,7 +53,11 @@ function matchers(actual, negate, label) {
       } catch (err) {
         thrown = err;
       }
-      const matches = thrown !== undefined && (pattern === undefined || String(thrown.message).match(pattern) !== null);
+      // As vitest: nothing (any error), an error class, or a string / RegExp for the message.
+      const matches =
+        thrown !== undefined &&
+        (pattern === undefined ||
+          (typeof pattern === 'function' ? thrown instanceof pattern : String(thrown.message).match(pattern) !== null));
       check(matches, `expected the function to throw${pattern ? ` matching ${pattern}` : ''}, got ${show(thrown)}`);
     },
   };

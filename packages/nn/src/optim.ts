@@ -201,13 +201,25 @@ export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): n
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: 'maxNorm' must be > 0, got ${maxNorm}`);
   if (!(normType >= 1)) throw new RangeError(`clipGradNorm: 'normType' must be >= 1 or Infinity, got ${normType}`);
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => !!g);
-  let total = 0;
+  // Reduced where the gradients are, one value read per device: no gradient is copied to the
+  // host (on a GPU, a synchronisation and a copy per parameter).
+  const byDevice = new Map<string, Tensor[]>();
   for (const g of grads) {
-    const d = g.data();
-    if (normType === Infinity) for (let i = 0; i < d.length; i++) total = Math.max(total, Math.abs(d[i]));
-    else if (normType === 2) for (let i = 0; i < d.length; i++) total += d[i] * d[i];
-    else for (let i = 0; i < d.length; i++) total += Math.abs(d[i]) ** normType;
+    if (g.size === 0) continue;  // adds nothing (and max has nothing to reduce)
+    const list = byDevice.get(g.deviceId);
+    if (list) list.push(g);
+    else byDevice.set(g.deviceId, [g]);
   }
+  let total = 0;
+  noGrad(() =>
+    ops.scope(() => {
+      for (const list of byDevice.values()) {
+        const parts = ops.stack(list.map((g) => (normType === Infinity ? ops.max(ops.abs(g)) : ops.sum(normType === 2 ? ops.square(g) : ops.pow(ops.abs(g), normType)))));
+        const value = (normType === Infinity ? ops.max(parts) : ops.sum(parts)).item();
+        total = normType === Infinity ? Math.max(total, value) : total + value;
+      }
+    }),
+  );
   const norm = normType === Infinity ? total : total ** (1 / normType);
   const coef = maxNorm / (norm + 1e-6);
   if (coef < 1) noGrad(() => grads.forEach((g) => ops.scope(() => g.assign(ops.affine(g, coef)))));

@@ -1,10 +1,12 @@
 // Modules, optimisers and losses on a device, as far as a machine without a GPU can check:
 // the refusal of an unusable device (same Error as Tensor.to, nothing changed), the no-op
-// move to the CPU, and the helpers that make tensors on their input's device. Training on
-// CUDA against the CPU is in packages/sr/test/cuda-train.test.ts (skipped without a GPU).
+// move to the CPU, and the helpers that make tensors on their input's device. Where a CUDA
+// device is usable (a GPU, or the host emulation: vitest.emulated.config.ts), the optimisers
+// and gradient clipping run there against the CPU. Training on CUDA against the CPU is in
+// packages/sr/test/cuda-train.test.ts.
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { BatchNorm2d, Conv2d, Linear, Module, Sequential, crossEntropy, normal_, oneHot, uniform_ } from '../src/index.js';
+import { Adam, AdamW, BatchNorm2d, Conv2d, Linear, Module, SGD, Sequential, clipGradNorm, crossEntropy, normal_, oneHot, uniform_, type Optimizer } from '../src/index.js';
 
 const hasCuda = lr.devices().some((d) => d.type === 'cuda');
 
@@ -144,4 +146,35 @@ describe('tensors made on their input device', () => {
     lr.manualSeed(9);
     expect(Array.from(t.data())).toEqual(Array.from(lr.randn([64], { mean: 1, std: 0.5 }).data()));
   });
+});
+
+describe.skipIf(!hasCuda)('optimisers and gradient clipping on the device, against the CPU', () => {
+  const shapes = [[8, 3, 3, 3], [8], [0], [], [40, 7]];
+  const values = (shape: number[], seed: number) => Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(1.7 * i + seed));
+
+  /** Parameters after `steps` updates from fixed gradients, clipped to norm 1 before each. */
+  function train(device: 'cpu' | 'cuda', make: (ps: lr.Tensor[]) => Optimizer, steps = 3): { params: number[][]; norms: number[] } {
+    const params = shapes.map((s, k) => lr.tensor(new Float32Array(values(s, k)), s, 'float32', device).requiresGrad_());
+    const opt = make(params);
+    const norms: number[] = [];
+    for (let t = 0; t < steps; t++) {
+      params.forEach((p, k) => (p.grad = lr.tensor(new Float32Array(values(shapes[k], 10 * t + k + 5)), shapes[k], 'float32', device)));
+      norms.push(clipGradNorm(params, 1));
+      opt.step();
+      opt.zeroGrad();
+    }
+    return { params: params.map((p) => Array.from(p.to('cpu').data())), norms };
+  }
+
+  for (const [name, make] of [
+    ['Adam', (ps: lr.Tensor[]) => new Adam(ps, { lr: 0.01, weightDecay: 0.1 })],
+    ['AdamW', (ps: lr.Tensor[]) => new AdamW(ps, { lr: 0.01 })],
+    ['SGD with momentum', (ps: lr.Tensor[]) => new SGD(ps, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 })],
+  ] as const)
+    it(`${name} after clipGradNorm, three steps`, () => {
+      const cpu = train('cpu', make);
+      const cuda = train('cuda', make);
+      cuda.norms.forEach((n, t) => expect(n / cpu.norms[t]).toBeCloseTo(1, 6));
+      cuda.params.forEach((p, k) => p.forEach((v, i) => expect(Math.abs(v - cpu.params[k][i])).toBeLessThan(1e-5 * Math.max(1, Math.abs(cpu.params[k][i])))));
+    });
 });

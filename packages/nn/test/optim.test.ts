@@ -182,6 +182,26 @@ describe('gradient clipping', () => {
     expectNear(Array.from(a.grad.data()), [1, -4, 2].map((v) => (v * 3.5) / (7 + 1e-6)));
     expect(() => clipGradValue([a], -1)).toThrow(/clipGradValue: 'clipValue'/);
   });
+  it('over many tensors of every shape, empty and scalar ones included, as a float64 sum', () => {
+    const shapes = [[4, 3, 3, 3], [0], [], [7], [2, 5]];
+    const grads = shapes.map((s, k) => Array.from({ length: s.reduce((x, y) => x * y, 1) }, (_, i) => Math.sin(3.1 * i + k) * (k + 1)));
+    const params = shapes.map((s, k) => {
+      const p = lr.zeros(s).requiresGrad_();
+      p.grad = lr.tensor(new Float32Array(grads[k]), s);
+      return p;
+    });
+    const flat = grads.flat().map((v) => Math.fround(v));
+    for (const [normType, want] of [
+      [2, Math.sqrt(flat.reduce((t, v) => t + v * v, 0))],
+      [1, flat.reduce((t, v) => t + Math.abs(v), 0)],
+      [3, flat.reduce((t, v) => t + Math.abs(v) ** 3, 0) ** (1 / 3)],
+      [Infinity, Math.max(...flat.map(Math.abs))],
+    ] as const)
+      expect(clipGradNorm(params, 1e9, normType) / want).toBeCloseTo(1, 6);
+    const norm = clipGradNorm(params, 2);
+    const scaled = params.flatMap((p) => Array.from(p.grad!.data()));
+    expectNear(scaled, flat.map((v) => (v * 2) / (norm + 1e-6)), 1e-6);
+  });
 });
 
 describe('learning-rate schedules', () => {

@@ -1,0 +1,4 @@
+// The device suite again, on the emulated CUDA device (see vitest.shared.ts).
+import { emulatedDeviceTestConfig } from '../../vitest.shared';
+
+export default emulatedDeviceTestConfig(['test/device.test.ts']);
