@@ -17,6 +17,17 @@ export interface OptimizerState {
   buffers: Record<string, Float32Array[]>;
 }
 
+/** The tensors grouped by device, in order of first appearance. */
+function byDevice(tensors: readonly Tensor[]): Tensor[][] {
+  const groups = new Map<string, Tensor[]>();
+  for (const t of tensors) {
+    const list = groups.get(t.deviceId);
+    if (list) list.push(t);
+    else groups.set(t.deviceId, [t]);
+  }
+  return [...groups.values()];
+}
+
 export abstract class Optimizer {
   readonly paramGroups: ParamGroup[];
   /** Updates taken so far. */
@@ -157,13 +168,7 @@ export class Adam extends Optimizer {
 
   /** Every parameter of the group in one fused update per device (cuda-core's adamUpdate). */
   protected override updateGroup(g: ParamGroup, params: Tensor[]): void {
-    const byDevice = new Map<string, Tensor[]>();
-    for (const p of params) {
-      const list = byDevice.get(p.deviceId);
-      if (list) list.push(p);
-      else byDevice.set(p.deviceId, [p]);
-    }
-    for (const list of byDevice.values()) {
+    for (const list of byDevice(params)) {
       const buffers = list.map((p) => this.buffersOf(p));
       ops.adamUpdate(
         list,
@@ -203,17 +208,11 @@ export function clipGradNorm(params: Tensor[], maxNorm: number, normType = 2): n
   const grads = params.map((p) => p.grad).filter((g): g is Tensor => !!g);
   // Reduced where the gradients are, one value read per device: no gradient is copied to the
   // host (on a GPU, a synchronisation and a copy per parameter).
-  const byDevice = new Map<string, Tensor[]>();
-  for (const g of grads) {
-    if (g.size === 0) continue;  // adds nothing (and max has nothing to reduce)
-    const list = byDevice.get(g.deviceId);
-    if (list) list.push(g);
-    else byDevice.set(g.deviceId, [g]);
-  }
   let total = 0;
   noGrad(() =>
     ops.scope(() => {
-      for (const list of byDevice.values()) {
+      // Empty gradients add nothing (and max has nothing to reduce).
+      for (const list of byDevice(grads.filter((g) => g.size > 0))) {
         const parts = ops.stack(list.map((g) => (normType === Infinity ? ops.max(ops.abs(g)) : ops.sum(normType === 2 ? ops.square(g) : ops.pow(ops.abs(g), normType)))));
         const value = (normType === Infinity ? ops.max(parts) : ops.sum(parts)).item();
         total = normType === Infinity ? Math.max(total, value) : total + value;

@@ -12,7 +12,6 @@ struct PoolGeometry {
   int64_t out_h, out_w;
 };
 
-
 // One max-pooling window of one plane `src` (output row oy, column ox), shared by the CPU and
 // CUDA kernels. Starting from the first element (taken even when -inf), a later one wins when
 // strictly larger or NaN: PyTorch's rule. Writes the flat position iy*w + ix of the winner to
