@@ -462,6 +462,27 @@ describe.skipIf(!hasCuda)(`CUDA device suite (${onDevice})`, () => {
     expectError(() => lr.adamUpdate([onDevice], [onHost()], [onHost()], [onHost()], { ...settings, step: 1 }), Error, 'adam_update:', "'grads[0]' is on cpu", "'params[0]' is on cuda:0");
   });
 
+  it('sgdUpdate: 70 tensors, with and without momentum buffers, first steps per tensor, as on the CPU', () => {
+    const shapes = Array.from({ length: 70 }, (_, k) => (k % 7 === 3 ? [0] : k % 5 === 0 ? [64, 3, 3, 3] : [k + 1]));
+    const run = (device: 'cpu' | 'cuda', settings: { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }) => {
+      const make = (seed: number) => shapes.map((s, k) => lr.tensor(uniform(s.reduce((a, b) => a * b, 1), seed + k, -1, 1), s, 'float32', device));
+      const params = make(1000);
+      const buffers = settings.momentum ? make(2000) : null;
+      for (let t = 1; t <= 3; t++) lr.sgdUpdate(params, make(4000 + 100 * t), buffers, { ...settings, first: shapes.map((_, k) => t === 1 + (k % 2)) });
+      return [...params, ...(buffers ?? [])].map((x) => x.to('cpu').data());
+    };
+    for (const settings of [
+      { lr: 0.1, weightDecay: 0.01 },
+      { lr: 0.01, momentum: 0.9, dampening: 0.2, weightDecay: 1e-3 },
+      { lr: 0.01, momentum: 0.9, nesterov: true },
+    ]) {
+      const cpu = run('cpu', settings);
+      run('cuda', settings).forEach((got, k) => expectClose(got, cpu[k], 1e-6, 1e-5));
+    }
+    const onDevice = lr.zeros([2], 'float32', 'cuda');
+    expectError(() => lr.sgdUpdate([onDevice], [lr.zeros([2])], null, { lr: 0.1 }), Error, 'sgd_update:', "'grads[0]' is on cpu", "'params[0]' is on cuda:0");
+  });
+
   describe('batchNorm2d', () => {
     const x = { shape: [3, 4, 5, 5], data: uniform(300, 91, 2, 6) }; // a large mean, as the CPU test
     it('training: output, gradients of x, weight and bias, running statistics', () => {

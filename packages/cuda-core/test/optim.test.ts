@@ -1,4 +1,4 @@
-// adamUpdate against a float64 implementation of torch.optim.Adam / AdamW's algorithm boxes,
+// adamUpdate and sgdUpdate against float64 implementations of torch.optim.Adam / AdamW / SGD,
 // over several steps and many tensors at once, every instruction set; and its error paths.
 import { afterEach, describe, expect, it } from 'vitest';
 import * as lr from '../src/index.js';
@@ -128,8 +128,9 @@ describe('adamUpdate', () => {
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, beta2: -0.1 }), RangeError, "'beta2'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, lr: Number.NaN }), RangeError, "'lr'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, eps: '1' as never }), TypeError, "'eps'");
-    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 0 }), RangeError, "'step[0]'", '>= 1');
-    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", '1 step counts');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 0 }), RangeError, "'step'", '>= 1');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1.5] }), RangeError, "'step[0]'", '>= 1');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", '1 values');
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 'x' as never }), TypeError, "'step'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, amsgrad: true } as never), TypeError, "'amsgrad'");
     // Tensors written in place may not share elements (the update would race with itself).
@@ -144,6 +145,108 @@ describe('adamUpdate', () => {
     gone.dispose();
     expectError(() => lr.adamUpdate([p], [gone], two(), two(), o), Error, "'grads[0]'", 'disposed');
     // Nothing was written by the refused calls since the last assign.
+    expect(Array.from(p.data())).toEqual([1, 2]);
+  });
+});
+
+interface SgdSettings {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  weightDecay: number;
+  nesterov: boolean;
+}
+
+/** One parameter's values after grads.length steps of torch.optim.SGD's algorithm box, in float64. */
+function sgdReference(s: SgdSettings, init: Float32Array, grads: Float32Array[]): { p: number[]; buf: number[] } {
+  const p = Array.from(init);
+  const buf = new Array<number>(p.length).fill(0);
+  grads.forEach((g0, t) => {
+    for (let i = 0; i < p.length; i++) {
+      let d = g0[i] + s.weightDecay * p[i];
+      if (s.momentum !== 0) {
+        buf[i] = t === 0 ? d : s.momentum * buf[i] + (1 - s.dampening) * d;
+        d = s.nesterov ? d + s.momentum * buf[i] : buf[i];
+      }
+      p[i] -= s.lr * d;
+    }
+  });
+  return { p, buf };
+}
+
+const sgdCases: SgdSettings[] = [
+  { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false },
+  { lr: 0.05, momentum: 0, dampening: 0, weightDecay: 1e-3, nesterov: false },
+  { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: false },
+  { lr: 0.02, momentum: 0.8, dampening: 0.3, weightDecay: 0, nesterov: false },
+  { lr: 0.01, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true },
+];
+
+describe('sgdUpdate', () => {
+  afterEach(() => kernels.gemm_use_isa('auto'));
+
+  for (const isa of isas)
+    for (const s of sgdCases)
+      it(`matches torch.optim's rule over ${steps} steps, ${shapes.length} tensors at once (${isa}) ${JSON.stringify(s)}`, () => {
+        kernels.gemm_use_isa(isa);
+        const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
+        const inits = sizes.map((n, k) => uniform(n, 20 + k, -2, 2));
+        const grads = Array.from({ length: steps }, (_, t) => sizes.map((n, k) => uniform(n, 200 * t + k, -1, 1)));
+        const params = shapes.map((shape, k) => lr.tensor(inits[k], shape));
+        // Buffers start as NaN: the first step must not read them.
+        const buffers = s.momentum !== 0 ? shapes.map((shape) => lr.full(shape, Number.NaN)) : null;
+        for (let t = 0; t < steps; t++) {
+          const g = shapes.map((shape, k) => lr.tensor(grads[t][k], shape));
+          lr.sgdUpdate(params, g, buffers, { ...s, first: t === 0 });
+          g.forEach((x) => x.dispose());
+        }
+        params.forEach((p, k) => {
+          const ref = sgdReference(s, inits[k], grads.map((g) => g[k]));
+          expectClose(p.data(), ref.p, 2e-6, 2e-5);
+          if (buffers) expectClose(buffers[k].data(), ref.buf, 2e-6, 2e-5);
+        });
+      });
+
+  it('takes a first-step flag per tensor (a parameter that joined later)', () => {
+    const s = sgdCases[3];
+    const init = uniform(6, 1, -1, 1), g1 = uniform(6, 2, -1, 1), g2 = uniform(6, 3, -1, 1);
+    const a = lr.tensor(init), b = lr.tensor(init);
+    const [ba, bb] = [lr.zeros([6]), lr.zeros([6])];
+    lr.sgdUpdate([a], [lr.tensor(g1)], [ba], { ...s, first: true });
+    // a takes its second step while b takes its first, in one call.
+    lr.sgdUpdate([a, b], [lr.tensor(g2), lr.tensor(g2)], [ba, bb], { ...s, first: [false, true] });
+    expectClose(a.data(), sgdReference(s, init, [g1, g2]).p, 1e-7, 1e-6);
+    expectClose(b.data(), sgdReference(s, init, [g2]).p, 1e-7, 1e-6);
+  });
+
+  it('does nothing with no tensors, and is not recorded by autograd', () => {
+    expect(() => lr.sgdUpdate([], [], null, { lr: 0.1 })).not.toThrow();
+    const p = lr.tensor([1, 2]).requiresGrad_();
+    lr.sgdUpdate([p], [lr.tensor([1, -1])], null, { lr: 0.5 });
+    expect(p._node).toBeNull();
+    expect(Array.from(p.data())).toEqual([0.5, 2.5]);
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const p = lr.tensor([1, 2]);
+    const two = () => [lr.zeros([2])];
+    const m = { lr: 0.1, momentum: 0.9 };
+    expectError(() => lr.sgdUpdate(p as never, two(), null, { lr: 0.1 }), TypeError, 'sgd_update', "'params'", 'array');
+    expectError(() => lr.sgdUpdate([p], [], null, { lr: 0.1 }), RangeError, "'grads'", '1 tensors');
+    expectError(() => lr.sgdUpdate([p], [lr.zeros([3])], null, { lr: 0.1 }), RangeError, "'grads[0]'", 'shape [2]', '[3]');
+    expectError(() => lr.sgdUpdate([p], two(), null, m), TypeError, "'momentumBuffers'", 'array');
+    expectError(() => lr.sgdUpdate([p], two(), [lr.zeros([2], 'int32')], m), TypeError, "'momentumBuffers[0]'", 'float32');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { lr: 0.1 }), TypeError, "'momentumBuffers'", 'null without momentum');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, dampening: 1.5 }), RangeError, "'dampening'", '[0, 1]');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, dampening: 0.1, nesterov: true }), RangeError, "'nesterov'", 'dampening 0');
+    expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, nesterov: true }), RangeError, "'nesterov'", 'momentum > 0');
+    expectError(() => lr.sgdUpdate([p], two(), null, { lr: -1 }), RangeError, "'lr'");
+    expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, momentum: Number.NaN }), RangeError, "'momentum'");
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: [true, false] }), RangeError, "'first'", '1 values');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: 1 as never }), TypeError, "'first'", 'boolean');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: [1] as never }), TypeError, "'first[0]'", 'boolean');
+    expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, foo: 1 } as never), TypeError, "'foo'");
+    expectError(() => lr.sgdUpdate([p], two(), [p], m), RangeError, "'momentumBuffers[0]'", 'elements shared with params[0]');
     expect(Array.from(p.data())).toEqual([1, 2]);
   });
 });

@@ -134,16 +134,31 @@ export class SGD extends Optimizer {
     if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError("SGD: 'nesterov' needs momentum > 0 and dampening 0");
     super(params, { lr: options.lr, momentum, dampening, weightDecay, nesterov });
   }
-  protected update(p: Tensor, grad: Tensor, g: ParamGroup, s: Record<string, Tensor>): void {
+  protected update(p: Tensor, _grad: Tensor, g: ParamGroup): void {
+    this.updateGroup(g, [p]);
+  }
+
+  /** Every parameter of the group in one fused update per device (cuda-core's sgdUpdate). */
+  protected override updateGroup(g: ParamGroup, params: Tensor[]): void {
     const momentum = g.momentum as number;
-    let d = (g.weightDecay as number) !== 0 ? ops.add(grad, ops.affine(p, g.weightDecay as number)) : grad;
-    if (momentum !== 0) {
-      const fresh = !s.momentum;
-      const buf = this.buffer(s, 'momentum', p);
-      buf.assign(fresh ? d : ops.add(ops.affine(buf, momentum), ops.affine(d, 1 - (g.dampening as number))));
-      d = g.nesterov ? ops.add(d, ops.affine(buf, momentum)) : buf;
+    for (const list of byDevice(params)) {
+      const buffers = momentum !== 0 ? list.map((p) => this.buffersOf(p)) : null;
+      // A parameter without a buffer yet starts it from this step's gradient (torch's first step).
+      const first = buffers ? buffers.map((b) => !b.momentum) : false;
+      ops.sgdUpdate(
+        list,
+        list.map((p) => p.grad!),
+        buffers ? list.map((p, i) => this.buffer(buffers[i], 'momentum', p)) : null,
+        {
+          lr: g.lr,
+          momentum,
+          dampening: g.dampening as number,
+          weightDecay: g.weightDecay as number,
+          nesterov: g.nesterov as boolean,
+          first,
+        },
+      );
     }
-    p.assign(ops.sub(p, ops.affine(d, g.lr)));
   }
 }
 

@@ -126,6 +126,27 @@ describe('parameter groups and optimiser state', () => {
     expectNear(Array.from(b.data()), sgdRef({ lr: 0.01, momentum: 0.9 }));
   });
 
+  it('stateDict / loadStateDict continue an SGD run exactly (the loaded momentum buffer is not restarted)', () => {
+    const c = { lr: 0.05, momentum: 0.9, dampening: 0.1 };
+    const full = run((p) => new SGD([p], c));
+    const p = lr.tensor(init).requiresGrad_();
+    const first = new SGD([p], c);
+    for (let t = 0; t < 3; t++) {
+      p.grad = lr.tensor(gradAt(t));
+      first.step();
+    }
+    const saved = first.stateDict();
+    expect(Object.keys(saved.buffers)).toEqual(['momentum']);
+    const q = lr.tensor(Array.from(p.data())).requiresGrad_();
+    const second = new SGD([q], c);
+    second.loadStateDict(saved);
+    for (let t = 3; t < STEPS; t++) {
+      q.grad = lr.tensor(gradAt(t));
+      second.step();
+    }
+    expect(Array.from(q.data())).toEqual(full);
+  });
+
   it('stateDict / loadStateDict continue a run exactly (Adam moments, step counts, learning rates)', () => {
     const full = run((p) => new Adam([p], { lr: 0.02 }));
     const p = lr.tensor(init).requiresGrad_();

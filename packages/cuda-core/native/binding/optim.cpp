@@ -41,4 +41,40 @@ LRFACE_BINDING(adam_update) {
   cpu::adam_update(h, slots);
 }
 
+// sgd_update([lr, momentum, 1 - dampening, weight decay, nesterov], sizes, firsts,
+//            p0, p0Off, g0, g0Off, [b0, b0Off,] p1, ...): momentum buffers (b) with momentum
+//            > 0 only; every tensor on one device.
+LRFACE_BINDING(sgd_update) {
+  const auto hyper = a.doubles(0);
+  const auto sizes = a.ints(1), firsts = a.ints(2);
+  LR_CHECK(hyper.size() == 5, Range, "sgd_update: argument 0 must hold 5 settings, got ", hyper.size());
+  LR_CHECK(firsts.size() == sizes.size(), Range, "sgd_update: one first-step flag per tensor expected");
+  const auto f = [](double v) { return static_cast<float>(v); };
+  const cpu::SgdHyper h{f(hyper[0]), f(hyper[1]), f(hyper[2]), f(hyper[3]), hyper[4] != 0.0};
+  const bool with_buffers = h.momentum != 0.0f;
+  const size_t per_slot = with_buffers ? 6 : 4;
+  LR_CHECK(a.size() == 3 + per_slot * sizes.size(), Range, "sgd_update: ", per_slot / 2,
+           " (storage, offset) pairs per size expected");
+  std::vector<cpu::SgdSlot> slots(sizes.size());
+  [[maybe_unused]] const int device = sizes.empty() ? Storage::kHost : a.device_of(3);
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    const int64_t n = sizes[k];
+    LR_CHECK(n >= 0, Range, "sgd_update: bad size ", n);
+    const size_t at = 3 + per_slot * k;
+    cpu::SgdSlot& s = slots[k];
+#ifdef LRFACE_WITH_CUDA
+    if (device != Storage::kHost) {
+      s = {a.dev_f32(at, n, device), a.dev_f32(at + 2, n, device),
+           with_buffers ? a.dev_f32(at + 4, n, device) : nullptr, n, firsts[k] != 0};
+      continue;
+    }
+#endif
+    s = {a.f32(at, n), a.f32(at + 2, n), with_buffers ? a.f32(at + 4, n) : nullptr, n, firsts[k] != 0};
+  }
+#ifdef LRFACE_WITH_CUDA
+  if (device != Storage::kHost) return cuda::sgd_update(device, h, slots);
+#endif
+  cpu::sgd_update(h, slots);
+}
+
 }  // namespace lrface

@@ -47,4 +47,36 @@ LR_HOST_DEVICE inline void adam_element(const AdamHyper& h, float step_size, flo
 // Updates every slot in place, the slots' elements split over the thread pool as one range.
 void adam_update(const AdamHyper& h, const std::vector<AdamSlot>& slots);
 
+// SGD's settings shared by every tensor of one call; 1 - dampening comes from the caller.
+struct SgdHyper {
+  float lr, momentum, one_minus_dampening, weight_decay;
+  bool nesterov;
+};
+
+// One parameter with its gradient and, with momentum, its momentum buffer (null without),
+// n elements each. first: the buffer starts from this step's gradient (torch's first step).
+struct SgdSlot {
+  float* param;
+  const float* grad;
+  float* momentum_buffer;
+  int64_t n;
+  bool first;
+};
+
+// torch.optim.SGD's update of element i.
+LR_HOST_DEVICE inline void sgd_element(const SgdHyper& h, bool first, float* param, const float* grad,
+                                       float* momentum_buffer, int64_t i) {
+  const float p = param[i];
+  float d = grad[i];
+  if (h.weight_decay != 0.0f) d += p * h.weight_decay;
+  if (momentum_buffer != nullptr) {
+    const float b = first ? d : momentum_buffer[i] * h.momentum + d * h.one_minus_dampening;
+    momentum_buffer[i] = b;
+    d = h.nesterov ? d + b * h.momentum : b;
+  }
+  param[i] = p - d * h.lr;
+}
+
+void sgd_update(const SgdHyper& h, const std::vector<SgdSlot>& slots);
+
 }  // namespace lrface::cpu

@@ -921,42 +921,69 @@ namespace {
 // Up to this many tensors per launch, their pointers passed by value in the kernel's
 // parameters (well under the 4 KiB limit): a model's few hundred parameters take a few
 // launches rather than one (or several) per tensor.
-constexpr int kAdamTableSlots = 32;
+constexpr int kSlotsPerLaunch = 32;
 
-struct AdamTable {
+template <class Slot>
+struct SlotTable {
   int count;
-  int64_t start[kAdamTableSlots + 1];  // where each slot's elements begin in the launch's range
-  cpu::AdamSlot slot[kAdamTableSlots];
+  int64_t start[kSlotsPerLaunch + 1];  // where each slot's elements begin in the launch's range
+  Slot slot[kSlotsPerLaunch];
 };
 
-__global__ void adam_kernel(cpu::AdamHyper h, AdamTable t) {
-  LR_GRID_STRIDE(i, t.start[t.count]) {
-    int lo = 0, hi = t.count - 1;  // the last slot starting at or before i
-    while (lo < hi) {
-      const int mid = (lo + hi + 1) / 2;
-      if (t.start[mid] <= i) lo = mid;
-      else hi = mid - 1;
-    }
-    const cpu::AdamSlot& s = t.slot[lo];
-    cpu::adam_element(h, s.step_size, s.denom_scale, s.param, s.grad, s.exp_avg, s.exp_avg_sq, i - t.start[lo]);
+// The slot holding element i of the launch's range: the last starting at or before i.
+template <class Slot>
+__device__ inline int slot_of(const SlotTable<Slot>& t, int64_t i) {
+  int lo = 0, hi = t.count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (t.start[mid] <= i) lo = mid;
+    else hi = mid - 1;
   }
+  return lo;
+}
+
+__global__ void adam_kernel(cpu::AdamHyper h, SlotTable<cpu::AdamSlot> t) {
+  LR_GRID_STRIDE(i, t.start[t.count]) {
+    const int k = slot_of(t, i);
+    const cpu::AdamSlot& s = t.slot[k];
+    cpu::adam_element(h, s.step_size, s.denom_scale, s.param, s.grad, s.exp_avg, s.exp_avg_sq, i - t.start[k]);
+  }
+}
+
+__global__ void sgd_kernel(cpu::SgdHyper h, SlotTable<cpu::SgdSlot> t) {
+  LR_GRID_STRIDE(i, t.start[t.count]) {
+    const int k = slot_of(t, i);
+    const cpu::SgdSlot& s = t.slot[k];
+    cpu::sgd_element(h, s.first, s.param, s.grad, s.momentum_buffer, i - t.start[k]);
+  }
+}
+
+// The non-empty slots in tables of kSlotsPerLaunch, one launch of kernel each.
+template <class Hyper, class Slot>
+void launch_slots(int device, const Hyper& h, const std::vector<Slot>& slots,
+                  void (*kernel)(Hyper, SlotTable<Slot>)) {
+  SlotTable<Slot> table{};
+  const auto flush = [&] {
+    if (table.count > 0) launch(device, table.start[table.count], kernel, h, table);
+    table.count = 0;
+  };
+  for (const Slot& s : slots) {
+    if (s.n == 0) continue;
+    table.slot[table.count] = s;
+    table.start[table.count + 1] = table.start[table.count] + s.n;
+    if (++table.count == kSlotsPerLaunch) flush();
+  }
+  flush();
 }
 
 }  // namespace
 
 void adam_update(int device, const cpu::AdamHyper& h, const std::vector<cpu::AdamSlot>& slots) {
-  AdamTable table{};
-  const auto flush = [&] {
-    if (table.count > 0) launch(device, table.start[table.count], adam_kernel, h, table);
-    table.count = 0;
-  };
-  for (const cpu::AdamSlot& s : slots) {
-    if (s.n == 0) continue;
-    table.slot[table.count] = s;
-    table.start[table.count + 1] = table.start[table.count] + s.n;
-    if (++table.count == kAdamTableSlots) flush();
-  }
-  flush();
+  launch_slots(device, h, slots, adam_kernel);
+}
+
+void sgd_update(int device, const cpu::SgdHyper& h, const std::vector<cpu::SgdSlot>& slots) {
+  launch_slots(device, h, slots, sgd_kernel);
 }
 
 }  // namespace lrface::cuda

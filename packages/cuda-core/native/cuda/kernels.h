@@ -97,5 +97,6 @@ void batch_norm_backward(int device, int64_t n, int64_t c, int64_t hw, const flo
 
 // Adam over many tensors in place (../cpu/optim.h's rule), a few launches for the lot.
 void adam_update(int device, const cpu::AdamHyper& h, const std::vector<cpu::AdamSlot>& slots);
+void sgd_update(int device, const cpu::SgdHyper& h, const std::vector<cpu::SgdSlot>& slots);
 
 }  // namespace lrface::cuda

@@ -28,6 +28,42 @@ function checkOnDevice(op: string, name: string, t: Tensor, device: number, firs
 }
 
 /**
+ * Checks lists of one float32 tensor per parameter (the first list's), each of its
+ * parameter's shape, all on the first parameter's device; returns the parameter count.
+ */
+function checkPerParameter(op: string, lists: Record<string, readonly Tensor[]>): number {
+  const entries = Object.entries(lists);
+  for (const [name, list] of entries) if (!Array.isArray(list)) throw typeError(op, name, 'an array of tensors', list);
+  const [[first, params], ...others] = entries;
+  const count = params.length;
+  for (const [name, list] of others)
+    if (list.length !== count) throw rangeError(op, name, `${count} tensors (one per parameter)`, `${list.length}`, true);
+  const device = count > 0 ? checkTensor(op, `${first}[0]`, params[0], F32)!._deviceIndex : 0;
+  for (let i = 0; i < count; i++) {
+    const p = checkTensor(op, `${first}[${i}]`, params[i], F32)!;
+    checkOnDevice(op, `${first}[${i}]`, p, device, params[0]);
+    for (const [name, list] of others) {
+      const t = checkTensor(op, `${name}[${i}]`, list[i], F32)!;
+      if (!sameShape(t.shape, p.shape))
+        throw rangeError(op, `${name}[${i}]`, `shape ${formatShape(p.shape)} (as ${first}[${i}])`, formatShape(t.shape), true);
+      checkOnDevice(op, `${name}[${i}]`, t, device, params[0]);
+    }
+  }
+  return count;
+}
+
+/** A setting given once for every tensor or as one value per tensor, each checked by `valid`. */
+function perTensor<T>(op: string, name: string, value: unknown, count: number, what: string, valid: (v: unknown, at: string) => v is T): T[] {
+  const values = Array.isArray(value) ? value : new Array<unknown>(count).fill(value);
+  if (!Array.isArray(value) && !valid(value, name)) throw typeError(op, name, `${what} or an array of them`, value);
+  if (values.length !== count) throw rangeError(op, name, `${count} values (one per parameter)`, `${values.length}`, true);
+  values.forEach((v, i) => {
+    if (!valid(v, `${name}[${i}]`)) throw typeError(op, `${name}[${i}]`, what, v);
+  });
+  return values as T[];
+}
+
+/**
  * The tensors an update writes in place may not share elements: one element would be updated
  * twice, by threads racing each other (a parameter listed twice, say).
  */
@@ -69,35 +105,65 @@ export function adamUpdate(params: Tensor[], grads: Tensor[], expAvgs: Tensor[],
   const op = 'adam_update';
   const { a } = adamDecl.parse({}, options);
   for (const name of ['beta1', 'beta2'] as const) if (a[name] >= 1) throw rangeError(op, name, 'a finite number in [0, 1)', a[name]);
-  const lists = { params, grads, expAvgs, expAvgSqs };
-  for (const [name, list] of Object.entries(lists)) if (!Array.isArray(list)) throw typeError(op, name, 'an array of tensors', list);
-  const count = params.length;
-  for (const [name, list] of Object.entries(lists))
-    if (list.length !== count) throw rangeError(op, name, `${count} tensors (one per parameter)`, `${list.length}`, true);
-  const steps = typeof a.step === 'number' ? new Array<unknown>(count).fill(a.step) : a.step;
-  if (!Array.isArray(steps)) throw typeError(op, 'step', 'an integer >= 1 or an array of them', a.step);
-  if (steps.length !== count) throw rangeError(op, 'step', `${count} step counts (one per parameter)`, `${steps.length}`, true);
-  steps.forEach((t, i) => {
-    if (!Number.isInteger(t) || (t as number) < 1) throw rangeError(op, `step[${i}]`, 'an integer >= 1', t);
+  const count = checkPerParameter(op, { params, grads, expAvgs, expAvgSqs });
+  const steps = perTensor(op, 'step', a.step, count, 'an integer >= 1', (t, at): t is number => {
+    if (typeof t !== 'number') return false;
+    if (!Number.isInteger(t) || t < 1) throw rangeError(op, at, 'an integer >= 1', t);
+    return true;
   });
-  const others = [['grads', grads], ['expAvgs', expAvgs], ['expAvgSqs', expAvgSqs]] as const;
-  const device = count > 0 ? checkTensor(op, 'params[0]', params[0], F32)!._deviceIndex : 0;
-  for (let i = 0; i < count; i++) {
-    const p = checkTensor(op, `params[${i}]`, params[i], F32)!;
-    checkOnDevice(op, `params[${i}]`, p, device, params[0]);
-    for (const [name, list] of others) {
-      const t = checkTensor(op, `${name}[${i}]`, list[i], F32)!;
-      if (!sameShape(t.shape, p.shape))
-        throw rangeError(op, `${name}[${i}]`, `shape ${formatShape(p.shape)} (as params[${i}])`, formatShape(t.shape), true);
-      checkOnDevice(op, `${name}[${i}]`, t, device, params[0]);
-    }
-  }
   if (count === 0) return;
   checkDisjoint(op, { params, expAvgs, expAvgSqs });
   const { lr, beta1, beta2, eps, weightDecay, decoupled } = a;
   const hyper = [beta1, 1 - beta1, beta2, 1 - beta2, eps, decoupled ? 0 : weightDecay, decoupled ? 1 - lr * weightDecay : 1];
-  const stepSizes = (steps as number[]).map((t) => lr / (1 - beta1 ** t));
-  const denomScales = (steps as number[]).map((t) => 1 / Math.sqrt(1 - beta2 ** t));
+  const stepSizes = steps.map((t) => lr / (1 - beta1 ** t));
+  const denomScales = steps.map((t) => 1 / Math.sqrt(1 - beta2 ** t));
   const tensors = params.flatMap((p, i) => [...ref(p), ...ref(grads[i]), ...ref(expAvgs[i]), ...ref(expAvgSqs[i])]);
   kernels.adam_update(hyper, params.map((p) => p.size), stepSizes, denomScales, ...tensors);
+}
+
+export interface SgdUpdateOptions {
+  lr: number;
+  /** Momentum factor; with momentum > 0 every parameter needs a momentum buffer. Default 0. */
+  momentum?: number;
+  /** Dampening of the gradient's share in the momentum buffer. Default 0. */
+  dampening?: number;
+  /** Added to the gradient as weightDecay * param. Default 0. */
+  weightDecay?: number;
+  /** Nesterov momentum. Default false. */
+  nesterov?: boolean;
+  /** The buffer starts from this step's gradient (torch's first step): one flag for every tensor, or one per tensor. Default false. */
+  first?: boolean | readonly boolean[];
+}
+
+const sgdDecl = defineOp('sgd_update', {}, {
+  lr: attr.number({ min: 0 }),
+  momentum: attr.number({ min: 0, default: 0 }),
+  dampening: attr.number({ min: 0, default: 0 }),
+  weightDecay: attr.number({ min: 0, default: 0 }),
+  nesterov: attr.bool({ default: false }),
+  first: { expected: 'a boolean or an array of them', parse: (_op: string, _name: string, v: unknown) => v ?? false },
+});
+
+/**
+ * One step of SGD (torch.optim.SGD's rule: weight decay, momentum with dampening, Nesterov)
+ * applied in place to every `params[i]` from `grads[i]`, updating `momentumBuffers[i]` too
+ * when momentum > 0 (pass `null` without momentum). One float32 tensor per parameter in each
+ * list, of its shape, on its device (one device for the call). Not recorded by autograd.
+ */
+export function sgdUpdate(params: Tensor[], grads: Tensor[], momentumBuffers: Tensor[] | null, options: SgdUpdateOptions): void {
+  const op = 'sgd_update';
+  const { a } = sgdDecl.parse({}, options);
+  if (a.dampening > 1) throw rangeError(op, 'dampening', 'a finite number in [0, 1]', a.dampening);
+  if (a.nesterov && (a.momentum === 0 || a.dampening !== 0)) throw rangeError(op, 'nesterov', 'momentum > 0 and dampening 0 with it', `momentum ${a.momentum}, dampening ${a.dampening}`, true);
+  const withBuffers = a.momentum !== 0;
+  if (!withBuffers && momentumBuffers !== null && momentumBuffers !== undefined)
+    throw typeError(op, 'momentumBuffers', 'null without momentum', 'an argument');
+  const lists: Record<string, Tensor[]> = withBuffers ? { params, grads, momentumBuffers: momentumBuffers as Tensor[] } : { params, grads };
+  const count = checkPerParameter(op, lists);
+  const firsts = perTensor(op, 'first', a.first, count, 'a boolean', (v): v is boolean => typeof v === 'boolean');
+  if (count === 0) return;
+  checkDisjoint(op, withBuffers ? { params, momentumBuffers: momentumBuffers! } : { params });
+  const hyper = [a.lr, a.momentum, 1 - a.dampening, a.weightDecay, a.nesterov ? 1 : 0];
+  const tensors = params.flatMap((p, i) => [...ref(p), ...ref(grads[i]), ...(withBuffers ? ref(momentumBuffers![i]) : [])]);
+  kernels.sgd_update(hyper, params.map((p) => p.size), firsts.map((f) => (f ? 1 : 0)), ...tensors);
 }
