@@ -180,6 +180,28 @@ describe('linear', () => {
     }
     gradcheck((x, w) => lr.linear(x, w), [{ data: uniform(3 * 40, 6), shape: [3, 40] }, { data: uniform(7 * 40, 7), shape: [7, 40] }]);
   });
+  it('small batches on deep layers (weight rows read in place as dot products), every instruction set', () => {
+    // Rows 1..64 with k >= 128 take the dot-product path: row counts around its chunks of 8,
+    // outputs around its groups of 3, k with a tail past the last vector, bias or none, and
+    // operands at an offset; 65 rows go through the packed GEMM as before.
+    const cases = [[1, 7, 128], [2, 5, 300], [7, 1, 129], [8, 9, 1000], [9, 4, 255], [17, 3, 130], [64, 8, 144], [65, 4, 200]];
+    for (const isa of isas) {
+      kernels.gemm_use_isa(isa);
+      try {
+        for (const [rows, out, inF] of cases) {
+          const xd = uniform((rows + 1) * inF, rows), wd = uniform((out + 2) * inF, out), bd = uniform(out, inF);
+          const x = lr.narrow(lr.tensor(xd, [rows + 1, inF]), 0, 1, rows);
+          const w = lr.narrow(lr.tensor(wd, [out + 2, inF]), 0, 2, out);
+          const withBias = rows % 2 === 1;
+          const y = lr.linear(x, w, withBias ? lr.tensor(bd) : undefined);
+          expect(y.shape).toEqual([rows, out]);
+          expectClose(y.data(), linearRef(x.data(), rows, w.data(), out, inF, withBias ? bd : null), 1e-5, 1e-4);
+        }
+      } finally {
+        kernels.gemm_use_isa('auto');
+      }
+    }
+  });
   it('reads operands that are views at an offset', () => {
     const x = lr.narrow(lr.tensor(uniform(5 * 4, 8), [5, 4]), 0, 2, 3);
     const w = lr.narrow(lr.tensor(uniform(6 * 4, 9), [6, 4]), 0, 1, 4);
