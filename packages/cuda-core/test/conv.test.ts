@@ -927,7 +927,7 @@ describe('conv2d through the 1x1 kernel', () => {
     { n: 1, c: 128, h: 8, w: 16, o: 32, kh: 1, kw: 1, bias: true },
     { n: 3, c: 19, h: 4, w: 12, o: 48, kh: 1, kw: 1 },
     { n: 2, c: 1, h: 1, w: 16, o: 16, kh: 1, kw: 1, bias: true }, // one vector per image
-    // From 1024 vectors on, that kernel stages its input through packed slabs: one large plane,
+    // From 512 vectors on, that kernel stages its input through packed slabs: one large plane,
     // and three images whose units run across image boundaries.
     { n: 1, c: 24, h: 128, w: 128, o: 32, kh: 1, kw: 1, bias: true },
     { n: 3, c: 5, h: 64, w: 96, o: 16, kh: 1, kw: 1 },

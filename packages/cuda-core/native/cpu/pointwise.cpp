@@ -222,9 +222,10 @@ LR_POINTWISE_VARIANT(tasks_base_4x3, , 4, 4, 3)
 #undef LR_POINTWISE_VARIANT
 
 // From this many vectors of pixels on, the 16 x 1 kernel stages its input (run_tasks' STAGE):
-// with fewer, each task's first slab, gathered without overlap, costs more than staging saves
-// (32x32 planes, 128 -> 32: 64 -> 77 us; 64x64 and 8 x 32x32 measured even).
-constexpr int64_t kStagedMinVectors = 1024;
+// with fewer, each task's first slab, gathered without overlap, costs about what staging saves
+// (one 32x32 plane, 128 -> 32: 46 -> 60 us; one 64x64 plane even), with more it wins (eight
+// 32x32 planes, 64 -> 64: 0.52 -> 0.41 ms; eight 8x8, 256 -> 256: 0.30 -> 0.28 ms).
+constexpr int64_t kStagedMinVectors = 512;
 
 // aligned_rows: x's channel rows all start on a cache line; vectors: of pixels, in all images.
 Kernel pick_kernel(int64_t out_channels, bool aligned_rows, int64_t vectors) {
