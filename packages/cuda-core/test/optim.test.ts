@@ -130,7 +130,7 @@ describe('adamUpdate', () => {
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, eps: '1' as never }), TypeError, "'eps'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 0 }), RangeError, "'step'", '>= 1');
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1.5] }), RangeError, "'step[0]'", '>= 1');
-    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", '1 values');
+    expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: [1, 2] }), RangeError, "'step'", 'one value per parameter (1)', 'got 2 values');
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, step: 'x' as never }), TypeError, "'step'");
     expectError(() => lr.adamUpdate([p], two(), two(), two(), { ...o, amsgrad: true } as never), TypeError, "'amsgrad'");
     // Tensors written in place may not share elements (the update would race with itself).
@@ -238,11 +238,11 @@ describe('sgdUpdate', () => {
     expectError(() => lr.sgdUpdate([p], two(), [lr.zeros([2], 'int32')], m), TypeError, "'momentumBuffers[0]'", 'float32');
     expectError(() => lr.sgdUpdate([p], two(), two(), { lr: 0.1 }), TypeError, "'momentumBuffers'", 'null without momentum');
     expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, dampening: 1.5 }), RangeError, "'dampening'", '[0, 1]');
-    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, dampening: 0.1, nesterov: true }), RangeError, "'nesterov'", 'dampening 0');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, dampening: 0.1, nesterov: true }), RangeError, "'nesterov'", 'dampening is 0');
     expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, nesterov: true }), RangeError, "'nesterov'", 'momentum > 0');
     expectError(() => lr.sgdUpdate([p], two(), null, { lr: -1 }), RangeError, "'lr'");
     expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, momentum: Number.NaN }), RangeError, "'momentum'");
-    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: [true, false] }), RangeError, "'first'", '1 values');
+    expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: [true, false] }), RangeError, "'first'", 'one value per parameter (1)');
     expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: 1 as never }), TypeError, "'first'", 'boolean');
     expectError(() => lr.sgdUpdate([p], two(), two(), { ...m, first: [1] as never }), TypeError, "'first[0]'", 'boolean');
     expectError(() => lr.sgdUpdate([p], two(), null, { lr: 0.1, foo: 1 } as never), TypeError, "'foo'");

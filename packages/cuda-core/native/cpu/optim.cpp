@@ -4,6 +4,7 @@
 
 #include "../core/thread_pool.h"
 #include "gemm.h"
+#include "kernel_util.h"
 
 namespace lrface::cpu {
 
@@ -11,38 +12,30 @@ namespace {
 
 // Elements [lo, hi) of one slot; the restrict pointers let the compiler vectorise the rule
 // (sqrt and division included), compiled per instruction set.
-inline __attribute__((always_inline)) void adam_span(const AdamHyper& h, const AdamSlot& s, int64_t lo, int64_t hi) {
+LR_INLINE void adam_span(const AdamHyper& h, const AdamSlot& s, int64_t lo, int64_t hi) {
   float* __restrict p = s.param;
   const float* __restrict g = s.grad;
   float* __restrict m = s.exp_avg;
   float* __restrict v = s.exp_avg_sq;
   for (int64_t i = lo; i < hi; ++i) adam_element(h, s.step_size, s.denom_scale, p, g, m, v, i);
 }
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))) void adam_span_avx512(const AdamHyper& h,
-                                                                                        const AdamSlot& s, int64_t lo,
-                                                                                        int64_t hi) {
-  adam_span(h, s, lo, hi);
-}
-__attribute__((target("avx2,fma"))) void adam_span_avx2(const AdamHyper& h, const AdamSlot& s, int64_t lo, int64_t hi) {
-  adam_span(h, s, lo, hi);
-}
-void adam_span_base(const AdamHyper& h, const AdamSlot& s, int64_t lo, int64_t hi) { adam_span(h, s, lo, hi); }
 
-inline __attribute__((always_inline)) void sgd_span(const SgdHyper& h, const SgdSlot& s, int64_t lo, int64_t hi) {
+LR_INLINE void sgd_span(const SgdHyper& h, const SgdSlot& s, int64_t lo, int64_t hi) {
   float* __restrict p = s.param;
   const float* __restrict g = s.grad;
   float* __restrict b = s.momentum_buffer;
   for (int64_t i = lo; i < hi; ++i) sgd_element(h, s.first, p, g, b, i);
 }
-__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))) void sgd_span_avx512(const SgdHyper& h,
-                                                                                       const SgdSlot& s, int64_t lo,
-                                                                                       int64_t hi) {
-  sgd_span(h, s, lo, hi);
-}
-__attribute__((target("avx2,fma"))) void sgd_span_avx2(const SgdHyper& h, const SgdSlot& s, int64_t lo, int64_t hi) {
-  sgd_span(h, s, lo, hi);
-}
-void sgd_span_base(const SgdHyper& h, const SgdSlot& s, int64_t lo, int64_t hi) { sgd_span(h, s, lo, hi); }
+
+// NAME compiled per instruction set, as the table update_slots picks from.
+#define LR_SPANS(NAME, HYPER, SLOT)                                                                      \
+  LR_AVX512 void NAME##_avx512(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); } \
+  LR_AVX2 void NAME##_avx2(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); }     \
+  void NAME##_base(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); }             \
+  void (*const NAME##s[3])(const HYPER&, const SLOT&, int64_t, int64_t) = {NAME##_avx512, NAME##_avx2, NAME##_base};
+LR_SPANS(adam_span, AdamHyper, AdamSlot)
+LR_SPANS(sgd_span, SgdHyper, SgdSlot)
+#undef LR_SPANS
 
 // Applies span, compiled for the kernels' instruction set (and its test override), to the
 // slots' elements as one range, so a model's many small tensors share the threads.
@@ -65,16 +58,8 @@ void update_slots(const Hyper& h, const std::vector<Slot>& slots,
 
 }  // namespace
 
-void adam_update(const AdamHyper& h, const std::vector<AdamSlot>& slots) {
-  static void (*const spans[3])(const AdamHyper&, const AdamSlot&, int64_t, int64_t) = {
-      adam_span_avx512, adam_span_avx2, adam_span_base};
-  update_slots(h, slots, spans);
-}
+void adam_update(const AdamHyper& h, const std::vector<AdamSlot>& slots) { update_slots(h, slots, adam_spans); }
 
-void sgd_update(const SgdHyper& h, const std::vector<SgdSlot>& slots) {
-  static void (*const spans[3])(const SgdHyper&, const SgdSlot&, int64_t, int64_t) = {
-      sgd_span_avx512, sgd_span_avx2, sgd_span_base};
-  update_slots(h, slots, spans);
-}
+void sgd_update(const SgdHyper& h, const std::vector<SgdSlot>& slots) { update_slots(h, slots, sgd_spans); }
 
 }  // namespace lrface::cpu

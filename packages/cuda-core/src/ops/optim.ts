@@ -56,7 +56,7 @@ function checkPerParameter(op: string, lists: Record<string, readonly Tensor[]>)
 function perTensor<T>(op: string, name: string, value: unknown, count: number, what: string, valid: (v: unknown, at: string) => v is T): T[] {
   const values = Array.isArray(value) ? value : new Array<unknown>(count).fill(value);
   if (!Array.isArray(value) && !valid(value, name)) throw typeError(op, name, `${what} or an array of them`, value);
-  if (values.length !== count) throw rangeError(op, name, `${count} values (one per parameter)`, `${values.length}`, true);
+  if (values.length !== count) throw rangeError(op, name, `one value per parameter (${count})`, `${values.length} values`, true);
   values.forEach((v, i) => {
     if (!valid(v, `${name}[${i}]`)) throw typeError(op, `${name}[${i}]`, what, v);
   });
@@ -154,10 +154,10 @@ export function sgdUpdate(params: Tensor[], grads: Tensor[], momentumBuffers: Te
   const op = 'sgd_update';
   const { a } = sgdDecl.parse({}, options);
   if (a.dampening > 1) throw rangeError(op, 'dampening', 'a finite number in [0, 1]', a.dampening);
-  if (a.nesterov && (a.momentum === 0 || a.dampening !== 0)) throw rangeError(op, 'nesterov', 'momentum > 0 and dampening 0 with it', `momentum ${a.momentum}, dampening ${a.dampening}`, true);
+  if (a.nesterov && (a.momentum === 0 || a.dampening !== 0)) throw rangeError(op, 'nesterov', 'false unless momentum > 0 and dampening is 0', `true with momentum ${a.momentum}, dampening ${a.dampening}`, true);
   const withBuffers = a.momentum !== 0;
   if (!withBuffers && momentumBuffers !== null && momentumBuffers !== undefined)
-    throw typeError(op, 'momentumBuffers', 'null without momentum', 'an argument');
+    throw typeError(op, 'momentumBuffers', 'null without momentum', momentumBuffers);
   const lists: Record<string, Tensor[]> = withBuffers ? { params, grads, momentumBuffers: momentumBuffers as Tensor[] } : { params, grads };
   const count = checkPerParameter(op, lists);
   const firsts = perTensor(op, 'first', a.first, count, 'a boolean', (v): v is boolean => typeof v === 'boolean');
