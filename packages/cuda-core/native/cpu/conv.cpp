@@ -336,16 +336,10 @@ LR_AVX512 void dw_backward_filter_avx512(const ConvGeometry& g, const float* gy,
 LR_AVX2 void dw_backward_filter_avx2(const ConvGeometry& g, const float* gy, const float* x, float* acc) { dw_backward_filter_plane(g, gy, x, acc); }
 void dw_backward_filter_base(const ConvGeometry& g, const float* gy, const float* x, float* acc) { dw_backward_filter_plane(g, gy, x, acc); }
 
-// 2: AVX-512, 1: AVX2, 0: baseline; follows the GEMM's choice (and its test override).
-int isa_level() {
-  const char* name = gemm_isa();
-  return name[0] == 'a' ? (name[3] == '5' ? 2 : 1) : 0;
-}
-
 bool is_depthwise(const ConvGeometry& g) { return g.c == g.groups; }
 
 void depthwise_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out) {
-  const int level = isa_level();
+  const int level = gemm_isa_level();
   const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
   parallel_for(g.n * g.o, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t) {
@@ -361,7 +355,7 @@ void depthwise_forward(const ConvGeometry& g, const float* x, const float* w, co
 }
 
 void depthwise_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx) {
-  const int level = isa_level();
+  const int level = gemm_isa_level();
   const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
   parallel_for(g.n * g.c, 1, [&](int64_t lo, int64_t hi) {
     for (int64_t t = lo; t < hi; ++t) {
@@ -379,7 +373,7 @@ void depthwise_backward_data(const ConvGeometry& g, const float* gy, const float
 }
 
 void depthwise_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
-  const int level = isa_level();
+  const int level = gemm_isa_level();
   const int64_t og = g.o / g.groups, plane_in = g.h * g.w, plane_out = g.out_h * g.out_w, taps = g.kh * g.kw;
   parallel_for(g.o, 1, [&](int64_t lo, int64_t hi) {
     std::vector<float> acc(taps * g.out_w);
@@ -630,7 +624,7 @@ void direct_forward(const ConvGeometry& g, const float* x, const float* wt, int6
   const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
   const Bands b = plan_bands(g);
   const DirectArgs a{&g, cg, og, k, wt, wstride, bias, out, b.cols};
-  const int level = isa_level();
+  const int level = gemm_isa_level();
   const DirectRowsFn rows_fn = level == 2 ? direct_rows_avx512 : level == 1 ? direct_rows_avx2 : direct_rows_base;
   parallel_for(g.n * g.groups * b.blocks, 1, [&](int64_t lo, int64_t hi) {
     thread_local Scratch t_band;
@@ -721,7 +715,7 @@ LR_FILTER_VARIANT(filter_base_3, , 4, 3, 3)
 #undef LR_FILTER_VARIANT
 
 void direct_backward_filter(const ConvGeometry& g, const float* x, const float* gy, float* gw) {
-  const int level = isa_level();
+  const int level = gemm_isa_level();
   const int64_t cg = g.c / g.groups, og = g.o / g.groups, k = cg * g.kh * g.kw;
   struct Variant {
     FilterBandFn fn;

@@ -737,8 +737,8 @@ LR_DOT_TABLE(dot_scalar, , 4)
 
 void gemm_few_rows_bt(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
                       int64_t ldb, float beta, float* c, int64_t ldc) {
-  const char* name = isa().name;
-  const DotColumns* table = name[0] == 's' ? dot_scalar : name[3] == '5' ? dot_avx512 : dot_avx2;
+  const DotColumns* const tables[3] = {dot_scalar, dot_avx2, dot_avx512};
+  const DotColumns* table = tables[gemm_isa_level()];
   // Each task a run of columns (rows of B) for every row of A, in chunks of 8 rows.
   const int64_t grain = std::max<int64_t>(kDotRowsOfB, (int64_t(1) << 16) / std::max<int64_t>(1, m * k) * kDotRowsOfB);
   parallel_for(n, grain, [&](int64_t lo, int64_t hi) {
@@ -790,6 +790,11 @@ void gemm_gather_strip_runs(float* dst, int64_t kc, const float* src, const int6
 }
 
 const char* gemm_isa() { return isa().name; }
+
+int gemm_isa_level() {
+  const char* name = isa().name;
+  return name[0] == 'a' ? (name[3] == '5' ? 2 : 1) : 0;
+}
 
 bool gemm_use_isa(const char* name) {
   const std::string want = name ? name : "auto";

@@ -70,6 +70,9 @@ void gemm_gather_strip_runs(float* dst, int64_t kc, const float* src, const int6
 
 // The micro-kernel's instruction set on this machine: "avx512", "avx2" or "scalar".
 const char* gemm_isa();
+// The same as a level, for picking a kernel's variant from a table: 2 AVX-512, 1 AVX2, 0 the
+// baseline (follows gemm_use_isa too).
+int gemm_isa_level();
 // Selects the micro-kernel by name ("avx512", "avx2", "scalar", or "auto" for the start-up
 // choice), for tests of every path; returns false when this CPU lacks that instruction set.
 // Not for use while a GEMM runs.

@@ -32,18 +32,17 @@ LR_INLINE void sgd_span(const SgdHyper& h, const SgdSlot& s, int64_t lo, int64_t
   LR_AVX512 void NAME##_avx512(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); } \
   LR_AVX2 void NAME##_avx2(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); }     \
   void NAME##_base(const HYPER& h, const SLOT& s, int64_t lo, int64_t hi) { NAME(h, s, lo, hi); }             \
-  void (*const NAME##s[3])(const HYPER&, const SLOT&, int64_t, int64_t) = {NAME##_avx512, NAME##_avx2, NAME##_base};
+  void (*const NAME##s[3])(const HYPER&, const SLOT&, int64_t, int64_t) = {NAME##_base, NAME##_avx2, NAME##_avx512};
 LR_SPANS(adam_span, AdamHyper, AdamSlot)
 LR_SPANS(sgd_span, SgdHyper, SgdSlot)
 #undef LR_SPANS
 
-// Applies span, compiled for the kernels' instruction set (and its test override), to the
+// Applies span, compiled for the kernels' instruction set (spans by gemm_isa_level), to the
 // slots' elements as one range, so a model's many small tensors share the threads.
 template <class Hyper, class Slot>
 void update_slots(const Hyper& h, const std::vector<Slot>& slots,
                   void (*const spans[3])(const Hyper&, const Slot&, int64_t, int64_t)) {
-  const char* isa = gemm_isa();
-  const auto span = isa[0] != 'a' ? spans[2] : isa[3] == '5' ? spans[0] : spans[1];
+  const auto span = spans[gemm_isa_level()];
   std::vector<int64_t> start(slots.size() + 1, 0);
   for (size_t k = 0; k < slots.size(); ++k) start[k + 1] = start[k] + slots[k].n;
   parallel_for(start.back(), 1 << 15, [&](int64_t lo, int64_t hi) {
