@@ -99,7 +99,8 @@ function convGeometry(opts) {
  * conv(x, name, {in, out, kernel, padding?, stride?, dilation?, groups?, bias?}),
  * convRelu (relu of conv, same arguments), relu, add, maxPool(x, {kernel, stride?, padding?}), matmul, concat(xs, axis),
  * upsample2x (nearest), prelu(x, name, channels), flatten (to [N, rest]),
- * linear(x, name, {in, out}) (y = x W^T + b).
+ * linear(x, name, {in, out}) (y = x W^T + b); and two for memory: block(fn) (a scope) and
+ * chain(x, stages) (each intermediate freed once consumed).
  */
 
 /** Runs a forward on lrface tensors. Parameters become engine tensors on first use. */
@@ -138,6 +139,19 @@ export class LrfaceBackend {
    * disposed when it returns, as nn's blocks do, instead of living until the forward ends. */
   block(fn) {
     return lr.scope(fn);
+  }
+
+  /** Applies `stages` in order from `x`, disposing each intermediate once the next stage has
+   * consumed it, as @lrface/nn's `chain` (its Sequential, VDSR and SRINC) does: a chain of
+   * layers then holds two activations at a time and reuses freed buffers. */
+  chain(x, stages) {
+    let h = x;
+    for (const stage of stages) {
+      const next = stage(h);
+      if (h !== x && next !== h) h.dispose();
+      h = next;
+    }
+    return h;
   }
 
   relu(x) {
@@ -205,6 +219,11 @@ export class OnnxBackend {
   /** Blocks are only a memory boundary for lrface; the graph is the same. */
   block(fn) {
     return fn();
+  }
+
+  /** Chains too: the graph is the stages one after another. */
+  chain(x, stages) {
+    return stages.reduce((h, stage) => stage(h), x);
   }
 
   output(v) {

@@ -84,9 +84,10 @@ export const workloads = [
     description: 'VDSR: 1->64, 18x 64->64, 64->1, 3x3, ReLU, residual add; 1x1x128x128',
     inputs: [{ name: 'x', shape: [1, 1, 128, 128] }],
     forward: (f, [x]) => {
-      let h = convRelu(f, x, 'conv1', { in: 1, out: 64, kernel: 3, padding: 1 });
-      for (let i = 2; i <= 19; i++) h = convRelu(f, h, `conv${i}`, { in: 64, out: 64, kernel: 3, padding: 1 });
-      return f.add(f.conv(h, 'conv20', { in: 64, out: 1, kernel: 3, padding: 1 }), x);
+      const layers = [(h) => convRelu(f, h, 'conv1', { in: 1, out: 64, kernel: 3, padding: 1 })];
+      for (let i = 2; i <= 19; i++) layers.push((h) => convRelu(f, h, `conv${i}`, { in: 64, out: 64, kernel: 3, padding: 1 }));
+      layers.push((h) => f.conv(h, 'conv20', { in: 64, out: 1, kernel: 3, padding: 1 }));
+      return f.add(f.chain(x, layers), x);
     },
   },
   {
@@ -118,9 +119,10 @@ export const workloads = [
     description: 'SRINC: conv3x3 1->128, 19 inception modules (placeholder branches), conv3x3 128->1, residual add; 1x1x128x128',
     inputs: [{ name: 'x', shape: [1, 1, 128, 128] }],
     forward: (f, [x]) => {
-      let h = convRelu(f, x, 'conv1', { in: 1, out: 128, kernel: 3, padding: 1 });
-      for (let i = 0; i < 19; i++) h = inception(f, h, `inception${i}`);
-      return f.add(f.conv(h, 'conv_out', { in: 128, out: 1, kernel: 3, padding: 1 }), x);
+      const stages = [(h) => convRelu(f, h, 'conv1', { in: 1, out: 128, kernel: 3, padding: 1 })];
+      for (let i = 0; i < 19; i++) stages.push((h) => inception(f, h, `inception${i}`));
+      stages.push((h) => f.conv(h, 'conv_out', { in: 128, out: 1, kernel: 3, padding: 1 }));
+      return f.add(f.chain(x, stages), x);
     },
   },
   {

@@ -119,7 +119,7 @@ describe('one description, two engines', () => {
       let h = f.convRelu(x, 'c1', { in: 3, out: 8, kernel: 3, padding: [1, 0, 2, 1] });
       const p = f.maxPool(h, { kernel: 3, stride: 1, padding: 1 });
       h = f.concat([f.conv(p, 'c2', { in: 8, out: 4, kernel: 1 }), f.conv(h, 'c3', { in: 8, out: 4, kernel: 3, padding: 1, bias: false })], 1);
-      h = f.add(f.prelu(h, 'act', 8), f.relu(h));
+      h = f.chain(h, [(t: any) => f.add(f.prelu(t, 'act', 8), f.relu(t)), (t: any) => f.relu(t)]);
       h = f.matmul(f.upsample2x(f.maxPool(h, { kernel: 2, stride: 2 })), z);
       return f.linear(f.flatten(h), 'fc', { in: 8 * 8 * 4, out: 5 });
     };
@@ -136,6 +136,27 @@ describe('one description, two engines', () => {
     expect(ours.shape).toEqual(ref.dims);
     expectClose(ours.data(), ref.data as Float32Array, 1e-4);
     backend.dispose();
+  });
+
+  it('chain frees each intermediate once the next stage has taken it, never its input or result', () => {
+    const backend = new LrfaceBackend(new Params(1));
+    const x = lr.tensor(Float32Array.from([-1, 2, -3, 4]), [1, 1, 2, 2]);
+    const made: lr.Tensor[] = [];
+    const stage = (t: lr.Tensor) => {
+      const y = lr.mul(t, 2);
+      made.push(y);
+      return y;
+    };
+    const identity = (t: lr.Tensor) => t;
+    const y = backend.chain(x, [stage, identity, stage, stage]);
+    expect(Array.from(y.data())).toEqual([-8, 16, -24, 32]);
+    expect(made.map((t) => t.isDisposed)).toEqual([true, true, false]);
+    expect(x.isDisposed).toBe(false);
+    // A stage handing back its input keeps it: the chain's input and result included.
+    expect(backend.chain(x, [identity])).toBe(x);
+    expect(x.isDisposed).toBe(false);
+    y.dispose();
+    x.dispose();
   });
 
   it('the bench workloads have the documented input and output shapes and FLOP counts', () => {
