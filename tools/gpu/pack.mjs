@@ -37,6 +37,7 @@ const bundles = [
   { input: join(root, 'tools/gpu/bench.mjs'), file: 'cuda-bench.mjs' },
   { input: join(root, 'packages/sr/test/cuda-train.test.ts'), file: 'cuda-train-suite.mjs' },
   { input: join(root, 'packages/nn/test/device.test.ts'), file: 'nn-device-suite.mjs' },
+  { input: join(root, 'packages/recognition/test/cuda-train.test.ts'), file: 'recognition-train-suite.mjs' },
   { input: join(root, 'tools/gpu/bench-train.mjs'), file: 'cuda-train-bench.mjs' },
 ];
 for (const b of bundles) {

@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { runDemo } from '../src/demo.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
 import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
+import { runVerify } from '../src/verify.mjs';
 
 const usage = () => `usage: lrface <command> [options]
 
@@ -15,6 +16,9 @@ ${srUsage}
   devices           the devices the engine can use here
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
+  verify <imageA> <imageB> --weights FILE [--box-a x,y,w,h] [--box-b x,y,w,h] [--threshold T] [--json]
+                    whether two faces are the same person (cosine similarity of a recognition
+                    network's features: FRNET, LightCNN)
   help              this text`;
 
 async function main(argv) {
@@ -30,6 +34,8 @@ async function main(argv) {
       return runEvalSr(rest);
     case 'landmarks':
       return runLandmarks(rest);
+    case 'verify':
+      return runVerify(rest);
     case 'devices': {
       const core = await import('@lrface/cuda-core');
       console.log(JSON.stringify({ devices: core.devices(), build: core.buildInfo() }, null, 2));

@@ -21,13 +21,8 @@ export function parseLandmarksArgs(argv) {
       if (v === undefined || v.startsWith('--')) throw new UsageError(`option '${a}' needs a value`);
       return v;
     };
-    if (a === '--box') {
-      const text = value();
-      const parts = text.split(',').map((s) => Number(s.trim()));
-      if (parts.length !== 4 || !parts.every(Number.isFinite) || parts[2] <= 0 || parts[3] <= 0)
-        throw new UsageError(`--box must be x,y,w,h with a positive width and height, got '${text}'`);
-      opts.box = { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
-    } else if (a === '--model') {
+    if (a === '--box') opts.box = parseBoxOption('box', value());
+    else if (a === '--model') {
       opts.model = value();
       if (!landmarkModels().includes(opts.model)) throw new UsageError(`--model must be one of ${landmarkModels().join(', ')}, got '${opts.model}'`);
     } else if (a === '--weights') opts.weights = value();
@@ -43,6 +38,14 @@ export function parseLandmarksArgs(argv) {
 }
 
 export class UsageError extends Error {}
+
+/** A face box given on the command line as x,y,w,h (option `--name`). */
+export function parseBoxOption(name, text) {
+  const parts = text.split(',').map((s) => Number(s.trim()));
+  if (parts.length !== 4 || !parts.every(Number.isFinite) || parts[2] <= 0 || parts[3] <= 0)
+    throw new UsageError(`--${name} must be x,y,w,h with a positive width and height, got '${text}'`);
+  return { x: parts[0], y: parts[1], width: parts[2], height: parts[3] };
+}
 
 /** Paints filled dots of `radius` pixels (red) at the points, in place. */
 export function drawDots(img, points, radius) {

@@ -1,0 +1,82 @@
+// Face features and comparisons from images: the face (a box, or the whole image) warped to
+// the network's input as in training, the network's feature, unit length, cosine similarity.
+import * as ops from '@lrface/cuda-core';
+import { typeError, type Tensor } from '@lrface/cuda-core';
+import { checkImage, decodeImage, type Box, type RawImage } from '@lrface/datasets';
+import { RECOGNITION_ARCHS, checkNetworkInput, type RecognitionNetwork } from './models.js';
+import { writeFace } from './preprocess.js';
+import { l2Normalize } from './metrics.js';
+import { loadRecognitionNetwork, type LoadRecognitionOptions } from './weights.js';
+
+/** A face to describe: an image file, encoded bytes, decoded pixels, or a network-ready tensor [N, C, H, W] in [0, 1]. */
+export type FaceInput = string | Uint8Array | RawImage | Tensor;
+
+export interface EmbedOptions {
+  /** The face in the image (default: the whole image, e.g. an aligned crop). */
+  box?: Box;
+}
+
+export interface RecognizerOptions {
+  /** Margin around the face box as a fraction of its side (default 0). Use what training used. */
+  margin?: number;
+  /** Where the network runs (default: where it is). */
+  device?: ops.DeviceSpec;
+}
+
+export class FaceRecognizer {
+  readonly margin: number;
+  constructor(readonly network: RecognitionNetwork, options: RecognizerOptions = {}) {
+    if (!network || !RECOGNITION_ARCHS.includes(network.arch)) throw typeError('FaceRecognizer', 'network', 'a recognition network', network);
+    this.margin = options.margin ?? 0;
+    if (typeof this.margin !== 'number' || !(this.margin >= 0)) throw new RangeError(`FaceRecognizer: 'margin' must be a number >= 0, got ${this.margin}`);
+    if (options.device) network.to(options.device);
+    network.eval();
+  }
+
+  /** The network input [1, C, H, W] for one face. */
+  async input(face: FaceInput, options: EmbedOptions = {}): Promise<Tensor> {
+    const fn = 'FaceRecognizer.input';
+    if (ops.isTensor(face)) return checkNetworkInput(fn, face, this.network.inputShape);
+    let image: RawImage;
+    if (typeof face === 'string' || face instanceof Uint8Array) image = await decodeImage(face);
+    else image = checkImage(fn, 'face', face);
+    const [c, h, w] = this.network.inputShape;
+    const out = new Float32Array(c * h * w);
+    writeFace(image, options.box, c, h, w, this.margin, undefined, out, 0);
+    return ops.tensor(out, [1, c, h, w]);
+  }
+
+  /** Unit-length features [N, D] of a batch of network inputs. */
+  features(x: Tensor): Tensor {
+    return ops.noGrad(() => ops.scope(() => l2Normalize(this.network.forward(x.to(this.network.device as ops.DeviceSpec)).to('cpu'))));
+  }
+
+  /** The unit-length feature of one face. */
+  async embed(face: FaceInput, options: EmbedOptions = {}): Promise<Float32Array> {
+    const x = await this.input(face, options);
+    try {
+      if (x.shape[0] !== 1) throw new RangeError(`FaceRecognizer.embed: 'face' must be one face, got a batch of ${x.shape[0]} (use features())`);
+      const f = this.features(x);
+      const data = f.data() as Float32Array;
+      f.dispose();
+      return data;
+    } finally {
+      if (x !== face) x.dispose();
+    }
+  }
+
+  /** Cosine similarity of two faces' features, in [-1, 1]. */
+  async compare(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+    const fa = await this.embed(a, { box: options.boxA });
+    const fb = await this.embed(b, { box: options.boxB });
+    let dot = 0;
+    for (let i = 0; i < fa.length; i++) dot += fa[i] * fb[i];
+    return dot;
+  }
+}
+
+/** A recogniser for the network in a weights file (see {@link loadRecognitionNetwork}). */
+export function loadRecognizer(file: string, options: LoadRecognitionOptions & RecognizerOptions = {}): FaceRecognizer {
+  const { arch, config, ...rest } = options;
+  return new FaceRecognizer(loadRecognitionNetwork(file, { arch, config }), rest);
+}

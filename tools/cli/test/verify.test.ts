@@ -1,0 +1,69 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { manualSeed } from '@lrface/cuda-core';
+import { Frnet, loadRecognizer, saveRecognitionWeights } from '@lrface/recognition';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import { parseVerifyArgs } from '../src/verify.mjs';
+
+const bin = fileURLToPath(new URL('../bin/lrface.mjs', import.meta.url));
+const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LRFACE_NUM_THREADS: '1' } });
+const faceA = sharedDataDir + 'lfw/images/Anthony_Hopkins_0001.jpg';
+const faceB = sharedDataDir + 'misc-faces/facenet-pytorch-aligned/paul_rudd.png';
+const haveData = haveSharedData('lfw/images/Anthony_Hopkins_0001.jpg', 'misc-faces/facenet-pytorch-aligned/paul_rudd.png');
+
+describe('lrface verify', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-verify-'));
+  const weights = join(dir, 'frnet-small.safetensors');
+  beforeAll(() => {
+    manualSeed(4);
+    saveRecognitionWeights(weights, new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+  });
+
+  it('parses its options and rejects bad ones', () => {
+    expect(parseVerifyArgs(['a.png', 'b.png', '--weights', 'w.safetensors', '--box-b', '1,2,30,40', '--json'])).toMatchObject({
+      images: ['a.png', 'b.png'],
+      weights: 'w.safetensors',
+      boxA: undefined,
+      boxB: { x: 1, y: 2, width: 30, height: 40 },
+      threshold: 0.5,
+      json: true,
+    });
+    expect(() => parseVerifyArgs(['a.png', '--weights', 'w'])).toThrow(/two images/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png'])).toThrow(/missing --weights/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--threshold', '2'])).toThrow(/--threshold/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--arch', 'vgg'])).toThrow(/--arch must be one of frnet/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--box-a', '1,2'])).toThrow(/--box-a must be x,y,w,h/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--size', '3'])).toThrow(/Unknown option/);
+  });
+
+  it.skipIf(!haveData)('prints the similarity the library computes, as JSON and as text', async () => {
+    const box = '68,68,114,114';
+    const r = run('verify', faceA, faceB, '--weights', weights, '--box-a', box, '--json');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout);
+    const expected = await loadRecognizer(weights).compare(faceA, faceB, { boxA: { x: 68, y: 68, width: 114, height: 114 } });
+    expect(out.similarity).toBeCloseTo(expected, 3);
+    expect(out.same).toBe(expected >= 0.5);
+    expect(out.threshold).toBe(0.5);
+    const same = run('verify', faceA, faceA, '--weights', weights);
+    expect(same.status).toBe(0);
+    expect(same.stdout).toMatch(/^same person: similarity 1 \(threshold 0\.5, frnet\)/);
+  });
+
+  it('exits 2 with usage on bad arguments, 1 with the file named for a missing one', () => {
+    const usage = run('verify', 'a.png');
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toMatch(/lrface verify: two images are needed/);
+    const missing = run('verify', join(dir, 'nobody.png'), join(dir, 'nobody.png'), '--weights', weights);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/nobody\.png/);
+    const noWeights = run('verify', faceA, faceB, '--weights', join(dir, 'none.safetensors'));
+    expect(noWeights.status).toBe(1);
+    expect(noWeights.stderr).toMatch(/none\.safetensors: cannot read weights/);
+  });
+});
