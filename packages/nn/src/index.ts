@@ -15,6 +15,8 @@ export * from './optim.js';
 export * from './schedulers.js';
 export { encodeSafetensors, decodeSafetensors, saveSafetensors, loadSafetensors } from './safetensors.js';
 export { loadTorchCheckpoint, loadTorchStateDict } from './torch-load.js';
+export { readTfjsWeights, faceApiModelDir } from './tfjs-weights.js';
+export type { TfjsWeight } from './tfjs-weights.js';
 export { PickledObject, PickleGlobal, UnpicklingError } from './pickle.js';
 export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
 export type { CheckpointParts } from './checkpoint.js';

@@ -25,9 +25,10 @@ import {
   normal_,
   xavierUniform_,
 } from '@lrface/nn';
+import { ResNet29, type ResNet29Config } from './resnet29.js';
 
-export type RecognitionArch = 'frnet' | 'lightcnn9' | 'lightcnn29';
-export const RECOGNITION_ARCHS: readonly RecognitionArch[] = ['frnet', 'lightcnn9', 'lightcnn29'];
+export type RecognitionArch = 'frnet' | 'lightcnn9' | 'lightcnn29' | 'resnet29';
+export const RECOGNITION_ARCHS: readonly RecognitionArch[] = ['frnet', 'lightcnn9', 'lightcnn29', 'resnet29'];
 
 /** What every recognition network declares about itself, used by the trainer, the recogniser and weight files. */
 export interface RecognitionNetwork extends Module {
@@ -406,6 +407,8 @@ export function createRecognitionNetwork(arch: RecognitionArch, config: Record<s
       return new LightCnn9(config as LightCnnConfig);
     case 'lightcnn29':
       return new LightCnn29(config as LightCnnConfig);
+    case 'resnet29':
+      return new ResNet29(config as ResNet29Config);
     default:
       throw rangeError('createRecognitionNetwork', 'arch', `one of ${RECOGNITION_ARCHS.join(', ')}`, arch);
   }
@@ -437,7 +440,7 @@ export class JointHallucinationRecognition extends Module {
     super();
     if (!(hallucinator instanceof Module)) throw typeError('JointHallucinationRecognition', 'hallucinator', 'a Module', hallucinator);
     if (!(recognizer instanceof Module) || !RECOGNITION_ARCHS.includes((recognizer as RecognitionNetwork).arch))
-      throw typeError('JointHallucinationRecognition', 'recognizer', 'a recognition network (Frnet, LightCnn9, LightCnn29)', recognizer);
+      throw typeError('JointHallucinationRecognition', 'recognizer', 'a recognition network (Frnet, LightCnn9, LightCnn29, ResNet29)', recognizer);
     this.registerModule('hallucinator', hallucinator);
     this.registerModule('recognizer', recognizer);
   }

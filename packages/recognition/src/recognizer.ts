@@ -7,6 +7,7 @@ import { RECOGNITION_ARCHS, checkNetworkInput, type RecognitionNetwork } from '.
 import { writeFace } from './preprocess.js';
 import { l2Normalize } from './metrics.js';
 import { loadRecognitionNetwork, type LoadRecognitionOptions } from './weights.js';
+import { loadFaceApiResNet29 } from './resnet29.js';
 
 /** A face to describe: an image file, encoded bytes, decoded pixels, or a network-ready tensor [N, C, H, W] in [0, 1]. */
 export type FaceInput = string | Uint8Array | RawImage | Tensor;
@@ -46,23 +47,38 @@ export class FaceRecognizer {
     return ops.tensor(out, [1, c, h, w]);
   }
 
-  /** Unit-length features [N, D] of a batch of network inputs. */
-  features(x: Tensor): Tensor {
-    return ops.noGrad(() => ops.scope(() => l2Normalize(this.network.forward(x.to(this.network.device as ops.DeviceSpec)).to('cpu'))));
+  /** Features [N, D] of a batch of network inputs, scaled to unit length unless `normalize` is false. */
+  features(x: Tensor, options: { normalize?: boolean } = {}): Tensor {
+    const normalize = options.normalize ?? true;
+    return ops.noGrad(() =>
+      ops.scope(() => {
+        const f = this.network.forward(x.to(this.network.device as ops.DeviceSpec)).to('cpu');
+        return normalize ? l2Normalize(f) : f;
+      }),
+    );
   }
 
-  /** The unit-length feature of one face. */
-  async embed(face: FaceInput, options: EmbedOptions = {}): Promise<Float32Array> {
+  /** The feature of one face: unit length, or as the network gives it with `normalize: false`. */
+  async embed(face: FaceInput, options: EmbedOptions & { normalize?: boolean } = {}): Promise<Float32Array> {
     const x = await this.input(face, options);
     try {
       if (x.shape[0] !== 1) throw new RangeError(`FaceRecognizer.embed: 'face' must be one face, got a batch of ${x.shape[0]} (use features())`);
-      const f = this.features(x);
+      const f = this.features(x, { normalize: options.normalize });
       const data = f.data() as Float32Array;
       f.dispose();
       return data;
     } finally {
       if (x !== face) x.dispose();
     }
+  }
+
+  /** Euclidean distance between two faces' features as the network gives them (face-api's rule for ResNet29: the same person below 0.6). */
+  async distance(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+    const fa = await this.embed(a, { box: options.boxA, normalize: false });
+    const fb = await this.embed(b, { box: options.boxB, normalize: false });
+    let sum = 0;
+    for (let i = 0; i < fa.length; i++) sum += (fa[i] - fb[i]) ** 2;
+    return Math.sqrt(sum);
   }
 
   /** Cosine similarity of two faces' features, in [-1, 1]. */
@@ -73,6 +89,16 @@ export class FaceRecognizer {
     for (let i = 0; i < fa.length; i++) dot += fa[i] * fb[i];
     return dot;
   }
+}
+
+/**
+ * The HR face recogniser that ships with @vladmandic/face-api: dlib's ResNet29 with its trained
+ * weights, read from the installed package (or `modelDir`). Faces are warped to 150x150 from
+ * their box (default the whole image), as face-api does with a detection box.
+ */
+export async function loadFaceApiRecognizer(options: RecognizerOptions & { modelDir?: string } = {}): Promise<FaceRecognizer> {
+  const { modelDir, ...rest } = options;
+  return new FaceRecognizer(await loadFaceApiResNet29({ modelDir }), rest);
 }
 
 /** A recogniser for the network in a weights file (see {@link loadRecognitionNetwork}). */

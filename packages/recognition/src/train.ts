@@ -171,7 +171,7 @@ export class RecognitionTrainer {
   constructor(network: RecognitionNetwork, config: RecognitionTrainerConfig = {}) {
     const fn = 'RecognitionTrainer';
     if (network === null || typeof network !== 'object' || !RECOGNITION_ARCHS.includes(network.arch))
-      throw typeError(fn, 'network', 'a recognition network (Frnet, LightCnn9, LightCnn29)', network);
+      throw typeError(fn, 'network', 'a recognition network (Frnet, LightCnn9, LightCnn29, ResNet29)', network);
     if (network.numClasses < 1) throw rangeError(fn, 'network', 'a network with a classification head (numClasses >= 1)', 0);
     if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
     const kind = config.optimizer ?? 'sgd';

@@ -16,7 +16,7 @@ ${srUsage}
   devices           the devices the engine can use here
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
-  verify <imageA> <imageB> --weights FILE [--box-a x,y,w,h] [--box-b x,y,w,h] [--threshold T] [--json]
+  verify <imageA> <imageB> (--model face-api | --weights FILE) [--box-a x,y,w,h] [--box-b x,y,w,h] [--json]
                     whether two faces are the same person (cosine similarity of a recognition
                     network's features: FRNET, LightCNN)
   help              this text`;

@@ -29,11 +29,18 @@ describe('lrface verify', () => {
       weights: 'w.safetensors',
       boxA: undefined,
       boxB: { x: 1, y: 2, width: 30, height: 40 },
-      threshold: 0.5,
+      rule: { kind: 'similarity', threshold: 0.5 },
       json: true,
     });
+    expect(parseVerifyArgs(['a.png', 'b.png', '--model', 'face-api']).rule).toEqual({ kind: 'distance', maxDistance: 0.6 });
+    expect(parseVerifyArgs(['a.png', 'b.png', '--model', 'face-api', '--threshold', '0.9']).rule).toEqual({ kind: 'similarity', threshold: 0.9 });
+    expect(parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--max-distance', '1.1']).rule).toEqual({ kind: 'distance', maxDistance: 1.1 });
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--model', 'vgg'])).toThrow(/--model must be face-api/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--model', 'face-api', '--weights', 'w'])).toThrow(/one of them/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--threshold', '0.5', '--max-distance', '1'])).toThrow(/not both/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--max-distance', '0'])).toThrow(/--max-distance/);
     expect(() => parseVerifyArgs(['a.png', '--weights', 'w'])).toThrow(/two images/);
-    expect(() => parseVerifyArgs(['a.png', 'b.png'])).toThrow(/missing --weights/);
+    expect(() => parseVerifyArgs(['a.png', 'b.png'])).toThrow(/--model face-api or --weights FILE/);
     expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--threshold', '2'])).toThrow(/--threshold/);
     expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--arch', 'vgg'])).toThrow(/--arch must be one of frnet/);
     expect(() => parseVerifyArgs(['a.png', 'b.png', '--weights', 'w', '--box-a', '1,2'])).toThrow(/--box-a must be x,y,w,h/);
@@ -49,10 +56,22 @@ describe('lrface verify', () => {
     const expected = await loadRecognizer(weights).compare(faceA, faceB, { boxA: { x: 68, y: 68, width: 114, height: 114 } });
     expect(out.similarity).toBeCloseTo(expected, 3);
     expect(out.same).toBe(expected >= 0.5);
-    expect(out.threshold).toBe(0.5);
+    expect(out.rule).toBe('similarity >= 0.5');
+    expect(out.model).toBe('frnet');
+    expect(out.distance).toBeGreaterThan(0);
     const same = run('verify', faceA, faceA, '--weights', weights);
     expect(same.status).toBe(0);
-    expect(same.stdout).toMatch(/^same person: similarity 1 \(threshold 0\.5, frnet\)/);
+    expect(same.stdout).toMatch(/^same person: similarity 1, distance 0 \(similarity >= 0\.5, frnet\)/);
+  });
+
+  it.skipIf(!haveData)("--model face-api: face-api's trained recogniser and its distance rule", () => {
+    const box = '68,68,114,114';
+    const hopkins2 = sharedDataDir + 'lfw/images/Anthony_Hopkins_0002.jpg';
+    const same = JSON.parse(run('verify', faceA, hopkins2, '--model', 'face-api', '--box-a', box, '--box-b', box, '--json').stdout);
+    expect(same).toMatchObject({ model: 'face-api', same: true, rule: 'distance < 0.6' });
+    expect(same.distance).toBeLessThan(0.6);
+    const other = JSON.parse(run('verify', faceB, hopkins2, '--model', 'face-api', '--box-b', box, '--json').stdout);
+    expect(other.distance).toBeGreaterThan(same.distance);
   });
 
   it('exits 2 with usage on bad arguments, 1 with the file named for a missing one', () => {

@@ -2,78 +2,17 @@
 // depthwise-separable convolutions on a 112x112 input, global average pool, one 256 -> 136
 // fully connected layer) evaluated on lrface's engine, with the trained weights read straight
 // from the installed @vladmandic/face-api package (TensorFlow.js manifest, uint8-quantised).
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { add, conv2d, globalAvgPool2d, isTensor, keep, matmul, noGrad, permute, relu, reshape, scope, tensor, upsample } from '@lrface/cuda-core';
 import type { Tensor } from '@lrface/cuda-core';
 import { DatasetFileError, cropImage, decodeImage, imageToTensor, rangeError, tensorToImage, typeError } from '@lrface/datasets';
 import type { Box, RawImage } from '@lrface/datasets';
+import { faceApiModelDir, readTfjsWeights } from '@lrface/nn';
 
 /** The net's input side. */
 const INPUT_SIZE = 112;
 /** face-api's per-channel mean (on 0-255 RGB); inputs are (x - mean) / 255. */
 const MEAN_RGB = [122.782, 117.001, 104.298];
-
-interface ManifestEntry {
-  name: string;
-  shape: number[];
-  dtype: string;
-  quantization?: { dtype: string; scale: number; min: number };
-}
-
-/** The folder of face-api's bundled weights (resolved through the installed package). */
-export function faceApiModelDir(): string {
-  const require = createRequire(import.meta.url);
-  let pkg: string;
-  try {
-    pkg = require.resolve('@vladmandic/face-api/package.json');
-  } catch {
-    throw new Error('loadReferenceDetector: @vladmandic/face-api is not installed (npm install -D @vladmandic/face-api)');
-  }
-  return join(dirname(pkg), 'model');
-}
-
-/**
- * Reads a TensorFlow.js weights manifest and its .bin shards; uint8-quantised entries are
- * dequantised as q * scale + min (tfjs's rule). Returns the weights by name in TF layout.
- */
-export async function readTfjsWeights(manifestFile: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  if (typeof manifestFile !== 'string') throw typeError('readTfjsWeights', 'manifestFile', 'a path string', manifestFile);
-  let groups: { paths: string[]; weights: ManifestEntry[] }[];
-  try {
-    groups = JSON.parse(await readFile(manifestFile, 'utf8'));
-  } catch (err) {
-    throw new DatasetFileError(manifestFile, {}, `cannot read the weights manifest: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(groups)) throw new DatasetFileError(manifestFile, {}, 'a weights manifest is a list of {paths, weights} groups');
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const g of groups) {
-    if (!g || !Array.isArray(g.paths) || !Array.isArray(g.weights)) throw new DatasetFileError(manifestFile, {}, "each group needs 'paths' and 'weights' lists");
-    const bins = await Promise.all(g.paths.map((p) => readFile(join(dirname(manifestFile), p))));
-    const bytes = Buffer.concat(bins);
-    let off = 0;
-    for (const w of g.weights) {
-      const n = w.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(n);
-      const q = w.quantization;
-      if (q) {
-        if (q.dtype !== 'uint8') throw new DatasetFileError(manifestFile, { record: w.name }, `unsupported quantisation '${q.dtype}' (uint8 only)`);
-        if (off + n > bytes.length) throw new DatasetFileError(manifestFile, { record: w.name }, `the .bin shards end early (${bytes.length} bytes, need ${off + n})`);
-        for (let i = 0; i < n; i++) data[i] = bytes[off + i] * q.scale + q.min;
-        off += n;
-      } else {
-        if (w.dtype !== 'float32') throw new DatasetFileError(manifestFile, { record: w.name }, `unsupported dtype '${w.dtype}'`);
-        if (off + 4 * n > bytes.length) throw new DatasetFileError(manifestFile, { record: w.name }, `the .bin shards end early (${bytes.length} bytes, need ${off + 4 * n})`);
-        data.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset + off, bytes.byteOffset + off + 4 * n)));
-        off += 4 * n;
-      }
-      out.set(w.name, { shape: w.shape, data });
-    }
-    if (off !== bytes.length) throw new DatasetFileError(manifestFile, {}, `the .bin shards hold ${bytes.length} bytes, the manifest describes ${off}`);
-  }
-  return out;
-}
 
 interface SeparableConv {
   depthwise: Tensor;
@@ -100,7 +39,7 @@ export class ReferenceDetector {
   ) {}
 
   /** Builds the net from face-api's weights (default: the installed package's model folder). */
-  static async load(modelDir: string = faceApiModelDir()): Promise<ReferenceDetector> {
+  static async load(modelDir: string = faceApiModelDir('loadReferenceDetector')): Promise<ReferenceDetector> {
     const file = join(modelDir, 'face_landmark_68_model-weights_manifest.json');
     const w = await readTfjsWeights(file);
     const get = (name: string, rank: number): { shape: number[]; data: Float32Array } => {

@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { DlibXml, decodeImage, imageToTensor } from '@lrface/datasets';
 import { zeros } from '@lrface/cuda-core';
-import { ReferenceDetector, faceApiModelDir, loadReferenceDetector, readTfjsWeights } from '../src/index.js';
+import { faceApiModelDir, readTfjsWeights } from '@lrface/nn';
+import { ReferenceDetector, loadReferenceDetector } from '../src/index.js';
 
 const haveDlib = haveSharedData('dlib-faces/training_with_face_landmarks.xml', 'dlib-faces/testing_with_face_landmarks.xml');
 const haveAflw = haveSharedData('misc-faces/face-alignment/aflw-test.jpg', 'misc-faces/face-alignment/aflw-test.reference_3d_68.json');
@@ -46,7 +47,7 @@ describe('readTfjsWeights', () => {
     await expect(readTfjsWeights(join(dir, 'bad.json'))).rejects.toThrow(/bad\.json: a weights manifest is a list/);
     writeFileSync(join(dir, 'short.json'), JSON.stringify([{ paths: ['short.bin'], weights: [{ name: 'a', shape: [4], dtype: 'float32', quantization: { dtype: 'uint8', scale: 1, min: 0 } }] }]));
     writeFileSync(join(dir, 'short.bin'), Buffer.from([1, 2]));
-    await expect(readTfjsWeights(join(dir, 'short.json'))).rejects.toThrow(/short\.json: a: the \.bin shards end early/);
+    await expect(readTfjsWeights(join(dir, 'short.json'))).rejects.toThrow(/short\.json \(weight 'a'\): the \.bin shards end early/);
     writeFileSync(join(dir, 'long.json'), JSON.stringify([{ paths: ['short.bin'], weights: [{ name: 'a', shape: [1], dtype: 'float32', quantization: { dtype: 'uint8', scale: 1, min: 0 } }] }]));
     await expect(readTfjsWeights(join(dir, 'long.json'))).rejects.toThrow(/hold 2 bytes, the manifest describes 1/);
     await expect(readTfjsWeights(3 as never)).rejects.toThrow(TypeError);
