@@ -12,4 +12,5 @@ export * from './metrics.js';
 export * from './train.js';
 export * from './weights.js';
 export * from './recognizer.js';
+export * from './evaluate.js';
 export { writeFace } from './preprocess.js';
