@@ -1,6 +1,7 @@
 // Loads the compiled addon. The only module that touches the binding.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,6 +73,30 @@ export interface AddonCandidate {
   label: string;
   /** Resolves the file to load; throws when it cannot be found. */
   resolve(): string;
+  /** Asked for explicitly (LRFACE_ADDON_PATH): a failure is the error, not a reason to try the next one. */
+  required?: boolean;
+}
+
+/**
+ * Checks a prebuilt addon against the size and sha256 its package's prebuild.json records:
+ * loading a truncated or damaged binary can kill the process (SIGBUS in dlopen) with no message.
+ */
+export function verifyPrebuilt(addonPath: string): void {
+  const manifestPath = join(dirname(addonPath), 'prebuild.json');
+  if (!existsSync(manifestPath)) return;
+  let manifest: { sha256?: unknown; bytes?: unknown };
+  try {
+    manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+  } catch (err) {
+    throw new Error(`${manifestPath} is not valid JSON (${(err as Error).message}): the package is damaged, reinstall it`);
+  }
+  const bytes = readFileSync(addonPath);
+  if (typeof manifest.bytes === 'number' && bytes.length !== manifest.bytes)
+    throw new Error(`${addonPath} has ${bytes.length} bytes, its prebuild.json says ${manifest.bytes}: the package is damaged, reinstall it`);
+  if (typeof manifest.sha256 === 'string') {
+    const digest = createHash('sha256').update(bytes).digest('hex');
+    if (digest !== manifest.sha256) throw new Error(`${addonPath} does not match the sha256 in its prebuild.json: the package is damaged, reinstall it`);
+  }
 }
 
 /** The C library Node runs on: prebuilt Linux packages are per libc, as in sharp. */
@@ -102,18 +127,21 @@ export function defaultCandidates(): AddonCandidate[] {
     return path;
   };
   const list: AddonCandidate[] = [];
-  if (process.env.LRFACE_ADDON_PATH) list.push({ label: 'LRFACE_ADDON_PATH', resolve: file(process.env.LRFACE_ADDON_PATH) });
+  if (process.env.LRFACE_ADDON_PATH) list.push({ label: 'LRFACE_ADDON_PATH', resolve: file(process.env.LRFACE_ADDON_PATH), required: true });
   list.push({ label: 'local build', resolve: file(join(packageRoot, 'build', 'Release', 'lrface_core.node')) });
   list.push({ label: 'local debug build', resolve: file(join(packageRoot, 'build', 'Debug', 'lrface_core.node')) });
   for (const name of prebuiltPackageNames()) {
     list.push({
       label: `prebuilt package ${name}`,
       resolve: () => {
+        let path: string;
         try {
-          return require.resolve(`${name}/lrface_core.node`);
+          path = require.resolve(`${name}/lrface_core.node`);
         } catch {
           throw new Error(`${name} is not installed`);
         }
+        verifyPrebuilt(path);
+        return path;
       },
     });
   }
@@ -142,6 +170,7 @@ export function loadAddon(
     try {
       path = candidate.resolve();
     } catch (err) {
+      if (candidate.required) throw new Error(`@lrface/cuda-core: ${candidate.label}: ${(err as Error).message}`);
       causes.push(`${candidate.label}: ${(err as Error).message}`);
       continue;
     }
@@ -150,6 +179,7 @@ export function loadAddon(
       addonOrigin = `${candidate.label} (${path})`;
       return loaded;
     } catch (err) {
+      if (candidate.required) throw new Error(`@lrface/cuda-core: ${candidate.label}: ${path} failed to load: ${(err as Error).message}`);
       causes.push(`${candidate.label}: ${path} failed to load: ${(err as Error).message}`);
     }
   }
@@ -168,5 +198,13 @@ export function loadAddon(
   );
 }
 
+/** LRFACE_NUM_THREADS, when set, must be what setNumThreads accepts (a typo would otherwise pass unnoticed, a huge value abort). */
+export function checkThreadsEnv(value: string | undefined = process.env.LRFACE_NUM_THREADS): void {
+  if (value === undefined || value === '') return;
+  if (!/^\s*\d+\s*$/.test(value) || Number(value) < 1 || Number(value) > 1024)
+    throw new RangeError(`@lrface/cuda-core: LRFACE_NUM_THREADS must be an integer in [1, 1024], got '${value}'`);
+}
+
+checkThreadsEnv();
 export const addon: NativeAddon = loadAddon();
 export const kernels = addon.kernels;

@@ -386,9 +386,20 @@ export class LazyImage {
   }
 }
 
-/** Writes 8-bit pixels to a PNG or JPEG file (by extension, or options.format). */
+/**
+ * Writes 8-bit pixels to a PNG or JPEG file: the format follows the extension (.png, .jpg,
+ * .jpeg), or options.format for other names. An extension naming another format than the one
+ * written is an error, so a file's name never lies about its bytes.
+ */
 export async function writeImage(file: string, img: RawImage, options: EncodeOptions = {}): Promise<void> {
-  const format = options.format ?? (/\.jpe?g$/i.test(file) ? 'jpeg' : 'png');
+  if (typeof file !== 'string' || file === '') throw typeError('writeImage', 'file', 'a non-empty path string', file);
+  const ext = /\.(png|jpe?g)$/i.exec(file)?.[1].toLowerCase();
+  const byExtension = ext === undefined ? undefined : ext === 'png' ? 'png' : 'jpeg';
+  if (options.format === undefined && byExtension === undefined)
+    throw rangeError('writeImage', 'file', "a name ending in .png, .jpg or .jpeg (the formats written), or options.format", file);
+  if (options.format !== undefined && byExtension !== undefined && options.format !== byExtension)
+    throw rangeError('writeImage', 'file', `a name matching format '${options.format}'`, file);
+  const format = options.format ?? byExtension;
   const { writeFile } = await import('node:fs/promises');
   await writeFile(file, await encodeImage(img, { ...options, format }));
 }

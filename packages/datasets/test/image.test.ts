@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePng } from '@lrface/test-data';
 import { describe, expect, it } from 'vitest';
@@ -90,6 +90,15 @@ describe('image I/O', () => {
     const dir = tmp();
     await writeImage(join(dir, 'a.jpg'), smooth, { quality: 90 });
     expect(readFileSync(join(dir, 'a.jpg'))[0]).toBe(0xff);
+    // The extension decides the format; a name that would lie about the bytes is refused, nothing written.
+    await writeImage(join(dir, 'b.PNG'), smooth);
+    expect(readFileSync(join(dir, 'b.PNG')).subarray(1, 4).toString()).toBe('PNG');
+    await writeImage(join(dir, 'c.out'), smooth, { format: 'jpeg' });
+    expect(readFileSync(join(dir, 'c.out'))[0]).toBe(0xff);
+    await expectArgError(() => writeImage(join(dir, 'd.bmp'), smooth), RangeError, 'writeImage', 'file');
+    await expectArgError(() => writeImage(join(dir, 'e.jpg'), smooth, { format: 'png' }), RangeError, 'writeImage', 'file');
+    await expectArgError(() => writeImage('', smooth), TypeError, 'writeImage', 'file');
+    expect(existsSync(join(dir, 'd.bmp')) || existsSync(join(dir, 'e.jpg'))).toBe(false);
     await expectArgError(() => encodeImage(img, { quality: 0 }), RangeError, 'encodeImage', 'quality');
     await expectArgError(() => encodeImage(img, { format: 'gif' as 'png' }), RangeError, 'encodeImage', 'format');
     await expectArgError(() => encodeImage({ ...img, width: 41 }), RangeError, 'encodeImage', 'img');

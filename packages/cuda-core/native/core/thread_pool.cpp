@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -33,7 +34,15 @@ class ThreadPool {
       std::lock_guard<std::mutex> lock(mutex_);
       start_generation = generation_;
     }
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i, start_generation] { worker_loop(i, start_generation); });
+    // The system may refuse threads (limits, memory): run with those it gave rather than abort.
+    for (int i = 1; i < size_; ++i) {
+      try {
+        workers_.emplace_back([this, i, start_generation] { worker_loop(i, start_generation); });
+      } catch (const std::system_error&) {
+        size_ = i;
+        break;
+      }
+    }
   }
 
   // Chunks are claimed from a shared counter rather than dealt out one per thread: on a shared
@@ -138,9 +147,12 @@ class ThreadPool {
 };
 
 int default_threads() {
+  // The TypeScript loader rejects malformed values with a message; here only a whole number in
+  // setNumThreads' range is taken, anything else leaves the machine's count.
   if (const char* env = std::getenv("LRFACE_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= 1024) return static_cast<int>(n);
   }
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
