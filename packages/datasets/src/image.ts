@@ -69,20 +69,29 @@ function wrapSharpError(source: string | Uint8Array, err: unknown): DatasetFileE
 export interface DecodeOptions {
   /** Default 'rgb'. */
   color?: ColorMode;
+  /**
+   * 'stored' (default): the pixel grid as stored, which dataset annotations refer to (as
+   * MATLAB's imread sees it). 'exif': turned upright by the EXIF orientation tag, as image
+   * viewers show a phone photo.
+   */
+  orientation?: 'stored' | 'exif';
 }
 
 /**
  * Decodes an image file or encoded bytes (JPEG, PNG, WebP, TIFF, GIF, ...) to 8-bit pixels.
- * Alpha is dropped; grey and CMYK sources become sRGB first. EXIF orientation is not applied:
- * annotations refer to the stored pixel grid, as MATLAB's imread sees it.
+ * Alpha is dropped; grey and CMYK sources become sRGB first. EXIF orientation is applied only
+ * with `orientation: 'exif'`.
  */
 export async function decodeImage(source: string | Uint8Array, options: DecodeOptions = {}): Promise<RawImage<Uint8Array>> {
-  checkKeys('decodeImage', options, ['color']);
+  checkKeys('decodeImage', options, ['color', 'orientation']);
   const color = checkOneOf('decodeImage', 'color', options.color ?? 'rgb', COLOR_MODES);
+  const orientation = checkOneOf('decodeImage', 'orientation', options.orientation ?? 'stored', ['stored', 'exif'] as const);
   if (typeof source !== 'string' && !(source instanceof Uint8Array)) throw typeError('decodeImage', 'source', 'a file path or a Uint8Array', source);
   let out: { data: Buffer; info: OutputInfo };
   try {
-    out = await sharp(source, { failOn: 'error', limitInputPixels: 1 << 30 }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    let pipeline = sharp(source, { failOn: 'error', limitInputPixels: 1 << 30 });
+    if (orientation === 'exif') pipeline = pipeline.rotate();
+    out = await pipeline.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
     throw wrapSharpError(source, err);
   }

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePng } from '@lrface/test-data';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
   convertColor, cropImage, cropRegion, decodeImage, decodeRegion, encodeImage, imageToTensor, LazyImage, psnr, rgbToYCbCrPixels,
@@ -102,6 +103,21 @@ describe('image I/O', () => {
     await expectArgError(() => encodeImage(img, { quality: 0 }), RangeError, 'encodeImage', 'quality');
     await expectArgError(() => encodeImage(img, { format: 'gif' as 'png' }), RangeError, 'encodeImage', 'format');
     await expectArgError(() => encodeImage({ ...img, width: 41 }), RangeError, 'encodeImage', 'img');
+  });
+
+  it("keeps the stored pixel grid by default and turns a photo upright by its EXIF orientation on request", async () => {
+    // 6x4 stored pixels, left half black, right half white; orientation 6: view it rotated 90 degrees clockwise.
+    const raw = Buffer.alloc(6 * 4 * 3);
+    for (let y = 0; y < 4; y++) for (let x = 3; x < 6; x++) raw.fill(255, (y * 6 + x) * 3, (y * 6 + x) * 3 + 3);
+    const jpeg = await sharp(raw, { raw: { width: 6, height: 4, channels: 3 } }).jpeg({ quality: 100 }).withMetadata({ orientation: 6 }).toBuffer();
+    const stored = await decodeImage(jpeg);
+    expect([stored.width, stored.height]).toEqual([6, 4]);
+    const upright = await decodeImage(jpeg, { orientation: 'exif' });
+    expect([upright.width, upright.height]).toEqual([4, 6]);
+    // Rotated clockwise, the stored left (black) half becomes the top: top row dark, bottom row bright.
+    expect(upright.data[0]).toBeLessThan(60);
+    expect(upright.data[(5 * 4) * 3]).toBeGreaterThan(200);
+    await expectArgError(() => decodeImage(jpeg, { orientation: 'auto' as 'exif' }), RangeError, 'decodeImage', 'orientation');
   });
 
   it('crops a box with a margin, padding outside the image with zeros or edge pixels', () => {

@@ -67,7 +67,7 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
       feature = await recognizer.embed(key, { box, normalize });
     } else {
       const { decodeImage } = await import('@lrface/datasets');
-      const full = await decodeImage(key);
+      const full = await decodeImage(key, { orientation: 'exif' });
       const region = box ?? { x: 0, y: 0, width: full.width, height: full.height };
       let face: RawImage = lowResolution === undefined ? full : warpAffine(full, cropAffine(region, [lowResolution, lowResolution]), lowResolution, lowResolution, { fill: 'replicate' });
       if (enhance) face = await enhance(face);

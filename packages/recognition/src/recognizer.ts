@@ -39,7 +39,8 @@ export class FaceRecognizer {
     const fn = 'FaceRecognizer.input';
     if (ops.isTensor(face)) return checkNetworkInput(fn, face, this.network.inputShape);
     let image: RawImage;
-    if (typeof face === 'string' || face instanceof Uint8Array) image = await decodeImage(face);
+    // Photos as a viewer shows them: faces and boxes are upright.
+    if (typeof face === 'string' || face instanceof Uint8Array) image = await decodeImage(face, { orientation: 'exif' });
     else image = checkImage(fn, 'face', face);
     const [c, h, w] = this.network.inputShape;
     const out = new Float32Array(c * h * w);
