@@ -73,6 +73,7 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
     if (t.dtype !== 'float32' && t.dtype !== 'uint8') throw typeError(FN, arg, 'a float32 (0..1) or uint8 image tensor', t);
     if (!((t.rank === 3 && (t.shape[0] === 3 || t.shape[0] === 1)) || (t.rank === 4 && (t.shape[1] === 3 || t.shape[1] === 1))))
       throw rangeError(FN, arg, 'an image tensor [C, H, W] or [N, C, H, W] with C = 1 or 3', t);
+    if (t.dtype === 'float32') checkUnitRange(arg, t.data() as Float32Array, 'a uint8 tensor');
     const items = t.rank === 3 ? [t] : ops.split(t, 1, 0);
     return items.map((item) => grayToRgb(tensorToImage(item) as RawImage<Uint8Array>));
   }
@@ -80,10 +81,26 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
     const { width, height, channels, data } = input;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || (channels !== 1 && channels !== 3) || data.length !== width * height * channels)
       throw rangeError(FN, arg, 'decoded pixels with width * height * channels (1 or 3) values', `${width}x${height}x${channels} with ${data.length} values`, true);
+    if (!(data instanceof Uint8Array)) checkUnitRange(arg, data, 'a Uint8Array');
     const bytes = data instanceof Uint8Array ? data : Uint8Array.from(data, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
     return [grayToRgb({ data: bytes, width, height, channels })];
   }
   throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
+}
+
+/** Slack for float pixels computed from 0..1 values (resampling, colour conversion) that stray just outside. */
+const UNIT_TOLERANCE = 1e-3;
+
+/**
+ * Float pixels must lie in [0, 1]: 0..255 values would be clamped to a white image and NaN to a
+ * black one, and the network would return confident-looking points for either.
+ */
+function checkUnitRange(arg: string, data: ArrayLike<number>, eightBit: string): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!(v >= -UNIT_TOLERANCE && v <= 1 + UNIT_TOLERANCE))
+      throw rangeError(FN, arg, `float pixel values in [0, 1] (8-bit values belong in ${eightBit}, or divide by 255)`, `${v} at index ${i}`, true);
+  }
 }
 
 function grayToRgb(img: RawImage<Uint8Array>): RawImage<Uint8Array> {
@@ -100,6 +117,15 @@ function checkBox(arg: string, box: unknown): Box {
   if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || !(b.width > 0 && b.height > 0))
     throw rangeError(FN, arg, 'a box with finite x, y and a positive width and height', `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
   return { x: b.x, y: b.y, width: b.width, height: b.height };
+}
+
+/**
+ * A box must overlap its image: the crop of a box wholly outside is the replicated border only,
+ * and the points decoded from it lie outside the image without any sign of failure.
+ */
+function checkOverlap(arg: string, b: Box, img: RawImage, which: string): void {
+  if (b.x < img.width && b.x + b.width > 0 && b.y < img.height && b.y + b.height > 0) return;
+  throw rangeError(FN, arg, `a box overlapping ${which} (${img.width}x${img.height})`, `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
 }
 
 /** A loaded landmark model. */
@@ -132,6 +158,9 @@ export class LandmarkDetector {
     for (const k of Object.keys(options)) if (!['box', 'refine', 'flip'].includes(k)) throw rangeError(FN, 'options', 'an object with box, refine and flip only', `key '${k}'`, true);
     const flip = options.flip ?? true;
     if (typeof flip !== 'boolean') throw typeError(FN, 'flip', 'a boolean', flip);
+    // [x, y, w, h] would otherwise be read as four boxes and reported as a batch-size mismatch.
+    if (Array.isArray(options.box) && options.box.length > 0 && options.box.every((v) => typeof v === 'number'))
+      throw typeError(FN, 'box', 'a box object { x, y, width, height } (or an array of such boxes, one per image)', `[${options.box.join(', ')}]`, true);
     const batched = Array.isArray(input) || (ops.isTensor(input) && (input as Tensor).rank === 4 && (input as Tensor).shape[0] > 1);
     if (Array.isArray(input) && input.length === 0) throw rangeError(FN, 'input', 'a non-empty array of images', input);
     const images: RawImage<Uint8Array>[] = [];
@@ -146,6 +175,7 @@ export class LandmarkDetector {
       const b = checkBox('box', options.box);
       boxes = images.map(() => b);
     }
+    images.forEach((img, i) => checkOverlap(Array.isArray(options.box) ? `box[${i}]` : 'box', boxes[i], img, images.length === 1 ? 'the image' : `input[${i}]`));
     const refine = options.refine ?? 'quarter';
     const S = this.spec.inputSize;
     const crops = images.map((img, i) => this.crop(img, boxes[i]));

@@ -2,7 +2,8 @@
 // the file and its sha256), writing a trained heatmap network to safetensors with its
 // architecture in the metadata, and reading one back with integrity and shape checks.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rangeError, typeError } from '@lrface/cuda-core';
 import { decodeSafetensors, saveSafetensors } from '@lrface/nn';
@@ -92,8 +93,20 @@ export interface LoadedLandmarkWeights {
 export function loadLandmarkWeights(file: string, options: { expectedSha256?: string; fallbackSpec?: LandmarkModelSpec } = {}): LoadedLandmarkWeights {
   const fn = 'loadLandmarkWeights';
   if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a weights file path', file);
+  if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${file}: is a directory, not a weights file (pass the .safetensors file in it)`);
+  // Other formats (a PyTorch .pth, a .ckpt) would be parsed as safetensors and reported as
+  // corrupt with a meaningless header length; say what is wrong before reading anything.
+  const ext = extname(file);
+  if (ext.toLowerCase() !== '.safetensors')
+    throw new RangeError(`${file}: only .safetensors weight files are supported, got ${ext ? `a '${ext}' file` : 'a file without an extension'} (convert it to safetensors, or write one with saveLandmarkWeights)`);
   if (!existsSync(file)) throw new Error(`${file}: weights file not found`);
-  const bytes = readFileSync(file);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    // Node's messages (EACCES, EISDIR, ...) do not always name the path.
+    throw new Error(`${file}: cannot read the weights file: ${(err as Error).message}`, { cause: err });
+  }
   if (options.expectedSha256) {
     const digest = sha256Hex(bytes);
     if (digest !== options.expectedSha256)

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,68 @@ describe.skipIf(!haveData)('loadLandmarkDetector / detect', () => {
   });
 });
 
+describe('detect: inputs it cannot use are rejected, not turned into points', () => {
+  let weights: string;
+  beforeAll(() => {
+    ops.manualSeed(12);
+    weights = join(tmp(), 'tiny.safetensors');
+    saveLandmarkWeights(weights, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), spec);
+  });
+  const raw = (width: number, height: number) => ({ data: new Uint8Array(width * height * 3).fill(128), width, height, channels: 3 });
+  const float = (width: number, height: number, v: number) => ({ data: new Float32Array(width * height * 3).fill(0.5).fill(v, 7, 8), width, height, channels: 3 });
+
+  it('a box that does not overlap the image is a RangeError naming the box and the image size', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const img = raw(32, 32);
+    const outside = det.detect(img, { box: { x: 1000, y: 1000, width: 10, height: 10 } });
+    await expect(outside).rejects.toThrow(RangeError);
+    await expect(det.detect(img, { box: { x: 1000, y: 1000, width: 10, height: 10 } })).rejects.toThrow(
+      "LandmarkDetector.detect: 'box' must be a box overlapping the image (32x32), got {x: 1000, y: 1000, width: 10, height: 10}",
+    );
+    // Beside the image on each side, touching the border included (the box covers [x, x + width)).
+    for (const box of [{ x: -20, y: 5, width: 10, height: 10 }, { x: -10, y: 5, width: 10, height: 10 }, { x: 32, y: 5, width: 10, height: 10 }, { x: 5, y: -30, width: 10, height: 30 }, { x: 5, y: 32.5, width: 10, height: 10 }])
+      await expect(det.detect(img, { box })).rejects.toThrow(/'box' must be a box overlapping the image \(32x32\)/);
+    // Partly outside stays allowed.
+    for (const box of [{ x: -5, y: -5, width: 20, height: 20 }, { x: 25, y: 28, width: 20, height: 20 }, { x: -9.5, y: 31.5, width: 10, height: 10 }]) {
+      const r = await det.detect(img, { box, flip: false });
+      expect(r.points.length).toBe(68);
+    }
+    // Batches: a shared box is checked against every image; one box per image against its own.
+    await expect(det.detect([raw(64, 64), raw(16, 16)], { box: { x: 20, y: 20, width: 10, height: 10 } })).rejects.toThrow(/'box' must be a box overlapping input\[1\] \(16x16\)/);
+    await expect(det.detect([raw(64, 64), raw(16, 16)], { box: [{ x: 0, y: 0, width: 8, height: 8 }, { x: 0, y: 16, width: 8, height: 8 }] })).rejects.toThrow(/'box\[1\]' must be a box overlapping input\[1\] \(16x16\), got \{x: 0, y: 16, width: 8, height: 8\}/);
+  });
+
+  it('float pixels outside [0, 1], NaN or Infinity are a RangeError pointing to Uint8Array for 8-bit values', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const box = { x: 0, y: 0, width: 16, height: 16 };
+    await expect(det.detect(float(16, 16, 255), { box })).rejects.toThrow(RangeError);
+    await expect(det.detect(float(16, 16, 255), { box })).rejects.toThrow(
+      "LandmarkDetector.detect: 'input' must be float pixel values in [0, 1] (8-bit values belong in a Uint8Array, or divide by 255), got 255 at index 7",
+    );
+    for (const v of [NaN, Infinity, -Infinity, -0.5, 1.25]) await expect(det.detect(float(16, 16, v), { box })).rejects.toThrow(new RegExp(`'input' must be float pixel values in \\[0, 1\\].*got ${v} at index 7`));
+    await expect(det.detect([float(16, 16, 0.5), float(16, 16, 2)], { box })).rejects.toThrow(/'input\[1\]' must be float pixel values/);
+    // Float tensors too; the hint names the uint8 tensor.
+    const t = ops.tensor(new Float32Array(3 * 16 * 16).fill(0.5).fill(200, 3), [3, 16, 16]);
+    await expect(det.detect(t, { box })).rejects.toThrow(/'input' must be float pixel values in \[0, 1\] \(8-bit values belong in a uint8 tensor, or divide by 255\), got 200 at index 3/);
+    await expect(det.detect(ops.tensor(new Float32Array(2 * 3 * 16 * 16).fill(NaN, 800), [2, 3, 16, 16]), { box })).rejects.toThrow(/got NaN at index 800/);
+    // In range, with the small slack of resampled values, the points come back.
+    for (const v of [0, 1, -0.0009, 1.0009]) expect((await det.detect(float(16, 16, v), { box, flip: false })).points.length).toBe(68);
+    expect((await det.detect(ops.rand([3, 16, 16]), { box, flip: false })).points.length).toBe(68);
+  });
+
+  it('a box given as an array [x, y, w, h] is a TypeError saying a box is an object', async () => {
+    const det = await loadLandmarkDetector('lr68', { weights });
+    const expected = "LandmarkDetector.detect: 'box' must be a box object { x, y, width, height } (or an array of such boxes, one per image), got [2, 3, 10, 12]";
+    await expect(det.detect(raw(32, 32), { box: [2, 3, 10, 12] as never })).rejects.toThrow(TypeError);
+    await expect(det.detect(raw(32, 32), { box: [2, 3, 10, 12] as never })).rejects.toThrow(expected);
+    // Even where the batch happens to hold four images.
+    const four = [raw(32, 32), raw(32, 32), raw(32, 32), raw(32, 32)];
+    await expect(det.detect(four, { box: [2, 3, 10, 12] as never })).rejects.toThrow(expected);
+    // An array of box objects stays one box per image.
+    expect((await det.detect([raw(32, 32), raw(32, 32)], { box: [{ x: 2, y: 3, width: 10, height: 12 }, { x: 0, y: 0, width: 32, height: 32 }], flip: false })).length).toBe(2);
+  });
+});
+
 describe('averageMirrored', () => {
   it('averages each map with its partner map of the mirror image, flipped back', () => {
     // 1 image, 2 points (partners of each other) + background, 1 x 3 maps.
@@ -190,6 +252,34 @@ describe('weights files', () => {
     const other = join(dir, 'other.safetensors');
     saveLandmarkWeights(other, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), { ...spec, network: { ...spec.network, widths: [4, 4, 8, 16] } });
     expect(() => loadLandmarkWeights(other)).toThrow(/other\.safetensors: tensor '.*' has shape/);
+  });
+
+  it('a weights file that is not .safetensors, or a directory, is named with what is wrong before anything is read', async () => {
+    const dir = tmp();
+    const pth = join(dir, 'x.pth');
+    // A PyTorch zip checkpoint's first bytes: read as safetensors they give an absurd header length.
+    writeFileSync(pth, Buffer.from('PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl', 'latin1'));
+    const only = /x\.pth: only \.safetensors weight files are supported, got a '\.pth' file/;
+    await expect(loadLandmarkDetector('lr68', { weights: pth })).rejects.toThrow(only);
+    await expect(loadLandmarkDetector('lr68', { weights: pth })).rejects.toThrow(RangeError);
+    await expect(loadLandmarkDetector('lr68', { weights: pth })).rejects.not.toThrow(/header length/);
+    expect(() => loadLandmarkWeights(pth)).toThrow(only);
+    // By extension: whether or not the file exists.
+    expect(() => loadLandmarkWeights(join(dir, 'missing.ckpt'))).toThrow(/missing\.ckpt: only \.safetensors weight files are supported/);
+    expect(() => loadLandmarkWeights(join(dir, 'weights'))).toThrow(/weights: only \.safetensors weight files are supported, got a file without an extension/);
+    // Directories, with or without the extension in their name.
+    for (const name of ['models', 'w.safetensors']) {
+      const sub = join(dir, name);
+      mkdirSync(sub);
+      const message = new RegExp(`${name.replace('.', '\\.')}: is a directory, not a weights file`);
+      await expect(loadLandmarkDetector('lr68', { weights: sub })).rejects.toThrow(message);
+      await expect(loadLandmarkDetector('lr68', { weights: sub })).rejects.not.toThrow(/EISDIR/);
+      expect(() => loadLandmarkWeights(sub)).toThrow(message);
+    }
+    // Upper case is the same extension.
+    const upper = join(dir, 'UPPER.SAFETENSORS');
+    saveLandmarkWeights(upper, new HeatmapUNet({ inChannels: 3, outChannels: 69, ...spec.network }), spec);
+    expect(loadLandmarkWeights(upper).spec).toEqual(spec);
   });
 
   it('rejects unknown models, devices and options', async () => {

@@ -1,7 +1,7 @@
 // Layers with PyTorch's names, parameter names and default initialisation, so PyTorch
 // state dicts load into them.
 import * as ops from '@lrface/cuda-core';
-import { zeros, ones, full, type Tensor } from '@lrface/cuda-core';
+import { zeros, ones, full, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
 import { kaimingUniform_, uniform_ } from './init.js';
 
@@ -25,6 +25,47 @@ function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : v;
 }
 
+// Constructor checks: without them a bad size reaches the tensor factories and fails there
+// with a message about 'shape' or 'low' that does not say which layer argument was wrong.
+
+/** `value` must be an integer >= min (channels, features, counts). */
+function checkInt(layer: string, arg: string, value: unknown, min: number): void {
+  const expected = `an integer >= ${min}`;
+  if (typeof value !== 'number') throw typeError(layer, arg, expected, value);
+  if (!Number.isInteger(value) || value < min) throw rangeError(layer, arg, expected, value);
+}
+
+/** `value` must be an integer >= min or a pair [h, w] of them (kernel size, stride, dilation). */
+function checkPair(layer: string, arg: string, value: unknown, min: number): void {
+  checkInts(layer, arg, value, min, [2], `an integer >= ${min} or a pair [h, w] of them`);
+}
+
+/** `value` must be an integer >= 0, [ph, pw] or [top, bottom, left, right] of them (as conv2d takes it). */
+function checkPadding(layer: string, value: unknown): void {
+  checkInts(layer, 'padding', value, 0, [1, 2, 4], 'an integer >= 0, [ph, pw] or [top, bottom, left, right] of them');
+}
+
+function checkInts(layer: string, arg: string, value: unknown, min: number, lengths: number[], expected: string): void {
+  if (Array.isArray(value)) {
+    if (!lengths.includes(value.length)) throw rangeError(layer, arg, expected, `[${value.join(',')}]`, true);
+    if (value.some((v) => typeof v !== 'number')) throw typeError(layer, arg, expected, `[${value.map((v) => (typeof v === 'string' ? JSON.stringify(v) : String(v))).join(',')}]`, true);
+    if (value.some((v) => !Number.isInteger(v) || v < min)) throw rangeError(layer, arg, expected, `[${value.join(',')}]`, true);
+    return;
+  }
+  if (typeof value !== 'number') throw typeError(layer, arg, expected, value);
+  if (!Number.isInteger(value) || value < min) throw rangeError(layer, arg, expected, value);
+}
+
+/** The checks Conv2d and ConvTranspose2d share. */
+function checkConvArgs(layer: string, inChannels: number, outChannels: number, kernelSize: Pair, stride: unknown, padding: unknown, dilation: unknown): void {
+  checkInt(layer, 'inChannels', inChannels, 1);
+  checkInt(layer, 'outChannels', outChannels, 1);
+  checkPair(layer, 'kernelSize', kernelSize, 1);
+  checkPair(layer, 'stride', stride, 1);
+  checkPadding(layer, padding);
+  checkPair(layer, 'dilation', dilation, 1);
+}
+
 /** PyTorch's default: kaiming_uniform(a = sqrt(5)) weights, uniform(+-1/sqrt(fan_in)) bias. */
 function resetConvLike(weight: Tensor, bias: Tensor | null, fanIn: number): void {
   kaimingUniform_(weight, { a: Math.sqrt(5) });
@@ -41,7 +82,9 @@ export class Conv2d extends Module {
   readonly activation: 'none' | 'relu';
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: Conv2dConfig = {}) {
     super();
+    if (config === null || typeof config !== 'object') throw typeError('Conv2d', 'config', 'an object', config);
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, activation = 'none' } = config;
+    checkConvArgs('Conv2d', inChannels, outChannels, kernelSize, stride, padding, dilation);
     if (activation !== 'none' && activation !== 'relu')
       throw new RangeError(`Conv2d: 'activation' must be 'none' or 'relu', got ${JSON.stringify(activation)}`);
     this.activation = activation;
@@ -69,7 +112,10 @@ export class ConvTranspose2d extends Module {
   readonly options: Required<Omit<ConvTranspose2dConfig, 'bias'>>;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: ConvTranspose2dConfig = {}) {
     super();
+    if (config === null || typeof config !== 'object') throw typeError('ConvTranspose2d', 'config', 'an object', config);
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, outputPadding = 0 } = config;
+    checkConvArgs('ConvTranspose2d', inChannels, outChannels, kernelSize, stride, padding, dilation);
+    checkPair('ConvTranspose2d', 'outputPadding', outputPadding, 0);
     const [kh, kw] = pair(kernelSize);
     if (!Number.isInteger(groups) || groups < 1 || inChannels % groups || outChannels % groups)
       throw new RangeError(`ConvTranspose2d: 'groups' must divide inChannels (${inChannels}) and outChannels (${outChannels}), got ${groups}`);
@@ -89,6 +135,8 @@ export class Linear extends Module {
   declare bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, config: { bias?: boolean } = {}) {
     super();
+    checkInt('Linear', 'inFeatures', inFeatures, 1);
+    checkInt('Linear', 'outFeatures', outFeatures, 1);
     this.registerParameter('weight', zeros([outFeatures, inFeatures]));
     this.registerParameter('bias', config.bias === false ? null : zeros([outFeatures]));
     resetConvLike(this.weight, this.bias, inFeatures);
@@ -117,7 +165,7 @@ export class BatchNorm2d extends Module {
   constructor(readonly numFeatures: number, config: BatchNormConfig = {}) {
     super();
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = config;
-    if (!Number.isInteger(numFeatures) || numFeatures < 1) throw new RangeError(`BatchNorm2d: 'numFeatures' must be an integer >= 1, got ${numFeatures}`);
+    checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
     if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new RangeError(`BatchNorm2d: 'momentum' must be in [0, 1] or null, got ${momentum}`);
     if (!(eps > 0)) throw new RangeError(`BatchNorm2d: 'eps' must be > 0, got ${eps}`);
     this.eps = eps;
@@ -173,6 +221,7 @@ export class AvgPool2d extends Module {
 export class AdaptiveAvgPool2d extends Module {
   constructor(readonly outputSize: number | [number, number]) {
     super();
+    checkPair('AdaptiveAvgPool2d', 'outputSize', outputSize, 1);
   }
   forward(x: Tensor): Tensor {
     return ops.adaptiveAvgPool2d(x, this.outputSize);
@@ -198,6 +247,9 @@ export class PReLU extends Module {
   declare weight: Tensor;
   constructor(numParameters = 1, init = 0.25) {
     super();
+    checkInt('PReLU', 'numParameters', numParameters, 1);
+    if (typeof init !== 'number') throw typeError('PReLU', 'init', 'a finite number', init);
+    if (!Number.isFinite(init)) throw rangeError('PReLU', 'init', 'a finite number', init);
     this.registerParameter('weight', full([numParameters], init));
   }
   forward(x: Tensor): Tensor {
@@ -246,6 +298,7 @@ export class Upsample extends Module {
 export class PixelShuffle extends Module {
   constructor(readonly upscaleFactor: number) {
     super();
+    checkInt('PixelShuffle', 'upscaleFactor', upscaleFactor, 1);
   }
   forward(x: Tensor): Tensor {
     return ops.pixelShuffle(x, this.upscaleFactor);
@@ -298,6 +351,7 @@ export class ResidualBlock extends Module {
     super();
     const { kernelSize = 3, batchNorm = false, activation = new ReLU(), postActivation = null, residualScale = 1 } = config;
     const bias = config.bias ?? !batchNorm;
+    checkInt('ResidualBlock', 'channels', channels, 1);
     if (!Number.isInteger(kernelSize) || kernelSize < 1 || kernelSize % 2 === 0) throw new RangeError(`ResidualBlock: 'kernelSize' must be an odd integer >= 1, got ${kernelSize}`);
     const pad = Math.floor(kernelSize / 2);
     this.registerModule('conv1', new Conv2d(channels, channels, kernelSize, { padding: pad, bias }));

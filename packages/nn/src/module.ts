@@ -1,5 +1,5 @@
 // Module: parameters, buffers and sub-modules by dotted name, as torch.nn.Module.
-import { Tensor, zeros, type DeviceSpec } from '@lrface/cuda-core';
+import { Tensor, typeError, zeros, type DeviceSpec } from '@lrface/cuda-core';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -208,6 +208,9 @@ export abstract class Module {
    */
   loadStateDict(state: StateDict | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
     const { strict = true, mapKey } = options;
+    // Anything else would read as an empty state and fail later as 'missing keys', hiding the real mistake.
+    if (!(state instanceof Map) && (state === null || typeof state !== 'object' || Array.isArray(state) || state instanceof Tensor))
+      throw typeError('loadStateDict', 'state', 'a state dict (a Map or an object of tensors by name)', state);
     const incoming = new Map<string, Tensor>();
     for (const [key, value] of state instanceof Map ? state : Object.entries(state)) {
       const k = mapKey ? mapKey(key) : key;

@@ -93,6 +93,54 @@ describe('PyTorch default initialisation', () => {
     expect(() => new Conv2d(2, 2, 3, { activation: 'gelu' as 'relu' })).toThrow(RangeError);
     expect(() => new Conv2d(2, 2, 3, { activation: 'gelu' as 'relu' })).toThrow(/Conv2d: 'activation'/);
   });
+
+  it('checks sizes in the constructors, naming the layer and the argument', () => {
+    const bad = (make: () => unknown, type: typeof TypeError | typeof RangeError, message: string) => {
+      expect(make).toThrow(type);
+      expect(make).toThrow(message);
+    };
+    // Linear
+    bad(() => new Linear(0, 2), RangeError, "Linear: 'inFeatures' must be an integer >= 1, got 0");
+    bad(() => new Linear(4, 0), RangeError, "Linear: 'outFeatures' must be an integer >= 1, got 0");
+    bad(() => new Linear(2.5, 2), RangeError, "Linear: 'inFeatures' must be an integer >= 1, got 2.5");
+    bad(() => new Linear(-1, 2), RangeError, "Linear: 'inFeatures' must be an integer >= 1, got -1");
+    bad(() => new Linear(NaN, 2), RangeError, "Linear: 'inFeatures' must be an integer >= 1, got NaN");
+    bad(() => new Linear('4' as never, 2), TypeError, `Linear: 'inFeatures' must be an integer >= 1, got "4"`);
+    bad(() => new Linear(4, undefined as never), TypeError, "Linear: 'outFeatures'");
+    // Conv2d
+    bad(() => new Conv2d(3, 4, 0), RangeError, "Conv2d: 'kernelSize' must be an integer >= 1 or a pair [h, w] of them, got 0");
+    bad(() => new Conv2d(3, 4, [3, 0]), RangeError, "Conv2d: 'kernelSize' must be an integer >= 1 or a pair [h, w] of them, got [3,0]");
+    bad(() => new Conv2d(3, 4, [3, 3, 3] as never), RangeError, "Conv2d: 'kernelSize'");
+    bad(() => new Conv2d(3, 4, '3' as never), TypeError, "Conv2d: 'kernelSize'");
+    bad(() => new Conv2d(0, 4, 3), RangeError, "Conv2d: 'inChannels' must be an integer >= 1, got 0");
+    bad(() => new Conv2d(3, 0, 3), RangeError, "Conv2d: 'outChannels' must be an integer >= 1, got 0");
+    bad(() => new Conv2d(3, '4' as never, 3), TypeError, "Conv2d: 'outChannels'");
+    bad(() => new Conv2d(3, 4, 3, { stride: 0 }), RangeError, "Conv2d: 'stride'");
+    bad(() => new Conv2d(3, 4, 3, { dilation: [1, 0] }), RangeError, "Conv2d: 'dilation'");
+    bad(() => new Conv2d(3, 4, 3, { padding: -1 }), RangeError, "Conv2d: 'padding' must be an integer >= 0");
+    bad(() => new Conv2d(3, 4, 3, { padding: [1, 1, 1] }), RangeError, "Conv2d: 'padding'");
+    bad(() => new Conv2d(3, 4, 3, { padding: '1' as never }), TypeError, "Conv2d: 'padding'");
+    // ConvTranspose2d
+    bad(() => new ConvTranspose2d(0, 4, 3), RangeError, "ConvTranspose2d: 'inChannels' must be an integer >= 1, got 0");
+    bad(() => new ConvTranspose2d(3, 4, 0), RangeError, "ConvTranspose2d: 'kernelSize'");
+    bad(() => new ConvTranspose2d(3, 4, 3, { stride: 0 }), RangeError, "ConvTranspose2d: 'stride'");
+    bad(() => new ConvTranspose2d(3, 4, 3, { padding: -1 }), RangeError, "ConvTranspose2d: 'padding'");
+    bad(() => new ConvTranspose2d(3, 4, 3, { outputPadding: -1 }), RangeError, "ConvTranspose2d: 'outputPadding'");
+    // Other layers with sizes
+    bad(() => new BatchNorm2d('4' as never), TypeError, `BatchNorm2d: 'numFeatures' must be an integer >= 1, got "4"`);
+    bad(() => new BatchNorm2d(1.5), RangeError, "BatchNorm2d: 'numFeatures' must be an integer >= 1, got 1.5");
+    bad(() => new PReLU(0), RangeError, "PReLU: 'numParameters' must be an integer >= 1, got 0");
+    bad(() => new PReLU(2, NaN), RangeError, "PReLU: 'init'");
+    bad(() => new PixelShuffle(0), RangeError, "PixelShuffle: 'upscaleFactor' must be an integer >= 1, got 0");
+    bad(() => new AdaptiveAvgPool2d(0), RangeError, "AdaptiveAvgPool2d: 'outputSize'");
+    bad(() => new ResidualBlock(0), RangeError, "ResidualBlock: 'channels' must be an integer >= 1, got 0");
+    // Valid forms stay accepted: pairs, asymmetric padding, a size of 1.
+    expect(new Linear(1, 1).weight.shape).toEqual([1, 1]);
+    expect(new Conv2d(2, 4, [1, 3], { stride: [1, 2], padding: [0, 0, 1, 1], dilation: [1, 1] }).weight.shape).toEqual([4, 2, 1, 3]);
+    expect(new Conv2d(2, 4, 3, { padding: [1] }).weight.shape).toEqual([4, 2, 3, 3]);
+    expect(new ConvTranspose2d(2, 4, [2, 2], { stride: 2, outputPadding: [1, 0] }).weight.shape).toEqual([2, 4, 2, 2]);
+    expect(new PReLU().weight.shape).toEqual([1]);
+  });
 });
 
 describe('layer outputs against plain-loop references', () => {

@@ -56,6 +56,17 @@ describe('Module', () => {
     b.loadStateDict(prefixed, { mapKey: (k) => k.replace(/^module\./, '') });
   });
 
+  it('loadStateDict rejects a state that is not a Map or an object of tensors, naming it', () => {
+    const m = new Tiny();
+    for (const state of [42, 'weights.safetensors', null, undefined, [m.head.weight], m.head.weight]) {
+      expect(() => m.loadStateDict(state as never)).toThrow(TypeError);
+      expect(() => m.loadStateDict(state as never)).toThrow(/^loadStateDict: 'state' must be a state dict \(a Map or an object of tensors by name\), got /);
+    }
+    expect(() => m.loadStateDict(42 as never)).toThrow(/got 42$/);
+    // A plain object of tensors still loads.
+    m.loadStateDict(Object.fromEntries(new Tiny().stateDict()));
+  });
+
   it('runs every layer forward and backward', () => {
     lr.manualSeed(0);
     const x = lr.randn([2, 4, 8, 8]).requiresGrad_();

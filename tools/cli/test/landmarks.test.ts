@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manualSeed } from '@lrface/cuda-core';
-import { decodeImage } from '@lrface/datasets';
+import { decodeImage, writeImage } from '@lrface/datasets';
 import { HeatmapUNet, saveLandmarkWeights } from '@lrface/landmarks';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { drawDots, parseLandmarksArgs } from '../src/landmarks.mjs';
@@ -70,6 +70,35 @@ describe('lrface landmarks', () => {
     for (let i = 0; i < src.data.length; i++) if (src.data[i] !== overlay.data[i]) changed++;
     expect(changed).toBeGreaterThan(0);
     expect(changed).toBeLessThan(68 * 9 * 3 + 1);
+  });
+
+  it('fails naming the box and the image size when the box lies outside the image, printing no points', async () => {
+    const png = join(dir, 'grey-500x332.png');
+    await writeImage(png, { data: new Uint8Array(500 * 332 * 3).fill(128), width: 500, height: 332, channels: 3 });
+    const r = run('landmarks', png, '--box', '5000,5000,37,37', '--weights', weights, '--json');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain("'box' must be a box overlapping the image (500x332), got {x: 5000, y: 5000, width: 37, height: 37}");
+    // A box partly outside still runs.
+    const partly = run('landmarks', png, '--box', '480,320,37,37', '--weights', weights, '--json', '--no-flip');
+    expect(partly.status, partly.stderr).toBe(0);
+    expect(JSON.parse(partly.stdout).points.length).toBe(68);
+  });
+
+  it('fails naming the file for weights that are not a .safetensors file or are a directory', async () => {
+    const png = join(dir, 'grey-40x40.png');
+    await writeImage(png, { data: new Uint8Array(40 * 40 * 3).fill(128), width: 40, height: 40, channels: 3 });
+    const pth = join(dir, 'x.pth');
+    writeFileSync(pth, 'PK\x03\x04 not safetensors');
+    const r = run('landmarks', png, '--weights', pth);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/x\.pth: only \.safetensors weight files are supported/);
+    const folder = join(dir, 'models');
+    mkdirSync(folder);
+    const d = run('landmarks', png, '--weights', folder);
+    expect(d.status).toBe(1);
+    expect(d.stderr).toContain(`${folder}: is a directory, not a weights file`);
+    expect(d.stderr).not.toContain('EISDIR');
   });
 
   it('fails with a usage message on bad arguments and names a missing image', () => {
