@@ -78,6 +78,28 @@ export interface DecodeOptions {
 }
 
 /**
+ * How far float pixels may stray from [0, 1]: bicubic resampling of an image in [0, 1] (an
+ * enlarged low-resolution face) overshoots by up to about 0.28 at hard edges (the kernel's
+ * negative lobes, in 2-D; real photos by a few hundredths). 8-bit values or mean-subtracted
+ * pixels lie far beyond.
+ */
+export const UNIT_PIXEL_TOLERANCE = 0.3;
+
+/**
+ * Rejects float pixels outside [0, 1] (within {@link UNIT_PIXEL_TOLERANCE}) or not finite: 8-bit
+ * values passed as floats, or NaN, would otherwise become a white or black image without a word.
+ * `eightBit` says where 8-bit values belong ('a Uint8Array', 'a uint8 tensor').
+ */
+export function checkUnitPixels(fn: string, arg: string, data: ArrayLike<number>, eightBit = 'a Uint8Array'): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v >= -UNIT_PIXEL_TOLERANCE && v <= 1 + UNIT_PIXEL_TOLERANCE) continue;
+    const got = Number.isFinite(v) ? `${Number(v.toPrecision(6))} at index ${i}` : `a non-finite value (${v}) at index ${i}`;
+    throw rangeError(fn, arg, `float pixels in [0, 1] (8-bit values belong in ${eightBit}, or divide them by 255)`, got, true);
+  }
+}
+
+/**
  * Decodes an image file or encoded bytes (JPEG, PNG, WebP, TIFF, GIF, ...) to 8-bit pixels.
  * Alpha is dropped; grey and CMYK sources become sRGB first. EXIF orientation is applied only
  * with `orientation: 'exif'`.

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { cropAffine, decodeImage, mirrorMapFor, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
+import { checkUnitPixels, cropAffine, decodeImage, mirrorMapFor, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
 import { decodeHeatmaps, type Refinement } from './decode.js';
 import { SHIPPED_MODELS, loadLandmarkWeights, weightsDir, type LandmarkModelSpec } from './weights.js';
 import type { HeatmapUNet } from './models.js';
@@ -57,7 +57,8 @@ function isRawImage(v: unknown): v is RawImage {
 async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[]> {
   if (typeof input === 'string' || (input instanceof Uint8Array && !isRawImage(input))) {
     if (typeof input === 'string' && input === '') throw typeError(FN, arg, 'a non-empty file path', input);
-    return [await decodeImage(input as string | Uint8Array)];
+    // Photos as a viewer shows them (EXIF orientation applied): boxes are in upright coordinates.
+    return [await decodeImage(input as string | Uint8Array, { orientation: 'exif' })];
   }
   if (isSharp(input)) {
     let png: Buffer;
@@ -73,7 +74,7 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
     if (t.dtype !== 'float32' && t.dtype !== 'uint8') throw typeError(FN, arg, 'a float32 (0..1) or uint8 image tensor', t);
     if (!((t.rank === 3 && (t.shape[0] === 3 || t.shape[0] === 1)) || (t.rank === 4 && (t.shape[1] === 3 || t.shape[1] === 1))))
       throw rangeError(FN, arg, 'an image tensor [C, H, W] or [N, C, H, W] with C = 1 or 3', t);
-    if (t.dtype === 'float32') checkUnitRange(arg, t.data() as Float32Array, 'a uint8 tensor');
+    if (t.dtype === 'float32') checkUnitPixels(FN, arg, t.data() as Float32Array, 'a uint8 tensor');
     const items = t.rank === 3 ? [t] : ops.split(t, 1, 0);
     return items.map((item) => grayToRgb(tensorToImage(item) as RawImage<Uint8Array>));
   }
@@ -81,26 +82,11 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
     const { width, height, channels, data } = input;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || (channels !== 1 && channels !== 3) || data.length !== width * height * channels)
       throw rangeError(FN, arg, 'decoded pixels with width * height * channels (1 or 3) values', `${width}x${height}x${channels} with ${data.length} values`, true);
-    if (!(data instanceof Uint8Array)) checkUnitRange(arg, data, 'a Uint8Array');
+    if (!(data instanceof Uint8Array)) checkUnitPixels(FN, arg, data, 'a Uint8Array');
     const bytes = data instanceof Uint8Array ? data : Uint8Array.from(data, (v) => Math.max(0, Math.min(255, Math.round(v * 255))));
     return [grayToRgb({ data: bytes, width, height, channels })];
   }
   throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
-}
-
-/** Slack for float pixels computed from 0..1 values (resampling, colour conversion) that stray just outside. */
-const UNIT_TOLERANCE = 1e-3;
-
-/**
- * Float pixels must lie in [0, 1]: 0..255 values would be clamped to a white image and NaN to a
- * black one, and the network would return confident-looking points for either.
- */
-function checkUnitRange(arg: string, data: ArrayLike<number>, eightBit: string): void {
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (!(v >= -UNIT_TOLERANCE && v <= 1 + UNIT_TOLERANCE))
-      throw rangeError(FN, arg, `float pixel values in [0, 1] (8-bit values belong in ${eightBit}, or divide by 255)`, `${v} at index ${i}`, true);
-  }
 }
 
 function grayToRgb(img: RawImage<Uint8Array>): RawImage<Uint8Array> {

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildInfo, isTensor, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { checkImage, decodeImage, encodeImage, writeImage, type RawImage } from '@lrface/datasets';
+import { checkImage, checkKeys, checkUnitPixels, decodeImage, encodeImage, writeImage, type RawImage } from '@lrface/datasets';
 import { createNetwork, type ArchName, type SrNetwork } from './models.js';
 import { upscaleImage, type UpscaledImage } from './pipeline.js';
 import type { TileOptions } from './tiler.js';
@@ -77,7 +77,8 @@ function isSharp(v: unknown): v is Extract<SrInput, { raw(): unknown }> {
 
 /** Decodes any accepted input to an 8-bit or float [0, 1] image. */
 export async function readInput(input: SrInput): Promise<RawImage> {
-  if (typeof input === 'string' || input instanceof Uint8Array) return decodeImage(input);
+  // Photos as a viewer shows them (EXIF orientation applied).
+  if (typeof input === 'string' || input instanceof Uint8Array) return decodeImage(input, { orientation: 'exif' });
   if (isTensor(input)) {
     const t = input;
     const shape = t.rank === 4 && t.shape[0] === 1 ? t.shape.slice(1) : t.shape;
@@ -87,6 +88,7 @@ export async function readInput(input: SrInput): Promise<RawImage> {
     const src = t.data() as Float32Array;
     const d = new Float32Array(c * h * w);
     for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) d[p * c + ch] = src[ch * h * w + p];
+    checkUnitPixels('upscale', 'input', d);
     return { data: d, width: w, height: h, channels: c };
   }
   if (isSharp(input)) {
@@ -94,9 +96,16 @@ export async function readInput(input: SrInput): Promise<RawImage> {
     const { data, info } = await s.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: info.channels };
   }
-  if (input && typeof input === 'object' && 'data' in input) return checkImage('upscale', 'input', input);
+  if (input && typeof input === 'object' && 'data' in input) {
+    const img = checkImage('upscale', 'input', input);
+    if (img.data instanceof Float32Array) checkUnitPixels('upscale', 'input', img.data);
+    return img;
+  }
   throw typeError('upscale', 'input', 'a file path, a Buffer, a sharp instance, a RawImage or a tensor', input);
 }
+
+const UPSCALE_KEYS = ['scale', 'tile', 'overlap', 'batchSize', 'blend'] as const;
+const LOAD_KEYS = ['weights', 'device', 'untrained', 'tile', 'overlap', 'batchSize', 'blend'] as const;
 
 export class SuperResolver {
   constructor(
@@ -111,6 +120,7 @@ export class SuperResolver {
   upscale(input: SrInput[], options?: UpscaleOptions): Promise<SrResult[]>;
   async upscale(input: SrInput | SrInput[], options: UpscaleOptions = {}): Promise<SrResult | SrResult[]> {
     if (options === null || typeof options !== 'object') throw typeError('upscale', 'options', 'an object', options);
+    checkKeys('upscale', options, UPSCALE_KEYS);
     const scale = options.scale ?? this.scales[0];
     if (typeof scale !== 'number' || !Number.isInteger(scale)) throw typeError('upscale', 'scale', 'an integer', scale);
     if (scale < 1 || scale > 16) throw rangeError('upscale', 'scale', 'in [1, 16]', scale);
@@ -147,14 +157,17 @@ export function listModels(): string[] {
 
 /**
  * Loads a registered model by name. Shipped weights are checked against their sha256;
- * `{ weights }` loads a .safetensors or PyTorch .pth file instead (the public VDSR checkpoint
- * loads as 'vdsr'). Architectures without shipped weights need `weights` or `untrained: true`.
+ * `{ weights }` loads a .safetensors or PyTorch .pth file of the model's architecture instead
+ * (the public VDSR checkpoint loads as 'vdsr'; a file recording another architecture is refused).
+ * Architectures without shipped weights need `weights` or `untrained: true`. Unknown option keys
+ * are a TypeError.
  */
 export async function loadSuperResolver(name: string, options: LoadOptions = {}): Promise<SuperResolver> {
   if (typeof name !== 'string') throw typeError('loadSuperResolver', 'name', 'a model name string', name);
   const entry = MODEL_REGISTRY[name];
   if (!entry) throw rangeError('loadSuperResolver', 'name', `one of ${listModels().join(', ')}`, name);
   if (options === null || typeof options !== 'object') throw typeError('loadSuperResolver', 'options', 'an object', options);
+  checkKeys('loadSuperResolver', options, LOAD_KEYS);
   const device = options.device ?? 'cpu';
   if (device !== 'cpu' && device !== 'cuda') throw typeError('loadSuperResolver', 'device', "'cpu' or 'cuda'", device);
   if (device === 'cuda') {
@@ -165,8 +178,17 @@ export async function loadSuperResolver(name: string, options: LoadOptions = {})
   let net: SrNetwork;
   let scales = entry.scales;
   if (options.weights !== undefined) {
-    if (typeof options.weights !== 'string') throw typeError('loadSuperResolver', 'weights', 'a file path', options.weights);
-    const { net: n, meta } = loadSrNetwork(options.weights, { arch: entry.arch, config: entry.config });
+    const file = options.weights;
+    if (typeof file !== 'string') throw typeError('loadSuperResolver', 'weights', 'a non-empty file path', file);
+    if (file === '') throw rangeError('loadSuperResolver', 'weights', 'a non-empty file path', file);
+    if (entry.arch === 'bicubic') throw rangeError('loadSuperResolver', 'weights', `left out for '${name}' (bicubic interpolation has no weights)`, JSON.stringify(file), true);
+    // A file recording another architecture would build that network under this model's name.
+    const checkMeta = (meta: { arch?: ArchName }) => {
+      if (meta.arch === undefined || meta.arch === entry.arch) return;
+      const fits = listModels().filter((m) => MODEL_REGISTRY[m].arch === meta.arch);
+      throw new WeightsFileError(file, `holds '${meta.arch}' weights, but '${name}' is a '${entry.arch}' model${fits.length ? ` (load it as ${fits.map((m) => `'${m}'`).join(' or ')})` : ''}`);
+    };
+    const { net: n, meta } = loadSrNetwork(file, { arch: entry.arch, config: entry.config, checkMeta });
     net = n;
     if (meta.scales?.length) scales = meta.scales;
   } else if (entry.weights) {

@@ -8,7 +8,10 @@ import { noGrad, rangeError, tensor, typeError, isTensor, type Tensor } from '@l
 export interface TileOptions {
   /** Tile side in pixels (default 128; clipped to the image). */
   tile?: number;
-  /** Pixels discarded at each inner tile edge (default: the network's receptive-field radius). */
+  /**
+   * Pixels discarded at each inner tile edge (default: the network's receptive-field radius, cut
+   * to less than half the tile for tiles smaller than twice that).
+   */
   overlap?: number;
   /** Tiles per forward pass (default 8). */
   batchSize?: number;
@@ -40,7 +43,9 @@ export function tiledForward(forward: (x: Tensor) => Tensor, x: Tensor, radius: 
   const [n, c, h, w] = x.shape;
   const tile = options.tile ?? 128;
   if (!Number.isInteger(tile) || tile < 1) throw rangeError('tiledForward', 'tile', 'an integer >= 1', tile);
-  const margin = options.overlap ?? radius;
+  // A tile the user made small asks for less memory, not for an error about an overlap they never
+  // set: the default margin shrinks to fit (seams may show where it is below the radius).
+  const margin = options.overlap ?? Math.min(radius, Math.floor((tile - 1) / 2));
   if (!Number.isInteger(margin) || margin < 0) throw rangeError('tiledForward', 'overlap', 'an integer >= 0', margin);
   const batchSize = options.batchSize ?? 8;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw rangeError('tiledForward', 'batchSize', 'an integer >= 1', batchSize);

@@ -3,7 +3,7 @@
 // shipped files. Every error names the file and what is wrong.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Tensor } from '@lrface/cuda-core';
+import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { decodeSafetensors, encodeSafetensors, loadTorchStateDict, writeFileAtomic } from '@lrface/nn';
 import { ARCHS, createNetwork, type ArchName, type SrNetwork } from './models.js';
 
@@ -53,7 +53,8 @@ export function saveSrWeights(file: string, net: SrNetwork, meta: { scales: numb
 
 /** The tensors and (for our files) the metadata of a .safetensors or .pth weights file. */
 export function readSrWeights(file: string, options: { sha256?: string } = {}): { tensors: Map<string, Tensor>; meta: Partial<SrWeightsMeta> } {
-  if (typeof file !== 'string' || file === '') throw new TypeError(`readSrWeights: 'file' must be a path string, got ${typeof file}`);
+  if (typeof file !== 'string') throw typeError('readSrWeights', 'file', 'a non-empty path string', file);
+  if (file === '') throw rangeError('readSrWeights', 'file', 'a non-empty path string', file);
   if (/\.(pth|pt)$/i.test(file)) {
     let tensors: Map<string, Tensor>;
     try {
@@ -96,8 +97,23 @@ export function readSrWeights(file: string, options: { sha256?: string } = {}): 
  * Builds the network a weights file describes (or `arch`/`config` for files without our
  * metadata, such as .pth) and loads the tensors into it.
  */
-export function loadSrNetwork(file: string, fallback: { arch: ArchName; config?: Record<string, unknown>; sha256?: string }): { net: SrNetwork; meta: Partial<SrWeightsMeta> } {
+export function loadSrNetwork(
+  file: string,
+  fallback: {
+    arch: ArchName;
+    config?: Record<string, unknown>;
+    sha256?: string;
+    /** Called with the file's metadata before the network is built; throws to refuse the file. */
+    checkMeta?: (meta: Partial<SrWeightsMeta>) => void;
+  },
+): { net: SrNetwork; meta: Partial<SrWeightsMeta> } {
   const { tensors, meta } = readSrWeights(file, { sha256: fallback.sha256 });
+  try {
+    fallback.checkMeta?.(meta);
+  } catch (err) {
+    for (const t of tensors.values()) t.dispose();
+    throw err;
+  }
   const arch = meta.arch ?? fallback.arch;
   let net: SrNetwork;
   try {

@@ -10,6 +10,8 @@ import {
   MODEL_REGISTRY,
   Vdsr,
   WeightsFileError,
+  WEIGHTS_DIR,
+  Srcnn,
   listModels,
   loadSuperResolver,
   readDemoFace,
@@ -19,6 +21,9 @@ import {
   readSrWeights,
   sha256,
   evaluateNetwork,
+  bicubicDownImage,
+  type LoadOptions,
+  type UpscaleOptions,
 } from '../src/index.js';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 
@@ -158,6 +163,89 @@ describe('loadSuperResolver', () => {
     const foreign = join(tmp, 'foreign.safetensors');
     writeFileSync(foreign, encodeSafetensors(new Map([['conv1.weight', lr.zeros([3, 3])]])));
     await expect(loadSuperResolver('vdsr', { weights: foreign })).rejects.toThrow(/foreign.safetensors: weights do not fit the 'vdsr' network/);
+  });
+
+  it('refuses weights whose file records another architecture, and any weights for bicubic', async () => {
+    const faceX4 = join(WEIGHTS_DIR, 'face-x4.safetensors');
+    await expect(loadSuperResolver('srcnn', { weights: faceX4 })).rejects.toThrow(
+      /face-x4\.safetensors: holds 'vdsr' weights, but 'srcnn' is a 'srcnn' model \(load it as 'vdsr' or 'face-x4'\)/,
+    );
+    await expect(loadSuperResolver('drcn', { weights: faceX4 })).rejects.toThrow(WeightsFileError);
+    await expect(loadSuperResolver('bicubic', { weights: faceX4 })).rejects.toThrow(
+      /loadSuperResolver: 'weights' must be left out for 'bicubic' \(bicubic interpolation has no weights\), got ".*face-x4\.safetensors"/,
+    );
+    const srcnn = join(tmp, 'small-srcnn.safetensors');
+    saveSrWeights(srcnn, new Srcnn({ kernels: [3, 1, 3], features: [4, 2] }), { scales: [3] });
+    await expect(loadSuperResolver('vdsr', { weights: srcnn })).rejects.toThrow(/small-srcnn\.safetensors: holds 'srcnn' weights, but 'vdsr' is a 'vdsr' model \(load it as 'srcnn' or 'srcnn-955'\)/);
+    // The same architecture loads, under the name asked for.
+    const vdsr = await loadSuperResolver('vdsr', { weights: faceX4 });
+    expect(vdsr.name).toBe('vdsr');
+    expect(vdsr.network.arch).toBe('vdsr');
+    vdsr.dispose();
+    expect((await loadSuperResolver('srcnn-955', { weights: srcnn })).network.arch).toBe('srcnn');
+  });
+
+  it('rejects unknown option keys, naming the key', async () => {
+    await expect(loadSuperResolver('face-x4', { wieghts: 'x' } as unknown as LoadOptions)).rejects.toThrow(TypeError);
+    await expect(loadSuperResolver('face-x4', { wieghts: 'x' } as unknown as LoadOptions)).rejects.toThrow(/loadSuperResolver: 'wieghts' must be one of the known options \(weights, device/);
+    const sr = await loadSuperResolver('bicubic', { tile: 64 });
+    const face = await tinyFace();
+    await expect(sr.upscale(face, { scael: 2 } as unknown as UpscaleOptions)).rejects.toThrow(/upscale: 'scael' must be one of the known options \(scale, tile/);
+    expect((await sr.upscale(face, { scale: 2, tile: 32, overlap: 4, batchSize: 2, blend: 'average' })).image.width).toBe(80);
+  });
+
+  it('rejects float pixels outside [0, 1] and non-finite ones, pointing 8-bit values to a Uint8Array', async () => {
+    const sr = await loadSuperResolver('bicubic');
+    const img = (v: number, c = 3): RawImage => ({ data: new Float32Array(8 * 8 * c).fill(v), width: 8, height: 8, channels: c });
+    const msg = /upscale: 'input' must be float pixels in \[0, 1\] \(8-bit values belong in a Uint8Array, or divide them by 255\), got 200 at index 0/;
+    await expect(sr.upscale(img(200))).rejects.toThrow(RangeError);
+    await expect(sr.upscale(img(200))).rejects.toThrow(msg);
+    await expect(sr.upscale(lr.full([1, 3, 8, 8], 200))).rejects.toThrow(msg);
+    await expect(sr.upscale(lr.full([1, 8, 8], 200))).rejects.toThrow(msg);
+    await expect(sr.upscale(img(-0.5, 1))).rejects.toThrow(/got -0\.5 at index 0/);
+    await expect(sr.upscale(img(NaN))).rejects.toThrow(/got a non-finite value \(NaN\) at index 0/);
+    await expect(sr.upscale(lr.full([1, 1, 8, 8], Infinity))).rejects.toThrow(/got a non-finite value \(Infinity\) at index 0/);
+    // One bad pixel among good ones is enough.
+    const one = img(0.5);
+    one.data[100] = 255;
+    await expect(sr.upscale(one)).rejects.toThrow(/got 255 at index 100/);
+    await expect(sr.upscale(img(2))).rejects.toThrow(/got 2 at index 0$/);
+    await expect(sr.upscale(img(1.35))).rejects.toThrow(/got 1\.35 at index 0$/);
+    // Bicubic overshoot is accepted (and clamped): a hard-edged [0, 1] image shrunk with
+    // bicubicDownImage goes well past 1e-3 outside the range.
+    const edges: RawImage = { data: new Float32Array(32 * 32), width: 32, height: 32, channels: 1 };
+    // An 8x8-pixel checkerboard.
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) edges.data[y * 32 + x] = ((x >> 3) ^ (y >> 3)) & 1;
+    const shrunk = bicubicDownImage(edges, 4);
+    expect(Math.max(...shrunk.data)).toBeGreaterThan(1.02);
+    expect(Math.min(...shrunk.data)).toBeLessThan(-0.02);
+    expect((await sr.upscale(shrunk, { scale: 4 })).image.width).toBe(32);
+    expect((await sr.upscale(img(1.25))).image.data[0]).toBe(255);
+    expect((await sr.upscale(img(-0.25))).image.data[0]).toBe(0);
+    // 8-bit data of any value is fine.
+    expect((await sr.upscale({ data: new Uint8Array(64).fill(200), width: 8, height: 8, channels: 1 })).image.data[0]).toBe(200);
+  });
+
+  it('says a non-empty path is expected for empty weights, from the function called', async () => {
+    await expect(loadSuperResolver('vdsr', { weights: '' })).rejects.toThrow(/^loadSuperResolver: 'weights' must be a non-empty file path, got ""$/);
+    await expect(loadSuperResolver('vdsr', { weights: '' })).rejects.toThrow(RangeError);
+    await expect(loadSuperResolver('vdsr', { weights: 3 as unknown as string })).rejects.toThrow(/loadSuperResolver: 'weights' must be a non-empty file path, got 3/);
+    expect(() => readSrWeights('')).toThrow(/^readSrWeights: 'file' must be a non-empty path string, got ""$/);
+    expect(() => readSrWeights(undefined as unknown as string)).toThrow(TypeError);
+  });
+
+  it('fits the default overlap to a small tile the user chose, and still checks an overlap they set', async () => {
+    // VDSR's receptive radius (20) is the default overlap; a tile of 4 could not hold it.
+    const sr = await loadSuperResolver('face-x4');
+    const raw: RawImage = { data: new Uint8Array(4 * 4).fill(120), width: 4, height: 4, channels: 1 };
+    const out = await sr.upscale(raw, { scale: 2, tile: 4 });
+    expect([out.image.width, out.image.height]).toEqual([8, 8]);
+    await expect(sr.upscale(raw, { scale: 2, tile: 4, overlap: 20 })).rejects.toThrow(/'overlap' must be less than half the tile \(4\), got 20/);
+    // The same through tile defaults given at load time.
+    const small = await loadSuperResolver('face-x4', { tile: 4 });
+    expect((await small.upscale(raw, { scale: 2 })).image.width).toBe(8);
+    sr.dispose();
+    small.dispose();
   });
 
   it('checks the sha256 of the shipped demo face', async () => {

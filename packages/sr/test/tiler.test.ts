@@ -66,6 +66,16 @@ describe('tiledForward', () => {
     expect(maxAbsDiff(a, b)).toBe(0);
   });
 
+  it('fits the default margin to a tile smaller than twice the radius; a margin given explicitly must fit', () => {
+    // radius 6 asks for tiles of 13 or more; tile 4 keeps a margin of 1 (stride 2) and still covers every pixel.
+    const identity = (t: lr.Tensor) => lr.mul(t, 1);
+    const tiled = tiledForward(identity, x, 6, { tile: 4 });
+    expect(tiled.shape).toEqual([2, 1, 45, 37]);
+    expect(maxAbsDiff(tiled.data(), x.data())).toBe(0);
+    expect(maxAbsDiff(tiledForward(identity, x, 20, { tile: 1 }).data(), x.data())).toBe(0);
+    expect(() => tiledForward(identity, x, 6, { tile: 4, overlap: 2 })).toThrow(/tiledForward: 'overlap' must be less than half the tile \(4\), got 2/);
+  });
+
   it('rejects bad options', () => {
     expect(() => tiledForward(run, x, 6, { tile: 10, overlap: 5 })).toThrow(/tiledForward: 'overlap' must be less than half the tile/);
     expect(() => tiledForward(run, x, 6, { tile: 0 })).toThrow(/'tile' must be an integer >= 1/);

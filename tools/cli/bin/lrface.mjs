@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // The `lrface` command.
-import { parseArgs } from 'node:util';
-import { runDemo } from '../src/demo.mjs';
+import { runDemoCommand } from '../src/demo.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
 import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
-import { runVerify } from '../src/verify.mjs';
+import { runEvalVerify, runVerify } from '../src/verify.mjs';
 
 const usage = () => `usage: lrface <command> [options]
 
@@ -17,17 +16,17 @@ ${srUsage}
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
   verify <imageA> <imageB> (--model face-api | --weights FILE) [--box-a x,y,w,h] [--box-b x,y,w,h] [--json]
-                    whether two faces are the same person (cosine similarity of a recognition
-                    network's features: FRNET, LightCNN)
+                    whether two faces are the same person, from a recognition network's features
+                    (face-api's trained ResNet29, or FRNET/LightCNN/ResNet29 weights of your own)
+  eval-verify --pairs FILE --images DIR (--model face-api | --weights FILE) [--low-resolution S] [--hallucinate face-x4] [--json]
+                    LFW's 10-fold verification protocol, optionally on faces shrunk to S px (and super-resolved)
   help              this text`;
 
 async function main(argv) {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { out: { type: 'string', default: '.' }, json: { type: 'boolean', default: false } } });
-      return runDemo({ outDir: values.out, json: values.json });
-    }
+    case 'demo':
+      return runDemoCommand(rest);
     case 'sr':
       return runSr(rest);
     case 'eval-sr':
@@ -36,6 +35,8 @@ async function main(argv) {
       return runLandmarks(rest);
     case 'verify':
       return runVerify(rest);
+    case 'eval-verify':
+      return runEvalVerify(rest);
     case 'devices': {
       const core = await import('@lrface/cuda-core');
       console.log(JSON.stringify({ devices: core.devices(), build: core.buildInfo() }, null, 2));

@@ -4,6 +4,7 @@
 // the landmarks lr68 finds on the tiny face are drawn on the LR panel.
 // Steps are separate functions so other packages can add panels and figures (landmarks).
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { modcrop, writeImage } from '@lrface/datasets';
 import { bicubicDownImage, loadSuperResolver, readDemoFace, srScores } from '@lrface/sr';
 import { loadLandmarkDetector, nme } from '@lrface/landmarks';
@@ -113,4 +114,32 @@ export async function runDemo({ outDir = '.', json = false } = {}) {
     console.log(`  wrote ${file}`);
   }
   return 0;
+}
+
+/** `lrface demo --help`. */
+export const demoUsage = `usage: lrface demo [--out DIR] [--json]
+  a tiny face (the public-domain astronaut portrait, x4 down) super-resolved with face-x4:
+  writes lrface-demo.png (LR | bicubic | lrface) and prints PSNR/SSIM
+  --out DIR       folder for lrface-demo.png (default: the current folder)
+  --json          print the figures as one JSON line
+  -h, --help      this text`;
+
+/** lrface demo [--out DIR] [--json]: 0, or 2 with the usage on bad arguments. */
+export async function runDemoCommand(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { out: { type: 'string', default: '.' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } },
+    }));
+  } catch (err) {
+    if (typeof err?.code !== 'string' || !err.code.startsWith('ERR_PARSE_ARGS_')) throw err;
+    console.error(`lrface demo: ${err.message}\n\n${demoUsage}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(demoUsage);
+    return 0;
+  }
+  return runDemo({ outDir: values.out, json: values.json });
 }

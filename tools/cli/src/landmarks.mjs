@@ -8,7 +8,7 @@ export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--
   --model NAME    lr68 (faces of 20-40 px, default) or hr68 (large faces)
   --weights FILE  a custom weights file for the model's architecture
   --no-flip       skip the mirrored second pass (half the compute, less steady points)
-  --out FILE      write the image with the points drawn as small dots (PNG)
+  --out FILE      write the image with the points drawn as small dots (.png or .jpg, by its extension)
   --json          print one JSON line {"model","points":[[x,y],...],"confidence":[...]}`;
 
 /** Parses the command's arguments; throws a usage error on anything unexpected. */
@@ -26,7 +26,10 @@ export function parseLandmarksArgs(argv) {
       opts.model = value();
       if (!landmarkModels().includes(opts.model)) throw new UsageError(`--model must be one of ${landmarkModels().join(', ')}, got '${opts.model}'`);
     } else if (a === '--weights') opts.weights = value();
-    else if (a === '--out') opts.out = value();
+    else if (a === '--out') {
+      opts.out = value();
+      if (!/\.(png|jpe?g)$/i.test(opts.out)) throw new UsageError(`--out must name a .png, .jpg or .jpeg file, got '${opts.out}'`);
+    }
     else if (a === '--json') opts.json = true;
     else if (a === '--no-flip') opts.flip = false;
     else if (a.startsWith('--')) throw new UsageError(`unknown option '${a}'`);
@@ -77,13 +80,14 @@ export async function runLandmarks(argv) {
     throw err;
   }
   const detector = await loadLandmarkDetector(opts.model, opts.weights ? { weights: opts.weights } : {});
-  const image = await decodeImage(opts.image);
+  const image = await decodeImage(opts.image, { orientation: 'exif' });
   const result = await detector.detect(image, { ...(opts.box ? { box: opts.box } : {}), flip: opts.flip });
   const round = (v) => Math.round(v * 100) / 100;
   if (opts.out) {
     // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.
     const side = Math.max(result.box.width, result.box.height);
-    await writeImage(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))), { format: 'png' });
+    // The format follows --out's extension (.png, .jpg); writeImage refuses any other.
+    await writeImage(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))));
   }
   if (opts.json) {
     console.log(JSON.stringify({ model: opts.model, points: result.points.map(([x, y]) => [round(x), round(y)]), confidence: result.confidence.map((c) => Math.round(c * 1000) / 1000) }));

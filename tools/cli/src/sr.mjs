@@ -1,15 +1,65 @@
 // `lrface sr` (super-resolve image files) and `lrface eval-sr` (the SR benchmark protocol on a
 // folder of HR images: modcrop, MATLAB bicubic down, super-resolve, PSNR/SSIM on Y vs bicubic).
 import { mkdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evaluateImages, listModels, loadHrImages, loadSuperResolver } from '@lrface/sr';
+import { MODEL_REGISTRY, evaluateImages, listModels, loadHrImages, loadSuperResolver } from '@lrface/sr';
 
+/** The lines of the main `lrface help` for these two commands. */
 export const srUsage = `  sr <inputs...> [--model face-x4] [--scale 4] [--out DIR] [--weights FILE]
                     super-resolve image files into DIR (default: current folder), as <name>_x<s>.png
   eval-sr --model <name> [--weights <.pth|.safetensors>] --input <folder of HR images> --scale <s> [--json]
                     PSNR/SSIM (Y, border = scale) after MATLAB bicubic x<s> down, against bicubic
   models: ${listModels().join(', ')}`;
+
+/** `lrface sr --help`. */
+export const srHelp = `usage: lrface sr <inputs...> [--model NAME] [--scale S] [--out DIR] [--weights FILE]
+  super-resolves image files, writing DIR/<name>_x<S>.png for each input
+  --model NAME    ${listModels().join(', ')} (default face-x4)
+  --scale S       integer factor (default: the model's first scale)
+  --out DIR       output folder (default: the current folder); inputs with the same file name
+                  (a/face.png, b/face.png) need separate runs or separate --out folders
+  --weights FILE  a .safetensors or .pth file of the model's architecture instead of its shipped weights
+  -h, --help      this text`;
+
+/** `lrface eval-sr --help`. */
+export const evalSrHelp = `usage: lrface eval-sr --model NAME --input DIR --scale S [--weights FILE] [--json]
+  the SR benchmark protocol on a folder of HR images: modcrop, MATLAB bicubic x<S> down,
+  super-resolve, PSNR/SSIM on the Y channel (border = S), side by side with bicubic
+  --model NAME    ${listModels().join(', ')}
+  --input DIR     the folder of HR images
+  --scale S       integer factor
+  --weights FILE  weights of the model's architecture (.safetensors or .pth); bicubic takes none
+  --json          print one JSON line {"model","scale","images","psnr","ssim","bicubic_psnr","bicubic_ssim"}
+  -h, --help      this text`;
+
+/** A mistake on the command line: reported with the command's usage, exit code 2. */
+export class UsageError extends RangeError {}
+
+/** parseArgs with its complaints (unknown option, missing value) as usage errors. */
+function parseCommandArgs(config) {
+  try {
+    return parseArgs(config);
+  } catch (err) {
+    if (typeof err?.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/** Runs a command, printing a usage error with the command's help and returning 2. */
+async function withUsage(command, help, body) {
+  try {
+    return await body();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`lrface ${command}: ${err.message}\n\n${help}`);
+    return 2;
+  }
+}
+
+function checkModel(model) {
+  if (!listModels().includes(model)) throw new UsageError(`'--model' must be one of ${listModels().join(', ')}, got '${model}'`);
+}
 
 /** A one-line progress bar on stderr (only where stderr is a terminal, else one line per step). */
 function progress(total, label) {
@@ -25,45 +75,89 @@ function progress(total, label) {
 
 function intOption(name, value) {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`'--${name}' must be an integer >= 1, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`'--${name}' must be an integer >= 1, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/**
+ * The output file of each input (DIR/<name>_x<scale>.png). Two inputs with the same name would
+ * write the same file, the second silently replacing the first, and an output may be one of the
+ * inputs: both are usage errors, raised before anything is written.
+ */
+export function srTargets(inputs, outDir, scale) {
+  const targets = inputs.map((file) => join(outDir, `${basename(file, extname(file))}_x${scale}.png`));
+  const byTarget = new Map();
+  inputs.forEach((file, i) => {
+    const key = resolve(targets[i]);
+    const first = byTarget.get(key);
+    if (first === undefined) return byTarget.set(key, file);
+    if (resolve(first) === resolve(file)) throw new UsageError(`'${file}' is given twice`);
+    throw new UsageError(`'${first}' and '${file}' would both be written to '${targets[i]}' (the second would replace the first); run them separately or give each its own --out folder`);
+  });
+  const given = new Set(inputs.map((file) => resolve(file)));
+  targets.forEach((target, i) => {
+    if (given.has(resolve(target))) throw new UsageError(`the output of '${inputs[i]}', '${target}', is also an input and would be overwritten; give another --out folder`);
+  });
+  return targets;
 }
 
 /** lrface sr <inputs...> --model --scale --out */
 export async function runSr(argv) {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { model: { type: 'string', default: 'face-x4' }, scale: { type: 'string' }, out: { type: 'string', default: '.' }, weights: { type: 'string' } },
+  return withUsage('sr', srHelp, async () => {
+    const { values, positionals } = parseCommandArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', default: 'face-x4' },
+        scale: { type: 'string' },
+        out: { type: 'string', default: '.' },
+        weights: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+    if (values.help) {
+      console.log(srHelp);
+      return 0;
+    }
+    if (positionals.length === 0) throw new UsageError('no input images');
+    checkModel(values.model);
+    const given = values.scale === undefined ? undefined : intOption('scale', values.scale);
+    // The outputs are checked before the model loads wherever the scale is known by then (a
+    // weights file may record other scales than the registry's).
+    const early = given ?? (values.weights === undefined ? MODEL_REGISTRY[values.model].scales[0] : undefined);
+    if (early !== undefined) srTargets(positionals, values.out, early);
+    const sr = await loadSuperResolver(values.model, values.weights !== undefined ? { weights: values.weights } : {});
+    try {
+      const scale = given ?? sr.scales[0];
+      const targets = srTargets(positionals, values.out, scale);
+      await mkdir(values.out, { recursive: true });
+      const tick = progress(positionals.length, `sr ${values.model} x${scale}`);
+      tick(0);
+      for (const [i, file] of positionals.entries()) {
+        const out = await sr.upscale(file, { scale });
+        await out.save(targets[i]);
+        out.tensor.dispose();
+        tick(i + 1, basename(file));
+      }
+      for (const f of targets) console.log(f);
+      return 0;
+    } finally {
+      sr.dispose();
+    }
   });
-  if (positionals.length === 0) throw new RangeError(`sr: no input images\n\n${srUsage}`);
-  const sr = await loadSuperResolver(values.model, values.weights ? { weights: values.weights } : {});
-  const scale = values.scale === undefined ? sr.scales[0] : intOption('scale', values.scale);
-  await mkdir(values.out, { recursive: true });
-  const tick = progress(positionals.length, `sr ${values.model} x${scale}`);
-  const written = [];
-  tick(0);
-  for (const [i, file] of positionals.entries()) {
-    const out = await sr.upscale(file, { scale });
-    const target = join(values.out, `${basename(file, extname(file))}_x${scale}.png`);
-    await out.save(target);
-    out.tensor.dispose();
-    written.push(target);
-    tick(i + 1, basename(file));
-  }
-  for (const f of written) console.log(f);
-  return 0;
 }
 
 /** The eval-sr figures as an object (the --json line). */
 export async function evalSr({ model, weights, input, scale, onStart, onImage }) {
-  if (!model) throw new RangeError(`eval-sr: '--model' is required\n\n${srUsage}`);
-  if (!input) throw new RangeError(`eval-sr: '--input' is required\n\n${srUsage}`);
+  if (!model) throw new UsageError("'--model' is required");
+  checkModel(model);
+  if (!input) throw new UsageError("'--input' is required");
+  if (scale === undefined) throw new UsageError("'--scale' is required");
   const s = intOption('scale', scale);
-  const sr = await loadSuperResolver(model, weights ? { weights } : {});
-  const images = await loadHrImages(input);
-  onStart?.(images.length);
+  const sr = await loadSuperResolver(model, weights !== undefined ? { weights } : {});
   try {
+    const images = await loadHrImages(input);
+    onStart?.(images.length);
     return evaluateImages(model, sr.network, images, s, { onImage });
   } finally {
     sr.dispose();
@@ -72,15 +166,30 @@ export async function evalSr({ model, weights, input, scale, onStart, onImage })
 
 /** lrface eval-sr --model --weights --input --scale [--json] */
 export async function runEvalSr(argv) {
-  const { values } = parseArgs({
+  return withUsage('eval-sr', evalSrHelp, () => evalSrCommand(argv));
+}
+
+async function evalSrCommand(argv) {
+  const { values } = parseCommandArgs({
     args: argv,
-    options: { model: { type: 'string' }, weights: { type: 'string' }, input: { type: 'string' }, scale: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: {
+      model: { type: 'string' },
+      weights: { type: 'string' },
+      input: { type: 'string' },
+      scale: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
-  if (values.scale === undefined) throw new RangeError(`eval-sr: '--scale' is required\n\n${srUsage}`);
+  if (values.help) {
+    console.log(evalSrHelp);
+    return 0;
+  }
+  const { help: _help, ...options } = values;
   const rows = [];
   let tick = null;
   const result = await evalSr({
-    ...values,
+    ...options,
     onStart: (n) => {
       tick = progress(n, `eval-sr ${values.model} x${values.scale}`);
       tick(0);

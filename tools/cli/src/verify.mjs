@@ -70,7 +70,13 @@ export function parseVerifyArgs(argv) {
   };
 }
 
+const wantsHelp = (argv) => argv.includes('--help') || argv.includes('-h');
+
 export async function runVerify(argv) {
+  if (wantsHelp(argv)) {
+    console.log(verifyUsage);
+    return 0;
+  }
   let opts;
   try {
     opts = parseVerifyArgs(argv);
@@ -93,5 +99,137 @@ export async function runVerify(argv) {
   const model = opts.model ?? recognizer.network.arch;
   if (opts.json) console.log(JSON.stringify({ model, similarity: round(similarity), distance: round(distance), same, rule }));
   else console.log(`${same ? 'same person' : 'different people'}: similarity ${round(similarity)}, distance ${round(distance)} (${rule}, ${model})`);
+  return 0;
+}
+
+export const evalVerifyUsage = `usage: lrface eval-verify --pairs FILE --images DIR (--model face-api | --weights FILE) [options]
+  --pairs FILE          an LFW pairs file (View 2: 10 folds of matched and mismatched pairs)
+  --images DIR          the LFW image folder (<Name>/<Name>_0001.jpg, or --layout flat)
+  --model, --weights, --arch, --margin   the recogniser, as for lrface verify
+  --layout nested|flat  how the images are laid out (default nested)
+  --extension EXT       image file extension (default .jpg)
+  --box x,y,w,h         the face in every image (LFW's 250x250 images: 68,68,114,114 is the centred face)
+  --low-resolution S    shrink every face to S x S pixels first (the low-resolution protocol)
+  --hallucinate NAME    super-resolve each shrunk face x4 with an @lrface/sr model (e.g. face-x4) first
+  --score similarity|distance   what pairs are scored by (default: distance with face-api, else similarity)
+  --json                print one JSON line {"model","pairs","folds","accuracy","std","auc","eer",...}`;
+
+/** Parses eval-verify's arguments; throws a UsageError on anything unexpected. */
+export function parseEvalVerifyArgs(argv) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        pairs: { type: 'string' },
+        images: { type: 'string' },
+        model: { type: 'string' },
+        weights: { type: 'string' },
+        arch: { type: 'string' },
+        margin: { type: 'string', default: '0' },
+        layout: { type: 'string', default: 'nested' },
+        extension: { type: 'string', default: '.jpg' },
+        box: { type: 'string' },
+        'low-resolution': { type: 'string' },
+        hallucinate: { type: 'string' },
+        score: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err.message);
+  }
+  const v = parsed.values;
+  if (!v.pairs) throw new UsageError('missing --pairs FILE');
+  if (!v.images) throw new UsageError('missing --images DIR');
+  if (v.model !== undefined && v.model !== 'face-api') throw new UsageError(`--model must be face-api, got '${v.model}'`);
+  if (!v.weights === !v.model) throw new UsageError('give --model face-api or --weights FILE (one of them)');
+  if (v.arch !== undefined && !RECOGNITION_ARCHS.includes(v.arch)) throw new UsageError(`--arch must be one of ${RECOGNITION_ARCHS.join(', ')}, got '${v.arch}'`);
+  if (v.layout !== 'nested' && v.layout !== 'flat') throw new UsageError(`--layout must be nested or flat, got '${v.layout}'`);
+  const margin = Number(v.margin);
+  if (!(margin >= 0)) throw new UsageError(`--margin must be a number >= 0, got '${v.margin}'`);
+  let lowResolution;
+  if (v['low-resolution'] !== undefined) {
+    lowResolution = Number(v['low-resolution']);
+    if (!(Number.isInteger(lowResolution) && lowResolution >= 4)) throw new UsageError(`--low-resolution must be an integer >= 4, got '${v['low-resolution']}'`);
+  }
+  if (v.hallucinate !== undefined && lowResolution === undefined) throw new UsageError('--hallucinate needs --low-resolution (it enlarges the shrunk faces)');
+  const score = v.score ?? (v.model ? 'distance' : 'similarity');
+  if (score !== 'similarity' && score !== 'distance') throw new UsageError(`--score must be similarity or distance, got '${v.score}'`);
+  return {
+    pairs: v.pairs,
+    images: v.images,
+    model: v.model,
+    weights: v.weights,
+    arch: v.arch,
+    margin,
+    layout: v.layout,
+    extension: v.extension,
+    box: v.box === undefined ? undefined : parseBoxOption('box', v.box),
+    lowResolution,
+    hallucinate: v.hallucinate,
+    score,
+    json: v.json,
+  };
+}
+
+export async function runEvalVerify(argv) {
+  if (wantsHelp(argv)) {
+    console.log(evalVerifyUsage);
+    return 0;
+  }
+  let opts;
+  try {
+    opts = parseEvalVerifyArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`lrface eval-verify: ${err.message}\n\n${evalVerifyUsage}`);
+      return 2;
+    }
+    throw err;
+  }
+  const { Lfw } = await import('@lrface/datasets');
+  const { evaluatePairs } = await import('@lrface/recognition');
+  const recognizer = opts.model
+    ? await loadFaceApiRecognizer({ margin: opts.margin })
+    : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+  const pairs = await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension });
+  let enhance;
+  if (opts.hallucinate) {
+    const { loadSuperResolver } = await import('@lrface/sr');
+    const sr = await loadSuperResolver(opts.hallucinate);
+    enhance = async (face) => (await sr.upscale(face, { scale: 4 })).image;
+  }
+  const started = performance.now();
+  const result = await evaluatePairs(recognizer, pairs, {
+    box: opts.box,
+    lowResolution: opts.lowResolution,
+    enhance,
+    score: opts.score,
+    onProgress: (done, total) => {
+      if (done % 100 === 0 || done === total) process.stderr.write(`\reval-verify: ${done}/${total} pairs`);
+    },
+  });
+  process.stderr.write('\n');
+  const round = (x) => Math.round(x * 1e5) / 1e5;
+  const summary = {
+    model: opts.model ?? recognizer.network.arch,
+    pairs: result.pairs,
+    folds: result.folds.length,
+    accuracy: round(result.accuracy),
+    std: round(result.std),
+    auc: round(result.auc),
+    eer: round(result.eer),
+    score: opts.score,
+    lowResolution: opts.lowResolution ?? null,
+    hallucinate: opts.hallucinate ?? null,
+    seconds: round((performance.now() - started) / 1000),
+  };
+  if (opts.json) console.log(JSON.stringify(summary));
+  else
+    console.log(
+      `${summary.model}${summary.lowResolution ? ` on ${summary.lowResolution}px faces${summary.hallucinate ? ` super-resolved by ${summary.hallucinate}` : ''}` : ''}: ` +
+        `accuracy ${(100 * summary.accuracy).toFixed(2)} % +- ${(100 * summary.std).toFixed(2)} over ${summary.folds} folds of ${summary.pairs} pairs, AUC ${summary.auc}, EER ${summary.eer}`,
+    );
   return 0;
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const bin = fileURLToPath(new URL('../bin/lrface.mjs', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, LRFACE_NUM_THREADS: '2' } });
 
 describe('lrface command', () => {
@@ -14,6 +15,23 @@ describe('lrface command', () => {
     const bad = run('frobnicate');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("unknown command 'frobnicate'");
+  });
+
+  it('demo --help and -h print its usage and exit 0; a bad option exits 2 with the usage', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = run('demo', flag);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain('usage: lrface demo [--out DIR] [--json]');
+    }
+    const bad = run('demo', '--bogus');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--bogus'");
+    expect(bad.stderr).toContain('usage: lrface demo');
+  });
+
+  // `lrface demo` writes lrface-demo.png into the current folder, the repository root included.
+  it.skipIf(spawnSync('git', ['rev-parse', '--git-dir'], { cwd: repoRoot }).status !== 0)('git ignores the demo image written at the repository root', () => {
+    expect(spawnSync('git', ['check-ignore', '-q', 'lrface-demo.png'], { cwd: repoRoot }).status).toBe(0);
   });
 
   it('lists devices as JSON, with the reason CUDA is unavailable', () => {

@@ -34,6 +34,8 @@ describe('lrface landmarks', () => {
     expect(() => parseLandmarksArgs(['a.png', '--model', 'xx'])).toThrow(/lr68, hr68/);
     expect(() => parseLandmarksArgs(['--json'])).toThrow(/missing <image>/);
     expect(() => parseLandmarksArgs(['a.png', '--size', '3'])).toThrow(/unknown option/);
+    expect(() => parseLandmarksArgs(['a.png', '--out', 'o.bmp'])).toThrow(/--out must name a \.png, \.jpg or \.jpeg file/);
+    expect(parseLandmarksArgs(['a.png', '--out', 'o.JPG']).out).toBe('o.JPG');
   });
 
   it('draws filled dots only around the points', () => {
