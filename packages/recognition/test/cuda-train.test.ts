@@ -5,18 +5,12 @@
 // tools/gpu/pack.mjs bundles this file (only what tools/gpu/vitest-shim.mjs provides may be used).
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
+import { maxAbsDiff } from '@lrface/test-data';
 import { Srnet } from '@lrface/sr';
 import { Frnet, RecognitionTrainer, type RecognitionBatch, type RecognitionTrainerConfig } from '../src/index.js';
 
 const cudaDevice = lr.devices().find((d) => d.type === 'cuda');
 const onDevice = cudaDevice ? `on ${cudaDevice.id}, ${cudaDevice.name}` : 'no CUDA device here';
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
-}
 
 /** Faces whose identity shows in their pattern, so the steps move the network. */
 function batch(n: number, size: [number, number], classes: number, joint: boolean): RecognitionBatch {

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
+import { maxAbsDiff } from '@lrface/test-data';
 import { Srnet } from '@lrface/sr';
 import { Frnet, JointHallucinationRecognition, LightCnn29, LightCnn9, createRecognitionNetwork } from '../src/index.js';
 
 function shapes(net: { stateDict(): Map<string, lr.Tensor> }): Record<string, number[]> {
   return Object.fromEntries([...net.stateDict()].map(([k, v]) => [k, [...v.shape]]));
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d;
 }
 
 describe('Frnet', () => {

@@ -32,3 +32,9 @@ export const sharedDataDir: string = findSharedData();
 export function haveSharedData(...paths: string[]): boolean {
   return paths.every((p) => existsSync(sharedDataDir + p));
 }
+
+/** The largest absolute difference between two equally long arrays (the lengths must match). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`maxAbsDiff: lengths differ (${a.length} vs ${b.length})`);
+  return Array.prototype.reduce.call(a, (m: number, v: number, i: number) => Math.max(m, Math.abs(v - b[i])), 0) as number;
+}
