@@ -33,7 +33,7 @@ export function checkInput(fn: string, name: string, x: unknown, channels: numbe
 }
 
 /** conv3x3 -> BN -> ReLU: the channel-changing convolution after each residual block ("BatchNorm after every convolution"). */
-class ConvBnRelu extends Module {
+export class ConvBnRelu extends Module {
   declare conv: Conv2d;
   declare bn: BatchNorm2d;
   constructor(inChannels: number, outChannels: number) {

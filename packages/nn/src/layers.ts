@@ -5,7 +5,8 @@ import { zeros, ones, full, rangeError, typeError, type Tensor } from '@lrface/c
 import { Module } from './module.js';
 import { kaimingUniform_, uniform_ } from './init.js';
 
-type Pair = number | [number, number];
+/** A size for both axes, or [height, width]. */
+export type Pair = number | [number, number];
 
 export interface Conv2dConfig {
   stride?: Pair;

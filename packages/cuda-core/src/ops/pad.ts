@@ -3,8 +3,9 @@ import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
-const MODES = ['constant', 'reflect', 'replicate'] as const;
-export type PadMode = (typeof MODES)[number];
+const MODES: readonly PadMode[] = ['constant', 'reflect', 'replicate'];
+/** How pad fills: zeros (or a value), a mirror without the edge, or the repeated edge. */
+export type PadMode = 'constant' | 'reflect' | 'replicate';
 
 const padDecl = defineOp('pad', { x: { dtypes: F32, rank: [1, 8] } }, {
   pad: attr.intList(),
