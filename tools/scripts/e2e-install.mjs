@@ -3,7 +3,9 @@
 // no install script of ours runs), then runs `npx lrface demo` and a script using the engine,
 // nn and datasets. When @lrface/sr and @lrface/landmarks exist in the workspace, it also runs
 // loadLandmarkDetector('lr68') and loadSuperResolver('face-x4') on the public-domain portrait
-// made small (a real face of about 26 px); any failure there fails the test.
+// made small (a real face of about 26 px); any failure there fails the test. With
+// @lrface/recognition it describes the portrait with a network saved to and loaded from a
+// weights file, and checks that face-api's recogniser names the package it needs.
 //   node tools/scripts/e2e-install.mjs [--keep]
 // Real images come from LRFACE_DATA_DIR (the shared data folder; .ci/run sets it).
 import { execFileSync } from 'node:child_process';
@@ -94,6 +96,29 @@ console.log('lr68: 68 points on a ' + box.width + ' px face; face-x4: 128x128 ->
     );
     const portrait = join(process.env.LRFACE_DATA_DIR, 'public-domain', 'astronaut.png');
     console.log(run('node', ['models.mjs', portrait], project).trim());
+  }
+  if (names.has('@lrface/recognition')) {
+    // Without the optional face-api package: a network of its own describes a face, saved and
+    // reloaded from a weights file; face-api's recogniser says what to install.
+    writeFileSync(
+      join(project, 'recognition.mjs'),
+      `import { Frnet, loadFaceApiRecognizer, loadRecognizer, saveRecognitionWeights } from '@lrface/recognition';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+const file = join(tmpdir(), 'lrface-e2e-frnet-' + process.pid + '.safetensors');
+saveRecognitionWeights(file, new Frnet({ inputSize: 48, channels: [4, 4, 8, 8, 8], units: [1, 0, 0, 0], embeddingDim: 16 }));
+const rec = loadRecognizer(file);
+const f = await rec.embed(process.argv[2]);
+rmSync(file);
+if (f.length !== 16 || Math.abs(Math.hypot(...f) - 1) > 1e-4) throw new Error('e2e: embed gave ' + Array.from(f));
+let hint = '';
+try { await loadFaceApiRecognizer(); hint = 'face-api found'; } catch (err) { hint = err.message; }
+if (!/face-api/.test(hint)) throw new Error('e2e: loadFaceApiRecognizer said ' + hint);
+console.log('recognition: a 16-d unit feature from a weights file; face-api: ' + hint);
+`,
+    );
+    console.log(run('node', ['recognition.mjs', join(process.env.LRFACE_DATA_DIR, 'public-domain', 'astronaut.png')], project).trim());
   }
   console.log(`e2e: passed in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {

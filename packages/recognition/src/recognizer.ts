@@ -99,7 +99,7 @@ export class FaceRecognizer {
  */
 export async function loadFaceApiRecognizer(options: RecognizerOptions & { modelDir?: string } = {}): Promise<FaceRecognizer> {
   const { modelDir, ...rest } = options;
-  return new FaceRecognizer(await loadFaceApiResNet29({ modelDir }), rest);
+  return new FaceRecognizer(await loadFaceApiResNet29({ modelDir }, 'loadFaceApiRecognizer'), rest);
 }
 
 /** A recogniser for the network in a weights file (see {@link loadRecognitionNetwork}). */

@@ -143,8 +143,8 @@ export class ResNet29 extends Module implements RecognitionNetwork {
  * `modelDir`) as a ResNet29 state dict: filters from TF's [kh, kw, in, out] to [out, in, kh, kw],
  * each scale layer folded into its convolution (w * s, b * s + t), fc transposed.
  */
-export async function readFaceApiRecognitionWeights(modelDir?: string): Promise<Map<string, Tensor>> {
-  const dir = modelDir ?? faceApiModelDir('readFaceApiRecognitionWeights');
+export async function readFaceApiRecognitionWeights(modelDir?: string, caller = 'readFaceApiRecognitionWeights'): Promise<Map<string, Tensor>> {
+  const dir = modelDir ?? faceApiModelDir(caller);
   const file = join(dir, 'face_recognition_model-weights_manifest.json');
   const weights = await readTfjsWeights(file);
   const get = (name: string, rank: number) => {
@@ -182,8 +182,8 @@ export async function readFaceApiRecognitionWeights(modelDir?: string): Promise<
 }
 
 /** A ResNet29 with face-api's trained weights (the HR face recogniser; 128-d features compared by distance < 0.6 in face-api). */
-export async function loadFaceApiResNet29(options: { modelDir?: string; numClasses?: number } = {}): Promise<ResNet29> {
-  const state = await readFaceApiRecognitionWeights(options.modelDir);
+export async function loadFaceApiResNet29(options: { modelDir?: string; numClasses?: number } = {}, caller = 'loadFaceApiResNet29'): Promise<ResNet29> {
+  const state = await readFaceApiRecognitionWeights(options.modelDir, caller);
   const net = new ResNet29({ numClasses: options.numClasses ?? 0 });
   try {
     net.loadStateDict(state, { strict: !options.numClasses });
