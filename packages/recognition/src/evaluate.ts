@@ -4,7 +4,7 @@
 // recogniser, and the pairs scored and put through the 10-fold accuracy.
 import { typeError, rangeError } from '@lrface/cuda-core';
 import { cropAffine, warpAffine, type Box, type LazyImage, type RawImage } from '@lrface/datasets';
-import { rocAuc, equalErrorRate, verificationAccuracy, type VerificationResult } from './metrics.js';
+import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type VerificationResult } from './metrics.js';
 import type { FaceRecognizer } from './recognizer.js';
 
 /** One pair: two images (files or lazily decoded images), whether they show one person, and its fold. */
@@ -55,7 +55,6 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   const list: VerificationPair[] = [];
   for await (const p of pairs as AsyncIterable<VerificationPair>) list.push(p);
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
-  const normalize = score === 'similarity';
   // Images recur across pairs (LFW: 7701 images in 6000 pairs); each is described once.
   const cache = new Map<string | Uint8Array, Float32Array>();
   const featureOf = async (image: LazyImage | string): Promise<Float32Array> => {
@@ -64,14 +63,14 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
     if (known) return known;
     let feature: Float32Array;
     if (lowResolution === undefined && !enhance) {
-      feature = await recognizer.embed(key, { box, normalize });
+      feature = await recognizer.embed(key, { box, normalize: false });
     } else {
       const { decodeImage } = await import('@lrface/datasets');
       const full = await decodeImage(key, { orientation: 'exif' });
       const region = box ?? { x: 0, y: 0, width: full.width, height: full.height };
       let face: RawImage = lowResolution === undefined ? full : warpAffine(full, cropAffine(region, [lowResolution, lowResolution]), lowResolution, lowResolution, { fill: 'replicate' });
       if (enhance) face = await enhance(face);
-      feature = await recognizer.embed(face, { box: lowResolution === undefined ? box : undefined, normalize });
+      feature = await recognizer.embed(face, { box: lowResolution === undefined ? box : undefined, normalize: false });
     }
     cache.set(key, feature);
     return feature;
@@ -81,12 +80,8 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
     const p = list[i];
     if (!p || !Array.isArray(p.images) || p.images.length !== 2) throw typeError(fn, `pairs[${i}]`, '{ images: [a, b], same, fold }', p);
     const [fa, fb] = [await featureOf(p.images[0]), await featureOf(p.images[1])];
-    let s = 0;
-    if (normalize) for (let k = 0; k < fa.length; k++) s += fa[k] * fb[k];
-    else {
-      for (let k = 0; k < fa.length; k++) s += (fa[k] - fb[k]) ** 2;
-      s = -Math.sqrt(s);
-    }
+    const { similarity, distance } = matchFeatures(fa, fb);
+    const s = score === 'similarity' ? similarity : -distance;
     scores[i] = s;
     onProgress?.(i + 1, list.length);
   }

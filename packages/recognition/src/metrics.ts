@@ -201,6 +201,22 @@ function checkFeatures(fn: string, arg: string, x: unknown): Tensor {
   return t;
 }
 
+/** Cosine similarity and Euclidean distance of two features (as the network gives them). */
+export function matchFeatures(a: ArrayLike<number>, b: ArrayLike<number>): { similarity: number; distance: number } {
+  if (a.length !== b.length) throw rangeError('matchFeatures', 'b', `length ${a.length} (that of 'a')`, b.length);
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  let squared = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+    squared += (a[i] - b[i]) ** 2;
+  }
+  return { similarity: dot / Math.max(Math.sqrt(na * nb), 1e-12), distance: Math.sqrt(squared) };
+}
+
 /** Rows scaled to unit length (a zero row stays zero). */
 export function l2Normalize(features: Tensor): Tensor {
   const x = checkFeatures('l2Normalize', 'features', features);

@@ -5,7 +5,7 @@ import { typeError, type Tensor } from '@lrface/cuda-core';
 import { checkImage, decodeImage, type Box, type RawImage } from '@lrface/datasets';
 import { RECOGNITION_ARCHS, checkNetworkInput, type RecognitionNetwork } from './models.js';
 import { writeFace } from './preprocess.js';
-import { l2Normalize } from './metrics.js';
+import { l2Normalize, matchFeatures } from './metrics.js';
 import { loadRecognitionNetwork, type LoadRecognitionOptions } from './weights.js';
 import { loadFaceApiResNet29 } from './resnet29.js';
 
@@ -73,22 +73,25 @@ export class FaceRecognizer {
     }
   }
 
-  /** Euclidean distance between two faces' features as the network gives them (face-api's rule for ResNet29: the same person below 0.6). */
-  async distance(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+  /**
+   * Both measures of two faces from one pass each: the cosine similarity of their features (in
+   * [-1, 1]) and the Euclidean distance between the features as the network gives them
+   * (face-api's rule for ResNet29: the same person below 0.6).
+   */
+  async match(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<{ similarity: number; distance: number }> {
     const fa = await this.embed(a, { box: options.boxA, normalize: false });
     const fb = await this.embed(b, { box: options.boxB, normalize: false });
-    let sum = 0;
-    for (let i = 0; i < fa.length; i++) sum += (fa[i] - fb[i]) ** 2;
-    return Math.sqrt(sum);
+    return matchFeatures(fa, fb);
   }
 
   /** Cosine similarity of two faces' features, in [-1, 1]. */
   async compare(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
-    const fa = await this.embed(a, { box: options.boxA });
-    const fb = await this.embed(b, { box: options.boxB });
-    let dot = 0;
-    for (let i = 0; i < fa.length; i++) dot += fa[i] * fb[i];
-    return dot;
+    return (await this.match(a, b, options)).similarity;
+  }
+
+  /** Euclidean distance between two faces' features as the network gives them. */
+  async distance(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+    return (await this.match(a, b, options)).distance;
   }
 }
 

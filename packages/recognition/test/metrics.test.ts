@@ -8,6 +8,7 @@ import {
   cosineSimilarityMatrix,
   equalErrorRate,
   identificationMetrics,
+  matchFeatures,
   pairCosineSimilarities,
   rocAuc,
   rocCurve,
@@ -194,5 +195,13 @@ describe('similarities', () => {
     expect(() => cosineSimilarityMatrix(a, lr.randn([3, 5]))).toThrow(/cosineSimilarityMatrix: 'b'/);
     expect(() => pairCosineSimilarities(a, b)).toThrow(/pairCosineSimilarities: 'b'/);
     expect(() => cosineSimilarityMatrix(lr.randn([2, 2, 2]), b)).toThrow(/'a' must be shape \[N, D\]/);
+  });
+
+  it('matchFeatures gives the cosine and the Euclidean distance of two features', () => {
+    const m = matchFeatures([3, 4], [4, 3]);
+    expect(m.similarity).toBeCloseTo(24 / 25, 12);
+    expect(m.distance).toBeCloseTo(Math.SQRT2, 12);
+    expect(matchFeatures([1, 0], [-2, 0])).toEqual({ similarity: -1, distance: 3 });
+    expect(() => matchFeatures([1, 2], [1])).toThrow(/matchFeatures: 'b' must be length 2/);
   });
 });

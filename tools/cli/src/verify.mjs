@@ -91,8 +91,7 @@ export async function runVerify(argv) {
     ? await loadFaceApiRecognizer({ margin: opts.margin })
     : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
   const boxes = { boxA: opts.boxA, boxB: opts.boxB };
-  const similarity = await recognizer.compare(opts.images[0], opts.images[1], boxes);
-  const distance = await recognizer.distance(opts.images[0], opts.images[1], boxes);
+  const { similarity, distance } = await recognizer.match(opts.images[0], opts.images[1], boxes);
   const same = opts.rule.kind === 'similarity' ? similarity >= opts.rule.threshold : distance < opts.rule.maxDistance;
   const rule = opts.rule.kind === 'similarity' ? `similarity >= ${opts.rule.threshold}` : `distance < ${opts.rule.maxDistance}`;
   const round = (v) => Math.round(v * 1e4) / 1e4;
