@@ -140,6 +140,10 @@ export class LandmarkDetector {
   detect(input: LandmarkInput, options?: DetectOptions): Promise<LandmarkResult>;
   detect(input: LandmarkInput[], options?: DetectOptions): Promise<LandmarkResult[]>;
   async detect(input: LandmarkInput | LandmarkInput[], options: DetectOptions = {}): Promise<LandmarkResult | LandmarkResult[]> {
+    // The detector is freed through its network (detector.network.dispose()): without this check
+    // the freed weights surface deep inside the first layer, naming only its op.
+    if ([...this.network.parameters(), ...this.network.buffers()].some((t) => t.isDisposed))
+      throw new Error(`${FN}: the '${this.name}' detector's network was disposed`);
     if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
     for (const k of Object.keys(options)) if (!['box', 'refine', 'flip'].includes(k)) throw rangeError(FN, 'options', 'an object with box, refine and flip only', `key '${k}'`, true);
     const flip = options.flip ?? true;

@@ -309,6 +309,18 @@ describe('weights files', () => {
   });
 });
 
+// Shipped weights only: this runs without the shared test data.
+describe('LandmarkDetector after its network is disposed', () => {
+  it('detect says the detector was disposed, naming the model, instead of failing inside a layer', async () => {
+    const det = await loadLandmarkDetector('lr68');
+    const img = ops.rand([3, 40, 40]);
+    expect((await det.detect(img, { flip: false })).points.length).toBe(68);
+    det.network.dispose();
+    await expect(det.detect(img)).rejects.toThrow(new Error("LandmarkDetector.detect: the 'lr68' detector's network was disposed"));
+    await expect(det.detect([img, img])).rejects.toThrow(/'lr68' detector's network was disposed/);
+  });
+});
+
 function det68File(): string {
   return join(weightsDir(), SHIPPED_MODELS.lr68.file);
 }

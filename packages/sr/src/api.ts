@@ -3,7 +3,7 @@
 // of them) and returns 8-bit images ready to encode.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildInfo, isTensor, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { buildInfo, devices, isTensor, rangeError, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { checkImage, checkKeys, checkUnitPixels, decodeImage, encodeImage, writeImage, type RawImage } from '@lrface/datasets';
 import { createNetwork, type ArchName, type SrNetwork } from './models.js';
 import { upscaleImage, type UpscaledImage } from './pipeline.js';
@@ -45,8 +45,8 @@ export const MODEL_REGISTRY: Readonly<Record<string, RegistryEntry>> = Object.fr
 export interface LoadOptions extends TileOptions {
   /** Weights file (.safetensors or PyTorch .pth) instead of the shipped ones. */
   weights?: string;
-  /** 'cpu' (default) or 'cuda'. */
-  device?: 'cpu' | 'cuda';
+  /** 'cpu' (default), a device id from @lrface/cuda-core's devices() such as 'cuda:0', or 'cuda' for the first GPU. */
+  device?: string;
   /** Build the network with fresh (untrained) weights when none are shipped, e.g. to train it. */
   untrained?: boolean;
 }
@@ -108,6 +108,8 @@ const UPSCALE_KEYS = ['scale', 'tile', 'overlap', 'batchSize', 'blend'] as const
 const LOAD_KEYS = ['weights', 'device', 'untrained', 'tile', 'overlap', 'batchSize', 'blend'] as const;
 
 export class SuperResolver {
+  private disposed = false;
+
   constructor(
     readonly name: string,
     readonly network: SrNetwork,
@@ -119,6 +121,10 @@ export class SuperResolver {
   upscale(input: SrInput, options?: UpscaleOptions): Promise<SrResult>;
   upscale(input: SrInput[], options?: UpscaleOptions): Promise<SrResult[]>;
   async upscale(input: SrInput | SrInput[], options: UpscaleOptions = {}): Promise<SrResult | SrResult[]> {
+    // Freed weights would otherwise fail deep inside the first layer, naming only its op; the
+    // network may also have been disposed directly (sr.network.dispose()).
+    if (this.disposed || [...this.network.parameters(), ...this.network.buffers()].some((t) => t.isDisposed))
+      throw new Error(`SuperResolver.upscale: the '${this.name}' super-resolver was disposed`);
     if (options === null || typeof options !== 'object') throw typeError('upscale', 'options', 'an object', options);
     checkKeys('upscale', options, UPSCALE_KEYS);
     const scale = options.scale ?? this.scales[0];
@@ -144,8 +150,10 @@ export class SuperResolver {
     return one(input);
   }
 
-  /** Frees the network's weights. */
+  /** Frees the network's weights; upscale() throws afterwards. */
   dispose(): void {
+    // Bicubic has no weights to free: the flag keeps upscale() failing after dispose() all the same.
+    this.disposed = true;
     this.network.dispose();
   }
 }
@@ -169,11 +177,15 @@ export async function loadSuperResolver(name: string, options: LoadOptions = {})
   if (options === null || typeof options !== 'object') throw typeError('loadSuperResolver', 'options', 'an object', options);
   checkKeys('loadSuperResolver', options, LOAD_KEYS);
   const device = options.device ?? 'cpu';
-  if (device !== 'cpu' && device !== 'cuda') throw typeError('loadSuperResolver', 'device', "'cpu' or 'cuda'", device);
+  if (typeof device !== 'string') throw typeError('loadSuperResolver', 'device', "a device id such as 'cpu' or 'cuda:0'", device);
   if (device === 'cuda') {
     const info = buildInfo();
     if (!info.cudaAvailable) throw new Error(`loadSuperResolver: device 'cuda' is not available here (${info.cudaReason || 'no CUDA device'})`);
   }
+  // The rule of @lrface/landmarks' loadLandmarkDetector: an id from devices(), or 'cuda' for the first GPU.
+  const known = devices().map((d) => d.id);
+  if (!known.includes(device) && !(device === 'cuda' && known.some((d) => d.startsWith('cuda'))))
+    throw rangeError('loadSuperResolver', 'device', `one of the devices here (${known.join(', ')})`, device);
   const tile: TileOptions = { tile: options.tile, overlap: options.overlap, batchSize: options.batchSize, blend: options.blend };
   let net: SrNetwork;
   let scales = entry.scales;
@@ -202,6 +214,6 @@ export async function loadSuperResolver(name: string, options: LoadOptions = {})
   }
   net.setPadding?.('same');
   net.eval();
-  net.to(device);
+  net.to(device as DeviceSpec);
   return new SuperResolver(name, net, scales, tile);
 }

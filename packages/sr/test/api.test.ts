@@ -107,7 +107,7 @@ describe('loadSuperResolver', () => {
   it('rejects bad names, inputs, scales and devices with clear errors', async () => {
     await expect(loadSuperResolver('esrgan')).rejects.toThrow(/loadSuperResolver: 'name' must be one of bicubic/);
     await expect(loadSuperResolver('vdsr')).rejects.toThrow(/'vdsr' has no shipped weights/);
-    await expect(loadSuperResolver('bicubic', { device: 'tpu' as 'cpu' })).rejects.toThrow(/'device' must be 'cpu' or 'cuda'/);
+    await expect(loadSuperResolver('bicubic', { device: 'tpu' })).rejects.toThrow(RangeError);
     if (!lr.buildInfo().cudaAvailable) await expect(loadSuperResolver('bicubic', { device: 'cuda' })).rejects.toThrow(/device 'cuda' is not available/);
     const sr = await loadSuperResolver('bicubic');
     await expect(sr.upscale(42 as unknown as string)).rejects.toThrow(/upscale: 'input' must be a file path, a Buffer/);
@@ -115,6 +115,42 @@ describe('loadSuperResolver', () => {
     await expect(sr.upscale(lr.zeros([2, 3, 4, 4]))).rejects.toThrow(/\[1, C, H, W\]/);
     await expect(sr.upscale(await tinyFace(), { scale: 2.5 })).rejects.toThrow(/'scale' must be an integer/);
     await expect(sr.upscale(await tinyFace(), { scale: 0 })).rejects.toThrow(/'scale' must be in \[1, 16\]/);
+  });
+
+  it('takes the device ids of devices() (and cuda for the first GPU), as loadLandmarkDetector does', async () => {
+    const known = lr.devices().map((d) => d.id);
+    for (const device of known) {
+      // Bicubic holds no tensors to move: a network with weights shows where it went.
+      const sr = await loadSuperResolver('srcnn', { device, untrained: true });
+      expect(sr.network.device).toBe(device);
+      sr.dispose();
+    }
+    const listed = `one of the devices here (${known.join(', ')})`;
+    for (const device of ['tpu', 'cuda:99', 'CPU', '']) {
+      await expect(loadSuperResolver('bicubic', { device })).rejects.toThrow(RangeError);
+      await expect(loadSuperResolver('bicubic', { device })).rejects.toThrow(`loadSuperResolver: 'device' must be ${listed}, got "${device}"`);
+    }
+    await expect(loadSuperResolver('bicubic', { device: 0 as unknown as string })).rejects.toThrow(TypeError);
+    await expect(loadSuperResolver('bicubic', { device: 0 as unknown as string })).rejects.toThrow(/loadSuperResolver: 'device' must be a device id such as 'cpu' or 'cuda:0', got 0/);
+    // 'cuda' without a GPU keeps saying why CUDA is unavailable.
+    if (!lr.buildInfo().cudaAvailable) await expect(loadSuperResolver('bicubic', { device: 'cuda' })).rejects.toThrow(/^loadSuperResolver: device 'cuda' is not available here \(.+\)$/);
+    else expect((await loadSuperResolver('srcnn', { device: 'cuda', untrained: true })).network.device).toMatch(/^cuda/);
+  });
+
+  it('refuses to upscale once disposed, naming the model, whether the resolver or its network was disposed', async () => {
+    const raw: RawImage = { data: new Uint8Array(8 * 8).fill(120), width: 8, height: 8, channels: 1 };
+    for (const name of ['face-x4', 'bicubic']) {
+      const sr = await loadSuperResolver(name);
+      expect((await sr.upscale(raw, { scale: 4 })).image.width).toBe(32);
+      sr.dispose();
+      await expect(sr.upscale(raw, { scale: 4 })).rejects.toThrow(new Error(`SuperResolver.upscale: the '${name}' super-resolver was disposed`));
+      await expect(sr.upscale([raw, raw])).rejects.toThrow(/was disposed/);
+      // Disposing twice is harmless.
+      sr.dispose();
+    }
+    const sr = await loadSuperResolver('face-x4');
+    sr.network.dispose();
+    await expect(sr.upscale(raw)).rejects.toThrow("SuperResolver.upscale: the 'face-x4' super-resolver was disposed");
   });
 
   it('loads .safetensors weights with their architecture and config', async () => {

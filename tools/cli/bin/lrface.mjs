@@ -38,6 +38,17 @@ async function main(argv) {
     case 'eval-verify':
       return runEvalVerify(rest);
     case 'devices': {
+      const devicesUsage = 'usage: lrface devices   (prints the devices the engine can use here and its build info, as JSON)';
+      // It takes no options: a typo such as `lrface devices --json` should not pass unnoticed.
+      const bad = rest.find((a) => a !== '--help' && a !== '-h');
+      if (bad !== undefined) {
+        console.error(`lrface devices: unexpected argument '${bad}'\n\n${devicesUsage}`);
+        return 2;
+      }
+      if (rest.length) {
+        console.log(devicesUsage);
+        return 0;
+      }
       const core = await import('@lrface/cuda-core');
       console.log(JSON.stringify({ devices: core.devices(), build: core.buildInfo() }, null, 2));
       return 0;

@@ -14,11 +14,21 @@ export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--
 /** Parses the command's arguments; throws a usage error on anything unexpected. */
 export function parseLandmarksArgs(argv) {
   const opts = { image: undefined, box: undefined, model: 'lr68', weights: undefined, out: undefined, json: false, flip: true };
+  const valued = ['--box', '--model', '--weights', '--out'];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
+    let a = argv[i];
+    // `--opt=value`, as the commands parsed by util.parseArgs accept it.
+    let inline;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 2) {
+      const name = a.slice(0, eq);
+      if (valued.includes(name)) [a, inline] = [name, a.slice(eq + 1)];
+      else if (name === '--json' || name === '--no-flip') throw new UsageError(`option '${name}' takes no value, got '${a}'`);
+    }
     const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`option '${a}' needs a value`);
+      const v = inline ?? argv[++i];
+      // `--weights=` would otherwise pass as no weights at all, silently.
+      if (v === undefined || inline === '' || (inline === undefined && v.startsWith('--'))) throw new UsageError(`option '${a}' needs a value`);
       return v;
     };
     if (a === '--box') opts.box = parseBoxOption('box', value());
@@ -69,6 +79,10 @@ export function drawDots(img, points, radius) {
 }
 
 export async function runLandmarks(argv) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(landmarksUsage);
+    return 0;
+  }
   let opts;
   try {
     opts = parseLandmarksArgs(argv);

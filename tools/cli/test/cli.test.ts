@@ -42,6 +42,22 @@ describe('lrface command', () => {
     if (!out.build.cudaAvailable) expect(out.build.cudaReason).not.toBe('');
   });
 
+  it('devices --help and -h print its one-line usage and exit 0; any other argument exits 2 naming it', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = run('devices', flag);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim().split('\n')).toHaveLength(1);
+      expect(r.stdout).toMatch(/^usage: lrface devices\b/);
+    }
+    for (const args of [['--json'], ['cuda'], ['-h', '--bogus'], ['--help=1']]) {
+      const r = run('devices', ...args);
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain(`lrface devices: unexpected argument '${args.find((a) => a !== '-h')}'`);
+      expect(r.stderr).toContain('usage: lrface devices');
+    }
+  });
+
   it('runs the demo: a tiny real face super-resolved by face-x4 beats bicubic, side-by-side PNG written', () => {
     const out = mkdtempSync(join(tmpdir(), 'lrface-demo-'));
     const r = run('demo', '--out', out, '--json');

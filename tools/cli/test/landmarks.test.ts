@@ -38,6 +38,34 @@ describe('lrface landmarks', () => {
     expect(parseLandmarksArgs(['a.png', '--out', 'o.JPG']).out).toBe('o.JPG');
   });
 
+  it('accepts --opt=value for every option that takes a value, with the same checks', () => {
+    expect(parseLandmarksArgs(['a.png', '--box=1,2,30,40', '--model=hr68', '--weights=w.safetensors', '--out=o.png'])).toMatchObject({
+      image: 'a.png',
+      box: { x: 1, y: 2, width: 30, height: 40 },
+      model: 'hr68',
+      weights: 'w.safetensors',
+      out: 'o.png',
+    });
+    // Only the first '=' splits: the rest belongs to the value.
+    expect(parseLandmarksArgs(['a.png', '--out=a=b.png']).out).toBe('a=b.png');
+    expect(parseLandmarksArgs(['a.png', '--box=-5,2,30,40']).box).toEqual({ x: -5, y: 2, width: 30, height: 40 });
+    expect(() => parseLandmarksArgs(['a.png', '--box=1,2,3'])).toThrow("--box must be x,y,w,h with a positive width and height, got '1,2,3'");
+    expect(() => parseLandmarksArgs(['a.png', '--model=xx'])).toThrow("--model must be one of lr68, hr68, got 'xx'");
+    expect(() => parseLandmarksArgs(['a.png', '--out=o.bmp'])).toThrow("--out must name a .png, .jpg or .jpeg file, got 'o.bmp'");
+    for (const opt of ['--box', '--model', '--weights', '--out']) expect(() => parseLandmarksArgs(['a.png', `${opt}=`])).toThrow(`option '${opt}' needs a value`);
+    expect(() => parseLandmarksArgs(['a.png', '--json=1'])).toThrow("option '--json' takes no value, got '--json=1'");
+    expect(() => parseLandmarksArgs(['a.png', '--no-flip=yes'])).toThrow("option '--no-flip' takes no value");
+    expect(() => parseLandmarksArgs(['a.png', '--size=3'])).toThrow("unknown option '--size=3'");
+  });
+
+  it('--help and -h print the usage and exit 0', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = run('landmarks', flag);
+      expect(r.status).toBe(0);
+      expect(r.stdout).toMatch(/^usage: lrface landmarks <image>/);
+    }
+  });
+
   it('draws filled dots only around the points', () => {
     const img = { data: new Uint8Array(10 * 10 * 3), width: 10, height: 10, channels: 3 };
     drawDots(img, [[4, 5]], 1);
@@ -85,6 +113,10 @@ describe('lrface landmarks', () => {
     const partly = run('landmarks', png, '--box', '480,320,37,37', '--weights', weights, '--json', '--no-flip');
     expect(partly.status, partly.stderr).toBe(0);
     expect(JSON.parse(partly.stdout).points.length).toBe(68);
+    // The same run with --opt=value forms gives the same points.
+    const inline = run('landmarks', png, '--box=480,320,37,37', `--weights=${weights}`, '--json', '--no-flip');
+    expect(inline.status, inline.stderr).toBe(0);
+    expect(JSON.parse(inline.stdout)).toEqual(JSON.parse(partly.stdout));
   });
 
   it('fails naming the file for weights that are not a .safetensors file or are a directory', async () => {
@@ -107,6 +139,10 @@ describe('lrface landmarks', () => {
     const bad = run('landmarks', 'x.png', '--box', '1,2,3');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('usage: lrface landmarks');
+    const badInline = run('landmarks', 'x.png', '--box=1,2,3');
+    expect(badInline.status).toBe(2);
+    expect(badInline.stderr).toContain("lrface landmarks: --box must be x,y,w,h with a positive width and height, got '1,2,3'");
+    expect(badInline.stderr).toContain('usage: lrface landmarks');
     const missing = run('landmarks', join(dir, 'none.png'), '--weights', weights);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/none\.png/);
