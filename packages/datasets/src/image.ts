@@ -123,12 +123,16 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeOp
     height: out.info.height,
     channels: out.info.channels,
   };
-  if (rgb.channels === 1 && color === 'rgb') {
-    const d = new Uint8Array(rgb.width * rgb.height * 3);
-    for (let i = 0; i < rgb.data.length; i++) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = rgb.data[i];
-    return { data: d, width: rgb.width, height: rgb.height, channels: 3 };
-  }
+  if (rgb.channels === 1 && color === 'rgb') return grayToRgb(rgb);
   return convertColor(rgb, color);
+}
+
+/** A 1-channel image as RGB with three equal channels (an RGB image is returned as it is). */
+export function grayToRgb<T extends Uint8Array | Float32Array>(img: RawImage<T>): RawImage<T> {
+  if (img.channels !== 1) return img;
+  const d = new (img.data.constructor as { new (n: number): T })(img.width * img.height * 3);
+  for (let i = 0; i < img.data.length; i++) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = img.data[i];
+  return { data: d, width: img.width, height: img.height, channels: 3 };
 }
 
 const sizeCache = new Map<string, { width: number; height: number }>();

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { checkUnitPixels, cropAffine, decodeImage, mirrorMapFor, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
+import { checkUnitPixels, cropAffine, decodeImage, grayToRgb, mirrorMapFor, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
 import { decodeHeatmaps, type Refinement } from './decode.js';
 import { SHIPPED_MODELS, loadLandmarkWeights, weightsDir, type LandmarkModelSpec } from './weights.js';
 import type { HeatmapUNet } from './models.js';
@@ -89,13 +89,6 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
   throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
 }
 
-function grayToRgb(img: RawImage<Uint8Array>): RawImage<Uint8Array> {
-  if (img.channels === 3) return img;
-  const d = new Uint8Array(img.width * img.height * 3);
-  for (let i = 0; i < img.data.length; i++) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = img.data[i];
-  return { data: d, width: img.width, height: img.height, channels: 3 };
-}
-
 function checkBox(arg: string, box: unknown): Box {
   const b = box as Box;
   if (box === null || typeof box !== 'object' || ![b.x, b.y, b.width, b.height].every((v) => typeof v === 'number'))
@@ -142,7 +135,7 @@ export class LandmarkDetector {
   async detect(input: LandmarkInput | LandmarkInput[], options: DetectOptions = {}): Promise<LandmarkResult | LandmarkResult[]> {
     // The detector is freed through its network (detector.network.dispose()): without this check
     // the freed weights surface deep inside the first layer, naming only its op.
-    if ([...this.network.parameters(), ...this.network.buffers()].some((t) => t.isDisposed))
+    if (this.network.disposed)
       throw new Error(`${FN}: the '${this.name}' detector's network was disposed`);
     if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
     for (const k of Object.keys(options)) if (!['box', 'refine', 'flip'].includes(k)) throw rangeError(FN, 'options', 'an object with box, refine and flip only', `key '${k}'`, true);

@@ -238,6 +238,11 @@ export abstract class Module {
     return { missingKeys, unexpectedKeys };
   }
 
+  /** Whether any parameter or buffer was freed (by dispose(), here or on a parent). */
+  get disposed(): boolean {
+    return [...this.parameters(), ...this.buffers()].some((t) => t.isDisposed);
+  }
+
   /** Frees every parameter and buffer. */
   dispose(): void {
     for (const t of [...this.parameters(), ...this.buffers()]) t.dispose();

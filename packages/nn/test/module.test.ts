@@ -56,6 +56,18 @@ describe('Module', () => {
     b.loadStateDict(prefixed, { mapKey: (k) => k.replace(/^module\./, '') });
   });
 
+  it('disposed tells whether any of its tensors was freed, here or through a parent', () => {
+    const inner = new Linear(3, 2);
+    const outer = new Sequential(new Linear(2, 3), inner);
+    expect(outer.disposed).toBe(false);
+    inner.weight.dispose();
+    expect(inner.disposed).toBe(true);
+    expect(outer.disposed).toBe(true);
+    const other = new Linear(2, 2);
+    other.dispose();
+    expect(other.disposed).toBe(true);
+  });
+
   it('loadStateDict rejects a state that is not a Map or an object of tensors, naming it', () => {
     const m = new Tiny();
     for (const state of [42, 'weights.safetensors', null, undefined, [m.head.weight], m.head.weight]) {

@@ -3,7 +3,7 @@
 // as a tiny camera would capture it) and enhanced (e.g. super-resolved), described by the
 // recogniser, and the pairs scored and put through the 10-fold accuracy.
 import { typeError, rangeError } from '@lrface/cuda-core';
-import { cropAffine, warpAffine, type Box, type LazyImage, type RawImage } from '@lrface/datasets';
+import { cropAffine, decodeImage, warpAffine, type Box, type LazyImage, type RawImage } from '@lrface/datasets';
 import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type VerificationResult } from './metrics.js';
 import type { FaceRecognizer } from './recognizer.js';
 
@@ -65,7 +65,6 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
     if (lowResolution === undefined && !enhance) {
       feature = await recognizer.embed(key, { box, normalize: false });
     } else {
-      const { decodeImage } = await import('@lrface/datasets');
       const full = await decodeImage(key, { orientation: 'exif' });
       const region = box ?? { x: 0, y: 0, width: full.width, height: full.height };
       let face: RawImage = lowResolution === undefined ? full : warpAffine(full, cropAffine(region, [lowResolution, lowResolution]), lowResolution, lowResolution, { fill: 'replicate' });

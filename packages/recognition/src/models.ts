@@ -26,6 +26,7 @@ import {
   xavierUniform_,
 } from '@lrface/nn';
 import { ResNet29, type ResNet29Config } from './resnet29.js';
+import { checkInt } from './checks.js';
 
 export type RecognitionArch = 'frnet' | 'lightcnn9' | 'lightcnn29' | 'resnet29';
 export const RECOGNITION_ARCHS: readonly RecognitionArch[] = ['frnet', 'lightcnn9', 'lightcnn29', 'resnet29'];
@@ -45,18 +46,6 @@ export interface RecognitionNetwork extends Module {
   forward(x: Tensor): Tensor;
   /** Classification logits [N, numClasses] from features (dropout first where the network has it, in training). */
   classify(features: Tensor): Tensor;
-}
-
-function checkPositiveInt(fn: string, arg: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(fn, arg, 'an integer', v);
-  if (v < 1) throw rangeError(fn, arg, '>= 1', v);
-  return v;
-}
-
-function checkCount(fn: string, arg: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(fn, arg, 'an integer', v);
-  if (v < 0) throw rangeError(fn, arg, '>= 0', v);
-  return v;
 }
 
 function checkIntList(fn: string, arg: string, v: unknown, length: number, min: number): number[] {
@@ -144,12 +133,12 @@ export class Frnet extends Module implements RecognitionNetwork {
   constructor(config: FrnetConfig = {}) {
     super();
     const fn = 'Frnet';
-    const inChannels = checkPositiveInt(fn, 'inChannels', config.inChannels ?? 3);
+    const inChannels = checkInt(fn, 'inChannels', config.inChannels ?? 3, 1);
     const inputSize = checkSize(fn, 'inputSize', config.inputSize ?? [112, 96]);
     const channels = checkIntList(fn, 'channels', config.channels ?? [32, 64, 128, 256, 512], 5, 1);
     const units = checkIntList(fn, 'units', config.units ?? [1, 2, 5, 3], 4, 0);
-    const embeddingDim = checkPositiveInt(fn, 'embeddingDim', config.embeddingDim ?? 512);
-    const numClasses = checkCount(fn, 'numClasses', config.numClasses ?? 0);
+    const embeddingDim = checkInt(fn, 'embeddingDim', config.embeddingDim ?? 512, 1);
+    const numClasses = checkInt(fn, 'numClasses', config.numClasses ?? 0, 0);
     const mean = config.mean ?? 127.5;
     const scale = config.scale ?? 1 / 128;
     if (typeof mean !== 'number' || !Number.isFinite(mean)) throw typeError(fn, 'mean', 'a finite number', mean);
@@ -266,13 +255,13 @@ export interface LightCnnConfig {
 const pool2 = () => new MaxPool2d({ kernelSize: 2, stride: 2, ceilMode: true });
 
 function lightCnnConfig(fn: string, config: LightCnnConfig): Required<Omit<LightCnnConfig, 'inputSize'>> & { inputSize: [number, number] } {
-  const inChannels = checkPositiveInt(fn, 'inChannels', config.inChannels ?? 1);
+  const inChannels = checkInt(fn, 'inChannels', config.inChannels ?? 1, 1);
   const inputSize = checkSize(fn, 'inputSize', config.inputSize ?? 128);
   const pools = config.pools ?? [true, true, true, true];
   if (!Array.isArray(pools) || pools.length !== 4 || pools.some((p) => typeof p !== 'boolean'))
     throw typeError(fn, 'pools', 'an array of 4 booleans', pools);
-  const embeddingDim = checkPositiveInt(fn, 'embeddingDim', config.embeddingDim ?? 256);
-  const numClasses = checkCount(fn, 'numClasses', config.numClasses ?? 0);
+  const embeddingDim = checkInt(fn, 'embeddingDim', config.embeddingDim ?? 256, 1);
+  const numClasses = checkInt(fn, 'numClasses', config.numClasses ?? 0, 0);
   const dropout = config.dropout ?? 0.5;
   if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw rangeError(fn, 'dropout', 'in [0, 1)', dropout);
   return { inChannels, inputSize, pools: [...pools] as Pools, embeddingDim, numClasses, dropout };

@@ -17,6 +17,7 @@ import {
 } from '@lrface/nn';
 import { bicubicResize, checkImage, randomAugmentation, rngFrom, type AugmentRanges, type Box, type RawImage, type Rng } from '@lrface/datasets';
 import { writeFace } from './preprocess.js';
+import { checkInt } from './checks.js';
 import { RECOGNITION_ARCHS, type Hallucinator, type RecognitionNetwork } from './models.js';
 
 /** One face of a training set: the image, the face in it (default: the whole image) and its identity index. */
@@ -55,12 +56,6 @@ export interface IdentityBatchOptions {
   seed?: number | Rng;
   /** Keep the last, smaller batch (default false). */
   keepPartial?: boolean;
-}
-
-function checkInt(fn: string, arg: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(fn, arg, 'an integer', v);
-  if (v < min) throw rangeError(fn, arg, `>= ${min}`, v);
-  return v;
 }
 
 /**

@@ -123,7 +123,7 @@ export class SuperResolver {
   async upscale(input: SrInput | SrInput[], options: UpscaleOptions = {}): Promise<SrResult | SrResult[]> {
     // Freed weights would otherwise fail deep inside the first layer, naming only its op; the
     // network may also have been disposed directly (sr.network.dispose()).
-    if (this.disposed || [...this.network.parameters(), ...this.network.buffers()].some((t) => t.isDisposed))
+    if (this.disposed || this.network.disposed)
       throw new Error(`SuperResolver.upscale: the '${this.name}' super-resolver was disposed`);
     if (options === null || typeof options !== 'object') throw typeError('upscale', 'options', 'an object', options);
     checkKeys('upscale', options, UPSCALE_KEYS);

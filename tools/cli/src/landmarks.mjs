@@ -52,6 +52,24 @@ export function parseLandmarksArgs(argv) {
 
 export class UsageError extends Error {}
 
+/**
+ * A command's argument handling: --help/-h prints `usage` (exit 0); a UsageError from `parse`
+ * prints the message and the usage (exit 2). Returns { opts } to run with, or { exit }.
+ */
+export function parseCommand(command, argv, parse, usage) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(usage);
+    return { exit: 0 };
+  }
+  try {
+    return { opts: parse(argv) };
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`lrface ${command}: ${err.message}\n\n${usage}`);
+    return { exit: 2 };
+  }
+}
+
 /** A face box given on the command line as x,y,w,h (option `--name`). */
 export function parseBoxOption(name, text) {
   const parts = text.split(',').map((s) => Number(s.trim()));
@@ -79,20 +97,8 @@ export function drawDots(img, points, radius) {
 }
 
 export async function runLandmarks(argv) {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(landmarksUsage);
-    return 0;
-  }
-  let opts;
-  try {
-    opts = parseLandmarksArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`lrface landmarks: ${err.message}\n\n${landmarksUsage}`);
-      return 2;
-    }
-    throw err;
-  }
+  const { opts, exit } = parseCommand('landmarks', argv, parseLandmarksArgs, landmarksUsage);
+  if (!opts) return exit;
   const detector = await loadLandmarkDetector(opts.model, opts.weights ? { weights: opts.weights } : {});
   const image = await decodeImage(opts.image, { orientation: 'exif' });
   const result = await detector.detect(image, { ...(opts.box ? { box: opts.box } : {}), flip: opts.flip });

@@ -2,7 +2,7 @@
 // whether two faces are the same person, by the similarity of a recognition network's features.
 import { parseArgs } from 'node:util';
 import { RECOGNITION_ARCHS, loadFaceApiRecognizer, loadRecognizer } from '@lrface/recognition';
-import { UsageError, parseBoxOption } from './landmarks.mjs';
+import { UsageError, parseBoxOption, parseCommand } from './landmarks.mjs';
 
 export const verifyUsage = `usage: lrface verify <imageA> <imageB> (--model face-api | --weights FILE) [options]
   --model face-api   dlib's ResNet29 with the trained weights of the installed @vladmandic/face-api
@@ -16,6 +16,16 @@ export const verifyUsage = `usage: lrface verify <imageA> <imageB> (--model face
   --max-distance D   the same person when the feature distance is < D (default 0.6 with --model face-api,
                      face-api's rule)
   --json             print one JSON line {"model","similarity","distance","same","rule"}`;
+
+/** The recogniser options verify and eval-verify share: --model or --weights, --arch, --margin. */
+function checkRecognizerOptions(values) {
+  if (values.model !== undefined && values.model !== 'face-api') throw new UsageError(`--model must be face-api, got '${values.model}'`);
+  if (!values.weights === !values.model) throw new UsageError('give --model face-api or --weights FILE (one of them)');
+  if (values.arch !== undefined && !RECOGNITION_ARCHS.includes(values.arch)) throw new UsageError(`--arch must be one of ${RECOGNITION_ARCHS.join(', ')}, got '${values.arch}'`);
+  const margin = Number(values.margin);
+  if (!(margin >= 0)) throw new UsageError(`--margin must be a number >= 0, got '${values.margin}'`);
+  return { model: values.model, weights: values.weights, arch: values.arch, margin };
+}
 
 /** Parses the command's arguments; throws a UsageError on anything unexpected. */
 export function parseVerifyArgs(argv) {
@@ -41,9 +51,7 @@ export function parseVerifyArgs(argv) {
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 2) throw new UsageError(`two images are needed, got ${positionals.length}`);
-  if (values.model !== undefined && values.model !== 'face-api') throw new UsageError(`--model must be face-api, got '${values.model}'`);
-  if (!values.weights === !values.model) throw new UsageError('give --model face-api or --weights FILE (one of them)');
-  if (values.arch !== undefined && !RECOGNITION_ARCHS.includes(values.arch)) throw new UsageError(`--arch must be one of ${RECOGNITION_ARCHS.join(', ')}, got '${values.arch}'`);
+  const recognizer = checkRecognizerOptions(values);
   if (values.threshold !== undefined && values['max-distance'] !== undefined) throw new UsageError('give --threshold or --max-distance, not both');
   let rule;
   if (values.threshold !== undefined || (values['max-distance'] === undefined && values.weights)) {
@@ -55,41 +63,27 @@ export function parseVerifyArgs(argv) {
     if (!(maxDistance > 0)) throw new UsageError(`--max-distance must be a number > 0, got '${values['max-distance']}'`);
     rule = { kind: 'distance', maxDistance };
   }
-  const margin = Number(values.margin);
-  if (!(margin >= 0)) throw new UsageError(`--margin must be a number >= 0, got '${values.margin}'`);
   return {
     images: positionals,
-    model: values.model,
-    weights: values.weights,
-    arch: values.arch,
+    ...recognizer,
     boxA: values['box-a'] === undefined ? undefined : parseBoxOption('box-a', values['box-a']),
     boxB: values['box-b'] === undefined ? undefined : parseBoxOption('box-b', values['box-b']),
-    margin,
     rule,
     json: values.json,
   };
 }
 
-const wantsHelp = (argv) => argv.includes('--help') || argv.includes('-h');
+/** The recogniser the options name: face-api's, or a weights file's network. */
+async function openRecognizer(opts) {
+  return opts.model
+    ? loadFaceApiRecognizer({ margin: opts.margin })
+    : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+}
 
 export async function runVerify(argv) {
-  if (wantsHelp(argv)) {
-    console.log(verifyUsage);
-    return 0;
-  }
-  let opts;
-  try {
-    opts = parseVerifyArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`lrface verify: ${err.message}\n\n${verifyUsage}`);
-      return 2;
-    }
-    throw err;
-  }
-  const recognizer = opts.model
-    ? await loadFaceApiRecognizer({ margin: opts.margin })
-    : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+  const { opts, exit } = parseCommand('verify', argv, parseVerifyArgs, verifyUsage);
+  if (!opts) return exit;
+  const recognizer = await openRecognizer(opts);
   const boxes = { boxA: opts.boxA, boxB: opts.boxB };
   const { similarity, distance } = await recognizer.match(opts.images[0], opts.images[1], boxes);
   const same = opts.rule.kind === 'similarity' ? similarity >= opts.rule.threshold : distance < opts.rule.maxDistance;
@@ -141,12 +135,8 @@ export function parseEvalVerifyArgs(argv) {
   const v = parsed.values;
   if (!v.pairs) throw new UsageError('missing --pairs FILE');
   if (!v.images) throw new UsageError('missing --images DIR');
-  if (v.model !== undefined && v.model !== 'face-api') throw new UsageError(`--model must be face-api, got '${v.model}'`);
-  if (!v.weights === !v.model) throw new UsageError('give --model face-api or --weights FILE (one of them)');
-  if (v.arch !== undefined && !RECOGNITION_ARCHS.includes(v.arch)) throw new UsageError(`--arch must be one of ${RECOGNITION_ARCHS.join(', ')}, got '${v.arch}'`);
+  const recognizer = checkRecognizerOptions(v);
   if (v.layout !== 'nested' && v.layout !== 'flat') throw new UsageError(`--layout must be nested or flat, got '${v.layout}'`);
-  const margin = Number(v.margin);
-  if (!(margin >= 0)) throw new UsageError(`--margin must be a number >= 0, got '${v.margin}'`);
   let lowResolution;
   if (v['low-resolution'] !== undefined) {
     lowResolution = Number(v['low-resolution']);
@@ -158,10 +148,7 @@ export function parseEvalVerifyArgs(argv) {
   return {
     pairs: v.pairs,
     images: v.images,
-    model: v.model,
-    weights: v.weights,
-    arch: v.arch,
-    margin,
+    ...recognizer,
     layout: v.layout,
     extension: v.extension,
     box: v.box === undefined ? undefined : parseBoxOption('box', v.box),
@@ -173,25 +160,11 @@ export function parseEvalVerifyArgs(argv) {
 }
 
 export async function runEvalVerify(argv) {
-  if (wantsHelp(argv)) {
-    console.log(evalVerifyUsage);
-    return 0;
-  }
-  let opts;
-  try {
-    opts = parseEvalVerifyArgs(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`lrface eval-verify: ${err.message}\n\n${evalVerifyUsage}`);
-      return 2;
-    }
-    throw err;
-  }
+  const { opts, exit } = parseCommand('eval-verify', argv, parseEvalVerifyArgs, evalVerifyUsage);
+  if (!opts) return exit;
   const { Lfw } = await import('@lrface/datasets');
   const { evaluatePairs } = await import('@lrface/recognition');
-  const recognizer = opts.model
-    ? await loadFaceApiRecognizer({ margin: opts.margin })
-    : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+  const recognizer = await openRecognizer(opts);
   const pairs = await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension });
   let enhance;
   if (opts.hallucinate) {
