@@ -3,6 +3,7 @@
 import { runDemoCommand } from '../src/demo.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
 import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
+import { runTrain } from '../src/train.mjs';
 import { runEvalVerify, runVerify } from '../src/verify.mjs';
 
 const usage = () => `usage: lrface <command> [options]
@@ -20,6 +21,9 @@ ${srUsage}
                     (face-api's trained ResNet29, or FRNET/LightCNN/ResNet29 weights of your own)
   eval-verify --pairs FILE --images DIR (--model face-api | --weights FILE) [--low-resolution S] [--hallucinate face-x4] [--json]
                     LFW's 10-fold verification protocol, optionally on faces shrunk to S px (and super-resolved)
+  train sr --model NAME --images DIR --steps N --out FILE.safetensors [--init FILE] [--checkpoint FILE] [--eval DIR] [--json]
+                    trains a super-resolution model on a folder of HR images (resumable); the weights
+                    load with \`lrface sr --weights\` and \`lrface eval-sr --weights\` (lrface train --help)
   help              this text`;
 
 async function main(argv) {
@@ -37,6 +41,8 @@ async function main(argv) {
       return runVerify(rest);
     case 'eval-verify':
       return runEvalVerify(rest);
+    case 'train':
+      return runTrain(rest);
     case 'devices': {
       const devicesUsage = 'usage: lrface devices   (prints the devices the engine can use here and its build info, as JSON)';
       // It takes no options: a typo such as `lrface devices --json` should not pass unnoticed.
