@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `lrface` command.
 import { runDemoCommand } from '../src/demo.mjs';
+import { runEvalLandmarks } from '../src/eval-landmarks.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
 import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
 import { runTrain } from '../src/train.mjs';
@@ -16,6 +17,8 @@ ${srUsage}
   devices           the devices the engine can use here
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
+  eval-landmarks (--w300 DIR [--subset NAME] | --dlib-xml FILE) [--model lr68|hr68] [--low-resolution S] [--json]
+                    NME / AUC / failure rate on annotated faces, optionally shrunk to S px first
   verify <imageA> <imageB> (--model face-api | --weights FILE) [--box-a x,y,w,h] [--box-b x,y,w,h] [--json]
                     whether two faces are the same person, from a recognition network's features
                     (face-api's trained ResNet29, or FRNET/LightCNN/ResNet29 weights of your own)
@@ -37,6 +40,8 @@ async function main(argv) {
       return runEvalSr(rest);
     case 'landmarks':
       return runLandmarks(rest);
+    case 'eval-landmarks':
+      return runEvalLandmarks(rest);
     case 'verify':
       return runVerify(rest);
     case 'eval-verify':
