@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `lrface` command.
+import { runBenchCommand } from '../src/bench.mjs';
 import { runDemoCommand } from '../src/demo.mjs';
 import { runEvalLandmarks } from '../src/eval-landmarks.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
@@ -14,6 +15,8 @@ commands:
                     a tiny face (the public-domain astronaut portrait, x4 down) super-resolved with
                     face-x4: writes lrface-demo.png (LR | bicubic | lrface) and prints PSNR/SSIM
 ${srUsage}
+  bench [--only NAME,...] [--device ID] [--threads N] [--repeats N] [--json]
+                    median milliseconds of the main jobs here (super-resolution, landmarks, features, a training step)
   devices           the devices the engine can use here
   landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
@@ -48,6 +51,8 @@ async function main(argv) {
       return runEvalVerify(rest);
     case 'train':
       return runTrain(rest);
+    case 'bench':
+      return runBenchCommand(rest);
     case 'devices': {
       const devicesUsage = 'usage: lrface devices   (prints the devices the engine can use here and its build info, as JSON)';
       // It takes no options: a typo such as `lrface devices --json` should not pass unnoticed.
