@@ -53,6 +53,10 @@ try {
 
   const demo = run('npx', ['--no-install', 'lrface', 'demo', '--json'], project);
   console.log(demo.trim().split('\n').slice(-3).join('\n'));
+  // The CLI's own dependencies (nn for the training step) resolve from the tarballs too.
+  const bench = JSON.parse(run('npx', ['--no-install', 'lrface', 'bench', '--only', 'landmarks-lr68,train-vdsr-16', '--repeats', '1', '--json'], project));
+  if (bench.results?.length !== 2) throw new Error('e2e: lrface bench gave ' + JSON.stringify(bench));
+  console.log('lrface bench: ' + bench.results.map((r) => r.workload + ' ' + r.ms + ' ms').join(', '));
 
   writeFileSync(
     join(project, 'engine.mjs'),
