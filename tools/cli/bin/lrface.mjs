@@ -30,6 +30,8 @@ ${srUsage}
   train sr --model NAME --images DIR --steps N --out FILE.safetensors [--init FILE] [--checkpoint FILE] [--eval DIR] [--json]
                     trains a super-resolution model on a folder of HR images (resumable); the weights
                     load with \`lrface sr --weights\` and \`lrface eval-sr --weights\` (lrface train --help)
+  train recognition --arch frnet|lightcnn9|lightcnn29 --images DIR --steps N --out FILE.safetensors [--downscale K] [--json]
+                    trains a recogniser (softmax + center loss) on identity sub-folders; \`lrface verify --weights\` loads it
   help              this text`;
 
 async function main(argv) {

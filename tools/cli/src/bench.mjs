@@ -9,7 +9,7 @@ import { loadLandmarkDetector } from '@lrface/landmarks';
 import { Adam } from '@lrface/nn';
 import { createRecognitionNetwork } from '@lrface/recognition';
 import { createNetwork, loadSuperResolver, readDemoFace } from '@lrface/sr';
-import { UsageError, parseCommand } from './landmarks.mjs';
+import { UsageError, deviceOption, parseCommand } from './landmarks.mjs';
 
 /** Each workload: what it does, and a setup returning { run, dispose, items }. */
 export const BENCH_WORKLOADS = {
@@ -125,11 +125,7 @@ export function parseBenchArgs(argv) {
     threads = Number(v.threads);
     if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError(`--threads must be an integer in [1, 1024], got '${v.threads}'`);
   }
-  // The rule of the packages' loaders: an id from devices(), or 'cuda' for the first GPU.
-  const known = core.devices().map((d) => d.id);
-  if (!known.includes(v.device) && !(v.device === 'cuda' && known.some((d) => d.startsWith('cuda'))))
-    throw new UsageError(`--device must be one of the devices here (${known.join(', ')}), got '${v.device}'`);
-  return { only, device: v.device, threads, repeats, json: v.json };
+  return { only, device: deviceOption(v.device, core.devices()), threads, repeats, json: v.json };
 }
 
 const median = (xs) => {

@@ -70,6 +70,14 @@ export function parseCommand(command, argv, parse, usage) {
   }
 }
 
+/** A `--device` value: an id from devices(), or 'cuda' for the first GPU (the packages' loaders' rule). */
+export function deviceOption(value, devices) {
+  const known = devices.map((d) => d.id);
+  if (!known.includes(value) && !(value === 'cuda' && known.some((d) => d.startsWith('cuda'))))
+    throw new UsageError(`--device must be one of the devices here (${known.join(', ')}), got '${value}'`);
+  return value;
+}
+
 /** A face box given on the command line as x,y,w,h (option `--name`). */
 export function parseBoxOption(name, text) {
   const parts = text.split(',').map((s) => Number(s.trim()));

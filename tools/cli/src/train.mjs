@@ -1,15 +1,20 @@
 // `lrface train sr`: trains a super-resolution model of @lrface/sr on a folder of HR images (its
-// paper's recipe unless options say otherwise), with a resumable checkpoint, and writes weights
-// that `lrface sr --weights` and `lrface eval-sr --weights` load.
+// paper's recipe unless options say otherwise); `lrface train recognition`: a recognition network
+// of @lrface/recognition on a folder of identity sub-folders (softmax + center loss). Both keep a
+// resumable checkpoint and write weights that the other commands load (`--weights`).
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { decodeImage } from '@lrface/datasets';
+import { RECOGNITION_ARCHS, RecognitionTrainer, createRecognitionNetwork, identityBatches, saveRecognitionWeights } from '@lrface/recognition';
 import { MODEL_REGISTRY, listModels, loadHrImages, loadSuperResolver, saveSrWeights, trainSuperResolution } from '@lrface/sr';
-import { UsageError, parseCommand } from './landmarks.mjs';
+import { devices } from '@lrface/cuda-core';
+import { UsageError, deviceOption, parseCommand } from './landmarks.mjs';
 
 const trainable = () => listModels().filter((m) => MODEL_REGISTRY[m].arch !== 'bicubic');
 
-export const trainUsage = `usage: lrface train sr --model NAME --images DIR --steps N --out FILE.safetensors [options]
+export const trainSrUsage = `usage: lrface train sr --model NAME --images DIR --steps N --out FILE.safetensors [options]
   trains a super-resolution network on the HR images of DIR (degraded on the fly: MATLAB bicubic
   down, then up where the network takes the interpolated image) and writes its weights to FILE
   --model NAME        the architecture and config of a registered model: ${trainable().join(', ')}
@@ -37,6 +42,34 @@ export const trainUsage = `usage: lrface train sr --model NAME --images DIR --st
                       {"model","arch","steps","seconds","first_loss","last_loss","eval","weights","sha256","resumed"}
   -h, --help          this text`;
 
+export const trainRecognitionUsage = `usage: lrface train recognition --arch NAME --images DIR --steps N --out FILE.safetensors [options]
+  trains a face recognition network with softmax and center loss on DIR's identity sub-folders
+  (one folder per person, each face image whole or roughly cropped)
+  --arch NAME         ${RECOGNITION_ARCHS.filter((a) => a !== 'resnet29').join(', ')}
+  --images DIR        folder of identity sub-folders of images
+  --steps N           optimisation steps in all (a resumed run continues up to N)
+  --out FILE          the weights to write (.safetensors) when training ends
+  --config JSON       the network's config, e.g. '{"inputSize":64,"pools":[true,true,false,false]}'
+  --batch-size B      faces per step (default 32)
+  --optimizer NAME    sgd (default) or adam
+  --lr LR             learning rate (default 0.01 for sgd, 1e-3 for adam)
+  --center-loss W     weight of the center loss (default 0.008; 0: softmax only)
+  --downscale K       train on low-resolution faces: each face shrunk K times (MATLAB bicubic) and enlarged back
+  --margin M          context around each face, as a fraction of its side (default 0)
+  --min-images N      only identities with at least N images (default 1)
+  --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
+                      an existing one is resumed (network, centres, optimiser and step)
+  --checkpoint-every K
+  --minutes M         stop after M minutes (the weights are still written)
+  --log FILE          append every step as JSON lines
+  --device ID         cpu (default) or a CUDA device from \`lrface devices\`
+  --seed S            shuffling and augmentation seed (default 1)
+  --json              print one JSON line at the end:
+                      {"arch","identities","images","steps","seconds","first_loss","last_loss","train_accuracy","weights","resumed"}
+  -h, --help          this text`;
+
+export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}`;
+
 function positiveNumber(name, text, { integer = false } = {}) {
   const n = Number(text);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
@@ -44,46 +77,42 @@ function positiveNumber(name, text, { integer = false } = {}) {
   return n;
 }
 
-/** Parses `lrface train sr`'s arguments; throws a UsageError on anything unexpected. */
-export function parseTrainSrArgs(argv) {
-  let parsed;
+/** The options both tasks take, as util.parseArgs declares them. */
+const COMMON_OPTIONS = {
+  images: { type: 'string' },
+  steps: { type: 'string' },
+  out: { type: 'string' },
+  'batch-size': { type: 'string' },
+  optimizer: { type: 'string' },
+  lr: { type: 'string' },
+  checkpoint: { type: 'string' },
+  'checkpoint-every': { type: 'string' },
+  minutes: { type: 'string' },
+  log: { type: 'string' },
+  device: { type: 'string', default: 'cpu' },
+  seed: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
+};
+
+/**
+ * Parses a task's arguments (its own options beside the common ones) and checks the common
+ * ones: required values, the output's extension, files that would overwrite each other.
+ * Returns the raw values and the checked common options.
+ */
+function parseTaskArgs(argv, options) {
+  let v;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string' },
-        images: { type: 'string' },
-        steps: { type: 'string' },
-        out: { type: 'string' },
-        init: { type: 'string' },
-        scale: { type: 'string' },
-        'patch-size': { type: 'string' },
-        'batch-size': { type: 'string' },
-        optimizer: { type: 'string' },
-        lr: { type: 'string' },
-        'clip-norm': { type: 'string' },
-        eval: { type: 'string' },
-        'eval-every': { type: 'string' },
-        checkpoint: { type: 'string' },
-        'checkpoint-every': { type: 'string' },
-        minutes: { type: 'string' },
-        log: { type: 'string' },
-        device: { type: 'string', default: 'cpu' },
-        seed: { type: 'string', default: '1' },
-        json: { type: 'boolean', default: false },
-      },
-    });
+    ({ values: v } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options } }));
   } catch (err) {
     if (typeof err?.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS_')) throw new UsageError(err.message);
     throw err;
   }
-  const v = parsed.values;
-  for (const [name, value] of Object.entries(v))
-    if (value === '') throw new UsageError(`option '--${name}' needs a value`);
-  if (!v.model) throw new UsageError('missing --model NAME');
-  if (!trainable().includes(v.model)) throw new UsageError(`--model must be one of ${trainable().join(', ')}, got '${v.model}'`);
-  if (!v.images) throw new UsageError('missing --images DIR');
+  for (const [name, value] of Object.entries(v)) if (value === '') throw new UsageError(`option '--${name}' needs a value`);
+  return v;
+}
+
+function checkCommon(v, task) {
+  if (!v.images) throw new UsageError(`missing --images DIR`);
   if (!v.steps) throw new UsageError('missing --steps N');
   if (!v.out) throw new UsageError('missing --out FILE.safetensors');
   if (!/\.safetensors$/i.test(v.out)) throw new UsageError(`--out must name a .safetensors file, got '${v.out}'`);
@@ -92,21 +121,39 @@ export function parseTrainSrArgs(argv) {
   for (let i = 0; i < named.length; i++)
     for (let j = i + 1; j < named.length; j++)
       if (resolve(named[i][1]) === resolve(named[j][1])) throw new UsageError(`${named[i][0]} and ${named[j][0]} name the same file '${named[i][1]}'; one would overwrite the other`);
-  const opts = {
-    model: v.model,
+  const seed = Number(v.seed);
+  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${v.seed}'`);
+  if (v.optimizer !== undefined && v.optimizer !== 'sgd' && v.optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got '${v.optimizer}'`);
+  if (v['checkpoint-every'] !== undefined && v.checkpoint === undefined) throw new UsageError('--checkpoint-every needs --checkpoint FILE');
+  return {
+    task,
     images: v.images,
     steps: positiveNumber('steps', v.steps, { integer: true }),
     out: v.out,
-    init: v.init,
-    evalDir: v.eval,
     checkpoint: v.checkpoint,
+    checkpointEvery: v['checkpoint-every'] === undefined ? 50 : positiveNumber('checkpoint-every', v['checkpoint-every'], { integer: true }),
+    minutes: v.minutes === undefined ? undefined : positiveNumber('minutes', v.minutes),
     log: v.log,
     device: v.device,
-    seed: Number(v.seed),
+    seed,
     json: v.json,
-    recipe: {},
   };
-  if (!Number.isInteger(opts.seed)) throw new UsageError(`--seed must be an integer, got '${v.seed}'`);
+}
+
+/** Parses `lrface train sr`'s arguments; throws a UsageError on anything unexpected. */
+export function parseTrainSrArgs(argv) {
+  const v = parseTaskArgs(argv, {
+    model: { type: 'string' },
+    init: { type: 'string' },
+    scale: { type: 'string' },
+    'patch-size': { type: 'string' },
+    'clip-norm': { type: 'string' },
+    eval: { type: 'string' },
+    'eval-every': { type: 'string' },
+  });
+  if (!v.model) throw new UsageError('missing --model NAME');
+  if (!trainable().includes(v.model)) throw new UsageError(`--model must be one of ${trainable().join(', ')}, got '${v.model}'`);
+  const opts = { ...checkCommon(v, 'sr'), model: v.model, init: v.init, evalDir: v.eval, recipe: {} };
   if (v.scale !== undefined) {
     const scales = v.scale.split(',').map((s) => Number(s.trim()));
     if (!scales.every((s) => Number.isInteger(s) && s >= 2 && s <= 8)) throw new UsageError(`--scale must be integers in [2, 8] separated by commas, got '${v.scale}'`);
@@ -114,17 +161,53 @@ export function parseTrainSrArgs(argv) {
   }
   if (v['patch-size'] !== undefined) opts.recipe.patchSize = positiveNumber('patch-size', v['patch-size'], { integer: true });
   if (v['batch-size'] !== undefined) opts.recipe.batchSize = positiveNumber('batch-size', v['batch-size'], { integer: true });
-  if (v.optimizer !== undefined) {
-    if (v.optimizer !== 'sgd' && v.optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got '${v.optimizer}'`);
-    opts.recipe.optimizer = v.optimizer;
-  }
+  if (v.optimizer !== undefined) opts.recipe.optimizer = v.optimizer;
   if (v.lr !== undefined) opts.recipe.lr = positiveNumber('lr', v.lr);
   if (v['clip-norm'] !== undefined) opts.recipe.clip = { kind: 'norm', maxNorm: positiveNumber('clip-norm', v['clip-norm']) };
   if (v['eval-every'] !== undefined && v.eval === undefined) throw new UsageError('--eval-every needs --eval DIR');
   opts.evalEvery = v.eval === undefined ? 0 : v['eval-every'] === undefined ? 100 : positiveNumber('eval-every', v['eval-every'], { integer: true });
-  if (v['checkpoint-every'] !== undefined && v.checkpoint === undefined) throw new UsageError('--checkpoint-every needs --checkpoint FILE');
-  opts.checkpointEvery = v['checkpoint-every'] === undefined ? 50 : positiveNumber('checkpoint-every', v['checkpoint-every'], { integer: true });
-  if (v.minutes !== undefined) opts.minutes = positiveNumber('minutes', v.minutes);
+  return opts;
+}
+
+/** Parses `lrface train recognition`'s arguments; throws a UsageError on anything unexpected. */
+export function parseTrainRecognitionArgs(argv) {
+  const v = parseTaskArgs(argv, {
+    arch: { type: 'string' },
+    config: { type: 'string' },
+    'center-loss': { type: 'string' },
+    downscale: { type: 'string' },
+    margin: { type: 'string' },
+    'min-images': { type: 'string' },
+  });
+  const archs = RECOGNITION_ARCHS.filter((a) => a !== 'resnet29');
+  if (!v.arch) throw new UsageError('missing --arch NAME');
+  if (!archs.includes(v.arch)) throw new UsageError(`--arch must be one of ${archs.join(', ')}, got '${v.arch}'`);
+  const opts = { ...checkCommon(v, 'recognition'), arch: v.arch, config: {}, trainer: {} };
+  deviceOption(opts.device, devices());
+  if (v.config !== undefined) {
+    try {
+      opts.config = JSON.parse(v.config);
+    } catch (err) {
+      throw new UsageError(`--config must be a JSON object, got '${v.config}' (${err.message})`);
+    }
+    if (opts.config === null || typeof opts.config !== 'object' || Array.isArray(opts.config)) throw new UsageError(`--config must be a JSON object, got '${v.config}'`);
+    if ('numClasses' in opts.config) throw new UsageError('--config: numClasses is the number of identity folders; leave it out');
+  }
+  opts.batchSize = v['batch-size'] === undefined ? 32 : positiveNumber('batch-size', v['batch-size'], { integer: true });
+  if (v.optimizer !== undefined) opts.trainer.optimizer = v.optimizer;
+  if (v.lr !== undefined) opts.trainer.lr = positiveNumber('lr', v.lr);
+  if (v['center-loss'] !== undefined) {
+    const w = Number(v['center-loss']);
+    if (!(w >= 0) || !Number.isFinite(w)) throw new UsageError(`--center-loss must be a number >= 0, got '${v['center-loss']}'`);
+    opts.trainer.centerLossWeight = w;
+  }
+  if (v.downscale !== undefined) {
+    opts.downscale = positiveNumber('downscale', v.downscale, { integer: true });
+    if (opts.downscale < 2) throw new UsageError(`--downscale must be an integer >= 2, got '${v.downscale}'`);
+  }
+  opts.margin = v.margin === undefined ? 0 : Number(v.margin);
+  if (!(opts.margin >= 0 && opts.margin <= 1)) throw new UsageError(`--margin must be a number in [0, 1], got '${v.margin}'`);
+  opts.minImages = v['min-images'] === undefined ? 1 : positiveNumber('min-images', v['min-images'], { integer: true });
   return opts;
 }
 
@@ -179,22 +262,96 @@ export async function trainSr(opts, { onLog } = {}) {
   }
 }
 
-/** lrface train <task> ... (the task is sr). */
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+
+/** The identity sub-folders of `dir` (sorted by name) with at least `minImages` images each. */
+export async function readIdentityFolders(dir, minImages = 1) {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    throw new Error(`train recognition: cannot read the folder '${dir}' (${err.code ?? err.message})`, { cause: err });
+  }
+  const identities = [];
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const files = (await readdir(join(dir, entry.name))).filter((f) => IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+    if (files.length >= minImages) identities.push({ name: entry.name, files: files.map((f) => join(dir, entry.name, f)) });
+  }
+  if (identities.length < 2)
+    throw new Error(`train recognition: '${dir}' needs at least 2 identity sub-folders holding ${minImages} or more images each, found ${identities.length}`);
+  return identities;
+}
+
+/** Trains a recognition network and writes its weights; returns the summary the --json line prints. */
+export async function trainRecognition(opts, { onLog } = {}) {
+  const t0 = Date.now();
+  const identities = await readIdentityFolders(opts.images, opts.minImages);
+  const faces = [];
+  for (const [identity, { files }] of identities.entries())
+    for (const file of files) faces.push({ image: await decodeImage(file, { orientation: 'exif' }), identity });
+  const network = createRecognitionNetwork(opts.arch, { ...opts.config, numClasses: identities.length });
+  try {
+    network.to(opts.device);
+    const trainer = new RecognitionTrainer(network, opts.trainer);
+    for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
+    const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
+    if (resumed) trainer.load(opts.checkpoint);
+    const batches = identityBatches(faces, { batchSize: opts.batchSize, inputShape: network.inputShape, margin: opts.margin, lowResolutionScale: opts.downscale, seed: opts.seed });
+    const results = [];
+    const save = () => opts.checkpoint !== undefined && trainer.save(opts.checkpoint, { arch: opts.arch, identities: identities.map((i) => i.name) });
+    const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
+    while (trainer.step < opts.steps && !outOfTime()) {
+      for (const batch of batches) {
+        const r = trainer.trainStep({ images: batch.images, labels: batch.labels });
+        for (const t of [batch.images, batch.labels, batch.targets]) t?.dispose();
+        results.push(r);
+        const entry = { step: trainer.step, ...r, seconds: (Date.now() - t0) / 1000 };
+        if (opts.log !== undefined) appendFileSync(opts.log, JSON.stringify(entry) + '\n');
+        onLog?.(entry);
+        if (trainer.step % opts.checkpointEvery === 0) save();
+        // Let other work (I/O, progress output) run between steps.
+        await new Promise((r) => setImmediate(r));
+        if (trainer.step >= opts.steps || outOfTime()) break;
+      }
+    }
+    save();
+    const names = identities.map((i) => i.name);
+    saveRecognitionWeights(opts.out, network, { note: `${opts.arch} trained by lrface train recognition for ${trainer.step} steps on ${faces.length} images of ${names.length} identities in ${opts.images}` });
+    const last = results.slice(-10);
+    return {
+      arch: opts.arch,
+      identities: names.length,
+      images: faces.length,
+      steps: trainer.step,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+      first_loss: results[0]?.loss ?? null,
+      last_loss: results.at(-1)?.loss ?? null,
+      train_accuracy: last.length ? last.reduce((a, r) => a + r.accuracy, 0) / last.length : null,
+      weights: opts.out,
+      resumed,
+    };
+  } finally {
+    network.dispose();
+  }
+}
+
+/** lrface train <task> ... (sr or recognition). */
 export async function runTrain(argv) {
   const [task, ...rest] = argv;
   if (task === undefined) {
-    console.error(`lrface train: missing the task (sr)\n\n${trainUsage}`);
+    console.error(`lrface train: missing the task (sr or recognition)\n\n${trainUsage}`);
     return 2;
   }
   if (task === '--help' || task === '-h' || task === 'help') {
     console.log(trainUsage);
     return 0;
   }
+  if (task === 'recognition') return runTrainRecognition(rest);
   if (task !== 'sr') {
-    console.error(`lrface train: unknown task '${task}' (tasks: sr)\n\n${trainUsage}`);
+    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition)\n\n${trainUsage}`);
     return 2;
   }
-  const { opts, exit } = parseCommand('train sr', rest, parseTrainSrArgs, trainUsage);
+  const { opts, exit } = parseCommand('train sr', rest, parseTrainSrArgs, trainSrUsage);
   if (!opts) return exit;
   const summary = await trainSr(opts, {
     onLog: (e) => {
@@ -207,6 +364,23 @@ export async function runTrain(argv) {
     console.log(`${summary.model} (${summary.arch}): ${summary.steps} steps in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toExponential(3)} -> ${summary.last_loss?.toExponential(3)}`);
     if (summary.eval) console.log(`eval x${summary.eval.scale}: PSNR ${summary.eval.psnr.toFixed(2)} dB / SSIM ${summary.eval.ssim.toFixed(4)} (bicubic ${summary.eval.bicubic_psnr.toFixed(2)} / ${summary.eval.bicubic_ssim.toFixed(4)})`);
     console.log(`weights written to ${summary.weights} (sha256 ${summary.sha256}); use them with: lrface sr --model ${summary.model} --weights ${summary.weights} <images>`);
+  }
+  return 0;
+}
+
+async function runTrainRecognition(argv) {
+  const { opts, exit } = parseCommand('train recognition', argv, parseTrainRecognitionArgs, trainRecognitionUsage);
+  if (!opts) return exit;
+  const summary = await trainRecognition(opts, {
+    onLog: (e) => {
+      if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps)
+        process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} (softmax ${e.softmax.toFixed(4)}, center ${e.center.toFixed(4)}) accuracy ${(100 * e.accuracy).toFixed(0)} % ${e.seconds.toFixed(1)} s\n`);
+    },
+  });
+  if (opts.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`${summary.arch}: ${summary.steps} steps on ${summary.images} images of ${summary.identities} identities in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}, training accuracy ${(100 * (summary.train_accuracy ?? 0)).toFixed(0)} %`);
+    console.log(`weights written to ${summary.weights}; use them with: lrface verify a.jpg b.jpg --weights ${summary.weights}`);
   }
   return 0;
 }

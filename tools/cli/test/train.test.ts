@@ -1,9 +1,9 @@
 // `lrface train sr`: trains on real HR images (Set5), writes weights that `lrface sr` and
 // `lrface eval-sr` load, resumes from its checkpoint, and refuses bad arguments before training.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
@@ -68,7 +68,7 @@ describe.skipIf(!haveSharedData('set5'))('lrface train sr', () => {
       expect(r.stderr).toContain('usage: lrface train sr');
     };
     const base = ['--images', set5, '--steps', '5', '--out', join(tmp, 'x.safetensors')];
-    usage([], /missing the task/);
+    usage([], /missing the task \(sr or recognition\)/);
     usage(['detect'], /unknown task 'detect'/);
     usage(['sr', ...base], /missing --model/);
     usage(['sr', '--model', 'bicubic', ...base], /--model must be one of srcnn.*got 'bicubic'/);
@@ -115,5 +115,91 @@ describe.skipIf(!haveSharedData('set5'))('lrface train sr', () => {
     expect(device.status).toBe(1);
     expect(device.stderr).toMatch(/'device'.*tpu:0/);
     expect(existsSync(join(tmp, 'w.safetensors'))).toBe(false);
+  });
+});
+
+/** Identity folders of real faces: five people of facenet-pytorch's aligned crops, and LFW's two Anthony Hopkins photos. */
+function identityFolders(): string {
+  const dir = join(tmp, 'identities');
+  const aligned = `${sharedDataDir}misc-faces/facenet-pytorch-aligned`;
+  for (const file of readdirSync(aligned)) {
+    mkdirSync(join(dir, basename(file, '.png')), { recursive: true });
+    copyFileSync(join(aligned, file), join(dir, basename(file, '.png'), file));
+  }
+  mkdirSync(join(dir, 'anthony_hopkins'), { recursive: true });
+  for (const file of readdirSync(`${sharedDataDir}lfw/images`)) copyFileSync(`${sharedDataDir}lfw/images/${file}`, join(dir, 'anthony_hopkins', file));
+  return dir;
+}
+
+describe.skipIf(!haveSharedData('misc-faces') || !haveSharedData('lfw'))('lrface train recognition', () => {
+  const small = ['--arch', 'frnet', '--config', '{"inputSize":48,"channels":[8,8,16,16,16],"units":[1,0,0,0],"embeddingDim":32}', '--batch-size', '7', '--optimizer', 'adam', '--lr', '1e-3'];
+  const out = join(tmp, 'frnet.safetensors');
+  const checkpoint = join(tmp, 'frnet.ckpt.safetensors');
+  let images = '';
+
+  it('learns six real identities (loss falls, training accuracy rises) and writes weights lrface verify loads', () => {
+    images = identityFolders();
+    const log = join(tmp, 'frnet.jsonl');
+    const r = run('train', 'recognition', ...small, '--images', images, '--steps', '60', '--out', out, '--checkpoint', checkpoint, '--log', log, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim());
+    expect(Object.keys(summary)).toEqual(['arch', 'identities', 'images', 'steps', 'seconds', 'first_loss', 'last_loss', 'train_accuracy', 'weights', 'resumed']);
+    expect(summary).toMatchObject({ arch: 'frnet', identities: 6, images: 7, steps: 60, resumed: false });
+    console.log(`train recognition frnet, 60 steps: loss ${summary.first_loss.toFixed(3)} -> ${summary.last_loss.toFixed(3)}, accuracy ${summary.train_accuracy.toFixed(2)}`);
+    // Softmax over 6 identities starts near ln 6 = 1.79.
+    expect(summary.first_loss).toBeGreaterThan(1.5);
+    expect(summary.last_loss).toBeLessThan(summary.first_loss / 2);
+    expect(summary.train_accuracy).toBeGreaterThan(0.5);
+    const entries = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(entries.map((e) => e.step)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(entries.every((e) => e.samples === 7 && Number.isFinite(e.center))).toBe(true);
+
+    const v = run('verify', join(images, 'anthony_hopkins', 'Anthony_Hopkins_0001.jpg'), join(images, 'anthony_hopkins', 'Anthony_Hopkins_0002.jpg'), '--weights', out, '--json');
+    expect(v.status, v.stderr).toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ model: 'frnet' });
+  });
+
+  it('resumes from its checkpoint, and trains on low-resolution faces with --downscale', () => {
+    const r = run('train', 'recognition', ...small, '--images', images, '--steps', '70', '--out', out, '--checkpoint', checkpoint, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ steps: 70, resumed: true });
+    expect(summary.first_loss).toBeLessThan(1.2);
+    const lr = run('train', 'recognition', ...small, '--images', images, '--steps', '3', '--downscale', '4', '--out', join(tmp, 'frnet-lr.safetensors'), '--json');
+    expect(lr.status, lr.stderr).toBe(0);
+    expect(JSON.parse(lr.stdout).steps).toBe(3);
+  });
+
+  it('refuses bad arguments (exit 2) and names bad data (exit 1)', () => {
+    const usage = (args: string[], message: RegExp) => {
+      const r = run('train', 'recognition', ...args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toContain('usage: lrface train recognition');
+    };
+    const base = ['--images', images || tmp, '--steps', '5', '--out', join(tmp, 'r.safetensors')];
+    usage(base, /missing --arch/);
+    usage(['--arch', 'resnet29', ...base], /--arch must be one of frnet, lightcnn9, lightcnn29, got 'resnet29'/);
+    usage(['--arch', 'frnet', ...base, '--config', '{inputSize:48}'], /--config must be a JSON object/);
+    usage(['--arch', 'frnet', ...base, '--config', '[1]'], /--config must be a JSON object/);
+    usage(['--arch', 'frnet', ...base, '--config', '{"numClasses":3}'], /numClasses is the number of identity folders/);
+    usage(['--arch', 'frnet', ...base, '--center-loss=-1'], /--center-loss must be a number >= 0, got '-1'/);
+    usage(['--arch', 'frnet', ...base, '--downscale', '1'], /--downscale must be an integer >= 2/);
+    usage(['--arch', 'frnet', ...base, '--margin', '2'], /--margin must be a number in \[0, 1\]/);
+    usage(['--arch', 'frnet', ...base, '--device', 'tpu'], /--device must be one of the devices here/);
+    usage(['--arch', 'frnet', ...base, '--scale', '2'], /Unknown option '--scale'/);
+
+    const one = join(tmp, 'one-identity');
+    mkdirSync(join(one, 'a'), { recursive: true });
+    copyFileSync(`${sharedDataDir}lfw/images/Anthony_Hopkins_0001.jpg`, join(one, 'a', 'x.jpg'));
+    const few = run('train', 'recognition', ...small, '--images', one, '--steps', '5', '--out', join(tmp, 'r.safetensors'));
+    expect(few.status).toBe(1);
+    expect(few.stderr).toMatch(/needs at least 2 identity sub-folders .* found 1/);
+    mkdirSync(join(one, 'b'), { recursive: true });
+    writeFileSync(join(one, 'b', 'broken.jpg'), 'not a jpeg');
+    const broken = run('train', 'recognition', ...small, '--images', one, '--steps', '5', '--out', join(tmp, 'r.safetensors'));
+    expect(broken.status).toBe(1);
+    expect(broken.stderr).toContain('broken.jpg');
+    expect(existsSync(join(tmp, 'r.safetensors'))).toBe(false);
   });
 });
