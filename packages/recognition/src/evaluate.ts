@@ -1,10 +1,12 @@
-// The verification protocol run end to end on image pairs (LFW's pairs file, YTF-style lists):
-// each image's face cut out, optionally shrunk to a low resolution (the LR protocol: the face
-// as a tiny camera would capture it) and enhanced (e.g. super-resolved), described by the
-// recogniser, and the pairs scored and put through the 10-fold accuracy.
+// The protocols run end to end on images: verification of pairs (LFW's pairs file, YTF-style
+// lists; scored and put through the 10-fold accuracy) and closed-set identification of probes
+// against a gallery with distractors (TinyFace). Each face is cut out, optionally shrunk to a
+// low resolution (the LR protocol: the face as a tiny camera would capture it) and enhanced
+// (e.g. super-resolved), then described by the recogniser.
+import * as ops from '@lrface/cuda-core';
 import { typeError, rangeError } from '@lrface/cuda-core';
 import { cropAffine, decodeImage, warpAffine, type Box, type LazyImage, type RawImage } from '@lrface/datasets';
-import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type VerificationResult } from './metrics.js';
+import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type IdentificationResult, type VerificationResult } from './metrics.js';
 import type { FaceRecognizer } from './recognizer.js';
 
 /** One pair: two images (files or lazily decoded images), whether they show one person, and its fold. */
@@ -14,16 +16,7 @@ export interface VerificationPair {
   fold: number;
 }
 
-export interface PairEvaluationOptions {
-  /** The face in every image (LFW's 250x250 images are centred on the face). Default: the whole image. */
-  box?: Box;
-  /**
-   * Shrink each face to this side in pixels first (area-averaged, as a low-resolution camera
-   * sees it); the recogniser then enlarges it to its input. Default: the face as it is.
-   */
-  lowResolution?: number;
-  /** Applied to each (low-resolution) face before recognition, e.g. super-resolution. */
-  enhance?: (face: RawImage) => RawImage | Promise<RawImage>;
+export interface PairEvaluationOptions extends FacePreparation {
   /** 'similarity' (cosine of unit features, default) or 'distance' (Euclidean between raw features; the score is its negative). */
   score?: 'similarity' | 'distance';
   /** Called after each pair with the pairs done and the total. */
@@ -43,15 +36,44 @@ function sourceOf(image: LazyImage | string): string | Uint8Array {
   return typeof image === 'string' ? image : image.source;
 }
 
+/** How each face is prepared before the recogniser describes it. */
+export interface FacePreparation {
+  /** The face in every image. Default: the whole image (or the face's own box where it has one). */
+  box?: Box;
+  /**
+   * Shrink each face to this side in pixels first (area-averaged, as a low-resolution camera
+   * sees it); the recogniser then enlarges it to its input. Default: the face as it is.
+   */
+  lowResolution?: number;
+  /** Applied to each (low-resolution) face before recognition, e.g. super-resolution. */
+  enhance?: (face: RawImage) => RawImage | Promise<RawImage>;
+}
+
+function checkPreparation(fn: string, options: FacePreparation): void {
+  const { lowResolution, enhance } = options;
+  if (lowResolution !== undefined && !(Number.isInteger(lowResolution) && lowResolution >= 4)) throw rangeError(fn, 'lowResolution', 'an integer >= 4', lowResolution);
+  if (enhance !== undefined && typeof enhance !== 'function') throw typeError(fn, 'enhance', 'a function (face) => face', enhance);
+}
+
+/** The recogniser's feature of the face in `image` (as the network gives it, or unit length). */
+async function faceFeature(recognizer: FaceRecognizer, image: string | Uint8Array, preparation: FacePreparation, normalize: boolean): Promise<Float32Array> {
+  const { box, lowResolution, enhance } = preparation;
+  if (lowResolution === undefined && !enhance) return recognizer.embed(image, { box, normalize });
+  const full = await decodeImage(image, { orientation: 'exif' });
+  const region = box ?? { x: 0, y: 0, width: full.width, height: full.height };
+  let face: RawImage = lowResolution === undefined ? full : warpAffine(full, cropAffine(region, [lowResolution, lowResolution]), lowResolution, lowResolution, { fill: 'replicate' });
+  if (enhance) face = await enhance(face);
+  return recognizer.embed(face, { box: lowResolution === undefined ? box : undefined, normalize });
+}
+
 /** Scores every pair with the recogniser and runs the k-fold verification protocol on the scores. */
 export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<VerificationPair> | AsyncIterable<VerificationPair>, options: PairEvaluationOptions = {}): Promise<PairEvaluationResult> {
   const fn = 'evaluatePairs';
   if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
-  const { box, lowResolution, enhance, onProgress } = options;
+  const { onProgress } = options;
   const score = options.score ?? 'similarity';
   if (score !== 'similarity' && score !== 'distance') throw typeError(fn, 'score', "'similarity' or 'distance'", score);
-  if (lowResolution !== undefined && !(Number.isInteger(lowResolution) && lowResolution >= 4)) throw rangeError(fn, 'lowResolution', 'an integer >= 4', lowResolution);
-  if (enhance !== undefined && typeof enhance !== 'function') throw typeError(fn, 'enhance', 'a function (face) => face', enhance);
+  checkPreparation(fn, options);
   const list: VerificationPair[] = [];
   for await (const p of pairs as AsyncIterable<VerificationPair>) list.push(p);
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
@@ -59,19 +81,8 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   const cache = new Map<string | Uint8Array, Float32Array>();
   const featureOf = async (image: LazyImage | string): Promise<Float32Array> => {
     const key = sourceOf(image);
-    const known = cache.get(key);
-    if (known) return known;
-    let feature: Float32Array;
-    if (lowResolution === undefined && !enhance) {
-      feature = await recognizer.embed(key, { box, normalize: false });
-    } else {
-      const full = await decodeImage(key, { orientation: 'exif' });
-      const region = box ?? { x: 0, y: 0, width: full.width, height: full.height };
-      let face: RawImage = lowResolution === undefined ? full : warpAffine(full, cropAffine(region, [lowResolution, lowResolution]), lowResolution, lowResolution, { fill: 'replicate' });
-      if (enhance) face = await enhance(face);
-      feature = await recognizer.embed(face, { box: lowResolution === undefined ? box : undefined, normalize: false });
-    }
-    cache.set(key, feature);
+    let feature = cache.get(key);
+    if (!feature) cache.set(key, (feature = await faceFeature(recognizer, key, options, false)));
     return feature;
   };
   const scores = new Float32Array(list.length);
@@ -87,4 +98,134 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   const same = list.map((p) => p.same);
   const result = verificationAccuracy(scores, same, list.map((p) => p.fold));
   return { ...result, scores, auc: rocAuc(scores, same), eer: equalErrorRate(scores, same), pairs: list.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identification.
+
+/** One face of an identification set: its image and identity (null or -1: a distractor). Datasets' FaceSamples fit. */
+export interface IdentificationFace {
+  image: LazyImage | string;
+  identity: number | string | null;
+}
+
+export interface IdentificationEvaluationOptions extends FacePreparation {
+  /** Ranks of the CMC curve to report (default [1, 5, 10, 20]). */
+  ranks?: number[];
+  /** Distractor features compared per matrix product (default 1024). */
+  chunk?: number;
+  /** Called after each face described, with the count so far and the total (probes + gallery). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface IdentificationEvaluation extends IdentificationResult {
+  /** Gallery faces with an identity, and distractors. */
+  galleryMatched: number;
+  distractors: number;
+}
+
+const isDistractor = (id: number | string | null) => id === null || id === -1;
+
+/**
+ * Closed-set identification (TinyFace's protocol): every probe's feature ranked against the
+ * gallery by cosine similarity; CMC at `ranks` and mAP over the probes that have a match, as
+ * {@link identificationMetrics} defines them (equal similarities keep gallery order). Only the
+ * matched gallery faces' features are kept; distractors (TinyFace: 153,428) stream through in
+ * chunks, each adding to the count of entries that outrank every probe's true matches.
+ */
+export async function evaluateIdentification(
+  recognizer: FaceRecognizer,
+  probes: Iterable<IdentificationFace> | AsyncIterable<IdentificationFace>,
+  gallery: Iterable<IdentificationFace> | AsyncIterable<IdentificationFace>,
+  options: IdentificationEvaluationOptions = {},
+): Promise<IdentificationEvaluation> {
+  const fn = 'evaluateIdentification';
+  if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
+  checkPreparation(fn, options);
+  const ranks = options.ranks ?? [1, 5, 10, 20];
+  if (!Array.isArray(ranks) || ranks.length === 0 || !ranks.every((r) => Number.isInteger(r) && r >= 1)) throw rangeError(fn, 'ranks', 'a non-empty array of integers >= 1', ranks);
+  const chunk = options.chunk ?? 1024;
+  if (!Number.isInteger(chunk) || chunk < 1) throw rangeError(fn, 'chunk', 'an integer >= 1', chunk);
+  const collect = async (faces: typeof probes, arg: string) => {
+    const list: IdentificationFace[] = [];
+    for await (const f of faces as AsyncIterable<IdentificationFace>) {
+      if (f === null || typeof f !== 'object' || !('image' in f) || !('identity' in f)) throw typeError(fn, `${arg}[${list.length}]`, '{ image, identity }', f);
+      list.push(f);
+    }
+    return list;
+  };
+  const probeList = await collect(probes, 'probes');
+  const galleryList = await collect(gallery, 'gallery');
+  if (probeList.length === 0) throw rangeError(fn, 'probes', 'at least one probe', 0);
+  const probeIds = probeList.map((p, i) => {
+    if (isDistractor(p.identity)) throw rangeError(fn, `probes[${i}].identity`, 'an identity (probes are never distractors)', p.identity);
+    return p.identity as number | string;
+  });
+  const matched = galleryList.map((g, i) => ({ g, i })).filter(({ g }) => !isDistractor(g.identity));
+  const distractors = galleryList.map((g, i) => ({ g, i })).filter(({ g }) => isDistractor(g.identity));
+  const total = probeList.length + galleryList.length;
+  let done = 0;
+  const describe = async (face: IdentificationFace) => {
+    const f = await faceFeature(recognizer, sourceOf(face.image), options, true);
+    options.onProgress?.(++done, total);
+    return f;
+  };
+  const probeFeatures: Float32Array[] = [];
+  for (const p of probeList) probeFeatures.push(await describe(p));
+  const matchedFeatures: Float32Array[] = [];
+  for (const { g } of matched) matchedFeatures.push(await describe(g));
+  const dim = probeFeatures[0].length;
+  const rows = (features: Float32Array[]) => {
+    const out = new Float32Array(features.length * dim);
+    features.forEach((f, i) => out.set(f, i * dim));
+    return out;
+  };
+  const probeMatrix = ops.tensor(rows(probeFeatures), [probeFeatures.length, dim]);
+  /** Cosine similarities [probes, n] of the probes with n unit features laid out in rows. */
+  const similarities = (features: Float32Array, n: number) =>
+    n === 0 ? new Float32Array(0) : ops.scope(() => ops.matmul(probeMatrix, ops.transpose(ops.tensor(features, [n, dim]), 0, 1)).data() as Float32Array);
+  const matchedSims = similarities(rows(matchedFeatures), matched.length);
+  // Per probe, its true matches: gallery position, similarity, and how many entries outrank it.
+  const matches = probeIds.map((id, p) => {
+    const sim = (k: number) => matchedSims[p * matched.length + k];
+    return matched
+      .map(({ g, i }, m) => ({ m, i, same: g.identity === id }))
+      .filter((x) => x.same)
+      .map(({ m, i }) => ({
+        index: i,
+        similarity: sim(m),
+        ahead: matched.filter((other, k) => sim(k) > sim(m) || (sim(k) === sim(m) && other.i < i)).length,
+      }));
+  });
+  try {
+    for (let start = 0; start < distractors.length; start += chunk) {
+      const part = distractors.slice(start, start + chunk);
+      const features: Float32Array[] = [];
+      for (const { g } of part) features.push(await describe(g));
+      const sims = similarities(rows(features), part.length);
+      matches.forEach((own, p) => {
+        for (const match of own)
+          for (let j = 0; j < part.length; j++) {
+            const s = sims[p * part.length + j];
+            if (s > match.similarity || (s === match.similarity && part[j].i < match.index)) match.ahead++;
+          }
+      });
+    }
+  } finally {
+    probeMatrix.dispose();
+  }
+  const hits = new Map<number, number>(ranks.map((r) => [r, 0]));
+  let apSum = 0;
+  let counted = 0;
+  for (const own of matches) {
+    if (own.length === 0) continue;
+    const positions = own.map((m) => m.ahead + 1).sort((a, b) => a - b);
+    counted++;
+    apSum += positions.reduce((sum, position, k) => sum + (k + 1) / position, 0) / positions.length;
+    for (const r of ranks) if (positions[0] <= r) hits.set(r, hits.get(r)! + 1);
+  }
+  if (counted === 0) throw rangeError(fn, 'gallery', 'a true match for at least one probe', 'none', true);
+  const cmc: Record<number, number> = {};
+  for (const r of ranks) cmc[r] = hits.get(r)! / counted;
+  return { cmc, meanAveragePrecision: apSum / counted, probes: counted, galleryMatched: matched.length, distractors: distractors.length };
 }

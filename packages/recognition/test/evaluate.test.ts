@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import { Lfw, decodeImage, writeImage, type RawImage } from '@lrface/datasets';
-import { FaceRecognizer, Frnet, evaluatePairs, verificationAccuracy } from '../src/index.js';
+import { FaceRecognizer, Frnet, evaluateIdentification, evaluatePairs, identificationMetrics, loadFaceApiRecognizer, verificationAccuracy, type IdentificationFace } from '../src/index.js';
+import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { FACE_FILES, LFW_FACE_BOX, haveFaces } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lrface-recognition-eval-'));
@@ -69,5 +70,85 @@ describe.skipIf(!haveFaces)('evaluatePairs', () => {
     await expect(evaluatePairs(rec, [], {})).rejects.toThrow(/at least one pair/);
     await expect(evaluatePairs({} as FaceRecognizer, pairs)).rejects.toThrow(/'recognizer'/);
     await expect(evaluatePairs(rec, [{ images: [join(dir, 'missing.jpg'), FACE_FILES[0]], same: true, fold: 0 }])).rejects.toThrow(/missing\.jpg/);
+  });
+});
+
+/** Probes: each aligned face mirrored, and LFW's first Anthony Hopkins photo; gallery: the originals, his second photo and non-face distractors. */
+async function identificationSet(): Promise<{ probes: IdentificationFace[]; gallery: IdentificationFace[] }> {
+  const probes: IdentificationFace[] = [];
+  for (let i = 0; i < 5; i++) {
+    const img = await decodeImage(FACE_FILES[i]);
+    const mirrored = new Uint8Array(img.data.length);
+    for (let y = 0; y < img.height; y++)
+      for (let x = 0; x < img.width; x++)
+        for (let c = 0; c < img.channels; c++) mirrored[(y * img.width + x) * img.channels + c] = img.data[(y * img.width + img.width - 1 - x) * img.channels + c];
+    const file = join(dir, `probe-${i}.png`);
+    await writeImage(file, { ...img, data: mirrored });
+    probes.push({ image: file, identity: NAMES[i] });
+  }
+  probes.push({ image: FACE_FILES[5], identity: 'Anthony_Hopkins' });
+  const distractors = ['set5/head_GT.png', 'set5/woman_GT.png', 'set5/baby_GT.png', 'public-domain/astronaut.png'].map((f) => sharedDataDir + f);
+  const gallery: IdentificationFace[] = [
+    { image: distractors[0], identity: null },
+    ...NAMES.map((name, i) => ({ image: FACE_FILES[i], identity: name })),
+    { image: distractors[1], identity: -1 },
+    { image: FACE_FILES[6], identity: 'Anthony_Hopkins' },
+    { image: distractors[2], identity: null },
+    { image: distractors[3], identity: null },
+  ];
+  return { probes, gallery };
+}
+
+describe.skipIf(!haveFaces || !haveSharedData('set5', 'public-domain'))('evaluateIdentification', () => {
+  it('equals identificationMetrics on the full similarity matrix, with distractors streamed in chunks', async () => {
+    const { probes, gallery } = await identificationSet();
+    lr.manualSeed(7);
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    // The reference: every feature, the whole probe x gallery matrix of cosines in float64.
+    const unit = async (f: IdentificationFace) => rec.embed(f.image as string);
+    const pf = await Promise.all(probes.map(unit));
+    const gf = await Promise.all(gallery.map(unit));
+    const matrix = pf.map((p) => gf.map((g) => p.reduce((s, v, k) => s + v * g[k], 0)));
+    const reference = identificationMetrics(matrix, probes.map((p) => p.identity as string), gallery.map((g) => g.identity), { ranks: [1, 2, 5] });
+    // An untrained network ranks some true matches behind others: the comparison is not trivial.
+    expect(reference.cmc[1]).toBeLessThan(1);
+    expect(reference.cmc[5]).toBeGreaterThan(reference.cmc[1]);
+    for (const chunk of [1, 3, 1024]) {
+      const progress: number[] = [];
+      const got = await evaluateIdentification(rec, probes, gallery, { ranks: [1, 2, 5], chunk, onProgress: (done) => progress.push(done) });
+      expect(got.cmc).toEqual(reference.cmc);
+      expect(got.meanAveragePrecision).toBeCloseTo(reference.meanAveragePrecision, 6);
+      expect(got).toMatchObject({ probes: 6, galleryMatched: 6, distractors: 4 });
+      expect(progress).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    }
+  });
+
+  it('ranks real faces with a trained recogniser: face-api finds every mirrored face and Anthony Hopkins first', async () => {
+    let rec: FaceRecognizer;
+    try {
+      rec = await loadFaceApiRecognizer();
+    } catch {
+      return; // @vladmandic/face-api is an optional peer: its weights are not installed here
+    }
+    const { probes, gallery } = await identificationSet();
+    const got = await evaluateIdentification(rec, probes, gallery);
+    console.log(`identification with face-api's ResNet29: rank-1 ${got.cmc[1]}, mAP ${got.meanAveragePrecision.toFixed(3)} (6 probes, 6 matched + 4 distractors)`);
+    expect(got.cmc[1]).toBe(1);
+    expect(got.meanAveragePrecision).toBe(1);
+    // Shrunk to 8 px, faces lose what tells them apart.
+    const tiny = await evaluateIdentification(rec, probes, gallery, { lowResolution: 8 });
+    expect(tiny.meanAveragePrecision).toBeLessThanOrEqual(got.meanAveragePrecision);
+  });
+
+  it('rejects bad input', async () => {
+    const { probes, gallery } = await identificationSet();
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    await expect(evaluateIdentification(rec, [], gallery)).rejects.toThrow(/'probes' must be at least one probe/);
+    await expect(evaluateIdentification(rec, [{ image: FACE_FILES[0], identity: null }], gallery)).rejects.toThrow(/'probes\[0\].identity'/);
+    await expect(evaluateIdentification(rec, probes, gallery.filter((g) => g.identity === null))).rejects.toThrow(/'gallery' must be a true match/);
+    await expect(evaluateIdentification(rec, probes, gallery, { ranks: [0] })).rejects.toThrow(/'ranks'/);
+    await expect(evaluateIdentification(rec, probes, gallery, { chunk: 0 })).rejects.toThrow(/'chunk'/);
+    await expect(evaluateIdentification(rec, [42 as unknown as IdentificationFace], gallery)).rejects.toThrow(/'probes\[0\]'/);
+    await expect(evaluateIdentification(rec, [{ image: join(dir, 'gone.jpg'), identity: 1 }], gallery)).rejects.toThrow(/gone\.jpg/);
   });
 });
