@@ -6,7 +6,7 @@ import { runEvalLandmarks } from '../src/eval-landmarks.mjs';
 import { runLandmarks } from '../src/landmarks.mjs';
 import { runEvalSr, runSr, srUsage } from '../src/sr.mjs';
 import { runTrain } from '../src/train.mjs';
-import { runEvalVerify, runVerify } from '../src/verify.mjs';
+import { runEvalIdentify, runEvalVerify, runVerify } from '../src/verify.mjs';
 
 const usage = () => `usage: lrface <command> [options]
 
@@ -27,6 +27,8 @@ ${srUsage}
                     (face-api's trained ResNet29, or FRNET/LightCNN/ResNet29 weights of your own)
   eval-verify --pairs FILE --images DIR (--model face-api | --weights FILE) [--low-resolution S] [--hallucinate face-x4] [--json]
                     LFW's 10-fold verification protocol, optionally on faces shrunk to S px (and super-resolved)
+  eval-identify --tinyface DIR (--model face-api | --weights FILE) [--no-distractors] [--low-resolution S] [--hallucinate face-x4] [--json]
+                    TinyFace's closed-set identification: rank-1/5/10/20 and mAP
   train sr --model NAME --images DIR --steps N --out FILE.safetensors [--init FILE] [--checkpoint FILE] [--eval DIR] [--json]
                     trains a super-resolution model on a folder of HR images (resumable); the weights
                     load with \`lrface sr --weights\` and \`lrface eval-sr --weights\` (lrface train --help)
@@ -51,6 +53,8 @@ async function main(argv) {
       return runVerify(rest);
     case 'eval-verify':
       return runEvalVerify(rest);
+    case 'eval-identify':
+      return runEvalIdentify(rest);
     case 'train':
       return runTrain(rest);
     case 'bench':

@@ -27,6 +27,25 @@ function checkRecognizerOptions(values) {
   return { model: values.model, weights: values.weights, arch: values.arch, margin };
 }
 
+/** --low-resolution S and --hallucinate NAME, as eval-verify and eval-identify take them. */
+function checkLowResolutionOptions(v) {
+  let lowResolution;
+  if (v['low-resolution'] !== undefined) {
+    lowResolution = Number(v['low-resolution']);
+    if (!(Number.isInteger(lowResolution) && lowResolution >= 4)) throw new UsageError(`--low-resolution must be an integer >= 4, got '${v['low-resolution']}'`);
+  }
+  if (v.hallucinate !== undefined && lowResolution === undefined) throw new UsageError('--hallucinate needs --low-resolution (it enlarges the shrunk faces)');
+  return { lowResolution, hallucinate: v.hallucinate };
+}
+
+/** The `enhance` step of --hallucinate NAME: each shrunk face super-resolved x4. */
+async function hallucinator(name) {
+  if (!name) return undefined;
+  const { loadSuperResolver } = await import('@lrface/sr');
+  const sr = await loadSuperResolver(name);
+  return async (face) => (await sr.upscale(face, { scale: 4 })).image;
+}
+
 /** Parses the command's arguments; throws a UsageError on anything unexpected. */
 export function parseVerifyArgs(argv) {
   let parsed;
@@ -137,12 +156,7 @@ export function parseEvalVerifyArgs(argv) {
   if (!v.images) throw new UsageError('missing --images DIR');
   const recognizer = checkRecognizerOptions(v);
   if (v.layout !== 'nested' && v.layout !== 'flat') throw new UsageError(`--layout must be nested or flat, got '${v.layout}'`);
-  let lowResolution;
-  if (v['low-resolution'] !== undefined) {
-    lowResolution = Number(v['low-resolution']);
-    if (!(Number.isInteger(lowResolution) && lowResolution >= 4)) throw new UsageError(`--low-resolution must be an integer >= 4, got '${v['low-resolution']}'`);
-  }
-  if (v.hallucinate !== undefined && lowResolution === undefined) throw new UsageError('--hallucinate needs --low-resolution (it enlarges the shrunk faces)');
+  const { lowResolution } = checkLowResolutionOptions(v);
   const score = v.score ?? (v.model ? 'distance' : 'similarity');
   if (score !== 'similarity' && score !== 'distance') throw new UsageError(`--score must be similarity or distance, got '${v.score}'`);
   return {
@@ -166,12 +180,7 @@ export async function runEvalVerify(argv) {
   const { evaluatePairs } = await import('@lrface/recognition');
   const recognizer = await openRecognizer(opts);
   const pairs = await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension });
-  let enhance;
-  if (opts.hallucinate) {
-    const { loadSuperResolver } = await import('@lrface/sr');
-    const sr = await loadSuperResolver(opts.hallucinate);
-    enhance = async (face) => (await sr.upscale(face, { scale: 4 })).image;
-  }
+  const enhance = await hallucinator(opts.hallucinate);
   const started = performance.now();
   const result = await evaluatePairs(recognizer, pairs, {
     box: opts.box,
@@ -202,6 +211,84 @@ export async function runEvalVerify(argv) {
     console.log(
       `${summary.model}${summary.lowResolution ? ` on ${summary.lowResolution}px faces${summary.hallucinate ? ` super-resolved by ${summary.hallucinate}` : ''}` : ''}: ` +
         `accuracy ${(100 * summary.accuracy).toFixed(2)} % +- ${(100 * summary.std).toFixed(2)} over ${summary.folds} folds of ${summary.pairs} pairs, AUC ${summary.auc}, EER ${summary.eer}`,
+    );
+  return 0;
+}
+
+export const evalIdentifyUsage = `usage: lrface eval-identify --tinyface DIR (--model face-api | --weights FILE) [options]
+  TinyFace's closed-set identification: each probe ranked against the gallery (matched faces and,
+  unless --no-distractors, the 153,428 distractors) by cosine similarity; CMC and mAP
+  --tinyface DIR        the TinyFace root (Testing_Set/ with Probe/, Gallery_Match/, Gallery_Distractor/
+                        and the two *_img_ID_pairs.mat files)
+  --model, --weights, --arch, --margin   the recogniser, as for lrface verify
+  --no-distractors      rank against the matched gallery faces only
+  --low-resolution S    shrink every face to S x S pixels first
+  --hallucinate NAME    super-resolve each shrunk face x4 with an @lrface/sr model (e.g. face-x4) first
+  --json                print one JSON line {"model","probes","gallery","distractors","rank1","rank5",
+                        "rank10","rank20","mAP","lowResolution","hallucinate","seconds"}`;
+
+/** Parses eval-identify's arguments; throws a UsageError on anything unexpected. */
+export function parseEvalIdentifyArgs(argv) {
+  let v;
+  try {
+    ({ values: v } = parseArgs({
+      args: argv,
+      options: {
+        tinyface: { type: 'string' },
+        model: { type: 'string' },
+        weights: { type: 'string' },
+        arch: { type: 'string' },
+        margin: { type: 'string', default: '0' },
+        'no-distractors': { type: 'boolean', default: false },
+        'low-resolution': { type: 'string' },
+        hallucinate: { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(err.message);
+  }
+  if (!v.tinyface) throw new UsageError('missing --tinyface DIR');
+  return { tinyface: v.tinyface, ...checkRecognizerOptions(v), distractors: !v['no-distractors'], ...checkLowResolutionOptions(v), json: v.json };
+}
+
+export async function runEvalIdentify(argv) {
+  const { opts, exit } = parseCommand('eval-identify', argv, parseEvalIdentifyArgs, evalIdentifyUsage);
+  if (!opts) return exit;
+  const { TinyFace } = await import('@lrface/datasets');
+  const { evaluateIdentification } = await import('@lrface/recognition');
+  const { probe, gallery } = await TinyFace.identification({ root: opts.tinyface, distractors: opts.distractors });
+  const recognizer = await openRecognizer(opts);
+  const started = performance.now();
+  const result = await evaluateIdentification(recognizer, probe, gallery, {
+    lowResolution: opts.lowResolution,
+    enhance: await hallucinator(opts.hallucinate),
+    onProgress: (done, total) => {
+      if (done % 500 === 0 || done === total) process.stderr.write(`\reval-identify: ${done}/${total} faces described`);
+    },
+  });
+  process.stderr.write('\n');
+  const round = (x) => Math.round(x * 1e5) / 1e5;
+  const summary = {
+    model: opts.model ?? recognizer.network.arch,
+    probes: result.probes,
+    gallery: result.galleryMatched,
+    distractors: result.distractors,
+    rank1: round(result.cmc[1]),
+    rank5: round(result.cmc[5]),
+    rank10: round(result.cmc[10]),
+    rank20: round(result.cmc[20]),
+    mAP: round(result.meanAveragePrecision),
+    lowResolution: opts.lowResolution ?? null,
+    hallucinate: opts.hallucinate ?? null,
+    seconds: round((performance.now() - started) / 1000),
+  };
+  if (opts.json) console.log(JSON.stringify(summary));
+  else
+    console.log(
+      `${summary.model}${summary.lowResolution ? ` on ${summary.lowResolution}px faces${summary.hallucinate ? ` super-resolved by ${summary.hallucinate}` : ''}` : ''}: ` +
+        `rank-1 ${(100 * summary.rank1).toFixed(2)} %, rank-20 ${(100 * summary.rank20).toFixed(2)} %, mAP ${(100 * summary.mAP).toFixed(2)} % ` +
+        `(${summary.probes} probes against ${summary.gallery} gallery faces and ${summary.distractors} distractors)`,
     );
   return 0;
 }
