@@ -5,7 +5,7 @@
 // (e.g. super-resolved), then described by the recogniser.
 import * as ops from '@lrface/cuda-core';
 import { typeError, rangeError } from '@lrface/cuda-core';
-import { cropAffine, decodeImage, warpAffine, type Box, type LazyImage, type RawImage } from '@lrface/datasets';
+import { Ytf, cropAffine, decodeImage, warpAffine, type Box, type LazyImage, type RawImage, type YtfVideo } from '@lrface/datasets';
 import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type IdentificationResult, type VerificationResult } from './metrics.js';
 import type { FaceRecognizer } from './recognizer.js';
 
@@ -228,4 +228,100 @@ export async function evaluateIdentification(
   const cmc: Record<number, number> = {};
   for (const r of ranks) cmc[r] = hits.get(r)! / counted;
   return { cmc, meanAveragePrecision: apSum / counted, probes: counted, galleryMatched: matched.length, distractors: distractors.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Video verification (YouTube Faces).
+
+/** One face of a video: the frame image and the face box in it. */
+export interface VideoFrame {
+  image: LazyImage | string;
+  box?: Box;
+}
+
+/** A pair of videos (each a list of frames), whether they show one person, and its fold. */
+export interface VideoPair {
+  videos: [readonly VideoFrame[], readonly VideoFrame[]];
+  same: boolean;
+  fold: number;
+}
+
+export interface VideoPairEvaluationOptions extends Omit<FacePreparation, 'box'> {
+  /** Frames described per video, evenly spaced over it (default 100; Infinity: all). */
+  framesPerVideo?: number;
+  /** Called after each pair with the pairs done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** `count` indices evenly spaced over [0, n) (all of them when n <= count). */
+export function evenlySpaced(n: number, count: number): number[] {
+  if (n <= count) return Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: count }, (_, i) => Math.floor(((i + 0.5) * n) / count));
+}
+
+/**
+ * YouTube Faces' video-level verification: each video is described by the mean of its frames'
+ * unit features (`framesPerVideo` frames, evenly spaced, each cut out by its own box), a pair is
+ * scored by the cosine similarity of the two means, and the scores go through the k-fold
+ * protocol over the pairs' folds (YTF's 10 splits). A video recurring across pairs is described once.
+ */
+export async function evaluateVideoPairs(recognizer: FaceRecognizer, pairs: Iterable<VideoPair> | AsyncIterable<VideoPair>, options: VideoPairEvaluationOptions = {}): Promise<PairEvaluationResult> {
+  const fn = 'evaluateVideoPairs';
+  if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
+  checkPreparation(fn, options);
+  const framesPerVideo = options.framesPerVideo ?? 100;
+  if (!(framesPerVideo === Infinity || (Number.isInteger(framesPerVideo) && framesPerVideo >= 1))) throw rangeError(fn, 'framesPerVideo', 'an integer >= 1 or Infinity', framesPerVideo);
+  const list: VideoPair[] = [];
+  for await (const p of pairs as AsyncIterable<VideoPair>) {
+    if (!p || !Array.isArray(p.videos) || p.videos.length !== 2 || !p.videos.every((v) => Array.isArray(v) && v.length > 0))
+      throw typeError(fn, `pairs[${list.length}]`, '{ videos: [frames, frames] (non-empty), same, fold }', p);
+    list.push(p);
+  }
+  if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
+  const cache = new Map<readonly VideoFrame[], Float32Array>();
+  const videoFeature = async (frames: readonly VideoFrame[]): Promise<Float32Array> => {
+    const known = cache.get(frames);
+    if (known) return known;
+    let sum: Float32Array | null = null;
+    const picked = evenlySpaced(frames.length, framesPerVideo);
+    for (const k of picked) {
+      const f = await faceFeature(recognizer, sourceOf(frames[k].image), { ...options, box: frames[k].box }, true);
+      if (!sum) sum = new Float32Array(f.length);
+      for (let d = 0; d < f.length; d++) sum[d] += f[d] / picked.length;
+    }
+    cache.set(frames, sum!);
+    return sum!;
+  };
+  const scores = new Float32Array(list.length);
+  for (let i = 0; i < list.length; i++) {
+    const [a, b] = list[i].videos;
+    scores[i] = matchFeatures(await videoFeature(a), await videoFeature(b)).similarity;
+    options.onProgress?.(i + 1, list.length);
+  }
+  const same = list.map((p) => p.same);
+  const result = verificationAccuracy(scores, same, list.map((p) => p.fold));
+  return { ...result, scores, auc: rocAuc(scores, same), eer: equalErrorRate(scores, same), pairs: list.length };
+}
+
+/**
+ * YouTube Faces' pairs as {@link VideoPair}s: each video's labelled frames (in frame order) with
+ * their boxes, one shared list per video; the fold is the split number.
+ */
+export async function ytfVideoPairs(ytf: Ytf, splitsFile?: string): Promise<VideoPair[]> {
+  if (!(ytf instanceof Ytf)) throw typeError('ytfVideoPairs', 'ytf', 'a Ytf dataset (Ytf.open)', ytf);
+  const frames = new Map<YtfVideo, VideoFrame[]>();
+  const framesOf = (video: YtfVideo) => {
+    let list = frames.get(video);
+    if (!list) {
+      list = video.frames.map((i) => {
+        const sample = ytf.get(i);
+        return { image: sample.image, box: sample.boxes[0] };
+      });
+      frames.set(video, list);
+    }
+    return list;
+  };
+  const out: VideoPair[] = [];
+  for (const p of await ytf.pairs(splitsFile)) out.push({ videos: [framesOf(p.videos[0]), framesOf(p.videos[1])], same: p.same, fold: p.split });
+  return out;
 }

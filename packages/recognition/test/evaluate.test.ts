@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { Lfw, decodeImage, writeImage, type RawImage } from '@lrface/datasets';
-import { FaceRecognizer, Frnet, evaluateIdentification, evaluatePairs, identificationMetrics, loadFaceApiRecognizer, verificationAccuracy, type IdentificationFace } from '../src/index.js';
-import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import { Lfw, Ytf, decodeImage, writeImage, type RawImage } from '@lrface/datasets';
+import { FaceRecognizer, Frnet, evaluateIdentification, evaluatePairs, evaluateVideoPairs, evenlySpaced, identificationMetrics, loadFaceApiRecognizer, verificationAccuracy, ytfVideoPairs, type IdentificationFace, type VideoFrame } from '../src/index.js';
+import { haveSharedData, sharedDataDir, writeFaceYtfLayout } from '@lrface/test-data';
 import { FACE_FILES, LFW_FACE_BOX, haveFaces } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lrface-recognition-eval-'));
@@ -150,5 +150,42 @@ describe.skipIf(!haveFaces || !haveSharedData('set5', 'public-domain'))('evaluat
     await expect(evaluateIdentification(rec, probes, gallery, { chunk: 0 })).rejects.toThrow(/'chunk'/);
     await expect(evaluateIdentification(rec, [42 as unknown as IdentificationFace], gallery)).rejects.toThrow(/'probes\[0\]'/);
     await expect(evaluateIdentification(rec, [{ image: join(dir, 'gone.jpg'), identity: 1 }], gallery)).rejects.toThrow(/gone\.jpg/);
+  });
+});
+
+describe.skipIf(!haveFaces)('evaluateVideoPairs (YouTube Faces)', () => {
+  it('scores each pair by the cosine of the videos\' mean unit frame features, frames evenly spaced', async () => {
+    const ytf = await Ytf.open({ root: writeFaceYtfLayout(join(dir, 'ytf')) });
+    const pairs = await ytfVideoPairs(ytf);
+    expect(pairs.map((p) => [p.fold, p.same, p.videos[0].length, p.videos[1].length])).toEqual([
+      [0, true, 3, 3], [0, false, 3, 3], [0, false, 3, 3], [1, true, 3, 3], [1, false, 3, 3], [1, false, 3, 3],
+    ]);
+    lr.manualSeed(8);
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    const result = await evaluateVideoPairs(rec, pairs, { framesPerVideo: 2 });
+    // The reference: 2 of 3 frames evenly spaced (floor(0.75), floor(2.25)), each embedded on its own.
+    const picked = evenlySpaced(3, 2);
+    expect(picked).toEqual([0, 2]);
+    const mean = async (frames: readonly VideoFrame[]) => {
+      const fs = await Promise.all(picked.map((k) => rec.embed(frames[k].image.source as string, { box: frames[k].box })));
+      return fs[0].map((_, d) => fs.reduce((s, f) => s + f[d], 0) / fs.length);
+    };
+    for (const [i, p] of pairs.entries()) {
+      const [a, b] = [await mean(p.videos[0]), await mean(p.videos[1])];
+      const cos = a.reduce((s, v, d) => s + v * b[d], 0) / Math.hypot(...a) / Math.hypot(...b);
+      expect(result.scores[i]).toBeCloseTo(cos, 5);
+    }
+    expect(result.pairs).toBe(6);
+    expect(result.folds).toHaveLength(2);
+    expect(evenlySpaced(10, 3)).toEqual([1, 5, 8]);
+    expect(evenlySpaced(2, 5)).toEqual([0, 1]);
+  });
+
+  it('rejects bad input', async () => {
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    await expect(evaluateVideoPairs(rec, [])).rejects.toThrow(/at least one pair/);
+    await expect(evaluateVideoPairs(rec, [{ videos: [[], []], same: true, fold: 0 }])).rejects.toThrow(/'pairs\[0\]'/);
+    await expect(evaluateVideoPairs(rec, [{ videos: [[{ image: FACE_FILES[0] }], [{ image: FACE_FILES[1] }]], same: true, fold: 0 }], { framesPerVideo: 0 })).rejects.toThrow(/'framesPerVideo'/);
+    await expect(ytfVideoPairs({} as Ytf)).rejects.toThrow(/'ytf'/);
   });
 });

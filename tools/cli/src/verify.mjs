@@ -114,7 +114,7 @@ export async function runVerify(argv) {
   return 0;
 }
 
-export const evalVerifyUsage = `usage: lrface eval-verify --pairs FILE --images DIR (--model face-api | --weights FILE) [options]
+export const evalVerifyUsage = `usage: lrface eval-verify (--pairs FILE --images DIR | --ytf DIR) (--model face-api | --weights FILE) [options]
   --pairs FILE          an LFW pairs file (View 2: 10 folds of matched and mismatched pairs)
   --images DIR          the LFW image folder (<Name>/<Name>_0001.jpg, or --layout flat)
   --model, --weights, --arch, --margin   the recogniser, as for lrface verify
@@ -123,6 +123,9 @@ export const evalVerifyUsage = `usage: lrface eval-verify --pairs FILE --images 
   --box x,y,w,h         the face in every image (LFW's 250x250 images: 68,68,114,114 is the centred face)
   --low-resolution S    shrink every face to S x S pixels first (the low-resolution protocol)
   --hallucinate NAME    super-resolve each shrunk face x4 with an @lrface/sr model (e.g. face-x4) first
+  --ytf DIR             YouTube Faces instead (splits.txt and frame_images_DB/ with the labeled_faces files):
+                        each video described by the mean of its frames' unit features, pairs by cosine similarity
+  --frames N            frames per video with --ytf, evenly spaced (default 100)
   --score similarity|distance   what pairs are scored by (default: distance with face-api, else similarity)
   --json                print one JSON line {"model","pairs","folds","accuracy","std","auc","eer",...}`;
 
@@ -135,6 +138,8 @@ export function parseEvalVerifyArgs(argv) {
       options: {
         pairs: { type: 'string' },
         images: { type: 'string' },
+        ytf: { type: 'string' },
+        frames: { type: 'string' },
         model: { type: 'string' },
         weights: { type: 'string' },
         arch: { type: 'string' },
@@ -152,16 +157,30 @@ export function parseEvalVerifyArgs(argv) {
     throw new UsageError(err.message);
   }
   const v = parsed.values;
-  if (!v.pairs) throw new UsageError('missing --pairs FILE');
-  if (!v.images) throw new UsageError('missing --images DIR');
+  let frames = 100;
+  if (v.ytf !== undefined) {
+    const lfwOnly = ['pairs', 'images', 'box', 'layout', 'extension'].filter((k) => argv.some((a) => a === `--${k}` || a.startsWith(`--${k}=`)));
+    if (lfwOnly.length) throw new UsageError(`--ytf reads YouTube Faces' own splits, frames and boxes: leave out ${lfwOnly.map((k) => `--${k}`).join(', ')}`);
+    if (v.score === 'distance') throw new UsageError('--ytf scores videos by the cosine similarity of their mean features: --score distance does not apply');
+    if (v.frames !== undefined) {
+      frames = Number(v.frames);
+      if (!(Number.isInteger(frames) && frames >= 1)) throw new UsageError(`--frames must be an integer >= 1, got '${v.frames}'`);
+    }
+  } else {
+    if (v.frames !== undefined) throw new UsageError('--frames goes with --ytf');
+    if (!v.pairs) throw new UsageError('missing --pairs FILE (or --ytf DIR)');
+    if (!v.images) throw new UsageError('missing --images DIR');
+  }
   const recognizer = checkRecognizerOptions(v);
   if (v.layout !== 'nested' && v.layout !== 'flat') throw new UsageError(`--layout must be nested or flat, got '${v.layout}'`);
   const { lowResolution } = checkLowResolutionOptions(v);
-  const score = v.score ?? (v.model ? 'distance' : 'similarity');
+  const score = v.score ?? (v.model && v.ytf === undefined ? 'distance' : 'similarity');
   if (score !== 'similarity' && score !== 'distance') throw new UsageError(`--score must be similarity or distance, got '${v.score}'`);
   return {
     pairs: v.pairs,
     images: v.images,
+    ytf: v.ytf,
+    frames,
     ...recognizer,
     layout: v.layout,
     extension: v.extension,
@@ -176,21 +195,23 @@ export function parseEvalVerifyArgs(argv) {
 export async function runEvalVerify(argv) {
   const { opts, exit } = parseCommand('eval-verify', argv, parseEvalVerifyArgs, evalVerifyUsage);
   if (!opts) return exit;
-  const { Lfw } = await import('@lrface/datasets');
-  const { evaluatePairs } = await import('@lrface/recognition');
+  const { Lfw, Ytf } = await import('@lrface/datasets');
+  const { evaluatePairs, evaluateVideoPairs, ytfVideoPairs } = await import('@lrface/recognition');
   const recognizer = await openRecognizer(opts);
-  const pairs = await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension });
   const enhance = await hallucinator(opts.hallucinate);
+  const onProgress = (done, total) => {
+    if (done % 100 === 0 || done === total) process.stderr.write(`\reval-verify: ${done}/${total} pairs`);
+  };
   const started = performance.now();
-  const result = await evaluatePairs(recognizer, pairs, {
-    box: opts.box,
-    lowResolution: opts.lowResolution,
-    enhance,
-    score: opts.score,
-    onProgress: (done, total) => {
-      if (done % 100 === 0 || done === total) process.stderr.write(`\reval-verify: ${done}/${total} pairs`);
-    },
-  });
+  const result = opts.ytf
+    ? await evaluateVideoPairs(recognizer, await ytfVideoPairs(await Ytf.open({ root: opts.ytf })), { framesPerVideo: opts.frames, lowResolution: opts.lowResolution, enhance, onProgress })
+    : await evaluatePairs(recognizer, await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension }), {
+        box: opts.box,
+        lowResolution: opts.lowResolution,
+        enhance,
+        score: opts.score,
+        onProgress,
+      });
   process.stderr.write('\n');
   const round = (x) => Math.round(x * 1e5) / 1e5;
   const summary = {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Lfw, decodeImage, writeImage } from '@lrface/datasets';
-import { evaluatePairs, loadFaceApiRecognizer } from '@lrface/recognition';
-import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import { Lfw, Ytf, decodeImage, writeImage } from '@lrface/datasets';
+import { evaluatePairs, evaluateVideoPairs, loadFaceApiRecognizer, ytfVideoPairs } from '@lrface/recognition';
+import { YTF_TEST_FACES, haveSharedData, sharedDataDir, writeFaceYtfLayout } from '@lrface/test-data';
 import { parseEvalVerifyArgs } from '../src/verify.mjs';
 
 const bin = fileURLToPath(new URL('../bin/lrface.mjs', import.meta.url));
@@ -47,6 +47,27 @@ describe('lrface eval-verify', () => {
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--hallucinate', 'face-x4'])).toThrow(/needs --low-resolution/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--layout', 'deep'])).toThrow(/--layout/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--score', 'l1'])).toThrow(/--score/);
+    // YouTube Faces reads its own splits, frames and boxes; frames per video only go with it.
+    expect(parseEvalVerifyArgs(['--ytf', 'ytf/', '--model', 'face-api', '--frames', '10'])).toMatchObject({ ytf: 'ytf/', frames: 10, score: 'similarity' });
+    expect(parseEvalVerifyArgs(['--ytf', 'ytf/', '--model', 'face-api']).frames).toBe(100);
+    expect(() => parseEvalVerifyArgs(['--ytf', 'ytf/', '--model', 'face-api', '--box', '1,1,5,5'])).toThrow(/leave out --box/);
+    expect(() => parseEvalVerifyArgs(['--ytf', 'ytf/', '--pairs', 'p.txt', '--model', 'face-api'])).toThrow(/leave out --pairs/);
+    expect(() => parseEvalVerifyArgs(['--ytf', 'ytf/', '--model', 'face-api', '--score', 'distance'])).toThrow(/--score distance does not apply/);
+    expect(() => parseEvalVerifyArgs(['--ytf', 'ytf/', '--model', 'face-api', '--frames', '0'])).toThrow(/--frames must be an integer >= 1/);
+    expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--frames', '5'])).toThrow(/--frames goes with --ytf/);
+  });
+
+  it.skipIf(!haveSharedData(...YTF_TEST_FACES))("runs YouTube Faces' video protocol with --ytf: the library's result for face-api's recogniser", async () => {
+    const ytfRoot = writeFaceYtfLayout(join(dir, 'ytf'));
+    const r = run('eval-verify', '--ytf', ytfRoot, '--model', 'face-api', '--frames', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ model: 'face-api', pairs: 6, folds: 2, score: 'similarity' });
+    const expected = await evaluateVideoPairs(await loadFaceApiRecognizer(), await ytfVideoPairs(await Ytf.open({ root: ytfRoot })), { framesPerVideo: 2 });
+    expect(out.accuracy).toBeCloseTo(expected.accuracy, 4);
+    expect(out.auc).toBeCloseTo(expected.auc, 4);
+    // Two photos of one man against three other people: face-api separates every pair.
+    expect(out.auc).toBe(1);
   });
 
   it.skipIf(!haveData)("prints the library's k-fold result for face-api's recogniser, at full and low resolution with super-resolution", async () => {
