@@ -5,9 +5,11 @@
 import { join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { checkUnitPixels, cropAffine, decodeImage, grayToRgb, mirrorMapFor, tensorToImage, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
+import { checkUnitPixels, cropAffine, decodeImage, grayToRgb, invertAffine, mirrorMapFor, rgbToGrayPixels, tensorToImage, transformPoints, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
 import { decodeHeatmaps, type Refinement } from './decode.js';
-import { SHIPPED_MODELS, loadLandmarkWeights, weightsDir, type LandmarkModelSpec } from './weights.js';
+import { SHIPPED_MODELS, loadLandmarkWeights, loadLgcnWeights, weightsDir, type LandmarkModelSpec, type LgcnModelSpec } from './weights.js';
+import type { Lgcn } from './lgcn.js';
+import type { PcaShapeModel, ShapeFitOptions } from './shape-model.js';
 import type { HeatmapUNet } from './models.js';
 
 /** What `detect` accepts: a file path, encoded bytes, a sharp instance, decoded pixels or an image tensor. */
@@ -42,6 +44,7 @@ export interface LandmarkResult {
 }
 
 const FN = 'LandmarkDetector.detect';
+const DETECT = FN;
 
 function isSharp(v: unknown): v is { clone(): { png(): { toBuffer(): Promise<Buffer> } } } {
   const s = v as { clone?: unknown; png?: unknown; toBuffer?: unknown };
@@ -54,7 +57,7 @@ function isRawImage(v: unknown): v is RawImage {
 }
 
 /** Any accepted input as 8-bit RGB pixels. */
-async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[]> {
+async function toRgb(input: unknown, arg: string, FN = DETECT): Promise<RawImage<Uint8Array>[]> {
   if (typeof input === 'string' || (input instanceof Uint8Array && !isRawImage(input))) {
     if (typeof input === 'string' && input === '') throw typeError(FN, arg, 'a non-empty file path', input);
     // Photos as a viewer shows them (EXIF orientation applied): boxes are in upright coordinates.
@@ -89,7 +92,7 @@ async function toRgb(input: unknown, arg: string): Promise<RawImage<Uint8Array>[
   throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
 }
 
-function checkBox(arg: string, box: unknown): Box {
+function checkBox(arg: string, box: unknown, FN = DETECT): Box {
   const b = box as Box;
   if (box === null || typeof box !== 'object' || ![b.x, b.y, b.width, b.height].every((v) => typeof v === 'number'))
     throw typeError(FN, arg, 'a box {x, y, width, height} of numbers', box);
@@ -102,9 +105,32 @@ function checkBox(arg: string, box: unknown): Box {
  * A box must overlap its image: the crop of a box wholly outside is the replicated border only,
  * and the points decoded from it lie outside the image without any sign of failure.
  */
-function checkOverlap(arg: string, b: Box, img: RawImage, which: string): void {
+function checkOverlap(arg: string, b: Box, img: RawImage, which: string, FN = DETECT): void {
   if (b.x < img.width && b.x + b.width > 0 && b.y < img.height && b.y + b.height > 0) return;
   throw rangeError(FN, arg, `a box overlapping ${which} (${img.width}x${img.height})`, `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
+}
+
+/** The images of a detect call as 8-bit RGB, one checked face box per image, and whether the call is a batch. */
+async function imagesAndBoxes(FN: string, input: unknown, box: Box | Box[] | undefined): Promise<{ images: RawImage<Uint8Array>[]; boxes: Box[]; batched: boolean }> {
+  // [x, y, w, h] would otherwise be read as four boxes and reported as a batch-size mismatch.
+  if (Array.isArray(box) && box.length > 0 && box.every((v) => typeof v === 'number'))
+    throw typeError(FN, 'box', 'a box object { x, y, width, height } (or an array of such boxes, one per image)', `[${box.join(', ')}]`, true);
+  const batched = Array.isArray(input) || (ops.isTensor(input) && (input as Tensor).rank === 4 && (input as Tensor).shape[0] > 1);
+  if (Array.isArray(input) && input.length === 0) throw rangeError(FN, 'input', 'a non-empty array of images', input);
+  const images: RawImage<Uint8Array>[] = [];
+  if (Array.isArray(input)) for (const [i, item] of input.entries()) images.push(...(await toRgb(item, `input[${i}]`, FN)));
+  else images.push(...(await toRgb(input, 'input', FN)));
+  let boxes: Box[];
+  if (box === undefined) boxes = images.map((img) => ({ x: 0, y: 0, width: img.width, height: img.height }));
+  else if (Array.isArray(box)) {
+    if (box.length !== images.length) throw rangeError(FN, 'box', `one box per image (${images.length})`, `${box.length} boxes`, true);
+    boxes = box.map((b, i) => checkBox(`box[${i}]`, b, FN));
+  } else {
+    const b = checkBox('box', box, FN);
+    boxes = images.map(() => b);
+  }
+  images.forEach((img, i) => checkOverlap(Array.isArray(box) ? `box[${i}]` : 'box', boxes[i], img, images.length === 1 ? 'the image' : `input[${i}]`, FN));
+  return { images, boxes, batched };
 }
 
 /** A loaded landmark model. */
@@ -141,24 +167,7 @@ export class LandmarkDetector {
     for (const k of Object.keys(options)) if (!['box', 'refine', 'flip'].includes(k)) throw rangeError(FN, 'options', 'an object with box, refine and flip only', `key '${k}'`, true);
     const flip = options.flip ?? true;
     if (typeof flip !== 'boolean') throw typeError(FN, 'flip', 'a boolean', flip);
-    // [x, y, w, h] would otherwise be read as four boxes and reported as a batch-size mismatch.
-    if (Array.isArray(options.box) && options.box.length > 0 && options.box.every((v) => typeof v === 'number'))
-      throw typeError(FN, 'box', 'a box object { x, y, width, height } (or an array of such boxes, one per image)', `[${options.box.join(', ')}]`, true);
-    const batched = Array.isArray(input) || (ops.isTensor(input) && (input as Tensor).rank === 4 && (input as Tensor).shape[0] > 1);
-    if (Array.isArray(input) && input.length === 0) throw rangeError(FN, 'input', 'a non-empty array of images', input);
-    const images: RawImage<Uint8Array>[] = [];
-    if (Array.isArray(input)) for (const [i, item] of input.entries()) images.push(...(await toRgb(item, `input[${i}]`)));
-    else images.push(...(await toRgb(input, 'input')));
-    let boxes: Box[];
-    if (options.box === undefined) boxes = images.map((img) => ({ x: 0, y: 0, width: img.width, height: img.height }));
-    else if (Array.isArray(options.box)) {
-      if (options.box.length !== images.length) throw rangeError(FN, 'box', `one box per image (${images.length})`, `${options.box.length} boxes`, true);
-      boxes = options.box.map((b, i) => checkBox(`box[${i}]`, b));
-    } else {
-      const b = checkBox('box', options.box);
-      boxes = images.map(() => b);
-    }
-    images.forEach((img, i) => checkOverlap(Array.isArray(options.box) ? `box[${i}]` : 'box', boxes[i], img, images.length === 1 ? 'the image' : `input[${i}]`));
+    const { images, boxes, batched } = await imagesAndBoxes(FN, input, options.box);
     const refine = options.refine ?? 'quarter';
     const S = this.spec.inputSize;
     const crops = images.map((img, i) => this.crop(img, boxes[i]));
@@ -244,4 +253,108 @@ export async function loadLandmarkDetector(name: string, options: LoadDetectorOp
   }
   loaded.network.to(device as ops.DeviceSpec);
   return new LandmarkDetector(name, loaded.network, loaded.spec, device, loaded.file);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LGCN
+
+/** Options of {@link LgcnDetector.detect}. */
+export interface LgcnDetectOptions {
+  /** The face box in image pixels (default: the whole image); for a batch, one box for all or one per image. */
+  box?: Box | Box[];
+  /**
+   * Fit the PCA shape model to the heatmaps (default true when the weights file has one). Without
+   * it each point is its heatmap's arg-max with quarter-pixel refinement.
+   */
+  shapeModel?: boolean;
+  /** Options of the shape-model fit (the paper's values by default). */
+  fit?: ShapeFitOptions;
+}
+
+const LGCN_DETECT = 'LgcnDetector.detect';
+
+/**
+ * A loaded LGCN: the face box is cropped as a square with the model's margin, resized to the
+ * grey input (96x96), the network's heatmaps are fitted with the shape model (or decoded by
+ * arg-max) and the points mapped back to the image.
+ */
+export class LgcnDetector {
+  constructor(readonly network: Lgcn, readonly shapeModel: PcaShapeModel | null, readonly spec: LgcnModelSpec, readonly device: string, readonly file: string) {}
+
+  /** The network input side. */
+  get inputSize(): number {
+    return this.network.config.inputSize;
+  }
+
+  /** The grey network input for `box` of `img` ([-1, 1], row-major S x S) and the image -> input map. */
+  crop(img: RawImage<Uint8Array>, box: Box): { pixels: Float32Array; affine: Affine } {
+    const S = this.inputSize;
+    const affine = cropAffine(box, [S, S], this.spec.margin);
+    const rgb = warpAffine(img, affine, S, S, { fill: 'replicate', antialias: true }) as RawImage<Uint8Array>;
+    const grey = rgbToGrayPixels(Float32Array.from(rgb.data), S * S);
+    return { pixels: grey.map((v) => (v / 255) * 2 - 1), affine };
+  }
+
+  /** 68 points on the face in `box` of `input`; an array input (or a batched tensor) returns one result per image. */
+  detect(input: LandmarkInput, options?: LgcnDetectOptions): Promise<LandmarkResult>;
+  detect(input: LandmarkInput[], options?: LgcnDetectOptions): Promise<LandmarkResult[]>;
+  async detect(input: LandmarkInput | LandmarkInput[], options: LgcnDetectOptions = {}): Promise<LandmarkResult | LandmarkResult[]> {
+    const FN = LGCN_DETECT;
+    if (this.network.disposed) throw new Error(`${FN}: the LGCN detector's network (${this.file}) was disposed`);
+    if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
+    for (const k of Object.keys(options)) if (!['box', 'shapeModel', 'fit'].includes(k)) throw rangeError(FN, 'options', 'an object with box, shapeModel and fit only', `key '${k}'`, true);
+    const useModel = options.shapeModel ?? this.shapeModel !== null;
+    if (typeof useModel !== 'boolean') throw typeError(FN, 'shapeModel', 'a boolean', useModel);
+    if (useModel && !this.shapeModel) throw rangeError(FN, 'shapeModel', `false: ${this.file} holds no shape model`, true);
+    const { images, boxes, batched } = await imagesAndBoxes(FN, input, options.box);
+    const S = this.inputSize, plane = S * S, n = images.length;
+    const crops = images.map((img, i) => this.crop(img, boxes[i]));
+    const batch = new Float32Array(n * plane);
+    crops.forEach((c, i) => batch.set(c.pixels, i * plane));
+    this.network.eval();
+    const heatmaps = ops.noGrad(() => ops.scope(() => {
+      const out = this.network.forward(ops.tensor(batch, [n, 1, S, S], 'float32', this.network.device as ops.DeviceSpec));
+      return Float32Array.from(out.output.data() as Float32Array);
+    }));
+    const K = this.network.config.numLandmarks;
+    const results: LandmarkResult[] = [];
+    for (let i = 0; i < n; i++) {
+      const maps = heatmaps.subarray(i * K * plane, (i + 1) * K * plane);
+      let points: ArrayLike<number>;
+      let confidence: ArrayLike<number>;
+      if (useModel) {
+        const fit = this.shapeModel!.fitHeatmaps(maps, options.fit ?? {});
+        points = transformPoints(fit.points, invertAffine(crops[i].affine));
+        confidence = fit.confidence;
+      } else {
+        const d = decodeHeatmaps(maps, [1, K, S, S], { refine: 'quarter', minPeak: -Infinity, affines: crops[i].affine });
+        points = d.points;
+        confidence = d.confidence;
+      }
+      results.push({
+        points: Array.from({ length: K }, (_, k): [number, number] => [points[2 * k], points[2 * k + 1]]),
+        confidence: Array.from(confidence),
+        box: boxes[i],
+      });
+    }
+    return batched ? results : results[0];
+  }
+}
+
+/**
+ * Loads an LGCN written by saveLgcnWeights (the network, its config and its shape model) as a
+ * detector. A file of another architecture is refused, naming the file.
+ */
+export async function loadLgcnDetector(weights: string, options: { device?: string } = {}): Promise<LgcnDetector> {
+  const fn = 'loadLgcnDetector';
+  if (typeof weights !== 'string' || weights === '') throw typeError(fn, 'weights', 'a weights file path', weights);
+  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  for (const k of Object.keys(options)) if (k !== 'device') throw rangeError(fn, 'options', 'an object with device only', `key '${k}'`, true);
+  const device = options.device ?? 'cpu';
+  if (typeof device !== 'string') throw typeError(fn, 'device', "a device id such as 'cpu'", device);
+  const known = ops.devices().map((d) => d.id);
+  if (!(known.includes(device) || (device === 'cuda' && known.some((d) => d.startsWith('cuda'))))) throw rangeError(fn, 'device', `one of the devices here (${known.join(', ')})`, device);
+  const loaded = loadLgcnWeights(weights);
+  loaded.network.to(device as ops.DeviceSpec);
+  return new LgcnDetector(loaded.network, loaded.shapeModel, loaded.spec, device, loaded.file);
 }

@@ -10,3 +10,5 @@ export * from './presets.js';
 export * from './train.js';
 export * from './weights.js';
 export * from './detector.js';
+export * from './shape-model.js';
+export * from './lgcn.js';

@@ -5,10 +5,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rangeError, typeError } from '@lrface/cuda-core';
+import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { decodeSafetensors, saveSafetensors } from '@lrface/nn';
 import { HeatmapUNet } from './models.js';
 import type { UNetShape } from './presets.js';
+import { Lgcn, resolveLgcnConfig, type LgcnConfig } from './lgcn.js';
+import { PcaShapeModel } from './shape-model.js';
 
 /** What a landmark model needs besides its tensors. */
 export interface LandmarkModelSpec {
@@ -54,6 +56,10 @@ export function weightsDir(): string {
 
 /** The metadata key holding the spec as JSON. */
 const SPEC_KEY = 'lrface.landmarks.spec';
+/** The metadata key of an LGCN file: its config and crop margin as JSON. */
+const LGCN_KEY = 'lrface.landmarks.lgcn';
+/** The metadata key of an LGCN file's PCA shape model (PcaShapeModel.toJSON) as JSON. */
+const SHAPE_MODEL_KEY = 'lrface.landmarks.shape-model';
 
 /** Writes a trained heatmap network and its spec to `path` (safetensors, atomically). */
 export function saveLandmarkWeights(path: string, network: HeatmapUNet, spec: LandmarkModelSpec, metadata: Record<string, string> = {}): void {
@@ -92,32 +98,9 @@ export interface LoadedLandmarkWeights {
  */
 export function loadLandmarkWeights(file: string, options: { expectedSha256?: string; fallbackSpec?: LandmarkModelSpec } = {}): LoadedLandmarkWeights {
   const fn = 'loadLandmarkWeights';
-  if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a weights file path', file);
-  if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${file}: is a directory, not a weights file (pass the .safetensors file in it)`);
-  // Other formats (a PyTorch .pth, a .ckpt) would be parsed as safetensors and reported as
-  // corrupt with a meaningless header length; say what is wrong before reading anything.
-  const ext = extname(file);
-  if (ext.toLowerCase() !== '.safetensors')
-    throw new RangeError(`${file}: only .safetensors weight files are supported, got ${ext ? `a '${ext}' file` : 'a file without an extension'} (convert it to safetensors, or write one with saveLandmarkWeights)`);
-  if (!existsSync(file)) throw new Error(`${file}: weights file not found`);
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (err) {
-    // Node's messages (EACCES, EISDIR, ...) do not always name the path.
-    throw new Error(`${file}: cannot read the weights file: ${(err as Error).message}`, { cause: err });
-  }
-  if (options.expectedSha256) {
-    const digest = sha256Hex(bytes);
-    if (digest !== options.expectedSha256)
-      throw new Error(`${file}: corrupt weights file: sha256 ${digest} does not match the recorded ${options.expectedSha256} (${bytes.length} bytes; re-install the package or pass { weights } for a custom file)`);
-  }
-  let decoded: ReturnType<typeof decodeSafetensors>;
-  try {
-    decoded = decodeSafetensors(bytes, file);
-  } catch (err) {
-    throw new Error(`${file}: corrupt weights file: ${(err as Error).message.replace(`${file}: `, '')}`, { cause: err });
-  }
+  const decoded = readWeightsFile(fn, file, options.expectedSha256);
+  if (decoded.metadata[LGCN_KEY] !== undefined && decoded.metadata[SPEC_KEY] === undefined)
+    throw new Error(`${file}: holds an LGCN model (saveLgcnWeights), not a U-Net landmark model; load it with loadLgcnDetector or loadLgcnWeights`);
   let spec: LandmarkModelSpec;
   const specText = decoded.metadata[SPEC_KEY];
   if (specText !== undefined) {
@@ -134,16 +117,155 @@ export function loadLandmarkWeights(file: string, options: { expectedSha256?: st
     throw new Error(`${file}: invalid model spec in the metadata: ${(err as Error).message}`);
   }
   const network = new HeatmapUNet({ inChannels: 3, outChannels: spec.points + 1, ...spec.network });
-  const expected = network.stateDict();
-  for (const [name, t] of expected) {
-    const got = decoded.tensors.get(name);
-    if (!got) throw new Error(`${file}: weights file lacks tensor '${name}' of the ${spec.inputSize}x${spec.inputSize} ${spec.points}-point model`);
-    if (got.shape.length !== t.shape.length || got.shape.some((d, i) => d !== t.shape[i]))
-      throw new Error(`${file}: tensor '${name}' has shape [${got.shape.join(',')}], the model needs [${t.shape.join(',')}]`);
-  }
-  for (const name of decoded.tensors.keys()) if (!expected.has(name)) throw new Error(`${file}: unexpected tensor '${name}' (not part of the model)`);
-  network.loadStateDict(decoded.tensors);
-  for (const t of decoded.tensors.values()) t.dispose();
-  network.eval();
+  loadCheckedState(file, network, decoded.tensors, `the ${spec.inputSize}x${spec.inputSize} ${spec.points}-point model`);
   return { network, spec, file };
+}
+
+/** Copies `tensors` into `network` after checking that the names and shapes are exactly the network's; frees them; eval mode. */
+function loadCheckedState(file: string, network: HeatmapUNet | Lgcn, tensors: Map<string, Tensor>, what: string): void {
+  const expected = network.stateDict();
+  try {
+    for (const [name, t] of expected) {
+      const got = tensors.get(name);
+      if (!got) throw new Error(`${file}: weights file lacks tensor '${name}' of ${what}`);
+      if (got.shape.length !== t.shape.length || got.shape.some((d, i) => d !== t.shape[i]))
+        throw new Error(`${file}: tensor '${name}' has shape [${got.shape.join(',')}], the model needs [${t.shape.join(',')}]`);
+    }
+    for (const name of tensors.keys()) if (!expected.has(name)) throw new Error(`${file}: unexpected tensor '${name}' (not part of the model)`);
+    network.loadStateDict(tensors);
+  } finally {
+    for (const t of tensors.values()) t.dispose();
+  }
+  network.eval();
+}
+
+/** Reads and decodes a .safetensors weights file (optionally checking its sha256); errors name the file. */
+function readWeightsFile(fn: string, file: string, expectedSha256?: string): ReturnType<typeof decodeSafetensors> {
+  if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a weights file path', file);
+  if (existsSync(file) && statSync(file).isDirectory()) throw new Error(`${file}: is a directory, not a weights file (pass the .safetensors file in it)`);
+  // Other formats (a PyTorch .pth, a .ckpt) would be parsed as safetensors and reported as
+  // corrupt with a meaningless header length; say what is wrong before reading anything.
+  const ext = extname(file);
+  if (ext.toLowerCase() !== '.safetensors')
+    throw new RangeError(`${file}: only .safetensors weight files are supported, got ${ext ? `a '${ext}' file` : 'a file without an extension'} (convert it to safetensors, or write one with saveLandmarkWeights)`);
+  if (!existsSync(file)) throw new Error(`${file}: weights file not found`);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (err) {
+    // Node's messages (EACCES, EISDIR, ...) do not always name the path.
+    throw new Error(`${file}: cannot read the weights file: ${(err as Error).message}`, { cause: err });
+  }
+  if (expectedSha256) {
+    const digest = sha256Hex(bytes);
+    if (digest !== expectedSha256)
+      throw new Error(`${file}: corrupt weights file: sha256 ${digest} does not match the recorded ${expectedSha256} (${bytes.length} bytes; re-install the package or pass { weights } for a custom file)`);
+  }
+  try {
+    return decodeSafetensors(bytes, file);
+  } catch (err) {
+    throw new Error(`${file}: corrupt weights file: ${(err as Error).message.replace(`${file}: `, '')}`, { cause: err });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LGCN
+
+/** What an LGCN weights file holds besides its tensors. */
+export interface LgcnModelSpec {
+  /** The network's config, every field filled in. */
+  network: Required<LgcnConfig>;
+  /** Context around the face box, a fraction of its larger side on each side (default 0.2, the corpus crops'). */
+  margin: number;
+}
+
+/** An LGCN weights file read and checked: the network in eval mode, its spec and shape model (null if the file has none). */
+export interface LoadedLgcnWeights {
+  network: Lgcn;
+  spec: LgcnModelSpec;
+  shapeModel: PcaShapeModel | null;
+  file: string;
+}
+
+function checkShapeModelFits(fn: string, model: PcaShapeModel, config: Required<LgcnConfig>): void {
+  if (model.points !== config.numLandmarks || model.imageSize !== config.inputSize)
+    throw rangeError(fn, 'shapeModel', `a model of ${config.numLandmarks} points in a ${config.inputSize}x${config.inputSize} frame (the network's)`, `${model.points} points in ${model.imageSize}x${model.imageSize}`, true);
+}
+
+/**
+ * Writes an LGCN network, its config, the crop margin and (optionally) its PCA shape model to
+ * one .safetensors file, atomically. The shape model goes into the metadata as JSON (exact).
+ */
+export function saveLgcnWeights(path: string, network: Lgcn, options: { shapeModel?: PcaShapeModel | null; margin?: number; metadata?: Record<string, string> } = {}): void {
+  const fn = 'saveLgcnWeights';
+  if (typeof path !== 'string' || path === '') throw typeError(fn, 'path', 'a file path', path);
+  if (!(network instanceof Lgcn)) throw typeError(fn, 'network', 'an Lgcn', network);
+  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  const margin = options.margin ?? 0.2;
+  if (typeof margin !== 'number' || !(margin >= 0 && margin < 2)) throw rangeError(fn, 'margin', 'a number in [0, 2)', margin);
+  const shapeModel = options.shapeModel ?? null;
+  if (shapeModel !== null && !(shapeModel instanceof PcaShapeModel)) throw typeError(fn, 'shapeModel', 'a PcaShapeModel or null', shapeModel);
+  if (shapeModel) checkShapeModelFits(fn, shapeModel, network.config);
+  const spec: LgcnModelSpec = { network: network.config, margin };
+  const metadata: Record<string, string> = { ...(options.metadata ?? {}), [LGCN_KEY]: JSON.stringify(spec) };
+  if (shapeModel) metadata[SHAPE_MODEL_KEY] = JSON.stringify(shapeModel.toJSON());
+  saveSafetensors(path, network.stateDict(), metadata);
+}
+
+/**
+ * Reads an LGCN file written by saveLgcnWeights: the config, every tensor checked against the
+ * network it describes (the frozen Gaussian kernel included), and the shape model. A file of
+ * another architecture, or a corrupt one, is an error naming the file and what is wrong.
+ */
+export function loadLgcnWeights(file: string, options: { expectedSha256?: string } = {}): LoadedLgcnWeights {
+  const fn = 'loadLgcnWeights';
+  const decoded = readWeightsFile(fn, file, options.expectedSha256);
+  const specText = decoded.metadata[LGCN_KEY];
+  const drop = () => decoded.tensors.forEach((t) => t.dispose());
+  if (specText === undefined) {
+    drop();
+    if (decoded.metadata[SPEC_KEY] !== undefined) throw new Error(`${file}: holds a U-Net landmark model (saveLandmarkWeights), not LGCN; load it with loadLandmarkDetector`);
+    throw new Error(`${file}: weights file lacks the '${LGCN_KEY}' metadata (the architecture); not an LGCN model written by saveLgcnWeights`);
+  }
+  let network: Lgcn;
+  let spec: LgcnModelSpec;
+  let shapeModel: PcaShapeModel | null = null;
+  try {
+    try {
+      spec = JSON.parse(specText);
+    } catch {
+      throw new Error(`${file}: corrupt weights file: metadata '${LGCN_KEY}' is not valid JSON`);
+    }
+    if (spec === null || typeof spec !== 'object' || typeof spec.margin !== 'number' || !(spec.margin >= 0 && spec.margin < 2))
+      throw new Error(`${file}: invalid LGCN spec in the metadata: 'margin' must be a number in [0, 2)`);
+    try {
+      spec = { network: resolveLgcnConfig(spec.network, fn), margin: spec.margin };
+    } catch (err) {
+      throw new Error(`${file}: invalid LGCN config in the metadata: ${(err as Error).message}`);
+    }
+    const shapeText = decoded.metadata[SHAPE_MODEL_KEY];
+    if (shapeText !== undefined) {
+      try {
+        shapeModel = PcaShapeModel.fromJSON(shapeText);
+        checkShapeModelFits(fn, shapeModel, spec.network);
+      } catch (err) {
+        throw new Error(`${file}: invalid shape model in the metadata: ${(err as Error).message}`);
+      }
+    }
+    network = new Lgcn(spec.network);
+    // The frozen Gaussian follows from the config; a file whose kernel differs is not what it says.
+    const kernel = decoded.tensors.get('kernelConv.weight');
+    if (kernel && kernel.shape.join(',') === network.kernelConv.weight.shape.join(',')) {
+      const want = network.kernelConv.weight.data() as Float32Array;
+      const got = kernel.data() as Float32Array;
+      if (want.some((v, i) => !(Math.abs(v - got[i]) <= 1e-6)))
+        throw new Error(`${file}: tensor 'kernelConv.weight' is not the Gaussian of the config (sigma ${spec.network.kernelSigma}, size ${spec.network.kernelSize})`);
+    }
+  } catch (err) {
+    drop();
+    throw err;
+  }
+  const S = spec.network.inputSize;
+  loadCheckedState(file, network, decoded.tensors, `the ${S}x${S} ${spec.network.numLandmarks}-point LGCN`);
+  return { network, spec, shapeModel, file };
 }
