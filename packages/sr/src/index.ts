@@ -1,7 +1,8 @@
 /**
  * @lrface/sr: super-resolution of tiny faces. Bicubic, SRCNN, SRNET, VDSR, DRCN, SRINC and
- * SRINC-F networks, a patch tiler for any image size, Y/RGB colour handling, PSNR/SSIM as the
- * SR literature computes them, training with each paper's recipe, and shipped face weights.
+ * SRINC-F networks, DIC / DICGAN (x8 face SR steered by landmark heatmaps), a patch tiler for
+ * any image size, Y/RGB colour handling, PSNR/SSIM as the SR literature computes them, training
+ * with each paper's recipe, and shipped face weights.
  * @packageDocumentation
  */
 export * from './models.js';
@@ -13,3 +14,5 @@ export * from './train.js';
 export * from './api.js';
 export * from './evaluate.js';
 export * from './assets.js';
+export * from './dic.js';
+export * from './dic-train.js';

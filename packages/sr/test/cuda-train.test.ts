@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { Adam, BatchNorm2d, Conv2d, Linear, Module, crossEntropy, loadCheckpoint, mseLoss, saveCheckpoint, spectralNorm } from '@lrface/nn';
+import { Adam, BatchNorm2d, Conv2d, Linear, Module, crossEntropy, l1Loss, loadCheckpoint, mseLoss, saveCheckpoint, spectralNorm } from '@lrface/nn';
 import { Srinc, Vdsr, type InceptionBranch, type SrNetwork } from '../src/models.js';
+import { Dic } from '../src/dic.js';
 
 const hasCuda = lr.devices().some((d) => d.type === 'cuda');
 // The device the suite runs on, in its name: a run on the host emulation never reads as a GPU's.
@@ -149,6 +150,48 @@ describe.skipIf(!hasCuda)(`training on CUDA (${onDevice})`, () => {
 
   it('a small SRINC (2 inception modules, 51x51 patches) trains on CUDA as on the CPU over 3 Adam steps', () => {
     expectSameTraining(() => new Srinc({ features: 16, modules: 2, module: SMALL_INCEPTION }), srBatch(2, 51, 6), 1e-4);
+  });
+
+  it('a small DIC (attentive fusion, feedback hourglass) trains on CUDA as on the CPU over 3 Adam steps of its loss', () => {
+    const make = () => new Dic({ numFeatures: 4, numGroups: 2, numSteps: 2, hgNumFeature: 8, hgDepth: 2, numFusionBlocks: 1 });
+    lr.manualSeed(41);
+    const cpu = make();
+    const gpu = twin(cpu, make).to('cuda');
+    const { x, y } = srBatch(2, 64, 9);
+    // RGB: the same smooth target in each channel, its 8x8 average-pooled copy as the LR input.
+    const hr = lr.concat([y, lr.affine(y, 0.9), lr.affine(y, 0.8)], 1);
+    const lrImg = lr.avgPool2d(lr.concat([x, x, x], 1), { kernelSize: 8 });
+    const heatmaps = lr.rand([2, 68, 16, 16]);
+    // DIC's loss: sum over steps of L1(SR_t, HR) + 0.1 MSE(heatmap_t, H).
+    const dicLoss = (net: Dic): lr.Tensor => {
+      const device = net.device as lr.DeviceSpec;
+      const out = net.forward(lrImg.to(device));
+      const terms = out.sr.map((s, t) => lr.add(l1Loss(s, hr.to(device)), lr.affine(mseLoss(out.heatmaps[t], heatmaps.to(device)), 0.1)));
+      return terms.reduce((a, b) => lr.add(a, b));
+    };
+    const run = (net: Dic, opt: Adam) =>
+      Array.from({ length: 3 }, () =>
+        lr.scope(() => {
+          opt.zeroGrad();
+          const loss = dicLoss(net);
+          loss.backward();
+          opt.step();
+          return loss.item();
+        }),
+      );
+    const before = cpu.parameters().map((p) => Array.from(p.data()));
+    const lossCpu = run(cpu, new Adam(cpu.parameters(), { lr: 1e-3 }));
+    const lossGpu = run(gpu, new Adam(gpu.parameters(), { lr: 1e-3 }));
+    lossCpu.forEach((l, i) => expect(Math.abs(l - lossGpu[i]), `loss at step ${i + 1}: cpu ${l}, cuda ${lossGpu[i]}`).toBeLessThan(1e-4 * Math.max(1, Math.abs(l))));
+    expect(cpu.parameters().reduce((m, p, i) => Math.max(m, maxAbsDiff(p.data(), before[i])), 0)).toBeGreaterThan(1e-3);
+    const named = [...gpu.namedParameters()];
+    cpu.parameters().forEach((p, i) => {
+      const [name, q] = named[i];
+      expect(q.deviceId).toBe('cuda:0');
+      expect(maxAbsDiff(p.data(), q.data()), `parameter ${name}`).toBeLessThan(1e-4);
+    });
+    cpu.dispose();
+    gpu.dispose();
   });
 
   it("Adam's state follows a model moved to the device after it has taken steps", () => {
