@@ -18,9 +18,9 @@ ${srUsage}
   bench [--only NAME,...] [--device ID] [--threads N] [--repeats N] [--json]
                     median milliseconds of the main jobs here (super-resolution, landmarks, features, a training step)
   devices           the devices the engine can use here
-  landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
+  landmarks <image> --box x,y,w,h [--model lr68|hr68|lgcn] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
                     68 face landmarks in image coordinates (lr68: tiny faces of 20-40 px)
-  eval-landmarks (--w300 DIR [--subset NAME] | --dlib-xml FILE) [--model lr68|hr68] [--low-resolution S] [--json]
+  eval-landmarks (--w300 DIR [--subset NAME] | --dlib-xml FILE) [--model lr68|hr68|lgcn] [--weights FILE] [--low-resolution S] [--json]
                     NME / AUC / failure rate on annotated faces, optionally shrunk to S px first
   verify <imageA> <imageB> (--model face-api | --weights FILE) [--box-a x,y,w,h] [--box-b x,y,w,h] [--json]
                     whether two faces are the same person, from a recognition network's features
@@ -34,6 +34,8 @@ ${srUsage}
                     load with \`lrface sr --weights\` and \`lrface eval-sr --weights\` (lrface train --help)
   train recognition --arch frnet|lightcnn9|lightcnn29 --images DIR --steps N --out FILE.safetensors [--downscale K] [--json]
                     trains a recogniser (softmax + center loss) on identity sub-folders; \`lrface verify --weights\` loads it
+  train landmarks --arch lgcn (--w300 DIR | --dlib-xml FILE) --steps N --out FILE.safetensors [--config JSON] [--json]
+                    trains LGCN and fits its PCA shape model; \`lrface landmarks --model lgcn --weights\` loads it
   help              this text`;
 
 async function main(argv) {

@@ -4,16 +4,16 @@
 import { parseArgs } from 'node:util';
 import * as core from '@lrface/cuda-core';
 import { DlibXml, W300, W300_SUBSETS, bicubicResize, cropImage, imageToTensor, tensorToImage } from '@lrface/datasets';
-import { NME_NORMALIZERS, SCHEME_68, landmarkModels, loadLandmarkDetector, nme, summarizeErrors } from '@lrface/landmarks';
-import { UsageError, parseCommand } from './landmarks.mjs';
+import { NME_NORMALIZERS, SCHEME_68, nme, summarizeErrors } from '@lrface/landmarks';
+import { LANDMARK_CLI_MODELS, UsageError, checkLandmarkModelOptions, openLandmarkDetector, parseCommand } from './landmarks.mjs';
 
-export const evalLandmarksUsage = `usage: lrface eval-landmarks (--w300 DIR [--subset NAME] | --dlib-xml FILE) [--model lr68|hr68]
+export const evalLandmarksUsage = `usage: lrface eval-landmarks (--w300 DIR [--subset NAME] | --dlib-xml FILE) [--model lr68|hr68|lgcn]
               [--weights FILE] [--low-resolution S] [--normalizer NAME] [--no-flip] [--limit N] [--json]
   68-point landmark error of a model on annotated faces, each found from the dataset's face box
   --w300 DIR          the 300-W root (lfpw/, helen/, afw/, ibug/, 300W/ with images and .pts files)
   --subset NAME       ${W300_SUBSETS.join(', ')} (default full)
   --dlib-xml FILE     a dlib imglab XML with 68 parts per box (images relative to it)
-  --model NAME        ${landmarkModels().join(', ')} (default lr68)
+  --model NAME        ${LANDMARK_CLI_MODELS().join(', ')} (default lr68; lgcn needs --weights)
   --weights FILE      custom weights for the model's architecture
   --low-resolution S  shrink each face (MATLAB bicubic, with its surroundings) so its box is S px on
                       its longer side before detection; errors are measured in the original image
@@ -58,7 +58,8 @@ export function parseEvalLandmarksArgs(argv) {
   if (v.subset !== undefined && v.w300 === undefined) throw new UsageError('--subset goes with --w300');
   const subset = v.subset ?? 'full';
   if (!W300_SUBSETS.includes(subset)) throw new UsageError(`--subset must be one of ${W300_SUBSETS.join(', ')}, got '${subset}'`);
-  if (!landmarkModels().includes(v.model)) throw new UsageError(`--model must be one of ${landmarkModels().join(', ')}, got '${v.model}'`);
+  if (!LANDMARK_CLI_MODELS().includes(v.model)) throw new UsageError(`--model must be one of ${LANDMARK_CLI_MODELS().join(', ')}, got '${v.model}'`);
+  checkLandmarkModelOptions(v.model, v.weights, !v['no-flip']);
   if (!NME_NORMALIZERS.includes(v.normalizer)) throw new UsageError(`--normalizer must be one of ${NME_NORMALIZERS.join(', ')}, got '${v.normalizer}'`);
   let lowResolution = null;
   if (v['low-resolution'] !== undefined) {
@@ -77,7 +78,8 @@ export function parseEvalLandmarksArgs(argv) {
   };
 }
 
-async function openDataset(spec) {
+/** The dataset a --w300/--dlib-xml option names, its label, and where its pixel coordinates start (300-W: 1). */
+export async function openDataset(spec) {
   if (spec.kind === 'w300') {
     const ds = await W300.open({ root: spec.root, subset: spec.subset });
     // .pts files count pixels from 1; the detectors' points count from 0.
@@ -112,7 +114,7 @@ export function shrinkFace(image, box, size) {
 export async function evalLandmarks(opts, { onFace } = {}) {
   const t0 = Date.now();
   const { data, name, origin } = await openDataset(opts.dataset);
-  const detector = await loadLandmarkDetector(opts.model, opts.weights !== undefined ? { weights: opts.weights } : {});
+  const detector = await openLandmarkDetector(opts.model, opts.weights);
   const errors = [];
   try {
     for (let i = 0; i < data.length && errors.length < opts.limit; i++) {
@@ -140,7 +142,7 @@ export async function evalLandmarks(opts, { onFace } = {}) {
       }
     }
   } finally {
-    detector.network.dispose();
+    detector.dispose();
   }
   if (errors.length === 0) throw new Error(`eval-landmarks: ${name} has no face with 68 annotated points`);
   const s = summarizeErrors(errors, [0.07, 0.08]);

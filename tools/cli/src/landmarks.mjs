@@ -1,11 +1,12 @@
 // `lrface landmarks <image> --box x,y,w,h [--model lr68] [--weights FILE] [--out overlay.png] [--json]`:
 // 68 landmarks on one face of an image, in image coordinates; optionally drawn on the image.
 import { decodeImage, writeImage } from '@lrface/datasets';
-import { landmarkModels, loadLandmarkDetector } from '@lrface/landmarks';
+import { landmarkModels, loadLandmarkDetector, loadLgcnDetector } from '@lrface/landmarks';
 
-export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
+export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68|lgcn] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
   --box x,y,w,h   the face box in image pixels (default: the whole image)
-  --model NAME    lr68 (faces of 20-40 px, default) or hr68 (large faces)
+  --model NAME    lr68 (faces of 20-40 px, default), hr68 (large faces) or lgcn (weights from
+                  lrface train landmarks, with its shape model; needs --weights)
   --weights FILE  a custom weights file for the model's architecture
   --no-flip       skip the mirrored second pass (half the compute, less steady points)
   --out FILE      write the image with the points drawn as small dots (.png or .jpg, by its extension)
@@ -34,7 +35,7 @@ export function parseLandmarksArgs(argv) {
     if (a === '--box') opts.box = parseBoxOption('box', value());
     else if (a === '--model') {
       opts.model = value();
-      if (!landmarkModels().includes(opts.model)) throw new UsageError(`--model must be one of ${landmarkModels().join(', ')}, got '${opts.model}'`);
+      if (!LANDMARK_CLI_MODELS().includes(opts.model)) throw new UsageError(`--model must be one of ${LANDMARK_CLI_MODELS().join(', ')}, got '${opts.model}'`);
     } else if (a === '--weights') opts.weights = value();
     else if (a === '--out') {
       opts.out = value();
@@ -47,10 +48,31 @@ export function parseLandmarksArgs(argv) {
     else throw new UsageError(`unexpected argument '${a}' (one image at a time)`);
   }
   if (opts.image === undefined) throw new UsageError('missing <image>');
+  checkLandmarkModelOptions(opts.model, opts.weights, opts.flip);
   return opts;
 }
 
 export class UsageError extends Error {}
+
+/** The models the landmark commands take: the shipped ones, and LGCN from a weights file. */
+export const LANDMARK_CLI_MODELS = () => [...landmarkModels(), 'lgcn'];
+
+/** LGCN has no shipped weights and no mirrored pass. */
+export function checkLandmarkModelOptions(model, weights, flip) {
+  if (model !== 'lgcn') return;
+  if (weights === undefined) throw new UsageError('--model lgcn needs --weights FILE (from lrface train landmarks)');
+  if (!flip) throw new UsageError('--no-flip does not apply to lgcn (it has no mirrored pass)');
+}
+
+/** A landmark detector of either kind behind one detect(image, { box, flip }) and dispose(). */
+export async function openLandmarkDetector(model, weights) {
+  if (model === 'lgcn') {
+    const lgcn = await loadLgcnDetector(weights);
+    return { detect: (image, { box }) => lgcn.detect(image, box ? { box } : {}), dispose: () => lgcn.network.dispose() };
+  }
+  const detector = await loadLandmarkDetector(model, weights !== undefined ? { weights } : {});
+  return { detect: (image, options) => detector.detect(image, options), dispose: () => detector.network.dispose() };
+}
 
 /**
  * A command's argument handling: --help/-h prints `usage` (exit 0); a UsageError from `parse`
@@ -107,9 +129,10 @@ export function drawDots(img, points, radius) {
 export async function runLandmarks(argv) {
   const { opts, exit } = parseCommand('landmarks', argv, parseLandmarksArgs, landmarksUsage);
   if (!opts) return exit;
-  const detector = await loadLandmarkDetector(opts.model, opts.weights ? { weights: opts.weights } : {});
+  const detector = await openLandmarkDetector(opts.model, opts.weights);
   const image = await decodeImage(opts.image, { orientation: 'exif' });
-  const result = await detector.detect(image, { ...(opts.box ? { box: opts.box } : {}), flip: opts.flip });
+  const result = await detector.detect(image, { box: opts.box, flip: opts.flip });
+  detector.dispose();
   const round = (v) => Math.round(v * 100) / 100;
   if (opts.out) {
     // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.

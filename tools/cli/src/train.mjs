@@ -6,7 +6,9 @@ import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeImage } from '@lrface/datasets';
+import { Rng, W300_SUBSETS, cropAffine, decodeImage, transformPoints, warpAffine } from '@lrface/datasets';
+import { LgcnTrainer, PcaShapeModel, saveLgcnWeights } from '@lrface/landmarks';
+import { openDataset } from './eval-landmarks.mjs';
 import { RECOGNITION_ARCHS, RecognitionTrainer, createRecognitionNetwork, identityBatches, saveRecognitionWeights } from '@lrface/recognition';
 import { MODEL_REGISTRY, listModels, loadHrImages, loadSuperResolver, saveSrWeights, trainSuperResolution } from '@lrface/sr';
 import { devices } from '@lrface/cuda-core';
@@ -68,7 +70,33 @@ export const trainRecognitionUsage = `usage: lrface train recognition --arch NAM
                       {"arch","identities","images","steps","seconds","first_loss","last_loss","train_accuracy","weights","resumed"}
   -h, --help          this text`;
 
-export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}`;
+export const trainLandmarksUsage = `usage: lrface train landmarks --arch lgcn (--w300 DIR [--subset NAME] | --dlib-xml FILE) --steps N --out FILE.safetensors [options]
+  trains LGCN (local-global context network) on annotated faces and fits its PCA shape model to
+  their points; the weights file holds both (lrface landmarks --model lgcn --weights FILE)
+  --arch lgcn         the architecture
+  --w300 DIR          a 300-W root (images and .pts files); --subset ${W300_SUBSETS.join(', ')} (default train)
+  --dlib-xml FILE     a dlib imglab XML with 68 parts per box
+  --steps N           optimisation steps in all (a resumed run continues up to N)
+  --out FILE          the weights to write (.safetensors) when training ends
+  --config JSON       the network's config, e.g. '{"inputSize":64,"localLayers":6,"localWidth":32,"globalWidth":32}'
+  --batch-size B      faces per step (default 8)
+  --optimizer NAME    sgd (default, momentum 0.9) or adam
+  --lr LR             learning rate (default 1e-5 for sgd, 1e-4 for adam)
+  --sigma S           ground-truth Gaussian sigma in input pixels (default 2)
+  --components K      PCA components of the shape model (default 12, at most the faces - 1)
+  --margin M          context around the face box, as a fraction of its side (default 0.2)
+  --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
+                      an existing one is resumed
+  --checkpoint-every K
+  --minutes M         stop after M minutes (the weights are still written)
+  --log FILE          append every step as JSON lines
+  --device ID         cpu (default) or a CUDA device from \`lrface devices\`
+  --seed S            sampling and augmentation seed (default 1)
+  --json              print one JSON line at the end:
+                      {"arch","faces","steps","seconds","first_loss","last_loss","components","weights","resumed"}
+  -h, --help          this text`;
+
+export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}\n\n${trainLandmarksUsage}`;
 
 function positiveNumber(name, text, { integer = false } = {}) {
   const n = Number(text);
@@ -182,17 +210,10 @@ export function parseTrainRecognitionArgs(argv) {
   const archs = RECOGNITION_ARCHS.filter((a) => a !== 'resnet29');
   if (!v.arch) throw new UsageError('missing --arch NAME');
   if (!archs.includes(v.arch)) throw new UsageError(`--arch must be one of ${archs.join(', ')}, got '${v.arch}'`);
-  const opts = { ...checkCommon(v, 'recognition'), arch: v.arch, config: {}, trainer: {} };
+  const opts = { ...checkCommon(v, 'recognition'), arch: v.arch, trainer: {} };
   deviceOption(opts.device, devices());
-  if (v.config !== undefined) {
-    try {
-      opts.config = JSON.parse(v.config);
-    } catch (err) {
-      throw new UsageError(`--config must be a JSON object, got '${v.config}' (${err.message})`);
-    }
-    if (opts.config === null || typeof opts.config !== 'object' || Array.isArray(opts.config)) throw new UsageError(`--config must be a JSON object, got '${v.config}'`);
-    if ('numClasses' in opts.config) throw new UsageError('--config: numClasses is the number of identity folders; leave it out');
-  }
+  opts.config = jsonObjectOption('config', v.config);
+  if ('numClasses' in opts.config) throw new UsageError('--config: numClasses is the number of identity folders; leave it out');
   opts.batchSize = v['batch-size'] === undefined ? 32 : positiveNumber('batch-size', v['batch-size'], { integer: true });
   if (v.optimizer !== undefined) opts.trainer.optimizer = v.optimizer;
   if (v.lr !== undefined) opts.trainer.lr = positiveNumber('lr', v.lr);
@@ -259,6 +280,126 @@ export async function trainSr(opts, { onLog } = {}) {
     };
   } finally {
     sr.dispose();
+  }
+}
+
+/** Parses `lrface train landmarks`' arguments; throws a UsageError on anything unexpected. */
+export function parseTrainLandmarksArgs(argv) {
+  const v = parseTaskArgs(argv, {
+    arch: { type: 'string' },
+    w300: { type: 'string' },
+    subset: { type: 'string' },
+    'dlib-xml': { type: 'string' },
+    config: { type: 'string' },
+    sigma: { type: 'string' },
+    components: { type: 'string' },
+    margin: { type: 'string' },
+  });
+  if (!v.arch) throw new UsageError('missing --arch lgcn');
+  if (v.arch !== 'lgcn') throw new UsageError(`--arch must be lgcn, got '${v.arch}'`);
+  if ((v.w300 === undefined) === (v['dlib-xml'] === undefined)) throw new UsageError('give --w300 DIR or --dlib-xml FILE (one of them)');
+  if (v.subset !== undefined && v.w300 === undefined) throw new UsageError('--subset goes with --w300');
+  const subset = v.subset ?? 'train';
+  if (!W300_SUBSETS.includes(subset)) throw new UsageError(`--subset must be one of ${W300_SUBSETS.join(', ')}, got '${subset}'`);
+  // The data comes from --w300/--dlib-xml; --images is sr's and recognition's.
+  const opts = { ...checkCommon({ ...v, images: v.w300 ?? v['dlib-xml'] }, 'landmarks'), arch: v.arch, config: jsonObjectOption('config', v.config) };
+  opts.dataset = v.w300 !== undefined ? { kind: 'w300', root: v.w300, subset } : { kind: 'dlib-xml', file: v['dlib-xml'] };
+  deviceOption(opts.device, devices());
+  opts.batchSize = v['batch-size'] === undefined ? 8 : positiveNumber('batch-size', v['batch-size'], { integer: true });
+  opts.optimizer = { ...(v.optimizer !== undefined ? { kind: v.optimizer } : {}), ...(v.lr !== undefined ? { lr: positiveNumber('lr', v.lr) } : {}) };
+  opts.sigma = v.sigma === undefined ? 2 : positiveNumber('sigma', v.sigma);
+  opts.components = v.components === undefined ? 12 : positiveNumber('components', v.components, { integer: true });
+  opts.margin = v.margin === undefined ? 0.2 : Number(v.margin);
+  if (!(opts.margin >= 0 && opts.margin < 2)) throw new UsageError(`--margin must be a number in [0, 2), got '${v.margin}'`);
+  return opts;
+}
+
+/** A --config JSON object (an empty one when not given). */
+function jsonObjectOption(name, text) {
+  if (text === undefined) return {};
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--${name} must be a JSON object, got '${text}' (${err.message})`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--${name} must be a JSON object, got '${text}'`);
+  return value;
+}
+
+/** Side of the face crops training draws its augmented inputs from. */
+const LANDMARK_CROP = 128;
+
+/**
+ * The annotated faces of a dataset as crops of LANDMARK_CROP pixels (the face box squared and
+ * widened by `margin`, as the detector crops it) with their 68 points in crop pixels.
+ */
+async function labelledCrops(spec, margin) {
+  const { data, name, origin } = await openDataset(spec);
+  const faces = [];
+  for (let i = 0; i < data.length; i++) {
+    const sample = data.get(i);
+    const usable = sample.boxes.map((_, f) => f).filter((f) => sample.landmarks[f]?.length === 136);
+    if (usable.length === 0) continue;
+    const image = await sample.image.decode();
+    for (const f of usable) {
+      const box = { ...sample.boxes[f], x: sample.boxes[f].x - origin, y: sample.boxes[f].y - origin };
+      const affine = cropAffine(box, [LANDMARK_CROP, LANDMARK_CROP], margin);
+      faces.push({
+        id: `${sample.image.name}#${f}`,
+        image: warpAffine(image, affine, LANDMARK_CROP, LANDMARK_CROP, { fill: 'replicate', antialias: true }),
+        landmarks: transformPoints(sample.landmarks[f].map((v) => v - origin), affine),
+      });
+    }
+  }
+  if (faces.length < 2) throw new Error(`train landmarks: ${name} has ${faces.length} face(s) with 68 annotated points; at least 2 are needed`);
+  return faces;
+}
+
+/** Trains LGCN, fits its shape model and writes both; returns the summary the --json line prints. */
+export async function trainLandmarks(opts, { onLog } = {}) {
+  const t0 = Date.now();
+  const faces = await labelledCrops(opts.dataset, opts.margin);
+  for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
+  const trainer = new LgcnTrainer({ network: opts.config, optimizer: opts.optimizer, heatmapSigma: opts.sigma }, opts.log !== undefined ? { log: opts.log } : {});
+  try {
+    trainer.network.to(opts.device);
+    const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
+    if (resumed) trainer.load(opts.checkpoint);
+    const rng = new Rng(opts.seed);
+    const results = [];
+    const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
+    while (trainer.step < opts.steps && !outOfTime()) {
+      const batch = trainer.batch(faces, rng, opts.batchSize);
+      const images = batch.images.to(opts.device);
+      const r = trainer.trainStep(images, batch.landmarks);
+      if (images !== batch.images) images.dispose();
+      batch.images.dispose();
+      results.push(r);
+      onLog?.({ ...r, seconds: (Date.now() - t0) / 1000 });
+      if (opts.checkpoint !== undefined && trainer.step % opts.checkpointEvery === 0) trainer.save(opts.checkpoint);
+      await new Promise((r) => setImmediate(r));
+    }
+    if (opts.checkpoint !== undefined) trainer.save(opts.checkpoint);
+    // The shape model is fitted to the training points in the network's input frame.
+    const S = trainer.network.config.inputSize;
+    const shapes = faces.map((f) => Float64Array.from(f.landmarks, (v) => (v + 0.5) * (S / LANDMARK_CROP) - 0.5));
+    const components = Math.min(opts.components, shapes.length - 1);
+    const shapeModel = PcaShapeModel.fit(shapes, { components, imageSize: S });
+    saveLgcnWeights(opts.out, trainer.network, { shapeModel, margin: opts.margin, metadata: { note: `LGCN trained by lrface train landmarks for ${trainer.step} steps on ${faces.length} faces` } });
+    return {
+      arch: opts.arch,
+      faces: faces.length,
+      steps: trainer.step,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+      first_loss: results[0]?.loss ?? null,
+      last_loss: results.at(-1)?.loss ?? null,
+      components,
+      weights: opts.out,
+      resumed,
+    };
+  } finally {
+    trainer.network.dispose();
   }
 }
 
@@ -339,7 +480,7 @@ export async function trainRecognition(opts, { onLog } = {}) {
 export async function runTrain(argv) {
   const [task, ...rest] = argv;
   if (task === undefined) {
-    console.error(`lrface train: missing the task (sr or recognition)\n\n${trainUsage}`);
+    console.error(`lrface train: missing the task (sr, recognition or landmarks)\n\n${trainUsage}`);
     return 2;
   }
   if (task === '--help' || task === '-h' || task === 'help') {
@@ -347,8 +488,9 @@ export async function runTrain(argv) {
     return 0;
   }
   if (task === 'recognition') return runTrainRecognition(rest);
+  if (task === 'landmarks') return runTrainLandmarks(rest);
   if (task !== 'sr') {
-    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition)\n\n${trainUsage}`);
+    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition, landmarks)\n\n${trainUsage}`);
     return 2;
   }
   const { opts, exit } = parseCommand('train sr', rest, parseTrainSrArgs, trainSrUsage);
@@ -381,6 +523,22 @@ async function runTrainRecognition(argv) {
   else {
     console.log(`${summary.arch}: ${summary.steps} steps on ${summary.images} images of ${summary.identities} identities in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}, training accuracy ${(100 * (summary.train_accuracy ?? 0)).toFixed(0)} %`);
     console.log(`weights written to ${summary.weights}; use them with: lrface verify a.jpg b.jpg --weights ${summary.weights}`);
+  }
+  return 0;
+}
+
+async function runTrainLandmarks(argv) {
+  const { opts, exit } = parseCommand('train landmarks', argv, parseTrainLandmarksArgs, trainLandmarksUsage);
+  if (!opts) return exit;
+  const summary = await trainLandmarks(opts, {
+    onLog: (e) => {
+      if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps) process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.seconds.toFixed(1)} s\n`);
+    },
+  });
+  if (opts.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`${summary.arch}: ${summary.steps} steps on ${summary.faces} faces in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}; shape model of ${summary.components} components`);
+    console.log(`weights written to ${summary.weights}; use them with: lrface landmarks image.jpg --box x,y,w,h --model lgcn --weights ${summary.weights}`);
   }
   return 0;
 }

@@ -203,3 +203,70 @@ describe.skipIf(!haveSharedData('misc-faces') || !haveSharedData('lfw'))('lrface
     expect(existsSync(join(tmp, 'r.safetensors'))).toBe(false);
   });
 });
+
+describe.skipIf(!haveSharedData('dlib-faces'))('lrface train landmarks (LGCN)', () => {
+  const xml = (name: string) => `${sharedDataDir}dlib-faces/${name}_with_face_landmarks.xml`;
+  const small = ['--arch', 'lgcn', '--config', '{"inputSize":48,"localLayers":4,"localWidth":16,"globalWidth":16}', '--optimizer', 'adam', '--lr', '1e-3', '--batch-size', '4'];
+  const out = join(tmp, 'lgcn.safetensors');
+  const checkpoint = join(tmp, 'lgcn.ckpt.safetensors');
+
+  it('trains on real annotated faces (the loss falls), fits the shape model, and its weights run in landmarks and eval-landmarks', () => {
+    const log = join(tmp, 'lgcn.jsonl');
+    const r = run('train', 'landmarks', ...small, '--dlib-xml', xml('training'), '--steps', '40', '--out', out, '--checkpoint', checkpoint, '--log', log, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim());
+    expect(Object.keys(summary)).toEqual(['arch', 'faces', 'steps', 'seconds', 'first_loss', 'last_loss', 'components', 'weights', 'resumed']);
+    expect(summary).toMatchObject({ arch: 'lgcn', faces: 18, steps: 40, components: 12, resumed: false });
+    const losses = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).loss);
+    expect(losses).toHaveLength(40);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    console.log(`train landmarks lgcn, 40 steps: loss ${mean(losses.slice(0, 5)).toFixed(3)} -> ${mean(losses.slice(-5)).toFixed(3)} (means of 5 steps)`);
+    expect(mean(losses.slice(-5))).toBeLessThan(0.95 * mean(losses.slice(0, 5)));
+
+    const one = run('landmarks', `${sharedDataDir}dlib-faces/2008_002470.jpg`, '--box', '100,60,80,80', '--model', 'lgcn', '--weights', out, '--json');
+    expect(one.status, one.stderr).toBe(0);
+    const { points } = JSON.parse(one.stdout);
+    expect(points).toHaveLength(68);
+    // The shape model keeps every point on a face shape around the box.
+    expect(points.every(([x, y]: number[]) => x > 70 && x < 210 && y > 30 && y < 170)).toBe(true);
+    const ev = run('eval-landmarks', '--dlib-xml', xml('testing'), '--model', 'lgcn', '--weights', out, '--json');
+    expect(ev.status, ev.stderr).toBe(0);
+    const figures = JSON.parse(ev.stdout);
+    expect(figures.faces).toBeGreaterThan(10);
+    expect(figures.nme).toBeLessThan(0.35);
+  });
+
+  it('resumes from its checkpoint', () => {
+    const r = run('train', 'landmarks', ...small, '--dlib-xml', xml('training'), '--steps', '45', '--out', out, '--checkpoint', checkpoint, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ steps: 45, resumed: true });
+  });
+
+  it('refuses bad arguments (exit 2) and a bad network config (exit 1, naming the key)', () => {
+    const usage = (args: string[], message: RegExp, command = 'landmarks') => {
+      const r = run('train', command, ...args);
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    };
+    const base = ['--steps', '5', '--out', join(tmp, 'l.safetensors')];
+    usage(['--dlib-xml', xml('training'), ...base], /missing --arch lgcn/);
+    usage(['--arch', 'hrnet', '--dlib-xml', xml('training'), ...base], /--arch must be lgcn, got 'hrnet'/);
+    usage(['--arch', 'lgcn', ...base], /give --w300 DIR or --dlib-xml FILE/);
+    usage(['--arch', 'lgcn', '--dlib-xml', xml('training'), '--subset', 'train', ...base], /--subset goes with --w300/);
+    usage(['--arch', 'lgcn', '--dlib-xml', xml('training'), '--margin', '3', ...base], /--margin must be a number in \[0, 2\)/);
+    usage(['--arch', 'lgcn', '--dlib-xml', xml('training'), '--config', '[]', ...base], /--config must be a JSON object/);
+    const landmarksUsage = run('landmarks', `${sharedDataDir}dlib-faces/2008_002470.jpg`, '--model', 'lgcn');
+    expect(landmarksUsage.status).toBe(2);
+    expect(landmarksUsage.stderr).toMatch(/--model lgcn needs --weights FILE/);
+    const flip = run('eval-landmarks', '--dlib-xml', xml('testing'), '--model', 'lgcn', '--weights', out, '--no-flip');
+    expect(flip.status).toBe(2);
+    expect(flip.stderr).toMatch(/--no-flip does not apply to lgcn/);
+    const config = run('train', 'landmarks', '--arch', 'lgcn', '--dlib-xml', xml('training'), '--config', '{"width":8}', ...base);
+    expect(config.status).toBe(1);
+    expect(config.stderr).toMatch(/'config'.*key 'width'/);
+    const noPoints = run('train', 'landmarks', '--arch', 'lgcn', '--dlib-xml', `${sharedDataDir}dlib-faces/training.xml`, ...base);
+    expect(noPoints.status).toBe(1);
+    expect(noPoints.stderr).toMatch(/training\.xml' has 0 parts per face/);
+    expect(existsSync(join(tmp, 'l.safetensors'))).toBe(false);
+  });
+});
