@@ -36,6 +36,8 @@ ${srUsage}
                     trains a recogniser (softmax + center loss) on identity sub-folders; \`lrface verify --weights\` loads it
   train landmarks --arch lgcn (--w300 DIR | --dlib-xml FILE) --steps N --out FILE.safetensors [--config JSON] [--json]
                     trains LGCN and fits its PCA shape model; \`lrface landmarks --model lgcn --weights\` loads it
+  train dic (--w300 DIR | --dlib-xml FILE) --steps N --out FILE.safetensors [--config JSON] [--json]
+                    trains DIC (x8 face SR with landmark estimation); \`lrface sr --model dic --weights\` runs it
   help              this text`;
 
 async function main(argv) {

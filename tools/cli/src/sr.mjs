@@ -3,7 +3,9 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { MODEL_REGISTRY, evaluateImages, listModels, loadHrImages, loadSuperResolver } from '@lrface/sr';
+import { writeFileSync } from 'node:fs';
+import { decodeImage, writeImage } from '@lrface/datasets';
+import { MODEL_REGISTRY, evaluateImages, listModels, loadDicWeights, loadHrImages, loadSuperResolver, superResolveFace } from '@lrface/sr';
 
 /** The lines of the main `lrface help` for these two commands. */
 export const srUsage = `  sr <inputs...> [--model face-x4] [--scale 4] [--out DIR] [--weights FILE]
@@ -15,7 +17,8 @@ export const srUsage = `  sr <inputs...> [--model face-x4] [--scale 4] [--out DI
 /** `lrface sr --help`. */
 export const srHelp = `usage: lrface sr <inputs...> [--model NAME] [--scale S] [--out DIR] [--weights FILE]
   super-resolves image files, writing DIR/<name>_x<S>.png for each input
-  --model NAME    ${listModels().join(', ')} (default face-x4)
+  --model NAME    ${listModels().join(', ')} (default face-x4), or dic (weights from lrface train dic:
+                  whole LR face crops, x8, with 68 landmarks written to DIR/<name>_x8.json)
   --scale S       integer factor (default: the model's first scale)
   --out DIR       output folder (default: the current folder); inputs with the same file name
                   (a/face.png, b/face.png) need separate runs or separate --out folders
@@ -120,6 +123,7 @@ export async function runSr(argv) {
       return 0;
     }
     if (positionals.length === 0) throw new UsageError('no input images');
+    if (values.model === 'dic') return runDicSr(positionals, values);
     checkModel(values.model);
     const given = values.scale === undefined ? undefined : intOption('scale', values.scale);
     // The outputs are checked before the model loads wherever the scale is known by then (a
@@ -145,6 +149,44 @@ export async function runSr(argv) {
       sr.dispose();
     }
   });
+}
+
+/**
+ * `lrface sr --model dic --weights FILE`: each input is a whole LR face crop (sides multiples of
+ * the network's size multiple: 16x16 as trained by default), super-resolved x8 with its 68
+ * landmarks, written to <name>_x8.png and <name>_x8.json ({"landmarks":[[x,y],...]} in output pixels).
+ */
+async function runDicSr(inputs, values) {
+  if (values.weights === undefined) throw new UsageError('--model dic needs --weights FILE (from lrface train dic)');
+  const net = loadDicWeights(values.weights);
+  try {
+    const scale = net.config.scale;
+    if (values.scale !== undefined && intOption('scale', values.scale) !== scale) throw new UsageError(`'--scale' must be ${scale} for this DIC (it upscales x${scale} only), got ${values.scale}`);
+    const targets = srTargets(inputs, values.out, scale);
+    const images = [];
+    for (const file of inputs) {
+      const image = await decodeImage(file, { orientation: 'exif' });
+      const m = net.sizeMultiple;
+      if (image.width % m !== 0 || image.height % m !== 0)
+        throw new UsageError(`'${file}' is ${image.width}x${image.height}: DIC takes whole face crops whose sides are multiples of ${m} (${net.config.scale === 8 ? '16x16 as trained' : 'as trained'})`);
+      images.push(image);
+    }
+    await mkdir(values.out, { recursive: true });
+    const tick = progress(inputs.length, `sr dic x${scale}`);
+    tick(0);
+    for (const [i, file] of inputs.entries()) {
+      // decodeImage gives RGB, grey files included.
+      const { image, landmarks } = superResolveFace(net, images[i]);
+      await writeImage(targets[i], image);
+      const points = Array.from({ length: landmarks.length / 2 }, (_, k) => [Math.round(landmarks[2 * k] * 100) / 100, Math.round(landmarks[2 * k + 1] * 100) / 100]);
+      writeFileSync(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n');
+      tick(i + 1, basename(file));
+    }
+    for (const f of targets) console.log(f);
+    return 0;
+  } finally {
+    net.dispose();
+  }
 }
 
 /** The eval-sr figures as an object (the --json line). */

@@ -10,7 +10,7 @@ import { Rng, W300_SUBSETS, cropAffine, decodeImage, transformPoints, warpAffine
 import { LgcnTrainer, PcaShapeModel, saveLgcnWeights } from '@lrface/landmarks';
 import { openDataset } from './eval-landmarks.mjs';
 import { RECOGNITION_ARCHS, RecognitionTrainer, createRecognitionNetwork, identityBatches, saveRecognitionWeights } from '@lrface/recognition';
-import { MODEL_REGISTRY, listModels, loadHrImages, loadSuperResolver, saveSrWeights, trainSuperResolution } from '@lrface/sr';
+import { Dic, DicTrainer, MODEL_REGISTRY, dicBatch, disposeDicBatch, evaluateDic, listModels, loadHrImages, loadSuperResolver, sampleDicFaces, saveDicWeights, saveSrWeights, trainSuperResolution } from '@lrface/sr';
 import { devices } from '@lrface/cuda-core';
 import { UsageError, deviceOption, parseCommand } from './landmarks.mjs';
 
@@ -96,7 +96,33 @@ export const trainLandmarksUsage = `usage: lrface train landmarks --arch lgcn (-
                       {"arch","faces","steps","seconds","first_loss","last_loss","components","weights","resumed"}
   -h, --help          this text`;
 
-export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}\n\n${trainLandmarksUsage}`;
+export const trainDicUsage = `usage: lrface train dic (--w300 DIR [--subset NAME] | --dlib-xml FILE) --steps N --out FILE.safetensors [options]
+  trains DIC (face super-resolution x8 collaborating with landmark estimation) on annotated faces:
+  HR crops of the face boxes (--hr-size, default 128) with their 68 points; LR = bicubic 1/8 of them
+  --w300 DIR          a 300-W root; --subset ${W300_SUBSETS.join(', ')} (default train)
+  --dlib-xml FILE     a dlib imglab XML with 68 parts per box
+  --steps N           optimisation steps in all (a resumed run continues up to N)
+  --out FILE          the weights to write (.safetensors) when training ends
+  --config JSON       the network's config, e.g. '{"numFeatures":16,"numGroups":2,"numSteps":2}'
+  --hr-size P         side of the HR face crops (default 128: 16x16 LR faces)
+  --batch-size B      faces per step (default 8)
+  --lr LR             Adam learning rate (default 1e-4)
+  --release-hg-step K step from which the landmark hourglass trains (default 2000)
+  --margin M          context around the face box, as a fraction of its side (default 0.2)
+  --no-flip           no mirrored faces (default: half the faces mirrored, points re-indexed)
+  --eval-every K      PSNR (Y, border 8) and landmark NME on the training faces every K steps
+  --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
+                      an existing one is resumed
+  --checkpoint-every K
+  --minutes M         stop after M minutes (the weights are still written)
+  --log FILE          append every step as JSON lines
+  --device ID         cpu (default) or a CUDA device from \`lrface devices\`
+  --seed S            sampling seed (default 1)
+  --json              print one JSON line at the end:
+                      {"arch","faces","steps","seconds","first_loss","last_loss","psnr","nme","weights","resumed"}
+  -h, --help          this text`;
+
+export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}\n\n${trainLandmarksUsage}\n\n${trainDicUsage}`;
 
 function positiveNumber(name, text, { integer = false } = {}) {
   const n = Number(text);
@@ -297,13 +323,9 @@ export function parseTrainLandmarksArgs(argv) {
   });
   if (!v.arch) throw new UsageError('missing --arch lgcn');
   if (v.arch !== 'lgcn') throw new UsageError(`--arch must be lgcn, got '${v.arch}'`);
-  if ((v.w300 === undefined) === (v['dlib-xml'] === undefined)) throw new UsageError('give --w300 DIR or --dlib-xml FILE (one of them)');
-  if (v.subset !== undefined && v.w300 === undefined) throw new UsageError('--subset goes with --w300');
-  const subset = v.subset ?? 'train';
-  if (!W300_SUBSETS.includes(subset)) throw new UsageError(`--subset must be one of ${W300_SUBSETS.join(', ')}, got '${subset}'`);
+  const dataset = annotatedDataset(v);
   // The data comes from --w300/--dlib-xml; --images is sr's and recognition's.
-  const opts = { ...checkCommon({ ...v, images: v.w300 ?? v['dlib-xml'] }, 'landmarks'), arch: v.arch, config: jsonObjectOption('config', v.config) };
-  opts.dataset = v.w300 !== undefined ? { kind: 'w300', root: v.w300, subset } : { kind: 'dlib-xml', file: v['dlib-xml'] };
+  const opts = { ...checkCommon({ ...v, images: v.w300 ?? v['dlib-xml'] }, 'landmarks'), arch: v.arch, dataset, config: jsonObjectOption('config', v.config) };
   deviceOption(opts.device, devices());
   opts.batchSize = v['batch-size'] === undefined ? 8 : positiveNumber('batch-size', v['batch-size'], { integer: true });
   opts.optimizer = { ...(v.optimizer !== undefined ? { kind: v.optimizer } : {}), ...(v.lr !== undefined ? { lr: positiveNumber('lr', v.lr) } : {}) };
@@ -327,14 +349,14 @@ function jsonObjectOption(name, text) {
   return value;
 }
 
-/** Side of the face crops training draws its augmented inputs from. */
+/** Side of the face crops LGCN's training draws its augmented inputs from. */
 const LANDMARK_CROP = 128;
 
 /**
- * The annotated faces of a dataset as crops of LANDMARK_CROP pixels (the face box squared and
- * widened by `margin`, as the detector crops it) with their 68 points in crop pixels.
+ * The annotated faces of a dataset as `size`-pixel crops (the face box squared and widened by
+ * `margin`, as the LGCN detector crops it) with their 68 points in crop pixels.
  */
-async function labelledCrops(spec, margin) {
+async function labelledCrops(spec, margin, size = LANDMARK_CROP) {
   const { data, name, origin } = await openDataset(spec);
   const faces = [];
   for (let i = 0; i < data.length; i++) {
@@ -344,15 +366,15 @@ async function labelledCrops(spec, margin) {
     const image = await sample.image.decode();
     for (const f of usable) {
       const box = { ...sample.boxes[f], x: sample.boxes[f].x - origin, y: sample.boxes[f].y - origin };
-      const affine = cropAffine(box, [LANDMARK_CROP, LANDMARK_CROP], margin);
+      const affine = cropAffine(box, [size, size], margin);
       faces.push({
         id: `${sample.image.name}#${f}`,
-        image: warpAffine(image, affine, LANDMARK_CROP, LANDMARK_CROP, { fill: 'replicate', antialias: true }),
+        image: warpAffine(image, affine, size, size, { fill: 'replicate', antialias: true }),
         landmarks: transformPoints(sample.landmarks[f].map((v) => v - origin), affine),
       });
     }
   }
-  if (faces.length < 2) throw new Error(`train landmarks: ${name} has ${faces.length} face(s) with 68 annotated points; at least 2 are needed`);
+  if (faces.length < 2) throw new Error(`train: ${name} has ${faces.length} face(s) with 68 annotated points; at least 2 are needed`);
   return faces;
 }
 
@@ -400,6 +422,106 @@ export async function trainLandmarks(opts, { onLog } = {}) {
     };
   } finally {
     trainer.network.dispose();
+  }
+}
+
+/** The --w300/--dlib-xml pair both landmark-annotated tasks take. */
+function annotatedDataset(v) {
+  if ((v.w300 === undefined) === (v['dlib-xml'] === undefined)) throw new UsageError('give --w300 DIR or --dlib-xml FILE (one of them)');
+  if (v.subset !== undefined && v.w300 === undefined) throw new UsageError('--subset goes with --w300');
+  const subset = v.subset ?? 'train';
+  if (!W300_SUBSETS.includes(subset)) throw new UsageError(`--subset must be one of ${W300_SUBSETS.join(', ')}, got '${subset}'`);
+  return v.w300 !== undefined ? { kind: 'w300', root: v.w300, subset } : { kind: 'dlib-xml', file: v['dlib-xml'] };
+}
+
+/** Parses `lrface train dic`'s arguments; throws a UsageError on anything unexpected. */
+export function parseTrainDicArgs(argv) {
+  const v = parseTaskArgs(argv, {
+    w300: { type: 'string' },
+    subset: { type: 'string' },
+    'dlib-xml': { type: 'string' },
+    config: { type: 'string' },
+    'hr-size': { type: 'string' },
+    'release-hg-step': { type: 'string' },
+    margin: { type: 'string' },
+    'no-flip': { type: 'boolean', default: false },
+    'eval-every': { type: 'string' },
+  });
+  const dataset = annotatedDataset(v);
+  if (v.optimizer !== undefined && v.optimizer !== 'adam') throw new UsageError(`--optimizer: DIC trains with adam, got '${v.optimizer}'`);
+  const opts = { ...checkCommon({ ...v, images: v.w300 ?? v['dlib-xml'] }, 'dic'), dataset, config: jsonObjectOption('config', v.config) };
+  deviceOption(opts.device, devices());
+  opts.hrSize = v['hr-size'] === undefined ? 128 : positiveNumber('hr-size', v['hr-size'], { integer: true });
+  opts.batchSize = v['batch-size'] === undefined ? 8 : positiveNumber('batch-size', v['batch-size'], { integer: true });
+  opts.trainer = {};
+  if (v.lr !== undefined) opts.trainer.lr = positiveNumber('lr', v.lr);
+  if (v['release-hg-step'] !== undefined) {
+    const k = Number(v['release-hg-step']);
+    if (!Number.isInteger(k) || k < 0) throw new UsageError(`--release-hg-step must be an integer >= 0, got '${v['release-hg-step']}'`);
+    opts.trainer.releaseHgStep = k;
+  }
+  opts.margin = v.margin === undefined ? 0.2 : Number(v.margin);
+  if (!(opts.margin >= 0 && opts.margin < 2)) throw new UsageError(`--margin must be a number in [0, 2), got '${v.margin}'`);
+  opts.flip = !v['no-flip'];
+  opts.evalEvery = v['eval-every'] === undefined ? 0 : positiveNumber('eval-every', v['eval-every'], { integer: true });
+  return opts;
+}
+
+/** Trains DIC and writes its weights; returns the summary the --json line prints. */
+export async function trainDic(opts, { onLog } = {}) {
+  const t0 = Date.now();
+  const net = new Dic(opts.config);
+  try {
+    const step = net.config.scale * net.sizeMultiple;
+    if (opts.hrSize % step !== 0) throw new UsageError(`--hr-size must be a multiple of ${step} for this network (scale ${net.config.scale}), got ${opts.hrSize}`);
+    const faces = await labelledCrops(opts.dataset, opts.margin, opts.hrSize);
+    net.to(opts.device);
+    const trainer = new DicTrainer(net, opts.trainer);
+    for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
+    const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
+    if (resumed) trainer.loadCheckpoint(opts.checkpoint);
+    const rng = new Rng(opts.seed);
+    const results = [];
+    let lastEval = null;
+    const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
+    const evaluate = () => {
+      const e = evaluateDic(net, faces);
+      lastEval = { psnr: e.psnr, nme: e.nme ?? null };
+      return lastEval;
+    };
+    while (trainer.step < opts.steps && !outOfTime()) {
+      const { faces: chosen, flips } = sampleDicFaces(faces, opts.batchSize, rng, opts.flip);
+      const batch = dicBatch(net, chosen, { flips });
+      let r;
+      try {
+        r = trainer.trainStep(batch);
+      } finally {
+        disposeDicBatch(batch);
+      }
+      results.push(r);
+      const entry = { step: trainer.step, ...r, seconds: (Date.now() - t0) / 1000 };
+      if (opts.evalEvery > 0 && trainer.step % opts.evalEvery === 0) entry.eval = evaluate();
+      if (opts.log !== undefined) appendFileSync(opts.log, JSON.stringify(entry) + '\n');
+      onLog?.(entry);
+      if (opts.checkpoint !== undefined && trainer.step % opts.checkpointEvery === 0) trainer.saveCheckpoint(opts.checkpoint);
+      await new Promise((r) => setImmediate(r));
+    }
+    if (opts.checkpoint !== undefined) trainer.saveCheckpoint(opts.checkpoint);
+    saveDicWeights(opts.out, net, { note: `DIC trained by lrface train dic for ${trainer.step} steps on ${faces.length} faces` });
+    return {
+      arch: 'dic',
+      faces: faces.length,
+      steps: trainer.step,
+      seconds: Math.round((Date.now() - t0) / 100) / 10,
+      first_loss: results[0]?.total ?? null,
+      last_loss: results.at(-1)?.total ?? null,
+      psnr: lastEval?.psnr ?? null,
+      nme: lastEval?.nme ?? null,
+      weights: opts.out,
+      resumed,
+    };
+  } finally {
+    net.dispose();
   }
 }
 
@@ -480,7 +602,7 @@ export async function trainRecognition(opts, { onLog } = {}) {
 export async function runTrain(argv) {
   const [task, ...rest] = argv;
   if (task === undefined) {
-    console.error(`lrface train: missing the task (sr, recognition or landmarks)\n\n${trainUsage}`);
+    console.error(`lrface train: missing the task (sr, recognition, landmarks or dic)\n\n${trainUsage}`);
     return 2;
   }
   if (task === '--help' || task === '-h' || task === 'help') {
@@ -489,8 +611,9 @@ export async function runTrain(argv) {
   }
   if (task === 'recognition') return runTrainRecognition(rest);
   if (task === 'landmarks') return runTrainLandmarks(rest);
+  if (task === 'dic') return runTrainDic(rest);
   if (task !== 'sr') {
-    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition, landmarks)\n\n${trainUsage}`);
+    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition, landmarks, dic)\n\n${trainUsage}`);
     return 2;
   }
   const { opts, exit } = parseCommand('train sr', rest, parseTrainSrArgs, trainSrUsage);
@@ -539,6 +662,31 @@ async function runTrainLandmarks(argv) {
   else {
     console.log(`${summary.arch}: ${summary.steps} steps on ${summary.faces} faces in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}; shape model of ${summary.components} components`);
     console.log(`weights written to ${summary.weights}; use them with: lrface landmarks image.jpg --box x,y,w,h --model lgcn --weights ${summary.weights}`);
+  }
+  return 0;
+}
+
+async function runTrainDic(argv) {
+  const { opts, exit } = parseCommand('train dic', argv, parseTrainDicArgs, trainDicUsage);
+  if (!opts) return exit;
+  let summary;
+  try {
+    summary = await trainDic(opts, {
+      onLog: (e) => {
+        if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps)
+          process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.total.toFixed(4)} (pixel ${e.pixel.toFixed(4)}, align ${e.align.toFixed(4)})${e.hourglassTrained ? '' : ' hourglass fixed'} ${e.seconds.toFixed(1)} s\n`);
+        if (e.eval) process.stderr.write(`step ${e.step}: PSNR ${e.eval.psnr.toFixed(2)} dB, NME ${e.eval.nme?.toFixed(4)}\n`);
+      },
+    });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`lrface train dic: ${err.message}\n\n${trainDicUsage}`);
+    return 2;
+  }
+  if (opts.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(`dic: ${summary.steps} steps on ${summary.faces} faces in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}`);
+    console.log(`weights written to ${summary.weights}; use them with: lrface sr face16.png --model dic --weights ${summary.weights}`);
   }
   return 0;
 }

@@ -270,3 +270,66 @@ describe.skipIf(!haveSharedData('dlib-faces'))('lrface train landmarks (LGCN)', 
     expect(existsSync(join(tmp, 'l.safetensors'))).toBe(false);
   });
 });
+
+/** A real face (facenet-pytorch's Paul Rudd crop) shrunk to size x size, MATLAB bicubic, as a PNG. */
+function shrunkFace(size: number): string {
+  const face = join(tmp, `face${size}.png`);
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+    import { decodeImage, writeImage, bicubicResize, imageToTensor, tensorToImage } from '@lrface/datasets';
+    import * as core from '@lrface/cuda-core';
+    const img = await decodeImage(${JSON.stringify(`${sharedDataDir}misc-faces/facenet-pytorch-aligned/paul_rudd.png`)});
+    await writeImage(${JSON.stringify(face)}, core.scope(() => tensorToImage(core.clamp(bicubicResize(imageToTensor(img), { size: [${size}, ${size}] }), 0, 1))));`], { encoding: 'utf8', cwd: fileURLToPath(new URL('..', import.meta.url)) });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return face;
+}
+
+describe.skipIf(!haveSharedData('dlib-faces', 'misc-faces'))('lrface train dic and lrface sr --model dic', () => {
+  const xml = `${sharedDataDir}dlib-faces/training_with_face_landmarks.xml`;
+  const small = ['--config', '{"numFeatures":8,"numGroups":2,"numSteps":2,"hgNumFeature":16,"hgDepth":2,"numFusionBlocks":1}', '--hr-size', '64', '--batch-size', '4', '--lr', '1e-3', '--release-hg-step', '0'];
+  const out = join(tmp, 'dic.safetensors');
+
+  it('trains on real annotated faces (the loss falls) and its weights super-resolve a tiny face x8 with landmarks', () => {
+    const log = join(tmp, 'dic.jsonl');
+    const r = run('train', 'dic', ...small, '--dlib-xml', xml, '--steps', '30', '--eval-every', '30', '--out', out, '--checkpoint', join(tmp, 'dic.ckpt.safetensors'), '--log', log, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout.trim());
+    expect(Object.keys(summary)).toEqual(['arch', 'faces', 'steps', 'seconds', 'first_loss', 'last_loss', 'psnr', 'nme', 'weights', 'resumed']);
+    expect(summary).toMatchObject({ arch: 'dic', faces: 18, steps: 30, resumed: false });
+    const losses = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l).total);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    console.log(`train dic, 30 steps: loss ${mean(losses.slice(0, 5)).toFixed(4)} -> ${mean(losses.slice(-5)).toFixed(4)} (means of 5 steps), PSNR ${summary.psnr.toFixed(2)} dB`);
+    expect(mean(losses.slice(-5))).toBeLessThan(0.9 * mean(losses.slice(0, 5)));
+    expect(summary.psnr).toBeGreaterThan(15);
+
+    // A real face at 8x8 (this network's LR side for 64 px HR crops) to 64x64.
+    const face = shrunkFace(8);
+    const srDir = join(tmp, 'dic-out');
+    const sr = run('sr', face, '--model', 'dic', '--weights', out, '--out', srDir);
+    expect(sr.status, sr.stderr).toBe(0);
+    expect(existsSync(join(srDir, 'face8_x8.png'))).toBe(true);
+    const { landmarks } = JSON.parse(readFileSync(join(srDir, 'face8_x8.json'), 'utf8'));
+    expect(landmarks).toHaveLength(68);
+    expect(landmarks.every(([x, y]: number[]) => x >= 0 && x < 64 && y >= 0 && y < 64)).toBe(true);
+  });
+
+  it('refuses bad arguments (exit 2) and weights of another model (exit 1, naming the file)', () => {
+    const usage = (command: string[], message: RegExp) => {
+      const r = run(...command);
+      expect(r.status, `${command.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    };
+    const base = ['--steps', '5', '--out', join(tmp, 'd.safetensors')];
+    usage(['train', 'dic', ...base], /give --w300 DIR or --dlib-xml FILE/);
+    usage(['train', 'dic', '--dlib-xml', xml, '--optimizer', 'sgd', ...base], /DIC trains with adam/);
+    usage(['train', 'dic', '--dlib-xml', xml, '--release-hg-step=-1', ...base], /--release-hg-step must be an integer >= 0/);
+    usage(['train', 'dic', '--dlib-xml', xml, '--hr-size', '100', ...base], /--hr-size must be a multiple of 64 for this network \(scale 8\), got 100/);
+    usage(['sr', `${sharedDataDir}set5/baby_GT.png`, '--model', 'dic'], /--model dic needs --weights FILE/);
+    usage(['sr', `${sharedDataDir}misc-faces/facenet-pytorch-aligned/paul_rudd.png`, '--model', 'dic', '--weights', out, '--scale', '4', '--out', tmp], /'--scale' must be 8 for this DIC/);
+    usage(['sr', shrunkFace(9), '--model', 'dic', '--weights', out, '--out', tmp], /face9\.png' is 9x9: DIC takes whole face crops whose sides are multiples of 2/);
+    // The public VDSR checkpoint is not a DIC weights file.
+    const wrong = run('sr', shrunkFace(8), '--model', 'dic', '--weights', `${sharedDataDir}weights/vdsr-pytorch/model_epoch_50.pth`, '--out', tmp);
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/model_epoch_50\.pth/);
+    expect(existsSync(join(tmp, 'd.safetensors'))).toBe(false);
+  });
+});
