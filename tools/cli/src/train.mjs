@@ -598,95 +598,90 @@ export async function trainRecognition(opts, { onLog } = {}) {
   }
 }
 
-/** lrface train <task> ... (sr or recognition). */
+/** Each task: its usage, argument parser, training, a progress line per log entry (or null) and the summary's lines. */
+const TASKS = {
+  sr: {
+    usage: () => trainSrUsage,
+    parse: parseTrainSrArgs,
+    train: trainSr,
+    progress: (e, opts) =>
+      e.eval
+        ? `step ${e.step}: PSNR ${e.eval.psnr.toFixed(2)} dB (bicubic ${e.eval.bicubicPsnr.toFixed(2)}), SSIM ${e.eval.ssim.toFixed(4)}`
+        : `step ${e.step}/${opts.steps} loss ${e.loss.toExponential(3)} lr ${e.lr.toExponential(2)} ${e.seconds.toFixed(1)} s`,
+    lines: (r) => [
+      `${r.model} (${r.arch}): ${r.steps} steps in ${r.seconds} s${r.resumed ? ' (resumed)' : ''}; loss ${r.first_loss?.toExponential(3)} -> ${r.last_loss?.toExponential(3)}`,
+      ...(r.eval ? [`eval x${r.eval.scale}: PSNR ${r.eval.psnr.toFixed(2)} dB / SSIM ${r.eval.ssim.toFixed(4)} (bicubic ${r.eval.bicubic_psnr.toFixed(2)} / ${r.eval.bicubic_ssim.toFixed(4)})`] : []),
+      `weights written to ${r.weights} (sha256 ${r.sha256}); use them with: lrface sr --model ${r.model} --weights ${r.weights} <images>`,
+    ],
+  },
+  recognition: {
+    usage: () => trainRecognitionUsage,
+    parse: parseTrainRecognitionArgs,
+    train: trainRecognition,
+    progress: (e, opts) => `step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} (softmax ${e.softmax.toFixed(4)}, center ${e.center.toFixed(4)}) accuracy ${(100 * e.accuracy).toFixed(0)} % ${e.seconds.toFixed(1)} s`,
+    lines: (r) => [
+      `${r.arch}: ${r.steps} steps on ${r.images} images of ${r.identities} identities in ${r.seconds} s${r.resumed ? ' (resumed)' : ''}; loss ${r.first_loss?.toFixed(4)} -> ${r.last_loss?.toFixed(4)}, training accuracy ${(100 * (r.train_accuracy ?? 0)).toFixed(0)} %`,
+      `weights written to ${r.weights}; use them with: lrface verify a.jpg b.jpg --weights ${r.weights}`,
+    ],
+  },
+  landmarks: {
+    usage: () => trainLandmarksUsage,
+    parse: parseTrainLandmarksArgs,
+    train: trainLandmarks,
+    progress: (e, opts) => `step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.seconds.toFixed(1)} s`,
+    lines: (r) => [
+      `${r.arch}: ${r.steps} steps on ${r.faces} faces in ${r.seconds} s${r.resumed ? ' (resumed)' : ''}; loss ${r.first_loss?.toFixed(4)} -> ${r.last_loss?.toFixed(4)}; shape model of ${r.components} components`,
+      `weights written to ${r.weights}; use them with: lrface landmarks image.jpg --box x,y,w,h --model lgcn --weights ${r.weights}`,
+    ],
+  },
+  dic: {
+    usage: () => trainDicUsage,
+    parse: parseTrainDicArgs,
+    train: trainDic,
+    progress: (e, opts) =>
+      `step ${e.step}/${opts.steps} loss ${e.total.toFixed(4)} (pixel ${e.pixel.toFixed(4)}, align ${e.align.toFixed(4)})${e.hourglassTrained ? '' : ' hourglass fixed'} ${e.seconds.toFixed(1)} s` +
+      (e.eval ? `; PSNR ${e.eval.psnr.toFixed(2)} dB, NME ${e.eval.nme?.toFixed(4)}` : ''),
+    lines: (r) => [
+      `dic: ${r.steps} steps on ${r.faces} faces in ${r.seconds} s${r.resumed ? ' (resumed)' : ''}; loss ${r.first_loss?.toFixed(4)} -> ${r.last_loss?.toFixed(4)}`,
+      `weights written to ${r.weights}; use them with: lrface sr face16.png --model dic --weights ${r.weights}`,
+    ],
+  },
+};
+
+/** lrface train <task> ... */
 export async function runTrain(argv) {
-  const [task, ...rest] = argv;
-  if (task === undefined) {
-    console.error(`lrface train: missing the task (sr, recognition, landmarks or dic)\n\n${trainUsage}`);
+  const [name, ...rest] = argv;
+  const names = Object.keys(TASKS).join(', ');
+  if (name === undefined) {
+    console.error(`lrface train: missing the task (${names})\n\n${trainUsage}`);
     return 2;
   }
-  if (task === '--help' || task === '-h' || task === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     console.log(trainUsage);
     return 0;
   }
-  if (task === 'recognition') return runTrainRecognition(rest);
-  if (task === 'landmarks') return runTrainLandmarks(rest);
-  if (task === 'dic') return runTrainDic(rest);
-  if (task !== 'sr') {
-    console.error(`lrface train: unknown task '${task}' (tasks: sr, recognition, landmarks, dic)\n\n${trainUsage}`);
+  const task = Object.hasOwn(TASKS, name) ? TASKS[name] : undefined;
+  if (!task) {
+    console.error(`lrface train: unknown task '${name}' (tasks: ${names})\n\n${trainUsage}`);
     return 2;
   }
-  const { opts, exit } = parseCommand('train sr', rest, parseTrainSrArgs, trainSrUsage);
-  if (!opts) return exit;
-  const summary = await trainSr(opts, {
-    onLog: (e) => {
-      if (e.eval) process.stderr.write(`step ${e.step}: PSNR ${e.eval.psnr.toFixed(2)} dB (bicubic ${e.eval.bicubicPsnr.toFixed(2)}), SSIM ${e.eval.ssim.toFixed(4)}\n`);
-      else if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps) process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.loss.toExponential(3)} lr ${e.lr.toExponential(2)} ${e.seconds.toFixed(1)} s\n`);
-    },
-  });
-  if (opts.json) console.log(JSON.stringify(summary));
-  else {
-    console.log(`${summary.model} (${summary.arch}): ${summary.steps} steps in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toExponential(3)} -> ${summary.last_loss?.toExponential(3)}`);
-    if (summary.eval) console.log(`eval x${summary.eval.scale}: PSNR ${summary.eval.psnr.toFixed(2)} dB / SSIM ${summary.eval.ssim.toFixed(4)} (bicubic ${summary.eval.bicubic_psnr.toFixed(2)} / ${summary.eval.bicubic_ssim.toFixed(4)})`);
-    console.log(`weights written to ${summary.weights} (sha256 ${summary.sha256}); use them with: lrface sr --model ${summary.model} --weights ${summary.weights} <images>`);
-  }
-  return 0;
-}
-
-async function runTrainRecognition(argv) {
-  const { opts, exit } = parseCommand('train recognition', argv, parseTrainRecognitionArgs, trainRecognitionUsage);
-  if (!opts) return exit;
-  const summary = await trainRecognition(opts, {
-    onLog: (e) => {
-      if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps)
-        process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} (softmax ${e.softmax.toFixed(4)}, center ${e.center.toFixed(4)}) accuracy ${(100 * e.accuracy).toFixed(0)} % ${e.seconds.toFixed(1)} s\n`);
-    },
-  });
-  if (opts.json) console.log(JSON.stringify(summary));
-  else {
-    console.log(`${summary.arch}: ${summary.steps} steps on ${summary.images} images of ${summary.identities} identities in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}, training accuracy ${(100 * (summary.train_accuracy ?? 0)).toFixed(0)} %`);
-    console.log(`weights written to ${summary.weights}; use them with: lrface verify a.jpg b.jpg --weights ${summary.weights}`);
-  }
-  return 0;
-}
-
-async function runTrainLandmarks(argv) {
-  const { opts, exit } = parseCommand('train landmarks', argv, parseTrainLandmarksArgs, trainLandmarksUsage);
-  if (!opts) return exit;
-  const summary = await trainLandmarks(opts, {
-    onLog: (e) => {
-      if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps) process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} ${e.seconds.toFixed(1)} s\n`);
-    },
-  });
-  if (opts.json) console.log(JSON.stringify(summary));
-  else {
-    console.log(`${summary.arch}: ${summary.steps} steps on ${summary.faces} faces in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}; shape model of ${summary.components} components`);
-    console.log(`weights written to ${summary.weights}; use them with: lrface landmarks image.jpg --box x,y,w,h --model lgcn --weights ${summary.weights}`);
-  }
-  return 0;
-}
-
-async function runTrainDic(argv) {
-  const { opts, exit } = parseCommand('train dic', argv, parseTrainDicArgs, trainDicUsage);
+  const { opts, exit } = parseCommand(`train ${name}`, rest, task.parse, task.usage());
   if (!opts) return exit;
   let summary;
   try {
-    summary = await trainDic(opts, {
+    summary = await task.train(opts, {
       onLog: (e) => {
-        if (e.step === 1 || e.step % 10 === 0 || e.step === opts.steps)
-          process.stderr.write(`step ${e.step}/${opts.steps} loss ${e.total.toFixed(4)} (pixel ${e.pixel.toFixed(4)}, align ${e.align.toFixed(4)})${e.hourglassTrained ? '' : ' hourglass fixed'} ${e.seconds.toFixed(1)} s\n`);
-        if (e.eval) process.stderr.write(`step ${e.step}: PSNR ${e.eval.psnr.toFixed(2)} dB, NME ${e.eval.nme?.toFixed(4)}\n`);
+        // Every 10th step (and the first and last), and every evaluation.
+        if (e.eval || e.step === 1 || e.step % 10 === 0 || e.step === opts.steps) process.stderr.write(task.progress(e, opts) + '\n');
       },
     });
   } catch (err) {
+    // A setting found wrong only once the data or network is known (e.g. DIC's --hr-size).
     if (!(err instanceof UsageError)) throw err;
-    console.error(`lrface train dic: ${err.message}\n\n${trainDicUsage}`);
+    console.error(`lrface train ${name}: ${err.message}\n\n${task.usage()}`);
     return 2;
   }
   if (opts.json) console.log(JSON.stringify(summary));
-  else {
-    console.log(`dic: ${summary.steps} steps on ${summary.faces} faces in ${summary.seconds} s${summary.resumed ? ' (resumed)' : ''}; loss ${summary.first_loss?.toFixed(4)} -> ${summary.last_loss?.toFixed(4)}`);
-    console.log(`weights written to ${summary.weights}; use them with: lrface sr face16.png --model dic --weights ${summary.weights}`);
-  }
+  else for (const line of task.lines(summary)) console.log(line);
   return 0;
 }

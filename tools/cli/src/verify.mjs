@@ -38,6 +38,11 @@ function checkLowResolutionOptions(v) {
   return { lowResolution, hallucinate: v.hallucinate };
 }
 
+/** "face-api on 16px faces super-resolved by face-x4": what a protocol's figures are of. */
+function protocolLabel({ model, lowResolution, hallucinate }) {
+  return `${model}${lowResolution ? ` on ${lowResolution}px faces${hallucinate ? ` super-resolved by ${hallucinate}` : ''}` : ''}`;
+}
+
 /** The `enhance` step of --hallucinate NAME: each shrunk face super-resolved x4. */
 async function hallucinator(name) {
   if (!name) return undefined;
@@ -230,7 +235,7 @@ export async function runEvalVerify(argv) {
   if (opts.json) console.log(JSON.stringify(summary));
   else
     console.log(
-      `${summary.model}${summary.lowResolution ? ` on ${summary.lowResolution}px faces${summary.hallucinate ? ` super-resolved by ${summary.hallucinate}` : ''}` : ''}: ` +
+      `${protocolLabel(summary)}: ` +
         `accuracy ${(100 * summary.accuracy).toFixed(2)} % +- ${(100 * summary.std).toFixed(2)} over ${summary.folds} folds of ${summary.pairs} pairs, AUC ${summary.auc}, EER ${summary.eer}`,
     );
   return 0;
@@ -307,7 +312,7 @@ export async function runEvalIdentify(argv) {
   if (opts.json) console.log(JSON.stringify(summary));
   else
     console.log(
-      `${summary.model}${summary.lowResolution ? ` on ${summary.lowResolution}px faces${summary.hallucinate ? ` super-resolved by ${summary.hallucinate}` : ''}` : ''}: ` +
+      `${protocolLabel(summary)}: ` +
         `rank-1 ${(100 * summary.rank1).toFixed(2)} %, rank-20 ${(100 * summary.rank20).toFixed(2)} %, mAP ${(100 * summary.mAP).toFixed(2)} % ` +
         `(${summary.probes} probes against ${summary.gallery} gallery faces and ${summary.distractors} distractors)`,
     );

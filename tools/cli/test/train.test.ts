@@ -68,7 +68,7 @@ describe.skipIf(!haveSharedData('set5'))('lrface train sr', () => {
       expect(r.stderr).toContain('usage: lrface train sr');
     };
     const base = ['--images', set5, '--steps', '5', '--out', join(tmp, 'x.safetensors')];
-    usage([], /missing the task \(sr or recognition\)/);
+    usage([], /missing the task \(sr, recognition, landmarks, dic\)/);
     usage(['detect'], /unknown task 'detect'/);
     usage(['sr', ...base], /missing --model/);
     usage(['sr', '--model', 'bicubic', ...base], /--model must be one of srcnn.*got 'bicubic'/);
