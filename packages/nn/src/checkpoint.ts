@@ -1,6 +1,6 @@
 // Training checkpoints: models, optimisers, schedules, RNG state and step in one safetensors
 // file, written atomically so an interrupted save never destroys the previous checkpoint.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { getRngState, setRngState, tensor, type RngState, type Tensor } from '@lrface/cuda-core';
 import type { Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
@@ -138,5 +138,33 @@ export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step'
     return { step: meta.step, extra: meta.extra };
   } finally {
     for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/**
+ * The step and extras of a checkpoint, read from its safetensors header alone (no tensor is
+ * decoded): what a trainer checks before resuming, e.g. that the checkpoint was written for the
+ * same architecture and config. Null when `path` is not a readable lrface checkpoint.
+ */
+export function readCheckpointInfo(path: string): { step: number; extra?: Record<string, unknown> } | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const n = Number(head.readBigUInt64LE(0));
+    // A header beyond 100 MB is no checkpoint's (they hold a few kB of JSON).
+    if (!(n > 0 && n < 100_000_000)) return null;
+    const json = Buffer.alloc(n);
+    if (readSync(fd, json, 0, n, 8) !== n) return null;
+    const text = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
+    if (typeof text !== 'string') return null;
+    const meta = JSON.parse(text) as Partial<CheckpointMeta>;
+    if (meta.format !== 'lrface-checkpoint-1' || typeof meta.step !== 'number') return null;
+    return { step: meta.step, extra: meta.extra };
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

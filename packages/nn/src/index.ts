@@ -18,7 +18,7 @@ export { loadTorchCheckpoint, loadTorchStateDict } from './torch-load.js';
 export { readTfjsWeights, faceApiModelDir } from './tfjs-weights.js';
 export type { TfjsWeight } from './tfjs-weights.js';
 export { PickledObject, PickleGlobal, UnpicklingError } from './pickle.js';
-export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, readCheckpointInfo } from './checkpoint.js';
 export type { CheckpointParts } from './checkpoint.js';
 export { writeFileAtomic } from './atomic.js';
 export { Trainer } from './trainer.js';

@@ -1,11 +1,11 @@
 // The Trainer: exact resumption, progress output on a TTY and in logs, hooks and limits.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { Adam, BeganBalance, Dropout, Linear, ReLU, SGD, Sequential, StepLR, Trainer, beganEnergy, loadCheckpoint, mseLoss, saveCheckpoint } from '../src/index.js';
+import { Adam, BeganBalance, Dropout, Linear, ReLU, SGD, Sequential, StepLR, Trainer, beganEnergy, loadCheckpoint, mseLoss, readCheckpointInfo, saveCheckpoint, saveSafetensors } from '../src/index.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'lrface-trainer-'));
 
@@ -211,6 +211,23 @@ describe('Trainer', () => {
     expect(loadCheckpoint(path, { model: G2, models: { D: D2 } }).step).toBe(3);
     expect(Array.from(D2.weight.data())).toEqual(Array.from(D.weight.data()));
     expect(() => saveCheckpoint(path, { model: G, models: { 'a.b': D }, step: 1 })).toThrow(/'models' names/);
+  });
+
+  it('readCheckpointInfo gives the step and extras from the header alone, null for anything else', () => {
+    const dir = tmp();
+    const path = join(dir, 'c.safetensors');
+    saveCheckpoint(path, { model: new Linear(2, 2), step: 7, extra: { arch: 'vdsr', config: { layers: 4 } } });
+    expect(readCheckpointInfo(path)).toEqual({ step: 7, extra: { arch: 'vdsr', config: { layers: 4 } } });
+    // Weights without checkpoint metadata, a truncated file, text, a missing file.
+    const weights = join(dir, 'w.safetensors');
+    saveSafetensors(weights, new Linear(2, 2).stateDict());
+    expect(readCheckpointInfo(weights)).toBeNull();
+    const bytes = readFileSync(path);
+    writeFileSync(join(dir, 'cut.safetensors'), bytes.subarray(0, 20));
+    expect(readCheckpointInfo(join(dir, 'cut.safetensors'))).toBeNull();
+    writeFileSync(join(dir, 'text.safetensors'), 'not a checkpoint at all');
+    expect(readCheckpointInfo(join(dir, 'text.safetensors'))).toBeNull();
+    expect(readCheckpointInfo(join(dir, 'missing.safetensors'))).toBeNull();
   });
 
   it('keeps a flat memory curve over a long run (no tensor or buffer left behind per step)', async () => {
