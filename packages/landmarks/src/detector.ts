@@ -78,8 +78,13 @@ async function toRgb(input: unknown, arg: string, FN = DETECT): Promise<RawImage
     if (!((t.rank === 3 && (t.shape[0] === 3 || t.shape[0] === 1)) || (t.rank === 4 && (t.shape[1] === 3 || t.shape[1] === 1))))
       throw rangeError(FN, arg, 'an image tensor [C, H, W] or [N, C, H, W] with C = 1 or 3', t);
     if (t.dtype === 'float32') checkUnitPixels(FN, arg, t.data() as Float32Array, 'a uint8 tensor');
-    const items = t.rank === 3 ? [t] : ops.split(t, 1, 0);
-    return items.map((item) => grayToRgb(tensorToImage(item) as RawImage<Uint8Array>));
+    // One image per batch entry (split's number is a section count: N sections of one image).
+    const items = t.rank === 3 ? [t] : ops.split(t, t.shape[0], 0);
+    try {
+      return items.map((item) => grayToRgb(tensorToImage(item) as RawImage<Uint8Array>));
+    } finally {
+      if (items[0] !== t) items.forEach((item) => item.dispose());
+    }
   }
   if (isRawImage(input)) {
     const { width, height, channels, data } = input;

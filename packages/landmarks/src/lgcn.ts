@@ -6,6 +6,7 @@
 //
 // The network definition is not public: every structural value below is a config field with a
 // placeholder default (design note models/04_lgcn.md).
+import { closeSync, openSync, readSync } from 'node:fs';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Adam, Conv2d, MultiStepLR, Module, ModuleList, SGD, clipGradNorm, kaimingNormal_, loadCheckpoint, saveCheckpoint } from '@lrface/nn';
@@ -242,7 +243,10 @@ export class Lgcn extends Module {
   forward(x: Tensor): LgcnOutput {
     const fn = 'Lgcn.forward';
     const S = this.config.inputSize;
+    // Freed weights would otherwise surface inside the first convolution, naming only the op.
+    if (this.disposed) throw new Error(`${fn}: the LGCN network was disposed`);
     if (!ops.isTensor(x)) throw typeError(fn, 'x', `a Tensor [N, 1, ${S}, ${S}]`, x);
+    if (x.dtype !== 'float32') throw typeError(fn, 'x', `a float32 tensor [N, 1, ${S}, ${S}] (grey in [-1, 1])`, `a ${x.dtype} tensor`, true);
     if (x.rank !== 4 || x.shape[1] !== 1 || x.shape[2] !== S || x.shape[3] !== S || x.shape[0] < 1) throw rangeError(fn, 'x', `a grey batch [N, 1, ${S}, ${S}]`, x);
     const { dropoutPosition, combination } = this.config;
     return ops.scope(() => {
@@ -327,6 +331,48 @@ export interface LgcnOptimizerConfig {
   decay?: number;
 }
 
+const TRAINER_KEYS = ['network', 'optimizer', 'heatmapSigma', 'augment', 'clipGradNorm'];
+const OPTIMIZER_KEYS = ['kind', 'lr', 'momentum', 'betas', 'weightDecay', 'milestones', 'decay'];
+
+function onlyKeys(fn: string, name: string, obj: object, known: readonly string[]): void {
+  for (const k of Object.keys(obj)) if (!known.includes(k)) throw rangeError(fn, name, `an object with ${known.join(', ')} only`, `key '${k}'`, true);
+}
+
+/**
+ * Training images are grey in [-1, 1] (as `batch` makes them); 8-bit values or other scales
+ * would train without a sign of trouble. Bicubic overshoot (about 0.28 of the 0..1 range, so 0.56
+ * here) is accepted.
+ */
+function checkInputRange(fn: string, images: Tensor): void {
+  const data = images.dtype === 'float32' ? (images.data() as Float32Array) : null;
+  if (!data) return;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (!(v >= -1.6 && v <= 1.6)) throw rangeError(fn, 'images', 'grey pixels in [-1, 1] (as LgcnTrainer.batch makes them)', `${v} at index ${i}`, true);
+  }
+}
+
+/** The `extra` of an lrface checkpoint (read from its safetensors header only), or null. */
+function checkpointExtra(file: string): Record<string, unknown> | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const n = Number(head.readBigUInt64LE(0));
+    if (!(n > 0 && n < 100_000_000)) return null;
+    const json = Buffer.alloc(n);
+    if (readSync(fd, json, 0, n, 8) !== n) return null;
+    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
+    return typeof meta === 'string' ? (JSON.parse(meta).extra ?? null) : null;
+  } catch {
+    // Unreadable or corrupt: loadCheckpoint reports it, naming the file.
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** Everything {@link LgcnTrainer} needs. */
 export interface LgcnTrainerConfig {
   network?: LgcnConfig;
@@ -375,6 +421,10 @@ export class LgcnTrainer {
     const fn = 'LgcnTrainer';
     if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
     if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+    // A misspelt key (networks, learningRate) would otherwise train with the defaults without a word.
+    onlyKeys(fn, 'config', config, TRAINER_KEYS);
+    onlyKeys(fn, 'options', options, ['log']);
+    if (config.optimizer != null && typeof config.optimizer === 'object') onlyKeys(fn, 'optimizer', config.optimizer, OPTIMIZER_KEYS);
     this.log = options.log === undefined ? null : new JsonLinesLog(options.log);
     this.network = new Lgcn(config.network ?? {});
     this.heatmapSigma = finiteNumber(fn, 'heatmapSigma', config.heatmapSigma ?? 2, (x) => x > 0, 'a number > 0');
@@ -390,7 +440,12 @@ export class LgcnTrainer {
     if (kind === 'sgd') {
       const momentum = finiteNumber(fn, 'optimizer.momentum', o.momentum ?? 0.9, (x) => x >= 0 && x < 1, 'a number in [0, 1)');
       this.optimizer = new SGD(params, { lr, momentum, weightDecay });
-    } else this.optimizer = new Adam(params, { lr, betas: o.betas ?? [0.9, 0.999], weightDecay });
+    } else {
+      const betas = o.betas ?? [0.9, 0.999];
+      if (!Array.isArray(betas) || betas.length !== 2 || !betas.every((b) => typeof b === 'number' && b >= 0 && b < 1))
+        throw rangeError(fn, 'optimizer.betas', 'two numbers in [0, 1)', betas);
+      this.optimizer = new Adam(params, { lr, betas, weightDecay });
+    }
     this.scheduler = new MultiStepLR(this.optimizer, o.milestones ?? [], finiteNumber(fn, 'optimizer.decay', o.decay ?? 0.1, (x) => x > 0, 'a number > 0'));
   }
 
@@ -415,6 +470,11 @@ export class LgcnTrainer {
     const { numLandmarks: K, localLossWeight } = this.network.config;
     if (!ops.isTensor(images)) throw typeError(fn, 'images', 'a Tensor', images);
     if (!Array.isArray(landmarks) || landmarks.length !== images.shape[0]) throw rangeError(fn, 'landmarks', `one point array per image (${images.shape[0]})`, landmarks);
+    landmarks.forEach((lm, i) => {
+      if (!lm || typeof lm !== 'object' || typeof lm.length !== 'number') throw typeError(fn, `landmarks[${i}]`, `${2 * K} numbers (x, y per point, NaN = unlabelled)`, lm);
+      if (lm.length !== 2 * K) throw rangeError(fn, `landmarks[${i}]`, `${2 * K} numbers (x, y per point, NaN = unlabelled)`, `${lm.length} numbers`, true);
+    });
+    checkInputRange(fn, images);
     this.network.train();
     const lr = this.optimizer.paramGroups[0].lr;
     const result = ops.scope(() => {
@@ -424,7 +484,9 @@ export class LgcnTrainer {
       this.optimizer.zeroGrad();
       const out = this.network.forward(images);
       const outputLoss = maskedHeatmapLoss(out.output, target, mask);
-      const localLoss = maskedHeatmapLoss(out.local, target, mask);
+      // Unweighted, the local loss is only reported: built on the graph without a backward through
+      // it, its saved tensors would stay alive after every step.
+      const localLoss = maskedHeatmapLoss(localLossWeight > 0 ? out.local : out.local.detach(), target, mask);
       const loss = localLossWeight > 0 ? ops.add(outputLoss, ops.mul(localLoss, localLossWeight)) : outputLoss;
       loss.backward();
       if (this.clipNorm > 0) clipGradNorm(this.network.parameters(), this.clipNorm);
@@ -441,12 +503,32 @@ export class LgcnTrainer {
 
   /** Writes a resumable checkpoint (atomically). */
   save(path: string, extra: Record<string, unknown> = {}): void {
+    if (typeof path !== 'string' || path === '') throw typeError('LgcnTrainer.save', 'path', 'a file path', path);
     saveCheckpoint(path, { model: this.network, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, extra: { ...extra, lgcn: this.network.config } });
   }
 
   /** Restores a checkpoint written by save (the network config must match). */
   load(path: string): Record<string, unknown> | undefined {
-    const r = loadCheckpoint(path, { model: this.network, optimizer: this.optimizer, scheduler: this.scheduler });
+    const fn = 'LgcnTrainer.load';
+    if (typeof path !== 'string' || path === '') throw typeError(fn, 'path', 'a file path', path);
+    // Checked before anything is overwritten: fields such as kernelSigma, dropout or the
+    // combination change no tensor shape, so such a checkpoint would load into another model.
+    const extra = checkpointExtra(path);
+    if (extra && !('lgcn' in extra)) throw new RangeError(`${path}: holds a checkpoint of another model (no LGCN config in it), not one LgcnTrainer.save wrote`);
+    const saved = extra?.lgcn as Record<string, unknown> | undefined;
+    if (saved && typeof saved === 'object') {
+      const own = this.network.config as unknown as Record<string, unknown>;
+      const differ = Object.keys(own).filter((k) => k in saved && JSON.stringify(saved[k]) !== JSON.stringify(own[k]));
+      if (differ.length)
+        throw new RangeError(`${path}: the checkpoint's LGCN is configured otherwise than this trainer's network (${differ.map((k) => `${k}: ${JSON.stringify(saved[k])} in the file, ${JSON.stringify(own[k])} here`).join('; ')})`);
+    }
+    let r: { step: number; extra?: Record<string, unknown> };
+    try {
+      r = loadCheckpoint(path, { model: this.network, optimizer: this.optimizer, scheduler: this.scheduler });
+    } catch (err) {
+      const msg = (err as Error).message;
+      throw new RangeError(msg.startsWith(path) ? msg : `${path}: ${msg}`, { cause: err });
+    }
     this.step = r.step;
     return r.extra;
   }

@@ -518,6 +518,9 @@ export class PcaShapeModel {
     if (typeof len !== 'number' || len < 4 || len % 2) throw rangeError(fn, 'shapes[0]', 'an interleaved x, y array of at least 2 points', shapes[0]);
     shapes.forEach((s, i) => {
       if (!s || s.length !== len) throw rangeError(fn, `shapes[${i}]`, `${len} values (as shapes[0])`, s ? `${s.length} values` : s, true);
+      // [x, y] pairs instead of interleaved numbers would otherwise all count as incomplete shapes.
+      const bad = Array.prototype.findIndex.call(s, (v: unknown) => typeof v !== 'number');
+      if (bad >= 0) throw typeError(fn, `shapes[${i}]`, 'an interleaved array of numbers x0, y0, x1, y1, ... (NaN = unlabelled)', `${describeValue(s[bad])} at index ${bad}`, true);
     });
     const imageSize = options.imageSize ?? 96;
     if (typeof imageSize !== 'number' || !Number.isInteger(imageSize) || imageSize < 2) throw rangeError(fn, 'imageSize', 'an integer >= 2', imageSize);
@@ -615,10 +618,12 @@ export class PcaShapeModel {
     const want = this.points * S * S;
     if (!(heatmaps instanceof Float32Array || heatmaps instanceof Float64Array)) throw typeError(fn, 'heatmaps', `a Float32Array or Float64Array of ${this.points} x ${S} x ${S} values`, heatmaps);
     if (heatmaps.length !== want) throw rangeError(fn, 'heatmaps', `${this.points} maps of ${S}x${S} (${want} values)`, `${heatmaps.length} values`, true);
-    // Step 1: negative values (and NaN) -> 0.
+    // Step 1: negative values -> 0. Non-finite values (a diverged network) are refused: NaN
+    // would otherwise be read as 0 and the fit return the mean shape as if it were an answer.
     const out = new Float64Array(want);
     for (let i = 0; i < want; i++) {
       const v = heatmaps[i];
+      if (!Number.isFinite(v)) throw rangeError(fn, 'heatmaps', 'finite values', `${v} at index ${i}`, true);
       out[i] = v > 0 ? v : 0;
     }
     return out;
@@ -851,4 +856,9 @@ export class PcaShapeModel {
     const trainingShapes = Number.isInteger(j.trainingShapes) ? j.trainingShapes : 0;
     return new PcaShapeModel(P, imageSize, mean, basis, sv, pairs, trainingShapes);
   }
+}
+
+/** A value for an error message. */
+function describeValue(v: unknown): string {
+  return Array.isArray(v) ? `an array [${v.join(', ')}]` : typeof v === 'string' ? JSON.stringify(v) : String(v);
 }

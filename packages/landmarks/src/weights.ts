@@ -200,6 +200,7 @@ export function saveLgcnWeights(path: string, network: Lgcn, options: { shapeMod
   const fn = 'saveLgcnWeights';
   if (typeof path !== 'string' || path === '') throw typeError(fn, 'path', 'a file path', path);
   if (!(network instanceof Lgcn)) throw typeError(fn, 'network', 'an Lgcn', network);
+  if (network.disposed) throw new Error(`${fn}: the LGCN network ('network') was disposed`);
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
   const margin = options.margin ?? 0.2;
   if (typeof margin !== 'number' || !(margin >= 0 && margin < 2)) throw rangeError(fn, 'margin', 'a number in [0, 2)', margin);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as ops from '@lrface/cuda-core';
 import { Rng, gaussianHeatmaps, type RawImage } from '@lrface/datasets';
-import { saveSafetensors, decodeSafetensors, SGD, Adam } from '@lrface/nn';
+import { saveSafetensors, decodeSafetensors, saveCheckpoint, SGD, Adam } from '@lrface/nn';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { buildFaceCorpus, loadReferenceDetector, openFaceCorpus } from '@lrface/face-corpus';
 import {
@@ -171,6 +171,68 @@ describe('Lgcn network', () => {
     for (const [cfg, re] of bad) expect(() => new Lgcn({ ...small, ...cfg })).toThrow(re);
     expect(() => new Lgcn({ inputSize: '96' as never })).toThrow(TypeError);
     expect(() => new Lgcn(null as never)).toThrow(TypeError);
+    // A uint8 batch and a disposed network used to fail inside conv2d, naming only the op.
+    expect(() => net.forward(ops.tensor(new Uint8Array(48 * 48), [1, 1, 48, 48], 'uint8'))).toThrow("Lgcn.forward: 'x' must be a float32 tensor [N, 1, 48, 48] (grey in [-1, 1]), got a uint8 tensor");
+    net.dispose();
+    expect(() => net.forward(ops.zeros([1, 1, 48, 48]))).toThrow('Lgcn.forward: the LGCN network was disposed');
+    expect(() => saveLgcnWeights(join(tmp(), 'x.safetensors'), net)).toThrow("saveLgcnWeights: the LGCN network ('network') was disposed");
+  });
+});
+
+describe('LgcnTrainer inputs', () => {
+  const tiny: LgcnConfig = { inputSize: 16, numLandmarks: 68, localLayers: 1, localWidth: 4, globalDilations: [1], globalWidth: 4, kernelSigma: 1 };
+  const points = () => [Float32Array.from({ length: 136 }, (_, i) => 3 + (i % 10))];
+
+  it('rejects misspelt options, bad betas, point lists and 8-bit images, naming LgcnTrainer', () => {
+    // Misspelt keys used to train silently with the defaults; bad betas failed inside Adam ("betas.join is not a function").
+    expect(() => new LgcnTrainer({ networks: tiny } as never)).toThrow("LgcnTrainer: 'config' must be an object with network, optimizer, heatmapSigma, augment, clipGradNorm only, got key 'networks'");
+    expect(() => new LgcnTrainer({ network: tiny, optimizer: { learningRate: 1 } as never })).toThrow(/LgcnTrainer: 'optimizer' must be an object with .* only, got key 'learningRate'/);
+    expect(() => new LgcnTrainer({ network: tiny }, { logs: 'x' } as never)).toThrow(/'options' must be an object with log only/);
+    expect(() => new LgcnTrainer({ network: tiny, optimizer: { kind: 'adam', betas: 'x' as never } })).toThrow(/LgcnTrainer: 'optimizer.betas' must be two numbers in \[0, 1\)/);
+    const trainer = new LgcnTrainer({ network: tiny, augment: null });
+    const x = ops.zeros([1, 1, 16, 16]);
+    expect(() => trainer.trainStep(x, [new Float32Array(10)])).toThrow("LgcnTrainer.trainStep: 'landmarks[0]' must be 136 numbers (x, y per point, NaN = unlabelled), got 10 numbers");
+    expect(() => trainer.trainStep(x, [null as never])).toThrow(TypeError);
+    // 8-bit grey values used to train without complaint.
+    expect(() => trainer.trainStep(ops.full([1, 1, 16, 16], 128), points())).toThrow("LgcnTrainer.trainStep: 'images' must be grey pixels in [-1, 1] (as LgcnTrainer.batch makes them), got 128 at index 0");
+    expect(() => trainer.trainStep(ops.full([1, 1, 16, 16], NaN), points())).toThrow(/'images' must be grey pixels in \[-1, 1\].*got NaN/);
+    expect(trainer.step).toBe(0);
+    expect(() => trainer.save('')).toThrow("LgcnTrainer.save: 'path' must be a file path");
+    expect(() => trainer.load(undefined as never)).toThrow(TypeError);
+  });
+
+  it('keeps the engine memory flat over training steps (the unweighted local loss holds no graph)', () => {
+    ops.manualSeed(3);
+    const trainer = new LgcnTrainer({ network: tiny, augment: null, optimizer: { kind: 'adam' } });
+    const x = ops.mul(ops.rand([1, 1, 16, 16]), 0.5);
+    trainer.trainStep(x, points());
+    const before = ops.memory();
+    for (let i = 0; i < 4; i++) trainer.trainStep(x, points());
+    const after = ops.memory();
+    expect(after.tensors).toBe(before.tensors);
+    expect(after.bytes).toBe(before.bytes);
+  });
+
+  it('refuses a checkpoint of a network configured otherwise, or of another model, before changing anything', () => {
+    const dir = tmp();
+    const file = join(dir, 'ckpt.safetensors');
+    const trainer = new LgcnTrainer({ network: tiny, augment: null });
+    trainer.save(file);
+    // The dropout rate changes no tensor shape: such a checkpoint used to load into another model.
+    const other = new LgcnTrainer({ network: { ...tiny, dropoutRate: 0.3 }, augment: null });
+    const before = Array.from(other.network.parameters()[0].data() as Float32Array);
+    expect(() => other.load(file)).toThrow(`${file}: the checkpoint's LGCN is configured otherwise than this trainer's network (dropoutRate: 0.1 in the file, 0.3 here)`);
+    expect(Array.from(other.network.parameters()[0].data() as Float32Array)).toEqual(before);
+    const foreign = join(dir, 'foreign.safetensors');
+    saveCheckpoint(foreign, { model: new Lgcn(tiny), step: 3, extra: { arch: 'dic' } });
+    expect(() => trainer.load(foreign)).toThrow(`${foreign}: holds a checkpoint of another model (no LGCN config in it), not one LgcnTrainer.save wrote`);
+    // Other failures name the file too.
+    const wide = new LgcnTrainer({ network: { ...tiny, localWidth: 8 }, augment: null });
+    const noExtra = join(dir, 'no-extra.safetensors');
+    const plainTrainer = new LgcnTrainer({ network: tiny, augment: null });
+    saveCheckpoint(noExtra, { model: plainTrainer.network, optimizer: plainTrainer.optimizer, scheduler: plainTrainer.scheduler, step: 1 });
+    expect(() => wide.load(noExtra)).toThrow(new RegExp(`^${noExtra.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*does not fit`));
+    expect(new LgcnTrainer({ network: tiny, augment: null }).load(file)).toEqual({ lgcn: trainer.network.config });
   });
 });
 
@@ -353,6 +415,18 @@ describe.skipIf(!haveData)('LGCN on real corpus faces', () => {
     const both = await det.detect([testImage, testImage], { box: [box, box], shapeModel: false });
     expect(both.length).toBe(2);
     expect(both[1].points).toEqual(plain.points);
+    // A batched tensor [2, 3, H, W] (documented as a batch) used to fail in tensorToImage.
+    const planes = new Float32Array(2 * 3 * 128 * 128);
+    for (let n = 0; n < 2; n++)
+      for (let c = 0; c < 3; c++)
+        for (let p = 0; p < 128 * 128; p++) planes[(n * 3 + c) * 128 * 128 + p] = testImage.data[p * 3 + c] / 255;
+    const batchTensor = ops.tensor(planes, [2, 3, 128, 128]);
+    const before = ops.memory().tensors;
+    const fromTensor = await det.detect(batchTensor, { box, shapeModel: false });
+    expect(ops.memory().tensors).toBe(before);
+    expect(fromTensor.length).toBe(2);
+    expect(fromTensor[0].points).toEqual(plain.points);
+    expect(fromTensor[1].points).toEqual(plain.points);
   });
 
   it('maps heatmap peaks back through the crop to image pixels', async () => {

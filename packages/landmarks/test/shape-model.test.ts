@@ -314,6 +314,10 @@ describe('PcaShapeModel on synthetic shapes', () => {
     expect(() => PcaShapeModel.fit(train.slice(0, 3), { components: 3 })).toThrow(/more than 3 complete shapes/);
     expect(() => PcaShapeModel.fit([train[0], train[1].subarray(2)], { components: 1 })).toThrow(/shapes\[1\]/);
     expect(() => PcaShapeModel.fit(train, { imageSize: 1.5 })).toThrow(/imageSize/);
+    // Shapes as [x, y] pairs used to be counted as incomplete ("0 complete of 20").
+    const pairs = train.map((s) => Array.from({ length: s.length / 2 }, (_, k) => [s[2 * k], s[2 * k + 1]]));
+    expect(() => PcaShapeModel.fit(pairs as never, { components: 3 })).toThrow(TypeError);
+    expect(() => PcaShapeModel.fit(pairs as never, { components: 3 })).toThrow(/PcaShapeModel.fit: 'shapes\[0\]' must be an interleaved array of numbers .*got an array \[/);
     expect(() => PcaShapeModel.fit(train, { bogus: 1 } as never)).toThrow(/bogus/);
   });
 });
@@ -448,6 +452,12 @@ describe.skipIf(!have300w)('PcaShapeModel on real 300-W shapes, fitted to heatma
     expect(() => PcaShapeModel.fromJSON({ ...json, constraints: [[0, 500]] })).toThrow(/constraints\[0\]/);
     expect(() => model.fitHeatmaps(new Float32Array(10))).toThrow(/68 maps of 96x96/);
     expect(() => model.fitHeatmaps([1, 2] as never)).toThrow(TypeError);
+    // NaN maps (a diverged network) used to give the mean shape as an answer, Infinity an error inside solveQp.
+    const nanMaps = Float32Array.from(h);
+    nanMaps[5] = NaN;
+    expect(() => model.fitHeatmaps(nanMaps)).toThrow("PcaShapeModel.fitHeatmaps: 'heatmaps' must be finite values, got NaN at index 5");
+    nanMaps[5] = Infinity;
+    expect(() => model.fitHeatmaps(nanMaps)).toThrow(/PcaShapeModel.fitHeatmaps: 'heatmaps' must be finite values, got Infinity/);
     expect(() => model.fitHeatmaps(h, { windowSizes: [-1] })).toThrow(/windowSizes/);
     expect(() => model.fitHeatmaps(h, { thresh: 'a' as never })).toThrow(TypeError);
     expect(() => model.fitHeatmaps(h, { snap: true } as never)).toThrow(/snap/);

@@ -3,6 +3,7 @@
 // milestones, the hourglass frozen until a release step; DICGAN adds a feature loss through a
 // frozen extractor and a vanilla-GAN loss through a discriminator (both injectable Modules; a
 // LightCNN-9-shaped discriminator is the default).
+import { closeSync, openSync, readSync } from 'node:fs';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import {
@@ -23,7 +24,7 @@ import {
   mseLoss,
   saveCheckpoint,
 } from '@lrface/nn';
-import { MIRROR_68, Rng, bicubicResize, checkImage, checkUnitPixels, gaussianHeatmaps, permutePoints, tensorToImage, toUint8, type RawImage } from '@lrface/datasets';
+import { MIRROR_68, Rng, bicubicResize, checkImage, checkKeys, checkUnitPixels, gaussianHeatmaps, permutePoints, tensorToImage, toUint8, type RawImage } from '@lrface/datasets';
 import { Dic, type DicOutput } from './dic.js';
 import { srScores } from './metrics.js';
 
@@ -69,8 +70,12 @@ export interface DicBatch {
   landmarks: Float32Array[] | null;
 }
 
-function dataOptions(fn: string, options: Partial<DicDataOptions>): DicDataOptions {
+const DATA_KEYS = Object.keys(DEFAULT_DIC_DATA);
+
+function dataOptions(fn: string, options: Partial<DicDataOptions>, extraKeys: readonly string[] = []): DicDataOptions {
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  // A misspelt key (flip for flips) would otherwise be dropped without a word.
+  checkKeys(fn, options, [...DATA_KEYS, ...extraKeys]);
   const o = { ...DEFAULT_DIC_DATA, ...options };
   if (o.downscale !== 'matlab' && typeof o.downscale !== 'function') throw typeError(fn, 'downscale', "'matlab' or a function (hr, scale) => lr", o.downscale);
   if (typeof o.quantizeLr !== 'boolean') throw typeError(fn, 'quantizeLr', 'a boolean', o.quantizeLr);
@@ -97,17 +102,27 @@ function hrPlanes(fn: string, img: RawImage, channels: number, flip: boolean): F
  * code). `flips[i]` mirrors face i (points re-indexed by the iBUG-68 mirror map, x -> W - 1 - x).
  */
 export function dicBatch(net: Dic, faces: DicFace[], options: Partial<DicDataOptions> & { flips?: boolean[] } = {}): DicBatch {
-  const fn = 'dicBatch';
+  return makeDicBatch('dicBatch', net, faces, options);
+}
+
+/** {@link dicBatch} with errors naming the public function `fn` that called it. */
+function makeDicBatch(fn: string, net: Dic, faces: DicFace[], options: Partial<DicDataOptions> & { flips?: boolean[] }): DicBatch {
   if (!(net instanceof Dic)) throw typeError(fn, 'net', 'a Dic', net);
   if (!Array.isArray(faces) || faces.length === 0) throw typeError(fn, 'faces', 'a non-empty array of { image, landmarks }', faces);
-  const { flips, ...rest } = options;
-  const o = dataOptions(fn, rest);
+  const o = dataOptions(fn, options, ['flips']);
+  const { flips } = options;
+  if (flips !== undefined && (!Array.isArray(flips) || flips.some((f) => typeof f !== 'boolean')))
+    throw typeError(fn, 'flips', 'an array of booleans (one per face)', flips);
+  if (flips !== undefined && flips.length !== faces.length) throw rangeError(fn, 'flips', `one flag per face (${faces.length})`, `${flips.length} flags`, true);
   const c = net.config;
   const first = checkImage(fn, 'faces[0].image', faces[0]?.image);
   const { width: W, height: H } = first;
   const step = c.scale * net.sizeMultiple;
   if (W % step !== 0 || H % step !== 0 || W === 0 || H === 0) throw rangeError(fn, 'faces', `HR images whose sides are positive multiples of ${step}`, `${W}x${H}`, true);
-  const withPoints = faces.every((f) => f.landmarks != null);
+  const withPoints = faces.every((f) => f?.landmarks != null);
+  // Some faces with points and some without would silently make a batch without heatmaps.
+  if (!withPoints && faces.some((f) => f?.landmarks != null))
+    throw rangeError(fn, 'faces', 'faces that all carry landmarks or none does', `${faces.filter((f) => f?.landmarks != null).length} of ${faces.length} with landmarks`, true);
   const hr = new Float32Array(faces.length * c.outChannels * W * H);
   const landmarks: Float32Array[] = [];
   faces.forEach((f, i) => {
@@ -119,6 +134,9 @@ export function dicBatch(net: Dic, faces: DicFace[], options: Partial<DicDataOpt
     if (!withPoints) return;
     const pts = Float32Array.from(f.landmarks as ArrayLike<number>);
     if (pts.length !== 2 * c.numKeypoints) throw rangeError(fn, `faces[${i}].landmarks`, `${2 * c.numKeypoints} numbers (x, y per landmark)`, pts.length);
+    // A NaN point would become an empty target map, teaching the hourglass that the point is absent.
+    const bad = pts.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw rangeError(fn, `faces[${i}].landmarks`, 'finite coordinates (DIC has no unlabelled points)', `${pts[bad]} at index ${bad}`, true);
     if (flip) {
       if (c.numKeypoints !== 68) throw rangeError(fn, 'flips', 'unset for a network of other than 68 landmarks (no mirror map)', c.numKeypoints);
       for (let k = 0; k < pts.length; k += 2) pts[k] = W - 1 - pts[k];
@@ -277,6 +295,50 @@ function checkpointError(file: string, err: unknown): Error {
   return e;
 }
 
+function checkSavable(fn: string, file: unknown, net: Dic): void {
+  if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a non-empty path string', file);
+  if (net.disposed) throw new Error(`${fn}: the DIC network was disposed`);
+}
+
+/** The checkpoint metadata of `file` (its safetensors header only), or null when it has none. */
+function checkpointMeta(file: string): { extra?: { arch?: unknown; config?: unknown } } | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const n = Number(head.readBigUInt64LE(0));
+    if (!(n > 0 && n < 100_000_000)) return null;
+    const json = Buffer.alloc(n);
+    if (readSync(fd, json, 0, n, 8) !== n) return null;
+    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
+    return typeof meta === 'string' ? JSON.parse(meta) : null;
+  } catch {
+    // Unreadable or corrupt: loadCheckpoint reports it, naming the file.
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Refuses, before anything is overwritten, a checkpoint of another trainer or of a network
+ * configured otherwise: fields such as numSteps or rgbMean change no tensor shape, so the
+ * weights would load and training would go on with another model than the one saved.
+ */
+function checkCheckpointFile(fn: string, file: unknown, net: Dic, arch: 'dic' | 'dicgan'): void {
+  if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a non-empty path string', file);
+  const extra = checkpointMeta(file)?.extra;
+  if (!extra || extra.arch === undefined) return;
+  if (extra.arch !== arch) throw new RangeError(`${file}: holds a '${String(extra.arch)}' checkpoint, not '${arch}' (${arch === 'dic' ? 'DicTrainer' : 'DicGanTrainer'})`);
+  const saved = extra.config as Record<string, unknown> | undefined;
+  if (!saved || typeof saved !== 'object') return;
+  const own = net.config as unknown as Record<string, unknown>;
+  const differ = Object.keys(own).filter((k) => k in saved && JSON.stringify(saved[k]) !== JSON.stringify(own[k]));
+  if (differ.length)
+    throw new RangeError(`${file}: the checkpoint's network is configured otherwise than this trainer's (${differ.map((k) => `${k}: ${JSON.stringify(saved[k])} in the file, ${JSON.stringify(own[k])} here`).join('; ')}); build the Dic with the file's config`);
+}
+
 /** Trains a DIC: L = pixelWeight * sum_t L1(SR_t, HR) + eta * sum_t MSE(heatmap_t, H); Adam with x gamma milestones; the hourglass fixed before `releaseHgStep`. */
 export class DicTrainer {
   readonly config: DicTrainConfig;
@@ -321,11 +383,13 @@ export class DicTrainer {
 
   /** Writes the network, Adam's state, the schedule and the step to a checkpoint atomically. */
   saveCheckpoint(file: string): void {
+    checkSavable('DicTrainer.saveCheckpoint', file, this.net);
     saveCheckpoint(file, { model: this.net, optimizer: this.optimizer, scheduler: this.scheduler, step: this.step, extra: { arch: 'dic', config: this.net.config } });
   }
 
   /** Restores what {@link saveCheckpoint} wrote (errors name the file); returns the step. */
   loadCheckpoint(file: string): number {
+    checkCheckpointFile('DicTrainer.loadCheckpoint', file, this.net, 'dic');
     try {
       this.step = loadCheckpoint(file, { model: this.net, optimizer: this.optimizer, scheduler: this.scheduler }).step;
     } catch (err) {
@@ -526,6 +590,7 @@ export class DicGanTrainer {
 
   /** Writes G, D, both optimisers and schedules and the step atomically. */
   saveCheckpoint(file: string): void {
+    checkSavable('DicGanTrainer.saveCheckpoint', file, this.net);
     saveCheckpoint(file, {
       model: this.net,
       optimizer: this.optimizerG,
@@ -540,6 +605,7 @@ export class DicGanTrainer {
 
   /** Restores what {@link saveCheckpoint} wrote (errors name the file); returns the step. */
   loadCheckpoint(file: string): number {
+    checkCheckpointFile('DicGanTrainer.loadCheckpoint', file, this.net, 'dicgan');
     try {
       this.step = loadCheckpoint(file, {
         model: this.net,
@@ -640,6 +706,7 @@ function inferBatch(net: Dic, lr: Tensor): DicFaceResult[] {
  */
 export function superResolveFace(net: Dic, lr: RawImage | Tensor): DicFaceResult {
   if (!(net instanceof Dic)) throw typeError('superResolveFace', 'net', 'a Dic', net);
+  if (net.disposed) throw new Error("superResolveFace: the DIC network ('net') was disposed");
   const x = lrTensor('superResolveFace', net, lr);
   try {
     net.checkInput(x, 'superResolveFace');
@@ -652,9 +719,15 @@ export function superResolveFace(net: Dic, lr: RawImage | Tensor): DicFaceResult
 /** Normaliser of the landmark error: 'inter-ocular' (outer eye corners, 0-based 36 and 45), 'width' (the GT points' x-extent), or 'released-eye-width' (|x37 - x46|, the released eval's 'eye_outer_width'). */
 export type DicNmeNormalizer = 'inter-ocular' | 'width' | 'released-eye-width';
 
+const NME_NORMALIZERS: readonly DicNmeNormalizer[] = ['inter-ocular', 'width', 'released-eye-width'];
+
 /** Mean point-to-point error of `pred` against `gt` (x, y pairs) divided by the normaliser. */
 export function landmarkNme(pred: ArrayLike<number>, gt: ArrayLike<number>, normalizer: DicNmeNormalizer = 'inter-ocular'): number {
   if (pred.length !== gt.length || gt.length % 2 !== 0) throw rangeError('landmarkNme', 'pred', `${gt.length} numbers (as 'gt')`, pred.length);
+  for (const [name, pts] of [['pred', pred], ['gt', gt]] as const) {
+    const bad = Array.prototype.findIndex.call(pts, (v: number) => !Number.isFinite(v));
+    if (bad >= 0) throw rangeError('landmarkNme', name, 'finite coordinates', `${pts[bad]} at index ${bad}`, true);
+  }
   const n = gt.length / 2;
   let err = 0;
   for (let k = 0; k < n; k++) err += Math.hypot(pred[2 * k] - gt[2 * k], pred[2 * k + 1] - gt[2 * k + 1]);
@@ -687,12 +760,23 @@ export interface DicEvaluation {
  */
 export function evaluateDic(net: Dic, faces: DicFace[], options: Partial<DicDataOptions> & { nmeNormalizer?: DicNmeNormalizer; batchSize?: number } = {}): DicEvaluation {
   if (!(net instanceof Dic)) throw typeError('evaluateDic', 'net', 'a Dic', net);
+  if (net.disposed) throw new Error("evaluateDic: the DIC network ('net') was disposed");
   if (!Array.isArray(faces) || faces.length === 0) throw typeError('evaluateDic', 'faces', 'a non-empty array of { image, landmarks? }', faces);
+  dataOptions('evaluateDic', options, ['nmeNormalizer', 'batchSize']);
   const { nmeNormalizer = 'inter-ocular', batchSize = 4, ...data } = options;
+  if (!NME_NORMALIZERS.includes(nmeNormalizer)) throw rangeError('evaluateDic', 'nmeNormalizer', `one of ${NME_NORMALIZERS.map((n) => `'${n}'`).join(', ')}`, nmeNormalizer);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw rangeError('evaluateDic', 'batchSize', 'an integer >= 1', batchSize);
+  // Checked before the network runs: a bad point list would otherwise fail only after the forward passes.
+  faces.forEach((f, i) => {
+    if (f?.landmarks == null) return;
+    const bad = Array.prototype.findIndex.call(f.landmarks, (v: number) => !Number.isFinite(v));
+    if (f.landmarks.length !== 2 * net.config.numKeypoints) throw rangeError('evaluateDic', `faces[${i}].landmarks`, `${2 * net.config.numKeypoints} numbers (x, y per landmark)`, f.landmarks.length);
+    if (bad >= 0) throw rangeError('evaluateDic', `faces[${i}].landmarks`, 'finite coordinates', `${f.landmarks[bad]} at index ${bad}`, true);
+  });
   const perFace: DicEvaluation['perFace'] = [];
   for (let i = 0; i < faces.length; i += batchSize) {
     const chunk = faces.slice(i, i + batchSize);
-    const batch = dicBatch(net, chunk.map((f) => ({ image: f.image })), data);
+    const batch = makeDicBatch('evaluateDic', net, chunk.map((f) => ({ image: f?.image })), data);
     let results: DicFaceResult[];
     try {
       results = inferBatch(net, batch.lr);

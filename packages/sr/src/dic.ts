@@ -443,6 +443,8 @@ export class Dic extends Module {
 
   /** Checks an LR batch: float32 [B, inChannels, h, w], h and w multiples of {@link sizeMultiple}. */
   checkInput(x: unknown, fn = 'Dic.forward'): Tensor {
+    // Freed weights would otherwise surface inside the first convolution, naming only the op.
+    if (this.disposed) throw new Error(`${fn}: the DIC network was disposed`);
     const t = x as Tensor;
     if (!ops.isTensor(t) || t.dtype !== 'float32') throw typeError(fn, 'lr', `a float32 [B, ${this.config.inChannels}, h, w] tensor`, x);
     if (t.rank !== 4 || t.shape[1] !== this.config.inChannels) throw rangeError(fn, 'lr', `shape [B, ${this.config.inChannels}, h, w]`, `[${t.shape.join(',')}]`, true);
@@ -493,7 +495,9 @@ export class Dic extends Module {
 
 /** Writes a DIC's weights with its config in the metadata (.safetensors, atomically); returns the sha256. */
 export function saveDicWeights(file: string, net: Dic, meta: { note?: string } = {}): string {
+  if (typeof file !== 'string' || file === '') throw typeError('saveDicWeights', 'file', 'a non-empty path string', file);
   if (!(net instanceof Dic)) throw typeError('saveDicWeights', 'net', 'a Dic', net);
+  if (net.disposed) throw new Error("saveDicWeights: the DIC network ('net') was disposed");
   const metadata: Record<string, string> = { format: 'lrface-sr-1', arch: 'dic', config: JSON.stringify(net.config), scales: JSON.stringify([net.config.scale]) };
   if (meta.note) metadata.note = meta.note;
   const bytes = encodeSafetensors(net.stateDict(), metadata);

@@ -475,7 +475,7 @@ describe.skipIf(!haveFaceData)('DIC on real faces', () => {
     net.parameters().forEach((p, i) => expect(maxAbsDiff(p.data(), fresh.parameters()[i].data())).toBeLessThan(1e-6));
     // A checkpoint of another shape is refused, naming the file.
     const other = new DicTrainer(new Dic({ ...SMALL, numFeatures: 4 }));
-    expect(() => other.loadCheckpoint(file)).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*shape mismatches`));
+    expect(() => other.loadCheckpoint(file)).toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*configured otherwise.*numFeatures: 8 in the file, 4 here`));
     expect(() => trainer.trainStep({ ...batch, heatmaps: null })).toThrow(/DicTrainer.trainStep: 'batch' must be a batch with ground-truth heatmaps/);
     disposeDicBatch(batch);
   });
@@ -572,5 +572,59 @@ describe('DIC weights files', () => {
     expect(() => superResolveFace(net, lr.full([1, 3, 16, 16], 200))).toThrow(/superResolveFace: 'lr' must be float pixels in \[0, 1\]/);
     expect(() => superResolveFace(net, 'face.png' as unknown as RawImage)).toThrow(TypeError);
     expect(() => evaluateDic(net, [])).toThrow(TypeError);
+  });
+
+  it('names the function for a disposed network, misspelt or mistyped options and non-finite points', () => {
+    const net = new Dic(SMALL);
+    const face = syntheticFace(128, 3);
+    const lr16: RawImage = { data: new Uint8Array(16 * 16 * 3).fill(90), width: 16, height: 16, channels: 3 };
+    // Options: a misspelt key or flags that are not an array used to be ignored (no flip, no error).
+    expect(() => dicBatch(net, [face], { flip: [true] } as never)).toThrow(TypeError);
+    expect(() => dicBatch(net, [face], { flip: [true] } as never)).toThrow(/dicBatch: 'flip' must be one of the known options/);
+    expect(() => dicBatch(net, [face], { flips: true } as never)).toThrow(/dicBatch: 'flips' must be an array of booleans/);
+    expect(() => dicBatch(net, [face], { flips: [true, false] })).toThrow(/dicBatch: 'flips' must be one flag per face \(1\), got 2 flags/);
+    // A NaN point used to become an empty target map; a batch of faces with and without points lost its heatmaps.
+    const nan = Float32Array.from(face.landmarks as number[]);
+    nan[7] = NaN;
+    expect(() => dicBatch(net, [{ image: face.image, landmarks: nan }])).toThrow(/dicBatch: 'faces\[0\].landmarks' must be finite coordinates .*got NaN at index 7/);
+    expect(() => dicBatch(net, [face, { image: face.image }])).toThrow(/dicBatch: 'faces' must be faces that all carry landmarks or none does, got 1 of 2/);
+    // evaluateDic: batchSize 0 used to fail inside dicBatch, NaN to return NaN scores; the normaliser was checked only after the network ran.
+    expect(() => evaluateDic(net, [face], { batchSize: 0 })).toThrow(/evaluateDic: 'batchSize' must be an integer >= 1, got 0/);
+    expect(() => evaluateDic(net, [face], { batchSize: NaN })).toThrow(/evaluateDic: 'batchSize' must be an integer >= 1, got NaN/);
+    expect(() => evaluateDic(net, [face], { nmeNormalizer: 'eyes' as never })).toThrow(/evaluateDic: 'nmeNormalizer' must be one of/);
+    expect(() => evaluateDic(net, [face], { batchsize: 2 } as never)).toThrow(/evaluateDic: 'batchsize' must be one of the known options/);
+    expect(() => evaluateDic(net, [{ image: face.image, landmarks: nan }])).toThrow(/evaluateDic: 'faces\[0\].landmarks' must be finite coordinates/);
+    expect(() => evaluateDic(net, [{ image: { ...lr16, channels: 1, data: new Uint8Array(128 * 128) } }])).toThrow(/^evaluateDic: 'faces\[0\].image'/);
+    expect(() => landmarkNme([NaN, 0], [1, 2], 'width')).toThrow(/landmarkNme: 'pred' must be finite coordinates/);
+    // Paths.
+    expect(() => saveDicWeights(undefined as never, net)).toThrow(/saveDicWeights: 'file' must be a non-empty path string/);
+    expect(() => new DicTrainer(net).saveCheckpoint('')).toThrow(/DicTrainer.saveCheckpoint: 'file' must be a non-empty path string/);
+    // A disposed network used to fail inside conv2d ("'weight' was disposed"), naming only the op.
+    const batch = dicBatch(net, [face]);
+    const trainer = new DicTrainer(net);
+    net.dispose();
+    expect(() => superResolveFace(net, lr16)).toThrow("superResolveFace: the DIC network ('net') was disposed");
+    expect(() => evaluateDic(net, [face])).toThrow("evaluateDic: the DIC network ('net') was disposed");
+    expect(() => trainer.trainStep(batch)).toThrow('DicTrainer.trainStep: the DIC network was disposed');
+    expect(() => saveDicWeights(join(tmp, 'disposed.safetensors'), net)).toThrow("saveDicWeights: the DIC network ('net') was disposed");
+    disposeDicBatch(batch);
+  });
+
+  it('refuses a checkpoint of another trainer or of a network configured otherwise, before changing anything', () => {
+    const net = new Dic(SMALL);
+    const file = join(tmp, 'dic-steps2.ckpt.safetensors');
+    new DicTrainer(net).saveCheckpoint(file);
+    // numSteps changes no tensor shape: the weights used to load and training went on with 3 steps.
+    const threeSteps = new Dic({ ...SMALL, numSteps: 3 });
+    const before = values(threeSteps.parameters()[0]);
+    const resumed = new DicTrainer(threeSteps);
+    expect(() => resumed.loadCheckpoint(file)).toThrow(RangeError);
+    expect(() => resumed.loadCheckpoint(file)).toThrow(`${file}: the checkpoint's network is configured otherwise than this trainer's (numSteps: 2 in the file, 3 here)`);
+    expect(values(threeSteps.parameters()[0])).toEqual(before);
+    expect(resumed.step).toBe(0);
+    const gan = new DicGanTrainer(new Dic(SMALL), { discriminator: new LightCnnDiscriminator({ imageSize: 16 }) });
+    expect(() => gan.loadCheckpoint(file)).toThrow(`${file}: holds a 'dic' checkpoint, not 'dicgan' (DicGanTrainer)`);
+    expect(() => resumed.loadCheckpoint(42 as never)).toThrow(/DicTrainer.loadCheckpoint: 'file' must be a non-empty path string/);
+    expect(new DicTrainer(new Dic(SMALL)).loadCheckpoint(file)).toBe(0);
   });
 });
