@@ -6,10 +6,9 @@
 //
 // The network definition is not public: every structural value below is a config field with a
 // placeholder default (design note models/04_lgcn.md).
-import { closeSync, openSync, readSync } from 'node:fs';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { Adam, Conv2d, MultiStepLR, Module, ModuleList, SGD, clipGradNorm, kaimingNormal_, loadCheckpoint, saveCheckpoint } from '@lrface/nn';
+import { Adam, Conv2d, MultiStepLR, Module, ModuleList, SGD, clipGradNorm, kaimingNormal_, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '@lrface/nn';
 import { Rng, heatmapTensor } from '@lrface/datasets';
 import { DEFAULT_AUGMENT, type AugmentConfig } from './presets.js';
 import { JsonLinesLog, labelledBatch, type LabelledFace } from './train.js';
@@ -352,26 +351,6 @@ function checkInputRange(fn: string, images: Tensor): void {
   }
 }
 
-/** The `extra` of an lrface checkpoint (read from its safetensors header only), or null. */
-function checkpointExtra(file: string): Record<string, unknown> | null {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const head = Buffer.alloc(8);
-    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
-    const n = Number(head.readBigUInt64LE(0));
-    if (!(n > 0 && n < 100_000_000)) return null;
-    const json = Buffer.alloc(n);
-    if (readSync(fd, json, 0, n, 8) !== n) return null;
-    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
-    return typeof meta === 'string' ? (JSON.parse(meta).extra ?? null) : null;
-  } catch {
-    // Unreadable or corrupt: loadCheckpoint reports it, naming the file.
-    return null;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /** Everything {@link LgcnTrainer} needs. */
 export interface LgcnTrainerConfig {
@@ -513,7 +492,7 @@ export class LgcnTrainer {
     if (typeof path !== 'string' || path === '') throw typeError(fn, 'path', 'a file path', path);
     // Checked before anything is overwritten: fields such as kernelSigma, dropout or the
     // combination change no tensor shape, so such a checkpoint would load into another model.
-    const extra = checkpointExtra(path);
+    const extra = readCheckpointInfo(path)?.extra ?? null;
     if (extra && !('lgcn' in extra)) throw new RangeError(`${path}: holds a checkpoint of another model (no LGCN config in it), not one LgcnTrainer.save wrote`);
     const saved = extra?.lgcn as Record<string, unknown> | undefined;
     if (saved && typeof saved === 'object') {

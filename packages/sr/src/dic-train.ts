@@ -3,7 +3,6 @@
 // milestones, the hourglass frozen until a release step; DICGAN adds a feature loss through a
 // frozen extractor and a vanilla-GAN loss through a discriminator (both injectable Modules; a
 // LightCNN-9-shaped discriminator is the default).
-import { closeSync, openSync, readSync } from 'node:fs';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import {
@@ -22,6 +21,7 @@ import {
   l1Loss,
   loadCheckpoint,
   mseLoss,
+  readCheckpointInfo,
   saveCheckpoint,
 } from '@lrface/nn';
 import { MIRROR_68, Rng, bicubicResize, checkImage, checkKeys, checkUnitPixels, gaussianHeatmaps, permutePoints, tensorToImage, toUint8, type RawImage } from '@lrface/datasets';
@@ -300,26 +300,6 @@ function checkSavable(fn: string, file: unknown, net: Dic): void {
   if (net.disposed) throw new Error(`${fn}: the DIC network was disposed`);
 }
 
-/** The checkpoint metadata of `file` (its safetensors header only), or null when it has none. */
-function checkpointMeta(file: string): { extra?: { arch?: unknown; config?: unknown } } | null {
-  let fd: number | undefined;
-  try {
-    fd = openSync(file, 'r');
-    const head = Buffer.alloc(8);
-    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
-    const n = Number(head.readBigUInt64LE(0));
-    if (!(n > 0 && n < 100_000_000)) return null;
-    const json = Buffer.alloc(n);
-    if (readSync(fd, json, 0, n, 8) !== n) return null;
-    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
-    return typeof meta === 'string' ? JSON.parse(meta) : null;
-  } catch {
-    // Unreadable or corrupt: loadCheckpoint reports it, naming the file.
-    return null;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /**
  * Refuses, before anything is overwritten, a checkpoint of another trainer or of a network
@@ -328,7 +308,7 @@ function checkpointMeta(file: string): { extra?: { arch?: unknown; config?: unkn
  */
 function checkCheckpointFile(fn: string, file: unknown, net: Dic, arch: 'dic' | 'dicgan'): void {
   if (typeof file !== 'string' || file === '') throw typeError(fn, 'file', 'a non-empty path string', file);
-  const extra = checkpointMeta(file)?.extra;
+  const extra = readCheckpointInfo(file)?.extra as { arch?: unknown; config?: unknown } | undefined;
   if (!extra || extra.arch === undefined) return;
   if (extra.arch !== arch) throw new RangeError(`${file}: holds a '${String(extra.arch)}' checkpoint, not '${arch}' (${arch === 'dic' ? 'DicTrainer' : 'DicGanTrainer'})`);
   const saved = extra.config as Record<string, unknown> | undefined;
