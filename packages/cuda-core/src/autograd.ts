@@ -29,17 +29,48 @@ interface InputEdge {
 
 export class GradNode {
   freed = false;
+  /**
+   * What keeps this node's saved tensors alive: the live tensor it produced, and the unfreed
+   * nodes whose inputs it produced. At zero no backward pass can reach it any more, so a
+   * forward pass that is never differentiated frees its saved tensors as its outputs are disposed.
+   */
+  private holders = 0;
   constructor(
     readonly op: string,
     readonly edges: (InputEdge | null)[],
     readonly ctx: GradContext,
-  ) {}
+  ) {
+    for (const edge of edges) edge?.node?.hold();
+  }
 
+  hold(): void {
+    this.holders++;
+  }
+
+  private inputsReleased = false;
+
+  release(): void {
+    if (--this.holders <= 0) this.free();
+  }
+
+  /** Frees the saved tensors, then lets go of the nodes below. */
   free(): void {
+    this.freeSaved();
+    this.releaseInputs();
+  }
+
+  /** Frees the saved tensors only: a backward pass frees each node as it goes, its inputs once all are done. */
+  freeSaved(): void {
     if (this.freed) return;
     this.freed = true;
     for (const t of Object.values(this.ctx.saved)) t.dispose();
     this.ctx.saved = {};
+  }
+
+  releaseInputs(): void {
+    if (this.inputsReleased) return;
+    this.inputsReleased = true;
+    for (const edge of this.edges) edge?.node?.release();
   }
 }
 
@@ -107,6 +138,7 @@ export function record(
   };
   output.requiresGrad = true;
   output._node = new GradNode(op, edges, ctx);
+  output._node.hold();
 }
 
 // Late-bound helpers from the ops (they import this module).
@@ -144,6 +176,7 @@ export function runBackward(root: Tensor, gradient: Tensor | undefined, retainGr
     if (root._node.freed) throw stateError(op, 'the graph was already freed by an earlier backward(); pass retainGraph: true');
     const order = topologicalOrder(root._node);
     const pending = new Map<GradNode, Tensor>([[root._node, seed]]);
+    const done: GradNode[] = [];
     for (const node of order) {
       const g = pending.get(node);
       pending.delete(node);
@@ -165,8 +198,13 @@ export function runBackward(root: Tensor, gradient: Tensor | undefined, retainGr
           pending.set(edge.node!, prev ? accumulate(prev, gi) : gi);
         }
       });
-      if (!retainGraph) node.free();
+      if (!retainGraph) {
+        // Its saved tensors now; the nodes below it only after the walk, which still needs them.
+        node.freeSaved();
+        done.push(node);
+      }
     }
+    for (const node of done) node.releaseInputs();
     for (const g of pending.values()) g.dispose();
   });
 }

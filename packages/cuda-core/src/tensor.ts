@@ -120,6 +120,11 @@ export class Tensor {
       this.grad.dispose();
       this.grad = null;
     }
+    if (this._node) {
+      // The graph behind it stays while a later node (e.g. a loss computed from it) needs it.
+      this._node.release();
+      this._node = null;
+    }
   }
 
   /** A copy of the elements as a TypedArray (Float32Array, Int32Array or Uint8Array). */

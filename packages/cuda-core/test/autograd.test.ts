@@ -56,6 +56,33 @@ describe('autograd', () => {
     expect(x.grad!.item()).toBeCloseTo(2 * Math.exp(6), 2);
   });
 
+  it('frees what a forward pass saved once its outputs are disposed, when no backward follows', () => {
+    const w = lr.randn([8, 3, 3, 3]).requiresGrad_();
+    const x = lr.randn([2, 3, 12, 12]);
+    const before = lr.memory();
+    // A validation-style forward in training mode: its loss is read, never differentiated.
+    for (let i = 0; i < 20; i++) lr.scope(() => lr.mean(lr.square(lr.relu(lr.conv2d(x, w, null, { padding: 1 })))).item());
+    expect(lr.memory().tensors).toBe(before.tensors);
+    expect(lr.memory().bytes).toBe(before.bytes);
+    // The same with retainGraph: disposing the output lets the kept graph go.
+    const y = lr.scope(() => lr.sum(lr.exp(lr.mul(w, 0.1))));
+    y.backward(undefined, { retainGraph: true });
+    w.zeroGrad();
+    const held = lr.memory().tensors;
+    y.dispose();
+    expect(lr.memory().tensors).toBeLessThan(held);
+    expect(lr.memory().tensors).toBe(before.tensors);
+  });
+
+  it('keeps the graph below a disposed output while a later result still needs it', () => {
+    const x = lr.tensor([1, 2]).requiresGrad_();
+    const h = lr.exp(x);
+    const loss = lr.sum(lr.mul(h, h));
+    h.dispose(); // the loss's graph goes through h's node
+    loss.backward();
+    expect(Array.from(x.grad!.data()).map((v) => +v.toFixed(3))).toEqual([2 * Math.exp(2), 2 * Math.exp(4)].map((v) => +v.toFixed(3)));
+  });
+
   it('handles deep chains without recursion limits', () => {
     const x = lr.tensor([1]).requiresGrad_();
     let y = x;
