@@ -463,8 +463,7 @@ export class LgcnTrainer {
       this.optimizer.zeroGrad();
       const out = this.network.forward(images);
       const outputLoss = maskedHeatmapLoss(out.output, target, mask);
-      // Unweighted, the local loss is only reported: built on the graph without a backward through
-      // it, its saved tensors would stay alive after every step.
+      // Unweighted, the local loss is only reported: no graph is recorded for it.
       const localLoss = maskedHeatmapLoss(localLossWeight > 0 ? out.local : out.local.detach(), target, mask);
       const loss = localLossWeight > 0 ? ops.add(outputLoss, ops.mul(localLoss, localLossWeight)) : outputLoss;
       loss.backward();
