@@ -38,6 +38,7 @@ const bundles = [
   { input: join(root, 'packages/sr/test/cuda-train.test.ts'), file: 'cuda-train-suite.mjs' },
   { input: join(root, 'packages/nn/test/device.test.ts'), file: 'nn-device-suite.mjs' },
   { input: join(root, 'packages/recognition/test/cuda-train.test.ts'), file: 'recognition-train-suite.mjs' },
+  { input: join(root, 'packages/landmarks/test/cuda-train.test.ts'), file: 'landmarks-train-suite.mjs' },
   { input: join(root, 'tools/gpu/bench-train.mjs'), file: 'cuda-train-bench.mjs' },
 ];
 for (const b of bundles) {

@@ -11,7 +11,7 @@ addon=$(find packages/cuda-core/build-emulation -name lrface_core.node | head -1
 [ -n "$addon" ] || { echo "preflight: the emulated addon did not build (see npm run build:emulation)"; exit 2; }
 node tools/gpu/pack.mjs
 export LRFACE_ADDON_PATH="$PWD/$addon"
-node --test --test-reporter=dot .device/cuda-suite.mjs .device/cuda-conv-suite.mjs .device/cuda-cudnn-ops-suite.mjs .device/cuda-train-suite.mjs .device/nn-device-suite.mjs .device/recognition-train-suite.mjs
+node --test --test-reporter=dot .device/cuda-suite.mjs .device/cuda-conv-suite.mjs .device/cuda-cudnn-ops-suite.mjs .device/cuda-train-suite.mjs .device/nn-device-suite.mjs .device/recognition-train-suite.mjs .device/landmarks-train-suite.mjs
 node .device/cuda-bench.mjs --reps 1 > /dev/null
 node .device/cuda-train-bench.mjs --device cuda --quick --steps 2
 node .device/cuda-train-bench.mjs --parity-out /tmp/lrface-preflight-parity.json > /dev/null

@@ -121,7 +121,7 @@ if stage train; then
   cat "$out/train-bench-torch.log" 2>/dev/null | tee -a "$out/run.log"
   node tools/gpu/train-bench-report.mjs "$out/train-bench-lrface.json" "$out/train-bench-torch.json" "$out/train-bench.json" 2>&1 | tee -a "$out/run.log"
   [ "${PIPESTATUS[0]}" = 0 ] || status=1
-  step "CUDA training suite" 240 train-suite.log node --test --test-reporter=spec .device/cuda-train-suite.mjs .device/nn-device-suite.mjs .device/recognition-train-suite.mjs
+  step "CUDA training suite" 240 train-suite.log node --test --test-reporter=spec .device/cuda-train-suite.mjs .device/nn-device-suite.mjs .device/recognition-train-suite.mjs .device/landmarks-train-suite.mjs
   tail -12 "$out/train-suite.log" 2>/dev/null | tee -a "$out/run.log"
 fi
 
