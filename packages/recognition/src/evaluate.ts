@@ -66,6 +66,28 @@ async function faceFeature(recognizer: FaceRecognizer, image: string | Uint8Arra
   return recognizer.embed(face, { box: lowResolution === undefined ? box : undefined, normalize });
 }
 
+/**
+ * The k-fold protocol picks each fold's threshold on the other folds, so each fold's complement
+ * needs matched and mismatched pairs. Checked before any face is described: a subset of a
+ * protocol's folds (a few YTF splits) can miss that, and would fail only after all the work.
+ */
+function checkFolds(fn: string, list: readonly { same: boolean; fold: number }[]): void {
+  const folds = [...new Set(list.map((p) => p.fold))].sort((a, b) => a - b);
+  if (folds.length < 2) throw rangeError(fn, 'pairs', 'pairs in at least 2 folds (each fold is tested with a threshold chosen on the others)', `${list.length} pair(s) all in fold ${folds[0]}`, true);
+  for (const f of folds) {
+    const others = list.filter((p) => p.fold !== f);
+    const matched = others.filter((p) => p.same).length;
+    if (matched === 0 || matched === others.length)
+      throw rangeError(
+        fn,
+        'pairs',
+        `matched and mismatched pairs outside every fold (each fold is tested with a threshold chosen on the others)`,
+        `only ${matched === 0 ? 'mismatched' : 'matched'} pairs outside fold ${f} (${others.length} of ${list.length} pairs, ${folds.length} folds)`,
+        true,
+      );
+  }
+}
+
 /** Scores every pair with the recogniser and runs the k-fold verification protocol on the scores. */
 export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<VerificationPair> | AsyncIterable<VerificationPair>, options: PairEvaluationOptions = {}): Promise<PairEvaluationResult> {
   const fn = 'evaluatePairs';
@@ -77,6 +99,7 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   const list: VerificationPair[] = [];
   for await (const p of pairs as AsyncIterable<VerificationPair>) list.push(p);
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
+  checkFolds(fn, list);
   // Images recur across pairs (LFW: 7701 images in 6000 pairs); each is described once.
   const cache = new Map<string | Uint8Array, Float32Array>();
   const featureOf = async (image: LazyImage | string): Promise<Float32Array> => {
@@ -278,6 +301,7 @@ export async function evaluateVideoPairs(recognizer: FaceRecognizer, pairs: Iter
     list.push(p);
   }
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
+  checkFolds(fn, list);
   const cache = new Map<readonly VideoFrame[], Float32Array>();
   const videoFeature = async (frames: readonly VideoFrame[]): Promise<Float32Array> => {
     const known = cache.get(frames);

@@ -69,7 +69,15 @@ describe.skipIf(!haveFaces)('evaluatePairs', () => {
     await expect(evaluatePairs(rec, pairs, { lowResolution: 2 })).rejects.toThrow(/'lowResolution'/);
     await expect(evaluatePairs(rec, [], {})).rejects.toThrow(/at least one pair/);
     await expect(evaluatePairs({} as FaceRecognizer, pairs)).rejects.toThrow(/'recognizer'/);
-    await expect(evaluatePairs(rec, [{ images: [join(dir, 'missing.jpg'), FACE_FILES[0]], same: true, fold: 0 }])).rejects.toThrow(/missing\.jpg/);
+    // Two folds of matched and mismatched pairs, the first naming a file that is not there.
+    const withMissing = [
+      { images: [join(dir, 'missing.jpg'), FACE_FILES[0]] as [string, string], same: true, fold: 0 },
+      ...[0, 1].flatMap((fold) => [
+        { images: [FACE_FILES[0], FACE_FILES[0]] as [string, string], same: true, fold },
+        { images: [FACE_FILES[0], FACE_FILES[1]] as [string, string], same: false, fold },
+      ]),
+    ];
+    await expect(evaluatePairs(rec, withMissing)).rejects.toThrow(/missing\.jpg/);
   });
 });
 
@@ -187,5 +195,21 @@ describe.skipIf(!haveFaces)('evaluateVideoPairs (YouTube Faces)', () => {
     await expect(evaluateVideoPairs(rec, [{ videos: [[], []], same: true, fold: 0 }])).rejects.toThrow(/'pairs\[0\]'/);
     await expect(evaluateVideoPairs(rec, [{ videos: [[{ image: FACE_FILES[0] }], [{ image: FACE_FILES[1] }]], same: true, fold: 0 }], { framesPerVideo: 0 })).rejects.toThrow(/'framesPerVideo'/);
     await expect(ytfVideoPairs({} as Ytf)).rejects.toThrow(/'ytf'/);
+  });
+
+  it('rejects folds whose complement lacks matched or mismatched pairs before describing any face', async () => {
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    // Files that do not exist: describing any face would fail on them first.
+    const video = (name: string) => [{ image: join(dir, `${name}-missing.png`) }];
+    // Fold 2 holds one mismatched pair only, so fold 1 would be tested with a threshold chosen on it.
+    const videoPairs = [
+      { videos: [video('a'), video('a2')], same: true, fold: 1 },
+      { videos: [video('a'), video('b')], same: false, fold: 1 },
+      { videos: [video('b'), video('a2')], same: false, fold: 2 },
+    ];
+    await expect(evaluateVideoPairs(rec, videoPairs)).rejects.toThrow(/evaluateVideoPairs: 'pairs' must be matched and mismatched pairs outside every fold .* got only mismatched pairs outside fold 1 \(1 of 3 pairs, 2 folds\)/);
+    const imagePairs = videoPairs.map((p) => ({ images: [p.videos[0][0].image, p.videos[1][0].image] as [string, string], same: p.same, fold: p.fold }));
+    await expect(evaluatePairs(rec, imagePairs)).rejects.toThrow(/evaluatePairs: 'pairs' must be .* got only mismatched pairs outside fold 1/);
+    await expect(evaluatePairs(rec, imagePairs.map((p) => ({ ...p, fold: 3 })))).rejects.toThrow(/pairs in at least 2 folds .* got 3 pair\(s\) all in fold 3/);
   });
 });

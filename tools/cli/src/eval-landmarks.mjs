@@ -96,6 +96,9 @@ export async function openDataset(spec) {
  * mapping of its points back to the original image.
  */
 export function shrinkFace(image, box, size) {
+  // As the detectors refuse it at full size: the crop's replicated border would be scored as a face.
+  if (!(box.x < image.width && box.y < image.height && box.x + box.width > 0 && box.y + box.height > 0))
+    throw new RangeError(`shrinkFace: 'box' must be a box overlapping the image (${image.width}x${image.height}), got ${JSON.stringify(box)}`);
   const { image: crop, region } = cropImage(image, box, { margin: 0.5, fill: 'replicate' });
   const scale = size / Math.max(box.width, box.height);
   const width = Math.max(1, Math.round(region.width * scale));

@@ -1,7 +1,22 @@
 // `lrface landmarks <image> --box x,y,w,h [--model lr68] [--weights FILE] [--out overlay.png] [--json]`:
 // 68 landmarks on one face of an image, in image coordinates; optionally drawn on the image.
-import { decodeImage, writeImage } from '@lrface/datasets';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { decodeImage, encodeImage } from '@lrface/datasets';
 import { landmarkModels, loadLandmarkDetector, loadLgcnDetector } from '@lrface/landmarks';
+import { writeFileAtomic } from '@lrface/nn';
+
+/**
+ * Writes an image to a .png or .jpg/.jpeg file atomically (a temp file renamed over it), so an
+ * interrupted run never leaves half a file, nor a file that another name links to half-changed.
+ */
+export async function writeImageAtomic(file, image) {
+  const format = /\.jpe?g$/i.test(file) ? 'jpeg' : 'png';
+  const bytes = await encodeImage(image, { format });
+  // Into a folder that does not exist yet, as the other commands' --out.
+  mkdirSync(dirname(resolve(file)), { recursive: true });
+  writeFileAtomic(file, bytes);
+}
 
 export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68|lgcn] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
   --box x,y,w,h   the face box in image pixels (default: the whole image)
@@ -9,7 +24,8 @@ export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--
                   lrface train landmarks, with its shape model; needs --weights)
   --weights FILE  a custom weights file for the model's architecture
   --no-flip       skip the mirrored second pass (half the compute, less steady points)
-  --out FILE      write the image with the points drawn as small dots (.png or .jpg, by its extension)
+  --out FILE      write the image with the points drawn as small dots (.png or .jpg, by its extension;
+                  its folder is made if missing; not the input image)
   --json          print one JSON line {"model","points":[[x,y],...],"confidence":[...]}`;
 
 /** Parses the command's arguments; throws a usage error on anything unexpected. */
@@ -48,6 +64,7 @@ export function parseLandmarksArgs(argv) {
     else throw new UsageError(`unexpected argument '${a}' (one image at a time)`);
   }
   if (opts.image === undefined) throw new UsageError('missing <image>');
+  if (opts.out !== undefined && resolve(opts.out) === resolve(opts.image)) throw new UsageError(`--out '${opts.out}' is the input image, which the overlay would overwrite; give another file`);
   checkLandmarkModelOptions(opts.model, opts.weights, opts.flip);
   return opts;
 }
@@ -137,8 +154,8 @@ export async function runLandmarks(argv) {
   if (opts.out) {
     // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.
     const side = Math.max(result.box.width, result.box.height);
-    // The format follows --out's extension (.png, .jpg); writeImage refuses any other.
-    await writeImage(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))));
+    // The format follows --out's extension (.png, .jpg; parseLandmarksArgs refuses any other).
+    await writeImageAtomic(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))));
   }
   if (opts.json) {
     console.log(JSON.stringify({ model: opts.model, points: result.points.map(([x, y]) => [round(x), round(y)]), confidence: result.confidence.map((c) => Math.round(c * 1000) / 1000) }));

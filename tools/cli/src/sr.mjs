@@ -1,11 +1,12 @@
 // `lrface sr` (super-resolve image files) and `lrface eval-sr` (the SR benchmark protocol on a
 // folder of HR images: modcrop, MATLAB bicubic down, super-resolve, PSNR/SSIM on Y vs bicubic).
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
-import { decodeImage, writeImage } from '@lrface/datasets';
+import { decodeImage } from '@lrface/datasets';
+import { writeFileAtomic } from '@lrface/nn';
 import { MODEL_REGISTRY, evaluateImages, listModels, loadDicWeights, loadHrImages, loadSuperResolver, superResolveFace } from '@lrface/sr';
+import { writeImageAtomic } from './landmarks.mjs';
 
 /** The lines of the main `lrface help` for these two commands. */
 export const srUsage = `  sr <inputs...> [--model face-x4] [--scale 4] [--out DIR] [--weights FILE]
@@ -23,6 +24,7 @@ export const srHelp = `usage: lrface sr <inputs...> [--model NAME] [--scale S] [
   --out DIR       output folder (default: the current folder); inputs with the same file name
                   (a/face.png, b/face.png) need separate runs or separate --out folders
   --weights FILE  a .safetensors or .pth file of the model's architecture instead of its shipped weights
+                  (only bicubic and face-x4 run without it)
   -h, --help      this text`;
 
 /** `lrface eval-sr --help`. */
@@ -32,7 +34,8 @@ export const evalSrHelp = `usage: lrface eval-sr --model NAME --input DIR --scal
   --model NAME    ${listModels().join(', ')}
   --input DIR     the folder of HR images
   --scale S       integer factor
-  --weights FILE  weights of the model's architecture (.safetensors or .pth); bicubic takes none
+  --weights FILE  weights of the model's architecture (.safetensors or .pth); bicubic takes none,
+                  face-x4 has its shipped ones, the others need it
   --json          print one JSON line {"model","scale","images","psnr","ssim","bicubic_psnr","bicubic_ssim"}
   -h, --help      this text`;
 
@@ -82,6 +85,41 @@ function intOption(name, value) {
   return n;
 }
 
+/** A model without shipped weights (all but bicubic and face-x4) runs only with --weights. */
+export function checkWeightsGiven(model, weights, option = '--model') {
+  if (weights === undefined && MODEL_REGISTRY[model].arch !== 'bicubic' && !MODEL_REGISTRY[model].weights)
+    throw new UsageError(`${option} ${model} has no shipped weights: give --weights FILE (e.g. from lrface train sr)`);
+}
+
+/** SSIM's 11x11 window must fit what is left of an image after modcrop and the border of `scale`. */
+const SSIM_WINDOW = 11;
+
+/**
+ * The HR images of an evaluation folder, each checked to be large enough for the protocol at
+ * `scale` (a small one would fail in SSIM after the others were done, without its name).
+ */
+export async function loadEvalImages(dir, scale, option = '--input') {
+  let names;
+  try {
+    names = (await readdir(dir)).filter((f) => HR_IMAGE_EXT.has(extname(f).toLowerCase())).sort();
+  } catch (err) {
+    throw new Error(`${option}: cannot read the folder '${dir}' (${err.code ?? err.message})`, { cause: err });
+  }
+  if (names.length === 0) throw new Error(`${option}: the folder '${dir}' holds no images`);
+  const files = names.map((n) => join(dir, n));
+  const images = await loadHrImages(files);
+  const need = SSIM_WINDOW + 2 * scale;
+  images.forEach((img, i) => {
+    const usable = (side) => Math.floor(side / scale) * scale;
+    if (usable(img.width) < need || usable(img.height) < need)
+      throw new Error(`${option}: '${files[i]}' is ${img.width}x${img.height}; evaluating at x${scale} needs images of at least ${need}x${need} px (SSIM's ${SSIM_WINDOW}x${SSIM_WINDOW} window inside a border of ${scale})`);
+  });
+  return images;
+}
+
+/** The image files loadHrImages reads from a folder. */
+const HR_IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+
 /**
  * The output file of each input (DIR/<name>_x<scale>.png). Two inputs with the same name would
  * write the same file, the second silently replacing the first, and an output may be one of the
@@ -125,6 +163,7 @@ export async function runSr(argv) {
     if (positionals.length === 0) throw new UsageError('no input images');
     if (values.model === 'dic') return runDicSr(positionals, values);
     checkModel(values.model);
+    checkWeightsGiven(values.model, values.weights);
     const given = values.scale === undefined ? undefined : intOption('scale', values.scale);
     // The outputs are checked before the model loads wherever the scale is known by then (a
     // weights file may record other scales than the registry's).
@@ -139,7 +178,7 @@ export async function runSr(argv) {
       tick(0);
       for (const [i, file] of positionals.entries()) {
         const out = await sr.upscale(file, { scale });
-        await out.save(targets[i]);
+        writeFileAtomic(targets[i], await out.png());
         out.tensor.dispose();
         tick(i + 1, basename(file));
       }
@@ -177,9 +216,9 @@ async function runDicSr(inputs, values) {
     for (const [i, file] of inputs.entries()) {
       // decodeImage gives RGB, grey files included.
       const { image, landmarks } = superResolveFace(net, images[i]);
-      await writeImage(targets[i], image);
+      await writeImageAtomic(targets[i], image);
       const points = Array.from({ length: landmarks.length / 2 }, (_, k) => [Math.round(landmarks[2 * k] * 100) / 100, Math.round(landmarks[2 * k + 1] * 100) / 100]);
-      writeFileSync(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n');
+      writeFileAtomic(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n');
       tick(i + 1, basename(file));
     }
     for (const f of targets) console.log(f);
@@ -196,9 +235,10 @@ export async function evalSr({ model, weights, input, scale, onStart, onImage })
   if (!input) throw new UsageError("'--input' is required");
   if (scale === undefined) throw new UsageError("'--scale' is required");
   const s = intOption('scale', scale);
+  checkWeightsGiven(model, weights);
   const sr = await loadSuperResolver(model, weights !== undefined ? { weights } : {});
   try {
-    const images = await loadHrImages(input);
+    const images = await loadEvalImages(input, s);
     onStart?.(images.length);
     return evaluateImages(model, sr.network, images, s, { onImage });
   } finally {

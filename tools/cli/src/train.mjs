@@ -2,7 +2,7 @@
 // paper's recipe unless options say otherwise); `lrface train recognition`: a recognition network
 // of @lrface/recognition on a folder of identity sub-folders (softmax + center loss). Both keep a
 // resumable checkpoint and write weights that the other commands load (`--weights`).
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,9 +10,10 @@ import { Rng, W300_SUBSETS, cropAffine, decodeImage, transformPoints, warpAffine
 import { LgcnTrainer, PcaShapeModel, saveLgcnWeights } from '@lrface/landmarks';
 import { openDataset } from './eval-landmarks.mjs';
 import { RECOGNITION_ARCHS, RecognitionTrainer, createRecognitionNetwork, identityBatches, saveRecognitionWeights } from '@lrface/recognition';
-import { Dic, DicTrainer, MODEL_REGISTRY, dicBatch, disposeDicBatch, evaluateDic, listModels, loadHrImages, loadSuperResolver, sampleDicFaces, saveDicWeights, saveSrWeights, trainSuperResolution } from '@lrface/sr';
+import { Dic, DicTrainer, MODEL_REGISTRY, defaultRecipe, dicBatch, disposeDicBatch, evaluateDic, listModels, loadHrImages, loadSuperResolver, sampleDicFaces, saveDicWeights, saveSrWeights, trainSuperResolution } from '@lrface/sr';
 import { devices } from '@lrface/cuda-core';
 import { UsageError, deviceOption, parseCommand } from './landmarks.mjs';
+import { loadEvalImages } from './sr.mjs';
 
 const trainable = () => listModels().filter((m) => MODEL_REGISTRY[m].arch !== 'bicubic');
 
@@ -34,14 +35,16 @@ export const trainSrUsage = `usage: lrface train sr --model NAME --images DIR --
   --eval DIR          HR images evaluated every --eval-every steps (PSNR/SSIM on Y against bicubic)
   --eval-every K      default 100 when --eval is given
   --checkpoint FILE   a checkpoint written atomically every --checkpoint-every steps (default 50)
-                      and at the end; an existing one is resumed (model, optimiser and step)
+                      and at the end; an existing one is resumed (model, optimiser and step; the
+                      run must have the same --model, --optimizer and --lr as the one that wrote it)
   --checkpoint-every K
   --minutes M         stop after M minutes (the weights are still written)
   --log FILE          append every step and evaluation as JSON lines
   --device ID         cpu (default) or a CUDA device from \`lrface devices\`
-  --seed S            patch sampling seed (default 1)
+  --seed S            patch sampling seed (default 1; a resumed run mixes in its step, drawing new patches)
   --json              print one JSON line at the end:
                       {"model","arch","steps","seconds","first_loss","last_loss","eval","weights","sha256","resumed"}
+                      (eval null without --eval; the losses null when no step ran: a checkpoint already at N)
   -h, --help          this text`;
 
 export const trainRecognitionUsage = `usage: lrface train recognition --arch NAME --images DIR --steps N --out FILE.safetensors [options]
@@ -60,14 +63,16 @@ export const trainRecognitionUsage = `usage: lrface train recognition --arch NAM
   --margin M          context around each face, as a fraction of its side (default 0)
   --min-images N      only identities with at least N images (default 1)
   --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
-                      an existing one is resumed (network, centres, optimiser and step)
+                      an existing one is resumed (network, centres, optimiser and step; the run must
+                      have the same --arch, --config, identity folders, --optimizer and --lr)
   --checkpoint-every K
   --minutes M         stop after M minutes (the weights are still written)
   --log FILE          append every step as JSON lines
   --device ID         cpu (default) or a CUDA device from \`lrface devices\`
-  --seed S            shuffling and augmentation seed (default 1)
+  --seed S            shuffling and augmentation seed (default 1; a resumed run mixes in its step)
   --json              print one JSON line at the end:
                       {"arch","identities","images","steps","seconds","first_loss","last_loss","train_accuracy","weights","resumed"}
+                      (the losses and train_accuracy null when no step ran: a checkpoint already at N)
   -h, --help          this text`;
 
 export const trainLandmarksUsage = `usage: lrface train landmarks --arch lgcn (--w300 DIR [--subset NAME] | --dlib-xml FILE) --steps N --out FILE.safetensors [options]
@@ -86,14 +91,15 @@ export const trainLandmarksUsage = `usage: lrface train landmarks --arch lgcn (-
   --components K      PCA components of the shape model (default 12, at most the faces - 1)
   --margin M          context around the face box, as a fraction of its side (default 0.2)
   --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
-                      an existing one is resumed
+                      an existing one is resumed (with the same --config, --optimizer and --lr)
   --checkpoint-every K
   --minutes M         stop after M minutes (the weights are still written)
   --log FILE          append every step as JSON lines
   --device ID         cpu (default) or a CUDA device from \`lrface devices\`
-  --seed S            sampling and augmentation seed (default 1)
+  --seed S            sampling and augmentation seed (default 1; a resumed run mixes in its step)
   --json              print one JSON line at the end:
                       {"arch","faces","steps","seconds","first_loss","last_loss","components","weights","resumed"}
+                      (the losses null when no step ran: a checkpoint already at N)
   -h, --help          this text`;
 
 export const trainDicUsage = `usage: lrface train dic (--w300 DIR [--subset NAME] | --dlib-xml FILE) --steps N --out FILE.safetensors [options]
@@ -112,14 +118,16 @@ export const trainDicUsage = `usage: lrface train dic (--w300 DIR [--subset NAME
   --no-flip           no mirrored faces (default: half the faces mirrored, points re-indexed)
   --eval-every K      PSNR (Y, border 8) and landmark NME on the training faces every K steps
   --checkpoint FILE   a checkpoint written every --checkpoint-every steps (default 50) and at the end;
-                      an existing one is resumed
+                      an existing one is resumed (with the same --config and --lr)
   --checkpoint-every K
   --minutes M         stop after M minutes (the weights are still written)
   --log FILE          append every step as JSON lines
   --device ID         cpu (default) or a CUDA device from \`lrface devices\`
-  --seed S            sampling seed (default 1)
+  --seed S            sampling seed (default 1; a resumed run mixes in its step)
   --json              print one JSON line at the end:
                       {"arch","faces","steps","seconds","first_loss","last_loss","psnr","nme","weights","resumed"}
+                      (psnr and nme null without --eval-every, or before its first evaluation; the
+                      losses null when no step ran: a checkpoint already at N)
   -h, --help          this text`;
 
 export const trainUsage = `${trainSrUsage}\n\n${trainRecognitionUsage}\n\n${trainLandmarksUsage}\n\n${trainDicUsage}`;
@@ -129,6 +137,60 @@ function positiveNumber(name, text, { integer = false } = {}) {
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
     throw new UsageError(`--${name} must be ${integer ? 'an integer >= 1' : 'a number > 0'}, got '${text}'`);
   return n;
+}
+
+/** The lrface metadata of a checkpoint file (read from its safetensors header only), or null. */
+function checkpointMeta(file) {
+  let fd;
+  try {
+    fd = openSync(file, 'r');
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
+    const n = Number(head.readBigUInt64LE(0));
+    if (!(n > 0 && n < 100_000_000)) return null;
+    const json = Buffer.alloc(n);
+    if (readSync(fd, json, 0, n, 8) !== n) return null;
+    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
+    return typeof meta === 'string' ? JSON.parse(meta) : null;
+  } catch {
+    // Unreadable or corrupt: loading it reports that, naming the file.
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The optimiser a checkpoint's state belongs to, by its buffers (Adam keeps exp_avg; SGD momentum or nothing). */
+const savedOptimizerKind = (meta) => (meta?.optimizer ? ('exp_avg' in (meta.optimizer.buffers ?? {}) ? 'adam' : 'sgd') : undefined);
+
+/**
+ * Refuses, before anything is loaded or overwritten, to resume `file` with another run than the
+ * one that wrote it: the weights of another network configured alike would load silently, an
+ * optimiser's state would load into the other kind, and a new --lr would be replaced by the saved
+ * one. Each check is [what, saved, given]; saved undefined (an older file) or given undefined
+ * (not set on this command line) skips it.
+ */
+function checkResume(file, checks) {
+  const same = (a, b) => (typeof a === 'number' && typeof b === 'number' ? Math.abs(a - b) <= 1e-6 * Math.max(Math.abs(a), Math.abs(b)) : JSON.stringify(a) === JSON.stringify(b));
+  const differ = checks.filter(([, saved, given]) => saved !== undefined && given !== undefined && !same(saved, given));
+  if (differ.length)
+    throw new UsageError(
+      `the checkpoint '${file}' was written by another run (${differ.map(([what, saved, given]) => `${what}: ${JSON.stringify(saved)} there, ${JSON.stringify(given)} here`).join('; ')}); ` +
+        'resume it with the options it was started with, or give a new --checkpoint',
+    );
+}
+
+/**
+ * The sampling seed of a run resumed at `step`: the --seed itself would draw the same patches,
+ * faces or batch order as the run's first steps again, so that a run stopped and resumed often
+ * (--minutes) would keep seeing the start of its data.
+ */
+const resumedSeed = (seed, step) => (step > 0 ? (seed % 2 ** 31) * 1_000_003 + step : seed);
+
+/** The keys on which two configs differ, as checkResume's checks (keys either one lacks are left out: defaults). */
+function configChecks(option, saved, own) {
+  if (!saved || typeof saved !== 'object' || !own) return [];
+  return Object.keys(own).filter((k) => k in saved).map((k) => [`${option} ${k}`, saved[k], own[k]]);
 }
 
 /** The options both tasks take, as util.parseArgs declares them. */
@@ -170,13 +232,13 @@ function checkCommon(v, task) {
   if (!v.steps) throw new UsageError('missing --steps N');
   if (!v.out) throw new UsageError('missing --out FILE.safetensors');
   if (!/\.safetensors$/i.test(v.out)) throw new UsageError(`--out must name a .safetensors file, got '${v.out}'`);
-  const files = { '--out': v.out, '--init': v.init, '--checkpoint': v.checkpoint, '--log': v.log };
+  const files = { '--out': v.out, '--init': v.init, '--checkpoint': v.checkpoint, '--log': v.log, '--dlib-xml': v['dlib-xml'] };
   const named = Object.entries(files).filter(([, f]) => f !== undefined);
   for (let i = 0; i < named.length; i++)
     for (let j = i + 1; j < named.length; j++)
       if (resolve(named[i][1]) === resolve(named[j][1])) throw new UsageError(`${named[i][0]} and ${named[j][0]} name the same file '${named[i][1]}'; one would overwrite the other`);
   const seed = Number(v.seed);
-  if (!Number.isInteger(seed)) throw new UsageError(`--seed must be an integer, got '${v.seed}'`);
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new UsageError(`--seed must be an integer >= 0, got '${v.seed}'`);
   if (v.optimizer !== undefined && v.optimizer !== 'sgd' && v.optimizer !== 'adam') throw new UsageError(`--optimizer must be sgd or adam, got '${v.optimizer}'`);
   if (v['checkpoint-every'] !== undefined && v.checkpoint === undefined) throw new UsageError('--checkpoint-every needs --checkpoint FILE');
   return {
@@ -208,6 +270,7 @@ export function parseTrainSrArgs(argv) {
   if (!v.model) throw new UsageError('missing --model NAME');
   if (!trainable().includes(v.model)) throw new UsageError(`--model must be one of ${trainable().join(', ')}, got '${v.model}'`);
   const opts = { ...checkCommon(v, 'sr'), model: v.model, init: v.init, evalDir: v.eval, recipe: {} };
+  deviceOption(opts.device, devices());
   if (v.scale !== undefined) {
     const scales = v.scale.split(',').map((s) => Number(s.trim()));
     if (!scales.every((s) => Number.isInteger(s) && s >= 2 && s <= 8)) throw new UsageError(`--scale must be integers in [2, 8] separated by commas, got '${v.scale}'`);
@@ -268,9 +331,23 @@ export async function trainSr(opts, { onLog } = {}) {
   try {
     const scales = opts.recipe.scales ?? entry.scales;
     const images = await loadHrImages(opts.images);
-    const evalImages = opts.evalDir !== undefined ? await loadHrImages(opts.evalDir) : undefined;
+    // Checked before training: an image too small for the protocol would fail at the first evaluation.
+    const evalImages = opts.evalDir !== undefined ? await loadEvalImages(opts.evalDir, scales[0], '--eval') : undefined;
     for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
+    let seed = opts.seed;
+    if (resumed) {
+      const meta = checkpointMeta(opts.checkpoint);
+      const recipe = meta?.extra?.recipe;
+      const sameArch = meta?.extra?.arch === undefined || meta.extra.arch === net.arch;
+      checkResume(opts.checkpoint, [
+        ['--model architecture', meta?.extra?.arch, net.arch],
+        ...(sameArch ? configChecks('--model config', meta?.extra?.config, net.config) : []),
+        ['--optimizer', recipe?.optimizer ?? savedOptimizerKind(meta), opts.recipe.optimizer ?? defaultRecipe(net).optimizer],
+        ['--lr', recipe?.lr, opts.recipe.lr],
+      ]);
+      if (Number.isInteger(meta?.step)) seed = resumedSeed(opts.seed, meta.step);
+    }
     const result = await trainSuperResolution(net, {
       ...opts.recipe,
       scales,
@@ -283,7 +360,7 @@ export async function trainSr(opts, { onLog } = {}) {
       checkpointEvery: opts.checkpointEvery,
       resume: true,
       timeLimit: opts.minutes === undefined ? undefined : opts.minutes * 60,
-      seed: opts.seed,
+      seed,
       onLog: (e) => {
         if (opts.log !== undefined) appendFileSync(opts.log, JSON.stringify(e) + '\n');
         onLog?.(e);
@@ -387,8 +464,16 @@ export async function trainLandmarks(opts, { onLog } = {}) {
   try {
     trainer.network.to(opts.device);
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
-    if (resumed) trainer.load(opts.checkpoint);
-    const rng = new Rng(opts.seed);
+    if (resumed) {
+      // LgcnTrainer.load compares the network's config itself.
+      const meta = checkpointMeta(opts.checkpoint);
+      checkResume(opts.checkpoint, [
+        ['--optimizer', savedOptimizerKind(meta), opts.optimizer.kind ?? 'sgd'],
+        ['--lr', meta?.scheduler?.baseLrs?.[0], opts.optimizer.lr],
+      ]);
+      trainer.load(opts.checkpoint);
+    }
+    const rng = new Rng(resumedSeed(opts.seed, trainer.step));
     const results = [];
     const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
     while (trainer.step < opts.steps && !outOfTime()) {
@@ -479,8 +564,12 @@ export async function trainDic(opts, { onLog } = {}) {
     const trainer = new DicTrainer(net, opts.trainer);
     for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
-    if (resumed) trainer.loadCheckpoint(opts.checkpoint);
-    const rng = new Rng(opts.seed);
+    if (resumed) {
+      // DicTrainer.loadCheckpoint compares the network's config itself.
+      checkResume(opts.checkpoint, [['--lr', checkpointMeta(opts.checkpoint)?.scheduler?.baseLrs?.[0], opts.trainer.lr]]);
+      trainer.loadCheckpoint(opts.checkpoint);
+    }
+    const rng = new Rng(resumedSeed(opts.seed, trainer.step));
     const results = [];
     let lastEval = null;
     const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
@@ -545,6 +634,16 @@ export async function readIdentityFolders(dir, minImages = 1) {
   return identities;
 }
 
+/** checkResume's check of the identity folders, naming the first that differs rather than listing thousands. */
+function identityCheck(saved, names) {
+  const what = 'identity folders of --images';
+  if (!Array.isArray(saved) || JSON.stringify(saved) === JSON.stringify(names)) return [what, saved, saved];
+  const i = names.findIndex((n, k) => saved[k] !== n);
+  const at = i < 0 ? saved.length : i;
+  const describe = (list) => `${list.length} folders${at < list.length ? `, number ${at + 1} '${list[at]}'` : ''}`;
+  return [what, describe(saved), describe(names)];
+}
+
 /** Trains a recognition network and writes its weights; returns the summary the --json line prints. */
 export async function trainRecognition(opts, { onLog } = {}) {
   const t0 = Date.now();
@@ -558,10 +657,25 @@ export async function trainRecognition(opts, { onLog } = {}) {
     const trainer = new RecognitionTrainer(network, opts.trainer);
     for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
-    if (resumed) trainer.load(opts.checkpoint);
-    const batches = identityBatches(faces, { batchSize: opts.batchSize, inputShape: network.inputShape, margin: opts.margin, lowResolutionScale: opts.downscale, seed: opts.seed });
+    const names = identities.map((i) => i.name);
+    if (resumed) {
+      const meta = checkpointMeta(opts.checkpoint);
+      const extra = meta?.extra;
+      checkResume(opts.checkpoint, [
+        ['--arch', extra?.arch, opts.arch],
+        ...configChecks('--config', extra?.config, network.config),
+        // The classifier's rows are the identity folders in order: others would be trained under their labels.
+        identityCheck(extra?.identities, names),
+        ['--optimizer', extra?.optimizer ?? savedOptimizerKind(meta), trainer.config.optimizer],
+        ['--lr', extra?.lr, opts.trainer.lr],
+      ]);
+      trainer.load(opts.checkpoint);
+    }
+    const batches = identityBatches(faces, { batchSize: opts.batchSize, inputShape: network.inputShape, margin: opts.margin, lowResolutionScale: opts.downscale, seed: resumedSeed(opts.seed, trainer.step) });
     const results = [];
-    const save = () => opts.checkpoint !== undefined && trainer.save(opts.checkpoint, { arch: opts.arch, identities: identities.map((i) => i.name) });
+    const save = () =>
+      opts.checkpoint !== undefined &&
+      trainer.save(opts.checkpoint, { arch: opts.arch, config: network.config, identities: names, optimizer: trainer.config.optimizer, lr: trainer.config.lr });
     const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
     while (trainer.step < opts.steps && !outOfTime()) {
       for (const batch of batches) {
@@ -578,7 +692,6 @@ export async function trainRecognition(opts, { onLog } = {}) {
       }
     }
     save();
-    const names = identities.map((i) => i.name);
     saveRecognitionWeights(opts.out, network, { note: `${opts.arch} trained by lrface train recognition for ${trainer.step} steps on ${faces.length} images of ${names.length} identities in ${opts.images}` });
     const last = results.slice(-10);
     return {

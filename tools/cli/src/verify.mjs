@@ -2,6 +2,7 @@
 // whether two faces are the same person, by the similarity of a recognition network's features.
 import { parseArgs } from 'node:util';
 import { RECOGNITION_ARCHS, loadFaceApiRecognizer, loadRecognizer } from '@lrface/recognition';
+import { MODEL_REGISTRY, listModels } from '@lrface/sr';
 import { UsageError, parseBoxOption, parseCommand } from './landmarks.mjs';
 
 export const verifyUsage = `usage: lrface verify <imageA> <imageB> (--model face-api | --weights FILE) [options]
@@ -35,6 +36,11 @@ function checkLowResolutionOptions(v) {
     if (!(Number.isInteger(lowResolution) && lowResolution >= 4)) throw new UsageError(`--low-resolution must be an integer >= 4, got '${v['low-resolution']}'`);
   }
   if (v.hallucinate !== undefined && lowResolution === undefined) throw new UsageError('--hallucinate needs --low-resolution (it enlarges the shrunk faces)');
+  if (v.hallucinate !== undefined) {
+    // It runs a model as shipped: one with weights (or bicubic), and x4.
+    const usable = listModels().filter((m) => (MODEL_REGISTRY[m].weights || m === 'bicubic') && MODEL_REGISTRY[m].scales.includes(4));
+    if (!usable.includes(v.hallucinate)) throw new UsageError(`--hallucinate must be one of ${usable.join(', ')} (models with shipped weights that upscale x4), got '${v.hallucinate}'`);
+  }
   return { lowResolution, hallucinate: v.hallucinate };
 }
 
@@ -49,6 +55,24 @@ async function hallucinator(name) {
   const { loadSuperResolver } = await import('@lrface/sr');
   const sr = await loadSuperResolver(name);
   return async (face) => (await sr.upscale(face, { scale: 4 })).image;
+}
+
+/** A progress line rewritten in place on stderr ('\r'), and whether one is open (not yet ended by a newline). */
+const progressLine = { open: false };
+function writeProgress(text) {
+  process.stderr.write(`\r${text}`);
+  progressLine.open = true;
+}
+
+/** Runs `work`; an error ends the progress line it left open, so its message starts a line of its own. */
+async function endProgressLineOnError(work) {
+  try {
+    return await work();
+  } catch (err) {
+    if (progressLine.open) process.stderr.write('\n');
+    progressLine.open = false;
+    throw err;
+  }
 }
 
 /** Parses the command's arguments; throws a UsageError on anything unexpected. */
@@ -99,9 +123,15 @@ export function parseVerifyArgs(argv) {
 
 /** The recogniser the options name: face-api's, or a weights file's network. */
 async function openRecognizer(opts) {
-  return opts.model
-    ? loadFaceApiRecognizer({ margin: opts.margin })
-    : loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+  if (opts.model) return loadFaceApiRecognizer({ margin: opts.margin });
+  try {
+    return await loadRecognizer(opts.weights, { ...(opts.arch ? { arch: opts.arch } : {}), margin: opts.margin });
+  } catch (err) {
+    // The library's hint names its own option; on the command line it is --arch, and a training
+    // checkpoint (the likeliest such file) is not a weights file at all.
+    if (!(err instanceof Error) || !/pass options\.arch$/.test(err.message)) throw err;
+    throw new Error(`${err.message.replace(/: pass options\.arch$/, '')}: give the --out weights of lrface train recognition (not its --checkpoint), or --arch NAME for a PyTorch checkpoint`, { cause: err });
+  }
 }
 
 export async function runVerify(argv) {
@@ -205,18 +235,20 @@ export async function runEvalVerify(argv) {
   const recognizer = await openRecognizer(opts);
   const enhance = await hallucinator(opts.hallucinate);
   const onProgress = (done, total) => {
-    if (done % 100 === 0 || done === total) process.stderr.write(`\reval-verify: ${done}/${total} pairs`);
+    if (done % 100 === 0 || done === total) writeProgress(`eval-verify: ${done}/${total} pairs`);
   };
   const started = performance.now();
-  const result = opts.ytf
-    ? await evaluateVideoPairs(recognizer, await ytfVideoPairs(await Ytf.open({ root: opts.ytf })), { framesPerVideo: opts.frames, lowResolution: opts.lowResolution, enhance, onProgress })
-    : await evaluatePairs(recognizer, await Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension }), {
-        box: opts.box,
-        lowResolution: opts.lowResolution,
-        enhance,
-        score: opts.score,
-        onProgress,
-      });
+  const result = await endProgressLineOnError(() => opts.ytf
+    ? Ytf.open({ root: opts.ytf }).then(ytfVideoPairs).then((pairs) => evaluateVideoPairs(recognizer, pairs, { framesPerVideo: opts.frames, lowResolution: opts.lowResolution, enhance, onProgress }))
+    : Lfw.pairs({ root: opts.images, pairsFile: opts.pairs, layout: opts.layout, extension: opts.extension }).then((pairs) =>
+        evaluatePairs(recognizer, pairs, {
+          box: opts.box,
+          lowResolution: opts.lowResolution,
+          enhance,
+          score: opts.score,
+          onProgress,
+        }),
+      ));
   process.stderr.write('\n');
   const round = (x) => Math.round(x * 1e5) / 1e5;
   const summary = {
@@ -286,13 +318,16 @@ export async function runEvalIdentify(argv) {
   const { probe, gallery } = await TinyFace.identification({ root: opts.tinyface, distractors: opts.distractors });
   const recognizer = await openRecognizer(opts);
   const started = performance.now();
-  const result = await evaluateIdentification(recognizer, probe, gallery, {
-    lowResolution: opts.lowResolution,
-    enhance: await hallucinator(opts.hallucinate),
-    onProgress: (done, total) => {
-      if (done % 500 === 0 || done === total) process.stderr.write(`\reval-identify: ${done}/${total} faces described`);
-    },
-  });
+  const enhance = await hallucinator(opts.hallucinate);
+  const result = await endProgressLineOnError(() =>
+    evaluateIdentification(recognizer, probe, gallery, {
+      lowResolution: opts.lowResolution,
+      enhance,
+      onProgress: (done, total) => {
+        if (done % 500 === 0 || done === total) writeProgress(`eval-identify: ${done}/${total} faces described`);
+      },
+    }),
+  );
   process.stderr.write('\n');
   const round = (x) => Math.round(x * 1e5) / 1e5;
   const summary = {

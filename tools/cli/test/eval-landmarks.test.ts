@@ -119,6 +119,10 @@ describe('lrface eval-landmarks arguments', () => {
     const r = run('eval-landmarks', '--w300', w300Fixture, '--subset', 'challenging', '--model', 'hr68');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/face 1 of .*ibug.*'box' must be a box overlapping the image/);
+    // Shrunk first, the face would be cut from the replicated border and scored all the same.
+    const low = run('eval-landmarks', '--w300', w300Fixture, '--subset', 'challenging', '--model', 'hr68', '--low-resolution', '16');
+    expect(low.status).toBe(1);
+    expect(low.stderr).toMatch(/face 1 of .*ibug.*'box' must be a box overlapping the image \(\d+x\d+\)/);
   });
 
   it('refuses bad arguments with a usage error (exit 2)', () => {

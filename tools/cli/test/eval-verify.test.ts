@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Lfw, Ytf, decodeImage, writeImage } from '@lrface/datasets';
-import { evaluatePairs, evaluateVideoPairs, loadFaceApiRecognizer, ytfVideoPairs } from '@lrface/recognition';
+import { manualSeed } from '@lrface/cuda-core';
+import { Frnet, evaluatePairs, evaluateVideoPairs, loadFaceApiRecognizer, saveRecognitionWeights, ytfVideoPairs } from '@lrface/recognition';
 import { YTF_TEST_FACES, haveSharedData, sharedDataDir, writeFaceYtfLayout } from '@lrface/test-data';
 import { parseEvalVerifyArgs } from '../src/verify.mjs';
 
@@ -45,6 +46,9 @@ describe('lrface eval-verify', () => {
     expect(() => parseEvalVerifyArgs([...base])).toThrow(/--model face-api or --weights FILE/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--low-resolution', '2'])).toThrow(/--low-resolution must be an integer >= 4/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--hallucinate', 'face-x4'])).toThrow(/needs --low-resolution/);
+    // A model without shipped weights (or no x4) cannot hallucinate: refused before any face is read.
+    expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--low-resolution', '16', '--hallucinate', 'srcnn'])).toThrow(/--hallucinate must be one of bicubic, face-x4 .*got 'srcnn'/);
+    expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--low-resolution', '16', '--hallucinate', 'nope'])).toThrow(/--hallucinate must be one of/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--layout', 'deep'])).toThrow(/--layout/);
     expect(() => parseEvalVerifyArgs([...base, '--model', 'face-api', '--score', 'l1'])).toThrow(/--score/);
     // YouTube Faces reads its own splits, frames and boxes; frames per video only go with it.
@@ -96,5 +100,24 @@ describe('lrface eval-verify', () => {
     const missing = run('eval-verify', '--pairs', join(dir, 'none.txt'), '--images', root, '--model', 'face-api');
     expect(missing.status).toBe(1);
     expect(missing.stderr).toMatch(/none\.txt/);
+  });
+
+  it.skipIf(!haveData)('an error after progress was shown starts a line of its own', () => {
+    // 2 folds of 60 matched and 60 mismatched pairs: progress shows at pair 100, then the last
+    // pair names an image that is not there.
+    const weights = join(dir, 'tiny frnet.safetensors');
+    manualSeed(5);
+    saveRecognitionWeights(weights, new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    const fold = (last: string) => [
+      ...Array.from({ length: 60 }, () => 'Anthony_Hopkins\t1\t2'),
+      ...Array.from({ length: 59 }, () => 'Angelina_Jolie\t1\tPaul_Rudd\t1'),
+      last,
+    ];
+    const many = join(dir, 'many pairs.txt');
+    writeFileSync(many, ['2\t60', ...fold('Angelina_Jolie\t1\tPaul_Rudd\t1'), ...fold('Angelina_Jolie\t1\tPaul_Rudd\t9')].join('\n') + '\n');
+    const r = run('eval-verify', '--pairs', many, '--images', root, '--weights', weights);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('eval-verify: 200/240 pairs');
+    expect(r.stderr).toMatch(/\nlrface: .*Paul_Rudd_0009\.jpg/);
   });
 });

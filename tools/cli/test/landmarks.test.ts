@@ -50,7 +50,7 @@ describe('lrface landmarks', () => {
     expect(parseLandmarksArgs(['a.png', '--out=a=b.png']).out).toBe('a=b.png');
     expect(parseLandmarksArgs(['a.png', '--box=-5,2,30,40']).box).toEqual({ x: -5, y: 2, width: 30, height: 40 });
     expect(() => parseLandmarksArgs(['a.png', '--box=1,2,3'])).toThrow("--box must be x,y,w,h with a positive width and height, got '1,2,3'");
-    expect(() => parseLandmarksArgs(['a.png', '--model=xx'])).toThrow("--model must be one of lr68, hr68, got 'xx'");
+    expect(() => parseLandmarksArgs(['a.png', '--model=xx'])).toThrow("--model must be one of lr68, hr68, lgcn, got 'xx'");
     expect(() => parseLandmarksArgs(['a.png', '--out=o.bmp'])).toThrow("--out must name a .png, .jpg or .jpeg file, got 'o.bmp'");
     for (const opt of ['--box', '--model', '--weights', '--out']) expect(() => parseLandmarksArgs(['a.png', `${opt}=`])).toThrow(`option '${opt}' needs a value`);
     expect(() => parseLandmarksArgs(['a.png', '--json=1'])).toThrow("option '--json' takes no value, got '--json=1'");

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { writeImage } from '@lrface/datasets';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 // @ts-expect-error plain ES module without types
 import { evalSr } from '../src/sr.mjs';
@@ -66,6 +67,32 @@ describe.skipIf(!haveSharedData('set5'))('lrface eval-sr on Set5', () => {
     const badDir = run('eval-sr', '--model', 'bicubic', '--input', join(tmp, 'none'), '--scale', '2');
     expect(badDir.status).toBe(1);
     expect(badDir.stderr).toContain('cannot read the folder');
+    // A model without shipped weights needs --weights: a usage error, not the loader's internals.
+    const noWeights = run('eval-sr', '--model', 'srcnn', '--input', set5, '--scale', '3');
+    expect(noWeights.status).toBe(2);
+    expect(noWeights.stderr).toContain('--model srcnn has no shipped weights: give --weights FILE');
+    expect(noWeights.stderr).not.toMatch(/undefined|untrained/);
+    const srNoWeights = run('sr', `${set5}/baby_GT.png`, '--model', 'vdsr', '--out', join(tmp, 'never'));
+    expect(srNoWeights.status).toBe(2);
+    expect(srNoWeights.stderr).toContain('--model vdsr has no shipped weights');
+  });
+
+  it('eval-sr and train sr --eval name an image too small for the protocol before any work', async () => {
+    const dir = join(tmp, 'with a tiny image');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(`${set5}/bird_GT.png`, join(dir, 'bird.png'));
+    // 16x16: at x3, modcrop leaves 15 px, 9 inside the border; SSIM's window needs 11.
+    await writeImage(join(dir, 'tiny.png'), { width: 16, height: 16, channels: 3, data: new Uint8Array(16 * 16 * 3).fill(128) });
+    const ev = run('eval-sr', '--model', 'bicubic', '--input', dir, '--scale', '3', '--json');
+    expect(ev.status).toBe(1);
+    expect(ev.stderr).toContain(`'${join(dir, 'tiny.png')}' is 16x16; evaluating at x3 needs images of at least 17x17 px`);
+    expect(ev.stdout).toBe('');
+    const out = join(tmp, 'never-trained.safetensors');
+    const train = run('train', 'sr', '--model', 'srcnn', '--images', set5, '--eval', dir, '--steps', '2', '--batch-size', '2', '--out', out);
+    expect(train.status).toBe(1);
+    expect(train.stderr).toContain(`--eval: '${join(dir, 'tiny.png')}' is 16x16`);
+    expect(train.stderr).not.toContain('step 1/2');
+    expect(existsSync(out)).toBe(false);
   });
 });
 

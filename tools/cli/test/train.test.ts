@@ -111,9 +111,10 @@ describe.skipIf(!haveSharedData('set5'))('lrface train sr', () => {
       expect(pth.status).toBe(1);
       expect(pth.stderr).toContain('model_epoch_50.pth');
     }
+    // A device that is not here is a usage error, as in the other train tasks.
     const device = run('train', 'sr', ...quick, '--steps', '5', '--out', join(tmp, 'w.safetensors'), '--device', 'tpu:0');
-    expect(device.status).toBe(1);
-    expect(device.stderr).toMatch(/'device'.*tpu:0/);
+    expect(device.status).toBe(2);
+    expect(device.stderr).toMatch(/--device must be one of the devices here \(.*\), got 'tpu:0'/);
     expect(existsSync(join(tmp, 'w.safetensors'))).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { manualSeed } from '@lrface/cuda-core';
+import { saveCheckpoint } from '@lrface/nn';
 import { Frnet, loadRecognizer, saveRecognitionWeights } from '@lrface/recognition';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import { parseVerifyArgs } from '../src/verify.mjs';
@@ -84,5 +85,18 @@ describe('lrface verify', () => {
     const noWeights = run('verify', faceA, faceB, '--weights', join(dir, 'none.safetensors'));
     expect(noWeights.status).toBe(1);
     expect(noWeights.stderr).toMatch(/none\.safetensors: cannot read weights/);
+  });
+
+  it('names the command-line way out when given a training checkpoint instead of weights', () => {
+    // A checkpoint as `lrface train recognition --checkpoint` writes it: the network and more, no weights metadata.
+    const checkpoint = join(dir, 'frnet ckpt.safetensors');
+    const net = new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 });
+    saveCheckpoint(checkpoint, { model: net, step: 3, extra: { arch: 'frnet' } });
+    net.dispose();
+    const r = run('verify', faceA, faceB, '--weights', checkpoint);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${checkpoint}: not an lrface recognition weights file`);
+    expect(r.stderr).toContain('give the --out weights of lrface train recognition (not its --checkpoint), or --arch NAME');
+    expect(r.stderr).not.toContain('options.arch');
   });
 });
