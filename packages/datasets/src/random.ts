@@ -15,6 +15,17 @@ export class Rng {
     this.lo = seed >>> 0;
   }
 
+  /**
+   * The generator of a run resumed at `step` (a fresh run at step 0 gets `seed` itself): the
+   * seed alone would draw the same patches, faces or batch order as the run's first steps
+   * again, so a run stopped and resumed often would keep seeing the start of its data.
+   */
+  static resumed(seed: number, step: number): Rng {
+    if (!Number.isInteger(step) || step < 0) throw new RangeError(`Rng.resumed: 'step' must be an integer >= 0, got ${String(step)}`);
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0) return new Rng(seed); // the constructor names the problem
+    return new Rng(step === 0 ? seed : ((seed % 2 ** 31) * 1_000_003 + step) % Number.MAX_SAFE_INTEGER);
+  }
+
   /** A uniform 32-bit unsigned integer. */
   nextUint32(): number {
     // SplitMix64: state += 0x9E3779B97F4A7C15, then mix (done on 32-bit halves).

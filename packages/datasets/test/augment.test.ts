@@ -144,6 +144,17 @@ describe('augmentation', () => {
     expect(() => invertAffine([1, 2, 0, 2, 4, 0])).toThrow(RangeError);
   });
 
+  it('Rng.resumed: the seed itself at step 0, another reproducible stream per resumed step', () => {
+    const first = (r: Rng) => Array.from({ length: 4 }, () => r.nextUint32());
+    expect(first(Rng.resumed(5, 0))).toEqual(first(new Rng(5)));
+    expect(first(Rng.resumed(5, 40))).toEqual(first(Rng.resumed(5, 40)));
+    expect(first(Rng.resumed(5, 40))).not.toEqual(first(new Rng(5)));
+    expect(first(Rng.resumed(5, 40))).not.toEqual(first(Rng.resumed(5, 41)));
+    expect(first(Rng.resumed(6, 40))).not.toEqual(first(Rng.resumed(5, 40)));
+    expect(() => Rng.resumed(5, -1)).toThrow(/Rng.resumed: 'step'/);
+    expect(() => Rng.resumed(-5, 3)).toThrow(/Rng: 'seed'/);
+  });
+
   it('draws parameters in the configured ranges, reproducibly', async () => {
     const r1 = new Rng(5);
     const r2 = new Rng(5);

@@ -141,12 +141,25 @@ export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step'
   }
 }
 
+/** What {@link readCheckpointInfo} reads from a checkpoint's header. */
+export interface CheckpointInfo {
+  step: number;
+  extra?: Record<string, unknown>;
+  /**
+   * The names of the main optimiser's per-parameter buffers (Adam: exp_avg, exp_avg_sq; SGD with
+   * momentum: momentum), which tell its kind; null when the checkpoint holds no optimiser.
+   */
+  optimizerBuffers: string[] | null;
+  /** The learning rate the run was started with (its schedule's base rate, else the optimiser's first group's); null when not saved. */
+  baseLr: number | null;
+}
+
 /**
  * The step and extras of a checkpoint, read from its safetensors header alone (no tensor is
  * decoded): what a trainer checks before resuming, e.g. that the checkpoint was written for the
  * same architecture and config. Null when `path` is not a readable lrface checkpoint.
  */
-export function readCheckpointInfo(path: string): { step: number; extra?: Record<string, unknown> } | null {
+export function readCheckpointInfo(path: string): CheckpointInfo | null {
   let fd: number | undefined;
   try {
     fd = openSync(path, 'r');
@@ -161,7 +174,12 @@ export function readCheckpointInfo(path: string): { step: number; extra?: Record
     if (typeof text !== 'string') return null;
     const meta = JSON.parse(text) as Partial<CheckpointMeta>;
     if (meta.format !== 'lrface-checkpoint-1' || typeof meta.step !== 'number') return null;
-    return { step: meta.step, extra: meta.extra };
+    return {
+      step: meta.step,
+      extra: meta.extra,
+      optimizerBuffers: meta.optimizer ? Object.keys(meta.optimizer.buffers ?? {}) : null,
+      baseLr: meta.scheduler?.baseLrs?.[0] ?? meta.optimizer?.lrs?.[0] ?? null,
+    };
   } catch {
     return null;
   } finally {

@@ -19,7 +19,7 @@ export { readTfjsWeights, faceApiModelDir } from './tfjs-weights.js';
 export type { TfjsWeight } from './tfjs-weights.js';
 export { PickledObject, PickleGlobal, UnpicklingError } from './pickle.js';
 export { saveCheckpoint, loadCheckpoint, readCheckpointInfo } from './checkpoint.js';
-export type { CheckpointParts } from './checkpoint.js';
+export type { CheckpointInfo, CheckpointParts } from './checkpoint.js';
 export { writeFileAtomic } from './atomic.js';
 export { Trainer } from './trainer.js';
 export type { TrainerOptions, TrainStepResult } from './trainer.js';

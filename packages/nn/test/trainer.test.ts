@@ -217,7 +217,20 @@ describe('Trainer', () => {
     const dir = tmp();
     const path = join(dir, 'c.safetensors');
     saveCheckpoint(path, { model: new Linear(2, 2), step: 7, extra: { arch: 'vdsr', config: { layers: 4 } } });
-    expect(readCheckpointInfo(path)).toEqual({ step: 7, extra: { arch: 'vdsr', config: { layers: 4 } } });
+    expect(readCheckpointInfo(path)).toEqual({ step: 7, extra: { arch: 'vdsr', config: { layers: 4 } }, optimizerBuffers: null, baseLr: null });
+    // The optimiser's kind shows in its buffers; the base rate is the schedule's, not the decayed one.
+    const net = new Linear(2, 2);
+    const adam = new Adam(net.parameters(), { lr: 0.01 });
+    const schedule = new StepLR(adam, 1, 0.5);
+    lr.scope(() => lr.sum(net.forward(lr.ones([1, 2]))).backward());
+    adam.step();
+    schedule.step();
+    saveCheckpoint(path, { model: net, optimizer: adam, scheduler: schedule, step: 1 });
+    expect(readCheckpointInfo(path)).toMatchObject({ step: 1, optimizerBuffers: ['exp_avg', 'exp_avg_sq'], baseLr: 0.01 });
+    const sgd = new SGD(net.parameters(), { lr: 0.2, momentum: 0.9 });
+    sgd.step();
+    saveCheckpoint(path, { model: net, optimizer: sgd, step: 2 });
+    expect(readCheckpointInfo(path)).toMatchObject({ optimizerBuffers: ['momentum'], baseLr: 0.2 });
     // Weights without checkpoint metadata, a truncated file, text, a missing file.
     const weights = join(dir, 'w.safetensors');
     saveSafetensors(weights, new Linear(2, 2).stateDict());

@@ -225,7 +225,6 @@ export async function trainSuperResolution(net: SrNetwork, options: TrainOptions
   if (!Number.isInteger(recipe.batchSize) || recipe.batchSize < 1) throw rangeError('trainSuperResolution', 'batchSize', 'an integer >= 1', recipe.batchSize);
   if (!Array.isArray(recipe.scales) || recipe.scales.length === 0 || !recipe.scales.every((s) => Number.isInteger(s) && s >= 1))
     throw rangeError('trainSuperResolution', 'scales', 'a non-empty array of integers >= 1', recipe.scales);
-  const rng = new Rng(options.seed ?? 1);
   const hrImages = await loadHrImages(options.images as HrSource);
   const prepared = hrImages.map((img) => prepare(img, net.channels, recipe.scales, recipe.patchSize)).filter((p): p is Prepared => p !== null);
   if (prepared.length === 0) throw rangeError('trainSuperResolution', 'images', `images of at least ${recipe.patchSize}x${recipe.patchSize} pixels`, 'none large enough', true);
@@ -239,6 +238,8 @@ export async function trainSuperResolution(net: SrNetwork, options: TrainOptions
     const { existsSync } = await import('node:fs');
     if (existsSync(options.checkpoint)) start = loadCheckpoint(options.checkpoint, { model: net, optimizer }).step;
   }
+  // A resumed run draws new patches, not those of its first steps again.
+  const rng = Rng.resumed(options.seed ?? 1, start);
   const c = net.channels;
   const size = recipe.patchSize;
   const border = net.border;

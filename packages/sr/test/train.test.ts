@@ -1,12 +1,13 @@
 // Every model trains on real faces (the loss on a fixed held batch falls after a few steps),
 // saves, loads and infers on the CPU.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import { DlibXml, modcrop, type RawImage } from '@lrface/datasets';
 import { sharedDataDir } from '@lrface/test-data';
+import { loadCheckpoint } from '@lrface/nn';
 import {
   Drcn,
   Srcnn,
@@ -125,10 +126,18 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     const e = first.evals[0].eval!;
     expect(e.bicubicPsnr).toBeGreaterThan(20);
     expect(e.psnr).toBeGreaterThan(10);
+    const atStep4 = join(tmp, 'vdsr.step4.safetensors');
+    copyFileSync(checkpoint, atStep4);
     const resumed = new Vdsr({ depth: 4, features: 8 });
     const second = await trainSuperResolution(resumed, { images: train, steps: 6, batchSize: 4, scales: [4], patchSize: 32, checkpoint, resume: true });
     expect(second.losses).toHaveLength(2);
     expect(second.steps).toBe(6);
+    // The resumed steps draw other patches than a fresh run's first steps: the checkpoint's
+    // weights on the seed's first batch would give that run's first loss again.
+    const restarted = new Vdsr({ depth: 4, features: 8 });
+    loadCheckpoint(atStep4, { model: restarted });
+    const fromStart = await trainSuperResolution(restarted, { images: train, steps: 1, batchSize: 4, scales: [4], patchSize: 32 });
+    expect(fromStart.losses[0]).not.toBeCloseTo(second.losses[0], 6);
   });
 
   it('reads HR images from a folder and face crops from a datasets reader, and trains on them', { timeout: 120_000 }, async () => {

@@ -2,12 +2,13 @@
 // paper's recipe unless options say otherwise); `lrface train recognition`: a recognition network
 // of @lrface/recognition on a folder of identity sub-folders (softmax + center loss). Both keep a
 // resumable checkpoint and write weights that the other commands load (`--weights`).
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rng, W300_SUBSETS, cropAffine, decodeImage, transformPoints, warpAffine } from '@lrface/datasets';
 import { LgcnTrainer, PcaShapeModel, saveLgcnWeights } from '@lrface/landmarks';
+import { readCheckpointInfo } from '@lrface/nn';
 import { openDataset } from './eval-landmarks.mjs';
 import { RECOGNITION_ARCHS, RecognitionTrainer, createRecognitionNetwork, identityBatches, saveRecognitionWeights } from '@lrface/recognition';
 import { Dic, DicTrainer, MODEL_REGISTRY, defaultRecipe, dicBatch, disposeDicBatch, evaluateDic, listModels, loadHrImages, loadSuperResolver, sampleDicFaces, saveDicWeights, saveSrWeights, trainSuperResolution } from '@lrface/sr';
@@ -139,29 +140,9 @@ function positiveNumber(name, text, { integer = false } = {}) {
   return n;
 }
 
-/** The lrface metadata of a checkpoint file (read from its safetensors header only), or null. */
-function checkpointMeta(file) {
-  let fd;
-  try {
-    fd = openSync(file, 'r');
-    const head = Buffer.alloc(8);
-    if (readSync(fd, head, 0, 8, 0) !== 8) return null;
-    const n = Number(head.readBigUInt64LE(0));
-    if (!(n > 0 && n < 100_000_000)) return null;
-    const json = Buffer.alloc(n);
-    if (readSync(fd, json, 0, n, 8) !== n) return null;
-    const meta = JSON.parse(json.toString('utf8')).__metadata__?.lrface;
-    return typeof meta === 'string' ? JSON.parse(meta) : null;
-  } catch {
-    // Unreadable or corrupt: loading it reports that, naming the file.
-    return null;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
 
 /** The optimiser a checkpoint's state belongs to, by its buffers (Adam keeps exp_avg; SGD momentum or nothing). */
-const savedOptimizerKind = (meta) => (meta?.optimizer ? ('exp_avg' in (meta.optimizer.buffers ?? {}) ? 'adam' : 'sgd') : undefined);
+const savedOptimizerKind = (info) => (info?.optimizerBuffers ? (info.optimizerBuffers.includes('exp_avg') ? 'adam' : 'sgd') : undefined);
 
 /**
  * Refuses, before anything is loaded or overwritten, to resume `file` with another run than the
@@ -180,12 +161,6 @@ function checkResume(file, checks) {
     );
 }
 
-/**
- * The sampling seed of a run resumed at `step`: the --seed itself would draw the same patches,
- * faces or batch order as the run's first steps again, so that a run stopped and resumed often
- * (--minutes) would keep seeing the start of its data.
- */
-const resumedSeed = (seed, step) => (step > 0 ? (seed % 2 ** 31) * 1_000_003 + step : seed);
 
 /** The keys on which two configs differ, as checkResume's checks (keys either one lacks are left out: defaults). */
 function configChecks(option, saved, own) {
@@ -335,9 +310,8 @@ export async function trainSr(opts, { onLog } = {}) {
     const evalImages = opts.evalDir !== undefined ? await loadEvalImages(opts.evalDir, scales[0], '--eval') : undefined;
     for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
-    let seed = opts.seed;
     if (resumed) {
-      const meta = checkpointMeta(opts.checkpoint);
+      const meta = readCheckpointInfo(opts.checkpoint);
       const recipe = meta?.extra?.recipe;
       const sameArch = meta?.extra?.arch === undefined || meta.extra.arch === net.arch;
       checkResume(opts.checkpoint, [
@@ -346,7 +320,6 @@ export async function trainSr(opts, { onLog } = {}) {
         ['--optimizer', recipe?.optimizer ?? savedOptimizerKind(meta), opts.recipe.optimizer ?? defaultRecipe(net).optimizer],
         ['--lr', recipe?.lr, opts.recipe.lr],
       ]);
-      if (Number.isInteger(meta?.step)) seed = resumedSeed(opts.seed, meta.step);
     }
     const result = await trainSuperResolution(net, {
       ...opts.recipe,
@@ -360,7 +333,8 @@ export async function trainSr(opts, { onLog } = {}) {
       checkpointEvery: opts.checkpointEvery,
       resume: true,
       timeLimit: opts.minutes === undefined ? undefined : opts.minutes * 60,
-      seed,
+      // trainSuperResolution mixes the resumed step into it (new patches after a resume).
+      seed: opts.seed,
       onLog: (e) => {
         if (opts.log !== undefined) appendFileSync(opts.log, JSON.stringify(e) + '\n');
         onLog?.(e);
@@ -466,14 +440,14 @@ export async function trainLandmarks(opts, { onLog } = {}) {
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
     if (resumed) {
       // LgcnTrainer.load compares the network's config itself.
-      const meta = checkpointMeta(opts.checkpoint);
+      const meta = readCheckpointInfo(opts.checkpoint);
       checkResume(opts.checkpoint, [
         ['--optimizer', savedOptimizerKind(meta), opts.optimizer.kind ?? 'sgd'],
-        ['--lr', meta?.scheduler?.baseLrs?.[0], opts.optimizer.lr],
+        ['--lr', meta?.baseLr ?? undefined, opts.optimizer.lr],
       ]);
       trainer.load(opts.checkpoint);
     }
-    const rng = new Rng(resumedSeed(opts.seed, trainer.step));
+    const rng = Rng.resumed(opts.seed, trainer.step);
     const results = [];
     const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
     while (trainer.step < opts.steps && !outOfTime()) {
@@ -566,10 +540,10 @@ export async function trainDic(opts, { onLog } = {}) {
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
     if (resumed) {
       // DicTrainer.loadCheckpoint compares the network's config itself.
-      checkResume(opts.checkpoint, [['--lr', checkpointMeta(opts.checkpoint)?.scheduler?.baseLrs?.[0], opts.trainer.lr]]);
+      checkResume(opts.checkpoint, [['--lr', readCheckpointInfo(opts.checkpoint)?.baseLr ?? undefined, opts.trainer.lr]]);
       trainer.loadCheckpoint(opts.checkpoint);
     }
-    const rng = new Rng(resumedSeed(opts.seed, trainer.step));
+    const rng = Rng.resumed(opts.seed, trainer.step);
     const results = [];
     let lastEval = null;
     const outOfTime = () => opts.minutes !== undefined && (Date.now() - t0) / 60000 > opts.minutes;
@@ -659,7 +633,7 @@ export async function trainRecognition(opts, { onLog } = {}) {
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
     const names = identities.map((i) => i.name);
     if (resumed) {
-      const meta = checkpointMeta(opts.checkpoint);
+      const meta = readCheckpointInfo(opts.checkpoint);
       const extra = meta?.extra;
       checkResume(opts.checkpoint, [
         ['--arch', extra?.arch, opts.arch],
@@ -671,7 +645,7 @@ export async function trainRecognition(opts, { onLog } = {}) {
       ]);
       trainer.load(opts.checkpoint);
     }
-    const batches = identityBatches(faces, { batchSize: opts.batchSize, inputShape: network.inputShape, margin: opts.margin, lowResolutionScale: opts.downscale, seed: resumedSeed(opts.seed, trainer.step) });
+    const batches = identityBatches(faces, { batchSize: opts.batchSize, inputShape: network.inputShape, margin: opts.margin, lowResolutionScale: opts.downscale, seed: Rng.resumed(opts.seed, trainer.step) });
     const results = [];
     const save = () =>
       opts.checkpoint !== undefined &&
