@@ -400,6 +400,19 @@ function jsonObjectOption(name, text) {
   return value;
 }
 
+/**
+ * Builds what --config (and the other network options) describe; the network's own complaint
+ * about a value (a TypeError or RangeError naming it) becomes a usage error pointing at --config.
+ */
+function fromConfig(build) {
+  try {
+    return build();
+  } catch (err) {
+    if (err instanceof RangeError || err instanceof TypeError) throw new UsageError(`--config: ${err.message}`);
+    throw err;
+  }
+}
+
 /** Side of the face crops LGCN's training draws its augmented inputs from. */
 const LANDMARK_CROP = 128;
 
@@ -434,7 +447,7 @@ export async function trainLandmarks(opts, { onLog } = {}) {
   const t0 = Date.now();
   const faces = await labelledCrops(opts.dataset, opts.margin);
   for (const f of [opts.out, opts.checkpoint, opts.log]) if (f !== undefined) mkdirSync(dirname(resolve(f)), { recursive: true });
-  const trainer = new LgcnTrainer({ network: opts.config, optimizer: opts.optimizer, heatmapSigma: opts.sigma }, opts.log !== undefined ? { log: opts.log } : {});
+  const trainer = fromConfig(() => new LgcnTrainer({ network: opts.config, optimizer: opts.optimizer, heatmapSigma: opts.sigma }, opts.log !== undefined ? { log: opts.log } : {}));
   try {
     trainer.network.to(opts.device);
     const resumed = opts.checkpoint !== undefined && existsSync(opts.checkpoint);
@@ -529,7 +542,7 @@ export function parseTrainDicArgs(argv) {
 /** Trains DIC and writes its weights; returns the summary the --json line prints. */
 export async function trainDic(opts, { onLog } = {}) {
   const t0 = Date.now();
-  const net = new Dic(opts.config);
+  const net = fromConfig(() => new Dic(opts.config));
   try {
     const step = net.config.scale * net.sizeMultiple;
     if (opts.hrSize % step !== 0) throw new UsageError(`--hr-size must be a multiple of ${step} for this network (scale ${net.config.scale}), got ${opts.hrSize}`);
@@ -625,7 +638,7 @@ export async function trainRecognition(opts, { onLog } = {}) {
   const faces = [];
   for (const [identity, { files }] of identities.entries())
     for (const file of files) faces.push({ image: await decodeImage(file, { orientation: 'exif' }), identity });
-  const network = createRecognitionNetwork(opts.arch, { ...opts.config, numClasses: identities.length });
+  const network = fromConfig(() => createRecognitionNetwork(opts.arch, { ...opts.config, numClasses: identities.length }));
   try {
     network.to(opts.device);
     const trainer = new RecognitionTrainer(network, opts.trainer);

@@ -243,7 +243,7 @@ describe.skipIf(!haveSharedData('dlib-faces'))('lrface train landmarks (LGCN)', 
     expect(JSON.parse(r.stdout)).toMatchObject({ steps: 45, resumed: true });
   });
 
-  it('refuses bad arguments (exit 2) and a bad network config (exit 1, naming the key)', () => {
+  it('refuses bad arguments and a bad network config (exit 2, naming the key)', () => {
     const usage = (args: string[], message: RegExp, command = 'landmarks') => {
       const r = run('train', command, ...args);
       expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(2);
@@ -263,8 +263,11 @@ describe.skipIf(!haveSharedData('dlib-faces'))('lrface train landmarks (LGCN)', 
     expect(flip.status).toBe(2);
     expect(flip.stderr).toMatch(/--no-flip does not apply to lgcn/);
     const config = run('train', 'landmarks', '--arch', 'lgcn', '--dlib-xml', xml('training'), '--config', '{"width":8}', ...base);
-    expect(config.status).toBe(1);
-    expect(config.stderr).toMatch(/'config'.*key 'width'/);
+    expect(config.status).toBe(2);
+    expect(config.stderr).toMatch(/lrface train landmarks: --config: .*'config'.*key 'width'/);
+    const small = run('train', 'recognition', '--arch', 'frnet', '--images', identityFolders(), '--config', '{"inputSize":32}', ...base);
+    expect(small.status).toBe(2);
+    expect(small.stderr).toMatch(/lrface train recognition: --config: Frnet: 'inputSize'/);
     const noPoints = run('train', 'landmarks', '--arch', 'lgcn', '--dlib-xml', `${sharedDataDir}dlib-faces/training.xml`, ...base);
     expect(noPoints.status).toBe(1);
     expect(noPoints.stderr).toMatch(/training\.xml' has 0 parts per face/);
