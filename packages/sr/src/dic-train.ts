@@ -319,6 +319,18 @@ function checkCheckpointFile(fn: string, file: unknown, net: Dic, arch: 'dic' | 
     throw new RangeError(`${file}: the checkpoint's network is configured otherwise than this trainer's (${differ.map((k) => `${k}: ${JSON.stringify(saved[k])} in the file, ${JSON.stringify(own[k])} here`).join('; ')}); build the Dic with the file's config`);
 }
 
+/**
+ * The start of a DIC or DICGAN step: the batch checked, the hourglass fixed before
+ * `releaseHgStep` and trained from it on, the network in training mode.
+ */
+function beginStep(fn: string, net: Dic, batch: DicBatch, step: number, releaseHgStep: number): { b: ReturnType<typeof checkBatch>; hourglassTrained: boolean } {
+  const b = checkBatch(fn, net, batch);
+  const hourglassTrained = step >= releaseHgStep;
+  setTrainable(net.HG, hourglassTrained);
+  net.train();
+  return { b, hourglassTrained };
+}
+
 /** Trains a DIC: L = pixelWeight * sum_t L1(SR_t, HR) + eta * sum_t MSE(heatmap_t, H); Adam with x gamma milestones; the hourglass fixed before `releaseHgStep`. */
 export class DicTrainer {
   readonly config: DicTrainConfig;
@@ -340,10 +352,7 @@ export class DicTrainer {
 
   /** One optimisation step on a batch (on the network's device). */
   trainStep(batch: DicBatch): DicStepLosses {
-    const b = checkBatch('DicTrainer.trainStep', this.net, batch);
-    const hourglassTrained = this.hourglassTrained;
-    setTrainable(this.net.HG, hourglassTrained);
-    this.net.train();
+    const { b, hourglassTrained } = beginStep('DicTrainer.trainStep', this.net, batch, this.step, this.config.releaseHgStep);
     const lr = this.optimizer.paramGroups[0].lr;
     const device = this.net.device as DeviceSpec;
     const [pixel, align, total] = ops.scope(() => {
@@ -513,11 +522,8 @@ export class DicGanTrainer {
 
   /** One generator step then one discriminator step. */
   trainStep(batch: DicBatch): DicGanStepLosses {
-    const b = checkBatch('DicGanTrainer.trainStep', this.net, batch);
     const c = this.config;
-    const hourglassTrained = this.hourglassTrained;
-    setTrainable(this.net.HG, hourglassTrained);
-    this.net.train();
+    const { b, hourglassTrained } = beginStep('DicGanTrainer.trainStep', this.net, batch, this.step, c.releaseHgStep);
     this.discriminator.train();
     const lr = this.optimizerG.paramGroups[0].lr;
     const device = this.net.device as DeviceSpec;
