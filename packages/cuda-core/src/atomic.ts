@@ -1,4 +1,5 @@
-// Atomic file replacement: write a temp file beside the target, fsync it, rename over the
+// Atomic file replacement (for weights, checkpoints, images: every package that writes files
+// sits on the engine): write a temp file beside the target, fsync it, rename over the
 // target, fsync the folder. A crash leaves either the old file or the new one, never half.
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

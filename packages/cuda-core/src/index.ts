@@ -18,3 +18,4 @@ export type { RngState } from './random.js';
 export type { DeviceInfo, BuildInfo, FmaPeak, GpuLibraryInfo } from './runtime.js';
 export { nativeAddonOrigin } from './native.js';
 export { describe as describeValue, typeError, rangeError } from './errors.js';
+export { writeFileAtomic } from './atomic.js';

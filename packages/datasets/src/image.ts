@@ -1,7 +1,7 @@
 // Image I/O through sharp (libvips): decoding to interleaved 8-bit pixels, conversion to and
 // from NCHW tensors, encoding, and cropping by a box with a margin.
 import sharp, { type OutputInfo } from 'sharp';
-import { tensor, type Tensor } from '@lrface/cuda-core';
+import { tensor, writeFileAtomic, type Tensor } from '@lrface/cuda-core';
 import { DatasetFileError, checkInt, checkKeys, checkNumber, checkOneOf, rangeError, typeError } from './errors.js';
 import { rgbToGrayPixels, rgbToYCbCrPixels, rgbToYPixels, yCbCrToRgbPixels } from './color.js';
 
@@ -435,6 +435,6 @@ export async function writeImage(file: string, img: RawImage, options: EncodeOpt
   if (options.format !== undefined && byExtension !== undefined && options.format !== byExtension)
     throw rangeError('writeImage', 'file', `a name matching format '${options.format}'`, file);
   const format = options.format ?? byExtension;
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(file, await encodeImage(img, { ...options, format }));
+  // Atomically: an interrupted write leaves the previous file, and a file linked to it unchanged.
+  writeFileAtomic(file, await encodeImage(img, { ...options, format }));
 }

@@ -1,12 +1,11 @@
 // Training checkpoints: models, optimisers, schedules, RNG state and step in one safetensors
 // file, written atomically so an interrupted save never destroys the previous checkpoint.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { getRngState, setRngState, tensor, type RngState, type Tensor } from '@lrface/cuda-core';
+import { getRngState, setRngState, tensor, writeFileAtomic, type RngState, type Tensor } from '@lrface/cuda-core';
 import type { Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import type { LRScheduler, SchedulerState } from './schedulers.js';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.js';
-import { writeFileAtomic } from './atomic.js';
 
 export interface CheckpointParts {
   model: Module;

@@ -20,6 +20,7 @@ export type { TfjsWeight } from './tfjs-weights.js';
 export { PickledObject, PickleGlobal, UnpicklingError } from './pickle.js';
 export { saveCheckpoint, loadCheckpoint, readCheckpointInfo } from './checkpoint.js';
 export type { CheckpointInfo, CheckpointParts } from './checkpoint.js';
-export { writeFileAtomic } from './atomic.js';
+// Also here, beside the weights and checkpoint writers that use it.
+export { writeFileAtomic } from '@lrface/cuda-core';
 export { Trainer } from './trainer.js';
 export type { TrainerOptions, TrainStepResult } from './trainer.js';

@@ -1,8 +1,7 @@
 // safetensors: an 8-byte little-endian header length, a JSON header of
 // { name: { dtype, shape, data_offsets: [begin, end] } }, then the raw little-endian data.
 import { readFileSync } from 'node:fs';
-import { tensor, type DType, type Tensor } from '@lrface/cuda-core';
-import { writeFileAtomic } from './atomic.js';
+import { tensor, writeFileAtomic, type DType, type Tensor } from '@lrface/cuda-core';
 
 const WRITE_DTYPE: Record<DType, string> = { float32: 'F32', int32: 'I32', uint8: 'U8' };
 const ELEMENT_BYTES: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };

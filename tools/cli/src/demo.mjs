@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { modcrop } from '@lrface/datasets';
 import { bicubicDownImage, loadSuperResolver, readDemoFace, srScores } from '@lrface/sr';
 import { loadLandmarkDetector, nme } from '@lrface/landmarks';
-import { drawDots, writeImageAtomic } from './landmarks.mjs';
+import { drawDots, writeOutputImage } from './landmarks.mjs';
 
 /**
  * The face box in the shipped 160x160 demo face (HR pixels): a box refined from the 68 points
@@ -102,7 +102,7 @@ export async function runDemo({ outDir = '.', json = false } = {}) {
   const file = join(outDir, 'lrface-demo.png');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(outDir, { recursive: true });
-  await writeImageAtomic(file, sideBySide(demo.panels.map((p) => p.image)));
+  await writeOutputImage(file, sideBySide(demo.panels.map((p) => p.image)));
   const f = demo.figures;
   if (json) console.log(JSON.stringify({ ...f, file }));
   else {

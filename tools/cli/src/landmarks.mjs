@@ -2,20 +2,16 @@
 // 68 landmarks on one face of an image, in image coordinates; optionally drawn on the image.
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { decodeImage, encodeImage } from '@lrface/datasets';
+import { decodeImage, writeImage } from '@lrface/datasets';
 import { landmarkModels, loadLandmarkDetector, loadLgcnDetector } from '@lrface/landmarks';
-import { writeFileAtomic } from '@lrface/nn';
 
 /**
- * Writes an image to a .png or .jpg/.jpeg file atomically (a temp file renamed over it), so an
- * interrupted run never leaves half a file, nor a file that another name links to half-changed.
+ * Writes an output image (format by its .png/.jpg extension, atomically: writeImage) into its
+ * folder, made if it does not exist yet, as the other commands' --out.
  */
-export async function writeImageAtomic(file, image) {
-  const format = /\.jpe?g$/i.test(file) ? 'jpeg' : 'png';
-  const bytes = await encodeImage(image, { format });
-  // Into a folder that does not exist yet, as the other commands' --out.
+export async function writeOutputImage(file, image) {
   mkdirSync(dirname(resolve(file)), { recursive: true });
-  writeFileAtomic(file, bytes);
+  await writeImage(file, image);
 }
 
 export const landmarksUsage = `usage: lrface landmarks <image> --box x,y,w,h [--model lr68|hr68|lgcn] [--weights FILE] [--no-flip] [--out overlay.png] [--json]
@@ -155,7 +151,7 @@ export async function runLandmarks(argv) {
     // Dots scale gently with the face: 1 px on tiny faces, a little larger on big ones.
     const side = Math.max(result.box.width, result.box.height);
     // The format follows --out's extension (.png, .jpg; parseLandmarksArgs refuses any other).
-    await writeImageAtomic(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))));
+    await writeOutputImage(opts.out, drawDots(image, result.points, Math.max(0, Math.min(3, Math.round(side / 80)))));
   }
   if (opts.json) {
     console.log(JSON.stringify({ model: opts.model, points: result.points.map(([x, y]) => [round(x), round(y)]), confidence: result.confidence.map((c) => Math.round(c * 1000) / 1000) }));

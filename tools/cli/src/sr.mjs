@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { decodeImage } from '@lrface/datasets';
 import { writeFileAtomic } from '@lrface/nn';
 import { MODEL_REGISTRY, evaluateImages, listModels, loadDicWeights, loadHrImages, loadSuperResolver, superResolveFace } from '@lrface/sr';
-import { writeImageAtomic } from './landmarks.mjs';
+import { writeOutputImage } from './landmarks.mjs';
 
 /** The lines of the main `lrface help` for these two commands. */
 export const srUsage = `  sr <inputs...> [--model face-x4] [--scale 4] [--out DIR] [--weights FILE]
@@ -178,7 +178,7 @@ export async function runSr(argv) {
       tick(0);
       for (const [i, file] of positionals.entries()) {
         const out = await sr.upscale(file, { scale });
-        writeFileAtomic(targets[i], await out.png());
+        await out.save(targets[i]);
         out.tensor.dispose();
         tick(i + 1, basename(file));
       }
@@ -216,7 +216,7 @@ async function runDicSr(inputs, values) {
     for (const [i, file] of inputs.entries()) {
       // decodeImage gives RGB, grey files included.
       const { image, landmarks } = superResolveFace(net, images[i]);
-      await writeImageAtomic(targets[i], image);
+      await writeOutputImage(targets[i], image);
       const points = Array.from({ length: landmarks.length / 2 }, (_, k) => [Math.round(landmarks[2 * k] * 100) / 100, Math.round(landmarks[2 * k + 1] * 100) / 100]);
       writeFileAtomic(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n');
       tick(i + 1, basename(file));
