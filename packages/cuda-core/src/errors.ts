@@ -25,6 +25,21 @@ export function rangeError(op: string, arg: string, expected: string, actual: un
   return new RangeError(`${op}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
 }
 
+/**
+ * Rejects the keys of an options or config object that a function does not know, so that a
+ * misspelt key fails instead of being silently ignored. `known` lists the keys, or is an object
+ * whose keys they are: a `Record<keyof SomeConfig, true>` keeps the list in step with the
+ * interface at compile time. `arg` names the object in the message ('options' or 'config').
+ */
+export function checkKeys(fn: string, options: unknown, known: readonly string[] | Readonly<Record<string, unknown>>, arg = 'options'): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError(fn, arg, 'an object', options);
+  const names = Array.isArray(known) ? (known as readonly string[]) : Object.keys(known);
+  const what = arg === 'options' ? 'option' : `${arg} field`;
+  for (const key of Object.keys(options)) {
+    if (!names.includes(key)) throw typeError(fn, key, `one of the known ${what}s (${names.join(', ')})`, `an unknown ${what}`, true);
+  }
+}
+
 export function stateError(op: string, message: string): Error {
   return new Error(`${op}: ${message}`);
 }

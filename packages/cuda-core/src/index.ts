@@ -17,5 +17,5 @@ export { manualSeed, getRngState, setRngState, rand, randn, randint, randperm } 
 export type { RngState } from './random.js';
 export type { DeviceInfo, BuildInfo, FmaPeak, GpuLibraryInfo } from './runtime.js';
 export { nativeAddonOrigin } from './native.js';
-export { describe as describeValue, typeError, rangeError } from './errors.js';
+export { describe as describeValue, typeError, rangeError, checkKeys } from './errors.js';
 export { writeFileAtomic } from './atomic.js';

@@ -3,7 +3,7 @@
 
 // The engine's one validation-message helper, so every package words bad arguments alike.
 import { typeError, rangeError } from '@lrface/cuda-core';
-export { describeValue as describe, typeError, rangeError } from '@lrface/cuda-core';
+export { describeValue as describe, typeError, rangeError, checkKeys } from '@lrface/cuda-core';
 
 /** Where in a file a problem is: a 1-based line, or a record (row, variable, element) name. */
 export interface FileLocation {
@@ -67,9 +67,3 @@ export function checkString(fn: string, arg: string, value: unknown): string {
   return value;
 }
 
-/** Rejects option keys a function does not know (a typo would otherwise be silently ignored). */
-export function checkKeys(fn: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw typeError(fn, key, `one of the known options (${known.join(', ')})`, 'an unknown option', true);
-  }
-}

@@ -23,6 +23,24 @@ export interface Box {
 }
 
 /**
+ * Checks a face box given to `fn` as `arg`: numbers, finite, a positive size and, given the
+ * image it is in, overlapping that image. The crop of a box wholly outside its image is border
+ * fill only, and whatever is computed from it (points, features) carries no sign of failure.
+ * `imageName` says which image in the message (default 'the image').
+ */
+export function checkBox(fn: string, arg: string, box: unknown, image?: { width: number; height: number }, imageName = 'the image'): Box {
+  const b = box as Box;
+  if (box === null || typeof box !== 'object' || ![b.x, b.y, b.width, b.height].every((v) => typeof v === 'number'))
+    throw typeError(fn, arg, 'a box {x, y, width, height} of numbers', box);
+  const text = `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`;
+  if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || !(b.width > 0 && b.height > 0))
+    throw rangeError(fn, arg, 'a box with finite x, y and a positive width and height', text, true);
+  if (image && !(b.x < image.width && b.x + b.width > 0 && b.y < image.height && b.y + b.height > 0))
+    throw rangeError(fn, arg, `a box overlapping ${imageName} (${image.width}x${image.height})`, text, true);
+  return { x: b.x, y: b.y, width: b.width, height: b.height };
+}
+
+/**
  * 'rgb': sRGB; 'y': MATLAB rgb2ycbcr's Y (16..235); 'ycbcr': all three rgb2ycbcr channels;
  * 'gray': MATLAB rgb2gray.
  */

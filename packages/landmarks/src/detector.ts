@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
 import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
-import { checkUnitPixels, cropAffine, decodeImage, grayToRgb, invertAffine, mirrorMapFor, rgbToGrayPixels, tensorToImage, transformPoints, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
+import { checkBox, checkUnitPixels, cropAffine, decodeImage, grayToRgb, invertAffine, mirrorMapFor, rgbToGrayPixels, tensorToImage, transformPoints, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
 import { decodeHeatmaps, type Refinement } from './decode.js';
 import { SHIPPED_MODELS, loadLandmarkWeights, loadLgcnWeights, weightsDir, type LandmarkModelSpec, type LgcnModelSpec } from './weights.js';
 import type { Lgcn } from './lgcn.js';
@@ -97,24 +97,6 @@ async function toRgb(input: unknown, arg: string, FN = DETECT): Promise<RawImage
   throw typeError(FN, arg, 'an image: a file path, encoded bytes, a sharp instance, decoded pixels {data, width, height, channels} or an image Tensor', input);
 }
 
-function checkBox(arg: string, box: unknown, FN = DETECT): Box {
-  const b = box as Box;
-  if (box === null || typeof box !== 'object' || ![b.x, b.y, b.width, b.height].every((v) => typeof v === 'number'))
-    throw typeError(FN, arg, 'a box {x, y, width, height} of numbers', box);
-  if (![b.x, b.y, b.width, b.height].every(Number.isFinite) || !(b.width > 0 && b.height > 0))
-    throw rangeError(FN, arg, 'a box with finite x, y and a positive width and height', `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
-  return { x: b.x, y: b.y, width: b.width, height: b.height };
-}
-
-/**
- * A box must overlap its image: the crop of a box wholly outside is the replicated border only,
- * and the points decoded from it lie outside the image without any sign of failure.
- */
-function checkOverlap(arg: string, b: Box, img: RawImage, which: string, FN = DETECT): void {
-  if (b.x < img.width && b.x + b.width > 0 && b.y < img.height && b.y + b.height > 0) return;
-  throw rangeError(FN, arg, `a box overlapping ${which} (${img.width}x${img.height})`, `{x: ${b.x}, y: ${b.y}, width: ${b.width}, height: ${b.height}}`, true);
-}
-
 /** The images of a detect call as 8-bit RGB, one checked face box per image, and whether the call is a batch. */
 async function imagesAndBoxes(FN: string, input: unknown, box: Box | Box[] | undefined): Promise<{ images: RawImage<Uint8Array>[]; boxes: Box[]; batched: boolean }> {
   // [x, y, w, h] would otherwise be read as four boxes and reported as a batch-size mismatch.
@@ -129,12 +111,12 @@ async function imagesAndBoxes(FN: string, input: unknown, box: Box | Box[] | und
   if (box === undefined) boxes = images.map((img) => ({ x: 0, y: 0, width: img.width, height: img.height }));
   else if (Array.isArray(box)) {
     if (box.length !== images.length) throw rangeError(FN, 'box', `one box per image (${images.length})`, `${box.length} boxes`, true);
-    boxes = box.map((b, i) => checkBox(`box[${i}]`, b, FN));
+    boxes = box.map((b, i) => checkBox(FN, `box[${i}]`, b));
   } else {
-    const b = checkBox('box', box, FN);
+    const b = checkBox(FN, 'box', box);
     boxes = images.map(() => b);
   }
-  images.forEach((img, i) => checkOverlap(Array.isArray(box) ? `box[${i}]` : 'box', boxes[i], img, images.length === 1 ? 'the image' : `input[${i}]`, FN));
+  images.forEach((img, i) => checkBox(FN, Array.isArray(box) ? `box[${i}]` : 'box', boxes[i], img, images.length === 1 ? 'the image' : `input[${i}]`));
   return { images, boxes, batched };
 }
 

@@ -3,7 +3,7 @@
 // heatmap discriminator D2 with the BEGAN balance k_t, the least-squares confidence
 // discriminator D3 with its three input kinds, and the weighted generator loss of G2.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { BeganBalance, hingeDiscriminatorLoss, hingeGeneratorLoss } from '@lrface/nn';
 
 function checkTensor(fn: string, name: string, x: unknown): Tensor {
@@ -105,6 +105,8 @@ export interface HeatmapBalanceConfig {
   /** k_0 (default 0). */
   initialK?: number;
 }
+/** HeatmapBalanceConfig's fields (a misspelt one is refused, not ignored). */
+const HEATMAP_BALANCE_CONFIG_KEYS: Record<keyof HeatmapBalanceConfig, true> = { gamma: true, lambdaK: true, period: true, initialK: true };
 
 /**
  * The BEGAN balance of D2 (eqs. 7, 8): l_D^kp = l_real - k_t l_fake, with
@@ -119,7 +121,7 @@ export class HeatmapBalance {
   private pending = 0;
   constructor(config: HeatmapBalanceConfig = {}) {
     const fn = 'HeatmapBalance';
-    if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
+    checkKeys(fn, config, HEATMAP_BALANCE_CONFIG_KEYS, 'config');
     const { gamma = 0.5, lambdaK = 0.001, period = 1, initialK = 0 } = config;
     if (typeof gamma !== 'number' || !(gamma > 0 && gamma <= 1)) throw rangeError(fn, 'gamma', 'a number in (0, 1]', gamma);
     if (typeof lambdaK !== 'number' || !(lambdaK >= 0) || !Number.isFinite(lambdaK)) throw rangeError(fn, 'lambdaK', 'a finite number >= 0', lambdaK);

@@ -7,7 +7,7 @@
 // The network definition is not public: every structural value below is a config field with a
 // placeholder default (design note models/04_lgcn.md).
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Adam, Conv2d, MultiStepLR, Module, ModuleList, SGD, clipGradNorm, kaimingNormal_, loadCheckpoint, readCheckpointInfo, saveCheckpoint } from '@lrface/nn';
 import { Rng, heatmapTensor } from '@lrface/datasets';
 import { DEFAULT_AUGMENT, type AugmentConfig } from './presets.js';
@@ -111,9 +111,7 @@ function oneOf<T extends string>(fn: string, name: string, v: unknown, allowed: 
 
 /** Validates a config and fills in the defaults. */
 export function resolveLgcnConfig(config: LgcnConfig = {}, fn = 'Lgcn'): Required<LgcnConfig> {
-  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw typeError(fn, 'config', 'an object', config);
-  const known = [...Object.keys(DEFAULT_LGCN), 'globalDilations', 'kernelSize'];
-  for (const k of Object.keys(config)) if (!known.includes(k)) throw rangeError(fn, 'config', `an object with ${known.join(', ')} only`, `key '${k}'`, true);
+  checkKeys(fn, config, [...Object.keys(DEFAULT_LGCN), 'globalDilations', 'kernelSize'], 'config');
   const c = { ...DEFAULT_LGCN, ...config };
   const inputSize = positiveInt(fn, 'inputSize', c.inputSize);
   const numLandmarks = positiveInt(fn, 'numLandmarks', c.numLandmarks);
@@ -333,10 +331,6 @@ export interface LgcnOptimizerConfig {
 const TRAINER_KEYS = ['network', 'optimizer', 'heatmapSigma', 'augment', 'clipGradNorm'];
 const OPTIMIZER_KEYS = ['kind', 'lr', 'momentum', 'betas', 'weightDecay', 'milestones', 'decay'];
 
-function onlyKeys(fn: string, name: string, obj: object, known: readonly string[]): void {
-  for (const k of Object.keys(obj)) if (!known.includes(k)) throw rangeError(fn, name, `an object with ${known.join(', ')} only`, `key '${k}'`, true);
-}
-
 /**
  * Training images are grey in [-1, 1] (as `batch` makes them); 8-bit values or other scales
  * would train without a sign of trouble. Bicubic overshoot (about 0.28 of the 0..1 range, so 0.56
@@ -398,12 +392,10 @@ export class LgcnTrainer {
   /** `options.log`: a file that gets one JSON line per step (step, losses, learning rate). */
   constructor(readonly config: LgcnTrainerConfig = {}, options: { log?: string } = {}) {
     const fn = 'LgcnTrainer';
-    if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
     // A misspelt key (networks, learningRate) would otherwise train with the defaults without a word.
-    onlyKeys(fn, 'config', config, TRAINER_KEYS);
-    onlyKeys(fn, 'options', options, ['log']);
-    if (config.optimizer != null && typeof config.optimizer === 'object') onlyKeys(fn, 'optimizer', config.optimizer, OPTIMIZER_KEYS);
+    checkKeys(fn, config, TRAINER_KEYS, 'config');
+    checkKeys(fn, options, ['log']);
+    if (config.optimizer != null && typeof config.optimizer === 'object') checkKeys(fn, config.optimizer, OPTIMIZER_KEYS, 'optimizer');
     this.log = options.log === undefined ? null : new JsonLinesLog(options.log);
     this.network = new Lgcn(config.network ?? {});
     this.heatmapSigma = finiteNumber(fn, 'heatmapSigma', config.heatmapSigma ?? 2, (x) => x > 0, 'a number > 0');

@@ -5,7 +5,7 @@
 // Channel widths, pooling positions and the upsampling op are not given in the paper: they are
 // config fields here.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { averagePoolDown } from './gan.js';
 import { BatchNorm2d, Conv2d, DiscriminatorResBlock, Linear, MaxPool2d, Module, ModuleList, ResidualBlock, Sequential, spectralNorm } from '@lrface/nn';
 
@@ -78,6 +78,8 @@ export interface HeatmapUNetConfig {
   /** How the decoder doubles the resolution (UNCERTAIN; default 'nearest'). */
   upsample?: 'nearest' | 'bilinear';
 }
+/** HeatmapUNetConfig's fields (a misspelt one is refused, not ignored). */
+const HEATMAP_U_NET_CONFIG_KEYS: Record<keyof HeatmapUNetConfig, true> = { inChannels: true, outChannels: true, widths: true, blocksPerGroup: true, upsample: true };
 
 /** Encoder group: a conv to the group width, then residual blocks. */
 class UNetGroup extends Module {
@@ -108,7 +110,7 @@ export class HeatmapUNet extends Module {
   readonly config: Required<HeatmapUNetConfig>;
   constructor(config: HeatmapUNetConfig) {
     super();
-    if (config === null || typeof config !== 'object') throw typeError('HeatmapUNet', 'config', 'an object', config);
+    checkKeys('HeatmapUNet', config, HEATMAP_U_NET_CONFIG_KEYS, 'config');
     const inChannels = checkPositiveInt('HeatmapUNet', 'inChannels', config.inChannels);
     const outChannels = checkPositiveInt('HeatmapUNet', 'outChannels', config.outChannels);
     const widths = checkWidths('HeatmapUNet', 'widths', config.widths ?? [16, 32, 32, 64], 4);
@@ -168,7 +170,7 @@ export class HeatmapAutoencoderDiscriminator extends Module {
   readonly maps: number;
   constructor(config: { imageChannels?: number; maps: number; widths?: number[]; blocksPerGroup?: number; upsample?: 'nearest' | 'bilinear' }) {
     super();
-    if (config === null || typeof config !== 'object') throw typeError('HeatmapAutoencoderDiscriminator', 'config', 'an object', config);
+    checkKeys('HeatmapAutoencoderDiscriminator', config, ['imageChannels', 'maps', 'widths', 'blocksPerGroup', 'upsample'], 'config');
     this.imageChannels = checkPositiveInt('HeatmapAutoencoderDiscriminator', 'imageChannels', config.imageChannels ?? 3);
     this.maps = checkPositiveInt('HeatmapAutoencoderDiscriminator', 'maps', config.maps);
     this.registerModule('net', new HeatmapUNet({ inChannels: this.imageChannels + this.maps, outChannels: this.maps, widths: config.widths, blocksPerGroup: config.blocksPerGroup, upsample: config.upsample }));
@@ -211,6 +213,8 @@ export interface HighToLowGeneratorConfig {
    */
   residual?: boolean;
 }
+/** HighToLowGeneratorConfig's fields (a misspelt one is refused, not ignored). */
+const HIGH_TO_LOW_GENERATOR_CONFIG_KEYS: Record<keyof HighToLowGeneratorConfig, true> = { inputSize: true, outputSize: true, noiseDim: true, stemWidth: true, encoderWidths: true, encoderPoolAfter: true, decoderWidths: true, decoderUpsampleAfter: true, residual: true };
 
 /**
  * G1 (high-to-low generator): [HR image, Linear(noise) reshaped to one HxW channel] -> stem
@@ -227,7 +231,7 @@ export class HighToLowGenerator extends Module {
   readonly config: Required<HighToLowGeneratorConfig>;
   constructor(config: HighToLowGeneratorConfig = {}) {
     super();
-    if (config === null || typeof config !== 'object') throw typeError('HighToLowGenerator', 'config', 'an object', config);
+    checkKeys('HighToLowGenerator', config, HIGH_TO_LOW_GENERATOR_CONFIG_KEYS, 'config');
     const fn = 'HighToLowGenerator';
     const inputSize = checkPositiveInt(fn, 'inputSize', config.inputSize ?? 128);
     const outputSize = checkPositiveInt(fn, 'outputSize', config.outputSize ?? 32);
@@ -313,6 +317,8 @@ export interface ResidualDiscriminatorConfig {
   /** Spectral normalisation on every conv and the final linear layer (default true; the paper uses it on D1). */
   spectral?: boolean;
 }
+/** ResidualDiscriminatorConfig's fields (a misspelt one is refused, not ignored). */
+const RESIDUAL_DISCRIMINATOR_CONFIG_KEYS: Record<keyof ResidualDiscriminatorConfig, true> = { inChannels: true, widths: true, poolCount: true, spectral: true };
 
 /**
  * D1 / D3: a stem conv, then stages of [SN-ResNet block (ReLU-conv-ReLU-conv + identity),
@@ -327,7 +333,7 @@ export class ResidualDiscriminator extends Module {
   constructor(config: ResidualDiscriminatorConfig) {
     super();
     const fn = 'ResidualDiscriminator';
-    if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
+    checkKeys(fn, config, RESIDUAL_DISCRIMINATOR_CONFIG_KEYS, 'config');
     const inChannels = checkPositiveInt(fn, 'inChannels', config.inChannels);
     const widths = checkWidths(fn, 'widths', config.widths ?? [16, 32, 32, 64]);
     const poolCount = config.poolCount ?? 3;

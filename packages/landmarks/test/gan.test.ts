@@ -53,6 +53,11 @@ describe('D2: heatmap energy and the BEGAN balance', () => {
     expect(() => heatmapEnergy(target, recon, -1)).toThrow(RangeError);
     expect(() => heatmapEnergy(target, recon, '4' as never)).toThrow(TypeError);
   });
+  it('refuses an unknown config field (lambda for lambdaK), naming it', () => {
+    const build = () => new HeatmapBalance({ lambda: 0.1 } as never);
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow("HeatmapBalance: 'lambda' must be one of the known config fields (gamma, lambdaK, period, initialK)");
+  });
   it('D2 loss is l_real - k_t l_fake (eq. 7)', () => {
     const b = new HeatmapBalance({ initialK: 0.25 });
     expect(b.discriminatorLoss(t([3]), t([2])).data()[0]).toBeCloseTo(3 - 0.25 * 2, 6);

@@ -185,9 +185,11 @@ describe('LgcnTrainer inputs', () => {
 
   it('rejects misspelt options, bad betas, point lists and 8-bit images, naming LgcnTrainer', () => {
     // Misspelt keys used to train silently with the defaults; bad betas failed inside Adam ("betas.join is not a function").
-    expect(() => new LgcnTrainer({ networks: tiny } as never)).toThrow("LgcnTrainer: 'config' must be an object with network, optimizer, heatmapSigma, augment, clipGradNorm only, got key 'networks'");
-    expect(() => new LgcnTrainer({ network: tiny, optimizer: { learningRate: 1 } as never })).toThrow(/LgcnTrainer: 'optimizer' must be an object with .* only, got key 'learningRate'/);
-    expect(() => new LgcnTrainer({ network: tiny }, { logs: 'x' } as never)).toThrow(/'options' must be an object with log only/);
+    expect(() => new LgcnTrainer({ networks: tiny } as never)).toThrow(
+      new TypeError("LgcnTrainer: 'networks' must be one of the known config fields (network, optimizer, heatmapSigma, augment, clipGradNorm), got an unknown config field"),
+    );
+    expect(() => new LgcnTrainer({ network: tiny, optimizer: { learningRate: 1 } as never })).toThrow(/LgcnTrainer: 'learningRate' must be one of the known optimizer fields \(kind, lr, .*\)/);
+    expect(() => new LgcnTrainer({ network: tiny }, { logs: 'x' } as never)).toThrow(/LgcnTrainer: 'logs' must be one of the known options \(log\)/);
     expect(() => new LgcnTrainer({ network: tiny, optimizer: { kind: 'adam', betas: 'x' as never } })).toThrow(/LgcnTrainer: 'optimizer.betas' must be two numbers in \[0, 1\)/);
     const trainer = new LgcnTrainer({ network: tiny, augment: null });
     const x = ops.zeros([1, 1, 16, 16]);

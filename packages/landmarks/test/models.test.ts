@@ -152,3 +152,16 @@ describe('D1 / D3: ResidualDiscriminator', () => {
     expect(() => d.forward(ops.randn([1, 3, 12, 12]))).toThrow(/divisible by 8/);
   });
 });
+
+describe('model configs refuse unknown fields', () => {
+  // A misspelt field (noiseDims) would otherwise build the default network silently.
+  it.each([
+    ['HeatmapUNet', () => new HeatmapUNet({ inChannels: 3, outChannels: 69, width: [8] } as never), 'width'],
+    ['HighToLowGenerator', () => new HighToLowGenerator({ noiseDims: 8 } as never), 'noiseDims'],
+    ['ResidualDiscriminator', () => new ResidualDiscriminator({ inChannels: 3, spectralNorm: false } as never), 'spectralNorm'],
+    ['HeatmapAutoencoderDiscriminator', () => new HeatmapAutoencoderDiscriminator({ maps: 68, imageChannel: 3 } as never), 'imageChannel'],
+  ])('%s', (name, build, key) => {
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(`${name}: '${key}' must be one of the known config fields (`);
+  });
+});

@@ -2,7 +2,7 @@
 // code so released weights load by name: LightCNN's max-feature-map units and the SN-ResNet
 // discriminator block of the LR-landmark GAN (after the SN-GAN code Bulat et al. build on).
 import * as ops from '@lrface/cuda-core';
-import type { Tensor } from '@lrface/cuda-core';
+import { checkKeys, type Tensor } from '@lrface/cuda-core';
 import { Module, Sequential } from './module.js';
 import { AvgPool2d, Conv2d, Linear, ReLU } from './layers.js';
 import { xavierUniform_ } from './init.js';
@@ -72,6 +72,8 @@ export interface DiscriminatorResBlockConfig {
   /** Spectral normalisation on every convolution (default true). */
   spectral?: boolean;
 }
+/** DiscriminatorResBlockConfig's fields (a misspelt one is refused, not ignored). */
+const DISCRIMINATOR_RES_BLOCK_CONFIG_KEYS: Record<keyof DiscriminatorResBlockConfig, true> = { downsample: true, first: true, spectral: true };
 
 /**
  * The SN-ResNet discriminator block (Miyato et al.; the D1 form of the LR-landmark GAN):
@@ -89,6 +91,7 @@ export class DiscriminatorResBlock extends Module {
   declare bypass: Sequential;
   constructor(readonly inChannels: number, readonly outChannels: number, config: DiscriminatorResBlockConfig = {}) {
     super();
+    checkKeys('DiscriminatorResBlock', config, DISCRIMINATOR_RES_BLOCK_CONFIG_KEYS, 'config');
     const { first = false, spectral = true } = config;
     const downsample = first || (config.downsample ?? false);
     if (!downsample && inChannels !== outChannels)

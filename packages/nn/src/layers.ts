@@ -1,7 +1,7 @@
 // Layers with PyTorch's names, parameter names and default initialisation, so PyTorch
 // state dicts load into them.
 import * as ops from '@lrface/cuda-core';
-import { zeros, ones, full, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, zeros, ones, full, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
 import { kaimingUniform_, uniform_ } from './init.js';
 
@@ -21,6 +21,8 @@ export interface Conv2dConfig {
    */
   activation?: 'none' | 'relu';
 }
+/** Conv2dConfig's fields (a misspelt one is refused, not ignored). */
+const CONV2D_CONFIG_KEYS: Record<keyof Conv2dConfig, true> = { stride: true, padding: true, dilation: true, groups: true, bias: true, activation: true };
 
 function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : v;
@@ -83,7 +85,7 @@ export class Conv2d extends Module {
   readonly activation: 'none' | 'relu';
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: Conv2dConfig = {}) {
     super();
-    if (config === null || typeof config !== 'object') throw typeError('Conv2d', 'config', 'an object', config);
+    checkKeys('Conv2d', config, CONV2D_CONFIG_KEYS, 'config');
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, activation = 'none' } = config;
     checkConvArgs('Conv2d', inChannels, outChannels, kernelSize, stride, padding, dilation);
     if (activation !== 'none' && activation !== 'relu')
@@ -106,6 +108,8 @@ export class Conv2d extends Module {
 export interface ConvTranspose2dConfig extends Omit<Conv2dConfig, 'activation'> {
   outputPadding?: Pair;
 }
+/** ConvTranspose2dConfig's fields (a misspelt one is refused, not ignored). */
+const CONV_TRANSPOSE2D_CONFIG_KEYS: Record<keyof ConvTranspose2dConfig, true> = { stride: true, padding: true, dilation: true, groups: true, bias: true, outputPadding: true };
 
 export class ConvTranspose2d extends Module {
   declare weight: Tensor;
@@ -113,7 +117,7 @@ export class ConvTranspose2d extends Module {
   readonly options: Required<Omit<ConvTranspose2dConfig, 'bias'>>;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize: Pair, config: ConvTranspose2dConfig = {}) {
     super();
-    if (config === null || typeof config !== 'object') throw typeError('ConvTranspose2d', 'config', 'an object', config);
+    checkKeys('ConvTranspose2d', config, CONV_TRANSPOSE2D_CONFIG_KEYS, 'config');
     const { stride = 1, padding = 0, dilation = 1, groups = 1, bias = true, outputPadding = 0 } = config;
     checkConvArgs('ConvTranspose2d', inChannels, outChannels, kernelSize, stride, padding, dilation);
     checkPair('ConvTranspose2d', 'outputPadding', outputPadding, 0);
@@ -154,6 +158,8 @@ export interface BatchNormConfig {
   affine?: boolean;
   trackRunningStats?: boolean;
 }
+/** BatchNormConfig's fields (a misspelt one is refused, not ignored). */
+const BATCH_NORM_CONFIG_KEYS: Record<keyof BatchNormConfig, true> = { eps: true, momentum: true, affine: true, trackRunningStats: true };
 
 export class BatchNorm2d extends Module {
   declare weight: Tensor | null;
@@ -165,6 +171,7 @@ export class BatchNorm2d extends Module {
   readonly momentum: number | null;
   constructor(readonly numFeatures: number, config: BatchNormConfig = {}) {
     super();
+    checkKeys('BatchNorm2d', config, BATCH_NORM_CONFIG_KEYS, 'config');
     const { eps = 1e-5, momentum = 0.1, affine = true, trackRunningStats = true } = config;
     checkInt('BatchNorm2d', 'numFeatures', numFeatures, 1);
     if (momentum !== null && !(momentum >= 0 && momentum <= 1)) throw new RangeError(`BatchNorm2d: 'momentum' must be in [0, 1] or null, got ${momentum}`);
@@ -334,6 +341,8 @@ export interface ResidualBlockConfig {
   postActivation?: Module;
   residualScale?: number;
 }
+/** ResidualBlockConfig's fields (a misspelt one is refused, not ignored). */
+const RESIDUAL_BLOCK_CONFIG_KEYS: Record<keyof ResidualBlockConfig, true> = { kernelSize: true, batchNorm: true, bias: true, activation: true, postActivation: true, residualScale: true };
 
 /**
  * The residual unit of the papers: x + scale * post(bn2(conv2(act(bn1(conv1(x)))))), each part
@@ -350,6 +359,7 @@ export class ResidualBlock extends Module {
   private readonly residualScale: number;
   constructor(readonly channels: number, config: ResidualBlockConfig = {}) {
     super();
+    checkKeys('ResidualBlock', config, RESIDUAL_BLOCK_CONFIG_KEYS, 'config');
     const { kernelSize = 3, batchNorm = false, activation = new ReLU(), postActivation = null, residualScale = 1 } = config;
     const bias = config.bias ?? !batchNorm;
     checkInt('ResidualBlock', 'channels', channels, 1);

@@ -127,3 +127,11 @@ describe('SN-ResNet discriminator block (D1)', () => {
     expect(() => new SpectralNorm(sn.module)).toThrow(/SpectralNorm: 'module' has no parameter 'weight'/);
   });
 });
+
+describe('DiscriminatorResBlock config', () => {
+  it('refuses an unknown field, naming it', () => {
+    const build = () => new DiscriminatorResBlock(4, 8, { downSample: true } as never);
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow("DiscriminatorResBlock: 'downSample' must be one of the known config fields (downsample, first, spectral)");
+  });
+});

@@ -374,3 +374,26 @@ describe('layer outputs against plain-loop references', () => {
     expect(input.isDisposed).toBe(false);
   });
 });
+
+describe('layer configs refuse unknown fields', () => {
+  // A misspelt field (stide for stride) would otherwise build a layer with the default silently.
+  it.each([
+    ['Conv2d', () => new Conv2d(1, 1, 3, { stide: 2 } as never), 'stide'],
+    ['ConvTranspose2d', () => new ConvTranspose2d(1, 1, 3, { outputPading: 1 } as never), 'outputPading'],
+    ['BatchNorm2d', () => new BatchNorm2d(4, { momentom: 0.5 } as never), 'momentom'],
+    ['ResidualBlock', () => new ResidualBlock(4, { batchnorm: true } as never), 'batchnorm'],
+  ])('%s', (name, build, key) => {
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(`${name}: '${key}' must be one of the known config fields (`);
+  });
+  it('a config that is not an object is a TypeError naming it', () => {
+    expect(() => new Conv2d(1, 1, 3, null as never)).toThrow("Conv2d: 'config' must be an object, got null");
+    expect(() => new BatchNorm2d(4, [] as never)).toThrow("BatchNorm2d: 'config' must be an object, got array of length 0");
+  });
+  it('every documented field is still accepted', () => {
+    const conv = new Conv2d(2, 4, 3, { stride: 2, padding: 1, dilation: 1, groups: 2, bias: false, activation: 'relu' });
+    expect(conv.forward(lr.ones([1, 2, 8, 8])).shape).toEqual([1, 4, 4, 4]);
+    const bn = new BatchNorm2d(4, { eps: 1e-3, momentum: null, affine: false, trackRunningStats: true });
+    expect(bn.forward(lr.ones([2, 4, 2, 2])).shape).toEqual([2, 4, 2, 2]);
+  });
+});

@@ -5,7 +5,7 @@
 // sources leave open (input size, pool positions for tiny inputs) are config fields
 // (design/models/06).
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import {
   Conv2d,
   Dropout,
@@ -104,6 +104,8 @@ export interface FrnetConfig {
   mean?: number;
   scale?: number;
 }
+/** FrnetConfig's fields (a misspelt one is refused, not ignored). */
+const FRNET_CONFIG_KEYS: Record<keyof FrnetConfig, true> = { inChannels: true, inputSize: true, channels: true, units: true, embeddingDim: true, numClasses: true, mean: true, scale: true };
 
 export class Frnet extends Module implements RecognitionNetwork {
   readonly arch = 'frnet';
@@ -133,6 +135,7 @@ export class Frnet extends Module implements RecognitionNetwork {
   constructor(config: FrnetConfig = {}) {
     super();
     const fn = 'Frnet';
+    checkKeys(fn, config, FRNET_CONFIG_KEYS, 'config');
     const inChannels = checkInt(fn, 'inChannels', config.inChannels ?? 3, 1);
     const inputSize = checkSize(fn, 'inputSize', config.inputSize ?? [112, 96]);
     const channels = checkIntList(fn, 'channels', config.channels ?? [32, 64, 128, 256, 512], 5, 1);
@@ -251,10 +254,13 @@ export interface LightCnnConfig {
   /** Dropout between the feature and fc2 in training (light_cnn.py: 0.5). */
   dropout?: number;
 }
+/** LightCnnConfig's fields (a misspelt one is refused, not ignored). */
+const LIGHT_CNN_CONFIG_KEYS: Record<keyof LightCnnConfig, true> = { inChannels: true, inputSize: true, pools: true, embeddingDim: true, numClasses: true, dropout: true };
 
 const pool2 = () => new MaxPool2d({ kernelSize: 2, stride: 2, ceilMode: true });
 
 function lightCnnConfig(fn: string, config: LightCnnConfig): Required<Omit<LightCnnConfig, 'inputSize'>> & { inputSize: [number, number] } {
+  checkKeys(fn, config, LIGHT_CNN_CONFIG_KEYS, 'config');
   const inChannels = checkInt(fn, 'inChannels', config.inChannels ?? 1, 1);
   const inputSize = checkSize(fn, 'inputSize', config.inputSize ?? 128);
   const pools = config.pools ?? [true, true, true, true];

@@ -1,8 +1,8 @@
 // Face features and comparisons from images: the face (a box, or the whole image) warped to
 // the network's input as in training, the network's feature, unit length, cosine similarity.
 import * as ops from '@lrface/cuda-core';
-import { typeError, type Tensor } from '@lrface/cuda-core';
-import { checkImage, decodeImage, type Box, type RawImage } from '@lrface/datasets';
+import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkBox, checkImage, decodeImage, type Box, type RawImage } from '@lrface/datasets';
 import { RECOGNITION_ARCHS, checkNetworkInput, type RecognitionNetwork } from './models.js';
 import { writeFace } from './preprocess.js';
 import { l2Normalize, matchFeatures } from './metrics.js';
@@ -36,15 +36,24 @@ export class FaceRecognizer {
 
   /** The network input [1, C, H, W] for one face. */
   async input(face: FaceInput, options: EmbedOptions = {}): Promise<Tensor> {
-    const fn = 'FaceRecognizer.input';
-    if (ops.isTensor(face)) return checkNetworkInput(fn, face, this.network.inputShape);
+    return this.inputAs('FaceRecognizer.input', face, options.box, 'box');
+  }
+
+  /** input() with the caller's name and the name its box goes by (boxA / boxB in match) for messages. */
+  private async inputAs(fn: string, face: FaceInput, box: Box | undefined, boxArg: string): Promise<Tensor> {
+    if (ops.isTensor(face)) {
+      // A network input is already the face: a box there would be ignored without a word.
+      if (box !== undefined) throw rangeError(fn, boxArg, 'left out for a network-input tensor (it is the face already)', box);
+      return checkNetworkInput(fn, face, this.network.inputShape);
+    }
     let image: RawImage;
     // Photos as a viewer shows them: faces and boxes are upright.
     if (typeof face === 'string' || face instanceof Uint8Array) image = await decodeImage(face, { orientation: 'exif' });
     else image = checkImage(fn, 'face', face);
+    if (box !== undefined) checkBox(fn, boxArg, box, image);
     const [c, h, w] = this.network.inputShape;
     const out = new Float32Array(c * h * w);
-    writeFace(image, options.box, c, h, w, this.margin, undefined, out, 0);
+    writeFace(image, box, c, h, w, this.margin, undefined, out, 0);
     return ops.tensor(out, [1, c, h, w]);
   }
 
@@ -61,10 +70,14 @@ export class FaceRecognizer {
 
   /** The feature of one face: unit length, or as the network gives it with `normalize: false`. */
   async embed(face: FaceInput, options: EmbedOptions & { normalize?: boolean } = {}): Promise<Float32Array> {
-    const x = await this.input(face, options);
+    return this.embedAs('FaceRecognizer.embed', face, options.box, 'box', options.normalize);
+  }
+
+  private async embedAs(fn: string, face: FaceInput, box: Box | undefined, boxArg: string, normalize?: boolean): Promise<Float32Array> {
+    const x = await this.inputAs(fn, face, box, boxArg);
     try {
-      if (x.shape[0] !== 1) throw new RangeError(`FaceRecognizer.embed: 'face' must be one face, got a batch of ${x.shape[0]} (use features())`);
-      const f = this.features(x, { normalize: options.normalize });
+      if (x.shape[0] !== 1) throw new RangeError(`${fn}: 'face' must be one face, got a batch of ${x.shape[0]} (use features())`);
+      const f = this.features(x, { normalize });
       const data = f.data() as Float32Array;
       f.dispose();
       return data;
@@ -79,8 +92,8 @@ export class FaceRecognizer {
    * (face-api's rule for ResNet29: the same person below 0.6).
    */
   async match(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<{ similarity: number; distance: number }> {
-    const fa = await this.embed(a, { box: options.boxA, normalize: false });
-    const fb = await this.embed(b, { box: options.boxB, normalize: false });
+    const fa = await this.embedAs('FaceRecognizer.match', a, options.boxA, 'boxA', false);
+    const fb = await this.embedAs('FaceRecognizer.match', b, options.boxB, 'boxB', false);
     return matchFeatures(fa, fb);
   }
 

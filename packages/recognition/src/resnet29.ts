@@ -6,7 +6,7 @@
 // one pixel smaller than the shortcut. Each conv + "scale layer" pair is one convolution here
 // (the scale is folded in when the weights are read), so the network also trains and fine-tunes.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, type Tensor } from '@lrface/cuda-core';
 import { Conv2d, Linear, Module, faceApiModelDir, readTfjsWeights } from '@lrface/nn';
 import { join } from 'node:path';
 import { checkNetworkInput, type RecognitionNetwork } from './models.js';
@@ -67,6 +67,8 @@ export interface ResNet29Config {
   /** Identities of a training head `head` (0: none), to fine-tune the feature, e.g. on low-resolution faces. */
   numClasses?: number;
 }
+/** ResNet29Config's fields (a misspelt one is refused, not ignored). */
+const RES_NET29_CONFIG_KEYS: Record<keyof ResNet29Config, true> = { inputSize: true, numClasses: true };
 
 const STAGES: [name: string, inChannels: number, outChannels: number, down: boolean][] = [
   ['conv32_1', 32, 32, false],
@@ -99,6 +101,7 @@ export class ResNet29 extends Module implements RecognitionNetwork {
 
   constructor(config: ResNet29Config = {}) {
     super();
+    checkKeys('ResNet29', config, RES_NET29_CONFIG_KEYS, 'config');
     const inputSize = config.inputSize ?? 150;
     if (!Number.isInteger(inputSize)) throw rangeError('ResNet29', 'inputSize', 'an integer', inputSize);
     const numClasses = config.numClasses ?? 0;

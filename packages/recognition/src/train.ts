@@ -3,7 +3,7 @@
 // all networks updated together. Batches come from face images with random crops, flips and
 // (for the joint model) the bicubic low-resolution degradation.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import {
   Adam,
   CenterLoss,
@@ -15,7 +15,7 @@ import {
   type Module,
   type Optimizer,
 } from '@lrface/nn';
-import { bicubicResize, checkImage, randomAugmentation, rngFrom, type AugmentRanges, type Box, type RawImage, type Rng } from '@lrface/datasets';
+import { bicubicResize, checkBox, checkImage, randomAugmentation, rngFrom, type AugmentRanges, type Box, type RawImage, type Rng } from '@lrface/datasets';
 import { writeFace } from './preprocess.js';
 import { checkInt } from './checks.js';
 import { RECOGNITION_ARCHS, type Hallucinator, type RecognitionNetwork } from './models.js';
@@ -69,6 +69,7 @@ export function identityBatches(faces: readonly IdentityFace[], options: Identit
     if (f === null || typeof f !== 'object') throw typeError(fn, `faces[${i}]`, 'an object { image, identity }', f);
     checkImage(fn, `faces[${i}].image`, f.image);
     checkInt(fn, `faces[${i}].identity`, f.identity, 0);
+    if (f.box !== undefined) checkBox(fn, `faces[${i}].box`, f.box, f.image);
   });
   const batchSize = checkInt(fn, 'batchSize', options.batchSize, 1);
   const shape = options.inputShape;
@@ -137,6 +138,8 @@ export interface RecognitionTrainerConfig {
   /** Weight of the joint model's pixel loss (mean squared error per pixel) against the identity losses (UNCERTAIN in Wu et al.; default 1). */
   pixelLossWeight?: number;
 }
+/** RecognitionTrainerConfig's fields (a misspelt one is refused, not ignored). */
+const RECOGNITION_TRAINER_CONFIG_KEYS: Record<keyof RecognitionTrainerConfig, true> = { hallucinator: true, optimizer: true, lr: true, momentum: true, weightDecay: true, centerLossWeight: true, centerAlpha: true, pixelLossWeight: true };
 
 export interface RecognitionStepResult {
   /** The total loss. */
@@ -165,6 +168,7 @@ export class RecognitionTrainer {
   step = 0;
   constructor(network: RecognitionNetwork, config: RecognitionTrainerConfig = {}) {
     const fn = 'RecognitionTrainer';
+    checkKeys(fn, config, RECOGNITION_TRAINER_CONFIG_KEYS, 'config');
     if (network === null || typeof network !== 'object' || !RECOGNITION_ARCHS.includes(network.arch))
       throw typeError(fn, 'network', 'a recognition network (Frnet, LightCnn9, LightCnn29, ResNet29)', network);
     if (network.numClasses < 1) throw rangeError(fn, 'network', 'a network with a classification head (numClasses >= 1)', 0);

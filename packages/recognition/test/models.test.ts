@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import { maxAbsDiff } from '@lrface/test-data';
 import { Srnet } from '@lrface/sr';
-import { Frnet, JointHallucinationRecognition, LightCnn29, LightCnn9, createRecognitionNetwork } from '../src/index.js';
+import { Frnet, JointHallucinationRecognition, LightCnn29, LightCnn9, RecognitionTrainer, ResNet29, createRecognitionNetwork } from '../src/index.js';
 
 function shapes(net: { stateDict(): Map<string, lr.Tensor> }): Record<string, number[]> {
   return Object.fromEntries([...net.stateDict()].map(([k, v]) => [k, [...v.shape]]));
@@ -180,5 +180,25 @@ describe('JointHallucinationRecognition', () => {
     expect([...joint.stateDict().keys()]).toContain('recognizer.fc5.weight');
     expect(() => joint.forward(lr.rand([1, 3, 112, 96]))).toThrow(/JointHallucinationRecognition\.forward: 'x' must be shape \[N, 3, 124, 108\]/);
     expect(() => new JointHallucinationRecognition(sr, sr as unknown as Frnet)).toThrow(/'recognizer'/);
+  });
+});
+
+describe('model configs refuse unknown fields', () => {
+  // A misspelt field (embedingDim) would otherwise train the default size silently.
+  it.each([
+    ['Frnet', () => new Frnet({ embedingDim: 64 } as never), 'embedingDim'],
+    ['LightCnn9', () => new LightCnn9({ pool: [true, true, true, true] } as never), 'pool'],
+    ['LightCnn29', () => new LightCnn29({ numClass: 10 } as never), 'numClass'],
+    ['ResNet29', () => new ResNet29({ size: 150 } as never), 'size'],
+    ['Frnet', () => createRecognitionNetwork('frnet', { inputsize: 64 }), 'inputsize'],
+  ])('%s', (name, build, key) => {
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(`${name}: '${key}' must be one of the known config fields (`);
+  });
+  it('RecognitionTrainer refuses an unknown field', () => {
+    const net = new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 8, numClasses: 2 });
+    const build = () => new RecognitionTrainer(net, { centreLossWeight: 0.01 } as never);
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow("RecognitionTrainer: 'centreLossWeight' must be one of the known config fields (");
   });
 });

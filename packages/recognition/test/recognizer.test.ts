@@ -101,6 +101,18 @@ describe.skipIf(!haveFaces)('FaceRecognizer on real images', () => {
     await expect(rec.embed(lr.rand([1, 3, 10, 10]))).rejects.toThrow(/'x' must be shape \[N, 3, 56, 48\]/);
     await expect(rec.embed(lr.rand([2, 3, 56, 48]))).rejects.toThrow(/one face/);
     await expect(rec.embed(42 as unknown as string)).rejects.toThrow(TypeError);
+    // A box outside the image would compare border fill and still give a confident answer.
+    const image = await decodeImage(FACE_FILES[0]);
+    const outside = { x: image.width + 10, y: 0, width: 30, height: 30 };
+    await expect(rec.embed(FACE_FILES[0], { box: outside })).rejects.toThrow(
+      new RangeError(`FaceRecognizer.embed: 'box' must be a box overlapping the image (${image.width}x${image.height}), got {x: ${outside.x}, y: 0, width: 30, height: 30}`),
+    );
+    await expect(rec.match(FACE_FILES[0], FACE_FILES[1], { boxB: { x: 0, y: -40, width: 30, height: 30 } })).rejects.toThrow(/FaceRecognizer\.match: 'boxB' must be a box overlapping the image/);
+    await expect(rec.compare(FACE_FILES[0], FACE_FILES[1], { boxA: { x: 0, y: 0, width: 0, height: 30 } })).rejects.toThrow(/'boxA' must be a box with finite x, y and a positive width and height/);
+    await expect(rec.embed(FACE_FILES[0], { box: [0, 0, 30, 30] as never })).rejects.toThrow(TypeError);
+    await expect(rec.embed(lr.rand([1, 3, 56, 48]), { box: LFW_FACE_BOX })).rejects.toThrow(/'box' must be left out for a network-input tensor/);
+    // A box partly outside (a face at the border) is still a face.
+    expect((await rec.embed(FACE_FILES[0], { box: { x: -10, y: -10, width: 60, height: 60 } })).length).toBe(16);
     expect(() => new FaceRecognizer({} as Frnet)).toThrow(/'network'/);
     expect(() => new FaceRecognizer(tinyFrnet(), { margin: -1 })).toThrow(/'margin'/);
   });

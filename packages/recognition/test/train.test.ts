@@ -53,6 +53,9 @@ describe('identityBatches', () => {
     expect(() => identityBatches([], { batchSize: 1, inputShape: [3, 8, 8] })).toThrow(/identityBatches: 'faces'/);
     expect(() => identityBatches([{ image: gray(10, 10, 1), identity: -1 }], { batchSize: 1, inputShape: [3, 8, 8] })).toThrow(/'faces\[0\]\.identity'/);
     expect(() => identityBatches([{ image: 'x' as unknown as IdentityFace['image'], identity: 0 }], { batchSize: 1, inputShape: [3, 8, 8] })).toThrow(TypeError);
+    expect(() => identityBatches([{ image: gray(10, 10, 1), identity: 0, box: { x: 10, y: 0, width: 4, height: 4 } }], { batchSize: 1, inputShape: [3, 8, 8] })).toThrow(
+      /identityBatches: 'faces\[0\]\.box' must be a box overlapping the image \(10x10\)/,
+    );
     expect(() => identityBatches(faces, { batchSize: 0, inputShape: [3, 8, 8] })).toThrow(/'batchSize'/);
     expect(() => identityBatches(faces, { batchSize: 1, inputShape: [3, 8] as unknown as [number, number, number] })).toThrow(/'inputShape'/);
     expect(() => identityBatches(faces, { batchSize: 1, inputShape: [3, 8, 8], lowResolutionScale: 1 })).toThrow(/'lowResolutionScale'/);

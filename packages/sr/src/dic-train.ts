@@ -248,8 +248,7 @@ export const DEFAULT_DIC_TRAIN: Readonly<DicTrainConfig> = Object.freeze({
 });
 
 function checkTrainConfig<T extends DicTrainConfig>(fn: string, defaults: Readonly<T>, config: Partial<T>): T {
-  if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
-  for (const k of Object.keys(config)) if (!(k in defaults)) throw rangeError(fn, 'config', `fields among ${Object.keys(defaults).join(', ')}`, `unknown field '${k}'`, true);
+  checkKeys(fn, config, defaults, 'config');
   const c = { ...defaults, ...config } as T;
   for (const [k, v] of Object.entries(c)) {
     if (typeof v === 'number' && !(Number.isFinite(v) && v >= 0)) throw rangeError(fn, k, 'a finite number >= 0', v);

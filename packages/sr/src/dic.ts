@@ -6,7 +6,7 @@
 // names follow the released PyTorch code, so its state dict keys are ours.
 import { readFileSync } from 'node:fs';
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import {
   Conv2d,
   ConvTranspose2d,
@@ -139,8 +139,7 @@ function scalingConv(arg: string, v: unknown): ScalingConv {
 
 /** Fills in defaults and checks a DIC config (TypeError / RangeError naming 'Dic' and the field). */
 export function resolveDicConfig(config: Partial<DicConfig> = {}): DicConfig {
-  if (config === null || typeof config !== 'object') throw typeError('Dic', 'config', 'an object', config);
-  for (const k of Object.keys(config)) if (!(CONFIG_KEYS as string[]).includes(k)) throw rangeError('Dic', 'config', `fields among ${CONFIG_KEYS.join(', ')}`, `unknown field '${k}'`, true);
+  checkKeys('Dic', config, CONFIG_KEYS, 'config');
   const c = { ...DEFAULT_DIC_CONFIG, ...config } as DicConfig;
   for (const k of ['inChannels', 'outChannels', 'numFeatures', 'numSteps', 'numGroups', 'hgNumFeature', 'numKeypoints', 'hgDepth'] as const) posInt(k, c[k]);
   posInt('numFusionBlocks', c.numFusionBlocks, 0);

@@ -3,7 +3,7 @@
 // bicubic-enlarged image, values in [0, 1]. Architecture values the sources leave open are
 // config fields (design/models/01, 02, 06).
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Conv2d, Module, ModuleList, chain, kaimingNormal_, normal_, constant_ } from '@lrface/nn';
 
 /** 'same': zero padding keeps the size (inference, VDSR-style training); 'valid': no padding (SRCNN's training). */
@@ -88,6 +88,8 @@ export interface SrcnnConfig {
   /** Std of the Gaussian weight init (paper: 0.001). */
   initStd?: number;
 }
+/** SrcnnConfig's fields (a misspelt one is refused, not ignored). */
+const SRCNN_CONFIG_KEYS: Record<keyof SrcnnConfig, true> = { kernels: true, features: true, channels: true, padding: true, initStd: true };
 
 export class Srcnn extends Module implements SrNetwork {
   readonly arch = 'srcnn';
@@ -99,6 +101,7 @@ export class Srcnn extends Module implements SrNetwork {
   private padding: PaddingMode;
   constructor(config: SrcnnConfig = {}) {
     super();
+    checkKeys('Srcnn', config, SRCNN_CONFIG_KEYS, 'config');
     const { kernels, features } = threeLayerShape('Srcnn', config, [9, 1, 5]);
     this.channels = checkPositiveInt('Srcnn', 'channels', config.channels ?? 1);
     this.padding = checkPadding('Srcnn', config.padding ?? 'same');
@@ -148,6 +151,8 @@ export interface SrnetConfig {
   mean?: number;
   scale?: number;
 }
+/** SrnetConfig's fields (a misspelt one is refused, not ignored). */
+const SRNET_CONFIG_KEYS: Record<keyof SrnetConfig, true> = { kernels: true, features: true, channels: true, padding: true, mean: true, scale: true };
 
 export class Srnet extends Module implements SrNetwork {
   readonly arch = 'srnet';
@@ -159,6 +164,7 @@ export class Srnet extends Module implements SrNetwork {
   private padding: PaddingMode;
   constructor(config: SrnetConfig = {}) {
     super();
+    checkKeys('Srnet', config, SRNET_CONFIG_KEYS, 'config');
     const { kernels, features } = threeLayerShape('Srnet', config, [9, 1, 1]);
     this.channels = checkPositiveInt('Srnet', 'channels', config.channels ?? 3);
     this.padding = checkPadding('Srnet', config.padding ?? 'same');
@@ -207,6 +213,8 @@ export interface VdsrConfig {
   /** Conv biases (the PyTorch port has none; the paper's Caffe model had them). */
   bias?: boolean;
 }
+/** VdsrConfig's fields (a misspelt one is refused, not ignored). */
+const VDSR_CONFIG_KEYS: Record<keyof VdsrConfig, true> = { depth: true, features: true, channels: true, bias: true };
 
 class ConvRelu extends Module {
   declare conv: Conv2d;
@@ -229,6 +237,7 @@ export class Vdsr extends Module implements SrNetwork {
   declare output: Conv2d;
   constructor(config: VdsrConfig = {}) {
     super();
+    checkKeys('Vdsr', config, VDSR_CONFIG_KEYS, 'config');
     const depth = checkPositiveInt('Vdsr', 'depth', config.depth ?? 20);
     if (depth < 2) throw rangeError('Vdsr', 'depth', '>= 2', depth);
     const features = checkPositiveInt('Vdsr', 'features', config.features ?? 64);
@@ -262,6 +271,8 @@ export interface DrcnConfig {
   features?: number;
   channels?: number;
 }
+/** DrcnConfig's fields (a misspelt one is refused, not ignored). */
+const DRCN_CONFIG_KEYS: Record<keyof DrcnConfig, true> = { recursions: true, features: true, channels: true };
 
 export class Drcn extends Module implements SrNetwork {
   readonly arch = 'drcn';
@@ -276,6 +287,7 @@ export class Drcn extends Module implements SrNetwork {
   declare ensemble_weights: Tensor;
   constructor(config: DrcnConfig = {}) {
     super();
+    checkKeys('Drcn', config, DRCN_CONFIG_KEYS, 'config');
     const recursions = checkPositiveInt('Drcn', 'recursions', config.recursions ?? 16);
     const features = checkPositiveInt('Drcn', 'features', config.features ?? 256);
     this.channels = checkPositiveInt('Drcn', 'channels', config.channels ?? 1);
@@ -429,6 +441,8 @@ export interface SrincConfig {
   /** Scale factors the network is trained for (one for SRINC, a set for SRINC-F). */
   scales?: number[];
 }
+/** SrincConfig's fields (a misspelt one is refused, not ignored). */
+const SRINC_CONFIG_KEYS: Record<keyof SrincConfig, true> = { features: true, modules: true, module: true, lastKernel: true, channels: true, scales: true };
 
 export class Srinc extends Module implements SrNetwork {
   readonly arch: 'srinc' | 'srinc-f';
@@ -441,6 +455,7 @@ export class Srinc extends Module implements SrNetwork {
   private readonly radius: number;
   constructor(config: SrincConfig = {}) {
     super();
+    checkKeys('Srinc', config, SRINC_CONFIG_KEYS, 'config');
     const features = checkPositiveInt('Srinc', 'features', config.features ?? 128);
     const modules = checkPositiveInt('Srinc', 'modules', config.modules ?? 19);
     const plan = checkBranches('Srinc', config.module ?? PLACEHOLDER_INCEPTION);

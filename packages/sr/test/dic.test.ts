@@ -239,7 +239,7 @@ describe('DIC network', () => {
     expect(() => new Dic({ numFeatures: 0 })).toThrow(/Dic: 'numFeatures' must be an integer >= 1/);
     expect(() => new Dic({ hgNumFeature: 10 })).toThrow(/'hgNumFeature' must be a multiple of 4/);
     expect(() => new Dic({ landmarkGroups: [[0, 70]] })).toThrow(/'landmarkGroups\[0\]' must be indices in \[0, 68\)/);
-    expect(() => new Dic({ numFeaturs: 8 } as Partial<DicConfig>)).toThrow(/unknown field 'numFeaturs'/);
+    expect(() => new Dic({ numFeaturs: 8 } as Partial<DicConfig>)).toThrow(/Dic: 'numFeaturs' must be one of the known config fields \(inChannels, /);
     const net = new Dic(SMALL);
     expect(() => net.forward(lr.rand([1, 1, 16, 16]))).toThrow(RangeError);
     expect(() => net.forward(lr.rand([1, 1, 16, 16]))).toThrow(/Dic.forward: 'lr' must be shape \[B, 3, h, w\], got \[1,1,16,16\]/);
@@ -535,7 +535,7 @@ describe.skipIf(!haveFaceData)('DIC on real faces', () => {
     expect(() => listed.trainStep(one)).toThrow(/DicGanTrainer.trainStep: 'featureExtractor' must be a Module whose forward returns one tensor/);
     disposeDicBatch(one);
     expect(() => new DicGanTrainer(net, { discriminator }, { releasedPixelLossQuirk: 'yes' as unknown as boolean })).toThrow(TypeError);
-    expect(() => new DicGanTrainer(net, { discriminator }, { advWeigth: 1 } as Partial<DicGanTrainConfig>)).toThrow(/unknown field 'advWeigth'/);
+    expect(() => new DicGanTrainer(net, { discriminator }, { advWeigth: 1 } as Partial<DicGanTrainConfig>)).toThrow(/DicGanTrainer: 'advWeigth' must be one of the known config fields/);
   });
 });
 

@@ -167,3 +167,21 @@ describe('createNetwork', () => {
     expect(() => createNetwork('edsr' as 'vdsr')).toThrow(/createNetwork: 'arch' must be one of/);
   });
 });
+
+describe('model configs refuse unknown fields', () => {
+  // A misspelt field (feature for features) would otherwise build the default network silently.
+  it.each([
+    ['Srcnn', () => new Srcnn({ kernel: [9, 1, 5] } as never), 'kernel'],
+    ['Srnet', () => new Srnet({ channel: 1 } as never), 'channel'],
+    ['Vdsr', () => new Vdsr({ layers: 10 } as never), 'layers'],
+    ['Drcn', () => new Drcn({ recursion: 4 } as never), 'recursion'],
+    ['Srinc', () => new Srinc({ feature: 16 } as never), 'feature'],
+    ['Vdsr', () => createNetwork('vdsr', { dept: 4 }), 'dept'],
+  ])('%s', (name, build, key) => {
+    expect(build).toThrow(TypeError);
+    expect(build).toThrow(`${name}: '${key}' must be one of the known config fields (`);
+  });
+  it('a config that is not an object is a TypeError naming it', () => {
+    expect(() => new Vdsr(null as never)).toThrow("Vdsr: 'config' must be an object, got null");
+  });
+});

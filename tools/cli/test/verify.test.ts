@@ -63,6 +63,11 @@ describe('lrface verify', () => {
     const same = run('verify', faceA, faceA, '--weights', weights);
     expect(same.status).toBe(0);
     expect(same.stdout).toMatch(/^same person: similarity 1, distance 0 \(similarity >= 0\.5, frnet\)/);
+    // A box wholly outside its image is an error, not a comparison of border fill.
+    const outside = run('verify', faceB, faceA, '--weights', weights, '--box-b', '300,300,30,30');
+    expect(outside.status).toBe(1);
+    expect(outside.stderr).toMatch(/'boxB' must be a box overlapping the image \(250x250\), got \{x: 300, y: 300, width: 30, height: 30\}/);
+    expect(outside.stdout).toBe('');
   });
 
   it.skipIf(!haveData)("--model face-api: face-api's trained recogniser and its distance rule", () => {
