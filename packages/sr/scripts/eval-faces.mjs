@@ -16,18 +16,20 @@ import { evaluateNetwork, loadSuperResolver } from '@lrface/sr';
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const mainCache = resolve(repo, '..', '..', 'main', '.cache');
+// The shared data beside the repository (or beside a parent folder, as for a worktree); LRFACE_DATA_DIR overrides.
+const sharedData = process.env.LRFACE_DATA_DIR ?? [resolve(repo, '..', 'shared/data'), resolve(repo, '..', '..', 'shared/data')].find((d) => existsSync(d)) ?? resolve(repo, '..', 'shared/data');
 const defaultCorpus = [resolve(repo, '.cache/face-corpus'), resolve(mainCache, 'face-corpus')].find((d) => existsSync(resolve(d, 'index.json')));
 const { values } = parseArgs({
   options: {
     corpus: { type: 'string', default: defaultCorpus },
     scale: { type: 'string', default: '4' },
-    vdsr: { type: 'string', default: resolve(repo, '..', '..', 'shared/data/weights/vdsr-pytorch/model_epoch_50.pth') },
+    vdsr: { type: 'string', default: resolve(sharedData, 'weights/vdsr-pytorch/model_epoch_50.pth') },
     'face-x4': { type: 'string' },
     only: { type: 'string', default: 'bicubic,vdsr,face-x4' },
     json: { type: 'boolean', default: false },
   },
 });
-if (!values.corpus) throw new Error('eval-faces: no face corpus found; pass --corpus DIR');
+if (!values.corpus) throw new Error('eval-faces: no face corpus found; pass --corpus DIR, or build one with node tools/face-corpus/scripts/build.mjs (it writes .cache/face-corpus)');
 const corpus = await openFaceCorpus(values.corpus);
 const test = corpus.hr.filter((it) => it.split === 'test');
 const images = await Promise.all(test.map((it) => decodeImage(corpus.path(it))));

@@ -2,7 +2,8 @@
 // Trains the shipped `face-x4` model: VDSR (Y, x4) initialised from the public pytorch-vdsr
 // checkpoint (MIT) and fine-tuned on the train split of the face corpus (128x128 HR crops;
 // input = MATLAB bicubic down x4 then up, as VDSR), Adam, gradient-norm clipping, flips and
-// rotations. Writes an atomic checkpoint while training (resumable) and the final weights.
+// rotations. Writes an atomic checkpoint while training (resumable) and the final weights (to ship
+// them: copy over weights/face-x4.safetensors and record the printed sha256 in src/api.ts).
 //
 // usage: node packages/sr/scripts/train-face-x4.mjs [--corpus DIR] [--init FILE.pth] [--minutes 35]
 //          [--steps N] [--batch 16] [--patch 41] [--lr 1e-5] [--checkpoint FILE] [--out FILE] [--log FILE]
@@ -18,6 +19,8 @@ import { readFileSync } from 'node:fs';
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../../..');
 const mainCache = resolve(repo, '..', '..', 'main', '.cache');
+// The shared data beside the repository (or beside a parent folder, as for a worktree); LRFACE_DATA_DIR overrides.
+const sharedData = process.env.LRFACE_DATA_DIR ?? [resolve(repo, '..', 'shared/data'), resolve(repo, '..', '..', 'shared/data')].find((d) => existsSync(d)) ?? resolve(repo, '..', 'shared/data');
 const defaultCorpus = [resolve(repo, '.cache/face-corpus-large'), resolve(mainCache, 'face-corpus-large'), resolve(repo, '.cache/face-corpus'), resolve(mainCache, 'face-corpus')].find((d) =>
   existsSync(resolve(d, 'index.json')),
 );
@@ -25,19 +28,20 @@ const defaultCorpus = [resolve(repo, '.cache/face-corpus-large'), resolve(mainCa
 const { values } = parseArgs({
   options: {
     corpus: { type: 'string', default: defaultCorpus },
-    init: { type: 'string', default: resolve(repo, '..', '..', 'shared/data/weights/vdsr-pytorch/model_epoch_50.pth') },
+    init: { type: 'string', default: resolve(sharedData, 'weights/vdsr-pytorch/model_epoch_50.pth') },
     minutes: { type: 'string', default: '35' },
     steps: { type: 'string', default: '100000' },
     batch: { type: 'string', default: '16' },
     patch: { type: 'string', default: '41' },
     lr: { type: 'string', default: '1e-5' },
     checkpoint: { type: 'string', default: resolve(here, '../.train/face-x4.ckpt.safetensors') },
-    out: { type: 'string', default: resolve(here, '../weights/face-x4.safetensors') },
+    // Not the shipped file by default: its sha256 is checked on load, so overwriting it breaks 'face-x4'.
+    out: { type: 'string', default: resolve(here, '../.train/face-x4.safetensors') },
     log: { type: 'string', default: resolve(here, '../.train/face-x4.log.jsonl') },
     seed: { type: 'string', default: '7' },
   },
 });
-if (!values.corpus) throw new Error('train-face-x4: no face corpus found; pass --corpus DIR');
+if (!values.corpus) throw new Error('train-face-x4: no face corpus found; pass --corpus DIR, or build one with node tools/face-corpus/scripts/build.mjs (it writes .cache/face-corpus)');
 const corpus = await openFaceCorpus(values.corpus);
 const train = corpus.hr.filter((it) => it.split === 'train');
 if (train.length === 0) throw new Error(`train-face-x4: ${values.corpus} has no train-split HR faces`);
