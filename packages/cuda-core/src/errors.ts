@@ -25,6 +25,8 @@ export function rangeError(op: string, arg: string, expected: string, actual: un
   return new RangeError(`${op}: '${arg}' must be ${expected}, got ${raw ? String(actual) : describe(actual)}`);
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
 /**
  * Rejects the keys of an options or config object that a function does not know, so that a
  * misspelt key fails instead of being silently ignored. `known` lists the keys, or is an object
@@ -33,10 +35,13 @@ export function rangeError(op: string, arg: string, expected: string, actual: un
  */
 export function checkKeys(fn: string, options: unknown, known: readonly string[] | Readonly<Record<string, unknown>>, arg = 'options'): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError(fn, arg, 'an object', options);
-  const names = Array.isArray(known) ? (known as readonly string[]) : Object.keys(known);
-  const what = arg === 'options' ? 'option' : `${arg} field`;
-  for (const key of Object.keys(options)) {
-    if (!names.includes(key)) throw typeError(fn, key, `one of the known ${what}s (${names.join(', ')})`, `an unknown ${what}`, true);
+  // Per-op calls run this thousands of times a step: nothing is allocated unless a key is unknown.
+  const list = Array.isArray(known) ? (known as readonly string[]) : null;
+  for (const key in options) {
+    if (!hasOwn.call(options, key) || (list ? list.includes(key) : hasOwn.call(known, key))) continue;
+    const names = list ?? Object.keys(known);
+    const what = arg === 'options' ? 'option' : `${arg} field`;
+    throw typeError(fn, key, `one of the known ${what}s (${names.join(', ')})`, `an unknown ${what}`, true);
   }
 }
 

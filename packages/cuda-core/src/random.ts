@@ -3,7 +3,7 @@
 // so {seed, counter} is the whole state and restores a run exactly.
 import { empty, formatShape, parseDevice, type DeviceSpec, type Shape, type Tensor } from './tensor.js';
 import { kernels } from './native.js';
-import { rangeError, stateError, typeError } from './errors.js';
+import { checkKeys, rangeError, stateError, typeError } from './errors.js';
 import { attr, defineOp, ref, type AttrSpec } from './ops/decl.js';
 
 /** The generator's whole state: save it with a checkpoint, restore it to resume exactly. */
@@ -103,9 +103,13 @@ export function randn(shape: Shape, options: { mean?: number; std?: number; devi
   return out;
 }
 
+// randint and randperm take their bounds as arguments: only the device is an option.
+const DEVICE_OPTION_KEYS: Record<'device', true> = { device: true };
+
 /** Uniform int32 integers in [low, high) (torch.randint), on `options.device`. */
 export function randint(low: number, high: number, shape: Shape, options: { device?: DeviceSpec } = {}): Tensor {
   const op = 'randint';
+  checkKeys(op, options, DEVICE_OPTION_KEYS);
   const { a } = randintDecl.parse({}, { low, high, device: options?.device });
   if (a.high <= a.low) throw rangeError(op, 'high', `an integer > low (${a.low})`, a.high);
   const dims = checkShape(op, shape);
@@ -121,6 +125,7 @@ export function randint(low: number, high: number, shape: Shape, options: { devi
  */
 export function randperm(n: number, options: { device?: DeviceSpec } = {}): Tensor {
   const op = 'randperm';
+  checkKeys(op, options, DEVICE_OPTION_KEYS);
   const { a } = randpermDecl.parse({}, { n, device: options?.device });
   const out = empty([a.n], 'int32');
   const { seed, offset } = reserveCounters(op, a.n, 2);

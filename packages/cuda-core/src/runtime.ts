@@ -1,7 +1,7 @@
 // Engine-wide settings and device discovery.
 import { addon } from './native.js';
 import type { GpuLibraryStatus } from './native.js';
-import { rangeError, typeError } from './errors.js';
+import { checkKeys, rangeError, typeError } from './errors.js';
 
 /** Threads the CPU kernels use (LRFACE_NUM_THREADS at start-up, else the machine's cores). */
 export function numThreads(): number {
@@ -125,6 +125,8 @@ export interface FmaPeak {
   flopsPerSecond: number;
 }
 
+const FMA_PEAK_OPTION_KEYS: Record<'threads' | 'ms', true> = { threads: true, ms: true };
+
 /**
  * Measures the fp32 FMA peak: `threads` pool threads at once each run rounds of independent
  * FMA chains (at the instruction set the kernels use) for about `ms` milliseconds; each
@@ -136,6 +138,7 @@ export interface FmaPeak {
 export function measureFmaPeak(options: { threads?: number; ms?: number } = {}): FmaPeak {
   const fn = 'measureFmaPeak';
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError(fn, 'options', 'an object', options);
+  checkKeys(fn, options, FMA_PEAK_OPTION_KEYS);
   const { threads = addon.numThreads(), ms = 200 } = options;
   if (typeof threads !== 'number' || !Number.isInteger(threads)) throw typeError(fn, 'threads', 'an integer', threads);
   const poolSize = addon.numThreads();

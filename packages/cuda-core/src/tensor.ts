@@ -1,7 +1,7 @@
 // Tensor: a contiguous view (storage + element offset + shape) of native memory.
 import { addon, kernels, type NativeStorage } from './native.js';
 import { DTYPE_CODE, DTYPES, dtypeOfTypedArray, typedArrayFor, type DType } from './dtype.js';
-import { describe, rangeError, stateError, typeError } from './errors.js';
+import { checkKeys, describe, rangeError, stateError, typeError } from './errors.js';
 import type { GradNode } from './autograd.js';
 import { noGrad, record, registerGradient, runBackward } from './autograd.js';
 
@@ -170,6 +170,7 @@ export class Tensor {
    * unless `retainGraph` is set.
    */
   backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    checkKeys('backward', options, BACKWARD_OPTION_KEYS);
     runBackward(this, gradient, options.retainGraph ?? false);
   }
 
@@ -293,6 +294,8 @@ function recordTransfer(source: Tensor, out: Tensor): void {
   }
   record('to', [source], out, {}, { device: source._deviceIndex });
 }
+
+const BACKWARD_OPTION_KEYS: Record<'retainGraph', true> = { retainGraph: true };
 
 /** @internal allocates a zeroed tensor on the host (device -1) or a CUDA device */
 export function empty(shape: Shape, dtype: DType = 'float32', device: DeviceIndex = HOST): Tensor {

@@ -1,6 +1,6 @@
 // The shared validation helpers every package words its argument errors with.
 import { describe, expect, it } from 'vitest';
-import { checkKeys, describeValue, rangeError, typeError } from '../src/index.js';
+import { argmax, checkKeys, describeValue, measureFmaPeak, pad, randint, randn, randperm, rangeError, sum, tensor, typeError, type Tensor } from '../src/index.js';
 
 describe('checkKeys', () => {
   it('accepts known keys, given as a list or as the keys of a record', () => {
@@ -15,6 +15,46 @@ describe('checkKeys', () => {
   it('refuses what is not a plain object', () => {
     for (const bad of [null, 3, 'depth', [1]]) expect(() => checkKeys('Net', bad, ['depth'], 'config')).toThrow(TypeError);
     expect(() => checkKeys('Net', null, ['depth'], 'config')).toThrow("Net: 'config' must be an object, got null");
+  });
+});
+
+describe('checkKeys, own keys only', () => {
+  it('looks at the object\'s own keys, and the record\'s own keys', () => {
+    // An inherited key is not given by the caller; a record's inherited names (toString) are not known ones.
+    expect(() => checkKeys('op', Object.assign(Object.create({ inherited: 1 }), { a: 1 }), { a: true })).not.toThrow();
+    expect(() => checkKeys('op', { toString: 1 }, { a: true })).toThrow("op: 'toString' must be one of the known options (a), got an unknown option");
+    expect(() => checkKeys('op', { constructor: 1 }, ['a'])).toThrow(TypeError);
+  });
+});
+
+describe('options of the engine functions outside the op declarations', () => {
+  const grad = (): Tensor => {
+    const p = randn([3]);
+    p.requiresGrad = true;
+    return sum(p);
+  };
+  // [function, call with the given options, every documented option]
+  const cases: [string, (options: object) => unknown, object][] = [
+    ['backward', (o) => grad().backward(undefined, o), { retainGraph: false }],
+    ['measureFmaPeak', (o) => measureFmaPeak({ threads: 1, ms: 1, ...o }), { threads: 1, ms: 1 }],
+    ['randint', (o) => randint(0, 4, [2], o), { device: 'cpu' }],
+    ['randperm', (o) => randperm(4, o), { device: 'cpu' }],
+    ['argmax', (o) => argmax(tensor([[1, 2, 3], [4, 0, 0]]), 0, o), { keepDims: true }],
+    ['pad', (o) => pad(tensor([1, 2]), [1, 1], o), { mode: 'constant', value: 7 }],
+  ];
+  it.each(cases)('%s refuses a misspelt option, naming itself and the key', (fn, call) => {
+    expect(() => call({ retainGraf: true })).toThrow(TypeError);
+    expect(() => call({ retainGraf: true })).toThrow(new RegExp(`^${fn}: 'retainGraf' must be one of the known options \\(`));
+  });
+  it.each(cases)('%s still takes each documented option', (_fn, call, documented) => {
+    expect(() => call(documented)).not.toThrow();
+  });
+  it('refuses an argument given again as an option instead of letting it win', () => {
+    // Spread over the argument, { axis } and { pad } used to replace it without a word.
+    expect(() => argmax(tensor([[1, 2, 3], [4, 0, 0]]), 0, { axis: 1 } as object)).toThrow("argmax: 'axis' must be one of the known options (keepDims), got an unknown option");
+    expect(() => pad(tensor([1, 2]), [1, 1], { pad: [2, 2] } as object)).toThrow("pad: 'pad' must be one of the known options (mode, value), got an unknown option");
+    expect(argmax(tensor([[1, 2, 3], [4, 0, 0]]), 0, { keepDims: true }).shape).toEqual([1, 3]);
+    expect(Array.from(pad(tensor([1, 2]), [1, 1], { value: 7 }).data())).toEqual([7, 1, 2, 7]);
   });
 });
 

@@ -4,7 +4,7 @@
 //
 // Coordinates: pixel centres are integers (as in @lrface/datasets and OpenCV, which the
 // ArcFace template was made with).
-import { isTensor, rangeError, tensor, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, isTensor, rangeError, tensor, typeError, type Tensor } from '@lrface/cuda-core';
 import { checkImage, warpAffine, type Affine, type RawImage, type WarpOptions } from '@lrface/datasets';
 import { schemeFor, toFivePoints } from './schemes.js';
 
@@ -20,6 +20,8 @@ export interface SimilarityOptions {
    */
   allowReflection?: boolean;
 }
+
+const SIMILARITY_OPTION_KEYS: Record<keyof SimilarityOptions, true> = { allowReflection: true };
 
 export interface Similarity {
   /** The map src -> dst as [a, b, c, d, e, f]: x' = a x + b y + c, y' = d x + e y + f. */
@@ -54,6 +56,7 @@ export function estimateSimilarity(src: ArrayLike<number>, dst: ArrayLike<number
   checkPointList(fn, 'dst', dst);
   if (src.length !== dst.length) throw rangeError(fn, 'dst', `${src.length / 2} points like src`, `${dst.length / 2} points`, true);
   if (typeof options !== 'object' || options === null) throw typeError(fn, 'options', 'an object', options);
+  checkKeys(fn, options, SIMILARITY_OPTION_KEYS);
   const allowReflection = options.allowReflection ?? false;
   if (typeof allowReflection !== 'boolean') throw typeError(fn, 'allowReflection', 'a boolean', allowReflection);
   const n = src.length / 2;

@@ -54,6 +54,10 @@ export interface HighToLowLossWeights {
   beta: number;
 }
 
+const HIGH_TO_LOW_LOSS_WEIGHT_KEYS: Record<keyof HighToLowLossWeights, true> = { alpha: true, beta: true };
+const HEATMAP_LOSS_WEIGHT_KEYS: Record<keyof HeatmapGeneratorLossWeights, true> = { a: true, b: true, c: true };
+const HEATMAP_LOSS_TERM_KEYS: Record<'mse' | 'kp' | 'conf', true> = { mse: true, kp: true, conf: true };
+
 /** D1's hinge loss (eq. 2): E[max(0, 1 - D(real LR))] + E[max(0, 1 + D(G1(HR)))]. */
 export function highToLowDiscriminatorLoss(realScores: Tensor, fakeScores: Tensor): Tensor {
   checkTensor('highToLowDiscriminatorLoss', 'realScores', realScores);
@@ -67,6 +71,7 @@ export function highToLowGeneratorLoss(fakeScores: Tensor, generated: Tensor, hr
   checkTensor(fn, 'fakeScores', fakeScores);
   const alpha = checkWeight(fn, 'weights.alpha', weights?.alpha);
   const beta = checkWeight(fn, 'weights.beta', weights?.beta);
+  checkKeys(fn, weights, HIGH_TO_LOW_LOSS_WEIGHT_KEYS, 'weights');
   const gan = hingeGeneratorLoss(fakeScores);
   const pixel = pixelLoss(generated, hr);
   const loss = ops.scope(() => ops.add(ops.affine(gan, alpha), ops.affine(pixel, beta)));
@@ -200,10 +205,12 @@ export interface HeatmapGeneratorLossWeights {
 export function heatmapGeneratorLoss(terms: { mse: Tensor; kp?: Tensor; conf?: Tensor }, weights: HeatmapGeneratorLossWeights): Tensor {
   const fn = 'heatmapGeneratorLoss';
   if (terms === null || typeof terms !== 'object') throw typeError(fn, 'terms', 'an object', terms);
+  checkKeys(fn, terms, HEATMAP_LOSS_TERM_KEYS, 'terms');
   checkTensor(fn, 'terms.mse', terms.mse);
   const a = checkWeight(fn, 'weights.a', weights?.a);
   const b = checkWeight(fn, 'weights.b', weights?.b);
   const c = checkWeight(fn, 'weights.c', weights?.c);
+  checkKeys(fn, weights, HEATMAP_LOSS_WEIGHT_KEYS, 'weights');
   return ops.scope(() => {
     let loss = ops.affine(terms.mse, a);
     if (terms.kp) loss = ops.add(loss, ops.affine(checkTensor(fn, 'terms.kp', terms.kp), b));

@@ -12,6 +12,7 @@ import { Adam, Conv2d, MultiStepLR, Module, ModuleList, SGD, clipGradNorm, kaimi
 import { Rng, heatmapTensor } from '@lrface/datasets';
 import { DEFAULT_AUGMENT, type AugmentConfig } from './presets.js';
 import { JsonLinesLog, labelledBatch, type LabelledFace } from './train.js';
+import { AUGMENT_CONFIG_KEYS } from './config-keys.js';
 
 /** Where the dropout of rate `dropoutRate` sits (the reference port only gives the rate). */
 export type LgcnDropoutPosition = 'local-output' | 'global-output' | 'every-layer' | 'none';
@@ -396,6 +397,7 @@ export class LgcnTrainer {
     checkKeys(fn, config, TRAINER_KEYS, 'config');
     checkKeys(fn, options, ['log']);
     if (config.optimizer != null && typeof config.optimizer === 'object') checkKeys(fn, config.optimizer, OPTIMIZER_KEYS, 'optimizer');
+    if (config.augment != null && typeof config.augment === 'object') checkKeys(fn, config.augment, AUGMENT_CONFIG_KEYS, 'augment');
     this.log = options.log === undefined ? null : new JsonLinesLog(options.log);
     this.network = new Lgcn(config.network ?? {});
     this.heatmapSigma = finiteNumber(fn, 'heatmapSigma', config.heatmapSigma ?? 2, (x) => x > 0, 'a number > 0');

@@ -11,7 +11,7 @@
 // - CED(e) = fraction of images with NME <= e. AUC@alpha = (1/alpha) * integral_0^alpha CED(e) de,
 //   computed as the 300-W / HRNet-facial evaluation code does: the trapezoid rule on the grid
 //   0, step, 2 step, ..., alpha (step 1e-4 by default). Failure rate FR@alpha = fraction with NME > alpha.
-import { rangeError, typeError } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import type { Box } from '@lrface/datasets';
 import { groupMean, schemeFor, type LandmarkScheme } from './schemes.js';
 
@@ -42,6 +42,10 @@ export interface NmeBatchOptions extends Omit<NmeOptions, 'box' | 'visibility'> 
   visibility?: ArrayLike<number>[];
 }
 
+// nmeNormalizer reads a subset of NmeOptions, but takes a whole one too (the same object as nme).
+const NME_OPTION_KEYS: Record<keyof NmeOptions, true> = { normalizer: true, scheme: true, box: true, visibility: true, missing: true };
+const NME_BATCH_OPTION_KEYS: Record<keyof NmeBatchOptions, true> = { normalizer: true, scheme: true, boxes: true, visibility: true, missing: true };
+
 function checkLandmarks(fn: string, arg: string, value: unknown): ArrayLike<number> {
   if (!(value instanceof Float32Array || value instanceof Float64Array || Array.isArray(value)))
     throw typeError(fn, arg, 'a Float32Array, Float64Array or array of [x0, y0, x1, y1, ...]', value);
@@ -59,6 +63,7 @@ export function nmeNormalizer(gt: ArrayLike<number>, options: Pick<NmeOptions, '
 
 function normalizerOf(fn: string, gt: ArrayLike<number>, options: Pick<NmeOptions, 'normalizer' | 'scheme' | 'box' | 'visibility'>): number {
   if (typeof options !== 'object' || options === null) throw typeError(fn, 'options', 'an object with a normalizer', options);
+  checkKeys(fn, options, NME_OPTION_KEYS);
   const kind = options.normalizer;
   if (typeof kind !== 'string') throw typeError(fn, 'normalizer', `one of ${NME_NORMALIZERS.map((n) => `'${n}'`).join(', ')}`, kind);
   if (!NME_NORMALIZERS.includes(kind)) throw rangeError(fn, 'normalizer', `one of ${NME_NORMALIZERS.map((n) => `'${n}'`).join(', ')}`, kind);
@@ -98,6 +103,8 @@ function normalizerOf(fn: string, gt: ArrayLike<number>, options: Pick<NmeOption
 
 /** The NME of one face: mean over visible points of the point error divided by the normaliser. */
 export function nme(pred: ArrayLike<number>, gt: ArrayLike<number>, options: NmeOptions): number {
+  if (typeof options !== 'object' || options === null) throw typeError('nme', 'options', 'an object with a normalizer', options);
+  checkKeys('nme', options, NME_OPTION_KEYS);
   return nmeOf('nme', pred, gt, options);
 }
 
@@ -137,6 +144,7 @@ export function nmePerImage(preds: readonly ArrayLike<number>[], gts: readonly A
   if (!Array.isArray(gts)) throw typeError(fn, 'gts', 'an array of per-image landmarks', gts);
   if (preds.length !== gts.length) throw rangeError(fn, 'preds', `${gts.length} images like gts`, `${preds.length} images`, true);
   if (typeof options !== 'object' || options === null) throw typeError(fn, 'options', 'an object with a normalizer', options);
+  checkKeys(fn, options, NME_BATCH_OPTION_KEYS);
   const { boxes, visibility } = options;
   if (boxes !== undefined && (!Array.isArray(boxes) || boxes.length !== gts.length)) throw rangeError(fn, 'boxes', `an array of ${gts.length} boxes`, boxes);
   if (visibility !== undefined && (!Array.isArray(visibility) || visibility.length !== gts.length))
@@ -194,9 +202,12 @@ export interface CedOptions {
   step?: number;
 }
 
+const CED_OPTION_KEYS: Record<keyof CedOptions, true> = { max: true, step: true };
+
 /** The CED curve of per-image errors sampled on 0, step, ..., max. */
 export function cedCurve(errors: ArrayLike<number>, options: CedOptions = {}): CedCurve {
   const fn = 'cedCurve';
+  checkKeys(fn, options, CED_OPTION_KEYS);
   const e = checkErrors(fn, errors);
   const max = checkThreshold(fn, 'max', options.max ?? 0.08);
   const step = checkThreshold(fn, 'step', options.step ?? 1e-4);
@@ -273,12 +284,15 @@ export interface SubsetTableOptions {
   unions?: Record<string, string[]>;
 }
 
+const SUBSET_TABLE_OPTION_KEYS: Record<keyof SubsetTableOptions, true> = { alphas: true, step: true, unions: true };
+
 /**
  * One row per subset (and per union of subsets) of per-image errors, e.g. 300-W's common
  * (554 images) and challenging (135) subsets and their weighted union 'full' (689).
  */
 export function subsetTable(errorsBySubset: Record<string, ArrayLike<number>>, options: SubsetTableOptions = {}): SubsetRow[] {
   const fn = 'subsetTable';
+  checkKeys(fn, options, SUBSET_TABLE_OPTION_KEYS);
   if (typeof errorsBySubset !== 'object' || errorsBySubset === null || Array.isArray(errorsBySubset))
     throw typeError(fn, 'errorsBySubset', 'an object of per-subset error arrays', errorsBySubset);
   const names = Object.keys(errorsBySubset);

@@ -1,9 +1,10 @@
 // Training configurations: the paper's ablation settings S1-S4 as named presets, and the
 // architectures of the shipped models. Every value the paper leaves open (widths, pooling,
 // loss weights, gamma, lambda_k, the k_t update period, the schedule) is a field here.
-import { rangeError, typeError } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import type { HighToLowGeneratorConfig } from './models.js';
 import type { HeatmapBalanceConfig, HeatmapGeneratorLossWeights, HighToLowLossWeights } from './gan.js';
+import { LANDMARK_STAGE_CONFIG_KEYS } from './config-keys.js';
 
 /** The paper's ablation settings (section 4.1). */
 export type Setting = 'S1' | 'S2' | 'S3' | 'S4';
@@ -159,6 +160,7 @@ export function landmarkPreset(setting: Setting, overrides: Partial<LandmarkStag
   if (typeof setting !== 'string') throw typeError('landmarkPreset', 'setting', 'a setting name (S1, S2, S3 or S4)', setting);
   if (!SETTINGS.includes(setting)) throw rangeError('landmarkPreset', 'setting', 'one of S1, S2, S3, S4', setting);
   if (overrides === null || typeof overrides !== 'object') throw typeError('landmarkPreset', 'overrides', 'an object', overrides);
+  checkKeys('landmarkPreset', overrides, LANDMARK_STAGE_CONFIG_KEYS, 'overrides');
   if (overrides.setting !== undefined && overrides.setting !== setting) throw rangeError('landmarkPreset', 'overrides.setting', `absent or '${setting}'`, overrides.setting);
   const base = structuredClone(LANDMARK_PRESETS[setting]) as LandmarkStageConfig;
   return structuredClone({ ...base, ...overrides, setting }) as LandmarkStageConfig;

@@ -18,7 +18,7 @@
 // 4. local refits with the heatmaps masked to a window about the current estimate;
 // 5. snap each point to the nearest 3x3 regional maximum of its heatmap;
 // 6. sub-pixel mean in a 5x5 window about it, blended with the model point by the peak value.
-import { rangeError, typeError } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 
 // ---------------------------------------------------------------------------------------------
 // Linear algebra
@@ -30,6 +30,11 @@ export interface SymmetricEigen {
   vectors: Float64Array;
 }
 
+const SYMMETRIC_EIGEN_OPTION_KEYS: Record<'maxSweeps', true> = { maxSweeps: true };
+const SOLVE_QP_OPTION_KEYS: Record<'maxIterations', true> = { maxIterations: true };
+const KABSCH_OPTION_KEYS: Record<'centre' | 'weights', true> = { centre: true, weights: true };
+const FIT_COEFFICIENTS_OPTION_KEYS: Record<'thresh' | 'minWeight' | 'useOrderingConstraints' | 'window', true> = { thresh: true, minWeight: true, useOrderingConstraints: true, window: true };
+
 /**
  * Eigenvalues and eigenvectors of a symmetric n x n matrix (row-major) by cyclic Jacobi
  * rotations: accurate to working precision for the small matrices used here (the 136 x 136
@@ -37,6 +42,7 @@ export interface SymmetricEigen {
  */
 export function symmetricEigen(matrix: ArrayLike<number>, n: number, options: { maxSweeps?: number } = {}): SymmetricEigen {
   const fn = 'symmetricEigen';
+  checkKeys(fn, options, SYMMETRIC_EIGEN_OPTION_KEYS);
   if (!Number.isInteger(n) || n < 1) throw rangeError(fn, 'n', 'an integer >= 1', n);
   if (!matrix || typeof matrix.length !== 'number') throw typeError(fn, 'matrix', `an array of ${n * n} numbers`, matrix);
   if (matrix.length !== n * n) throw rangeError(fn, 'matrix', `${n * n} values (n x n)`, `${matrix.length} values`, true);
@@ -186,6 +192,7 @@ export interface QpSolution {
  */
 export function solveQp(Q: ArrayLike<number>, q: ArrayLike<number>, G: ArrayLike<number>, h: ArrayLike<number>, options: { maxIterations?: number } = {}): QpSolution {
   const fn = 'solveQp';
+  checkKeys(fn, options, SOLVE_QP_OPTION_KEYS);
   const n = q?.length;
   if (!q || typeof n !== 'number' || n < 1) throw typeError(fn, 'q', 'a non-empty array of numbers', q);
   if (!Q || Q.length !== n * n) throw rangeError(fn, 'Q', `${n * n} values (n x n for n = ${n})`, Q ? `${Q.length} values` : Q, true);
@@ -342,6 +349,7 @@ export function constrainedLeastSquares(A: ArrayLike<number>, y: ArrayLike<numbe
  */
 export function kabschRotation(from: ArrayLike<number>, to: ArrayLike<number>, options: { centre?: readonly [number, number]; weights?: ArrayLike<number> } = {}): number {
   const fn = 'kabschRotation';
+  checkKeys(fn, options, KABSCH_OPTION_KEYS);
   if (!from || typeof from.length !== 'number' || from.length % 2) throw rangeError(fn, 'from', 'interleaved x, y pairs (an even length)', from);
   if (!to || to.length !== from.length) throw rangeError(fn, 'to', `${from.length} values (as 'from')`, to ? `${to.length} values` : to, true);
   const [cx, cy] = options.centre ?? [0, 0];
@@ -658,6 +666,7 @@ export class PcaShapeModel {
    */
   fitCoefficients(heatmaps: Float32Array | Float64Array, options: { thresh?: number; minWeight?: number; useOrderingConstraints?: boolean; window?: { centres: ArrayLike<number>; radius: number } } = {}): { coefficients: Float64Array; rotation: number; points: Float64Array } {
     const fn = 'PcaShapeModel.fitCoefficients';
+    checkKeys(fn, options, FIT_COEFFICIENTS_OPTION_KEYS);
     const maps = this.checkHeatmaps(fn, heatmaps);
     const thresh = options.thresh ?? DEFAULT_FIT.thresh;
     const minWeight = options.minWeight ?? DEFAULT_FIT.minWeight;

@@ -4,7 +4,7 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { Adam, MultiStepLR, loadCheckpoint, saveCheckpoint, type Module } from '@lrface/nn';
 import { Rng, augmentFace, bicubicResize, decodeImage, heatmapTensor, imageToTensor, type RawImage } from '@lrface/datasets';
 import { HeatmapAutoencoderDiscriminator, HeatmapUNet, HighToLowGenerator, ResidualDiscriminator } from './models.js';
@@ -12,6 +12,7 @@ import {
   HeatmapBalance, averagePoolDown, confidenceDiscriminatorLoss, confidenceGeneratorLoss, heatmapEnergy,
   heatmapGeneratorLoss, highToLowDiscriminatorLoss, highToLowGeneratorLoss,
 } from './gan.js';
+import { AUGMENT_CONFIG_KEYS, HIGH_TO_LOW_STAGE_CONFIG_KEYS, LANDMARK_STAGE_CONFIG_KEYS, OPTIMIZER_CONFIG_KEYS, SUPERVISED_CONFIG_KEYS } from './config-keys.js';
 import { SETTING_SPECS, type AugmentConfig, type HighToLowStageConfig, type LandmarkStageConfig, type OptimizerConfig, type SupervisedConfig } from './presets.js';
 
 /** 68 reference points. */
@@ -93,6 +94,7 @@ export function labelledBatch(faces: LabelledFace[], rng: Rng, batchSize: number
   if (!Array.isArray(faces) || faces.length === 0) throw rangeError(fn, 'faces', 'a non-empty array of labelled faces', faces);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw rangeError(fn, 'batchSize', 'an integer >= 1', batchSize);
   if (!Number.isInteger(size) || size < 1) throw rangeError(fn, 'size', 'an integer >= 1', size);
+  if (augment !== null) checkKeys(fn, augment, AUGMENT_CONFIG_KEYS, 'augment');
   const data = new Float32Array(batchSize * 3 * size * size);
   const landmarks: Float32Array[] = [];
   for (let i = 0; i < batchSize; i++) {
@@ -136,7 +138,9 @@ export function subsampledLowRes(hr: Tensor, size: number, smoothingSigma: numbe
 // ---------------------------------------------------------------------------------------------
 // Optimisation helpers
 
-function adamWithSchedule(module: Module, o: OptimizerConfig): { optimizer: Adam; scheduler: MultiStepLR } {
+function adamWithSchedule(fn: string, module: Module, o: OptimizerConfig): { optimizer: Adam; scheduler: MultiStepLR } {
+  // A misspelt lr would leave Adam's default (1e-3) in place without a word.
+  checkKeys(fn, o, OPTIMIZER_CONFIG_KEYS, 'optimizer');
   const optimizer = new Adam(module.parameters(), { lr: o.lr, betas: o.betas });
   return { optimizer, scheduler: new MultiStepLR(optimizer, o.milestones, o.decay) };
 }
@@ -178,10 +182,11 @@ export class HighToLowTrainer {
   step = 0;
   constructor(readonly config: HighToLowStageConfig) {
     if (config === null || typeof config !== 'object') throw typeError('HighToLowTrainer', 'config', 'an object', config);
+    checkKeys('HighToLowTrainer', config, HIGH_TO_LOW_STAGE_CONFIG_KEYS, 'config');
     this.generator = new HighToLowGenerator(config.generator);
     this.discriminator = new ResidualDiscriminator({ inChannels: 3, ...config.discriminator });
-    ({ optimizer: this.optimizerG, scheduler: this.schedulerG } = adamWithSchedule(this.generator, config.optimizer));
-    ({ optimizer: this.optimizerD, scheduler: this.schedulerD } = adamWithSchedule(this.discriminator, config.optimizer));
+    ({ optimizer: this.optimizerG, scheduler: this.schedulerG } = adamWithSchedule('HighToLowTrainer', this.generator, config.optimizer));
+    ({ optimizer: this.optimizerD, scheduler: this.schedulerD } = adamWithSchedule('HighToLowTrainer', this.discriminator, config.optimizer));
   }
   /** Noise on the generator's device. */
   private noise(n: number): Tensor {
@@ -245,6 +250,8 @@ export interface LandmarkStepResult {
   lossD3?: number;
 }
 
+const LANDMARK_TRAINER_OPTION_KEYS: Record<'lowResSize', true> = { lowResSize: true };
+
 /**
  * Stage 2: G2 on LR faces. Labelled LR inputs are G1's outputs on the HR faces (S2-S4) or the
  * smoothed average-pooled HR faces (S1), with the HR points scaled down as ground truth. S3
@@ -263,6 +270,8 @@ export class LandmarkTrainer {
   constructor(readonly config: LandmarkStageConfig, readonly highToLow: HighToLowGenerator | null, options: { lowResSize?: number } = {}) {
     const fn = 'LandmarkTrainer';
     if (config === null || typeof config !== 'object') throw typeError(fn, 'config', 'an object', config);
+    checkKeys(fn, config, LANDMARK_STAGE_CONFIG_KEYS, 'config');
+    checkKeys(fn, options, LANDMARK_TRAINER_OPTION_KEYS);
     const spec = SETTING_SPECS[config.setting];
     if (!spec) throw rangeError(fn, 'config.setting', 'one of S1, S2, S3, S4', config.setting);
     if (spec.labelledInput === 'generated' && !(highToLow instanceof HighToLowGenerator))
@@ -277,7 +286,7 @@ export class LandmarkTrainer {
     this.balance = new HeatmapBalance(config.balance);
     for (const [name, m] of [['g2', this.generator], ['d2', this.heatmapDiscriminator], ['d3', this.confidenceDiscriminator]] as const) {
       if (!m) continue;
-      const { optimizer, scheduler } = adamWithSchedule(m, config.optimizer);
+      const { optimizer, scheduler } = adamWithSchedule(fn, m, config.optimizer);
       this.optimizers[name] = optimizer;
       this.schedulers[name] = scheduler;
     }
@@ -406,8 +415,9 @@ export class SupervisedTrainer {
   step = 0;
   constructor(readonly config: SupervisedConfig) {
     if (config === null || typeof config !== 'object') throw typeError('SupervisedTrainer', 'config', 'an object', config);
+    checkKeys('SupervisedTrainer', config, SUPERVISED_CONFIG_KEYS, 'config');
     this.generator = new HeatmapUNet({ inChannels: 3, outChannels: POINTS + 1, ...config.generator });
-    ({ optimizer: this.optimizer, scheduler: this.scheduler } = adamWithSchedule(this.generator, config.optimizer));
+    ({ optimizer: this.optimizer, scheduler: this.scheduler } = adamWithSchedule('SupervisedTrainer', this.generator, config.optimizer));
   }
   /** One update on `images` [N, 3, S, S] in [-1, 1] with their points in image pixels. */
   trainStep(images: Tensor, landmarks: Float32Array[]): SupervisedStepResult {

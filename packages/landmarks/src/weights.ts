@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { decodeSafetensors, saveSafetensors } from '@lrface/nn';
 import { HeatmapUNet } from './models.js';
 import type { UNetShape } from './presets.js';
@@ -91,6 +91,10 @@ export interface LoadedLandmarkWeights {
   file: string;
 }
 
+const LOAD_LANDMARK_WEIGHTS_OPTION_KEYS: Record<'expectedSha256' | 'fallbackSpec', true> = { expectedSha256: true, fallbackSpec: true };
+const SAVE_LGCN_WEIGHTS_OPTION_KEYS: Record<'shapeModel' | 'margin' | 'metadata', true> = { shapeModel: true, margin: true, metadata: true };
+const LOAD_LGCN_WEIGHTS_OPTION_KEYS: Record<'expectedSha256', true> = { expectedSha256: true };
+
 /**
  * Reads a landmark weights file. With `expectedSha256` the file's digest must match (a shipped
  * file); the spec comes from the file's metadata, else from `fallbackSpec`. Every tensor must
@@ -98,6 +102,7 @@ export interface LoadedLandmarkWeights {
  */
 export function loadLandmarkWeights(file: string, options: { expectedSha256?: string; fallbackSpec?: LandmarkModelSpec } = {}): LoadedLandmarkWeights {
   const fn = 'loadLandmarkWeights';
+  checkKeys(fn, options, LOAD_LANDMARK_WEIGHTS_OPTION_KEYS);
   const decoded = readWeightsFile(fn, file, options.expectedSha256);
   if (decoded.metadata[LGCN_KEY] !== undefined && decoded.metadata[SPEC_KEY] === undefined)
     throw new Error(`${file}: holds an LGCN model (saveLgcnWeights), not a U-Net landmark model; load it with loadLgcnDetector or loadLgcnWeights`);
@@ -202,6 +207,7 @@ export function saveLgcnWeights(path: string, network: Lgcn, options: { shapeMod
   if (!(network instanceof Lgcn)) throw typeError(fn, 'network', 'an Lgcn', network);
   if (network.disposed) throw new Error(`${fn}: the LGCN network ('network') was disposed`);
   if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  checkKeys(fn, options, SAVE_LGCN_WEIGHTS_OPTION_KEYS);
   const margin = options.margin ?? 0.2;
   if (typeof margin !== 'number' || !(margin >= 0 && margin < 2)) throw rangeError(fn, 'margin', 'a number in [0, 2)', margin);
   const shapeModel = options.shapeModel ?? null;
@@ -220,6 +226,7 @@ export function saveLgcnWeights(path: string, network: Lgcn, options: { shapeMod
  */
 export function loadLgcnWeights(file: string, options: { expectedSha256?: string } = {}): LoadedLgcnWeights {
   const fn = 'loadLgcnWeights';
+  checkKeys(fn, options, LOAD_LGCN_WEIGHTS_OPTION_KEYS);
   const decoded = readWeightsFile(fn, file, options.expectedSha256);
   const specText = decoded.metadata[LGCN_KEY];
   const drop = () => decoded.tensors.forEach((t) => t.dispose());

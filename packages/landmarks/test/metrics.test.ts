@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { SCHEME_AFLW19, aucAt, cedCurve, failureRate, formatSubsetTable, meanNme, nme, nmeNormalizer, nmePerImage, subsetTable, summarizeErrors } from '../src/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ops from '@lrface/cuda-core';
+import { Rng } from '@lrface/datasets';
+import {
+  DEFAULT_AUGMENT, DEFAULT_HIGH_TO_LOW, HighToLowTrainer, LandmarkTrainer, Lgcn, LgcnTrainer, PAPER_OPTIMIZER, PcaShapeModel, SCHEME_68, SupervisedTrainer,
+  estimateSimilarity, heatmapGeneratorLoss, highToLowGeneratorLoss, kabschRotation, labelledBatch, landmarkPreset, loadLandmarkWeights, loadLgcnWeights,
+  saveLgcnWeights, solveQp, symmetricEigen,
+} from '../src/index.js';
 
 /** 68 ground-truth points with point k at (k, 0): outer corners 9 apart, eye centres 6 apart. */
 const gt68 = Float32Array.from({ length: 136 }, (_, i) => (i % 2 === 0 ? i / 2 : 0));
@@ -158,5 +169,66 @@ describe('CED, AUC and failure rate', () => {
     expect(() => subsetTable({ a: [0.1] }, { unions: { all: ['a', 'b'] } })).toThrow(/'unions.all' must be names of given subsets/);
     expect(() => summarizeErrors([0.1], [])).toThrow(/'alphas'/);
     expect(() => formatSubsetTable([])).toThrow(TypeError);
+  });
+});
+
+describe('options and configs of the landmark functions refuse unknown keys', () => {
+  // A misspelt key (normaliser, lrate, maxSweep) would otherwise be dropped and the default used.
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-landmarks-keys-'));
+  const lr68 = fileURLToPath(new URL('../weights/lr68.safetensors', import.meta.url));
+  const lgcnFile = join(dir, 'lgcn.safetensors');
+  const lgcn = new Lgcn({ inputSize: 48, localLayers: 4, localWidth: 16, globalDilations: [1, 2, 4], globalWidth: 16, kernelSigma: 1 });
+  saveLgcnWeights(lgcnFile, lgcn);
+  const tinyG1 = { ...DEFAULT_HIGH_TO_LOW.generator, stemWidth: 4, encoderWidths: [4, 4, 4, 4, 4, 4, 4, 4], decoderWidths: [4, 4, 4, 4, 4, 4] };
+  const tinyUNet = { widths: [4, 8, 8, 8], blocksPerGroup: 1, upsample: 'nearest' as const };
+  const tinyDisc = { widths: [4, 8, 8, 8], poolCount: 3, spectral: false };
+  const stage1 = { ...DEFAULT_HIGH_TO_LOW, generator: tinyG1, discriminator: tinyDisc };
+  const s1 = () => landmarkPreset('S1', { generator: tinyUNet });
+  const supervised = { generator: tinyUNet, optimizer: PAPER_OPTIMIZER, steps: 1, batchSize: 1, sigma: 1, inputSize: 32 };
+  const face = { id: 'a', image: { data: new Uint8Array(64 * 64 * 3).fill(90), width: 64, height: 64, channels: 3 }, landmarks: gt68.map((v, i) => (i % 2 ? 20 : 5 + v / 2)) };
+  const shapes = Array.from({ length: 8 }, (_, s) => Float64Array.from(gt68, (v, i) => 20 + (i % 2 ? 10 + Math.cos(s + i) : v / 3 + Math.sin(s * 3 + i))));
+  const model = PcaShapeModel.fit(shapes, { components: 2, imageSize: 48 });
+  const maps = new Float32Array(68 * 48 * 48);
+  const z = () => ops.zeros([]);
+  // [function, what the object is called in the message, call with the given keys, every documented key]
+  const cases: [string, string, (o: object) => unknown, object][] = [
+    ['nmeNormalizer', 'option', (o) => nmeNormalizer(gt68, { normalizer: 'box', ...o }), { scheme: SCHEME_68, box: { x: 0, y: 0, width: 4, height: 9 }, visibility: new Array(68).fill(1), missing: 'fail' }],
+    ['nme', 'option', (o) => nme(pred68, gt68, { normalizer: 'box', ...o }), { scheme: SCHEME_68, box: { x: 0, y: 0, width: 4, height: 9 }, visibility: new Array(68).fill(1), missing: 'fail' }],
+    ['nmePerImage', 'option', (o) => nmePerImage([pred68], [gt68], { normalizer: 'box', ...o }), { scheme: SCHEME_68, boxes: [{ x: 0, y: 0, width: 4, height: 9 }], visibility: [new Array(68).fill(1)], missing: 'fail' }],
+    ['cedCurve', 'option', (o) => cedCurve([0.01, 0.05], o), { max: 0.1, step: 0.01 }],
+    ['subsetTable', 'option', (o) => subsetTable({ a: [0.01], b: [0.02] }, o), { alphas: [0.05], step: 0.001, unions: { all: ['a', 'b'] } }],
+    ['estimateSimilarity', 'option', (o) => estimateSimilarity([0, 0, 1, 0, 0, 1], [0, 0, 2, 0, 0, 2], o), { allowReflection: true }],
+    ['heatmapGeneratorLoss', 'terms field', (o) => heatmapGeneratorLoss({ mse: z(), ...o }, { a: 1, b: 1, c: 1 }), { kp: z(), conf: z() }],
+    ['heatmapGeneratorLoss', 'weights field', (o) => heatmapGeneratorLoss({ mse: z() }, { a: 1, b: 1, c: 1, ...o }), {}],
+    ['highToLowGeneratorLoss', 'weights field', (o) => highToLowGeneratorLoss(ops.zeros([2, 1]), ops.zeros([1, 3, 4, 4]), ops.zeros([1, 3, 4, 4]), { alpha: 1, beta: 1, ...o }), {}],
+    ['landmarkPreset', 'overrides field', (o) => landmarkPreset('S1', o), { ...s1(), setting: 'S1', foregroundWeight: 0.5, highToLowBatchStatistics: false, subsampledFraction: 0.25 }],
+    ['HighToLowTrainer', 'config field', (o) => new HighToLowTrainer({ ...stage1, ...o }), {}],
+    ['HighToLowTrainer', 'optimizer field', (o) => new HighToLowTrainer({ ...stage1, optimizer: { ...PAPER_OPTIMIZER, ...o } }), {}],
+    ['LandmarkTrainer', 'config field', (o) => new LandmarkTrainer({ ...s1(), ...o }, null), { foregroundWeight: 0.5, highToLowBatchStatistics: false, subsampledFraction: 0.25 }],
+    ['LandmarkTrainer', 'option', (o) => new LandmarkTrainer(s1(), null, o), { lowResSize: 16 }],
+    ['SupervisedTrainer', 'config field', (o) => new SupervisedTrainer({ ...supervised, ...o }), { foregroundWeight: 0.5 }],
+    ['labelledBatch', 'augment field', (o) => labelledBatch([face], new Rng(1), 1, 32, { ...DEFAULT_AUGMENT, ...o }), {}],
+    ['LgcnTrainer', 'augment field', (o) => new LgcnTrainer({ network: { inputSize: 48, localLayers: 2, localWidth: 4, globalDilations: [1], globalWidth: 4 }, augment: { ...DEFAULT_AUGMENT, ...o } }), {}],
+    ['loadLandmarkWeights', 'option', (o) => loadLandmarkWeights(lr68, o), { fallbackSpec: undefined, expectedSha256: undefined }],
+    ['saveLgcnWeights', 'option', (o) => saveLgcnWeights(join(dir, 'other.safetensors'), lgcn, o), { shapeModel: null, margin: 0.3, metadata: { note: 'x' } }],
+    ['loadLgcnWeights', 'option', (o) => loadLgcnWeights(lgcnFile, o), { expectedSha256: undefined }],
+    ['symmetricEigen', 'option', (o) => symmetricEigen([2, 1, 1, 2], 2, o), { maxSweeps: 20 }],
+    ['solveQp', 'option', (o) => solveQp([1, 0, 0, 1], [-1, -1], [1, 1], [1], o), { maxIterations: 50 }],
+    ['kabschRotation', 'option', (o) => kabschRotation([1, 0, 0, 1], [0, 1, -1, 0], o), { centre: [0, 0], weights: [1, 1] }],
+    ['PcaShapeModel.fitCoefficients', 'option', (o) => model.fitCoefficients(maps, o), { thresh: 0.1, minWeight: 0, useOrderingConstraints: false, window: { centres: model.mean, radius: 3 } }],
+  ];
+  it.each(cases)('%s names itself and the misspelt %s', (fn, what, call) => {
+    expect(() => call({ normaliser: 'box' })).toThrow(TypeError);
+    expect(() => call({ normaliser: 'box' })).toThrow(`${fn}: 'normaliser' must be one of the known ${what}s (`);
+  });
+  it.each(cases)('%s still takes every documented %s', (_fn, _what, call, documented) => {
+    expect(() => call(documented)).not.toThrow();
+  });
+  it('the checked keys still take effect', () => {
+    // Rotating (1, 0) and (0, 1) onto (0, 1) and (-1, 0) is a quarter turn.
+    expect(kabschRotation([1, 0, 0, 1], [0, 1, -1, 0], { centre: [0, 0] })).toBeCloseTo(Math.PI / 2, 12);
+    // The minimum of |x - (1, 1)|^2 / 2 under x0 + x1 <= 1 is (0.5, 0.5).
+    expect(Array.from(solveQp([1, 0, 0, 1], [-1, -1], [1, 1], [1], { maxIterations: 50 }).x).map((v) => Math.round(v * 1e9) / 1e9)).toEqual([0.5, 0.5]);
+    expect(Array.from(cedCurve([0.01, 0.07], { max: 0.1, step: 0.05 }).fractions)).toEqual([0, 0.5, 1]);
   });
 });

@@ -8,6 +8,8 @@ import { AvgPool2d, Conv2d, Linear, ReLU } from './layers.js';
 import { xavierUniform_ } from './init.js';
 import { SpectralNorm } from './spectral-norm.js';
 
+const MFM_CONV_CONFIG_KEYS: Record<'stride' | 'padding', true> = { stride: true, padding: true };
+
 /**
  * LightCNN's `mfm` unit with a convolution: `filter` makes 2 * outChannels maps, the output is
  * the element-wise max of the two halves.
@@ -16,6 +18,7 @@ export class MFMConv2d extends Module {
   declare filter: Conv2d;
   constructor(readonly inChannels: number, readonly outChannels: number, kernelSize = 3, config: { stride?: number; padding?: number } = {}) {
     super();
+    checkKeys('MFMConv2d', config, MFM_CONV_CONFIG_KEYS, 'config');
     const { stride = 1, padding = 1 } = config;
     this.registerModule('filter', new Conv2d(inChannels, 2 * outChannels, kernelSize, { stride, padding }));
   }
@@ -42,6 +45,7 @@ export class MFMGroup extends Module {
   declare conv: MFMConv2d;
   constructor(inChannels: number, outChannels: number, kernelSize = 3, config: { stride?: number; padding?: number } = {}) {
     super();
+    checkKeys('MFMGroup', config, MFM_CONV_CONFIG_KEYS, 'config');
     this.registerModule('conv_a', new MFMConv2d(inChannels, inChannels, 1, { stride: 1, padding: 0 }));
     this.registerModule('conv', new MFMConv2d(inChannels, outChannels, kernelSize, config));
   }

@@ -1,7 +1,7 @@
 // Training checkpoints: models, optimisers, schedules, RNG state and step in one safetensors
 // file, written atomically so an interrupted save never destroys the previous checkpoint.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { getRngState, setRngState, tensor, writeFileAtomic, type RngState, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, getRngState, setRngState, tensor, writeFileAtomic, type RngState, type Tensor } from '@lrface/cuda-core';
 import type { Module } from './module.js';
 import type { Optimizer, OptimizerState } from './optim.js';
 import type { LRScheduler, SchedulerState } from './schedulers.js';
@@ -21,6 +21,10 @@ export interface CheckpointParts {
   /** Any JSON-serialisable extras (epoch, best metric, ...). */
   extra?: Record<string, unknown>;
 }
+
+// A misspelt part (optimiser, schedulers for scheduler) would be left out of the file, or not restored, without a word.
+const LOAD_PART_KEYS: Record<keyof Omit<CheckpointParts, 'step' | 'extra'>, true> = { model: true, optimizer: true, scheduler: true, models: true, optimizers: true, schedulers: true };
+const SAVE_PART_KEYS: Record<keyof CheckpointParts, true> = { ...LOAD_PART_KEYS, step: true, extra: true };
 
 type SavedOptimizer = { step: number; lrs: number[]; paramSteps: number[]; buffers: Record<string, number[]> };
 
@@ -42,6 +46,7 @@ function checkNames(kind: string, names: string[]): void {
 
 /** Writes the parts to `path` atomically (temp file, fsync, rename). */
 export function saveCheckpoint(path: string, parts: CheckpointParts): void {
+  checkKeys('saveCheckpoint', parts, SAVE_PART_KEYS, 'parts');
   const models = parts.models ?? {};
   const optimizers = parts.optimizers ?? {};
   checkNames('models', Object.keys(models));
@@ -88,6 +93,7 @@ export function saveCheckpoint(path: string, parts: CheckpointParts): void {
  * file); returns the step and extras. The random generator is restored too.
  */
 export function loadCheckpoint(path: string, parts: Omit<CheckpointParts, 'step' | 'extra'>): { step: number; extra?: Record<string, unknown> } {
+  checkKeys('loadCheckpoint', parts, LOAD_PART_KEYS, 'parts');
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);

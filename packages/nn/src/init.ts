@@ -1,5 +1,5 @@
 // Weight initialisation as torch.nn.init defines it, drawing from the engine's seeded generator.
-import { noGrad, rand, randn, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, noGrad, rand, randn, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 
 export type Nonlinearity = 'linear' | 'conv2d' | 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu';
 
@@ -60,7 +60,10 @@ export interface KaimingOptions {
   nonlinearity?: Nonlinearity;
 }
 
+const KAIMING_OPTION_KEYS: Record<keyof KaimingOptions, true> = { a: true, mode: true, nonlinearity: true };
+
 export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  checkKeys('kaimingUniform_', options, KAIMING_OPTION_KEYS);
   const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = options;
   const fan = fans(t)[mode === 'fan_in' ? 0 : 1];
   const bound = calculateGain(nonlinearity, a) * Math.sqrt(3 / fan);
@@ -68,6 +71,7 @@ export function kaimingUniform_(t: Tensor, options: KaimingOptions = {}): Tensor
 }
 
 export function kaimingNormal_(t: Tensor, options: KaimingOptions = {}): Tensor {
+  checkKeys('kaimingNormal_', options, KAIMING_OPTION_KEYS);
   const { a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu' } = options;
   const fan = fans(t)[mode === 'fan_in' ? 0 : 1];
   return normal_(t, 0, calculateGain(nonlinearity, a) / Math.sqrt(fan));

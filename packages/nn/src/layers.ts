@@ -135,11 +135,14 @@ export class ConvTranspose2d extends Module {
   }
 }
 
+const LINEAR_CONFIG_KEYS: Record<'bias', true> = { bias: true };
+
 export class Linear extends Module {
   declare weight: Tensor;
   declare bias: Tensor | null;
   constructor(readonly inFeatures: number, readonly outFeatures: number, config: { bias?: boolean } = {}) {
     super();
+    checkKeys('Linear', config, LINEAR_CONFIG_KEYS, 'config');
     checkInt('Linear', 'inFeatures', inFeatures, 1);
     checkInt('Linear', 'outFeatures', outFeatures, 1);
     this.registerParameter('weight', zeros([outFeatures, inFeatures]));
@@ -208,9 +211,14 @@ export class BatchNorm2d extends Module {
   }
 }
 
+// Checked when the layer is built, not at its first forward.
+const MAX_POOL2D_OPTION_KEYS: Record<keyof ops.MaxPool2dOptions, true> = { kernelSize: true, stride: true, padding: true, dilation: true, ceilMode: true };
+const AVG_POOL2D_OPTION_KEYS: Record<keyof ops.AvgPool2dOptions, true> = { kernelSize: true, stride: true, padding: true, ceilMode: true, countIncludePad: true };
+
 export class MaxPool2d extends Module {
   constructor(readonly options: ops.MaxPool2dOptions) {
     super();
+    checkKeys('MaxPool2d', options, MAX_POOL2D_OPTION_KEYS);
   }
   forward(x: Tensor): Tensor {
     return ops.maxPool2d(x, this.options);
@@ -220,6 +228,7 @@ export class MaxPool2d extends Module {
 export class AvgPool2d extends Module {
   constructor(readonly options: ops.AvgPool2dOptions) {
     super();
+    checkKeys('AvgPool2d', options, AVG_POOL2D_OPTION_KEYS);
   }
   forward(x: Tensor): Tensor {
     return ops.avgPool2d(x, this.options);
@@ -294,9 +303,12 @@ export class Dropout extends Module {
   }
 }
 
+const UPSAMPLE_OPTION_KEYS: Record<keyof ops.UpsampleOptions, true> = { size: true, scaleFactor: true, mode: true, alignCorners: true, antialias: true };
+
 export class Upsample extends Module {
   constructor(readonly options: ops.UpsampleOptions) {
     super();
+    checkKeys('Upsample', options, UPSAMPLE_OPTION_KEYS);
   }
   forward(x: Tensor): Tensor {
     return ops.upsample(x, this.options);

@@ -3,7 +3,7 @@
 // mul (each would be a one-element tensor copied from the host on a device; add and sub turn
 // a number operand into an affine pass themselves).
 import * as ops from '@lrface/cuda-core';
-import { noGrad, tensor, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, noGrad, tensor, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Module } from './module.js';
 
 export type Reduction = 'mean' | 'sum' | 'none';
@@ -32,8 +32,12 @@ export function l1Loss(input: Tensor, target: Tensor, reduction: Reduction = 'me
   return ops.scope(() => reduce('l1Loss', ops.abs(ops.sub(input, target)), reduction));
 }
 
+const CHARBONNIER_OPTION_KEYS: Record<'eps' | 'reduction', true> = { eps: true, reduction: true };
+const CROSS_ENTROPY_OPTION_KEYS: Record<'reduction' | 'labelSmoothing', true> = { reduction: true, labelSmoothing: true };
+
 /** Charbonnier (smooth L1) loss sqrt((x - y)^2 + eps^2), as in LapSRN / DIC. */
 export function charbonnierLoss(input: Tensor, target: Tensor, options: { eps?: number; reduction?: Reduction } = {}): Tensor {
+  checkKeys('charbonnierLoss', options, CHARBONNIER_OPTION_KEYS);
   const { eps = 1e-3, reduction = 'mean' } = options;
   if (!(eps > 0)) throw new RangeError(`charbonnierLoss: 'eps' must be > 0, got ${eps}`);
   sameShape('charbonnierLoss', input, target);
@@ -57,6 +61,7 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
  * log-likelihood), with optional label smoothing.
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: { reduction?: Reduction; labelSmoothing?: number } = {}): Tensor {
+  checkKeys('crossEntropy', options, CROSS_ENTROPY_OPTION_KEYS);
   const { reduction = 'mean', labelSmoothing = 0 } = options;
   if (logits.rank !== 2) throw new RangeError(`crossEntropy: 'logits' must be rank 2 [N, C], got rank ${logits.rank}`);
   if (target.dtype !== 'int32') throw new TypeError(`crossEntropy: 'target' must be int32 class indices, got ${target.dtype}`);

@@ -1,5 +1,5 @@
 // Module: parameters, buffers and sub-modules by dotted name, as torch.nn.Module.
-import { Tensor, typeError, zeros, type DeviceSpec } from '@lrface/cuda-core';
+import { Tensor, checkKeys, typeError, zeros, type DeviceSpec } from '@lrface/cuda-core';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -14,6 +14,9 @@ export interface LoadOptions {
   /** Renames each incoming key before matching (e.g. strip 'module.'); return null to drop it. */
   mapKey?: (key: string) => string | null;
 }
+
+const LOAD_OPTION_KEYS: Record<keyof LoadOptions, true> = { strict: true, mapKey: true };
+const NUM_PARAMETERS_OPTION_KEYS: Record<'trainable', true> = { trainable: true };
 
 export abstract class Module {
   /** Train mode (batch statistics, dropout) or eval mode. */
@@ -154,6 +157,7 @@ export abstract class Module {
 
   /** Number of parameter elements (trainable only with { trainable: true }). */
   numParameters(options: { trainable?: boolean } = {}): number {
+    checkKeys('numParameters', options, NUM_PARAMETERS_OPTION_KEYS);
     return this.parameters()
       .filter((p) => !options.trainable || p.requiresGrad)
       .reduce((n, p) => n + p.size, 0);
@@ -207,6 +211,7 @@ export abstract class Module {
    * missing and unexpected keys (an error in strict mode) and every shape mismatch.
    */
   loadStateDict(state: StateDict | Record<string, Tensor>, options: LoadOptions = {}): LoadResult {
+    checkKeys('loadStateDict', options, LOAD_OPTION_KEYS);
     const { strict = true, mapKey } = options;
     // Anything else would read as an empty state and fail later as 'missing keys', hiding the real mistake.
     if (!(state instanceof Map) && (state === null || typeof state !== 'object' || Array.isArray(state) || state instanceof Tensor))

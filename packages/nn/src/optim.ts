@@ -1,6 +1,6 @@
 // Optimisers with PyTorch's update rules, gradient clipping.
 import * as ops from '@lrface/cuda-core';
-import { noGrad, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, noGrad, zeros, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 
 export interface ParamGroup {
   params: Tensor[];
@@ -127,9 +127,12 @@ export interface SGDOptions {
   nesterov?: boolean;
 }
 
+const SGD_OPTION_KEYS: Record<keyof SGDOptions, true> = { lr: true, momentum: true, dampening: true, weightDecay: true, nesterov: true };
+
 /** SGD with momentum, Nesterov momentum and L2 weight decay (torch.optim.SGD). */
 export class SGD extends Optimizer {
   constructor(params: Tensor[] | ParamGroup[], options: SGDOptions) {
+    checkKeys('SGD', options, SGD_OPTION_KEYS);
     const { momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = options;
     if (nesterov && (momentum <= 0 || dampening !== 0)) throw new RangeError("SGD: 'nesterov' needs momentum > 0 and dampening 0");
     super(params, { lr: options.lr, momentum, dampening, weightDecay, nesterov });
@@ -169,10 +172,13 @@ export interface AdamOptions {
   weightDecay?: number;
 }
 
+const ADAM_OPTION_KEYS: Record<keyof AdamOptions, true> = { lr: true, betas: true, eps: true, weightDecay: true };
+
 /** Adam (Kingma & Ba) with L2 weight decay added to the gradient (torch.optim.Adam). */
 export class Adam extends Optimizer {
   protected readonly decoupled: boolean = false;
   constructor(params: Tensor[] | ParamGroup[], options: AdamOptions = {}) {
+    checkKeys('Adam', options, ADAM_OPTION_KEYS);
     const { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = options;
     if (!(betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1)) throw new RangeError(`Adam: 'betas' must be in [0, 1), got [${betas.join(',')}]`);
     super(params, { lr, beta1: betas[0], beta2: betas[1], eps, weightDecay });
@@ -208,6 +214,7 @@ export class Adam extends Optimizer {
 export class AdamW extends Adam {
   protected override readonly decoupled: boolean = true;
   constructor(params: Tensor[] | ParamGroup[], options: AdamOptions = {}) {
+    checkKeys('AdamW', options, ADAM_OPTION_KEYS);
     super(params, { weightDecay: 0.01, ...options });
   }
 }

@@ -4,7 +4,7 @@
 // weight_v) and the SpectralNorm wrapper module of the public SN-GAN code that the LR-landmark
 // discriminators build on (module.weight_bar, module.weight_u, module.weight_v).
 import * as ops from '@lrface/cuda-core';
-import { noGrad, randn, Tensor, type DeviceSpec } from '@lrface/cuda-core';
+import { checkKeys, noGrad, randn, Tensor, type DeviceSpec } from '@lrface/cuda-core';
 import { Module } from './module.js';
 import { ConvTranspose2d } from './layers.js';
 
@@ -17,6 +17,8 @@ export interface SpectralNormOptions {
   /** The axis holding output features. Default 1 for ConvTranspose2d (its weight is [in, out, kh, kw]), else 0, as in PyTorch. */
   dim?: number;
 }
+
+const SPECTRAL_NORM_OPTION_KEYS: Record<keyof SpectralNormOptions, true> = { name: true, nPowerIterations: true, eps: true, dim: true };
 
 function normalize(v: Tensor, eps: number): Tensor {
   return ops.l2Normalize(ops.reshape(v, [1, v.size]), { axis: 1, eps });
@@ -94,6 +96,7 @@ function withWeight<T>(module: Module, name: string, weight: Tensor, forward: ()
  * so weights trained there load here. u and v are updated on every forward in training mode.
  */
 export function spectralNorm<M extends Module>(module: M, options: SpectralNormOptions = {}): M {
+  checkKeys('spectralNorm', options, SPECTRAL_NORM_OPTION_KEYS);
   const name = options.name ?? 'weight';
   const compute = attach('spectralNorm', module, options, '_orig');
   const original = module.forward.bind(module);
@@ -114,6 +117,7 @@ export class SpectralNorm extends Module {
   constructor(module: Module, options: SpectralNormOptions = {}) {
     super();
     if (!(module instanceof Module)) throw new TypeError(`SpectralNorm: 'module' must be a Module, got ${typeof module}`);
+    checkKeys('SpectralNorm', options, SPECTRAL_NORM_OPTION_KEYS);
     this.weightName = options.name ?? 'weight';
     this.compute = attach('SpectralNorm', module, options, '_bar');
     this.registerModule('module', module);

@@ -3,7 +3,7 @@
 // restricted unpickler. Nothing in the file is executed.
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
-import { Tensor } from '@lrface/cuda-core';
+import { Tensor, checkKeys } from '@lrface/cuda-core';
 import { PickledObject, PickleGlobal, TensorRef, unpickle, UnpicklingError } from './pickle.js';
 import { tensorFromRaw } from './safetensors.js';
 
@@ -255,12 +255,15 @@ function moduleState(obj: PickledObject, prefix: string, out: Map<string, Tensor
   for (const [k, v] of (state.get('_modules') as Map<string, unknown> | undefined) ?? []) if (v instanceof PickledObject) moduleState(v, `${prefix}${String(k)}.`, out);
 }
 
+const LOAD_TORCH_STATE_DICT_OPTION_KEYS: Record<'key', true> = { key: true };
+
 /**
  * The state dict in a checkpoint: a saved state dict itself, one under a usual key
  * ('state_dict', 'model_state_dict', 'model', 'net', 'generator'), or the state of a pickled
  * whole model. `key` picks the entry explicitly.
  */
 export function loadTorchStateDict(path: string, options: { key?: string } = {}): Map<string, Tensor> {
+  checkKeys('loadTorchStateDict', options, LOAD_TORCH_STATE_DICT_OPTION_KEYS);
   const root = loadTorchCheckpoint(path);
   const pick = (v: unknown): Map<string, Tensor> | null => {
     if (isTensorMap(v)) return v;

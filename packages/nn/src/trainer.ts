@@ -2,7 +2,7 @@
 // and checkpoints, a progress bar on a TTY (plain log lines otherwise), JSONL metrics, a
 // stop on NaN/Inf naming the step, a checkpoint on Ctrl-C, and exact resumption.
 import { appendFileSync, existsSync } from 'node:fs';
-import { getRngState, scope, setRngState } from '@lrface/cuda-core';
+import { checkKeys, getRngState, scope, setRngState } from '@lrface/cuda-core';
 import type { Tensor } from '@lrface/cuda-core';
 import type { Module } from './module.js';
 import type { Optimizer } from './optim.js';
@@ -65,6 +65,12 @@ export interface TrainerOptions<B> {
   batchSize?: number;
 }
 
+const TRAINER_OPTION_KEYS: Record<keyof TrainerOptions<unknown>, true> = {
+  model: true, optimizer: true, scheduler: true, loss: true, trainStep: true, models: true, optimizers: true, schedulers: true, extraState: true, data: true,
+  epochs: true, maxSteps: true, validate: true, validateEvery: true, checkpointPath: true, checkpointEvery: true, resume: true, metricsPath: true, logEvery: true,
+  scheduleEvery: true, output: true, batchSize: true,
+};
+
 interface TrainerExtra {
   epoch: number;
   /** Batches of `epoch` already trained on. */
@@ -79,6 +85,7 @@ export class Trainer<B> {
   epochStep = 0;
   private interrupted = false;
   constructor(readonly options: TrainerOptions<B>) {
+    checkKeys('Trainer', options, TRAINER_OPTION_KEYS);
     const { epochs, maxSteps, logEvery, validateEvery, checkpointEvery } = options;
     const positive = (name: string, v: number | undefined, min: number) => {
       if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new RangeError(`Trainer: '${name}' must be an integer >= ${min}, got ${v}`);

@@ -6,6 +6,14 @@ import {
   AdaptiveAvgPool2d, AvgPool2d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Flatten, Identity, LeakyReLU, Linear, MFM, MaxPool2d,
   Module, PixelShuffle, PReLU, ReLU, ResidualBlock, Sequential, Sigmoid, Tanh, Upsample, chain, kaimingNormal_,
 } from '../src/index.js';
+import {
+  Adam, AdamW, MFMConv2d, MFMGroup, SGD, SpectralNorm, Trainer, charbonnierLoss, crossEntropy, kaimingUniform_, loadCheckpoint, loadTorchStateDict,
+  saveCheckpoint, spectralNorm,
+} from '../src/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const arr = (t: lr.Tensor) => Array.from(t.data());
 function expectAllClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-5): void {
@@ -395,5 +403,60 @@ describe('layer configs refuse unknown fields', () => {
     expect(conv.forward(lr.ones([1, 2, 8, 8])).shape).toEqual([1, 4, 4, 4]);
     const bn = new BatchNorm2d(4, { eps: 1e-3, momentum: null, affine: false, trackRunningStats: true });
     expect(bn.forward(lr.ones([2, 4, 2, 2])).shape).toEqual([2, 4, 2, 2]);
+  });
+});
+
+describe('options and configs of nn functions, methods and classes refuse unknown keys', () => {
+  // A misspelt key (momentom for momentum, optimiser for optimizer) would otherwise be dropped and the default used.
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-nn-keys-'));
+  const torchFile = fileURLToPath(new URL('./fixtures/tiny_zip.pth', import.meta.url));
+  const params = () => new Linear(2, 2).parameters();
+  const checkpointOf = (m: Module) => {
+    const file = join(dir, `${Math.random().toString(36).slice(2)}.ckpt`);
+    saveCheckpoint(file, { model: m, step: 0 });
+    return file;
+  };
+  // [name in the message, what the object is called there, call with the given keys, every documented key]
+  const cases: [string, string, (o: object) => unknown, object][] = [
+    ['numParameters', 'option', (o) => new Linear(2, 2).numParameters(o), { trainable: true }],
+    ['loadStateDict', 'option', (o) => { const m = new Linear(2, 2); m.loadStateDict(m.stateDict(), o); }, { strict: false, mapKey: (k: string) => k }],
+    ['spectralNorm', 'option', (o) => spectralNorm(new Linear(2, 2), o), { name: 'weight', nPowerIterations: 2, eps: 1e-10, dim: 0 }],
+    ['SpectralNorm', 'option', (o) => new SpectralNorm(new Linear(2, 2), o), { name: 'weight', nPowerIterations: 2, eps: 1e-10, dim: 0 }],
+    ['loadTorchStateDict', 'option', (o) => loadTorchStateDict(torchFile, o), { key: 'model_state_dict' }],
+    ['saveCheckpoint', 'parts field', (o) => saveCheckpoint(join(dir, 'parts.ckpt'), { model: new Linear(2, 2), step: 0, ...o }),
+      (() => { const m = new Linear(2, 2); const opt = new SGD(m.parameters(), { lr: 0.1 }); return { optimizer: opt, scheduler: undefined, models: {}, optimizers: {}, schedulers: {}, extra: { epoch: 1 } }; })()],
+    ['loadCheckpoint', 'parts field', (o) => { const m = new Linear(2, 2); loadCheckpoint(checkpointOf(m), { model: m, ...o }); }, { optimizer: undefined, scheduler: undefined, models: {}, optimizers: {}, schedulers: {} }],
+    ['Trainer', 'option', (o) => { const m = new Linear(2, 2); return new Trainer({ model: m, optimizer: new SGD(m.parameters(), { lr: 0.1 }), data: [], ...o }); },
+      { loss: () => lr.zeros([]), epochs: 1, maxSteps: 1, validate: () => ({}), validateEvery: 1, checkpointPath: join(dir, 't.ckpt'), checkpointEvery: 1, resume: false,
+        metricsPath: join(dir, 'm.jsonl'), logEvery: 1, scheduleEvery: 'step', batchSize: 1, models: {}, optimizers: {}, schedulers: {}, extraState: { save: () => ({}), load: () => {} } }],
+    ['Linear', 'config field', (o) => new Linear(2, 2, o), { bias: false }],
+    ['MaxPool2d', 'option', (o) => new MaxPool2d({ kernelSize: 2, ...o }), { stride: 2, padding: 1, dilation: 1, ceilMode: true }],
+    ['AvgPool2d', 'option', (o) => new AvgPool2d({ kernelSize: 2, ...o }), { stride: 2, padding: 1, ceilMode: true, countIncludePad: false }],
+    ['Upsample', 'option', (o) => new Upsample({ ...o }), { scaleFactor: 2, mode: 'bilinear', alignCorners: true }],
+    ['MFMConv2d', 'config field', (o) => new MFMConv2d(1, 2, 3, o), { stride: 2, padding: 0 }],
+    ['MFMGroup', 'config field', (o) => new MFMGroup(1, 2, 3, o), { stride: 2, padding: 0 }],
+    ['kaimingUniform_', 'option', (o) => kaimingUniform_(lr.zeros([2, 2]), o), { a: 0.1, mode: 'fan_out', nonlinearity: 'relu' }],
+    ['kaimingNormal_', 'option', (o) => kaimingNormal_(lr.zeros([2, 2]), o), { a: 0.1, mode: 'fan_out', nonlinearity: 'relu' }],
+    ['charbonnierLoss', 'option', (o) => charbonnierLoss(lr.zeros([2]), lr.ones([2]), o), { eps: 0.1, reduction: 'sum' }],
+    ['crossEntropy', 'option', (o) => crossEntropy(lr.zeros([2, 3]), lr.tensor([0, 2], [2], 'int32'), o), { reduction: 'none', labelSmoothing: 0.1 }],
+    ['SGD', 'option', (o) => new SGD(params(), { lr: 0.1, ...o }), { momentum: 0.9, dampening: 0, weightDecay: 1e-4, nesterov: true }],
+    ['Adam', 'option', (o) => new Adam(params(), o), { lr: 0.1, betas: [0.5, 0.9], eps: 1e-6, weightDecay: 1e-4 }],
+    ['AdamW', 'option', (o) => new AdamW(params(), o), { lr: 0.1, betas: [0.5, 0.9], eps: 1e-6, weightDecay: 1e-4 }],
+  ];
+  it.each(cases)('%s names itself and the misspelt key', (name, what, call) => {
+    expect(() => call({ momentom: 0.5 })).toThrow(TypeError);
+    expect(() => call({ momentom: 0.5 })).toThrow(`${name}: 'momentom' must be one of the known ${what}s (`);
+  });
+  it.each(cases)('%s still takes every documented key', (_name, _what, call, documented) => {
+    expect(() => call(documented)).not.toThrow();
+  });
+  it('the checked keys still take effect', () => {
+    const m = new Linear(3, 2, { bias: false });
+    expect(m.bias).toBe(null);
+    expect(m.numParameters({ trainable: true })).toBe(6);
+    const w = lr.tensor([[1, -1], [2, 0]]);
+    const loss = crossEntropy(w, lr.tensor([0, 1], [2], 'int32'), { reduction: 'none' });
+    // -log softmax by hand: row 0 picks 1 of (1, -1), row 1 picks 0 of (2, 0).
+    expectAllClose(arr(loss), [Math.log(1 + Math.exp(-2)), 2 + Math.log(1 + Math.exp(-2))]);
   });
 });

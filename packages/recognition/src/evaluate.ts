@@ -4,7 +4,7 @@
 // low resolution (the LR protocol: the face as a tiny camera would capture it) and enhanced
 // (e.g. super-resolved), then described by the recogniser.
 import * as ops from '@lrface/cuda-core';
-import { typeError, rangeError } from '@lrface/cuda-core';
+import { checkKeys, typeError, rangeError } from '@lrface/cuda-core';
 import { Ytf, cropAffine, decodeImage, warpAffine, type Box, type LazyImage, type RawImage, type YtfVideo } from '@lrface/datasets';
 import { equalErrorRate, matchFeatures, rocAuc, verificationAccuracy, type IdentificationResult, type VerificationResult } from './metrics.js';
 import type { FaceRecognizer } from './recognizer.js';
@@ -49,6 +49,13 @@ export interface FacePreparation {
   enhance?: (face: RawImage) => RawImage | Promise<RawImage>;
 }
 
+const PAIR_EVALUATION_OPTION_KEYS: Record<keyof PairEvaluationOptions, true> = { box: true, lowResolution: true, enhance: true, score: true, onProgress: true };
+const IDENTIFICATION_EVALUATION_OPTION_KEYS: Record<keyof IdentificationEvaluationOptions, true> = {
+  box: true, lowResolution: true, enhance: true, ranks: true, chunk: true, onProgress: true,
+};
+// No 'box': each frame is cut out by its own box.
+const VIDEO_PAIR_EVALUATION_OPTION_KEYS: Record<keyof VideoPairEvaluationOptions, true> = { lowResolution: true, enhance: true, framesPerVideo: true, onProgress: true };
+
 function checkPreparation(fn: string, options: FacePreparation): void {
   const { lowResolution, enhance } = options;
   if (lowResolution !== undefined && !(Number.isInteger(lowResolution) && lowResolution >= 4)) throw rangeError(fn, 'lowResolution', 'an integer >= 4', lowResolution);
@@ -92,6 +99,7 @@ function checkFolds(fn: string, list: readonly { same: boolean; fold: number }[]
 export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<VerificationPair> | AsyncIterable<VerificationPair>, options: PairEvaluationOptions = {}): Promise<PairEvaluationResult> {
   const fn = 'evaluatePairs';
   if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
+  checkKeys(fn, options, PAIR_EVALUATION_OPTION_KEYS);
   const { onProgress } = options;
   const score = options.score ?? 'similarity';
   if (score !== 'similarity' && score !== 'distance') throw typeError(fn, 'score', "'similarity' or 'distance'", score);
@@ -164,6 +172,7 @@ export async function evaluateIdentification(
 ): Promise<IdentificationEvaluation> {
   const fn = 'evaluateIdentification';
   if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
+  checkKeys(fn, options, IDENTIFICATION_EVALUATION_OPTION_KEYS);
   checkPreparation(fn, options);
   const ranks = options.ranks ?? [1, 5, 10, 20];
   if (!Array.isArray(ranks) || ranks.length === 0 || !ranks.every((r) => Number.isInteger(r) && r >= 1)) throw rangeError(fn, 'ranks', 'a non-empty array of integers >= 1', ranks);
@@ -291,6 +300,7 @@ export function evenlySpaced(n: number, count: number): number[] {
 export async function evaluateVideoPairs(recognizer: FaceRecognizer, pairs: Iterable<VideoPair> | AsyncIterable<VideoPair>, options: VideoPairEvaluationOptions = {}): Promise<PairEvaluationResult> {
   const fn = 'evaluateVideoPairs';
   if (!recognizer || typeof recognizer.embed !== 'function') throw typeError(fn, 'recognizer', 'a FaceRecognizer', recognizer);
+  checkKeys(fn, options, VIDEO_PAIR_EVALUATION_OPTION_KEYS);
   checkPreparation(fn, options);
   const framesPerVideo = options.framesPerVideo ?? 100;
   if (!(framesPerVideo === Infinity || (Number.isInteger(framesPerVideo) && framesPerVideo >= 1))) throw rangeError(fn, 'framesPerVideo', 'an integer >= 1 or Infinity', framesPerVideo);

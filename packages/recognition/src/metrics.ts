@@ -2,7 +2,7 @@
 // accuracy, ROC, TAR at a FAR, EER) and closed/open-set identification (TinyFace's CMC ranks
 // and mean average precision), all from similarity scores, so any feature and any metric fit.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 
 function checkScores(fn: string, scores: unknown): Float64Array {
   if (!scores || typeof (scores as ArrayLike<number>).length !== 'number' || typeof scores === 'string')
@@ -252,6 +252,8 @@ export interface IdentificationOptions {
   ranks?: number[];
 }
 
+const IDENTIFICATION_OPTION_KEYS: Record<keyof IdentificationOptions, true> = { ranks: true };
+
 export interface IdentificationResult {
   /** Fraction of probes whose first true match is within rank r, per requested rank. */
   cmc: Record<number, number>;
@@ -281,6 +283,7 @@ export function identificationMetrics(
   options: IdentificationOptions = {},
 ): IdentificationResult {
   const fn = 'identificationMetrics';
+  checkKeys(fn, options, IDENTIFICATION_OPTION_KEYS);
   let rows: number;
   let cols: number;
   let sim: ArrayLike<number>;

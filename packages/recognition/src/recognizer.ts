@@ -1,7 +1,7 @@
 // Face features and comparisons from images: the face (a box, or the whole image) warped to
 // the network's input as in training, the network's feature, unit length, cosine similarity.
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { checkBox, checkImage, decodeImage, type Box, type RawImage } from '@lrface/datasets';
 import { RECOGNITION_ARCHS, checkNetworkInput, type RecognitionNetwork } from './models.js';
 import { writeFace } from './preprocess.js';
@@ -24,10 +24,19 @@ export interface RecognizerOptions {
   device?: ops.DeviceSpec;
 }
 
+const RECOGNIZER_OPTION_KEYS: Record<keyof RecognizerOptions, true> = { margin: true, device: true };
+const EMBED_OPTION_KEYS: Record<keyof EmbedOptions | 'normalize', true> = { box: true, normalize: true };
+const INPUT_OPTION_KEYS: Record<keyof EmbedOptions, true> = { box: true };
+const FEATURES_OPTION_KEYS: Record<'normalize', true> = { normalize: true };
+const PAIR_OPTION_KEYS: Record<'boxA' | 'boxB', true> = { boxA: true, boxB: true };
+const LOAD_FACE_API_OPTION_KEYS: Record<keyof RecognizerOptions | 'modelDir', true> = { ...RECOGNIZER_OPTION_KEYS, modelDir: true };
+const LOAD_RECOGNIZER_OPTION_KEYS: Record<keyof (LoadRecognitionOptions & RecognizerOptions), true> = { ...RECOGNIZER_OPTION_KEYS, arch: true, config: true };
+
 export class FaceRecognizer {
   readonly margin: number;
   constructor(readonly network: RecognitionNetwork, options: RecognizerOptions = {}) {
     if (!network || !RECOGNITION_ARCHS.includes(network.arch)) throw typeError('FaceRecognizer', 'network', 'a recognition network', network);
+    checkKeys('FaceRecognizer', options, RECOGNIZER_OPTION_KEYS);
     this.margin = options.margin ?? 0;
     if (typeof this.margin !== 'number' || !(this.margin >= 0)) throw new RangeError(`FaceRecognizer: 'margin' must be a number >= 0, got ${this.margin}`);
     if (options.device) network.to(options.device);
@@ -36,6 +45,7 @@ export class FaceRecognizer {
 
   /** The network input [1, C, H, W] for one face. */
   async input(face: FaceInput, options: EmbedOptions = {}): Promise<Tensor> {
+    checkKeys('FaceRecognizer.input', options, INPUT_OPTION_KEYS);
     return this.inputAs('FaceRecognizer.input', face, options.box, 'box');
   }
 
@@ -59,6 +69,7 @@ export class FaceRecognizer {
 
   /** Features [N, D] of a batch of network inputs, scaled to unit length unless `normalize` is false. */
   features(x: Tensor, options: { normalize?: boolean } = {}): Tensor {
+    checkKeys('FaceRecognizer.features', options, FEATURES_OPTION_KEYS);
     const normalize = options.normalize ?? true;
     return ops.noGrad(() =>
       ops.scope(() => {
@@ -70,6 +81,7 @@ export class FaceRecognizer {
 
   /** The feature of one face: unit length, or as the network gives it with `normalize: false`. */
   async embed(face: FaceInput, options: EmbedOptions & { normalize?: boolean } = {}): Promise<Float32Array> {
+    checkKeys('FaceRecognizer.embed', options, EMBED_OPTION_KEYS);
     return this.embedAs('FaceRecognizer.embed', face, options.box, 'box', options.normalize);
   }
 
@@ -92,6 +104,7 @@ export class FaceRecognizer {
    * (face-api's rule for ResNet29: the same person below 0.6).
    */
   async match(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<{ similarity: number; distance: number }> {
+    checkKeys('FaceRecognizer.match', options, PAIR_OPTION_KEYS);
     const fa = await this.embedAs('FaceRecognizer.match', a, options.boxA, 'boxA', false);
     const fb = await this.embedAs('FaceRecognizer.match', b, options.boxB, 'boxB', false);
     return matchFeatures(fa, fb);
@@ -99,11 +112,13 @@ export class FaceRecognizer {
 
   /** Cosine similarity of two faces' features, in [-1, 1]. */
   async compare(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+    checkKeys('FaceRecognizer.compare', options, PAIR_OPTION_KEYS);
     return (await this.match(a, b, options)).similarity;
   }
 
   /** Euclidean distance between two faces' features as the network gives them. */
   async distance(a: FaceInput, b: FaceInput, options: { boxA?: Box; boxB?: Box } = {}): Promise<number> {
+    checkKeys('FaceRecognizer.distance', options, PAIR_OPTION_KEYS);
     return (await this.match(a, b, options)).distance;
   }
 }
@@ -114,12 +129,14 @@ export class FaceRecognizer {
  * their box (default the whole image), as face-api does with a detection box.
  */
 export async function loadFaceApiRecognizer(options: RecognizerOptions & { modelDir?: string } = {}): Promise<FaceRecognizer> {
+  checkKeys('loadFaceApiRecognizer', options, LOAD_FACE_API_OPTION_KEYS);
   const { modelDir, ...rest } = options;
   return new FaceRecognizer(await loadFaceApiResNet29({ modelDir }, 'loadFaceApiRecognizer'), rest);
 }
 
 /** A recogniser for the network in a weights file (see {@link loadRecognitionNetwork}). */
 export function loadRecognizer(file: string, options: LoadRecognitionOptions & RecognizerOptions = {}): FaceRecognizer {
+  checkKeys('loadRecognizer', options, LOAD_RECOGNIZER_OPTION_KEYS);
   const { arch, config, ...rest } = options;
   return new FaceRecognizer(loadRecognitionNetwork(file, { arch, config }), rest);
 }

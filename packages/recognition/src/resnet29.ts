@@ -184,8 +184,11 @@ export async function readFaceApiRecognitionWeights(modelDir?: string, caller = 
   return state;
 }
 
+const LOAD_FACE_API_RES_NET29_OPTION_KEYS: Record<'modelDir' | 'numClasses', true> = { modelDir: true, numClasses: true };
+
 /** A ResNet29 with face-api's trained weights (the HR face recogniser; 128-d features compared by distance < 0.6 in face-api). */
 export async function loadFaceApiResNet29(options: { modelDir?: string; numClasses?: number } = {}, caller = 'loadFaceApiResNet29'): Promise<ResNet29> {
+  checkKeys(caller, options, LOAD_FACE_API_RES_NET29_OPTION_KEYS);
   const state = await readFaceApiRecognitionWeights(options.modelDir, caller);
   const net = new ResNet29({ numClasses: options.numClasses ?? 0 });
   try {

@@ -58,12 +58,17 @@ export interface IdentityBatchOptions {
   keepPartial?: boolean;
 }
 
+const IDENTITY_BATCH_OPTION_KEYS: Record<keyof IdentityBatchOptions, true> = {
+  batchSize: true, inputShape: true, augment: true, margin: true, lowResolutionScale: true, border: true, seed: true, keepPartial: true,
+};
+
 /**
  * Shuffled, augmented identity batches: each pass over the result is one epoch (the Trainer
  * iterates it once per epoch), reshuffled and re-augmented from `seed`'s generator.
  */
 export function identityBatches(faces: readonly IdentityFace[], options: IdentityBatchOptions): Iterable<RecognitionBatch> {
   const fn = 'identityBatches';
+  checkKeys(fn, options, IDENTITY_BATCH_OPTION_KEYS);
   if (!Array.isArray(faces) || faces.length === 0) throw typeError(fn, 'faces', 'a non-empty array of { image, identity }', faces);
   faces.forEach((f, i) => {
     if (f === null || typeof f !== 'object') throw typeError(fn, `faces[${i}]`, 'an object { image, identity }', f);

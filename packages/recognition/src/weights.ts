@@ -4,7 +4,7 @@
 // Every error names the file and what is wrong.
 import { readFileSync } from 'node:fs';
 import type { Tensor } from '@lrface/cuda-core';
-import { typeError } from '@lrface/cuda-core';
+import { checkKeys, typeError } from '@lrface/cuda-core';
 import { decodeSafetensors, encodeSafetensors, loadTorchStateDict, writeFileAtomic } from '@lrface/nn';
 import { RECOGNITION_ARCHS, createRecognitionNetwork, type RecognitionArch, type RecognitionNetwork } from './models.js';
 
@@ -22,6 +22,7 @@ export class RecognitionWeightsError extends Error {
 export function saveRecognitionWeights(file: string, network: RecognitionNetwork, meta: { note?: string } = {}): void {
   if (typeof file !== 'string' || file === '') throw typeError('saveRecognitionWeights', 'file', 'a path string', file);
   if (!network || !RECOGNITION_ARCHS.includes(network.arch)) throw typeError('saveRecognitionWeights', 'network', 'a recognition network', network);
+  checkKeys('saveRecognitionWeights', meta, SAVE_META_KEYS, 'meta');
   const metadata: Record<string, string> = { format: FORMAT, arch: network.arch, config: JSON.stringify(network.config) };
   if (meta.note) metadata.note = meta.note;
   writeFileAtomic(file, encodeSafetensors(network.stateDict(), metadata));
@@ -33,6 +34,9 @@ export interface LoadRecognitionOptions {
   /** Its config (e.g. { numClasses: 79077 } for LightCNN's released MS-Celeb-1M head). */
   config?: Record<string, unknown>;
 }
+
+const LOAD_RECOGNITION_OPTION_KEYS: Record<keyof LoadRecognitionOptions, true> = { arch: true, config: true };
+const SAVE_META_KEYS: Record<'note', true> = { note: true };
 
 function torchTensors(file: string): Map<string, Tensor> {
   let tensors: Map<string, Tensor>;
@@ -54,6 +58,7 @@ function torchTensors(file: string): Map<string, Tensor> {
  */
 export function loadRecognitionNetwork(file: string, options: LoadRecognitionOptions = {}): RecognitionNetwork {
   if (typeof file !== 'string' || file === '') throw typeError('loadRecognitionNetwork', 'file', 'a path string', file);
+  checkKeys('loadRecognitionNetwork', options, LOAD_RECOGNITION_OPTION_KEYS);
   let tensors: Map<string, Tensor>;
   let arch: RecognitionArch | undefined = options.arch;
   let config: Record<string, unknown> = options.config ?? {};

@@ -7,6 +7,12 @@ import { decodeImage } from '@lrface/datasets';
 import { saveSafetensors } from '@lrface/nn';
 import { FaceRecognizer, Frnet, LightCnn9, RecognitionWeightsError, loadRecognitionNetwork, loadRecognizer, saveRecognitionWeights, writeFace } from '../src/index.js';
 import { FACE_FILES, LFW_FACE_BOX, haveFaces } from './helpers.js';
+import { createRequire } from 'node:module';
+import { encodeImage, type RawImage } from '@lrface/datasets';
+import { faceApiModelDir } from '@lrface/nn';
+import {
+  evaluateIdentification, evaluatePairs, evaluateVideoPairs, identificationMetrics, identityBatches, loadFaceApiRecognizer, loadFaceApiResNet29,
+} from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lrface-recognition-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -115,5 +121,80 @@ describe.skipIf(!haveFaces)('FaceRecognizer on real images', () => {
     expect((await rec.embed(FACE_FILES[0], { box: { x: -10, y: -10, width: 60, height: 60 } })).length).toBe(16);
     expect(() => new FaceRecognizer({} as Frnet)).toThrow(/'network'/);
     expect(() => new FaceRecognizer(tinyFrnet(), { margin: -1 })).toThrow(/'margin'/);
+  });
+});
+
+describe('options of the recognition functions refuse unknown keys', () => {
+  // A misspelt key (normalise, boxB as boxb, lowResoluton) would otherwise be dropped and the default used.
+  const keysDir = mkdtempSync(join(tmpdir(), 'lrface-recognition-keys-'));
+  const texture = (seed: number): RawImage<Uint8Array> => ({ data: Uint8Array.from({ length: 56 * 48 * 3 }, (_, i) => (i * 37 + seed * 101 + (i % 5) * 7) % 256), width: 48, height: 56, channels: 3 });
+  const net = tinyFrnet();
+  const weights = join(keysDir, 'frnet.safetensors');
+  saveRecognitionWeights(weights, net);
+  const recognizer = new FaceRecognizer(net);
+  const files: string[] = [];
+  const box = { x: 2, y: 2, width: 40, height: 40 };
+  const ready = (async () => {
+    for (let i = 0; i < 4; i++) {
+      files.push(join(keysDir, `face${i}.png`));
+      writeFileSync(files[i], await encodeImage(texture(i)));
+    }
+  })();
+  const pairs = () => ([[0, 1, true, 0], [0, 2, false, 0], [1, 3, true, 1], [3, 2, false, 1]] as const).map(([a, b, same, fold]) => ({ images: [files[a], files[b]] as [string, string], same, fold }));
+  const videoPairs = () => pairs().map((p) => ({ videos: [[{ image: p.images[0], box }], [{ image: p.images[1], box }]] as [{ image: string }[], { image: string }[]], same: p.same, fold: p.fold }));
+  const enhance = (f: RawImage) => f;
+  // [function, call with the given keys, every documented key, what the object is called in the message (default: option)]
+  const cases: [string, (o: object) => unknown, object, string?][] = [
+    ['FaceRecognizer', (o) => new FaceRecognizer(net, o), { margin: 0.1, device: 'cpu' }],
+    ['FaceRecognizer.input', (o) => recognizer.input(texture(0), o), { box }],
+    ['FaceRecognizer.features', (o) => recognizer.features(lr.rand([1, 3, 56, 48]), o), { normalize: false }],
+    ['FaceRecognizer.embed', (o) => recognizer.embed(texture(0), o), { box, normalize: false }],
+    ['FaceRecognizer.match', (o) => recognizer.match(texture(0), texture(1), o), { boxA: box, boxB: box }],
+    ['FaceRecognizer.compare', (o) => recognizer.compare(texture(0), texture(1), o), { boxA: box, boxB: box }],
+    ['FaceRecognizer.distance', (o) => recognizer.distance(texture(0), texture(1), o), { boxA: box, boxB: box }],
+    ['loadRecognizer', (o) => loadRecognizer(weights, o), { arch: 'frnet', config: {}, margin: 0.1, device: 'cpu' }],
+    ['loadRecognitionNetwork', (o) => loadRecognitionNetwork(weights, o), { arch: 'frnet', config: {} }],
+    ['saveRecognitionWeights', (o) => saveRecognitionWeights(join(keysDir, 'meta.safetensors'), net, o), { note: 'a note' }, 'meta field'],
+    ['identificationMetrics', (o) => identificationMetrics([[1, 0], [0, 1]], [1, 2], [1, 2], o), { ranks: [1, 2] }],
+    ['identityBatches', (o) => identityBatches([{ image: texture(0), identity: 0 }], { batchSize: 1, inputShape: [3, 56, 48], ...o }),
+      { augment: null, margin: 0.1, lowResolutionScale: 2, border: 1, seed: 3, keepPartial: true }],
+    ['evaluatePairs', async (o) => { await ready; return evaluatePairs(recognizer, pairs(), o); }, { box, lowResolution: 16, enhance, score: 'distance', onProgress: () => {} }],
+    ['evaluateIdentification', async (o) => { await ready; return evaluateIdentification(recognizer, [{ image: files[0], identity: 1 }], [{ image: files[1], identity: 1 }, { image: files[2], identity: null }], o); },
+      { box, lowResolution: 16, enhance, ranks: [1], chunk: 1, onProgress: () => {} }],
+    ['evaluateVideoPairs', async (o) => { await ready; return evaluateVideoPairs(recognizer, videoPairs(), o); }, { lowResolution: 16, enhance, framesPerVideo: 1, onProgress: () => {} }],
+    // Refused before face-api's weights are looked for.
+    ['loadFaceApiRecognizer', (o) => loadFaceApiRecognizer(o), {}],
+    ['loadFaceApiResNet29', (o) => loadFaceApiResNet29(o), {}],
+  ];
+  it.each(cases)('%s names itself and the misspelt key', async (fn, call, _documented, what = 'option') => {
+    const run = async () => call({ normalise: false });
+    await expect(run()).rejects.toThrow(TypeError);
+    await expect(run()).rejects.toThrow(`${fn}: 'normalise' must be one of the known ${what}s (`);
+  });
+  it.each(cases)('%s still takes every documented key', async (_fn, call, documented) => {
+    await call(documented);
+  });
+  it('evaluateVideoPairs refuses a box (each frame has its own), which it used to drop', async () => {
+    await ready;
+    await expect(evaluateVideoPairs(recognizer, videoPairs(), { box } as object)).rejects.toThrow("evaluateVideoPairs: 'box' must be one of the known options (lowResolution, enhance, framesPerVideo, onProgress), got an unknown option");
+  });
+  const haveFaceApi = (() => {
+    try {
+      createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json');
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!haveFaceApi)('loadFaceApiRecognizer and loadFaceApiResNet29 still take every documented key', async () => {
+    expect((await loadFaceApiRecognizer({ modelDir: faceApiModelDir(), margin: 0.1, device: 'cpu' })).margin).toBe(0.1);
+    expect((await loadFaceApiResNet29({ modelDir: faceApiModelDir(), numClasses: 3 })).config.numClasses).toBe(3);
+  });
+  it('the checked keys still take effect', async () => {
+    const raw = await recognizer.embed(texture(0), { normalize: false });
+    const unit = await recognizer.embed(texture(0));
+    const norm = Math.hypot(...raw);
+    expect(norm).toBeGreaterThan(0);
+    raw.forEach((v, i) => expect(unit[i]).toBeCloseTo(v / norm, 5));
   });
 });

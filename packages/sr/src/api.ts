@@ -106,6 +106,7 @@ export async function readInput(input: SrInput): Promise<RawImage> {
 
 const UPSCALE_KEYS = ['scale', 'tile', 'overlap', 'batchSize', 'blend'] as const;
 const LOAD_KEYS = ['weights', 'device', 'untrained', 'tile', 'overlap', 'batchSize', 'blend'] as const;
+const TILE_DEFAULT_KEYS: Record<keyof TileOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true };
 
 export class SuperResolver {
   private disposed = false;
@@ -115,7 +116,9 @@ export class SuperResolver {
     readonly network: SrNetwork,
     readonly scales: number[],
     private readonly tileDefaults: TileOptions = {},
-  ) {}
+  ) {
+    checkKeys('SuperResolver', tileDefaults, TILE_DEFAULT_KEYS, 'tileDefaults');
+  }
 
   /** Super-resolves one input (or each of an array of inputs). */
   upscale(input: SrInput, options?: UpscaleOptions): Promise<SrResult>;

@@ -203,8 +203,11 @@ export function bceWithLogits(logits: Tensor, target: 0 | 1): Tensor {
   });
 }
 
+const DIC_LOSSES_OPTION_KEYS: Record<'lastStepPixelOnly', true> = { lastStepPixelOnly: true };
+
 /** The per-step losses of a DIC forward: sum_t mean|SR_t - HR| and sum_t mean((heatmap_t - H)^2). */
 export function dicLosses(out: DicOutput, hr: Tensor, heatmaps: Tensor, options: { lastStepPixelOnly?: boolean } = {}): { pixel: Tensor; align: Tensor } {
+  checkKeys('dicLosses', options, DIC_LOSSES_OPTION_KEYS);
   return ops.scope(() => {
     const last = out.sr[out.sr.length - 1];
     // The released GAN solver's quirk: the pixel term of every step uses the last step's image.
@@ -398,6 +401,8 @@ export interface LightCnnDiscriminatorConfig {
   imageSize: number;
 }
 
+const LIGHT_CNN_DISCRIMINATOR_CONFIG_KEYS: Record<keyof LightCnnDiscriminatorConfig, true> = { inChannels: true, imageSize: true };
+
 /**
  * The released DICGAN discriminator: LightCNN-9's trunk with an RGB input (MFM conv 5x5 ->
  * pool -> group -> pool -> group -> pool -> group x2 -> pool, pools 2x2 with ceil mode), then
@@ -409,6 +414,7 @@ export class LightCnnDiscriminator extends Module {
   readonly config: LightCnnDiscriminatorConfig;
   constructor(config: Partial<LightCnnDiscriminatorConfig> = {}) {
     super();
+    checkKeys('LightCnnDiscriminator', config, LIGHT_CNN_DISCRIMINATOR_CONFIG_KEYS, 'config');
     const c = (this.config = { inChannels: 3, imageSize: 128, ...config });
     for (const k of ['inChannels', 'imageSize'] as const)
       if (!Number.isInteger(c[k]) || c[k] < 1) throw rangeError('LightCnnDiscriminator', k, 'an integer >= 1', c[k]);
@@ -480,6 +486,8 @@ export interface DicGanStepLosses extends DicStepLosses {
   discriminator: number;
 }
 
+const DIC_GAN_PART_KEYS: Record<'discriminator' | 'featureExtractor', true> = { discriminator: true, featureExtractor: true };
+
 /**
  * DICGAN: generator loss pixelWeight * pix + eta * align + featureWeight * feat + advWeight *
  * BCE(D(SR_N), 1); discriminator loss BCE(D(HR), 1) + BCE(D(SR_N detached), 0), one Adam step
@@ -497,6 +505,7 @@ export class DicGanTrainer {
   step = 0;
   constructor(readonly net: Dic, parts: { discriminator?: Module; featureExtractor?: Module | null } = {}, config: Partial<DicGanTrainConfig> = {}) {
     if (!(net instanceof Dic)) throw typeError('DicGanTrainer', 'net', 'a Dic', net);
+    checkKeys('DicGanTrainer', parts, DIC_GAN_PART_KEYS, 'parts');
     if (parts.discriminator !== undefined && !(parts.discriminator instanceof Module)) throw typeError('DicGanTrainer', 'discriminator', 'a Module', parts.discriminator);
     if (parts.featureExtractor != null && !(parts.featureExtractor instanceof Module)) throw typeError('DicGanTrainer', 'featureExtractor', 'a Module or null', parts.featureExtractor);
     this.config = checkTrainConfig('DicGanTrainer', DEFAULT_DICGAN_TRAIN, config);

@@ -492,10 +492,13 @@ export class Dic extends Module {
 // ---------------------------------------------------------------------------------------------
 // Weights
 
+const SAVE_DIC_META_KEYS: Record<'note', true> = { note: true };
+
 /** Writes a DIC's weights with its config in the metadata (.safetensors, atomically); returns the sha256. */
 export function saveDicWeights(file: string, net: Dic, meta: { note?: string } = {}): string {
   if (typeof file !== 'string' || file === '') throw typeError('saveDicWeights', 'file', 'a non-empty path string', file);
   if (!(net instanceof Dic)) throw typeError('saveDicWeights', 'net', 'a Dic', net);
+  checkKeys('saveDicWeights', meta, SAVE_DIC_META_KEYS, 'meta');
   if (net.disposed) throw new Error("saveDicWeights: the DIC network ('net') was disposed");
   const metadata: Record<string, string> = { format: 'lrface-sr-1', arch: 'dic', config: JSON.stringify(net.config), scales: JSON.stringify([net.config.scale]) };
   if (meta.note) metadata.note = meta.note;

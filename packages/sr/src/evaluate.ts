@@ -2,7 +2,7 @@
 // degrade it with MATLAB bicubic (antialiased, in floating point as the benchmark scripts do),
 // super-resolve, and score PSNR/SSIM on 8-bit Y with a border of `scale` against bicubic.
 import { tensor } from '@lrface/cuda-core';
-import { bicubicResize, modcrop, type RawImage } from '@lrface/datasets';
+import { bicubicResize, checkKeys, modcrop, type RawImage } from '@lrface/datasets';
 import { BicubicIdentity, type SrNetwork } from './models.js';
 import { toUnitFloat, upscaleImage } from './pipeline.js';
 import { srScores } from './metrics.js';
@@ -34,6 +34,9 @@ export function bicubicBaseline(lr: RawImage, scale: number): RawImage<Uint8Arra
 
 const identityY = new BicubicIdentity(1);
 
+const EVALUATE_OPTION_KEYS: Record<keyof TileOptions | 'quantizeLr', true> = { tile: true, overlap: true, batchSize: true, blend: true, quantizeLr: true };
+const EVALUATE_IMAGES_OPTION_KEYS: Record<keyof TileOptions | 'quantizeLr' | 'onImage', true> = { ...EVALUATE_OPTION_KEYS, onImage: true };
+
 export interface ImageScores {
   psnr: number;
   ssim: number;
@@ -43,14 +46,16 @@ export interface ImageScores {
 
 /** Scores of a network and of bicubic on one HR image degraded by `scale`. */
 export function evaluateImage(net: SrNetwork, image: RawImage, scale: number, options: TileOptions & { quantizeLr?: boolean } = {}): ImageScores {
+  checkKeys('evaluateImage', options, EVALUATE_OPTION_KEYS);
+  const { quantizeLr, ...tiling } = options;
   const hr = modcrop(image, scale);
   let lr: RawImage = bicubicDownImage(hr, scale);
-  if (options.quantizeLr) {
+  if (quantizeLr) {
     const q = new Uint8Array(lr.data.length);
     for (let i = 0; i < q.length; i++) q[i] = Math.min(255, Math.max(0, Math.round(lr.data[i] * 255)));
     lr = { ...lr, data: q };
   }
-  const out = upscaleImage(net, lr, scale, options);
+  const out = upscaleImage(net, lr, scale, tiling);
   out.tensor.dispose();
   const a = srScores(out.y, hr, scale);
   const b = srScores(bicubicBaseline(lr, scale), hr, scale);
@@ -59,6 +64,7 @@ export function evaluateImage(net: SrNetwork, image: RawImage, scale: number, op
 
 /** Mean scores over HR images (see {@link evaluateImage}). */
 export function evaluateNetwork(net: SrNetwork, images: RawImage[], scale: number, options: TileOptions & { quantizeLr?: boolean } = {}): ImageScores {
+  checkKeys('evaluateNetwork', options, EVALUATE_OPTION_KEYS);
   const r = evaluateImages(net.arch, net, images, scale, options);
   return { psnr: r.psnr, ssim: r.ssim, bicubicPsnr: r.bicubic_psnr, bicubicSsim: r.bicubic_ssim };
 }
@@ -79,6 +85,7 @@ export interface FolderScores {
  * image with its index and scores (for progress output and per-image tables).
  */
 export function evaluateImages(model: string, net: SrNetwork, images: RawImage[], scale: number, options: TileOptions & { quantizeLr?: boolean; onImage?: (index: number, scores: ImageScores) => void } = {}): FolderScores {
+  checkKeys('evaluateImages', options, EVALUATE_IMAGES_OPTION_KEYS);
   if (!Array.isArray(images) || images.length === 0) throw new RangeError(`evaluateImages: 'images' must be a non-empty array, got ${images?.length ?? typeof images}`);
   const { onImage, ...tile } = options;
   const sum = { psnr: 0, ssim: 0, bicubicPsnr: 0, bicubicSsim: 0 };

@@ -2,7 +2,7 @@
 // channel (MATLAB rgb2ycbcr) of 8-bit images, `scale` pixels shaved from each side; PSNR in
 // float64; SSIM of Wang et al. (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03, L 255, 'valid'
 // filtering, mean of the map), as MATLAB ssim / the SR benchmark code.
-import { psnr, checkImage, rangeError, typeError, type RawImage } from '@lrface/datasets';
+import { psnr, checkImage, checkKeys, rangeError, typeError, type RawImage } from '@lrface/datasets';
 
 export interface SsimOptions {
   /** Pixels removed from each side before comparing. Default 0. */
@@ -15,6 +15,8 @@ export interface SsimOptions {
   k1?: number;
   k2?: number;
 }
+
+const SSIM_OPTION_KEYS: Record<keyof SsimOptions, true> = { border: true, peak: true, windowSize: true, sigma: true, k1: true, k2: true };
 
 /** Normalised 2-D Gaussian window (separable weights, outer product). */
 export function gaussianWindow(size: number, sigma: number): Float64Array {
@@ -37,6 +39,7 @@ function plane(fn: string, arg: string, img: unknown): RawImage {
  * Gaussian filtering over the 'valid' region, mean of the SSIM map.
  */
 export function ssim(a: RawImage, b: RawImage, options: SsimOptions = {}): number {
+  checkKeys('ssim', options, SSIM_OPTION_KEYS);
   const A = plane('ssim', 'a', a);
   const B = plane('ssim', 'b', b);
   if (A.width !== B.width || A.height !== B.height) throw rangeError('ssim', 'b', `the size of 'a' (${A.width}x${A.height})`, `${B.width}x${B.height}`, true);

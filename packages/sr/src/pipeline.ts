@@ -1,8 +1,8 @@
 // Colour handling around a pre-upsampled network: Y-only models see MATLAB rgb2ycbcr's Y in
 // [0, 1] after bicubic enlargement, their output is clamped to the video range [16, 235] and
 // recombined with the bicubically enlarged Cb and Cr; RGB models see and return RGB in [0, 1].
-import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
-import { bicubicResize, checkImage, convertColor, yCbCrToRgb, toUint8, type RawImage } from '@lrface/datasets';
+import { clamp, rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
+import { bicubicResize, checkImage, checkKeys, convertColor, yCbCrToRgb, toUint8, type RawImage } from '@lrface/datasets';
 import type { SrNetwork } from './models.js';
 import { tiledForward, type TileOptions } from './tiler.js';
 
@@ -14,6 +14,8 @@ export interface UpscaleImageOptions extends TileOptions {
   /** Clamp Y outputs to [16, 235] (default true for Y models; RGB outputs are clamped to [0, 255]). */
   clampY?: boolean;
 }
+
+const UPSCALE_IMAGE_OPTION_KEYS: Record<keyof UpscaleImageOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true, clampY: true };
 
 /** The result of super-resolving one image. */
 export interface UpscaledImage {
@@ -61,6 +63,8 @@ export function bicubicUpscale(img: RawImage<Float32Array>, scale: number): RawI
  * integer `scale` with a pre-upsampled network.
  */
 export function upscaleImage(net: SrNetwork, input: RawImage, scale: number, options: UpscaleImageOptions = {}): UpscaledImage {
+  checkKeys('upscaleImage', options, UPSCALE_IMAGE_OPTION_KEYS);
+  const { clampY: clampOption, ...tiling } = options;
   const img = checkImage('upscaleImage', 'input', input);
   if (!Number.isInteger(scale) || scale < 1) throw rangeError('upscaleImage', 'scale', 'an integer >= 1', scale);
   if (img.channels !== 1 && img.channels !== 3) throw rangeError('upscaleImage', 'input', 'an image with 1 or 3 channels', `${img.channels} channels`, true);
@@ -84,8 +88,11 @@ export function upscaleImage(net: SrNetwork, input: RawImage, scale: number, opt
   if (net.channels === 3) {
     const up = bicubicUpscale(unit, scale);
     const x = planesToTensor(up);
-    const y = tiledForward(run, x, net.receptiveRadius, options);
+    const raw = tiledForward(run, x, net.receptiveRadius, tiling);
     x.dispose();
+    // The tensor is RGB in [0, 1] as the 8-bit image is, not the network's overshoot.
+    const y = clamp(raw, 0, 1);
+    raw.dispose();
     const rgb = toUint8({ data: interleave(y.data() as Float32Array, 3, W, H), width: W, height: H, channels: 3 }, 255);
     return { image: rgb, y: toUint8(convertColor(toUnitFloat(rgb), 'y'), 255), tensor: y };
   }
@@ -95,10 +102,10 @@ export function upscaleImage(net: SrNetwork, input: RawImage, scale: number, opt
   const lumaIn = new Float32Array(W * H);
   for (let p = 0; p < W * H; p++) lumaIn[p] = up.data[p * up.channels];
   const x = tensor(lumaIn, [1, 1, H, W]);
-  const out = tiledForward(run, x, net.receptiveRadius, options);
+  const out = tiledForward(run, x, net.receptiveRadius, tiling);
   x.dispose();
   const luma = out.data() as Float32Array;
-  const clampY = options.clampY ?? true;
+  const clampY = clampOption ?? true;
   for (let p = 0; p < luma.length; p++) luma[p] = clampY ? Math.min(Y_MAX, Math.max(Y_MIN, luma[p])) : luma[p];
   const result = tensor(luma, [1, 1, H, W]);
   out.dispose();

@@ -3,7 +3,7 @@
 // end at the image border (so they overlap more), tiles run through the network in batches,
 // and the outputs are recomposed either by keeping each tile's centre (exact when the margin
 // covers the receptive field) or by averaging overlapping outputs.
-import { noGrad, rangeError, tensor, typeError, isTensor, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, noGrad, rangeError, tensor, typeError, isTensor, type Tensor } from '@lrface/cuda-core';
 
 export interface TileOptions {
   /** Tile side in pixels (default 128; clipped to the image). */
@@ -18,6 +18,8 @@ export interface TileOptions {
   /** 'crop' (default): keep tile centres; 'average': mean of every tile covering a pixel. */
   blend?: 'crop' | 'average';
 }
+
+const TILE_OPTION_KEYS: Record<keyof TileOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true };
 
 /** Start offsets of tiles of length `tile` along an axis of length `n` with stride `stride`. */
 export function tileStarts(n: number, tile: number, stride: number): number[] {
@@ -39,6 +41,7 @@ function keptRange(start: number, tile: number, n: number, margin: number): [num
  * tile by tile and returns the recomposed [N, C', H, W] output.
  */
 export function tiledForward(forward: (x: Tensor) => Tensor, x: Tensor, radius: number, options: TileOptions = {}): Tensor {
+  checkKeys('tiledForward', options, TILE_OPTION_KEYS);
   if (!isTensor(x) || x.dtype !== 'float32' || x.rank !== 4) throw typeError('tiledForward', 'x', 'a float32 [N, C, H, W] tensor', x);
   const [n, c, h, w] = x.shape;
   const tile = options.tile ?? 128;

@@ -4,7 +4,7 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
-import { rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { Adam, SGD, clipGradNorm, clipGradValue, loadCheckpoint, saveCheckpoint, type Optimizer } from '@lrface/nn';
 import { Dataset, Rng, bicubicResize, convertColor, cropImage, decodeImage, modcrop, type FaceSample, type RawImage } from '@lrface/datasets';
 import { Drcn, cropBorder, type SrNetwork } from './models.js';
@@ -69,8 +69,11 @@ export type HrSource = string | string[] | RawImage[] | Dataset<FaceSample>;
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
 
+const LOAD_HR_OPTION_KEYS: Record<'limit', true> = { limit: true };
+
 /** Loads HR images as 8-bit RGB. */
 export async function loadHrImages(source: HrSource, options: { limit?: number } = {}): Promise<RawImage[]> {
+  checkKeys('loadHrImages', options, LOAD_HR_OPTION_KEYS);
   const limit = options.limit ?? Infinity;
   if (typeof source === 'string') {
     let names: string[];
@@ -178,6 +181,13 @@ export interface TrainOptions extends Partial<TrainRecipe> {
   onLog?: (entry: TrainLogEntry) => void;
 }
 
+// A misspelt recipe field (patchsize, lrGama) would otherwise train with the paper's value.
+const TRAIN_OPTION_KEYS: Record<keyof TrainOptions, true> = {
+  patchSize: true, batchSize: true, optimizer: true, lr: true, lrMultipliers: true, momentum: true, weightDecay: true, lrStepEvery: true, lrGamma: true,
+  clip: true, loss: true, scales: true, augment: true, validPadding: true, alphaDecaySteps: true,
+  images: true, steps: true, evalImages: true, evalEvery: true, evalScale: true, checkpoint: true, checkpointEvery: true, resume: true, timeLimit: true, seed: true, onLog: true,
+};
+
 export interface TrainLogEntry {
   step: number;
   loss?: number;
@@ -217,6 +227,7 @@ function squaredLoss(out: Tensor, target: Tensor, kind: 'half-sum' | 'mean'): Te
 /** Trains `net` in place; returns the loss curve and evaluations. */
 export async function trainSuperResolution(net: SrNetwork, options: TrainOptions): Promise<TrainResult> {
   if (!options || typeof options !== 'object') throw typeError('trainSuperResolution', 'options', 'an object', options);
+  checkKeys('trainSuperResolution', options, TRAIN_OPTION_KEYS);
   const steps = options.steps;
   if (!Number.isInteger(steps) || steps < 0) throw rangeError('trainSuperResolution', 'steps', 'an integer >= 0', steps);
   const recipe: TrainRecipe = { ...defaultRecipe(net) };

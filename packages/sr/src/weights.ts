@@ -3,7 +3,7 @@
 // shipped files. Every error names the file and what is wrong.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { decodeSafetensors, encodeSafetensors, loadTorchStateDict, writeFileAtomic } from '@lrface/nn';
 import { ARCHS, createNetwork, type ArchName, type SrNetwork } from './models.js';
 
@@ -37,8 +37,13 @@ function readWeights(file: string): Buffer {
   }
 }
 
+const SAVE_META_KEYS: Record<'scales' | 'note', true> = { scales: true, note: true };
+const READ_OPTION_KEYS: Record<'sha256', true> = { sha256: true };
+const FALLBACK_KEYS: Record<'arch' | 'config' | 'sha256' | 'checkMeta', true> = { arch: true, config: true, sha256: true, checkMeta: true };
+
 /** Writes a network's weights and metadata to a .safetensors file atomically; returns its sha256. */
 export function saveSrWeights(file: string, net: SrNetwork, meta: { scales: number[]; note?: string }): string {
+  checkKeys('saveSrWeights', meta, SAVE_META_KEYS, 'meta');
   const metadata: Record<string, string> = {
     format: 'lrface-sr-1',
     arch: net.arch,
@@ -53,6 +58,7 @@ export function saveSrWeights(file: string, net: SrNetwork, meta: { scales: numb
 
 /** The tensors and (for our files) the metadata of a .safetensors or .pth weights file. */
 export function readSrWeights(file: string, options: { sha256?: string } = {}): { tensors: Map<string, Tensor>; meta: Partial<SrWeightsMeta> } {
+  checkKeys('readSrWeights', options, READ_OPTION_KEYS);
   if (typeof file !== 'string') throw typeError('readSrWeights', 'file', 'a non-empty path string', file);
   if (file === '') throw rangeError('readSrWeights', 'file', 'a non-empty path string', file);
   if (/\.(pth|pt)$/i.test(file)) {
@@ -107,6 +113,7 @@ export function loadSrNetwork(
     checkMeta?: (meta: Partial<SrWeightsMeta>) => void;
   },
 ): { net: SrNetwork; meta: Partial<SrWeightsMeta> } {
+  checkKeys('loadSrNetwork', fallback, FALLBACK_KEYS, 'fallback');
   const { tensors, meta } = readSrWeights(file, { sha256: fallback.sha256 });
   try {
     fallback.checkMeta?.(meta);

@@ -26,6 +26,9 @@ import {
   type UpscaleOptions,
 } from '../src/index.js';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
+import {
+  SuperResolver, evaluateImage, evaluateImages, loadHrImages, loadSrNetwork, ssim, tiledForward, trainSuperResolution,
+} from '../src/index.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lrface-sr-api-'));
 
@@ -72,6 +75,22 @@ describe('colour pipeline', () => {
     const out = upscaleImage(new BicubicIdentity(3), face, 2);
     expect(out.tensor.shape).toEqual([1, 3, 80, 80]);
     expect(out.image.channels).toBe(3);
+  });
+
+  it("an RGB model's tensor is clamped to [0, 1] as its 8-bit image is", () => {
+    // A checkerboard: bicubic enlargement overshoots both ends, so the identity network returns values outside [0, 1].
+    const data = new Float32Array(8 * 8 * 3).map((_, i) => ((Math.floor(i / 3) % 8) + Math.floor(i / 24)) % 2);
+    const board: RawImage = { data, width: 8, height: 8, channels: 3 };
+    const planar = Float32Array.from({ length: 3 * 64 }, (_, i) => data[(i % 64) * 3 + Math.floor(i / 64)]);
+    const enlarged = bicubicResize(lr.tensor(planar, [1, 3, 8, 8]), { scale: 2 }).data() as Float32Array;
+    expect(Math.max(...enlarged)).toBeGreaterThan(1.01);
+    expect(Math.min(...enlarged)).toBeLessThan(-0.01);
+    const out = upscaleImage(new BicubicIdentity(3), board, 2);
+    const t = out.tensor.data() as Float32Array;
+    expect(Math.max(...t)).toBeLessThanOrEqual(1);
+    expect(Math.min(...t)).toBeGreaterThanOrEqual(0);
+    // The tensor is planar [1, 3, H, W], the image interleaved: both say the same pixels.
+    for (let p = 0; p < 16 * 16; p++) for (let c = 0; c < 3; c++) expect(out.image.data[p * 3 + c]).toBe(Math.round(t[c * 256 + p] * 255));
   });
 });
 
@@ -288,5 +307,51 @@ describe('loadSuperResolver', () => {
     expect(DEMO_FACE.sha256).toMatch(/^[0-9a-f]{64}$/);
     const face = await readDemoFace();
     expect([face.width, face.height]).toEqual([160, 160]);
+  });
+});
+
+describe('options of the SR functions refuse unknown keys', () => {
+  // A misspelt key (clampy, quantiseLr, patchsize) would otherwise be dropped and the default used.
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-sr-keys-'));
+  const texture = (w: number, h: number, c = 3): RawImage<Uint8Array> => ({ data: Uint8Array.from({ length: w * h * c }, (_, i) => (i * 37 + (i % 7) * 11) % 256), width: w, height: h, channels: c });
+  const weightsFile = join(dir, 'srcnn.safetensors');
+  const digest = saveSrWeights(weightsFile, new Srcnn(), { scales: [3] });
+  const tile = { tile: 16, overlap: 2, batchSize: 2, blend: 'average' };
+  // [function, what the object is called in the message, call with the given keys, every documented key]
+  const cases: [string, string, (o: object) => unknown, object][] = [
+    ['ssim', 'option', (o) => ssim(texture(16, 16, 1), texture(16, 16, 1), o), { border: 1, peak: 255, windowSize: 7, sigma: 1, k1: 0.02, k2: 0.04 }],
+    ['tiledForward', 'option', (o) => tiledForward((x) => lr.affine(x, 1, 0), lr.zeros([1, 1, 24, 24]), 1, o), tile],
+    ['upscaleImage', 'option', (o) => upscaleImage(new BicubicIdentity(1), texture(12, 12), 2, o), { ...tile, clampY: false }],
+    ['evaluateImage', 'option', (o) => evaluateImage(new BicubicIdentity(1), texture(32, 32), 2, o), { ...tile, quantizeLr: true }],
+    ['evaluateNetwork', 'option', (o) => evaluateNetwork(new BicubicIdentity(1), [texture(32, 32)], 2, o), { ...tile, quantizeLr: true }],
+    ['evaluateImages', 'option', (o) => evaluateImages('bicubic', new BicubicIdentity(1), [texture(32, 32)], 2, o), { ...tile, quantizeLr: true, onImage: () => {} }],
+    ['saveSrWeights', 'meta field', (o) => saveSrWeights(join(dir, 'meta.safetensors'), new Srcnn(), { scales: [3], ...o }), { note: 'a note' }],
+    ['readSrWeights', 'option', (o) => readSrWeights(weightsFile, o), { sha256: digest }],
+    ['loadSrNetwork', 'fallback field', (o) => loadSrNetwork(weightsFile, { arch: 'srcnn', ...o }), { config: {}, sha256: digest, checkMeta: () => {} }],
+    ['loadHrImages', 'option', (o) => loadHrImages([texture(8, 8)], o), { limit: 1 }],
+    ['trainSuperResolution', 'option', (o) => trainSuperResolution(new Srcnn(), { images: [texture(40, 40)], steps: 0, ...o }), {
+      patchSize: 21, batchSize: 2, optimizer: 'adam', lr: 1e-3, lrMultipliers: { conv3: 0.1 }, momentum: 0.9, weightDecay: 0, lrStepEvery: 0, lrGamma: 0.1,
+      clip: { kind: 'norm', maxNorm: 1 }, loss: 'mean', scales: [2], augment: true, validPadding: true, alphaDecaySteps: 10,
+      evalImages: [], evalEvery: 1, evalScale: 2, checkpoint: join(dir, 'train.ckpt'), checkpointEvery: 1, resume: false, timeLimit: 60, seed: 3, onLog: () => {},
+    }],
+    ['SuperResolver', 'tileDefaults field', (o) => new SuperResolver('bicubic', new BicubicIdentity(3), [2], o), tile],
+  ];
+  it.each(cases)('%s names itself and the misspelt key', async (fn, what, call) => {
+    const run = async () => call({ clampy: false });
+    await expect(run()).rejects.toThrow(TypeError);
+    await expect(run()).rejects.toThrow(`${fn}: 'clampy' must be one of the known ${what}s (`);
+  });
+  it.each(cases)('%s still takes every documented key', async (_fn, _what, call, documented) => {
+    await call(documented);
+  });
+  it('the keys split off for inner calls still take effect', () => {
+    // upscaleImage hands its tiling to tiledForward: a margin of half the tile is refused there.
+    expect(() => upscaleImage(new BicubicIdentity(1), texture(12, 12), 2, { tile: 4, overlap: 2 })).toThrow("tiledForward: 'overlap' must be less than half the tile (4), got 2");
+    // evaluateImage keeps quantizeLr for itself: 8-bit rounding of the LR image changes the bicubic score.
+    const hr = texture(32, 32);
+    const exact = evaluateImage(new BicubicIdentity(1), hr, 2);
+    const rounded = evaluateImage(new BicubicIdentity(1), hr, 2, { quantizeLr: true });
+    expect(rounded.bicubicPsnr).not.toBe(exact.bicubicPsnr);
+    expect(Math.abs(rounded.bicubicPsnr - exact.bicubicPsnr)).toBeLessThan(1);
   });
 });

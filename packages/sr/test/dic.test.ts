@@ -628,3 +628,24 @@ describe('DIC weights files', () => {
     expect(new DicTrainer(new Dic(SMALL)).loadCheckpoint(file)).toBe(0);
   });
 });
+
+describe('options of the DIC functions refuse unknown keys', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lrface-dic-keys-'));
+  const net = new Dic(SMALL);
+  const sr = lr.zeros([1, 3, 8, 8]);
+  const heatmaps = lr.zeros([1, 2, 2, 2]);
+  // [function, what the object is called in the message, call with the given keys, every documented key]
+  const cases: [string, string, (o: object) => unknown, object][] = [
+    ['dicLosses', 'option', (o) => dicLosses({ sr: [sr], heatmaps: [heatmaps] } as never, sr, heatmaps, o), { lastStepPixelOnly: true }],
+    ['LightCnnDiscriminator', 'config field', (o) => new LightCnnDiscriminator({ imageSize: 32, ...o }), { inChannels: 1, imageSize: 32 }],
+    ['DicGanTrainer', 'parts field', (o) => new DicGanTrainer(net, { discriminator: new LightCnnDiscriminator({ imageSize: 32 }), ...o }), { featureExtractor: null }],
+    ['saveDicWeights', 'meta field', (o) => saveDicWeights(join(dir, 'dic.safetensors'), net, o), { note: 'a note' }],
+  ];
+  it.each(cases)('%s names itself and the misspelt key', (fn, what, call) => {
+    expect(() => call({ lastStepPixel: true })).toThrow(TypeError);
+    expect(() => call({ lastStepPixel: true })).toThrow(`${fn}: 'lastStepPixel' must be one of the known ${what}s (`);
+  });
+  it.each(cases)('%s still takes every documented key', (_fn, _what, call, documented) => {
+    expect(() => call(documented)).not.toThrow();
+  });
+});

@@ -1,6 +1,6 @@
 // Padding of the last axis or the last two (PyTorch's F.pad).
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
+import { checkKeys, empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const MODES: readonly PadMode[] = ['constant', 'reflect', 'replicate'];
@@ -20,6 +20,9 @@ export interface PadOptions {
   value?: number;
 }
 
+// 'pad' is the padding argument, not an option: spread over it, it would replace the argument.
+const PAD_OPTION_KEYS: Record<keyof PadOptions, true> = { mode: true, value: true };
+
 /**
  * Pads the last axis by [left, right], or the last two by [left, right, top, bottom]
  * (F.pad's order). 'constant' also takes negative pads, which crop (as F.pad); 'reflect'
@@ -27,6 +30,7 @@ export interface PadOptions {
  */
 export function pad(x: Tensor, padding: number[], options?: PadOptions): Tensor {
   const op = 'pad';
+  if (options !== undefined) checkKeys(op, options, PAD_OPTION_KEYS);
   const { t, a } = padDecl.parse({ x }, { pad: padding, ...options });
   const p = a.pad!;
   const shown = `[${p.join(',')}]`;

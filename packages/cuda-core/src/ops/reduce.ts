@@ -1,6 +1,6 @@
 // Reductions over axes: sum, mean, max, min, argmax; and sumToShape for broadcasting gradients.
 import { attr, defineOp, normalizeAxes, ref } from './decl.js';
-import { empty, kernels, record, registerGradient, shapeSize, Tensor, type Shape } from './tensor-ref.js';
+import { checkKeys, empty, kernels, record, registerGradient, shapeSize, Tensor, type Shape } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const REDUCE_CODES = { sum: 0, mean: 1, max: 2, min: 3 } as const;
@@ -76,8 +76,12 @@ export const max = (x: Tensor, options?: ReduceOptions): Tensor => reduce('max',
 /** Minimum over axes; the gradient goes to the first minimal element. */
 export const min = (x: Tensor, options?: ReduceOptions): Tensor => reduce('min', x, options);
 
+// 'axis' is an argument of argmax, not an option: spread over it, it would replace the argument.
+const ARGMAX_OPTION_KEYS: Record<'keepDims', true> = { keepDims: true };
+
 /** Index (int32) of the first maximum along `axis`. */
 export function argmax(x: Tensor, axis: number, options: { keepDims?: boolean } = {}): Tensor {
+  checkKeys('argmax', options, ARGMAX_OPTION_KEYS);
   const { t, a } = decls.argmax.parse({ x }, { axis, ...options });
   const ax = normalizeAxes('argmax', 'axis', [a.axis], t.x.rank)[0];
   const [outer, n, inner] = split(t.x.shape, ax);

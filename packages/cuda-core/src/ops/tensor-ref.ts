@@ -5,4 +5,4 @@ export type { NativeStorage as NativeStorageRef } from '../native.js';
 export { kernels } from '../native.js';
 export { record, registerGradient, shouldRecord, noGrad } from '../autograd.js';
 export type { GradContext } from '../autograd.js';
-export { rangeError, typeError, stateError } from '../errors.js';
+export { checkKeys, rangeError, typeError, stateError } from '../errors.js';
