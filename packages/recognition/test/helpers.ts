@@ -1,5 +1,6 @@
 // Real identity-labelled faces from the shared data folder: five aligned crops of five people
 // (facenet-pytorch's test images) and two LFW photographs of a sixth.
+import { createRequire } from 'node:module';
 import { decodeImage } from '@lrface/datasets';
 import { haveSharedData, sharedDataDir } from '@lrface/test-data';
 import type { IdentityFace } from '../src/index.js';
@@ -23,3 +24,13 @@ export async function identityFaces(): Promise<IdentityFace[]> {
 export function mean(values: number[]): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
+
+/** Whether @vladmandic/face-api (the trained ResNet29 weights) is installed. */
+export const haveFaceApi = (() => {
+  try {
+    createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json');
+    return true;
+  } catch {
+    return false;
+  }
+})();

@@ -6,8 +6,7 @@ import * as lr from '@lrface/cuda-core';
 import { decodeImage } from '@lrface/datasets';
 import { saveSafetensors } from '@lrface/nn';
 import { FaceRecognizer, Frnet, LightCnn9, RecognitionWeightsError, loadRecognitionNetwork, loadRecognizer, saveRecognitionWeights, writeFace } from '../src/index.js';
-import { FACE_FILES, LFW_FACE_BOX, haveFaces } from './helpers.js';
-import { createRequire } from 'node:module';
+import { FACE_FILES, LFW_FACE_BOX, haveFaceApi, haveFaces } from './helpers.js';
 import { encodeImage, type RawImage } from '@lrface/datasets';
 import { faceApiModelDir } from '@lrface/nn';
 import {
@@ -178,14 +177,6 @@ describe('options of the recognition functions refuse unknown keys', () => {
     await ready;
     await expect(evaluateVideoPairs(recognizer, videoPairs(), { box } as object)).rejects.toThrow("evaluateVideoPairs: 'box' must be one of the known options (lowResolution, enhance, framesPerVideo, onProgress), got an unknown option");
   });
-  const haveFaceApi = (() => {
-    try {
-      createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json');
-      return true;
-    } catch {
-      return false;
-    }
-  })();
   it.skipIf(!haveFaceApi)('loadFaceApiRecognizer and loadFaceApiResNet29 still take every documented key', async () => {
     expect((await loadFaceApiRecognizer({ modelDir: faceApiModelDir(), margin: 0.1, device: 'cpu' })).margin).toBe(0.1);
     expect((await loadFaceApiResNet29({ modelDir: faceApiModelDir(), numClasses: 3 })).config.numClasses).toBe(3);

@@ -1,20 +1,11 @@
 // dlib's ResNet29 with face-api's trained weights against face-api's own forward pass
 // (TensorFlow.js on the CPU, from the installed @vladmandic/face-api), and on real faces.
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
 import { faceApiModelDir, readTfjsWeights } from '@lrface/nn';
 import { RecognitionTrainer, ResNet29, loadFaceApiRecognizer, loadFaceApiResNet29, readFaceApiRecognitionWeights } from '../src/index.js';
-import { FACE_FILES, LFW_FACE_BOX, haveFaces, mean } from './helpers.js';
+import { FACE_FILES, LFW_FACE_BOX, haveFaceApi, haveFaces, mean } from './helpers.js';
 
-const haveFaceApi = (() => {
-  try {
-    createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json');
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 /** A deterministic 150x150 RGB image on the 8-bit scale, HWC (face-api's layout). */
 function testImage(): Float32Array {

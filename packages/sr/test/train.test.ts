@@ -78,7 +78,8 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     ['SRCNN 9-1-5 (valid padding)', () => new Srcnn(), { optimizer: 'adam', lr: 1e-3, batchSize: 8, steps: 12 }],
     ['SRCNN 9-5-5', () => new Srcnn({ kernels: [9, 5, 5] }), { optimizer: 'adam', lr: 1e-3, batchSize: 8, steps: 12 }],
     ['SRNET (RGB)', () => new Srnet(), { optimizer: 'adam', lr: 1e-3, batchSize: 8, steps: 12 }],
-    ['VDSR (adjustable clipping)', () => new Vdsr({ depth: 8, features: 16 }), { lr: 0.01, batchSize: 8, steps: 12, scales: [3], patchSize: 32 }],
+    // The paper's optimiser and rate (SGD 0.1) with the default clip: the recipe itself trains.
+    ['VDSR (paper recipe, adjustable norm clipping)', () => new Vdsr({ depth: 8, features: 16 }), { batchSize: 8, steps: 12, scales: [3], patchSize: 32 }],
     ['DRCN (recursive supervision)', () => new Drcn({ features: 16, recursions: 3 }), { optimizer: 'adam', lr: 1e-3, batchSize: 8, steps: 12, patchSize: 32, alphaDecaySteps: 6 }],
     ['SRINC', () => new Srinc({ features: 16, modules: 2, module: [[{ conv: 1, out: 8 }], [{ conv: 1, out: 4 }, { conv: 3, out: 8 }]], scales: [3] }), { lr: 1e-3, batchSize: 8, steps: 12, patchSize: 32 }],
     ['SRINC-F (scales 1-3)', () => new Srinc({ features: 16, modules: 2, module: [[{ conv: 1, out: 8 }], [{ conv: 3, out: 8 }]], scales: [1, 2, 3] }), { lr: 1e-3, batchSize: 8, steps: 12, patchSize: 32 }],
@@ -107,9 +108,47 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
       expect([out.image.width, out.image.height]).toEqual([384, 384]);
     });
 
+  it('adjustable clipping bounds each SGD update by theta: the global norm, or each element', { timeout: 60_000 }, async () => {
+    const step = async (clip: NonNullable<TrainOptions['clip']>) => {
+      lr.manualSeed(5);
+      const net = new Vdsr({ depth: 4, features: 8 });
+      const before = net.parameters().map((p) => Float32Array.from(p.data() as Float32Array));
+      await trainSuperResolution(net, { images: train, steps: 1, batchSize: 4, scales: [3], patchSize: 32, optimizer: 'sgd', lr: 0.1, momentum: 0, weightDecay: 0, clip });
+      const deltas = net.parameters().flatMap((p, i) => Array.from(p.data() as Float32Array, (v, j) => v - before[i][j]));
+      return { norm: Math.hypot(...deltas), max: Math.max(...deltas.map(Math.abs)) };
+    };
+    // From He init the gradient is far above theta / lr, so the bounds are reached.
+    const byNorm = await step({ kind: 'adjustable-norm', theta: 1e-3 });
+    expect(byNorm.norm).toBeCloseTo(1e-3, 5);
+    const byElement = await step({ kind: 'adjustable', theta: 1e-3 });
+    expect(byElement.max).toBeCloseTo(1e-3, 6);
+    expect(byElement.norm).toBeGreaterThan(10 * byNorm.norm);
+  });
+
+  it("full-size VDSR on the paper's SGD 0.1 stays finite with the default clip (the per-element reading jumps to ~1e14)", { timeout: 60_000 }, async () => {
+    const losses = async (clip?: TrainOptions['clip']) => {
+      lr.manualSeed(1);
+      const options = { images: train, steps: 3, batchSize: 4, seed: 2, ...(clip ? { clip } : {}) };
+      return (await trainSuperResolution(new Vdsr(), options)).losses;
+    };
+    const byDefault = await losses();
+    expect(Math.max(...byDefault)).toBeLessThan(2 * byDefault[0]);
+    const perElement = await losses({ kind: 'adjustable', theta: 0.01 });
+    expect(perElement[0]).toBeCloseTo(byDefault[0], 4);
+    expect(Math.max(...perElement)).toBeGreaterThan(1e6 * byDefault[0]);
+  });
+
+  it('refuses a clip it does not know instead of training unclipped', async () => {
+    const run = (clip: unknown) => trainSuperResolution(new Vdsr({ depth: 3, features: 4 }), { images: train, steps: 1, clip } as TrainOptions);
+    await expect(run({ kind: 'Norm', maxNorm: 1 })).rejects.toThrow(/trainSuperResolution: 'clip\.kind' must be one of 'adjustable-norm', 'adjustable', 'value', 'norm'/);
+    await expect(run({ kind: 'norm', theta: 1 })).rejects.toThrow(/'theta' must be one of the known clip fields \(kind, maxNorm\)/);
+    await expect(run({ kind: 'adjustable', theta: -1 })).rejects.toThrow(/'clip\.theta' must be a finite number > 0/);
+    await expect(run(0.4)).rejects.toThrow(TypeError);
+  });
+
   it('uses each paper recipe by default', () => {
     const vdsr = defaultRecipe(new Vdsr({ depth: 3, features: 4 }));
-    expect(vdsr).toMatchObject({ patchSize: 41, batchSize: 64, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, clip: { kind: 'adjustable', theta: 0.01 }, scales: [2, 3, 4], augment: true });
+    expect(vdsr).toMatchObject({ patchSize: 41, batchSize: 64, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, clip: { kind: 'adjustable-norm', theta: 0.01 }, scales: [2, 3, 4], augment: true });
     expect(defaultRecipe(new Srcnn())).toMatchObject({ patchSize: 33, optimizer: 'sgd', lr: 1e-4, lrMultipliers: { conv3: 0.1 }, validPadding: true });
     expect(defaultRecipe(new Drcn({ features: 4, recursions: 2 }))).toMatchObject({ patchSize: 41, lr: 0.01, weightDecay: 1e-4, loss: 'half-sum' });
     expect(defaultRecipe(new Srinc({ features: 4, modules: 1, scales: [8, 12, 16] }))).toMatchObject({ patchSize: 51, scales: [8, 12, 16] });
