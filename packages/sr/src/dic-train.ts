@@ -365,7 +365,7 @@ export class DicTrainer {
       loss.backward();
       return [l.pixel.item(), l.align.item(), loss.item()];
     });
-    if (!Number.isFinite(total)) throw new Error(`DicTrainer.trainStep: the loss became ${total} at step ${this.step} (lower 'lr')`);
+    if (!Number.isFinite(total)) throw new Error(`DicTrainer.trainStep: the loss became ${total} at step ${this.step + 1} (lower 'lr')`);
     this.optimizer.step();
     this.scheduler.step();
     this.step++;

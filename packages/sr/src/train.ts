@@ -337,7 +337,7 @@ export async function trainSuperResolution(net: SrNetwork, options: TrainOptions
       l.backward();
       return l.item();
     });
-    if (!Number.isFinite(loss)) throw new Error(`trainSuperResolution: the loss became ${loss} at step ${step} (lower 'lr' or enable 'clip')`);
+    if (!Number.isFinite(loss)) throw new Error(`trainSuperResolution: the loss became ${loss} at step ${step + 1} (lower 'lr' or enable 'clip')`);
     if (recipe.clip?.kind === 'adjustable-norm') clipGradNorm(params, recipe.clip.theta / optimizer.paramGroups[0].lr);
     else if (recipe.clip?.kind === 'adjustable') clipGradValue(params, recipe.clip.theta / optimizer.paramGroups[0].lr);
     else if (recipe.clip?.kind === 'value') clipGradValue(params, recipe.clip.value);

@@ -454,6 +454,23 @@ describe.skipIf(!haveFaceData)('DIC on real faces', () => {
     console.log(`DIC small after 50 steps, on 2 training faces: PSNR ${ev.psnr.toFixed(2)} dB, SSIM ${ev.ssim.toFixed(4)}, NME ${ev.nme!.toFixed(3)}`);
   });
 
+  it('a diverging step is refused naming its 1-based number, before the optimiser moves', { timeout: 60_000 }, () => {
+    lr.manualSeed(12);
+    const batch = dicBatch(new Dic(SMALL), faces64.slice(0, 2));
+    const trainer = new DicTrainer(new Dic(SMALL), { lr: 1e12, releaseHgStep: 0 });
+    let done = 0;
+    const message = (() => {
+      try {
+        for (; done < 10; done++) trainer.trainStep(batch);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'no divergence';
+    })();
+    expect(message).toBe(`DicTrainer.trainStep: the loss became ${message.match(/became (\S+) at/)?.[1]} at step ${done + 1} (lower 'lr')`);
+    expect(trainer.step).toBe(done);
+  });
+
   it('resumes from a checkpoint with the optimiser state and schedule: the next step matches the uninterrupted run', { timeout: 60_000 }, () => {
     lr.manualSeed(12);
     const batch = dicBatch(new Dic(SMALL), faces64.slice(0, 2));

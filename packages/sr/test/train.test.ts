@@ -138,6 +138,15 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     expect(Math.max(...perElement)).toBeGreaterThan(1e6 * byDefault[0]);
   });
 
+  it('a diverging run stops naming the step the log would have shown next (1-based)', async () => {
+    lr.manualSeed(3);
+    const logged: number[] = [];
+    const run = trainSuperResolution(new Srcnn(), { images: train, steps: 20, batchSize: 4, optimizer: 'sgd', lr: 1e9, onLog: (e) => logged.push(e.step) });
+    await expect(run).rejects.toThrow(/trainSuperResolution: the loss became (NaN|-?Infinity) at step \d+ \(lower 'lr' or enable 'clip'\)/);
+    const failed = Number((await run.catch((e: Error) => e.message)).match(/at step (\d+)/)![1]);
+    expect(logged).toEqual(Array.from({ length: failed - 1 }, (_, i) => i + 1));
+  });
+
   it('refuses a clip it does not know instead of training unclipped', async () => {
     const run = (clip: unknown) => trainSuperResolution(new Vdsr({ depth: 3, features: 4 }), { images: train, steps: 1, clip } as TrainOptions);
     await expect(run({ kind: 'Norm', maxNorm: 1 })).rejects.toThrow(/trainSuperResolution: 'clip\.kind' must be one of 'adjustable-norm', 'adjustable', 'value', 'norm'/);

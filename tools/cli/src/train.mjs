@@ -339,6 +339,8 @@ export async function trainSr(opts, { onLog } = {}) {
         if (opts.log !== undefined) appendFileSync(opts.log, JSON.stringify(e) + '\n');
         onLog?.(e);
       },
+    }).catch((err) => {
+      throw divergenceHint(err);
     });
     const note = `${entry.arch} trained by lrface train sr for ${result.steps} steps on ${images.length} HR images of ${opts.images}${opts.init ? `, initialised from ${opts.init}` : ''}`;
     const digest = saveSrWeights(opts.out, net, { scales, note });
@@ -602,6 +604,13 @@ export async function trainDic(opts, { onLog } = {}) {
 }
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp']);
+
+/** A diverged run's hint names the library's options; on the command line they are --lr and --clip-norm. */
+function divergenceHint(err) {
+  const hint = /\(lower 'lr' or enable 'clip'\)$/;
+  if (!(err instanceof Error) || !hint.test(err.message)) return err;
+  return new Error(err.message.replace(hint, '(lower --lr, or bound the gradient with --clip-norm C)'), { cause: err });
+}
 
 /** The identity sub-folders of `dir` (sorted by name) with at least `minImages` images each. */
 export async function readIdentityFolders(dir, minImages = 1) {

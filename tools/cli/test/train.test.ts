@@ -60,6 +60,14 @@ describe.skipIf(!haveSharedData('set5'))('lrface train sr', () => {
     expect(summary.first_loss).toBeLessThan(0.05);
   });
 
+  it('a diverging run names the options that fix it on the command line, and writes no weights', () => {
+    const out = join(tmp, 'diverged.safetensors');
+    const r = run('train', 'sr', '--model', 'srcnn', '--images', set5, '--steps', '20', '--batch-size', '4', '--optimizer', 'sgd', '--lr', '1e9', '--out', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/the loss became (NaN|-?Infinity) at step \d+ \(lower --lr, or bound the gradient with --clip-norm C\)/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('refuses bad arguments with a usage error (exit 2) before training', () => {
     const usage = (args: string[], message: RegExp) => {
       const r = run('train', ...args);
