@@ -4,7 +4,7 @@
 // refinement, peak value as confidence) and mapped back to image coordinates.
 import { join } from 'node:path';
 import * as ops from '@lrface/cuda-core';
-import { rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { checkBox, checkUnitPixels, cropAffine, decodeImage, grayToRgb, invertAffine, mirrorMapFor, rgbToGrayPixels, tensorToImage, transformPoints, warpAffine, type Affine, type Box, type RawImage } from '@lrface/datasets';
 import { decodeHeatmaps, type Refinement } from './decode.js';
 import { SHIPPED_MODELS, loadLandmarkWeights, loadLgcnWeights, weightsDir, type LandmarkModelSpec, type LgcnModelSpec } from './weights.js';
@@ -33,6 +33,8 @@ export interface DetectOptions {
    */
   flip?: boolean;
 }
+const DETECT_OPTION_KEYS: Record<keyof DetectOptions, true> = { box: true, refine: true, flip: true };
+const LOAD_DETECTOR_OPTION_KEYS: Record<keyof LoadDetectorOptions, true> = { weights: true, device: true };
 
 export interface LandmarkResult {
   /** 68 points [x, y] in image pixels. */
@@ -150,8 +152,7 @@ export class LandmarkDetector {
     // the freed weights surface deep inside the first layer, naming only its op.
     if (this.network.disposed)
       throw new Error(`${FN}: the '${this.name}' detector's network was disposed`);
-    if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
-    for (const k of Object.keys(options)) if (!['box', 'refine', 'flip'].includes(k)) throw rangeError(FN, 'options', 'an object with box, refine and flip only', `key '${k}'`, true);
+    checkKeys(FN, options, DETECT_OPTION_KEYS);
     const flip = options.flip ?? true;
     if (typeof flip !== 'boolean') throw typeError(FN, 'flip', 'a boolean', flip);
     const { images, boxes, batched } = await imagesAndBoxes(FN, input, options.box);
@@ -221,8 +222,7 @@ export function landmarkModels(): string[] {
 export async function loadLandmarkDetector(name: string, options: LoadDetectorOptions = {}): Promise<LandmarkDetector> {
   const fn = 'loadLandmarkDetector';
   if (typeof name !== 'string') throw typeError(fn, 'name', `a model name (${landmarkModels().join(', ')})`, name);
-  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-  for (const k of Object.keys(options)) if (!['weights', 'device'].includes(k)) throw rangeError(fn, 'options', 'an object with weights and device only', `key '${k}'`, true);
+  checkKeys(fn, options, LOAD_DETECTOR_OPTION_KEYS);
   const shipped = SHIPPED_MODELS[name];
   if (!shipped && options.weights === undefined) throw rangeError(fn, 'name', `one of ${landmarkModels().join(', ')} (or pass { weights } for a custom file)`, name);
   const device = options.device ?? 'cpu';
@@ -257,6 +257,7 @@ export interface LgcnDetectOptions {
   /** Options of the shape-model fit (the paper's values by default). */
   fit?: ShapeFitOptions;
 }
+const LGCN_DETECT_OPTION_KEYS: Record<keyof LgcnDetectOptions, true> = { box: true, shapeModel: true, fit: true };
 
 const LGCN_DETECT = 'LgcnDetector.detect';
 
@@ -288,8 +289,7 @@ export class LgcnDetector {
   async detect(input: LandmarkInput | LandmarkInput[], options: LgcnDetectOptions = {}): Promise<LandmarkResult | LandmarkResult[]> {
     const FN = LGCN_DETECT;
     if (this.network.disposed) throw new Error(`${FN}: the LGCN detector's network (${this.file}) was disposed`);
-    if (options === null || typeof options !== 'object') throw typeError(FN, 'options', 'an object', options);
-    for (const k of Object.keys(options)) if (!['box', 'shapeModel', 'fit'].includes(k)) throw rangeError(FN, 'options', 'an object with box, shapeModel and fit only', `key '${k}'`, true);
+    checkKeys(FN, options, LGCN_DETECT_OPTION_KEYS);
     const useModel = options.shapeModel ?? this.shapeModel !== null;
     if (typeof useModel !== 'boolean') throw typeError(FN, 'shapeModel', 'a boolean', useModel);
     if (useModel && !this.shapeModel) throw rangeError(FN, 'shapeModel', `false: ${this.file} holds no shape model`, true);
@@ -335,8 +335,7 @@ export class LgcnDetector {
 export async function loadLgcnDetector(weights: string, options: { device?: string } = {}): Promise<LgcnDetector> {
   const fn = 'loadLgcnDetector';
   if (typeof weights !== 'string' || weights === '') throw typeError(fn, 'weights', 'a weights file path', weights);
-  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-  for (const k of Object.keys(options)) if (k !== 'device') throw rangeError(fn, 'options', 'an object with device only', `key '${k}'`, true);
+  checkKeys(fn, options, ['device']);
   const device = options.device ?? 'cpu';
   if (typeof device !== 'string') throw typeError(fn, 'device', "a device id such as 'cpu'", device);
   const known = ops.devices().map((d) => d.id);

@@ -446,9 +446,8 @@ export interface PcaShapeModelJson {
 const DEFAULT_FIT: Required<ShapeFitOptions> = { windowSizes: [20, 7], thresh: 0.1, minWeight: 0.01, useOrderingConstraints: true, snapToMaxima: true, refineRadius: 2 };
 
 function checkFitOptions(fn: string, options: unknown): Required<ShapeFitOptions> {
-  if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
+  checkKeys(fn, options, DEFAULT_FIT);
   const o = { ...DEFAULT_FIT, ...(options as ShapeFitOptions) };
-  for (const k of Object.keys(options as object)) if (!(k in DEFAULT_FIT)) throw rangeError(fn, 'options', `an object with ${Object.keys(DEFAULT_FIT).join(', ')} only`, `key '${k}'`, true);
   if (!Array.isArray(o.windowSizes) || !o.windowSizes.every((v) => Number.isInteger(v) && v >= 0))
     throw rangeError(fn, 'windowSizes', 'an array of integers >= 0', o.windowSizes);
   for (const k of ['thresh', 'minWeight'] as const) {
@@ -520,8 +519,7 @@ export class PcaShapeModel {
   static fit(shapes: ArrayLike<number>[], options: PcaShapeModelOptions = {}): PcaShapeModel {
     const fn = 'PcaShapeModel.fit';
     if (!Array.isArray(shapes) || shapes.length === 0) throw typeError(fn, 'shapes', 'a non-empty array of shapes (interleaved x, y arrays)', shapes);
-    if (options === null || typeof options !== 'object') throw typeError(fn, 'options', 'an object', options);
-    for (const k of Object.keys(options)) if (!['components', 'imageSize', 'alignIterations'].includes(k)) throw rangeError(fn, 'options', 'an object with components, imageSize and alignIterations only', `key '${k}'`, true);
+    checkKeys(fn, options, ['components', 'imageSize', 'alignIterations']);
     const len = shapes[0]?.length;
     if (typeof len !== 'number' || len < 4 || len % 2) throw rangeError(fn, 'shapes[0]', 'an interleaved x, y array of at least 2 points', shapes[0]);
     shapes.forEach((s, i) => {

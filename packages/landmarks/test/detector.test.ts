@@ -288,7 +288,9 @@ describe('weights files', () => {
     await expect(loadLandmarkDetector(5 as never)).rejects.toThrow(TypeError);
     await expect(loadLandmarkDetector('lr68', { device: 'tpu' })).rejects.toThrow(/'device'/);
     await expect(loadLandmarkDetector('lr68', { weights: '' })).rejects.toThrow(/'weights'/);
-    await expect(loadLandmarkDetector('lr68', { size: 3 } as never)).rejects.toThrow(/options/);
+    await expect(loadLandmarkDetector('lr68', { size: 3 } as never)).rejects.toThrow(new TypeError("loadLandmarkDetector: 'size' must be one of the known options (weights, device), got an unknown option"));
+    const det = await loadLandmarkDetector('lr68');
+    await expect(det.detect(ops.rand([3, 32, 32]), { flipped: false } as never)).rejects.toThrow(new TypeError("LandmarkDetector.detect: 'flipped' must be one of the known options (box, refine, flip), got an unknown option"));
   });
 
   it('shipped models load with their recorded sha256 and find 68 points', async () => {

@@ -494,12 +494,13 @@ describe.skipIf(!haveData)('LGCN on real corpus faces', () => {
     expect(() => loadLgcnWeights(rewrite('missing-tensor.safetensors', metadata, missing))).toThrow(/lacks tensor 'globalOutput.bias'/);
     // Detector options and inputs.
     const good2 = await loadLgcnDetector(good);
-    await expect(good2.detect(testImage, { flip: true } as never)).rejects.toThrow(/options/);
+    await expect(good2.detect(testImage, { flip: true } as never)).rejects.toThrow(new TypeError("LgcnDetector.detect: 'flip' must be one of the known options (box, shapeModel, fit), got an unknown option"));
     await expect(good2.detect(testImage, { shapeModel: 'yes' as never })).rejects.toThrow(TypeError);
     await expect(good2.detect(testImage, { box: { x: 500, y: 500, width: 5, height: 5 } })).rejects.toThrow(/LgcnDetector.detect: 'box' must be a box overlapping/);
     await expect(good2.detect(42 as never)).rejects.toThrow(/LgcnDetector.detect: 'input'/);
     await expect(good2.detect(testImage, { fit: { windowSizes: [-1] } })).rejects.toThrow(/windowSizes/);
     await expect(loadLgcnDetector(good, { device: 'tpu' })).rejects.toThrow(/device/);
+    await expect(loadLgcnDetector(good, { devices: 'cpu' } as never)).rejects.toThrow(new TypeError("loadLgcnDetector: 'devices' must be one of the known options (device), got an unknown option"));
     await expect(loadLgcnDetector('' as never)).rejects.toThrow(TypeError);
     good2.network.dispose();
     await expect(good2.detect(testImage)).rejects.toThrow(/disposed/);
