@@ -41,7 +41,7 @@ export function checkKeys(fn: string, options: unknown, known: readonly string[]
     if (!hasOwn.call(options, key) || (list ? list.includes(key) : hasOwn.call(known, key))) continue;
     const names = list ?? Object.keys(known);
     const what = arg === 'options' ? 'option' : `${arg} field`;
-    throw typeError(fn, key, `one of the known ${what}s (${names.join(', ')})`, `an unknown ${what}`, true);
+    throw typeError(fn, key, `one of the known ${what}s (${names.join(', ') || 'none'})`, `an unknown ${what}`, true);
   }
 }
 

@@ -65,3 +65,15 @@ describe('argument error messages', () => {
     expect(describeValue(new Float32Array(4))).toBe('Float32Array of length 4');
   });
 });
+
+describe('op options', () => {
+  it('an op refuses an option it does not declare, listing those it does, or none', async () => {
+    const lr = await import('../src/index.js');
+    const x = lr.ones([1, 1, 4, 4]);
+    const w = lr.ones([1, 1, 3, 3]);
+    expect(() => lr.conv2d(x, w, undefined, { paddin: 1 } as never)).toThrow(TypeError);
+    expect(() => lr.conv2d(x, w, undefined, { paddin: 1 } as never)).toThrow(/conv2d: 'paddin' must be one of the known options \(.*padding.*\), got an unknown option/);
+    expect(() => lr.conv2d(x, w, undefined, null as never)).toThrow("conv2d: 'options' must be an object, got null");
+    expect(() => checkKeys('relu', { inplace: true }, {})).toThrow("relu: 'inplace' must be one of the known options (none), got an unknown option");
+  });
+});

@@ -169,9 +169,7 @@ function imageToTensor(img: RawImage<Float32Array>, batched: boolean): Tensor {
  */
 export function alignFace<T extends RawImage | Tensor>(image: T, landmarks: ArrayLike<number>, options: AlignOptions = {}): AlignedFace<T> {
   const fn = 'alignFace';
-  if (typeof options !== 'object' || options === null) throw typeError(fn, 'options', 'an object', options);
-  const known = ['size', 'template', 'templateSize', 'allowReflection', 'fill', 'antialias'];
-  for (const key of Object.keys(options)) if (!known.includes(key)) throw typeError(fn, key, `one of the known options (${known.join(', ')})`, 'an unknown option', true);
+  checkKeys(fn, options, ['size', 'template', 'templateSize', 'allowReflection', 'fill', 'antialias']);
   checkPointList(fn, 'landmarks', landmarks);
   const size = checkSize(fn, 'size', options.size ?? [112, 112]);
   const templateSize = checkSize(fn, 'templateSize', options.templateSize ?? [112, 112]);

@@ -1,6 +1,6 @@
 // CED plots as PNG: named curves, axes with ticks and labels, grid lines and a legend drawn
 // into a raw RGB buffer (a 5x7 bitmap font for text), then encoded by @lrface/datasets (sharp).
-import { rangeError, typeError } from '@lrface/cuda-core';
+import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import { encodeImage, type RawImage } from '@lrface/datasets';
 import { writeFileAtomic } from '@lrface/nn';
 import { cedCurve, type CedCurve } from './metrics.js';
@@ -258,8 +258,7 @@ function checkPositiveInt(arg: string, value: unknown, min: number): number {
 }
 
 function checkOptions(options: CedPlotOptions): void {
-  if (typeof options !== 'object' || options === null) throw typeError(FN, 'options', 'an object', options);
-  for (const key of Object.keys(options)) if (!OPTION_KEYS.includes(key)) throw typeError(FN, key, `one of the known options (${OPTION_KEYS.join(', ')})`, 'an unknown option', true);
+  checkKeys(FN, options, OPTION_KEYS);
 }
 
 /** The plot geometry for the given options and x range (the same as renderCedPlot uses). */

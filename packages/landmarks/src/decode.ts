@@ -6,7 +6,7 @@
 // heatmap of width W over a crop of width Wc maps x_h to x_c = (x_h + 0.5) * Wc / W - 0.5, and
 // a crop showing the box {x, y, width, height} (which spans [x - 0.5, x + width - 0.5]) maps
 // x_c to x = x - 0.5 + (x_c + 0.5) * width / Wc.
-import { isTensor, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
+import { checkKeys, isTensor, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { invertAffine, transformPoints, type Affine, type Box } from '@lrface/datasets';
 
 export type Refinement = 'none' | 'quarter' | 'taylor';
@@ -130,8 +130,7 @@ export function decodeHeatmaps(heatmaps: Tensor | Float32Array, shapeOrOptions?:
     if (data.length !== shape[0] * shape[1] * shape[2] * shape[3])
       throw rangeError(FN, 'heatmaps', `${shape.join('x')} = ${shape[0] * shape[1] * shape[2] * shape[3]} values`, `${data.length} values`, true);
   } else throw typeError(FN, 'heatmaps', 'a float32 Tensor or a Float32Array', heatmaps);
-  if (typeof options !== 'object' || options === null) throw typeError(FN, 'options', 'an object', options);
-  for (const key of Object.keys(options)) if (!OPTION_KEYS.includes(key)) throw typeError(FN, key, `one of the known options (${OPTION_KEYS.join(', ')})`, 'an unknown option', true);
+  checkKeys(FN, options, OPTION_KEYS);
 
   const [B, C, H, W] = shape;
   const background = options.background ?? false;

@@ -1,7 +1,7 @@
 // Op declarations: each op states its inputs (dtypes, rank) and attributes (types, ranges,
 // defaults) once; parse() validates and normalises a call before its one kernel runs.
 import type { DType } from '../dtype.js';
-import { rangeError, stateError, typeError } from '../errors.js';
+import { checkKeys, rangeError, stateError, typeError } from '../errors.js';
 import { formatShape, Tensor, type NativeStorageRef } from './tensor-ref.js';
 
 export interface TensorInputSpec {
@@ -43,11 +43,8 @@ export function defineOp<I extends Record<string, TensorInputSpec>, A extends Re
       const t: Record<string, Tensor | undefined> = {};
       for (const [key, spec] of Object.entries(inputs)) t[key] = checkTensor(name, key, given[key], spec);
       checkSameDevice(name, t);
-      if (attrValues !== undefined && (attrValues === null || typeof attrValues !== 'object' || Array.isArray(attrValues)))
-        throw typeError(name, 'options', 'an object', attrValues);
-      const opts = (attrValues ?? {}) as Record<string, unknown>;
-      for (const key of Object.keys(opts))
-        if (!(key in attrs)) throw typeError(name, key, `one of the options ${Object.keys(attrs).map((k) => `'${k}'`).join(', ') || '(none)'}`, 'an unknown option', true);
+      const opts = (attrValues === undefined ? {} : attrValues) as Record<string, unknown>;
+      checkKeys(name, opts, attrs);
       const a: Record<string, unknown> = {};
       for (const [key, spec] of Object.entries(attrs)) a[key] = spec.parse(name, key, opts[key]);
       return { t: t as InputValues<I>, a: a as AttrValues<A> };
