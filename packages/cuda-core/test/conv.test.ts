@@ -1133,6 +1133,231 @@ describe('convTranspose2d', () => {
   });
 });
 
+// The input gradient of a conv2d by its definition, float64: every output pixel's gradient goes
+// back along the taps that read its input pixels.
+function convInputGradRef(gy: ArrayLike<number>, w: ArrayLike<number>, k: Case) {
+  const [sh, sw] = k.stride ?? [1, 1];
+  const [dh, dw] = k.dilation ?? [1, 1];
+  const [pt, , pl] = pads(k.padding);
+  const [, , oh, ow] = convOutShape(k);
+  const g = k.groups ?? 1;
+  const cg = k.c / g, og = k.o / g;
+  const gx = new Float64Array(k.n * k.c * k.h * k.w);
+  for (let n = 0; n < k.n; n++)
+    for (let o = 0; o < k.o; o++) {
+      const gr = Math.floor(o / og);
+      for (let y = 0; y < oh; y++)
+        for (let xo = 0; xo < ow; xo++) {
+          const v = gy[((n * k.o + o) * oh + y) * ow + xo];
+          for (let ci = 0; ci < cg; ci++)
+            for (let i = 0; i < k.kh; i++)
+              for (let j = 0; j < k.kw; j++) {
+                const iy = y * sh - pt + i * dh;
+                const ix = xo * sw - pl + j * dw;
+                if (iy < 0 || iy >= k.h || ix < 0 || ix >= k.w) continue;
+                gx[((n * k.c + gr * cg + ci) * k.h + iy) * k.w + ix] += v * w[((o * cg + ci) * k.kh + i) * k.kw + j];
+              }
+        }
+    }
+  return gx;
+}
+
+describe('strided input gradient and transposed convolution by sub-pixel phases', () => {
+  // Output pixel (y, x) of a transposed convolution with stride s > 1 (dilation 1) is reached
+  // only by the taps i = (y + pt) mod s (mod s): each phase is a stride-1 convolution on its own
+  // sub-grid. Kernels shorter than the stride (phases no tap reaches: bias only), equal to it,
+  // longer and not a multiple of it; every padding from 0 to k - 1; unequal strides; groups.
+  // Each runs on the sub-pixel path, on the column buffer and as chosen by shape.
+  // c: input channels (Cin), o: output channels (Cout).
+  const tcases: Case[] = [
+    { n: 2, c: 3, h: 4, w: 5, o: 2, kh: 12, kw: 12, stride: [8, 8], padding: [2, 2], bias: true }, // DIC's projection
+    { n: 1, c: 4, h: 5, w: 3, o: 3, kh: 8, kw: 8, stride: [4, 4], padding: [2, 2], bias: true }, // DIC's last layer
+    { n: 2, c: 3, h: 5, w: 6, o: 4, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1], bias: true },
+    { n: 2, c: 2, h: 4, w: 5, o: 3, kh: 5, kw: 5, stride: [3, 3], padding: [1, 1], outputPadding: [2, 1], bias: true },
+    { n: 1, c: 2, h: 4, w: 3, o: 3, kh: 5, kw: 5, stride: [3, 3], padding: [4, 3, 0, 2] },
+    { n: 2, c: 3, h: 3, w: 4, o: 2, kh: 1, kw: 1, stride: [2, 2], outputPadding: [1, 0], bias: true }, // kernel < stride
+    { n: 1, c: 2, h: 4, w: 4, o: 3, kh: 2, kw: 2, stride: [3, 3], padding: [0, 1], outputPadding: [2, 2], bias: true },
+    { n: 2, c: 2, h: 4, w: 3, o: 2, kh: 2, kw: 2, stride: [3, 3], padding: [1, 1], bias: true },
+    { n: 1, c: 3, h: 5, w: 5, o: 2, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], outputPadding: [1, 1] },
+    { n: 1, c: 2, h: 4, w: 5, o: 2, kh: 3, kw: 3, stride: [2, 2], padding: [2, 2] },
+    { n: 2, c: 2, h: 3, w: 5, o: 3, kh: 4, kw: 4, stride: [4, 4], bias: true }, // kernel = stride: 1x1 phases
+    { n: 1, c: 2, h: 3, w: 4, o: 2, kh: 7, kw: 6, stride: [4, 4], padding: [3, 5], outputPadding: [3, 0] },
+    { n: 2, c: 3, h: 4, w: 3, o: 2, kh: 3, kw: 4, stride: [2, 3], padding: [1, 2], outputPadding: [0, 2], bias: true }, // sh != sw
+    { n: 1, c: 2, h: 5, w: 4, o: 3, kh: 5, kw: 2, stride: [3, 2], padding: [0, 1, 2, 0] },
+    { n: 2, c: 2, h: 4, w: 3, o: 3, kh: 3, kw: 7, stride: [2, 5], padding: [1, 2], outputPadding: [1, 3], bias: true },
+    { n: 1, c: 2, h: 6, w: 3, o: 2, kh: 3, kw: 3, stride: [1, 3], padding: [1, 1] }, // stride 1 along rows only
+    { n: 2, c: 4, h: 4, w: 5, o: 6, kh: 5, kw: 5, stride: [3, 3], padding: [1, 1], groups: 2, bias: true },
+    { n: 1, c: 6, h: 3, w: 4, o: 3, kh: 12, kw: 12, stride: [8, 8], padding: [2, 2], groups: 3, bias: true },
+    { n: 2, c: 4, h: 5, w: 4, o: 8, kh: 4, kw: 3, stride: [2, 2], padding: [1, 1], groups: 4, bias: true }, // one input per group
+    // Wider layers, so the phases' convolutions run the GEMM (per image and over the batch),
+    // direct, 1x1 and Winograd kernels.
+    { n: 2, c: 40, h: 6, w: 7, o: 36, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1], bias: true },
+    { n: 4, c: 30, h: 3, w: 4, o: 12, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1], bias: true },
+    { n: 1, c: 24, h: 8, w: 9, o: 16, kh: 12, kw: 12, stride: [8, 8], padding: [2, 2] },
+    { n: 2, c: 20, h: 5, w: 6, o: 40, kh: 2, kw: 2, stride: [2, 2], bias: true },
+    { n: 1, c: 16, h: 40, w: 40, o: 16, kh: 6, kw: 6, stride: [2, 2], padding: [2, 2], bias: true }, // 3x3 phases
+  ];
+  const topts = (k: Case) => ({ ...opts(k), outputPadding: k.outputPadding });
+  const twShape = (k: Case) => [k.c, k.o / (k.groups ?? 1), k.kh, k.kw];
+  const algos = ['subpixel', 'columns', 'auto'];
+  // Phases of 3x3 taps go through Winograd, which rounds to about 1e-6 of the largest output
+  // (see its tests); a wrong tap, phase or channel errs by O(1).
+  const atol = (ref: Float64Array) => Math.max(1e-5, 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
+
+  /** Runs fn with LRFACE_DECONV_ALGO (read by the native code at each call) set, then restores it. */
+  function withDeconvAlgo<T>(algo: string | undefined, fn: () => T): T {
+    const saved = process.env.LRFACE_DECONV_ALGO;
+    const set = (v: string | undefined) => (v === undefined ? delete process.env.LRFACE_DECONV_ALGO : (process.env.LRFACE_DECONV_ALGO = v));
+    set(algo);
+    try {
+      return fn();
+    } finally {
+      set(saved);
+    }
+  }
+
+  it('convTranspose2d matches the scatter definition on every path, with every micro-kernel', () => {
+    const winograd = winogradRuns(), pointwise = pointwiseRuns();
+    for (const [i, k] of tcases.entries()) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 200 + i);
+      const wd = uniform(size(twShape(k)), 300 + i);
+      const bd = k.bias ? uniform(k.o, 400 + i) : null;
+      const ref = convT2dRef(xd, wd, bd, k);
+      for (const isa of isas)
+        for (const algo of algos)
+          withIsa(isa, () => withDeconvAlgo(algo, () => lr.scope(() => {
+            const y = lr.convTranspose2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, twShape(k)), bd ? lr.tensor(bd) : undefined, topts(k));
+            expect(y.shape, describeCase(k)).toEqual(ref.shape);
+            try {
+              expectClose(y.data(), ref.out, atol(ref.out), 1e-4);
+            } catch (err) {
+              throw new Error(`${isa} ${algo} ${describeCase(k)}: ${(err as Error).message}`);
+            }
+          })));
+    }
+    // The 6x6 stride-2 layer's phases are 3x3 convolutions (Winograd), the 4x4 stride-4 layer's 1x1.
+    expect(winogradRuns()).toBeGreaterThan(winograd);
+    expect(pointwiseRuns()).toBeGreaterThan(pointwise);
+  });
+
+  it('conv2d input gradient matches its definition on every path, with every micro-kernel', () => {
+    // The same geometries seen from the convolution: c inputs, o outputs, stride and padding
+    // as given (the transposed cases' output padding becomes input rows no tap reads).
+    const ccases: Case[] = tcases.map((k) => {
+      const [sh, sw] = k.stride ?? [1, 1];
+      const [pt, pb, pl, pr] = pads(k.padding);
+      const [oph, opw] = k.outputPadding ?? [0, 0];
+      return { n: k.n, c: k.o, h: (k.h - 1) * sh - pt - pb + k.kh + oph, w: (k.w - 1) * sw - pl - pr + k.kw + opw, o: k.c, kh: k.kh, kw: k.kw, stride: k.stride, padding: k.padding, groups: k.groups };
+    });
+    for (const [i, k] of ccases.entries()) {
+      const xs = [k.n, k.c, k.h, k.w];
+      const xd = uniform(size(xs), 600 + i);
+      const wd = uniform(size(wShape(k)), 500 + i);
+      const gy = uniform(size(convOutShape(k)), 700 + i);
+      const ref = convInputGradRef(gy, wd, k);
+      for (const isa of isas)
+        for (const algo of algos)
+          withIsa(isa, () => withDeconvAlgo(algo, () => lr.scope(() => {
+            const x = lr.tensor(xd, xs).requiresGrad_();
+            const y = lr.conv2d(x, lr.tensor(wd, wShape(k)), undefined, opts(k));
+            expect(y.shape, describeCase(k)).toEqual(convOutShape(k));
+            y.backward(lr.tensor(gy, y.shape));
+            try {
+              expectClose(x.grad!.data(), ref, atol(ref), 1e-4);
+            } catch (err) {
+              throw new Error(`${isa} ${algo} ${describeCase(k)}: ${(err as Error).message}`);
+            }
+          })));
+    }
+  });
+
+  it('gradients match finite differences on the sub-pixel path', () => {
+    withDeconvAlgo('subpixel', () => {
+      for (const i of [0, 3, 4, 5, 12, 14, 16, 17]) {
+        const k = tcases[i];
+        const xs = [k.n, k.c, k.h, k.w];
+        const ws = twShape(k);
+        try {
+          gradcheck((x, w, b) => lr.convTranspose2d(x, w, b, topts(k)), [{ data: uniform(size(xs), 800 + i), shape: xs }, { data: uniform(size(ws), 810 + i), shape: ws }, { data: uniform(k.o, 820 + i), shape: [k.o] }], { maxElements: 24 });
+        } catch (err) {
+          throw new Error(`convTranspose2d ${describeCase(k)}: ${(err as Error).message}`);
+        }
+      }
+      for (const k of [
+        { n: 2, c: 3, h: 11, w: 10, o: 2, kh: 5, kw: 4, stride: [3, 2], padding: [1, 2] },
+        { n: 1, c: 2, h: 17, w: 14, o: 3, kh: 12, kw: 12, stride: [8, 8], padding: [2, 2] },
+        { n: 1, c: 4, h: 9, w: 8, o: 4, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], groups: 2 },
+      ] as Case[]) {
+        const xs = [k.n, k.c, k.h, k.w];
+        try {
+          gradcheck((x, w) => lr.conv2d(x, w, undefined, opts(k)), [{ data: uniform(size(xs), 830), shape: xs }, { data: uniform(size(wShape(k)), 831), shape: wShape(k) }], { maxElements: 30 });
+        } catch (err) {
+          throw new Error(`conv2d ${describeCase(k)}: ${(err as Error).message}`);
+        }
+      }
+    });
+  });
+
+  it('gives the same output, bit for bit, on 1, 2 and 3 threads', () => {
+    const saved = lr.numThreads();
+    try {
+      for (const i of [0, 3, 14, 17, 19, 20]) {
+        const k = tcases[i];
+        const x = lr.tensor(uniform(k.n * k.c * k.h * k.w, 900 + i), [k.n, k.c, k.h, k.w]);
+        const w = lr.tensor(uniform(size(twShape(k)), 910 + i), twShape(k));
+        const b = lr.tensor(uniform(k.o, 920 + i));
+        const outputs = [1, 2, 3].map((threads) => {
+          lr.setNumThreads(threads);
+          return withDeconvAlgo('subpixel', () => lr.scope(() => Float32Array.from(lr.convTranspose2d(x, w, b, topts(k)).data())));
+        });
+        expect(Array.from(outputs[1]), `${describeCase(k)}: 2 threads`).toEqual(Array.from(outputs[0]));
+        expect(Array.from(outputs[2]), `${describeCase(k)}: 3 threads`).toEqual(Array.from(outputs[0]));
+        [x, w, b].forEach((t) => t.dispose());
+      }
+    } finally {
+      lr.setNumThreads(saved);
+    }
+  });
+
+  it('is chosen by shape: overlapping windows, several taps per phase, gx of 8 channels or more', () => {
+    // Bit for bit the path's own result (the two round differently here): DIC's 12/8/2 and
+    // k4s2p1 on 8 output channels take the phases; k3s2p1 (a product per phase), 3 output
+    // channels and 160 input channels at k4s2p1 keep the column buffer.
+    const run = (k: Case, xd: Float32Array, wd: Float32Array) =>
+      lr.scope(() => Float32Array.from(lr.convTranspose2d(lr.tensor(xd, [k.n, k.c, k.h, k.w]), lr.tensor(wd, twShape(k)), undefined, topts(k)).data()));
+    for (const [k, want] of [
+      [{ n: 1, c: 16, h: 6, w: 5, o: 8, kh: 12, kw: 12, stride: [8, 8], padding: [2, 2] }, 'subpixel'],
+      [{ n: 1, c: 16, h: 9, w: 7, o: 8, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1] }, 'subpixel'],
+      [{ n: 1, c: 16, h: 9, w: 7, o: 8, kh: 3, kw: 3, stride: [2, 2], padding: [1, 1], outputPadding: [1, 1] }, 'columns'],
+      [{ n: 1, c: 16, h: 9, w: 7, o: 3, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1] }, 'columns'],
+      [{ n: 1, c: 160, h: 5, w: 4, o: 8, kh: 4, kw: 4, stride: [2, 2], padding: [1, 1] }, 'columns'],
+    ] as [Case, string][]) {
+      const xd = uniform(k.n * k.c * k.h * k.w, 940), wd = uniform(size(twShape(k)), 941);
+      const [auto, phases, columns] = ['auto', 'subpixel', 'columns'].map((algo) => withDeconvAlgo(algo, () => run(k, xd, wd)));
+      expect(Array.from(auto), `${describeCase(k)}: ${want}`).toEqual(Array.from(want === 'subpixel' ? phases : columns));
+      expect(Array.from(phases)).not.toEqual(Array.from(columns));
+      expectClose(phases, columns, 1e-5, 1e-4);
+    }
+  });
+
+  it('runs a batch whose outputs exceed the phase buffer a few images at a time', () => {
+    // 3 images of 2 x 1200 x 1200 outputs: 8.6M floats, over the 8M kept for the phases.
+    const k: Case = { n: 3, c: 2, h: 150, w: 150, o: 2, kh: 8, kw: 8, stride: [8, 8], bias: true };
+    const xd = uniform(size([3, 2, 150, 150]), 950), wd = uniform(2 * 2 * 64, 951), bd = uniform(2, 952);
+    withDeconvAlgo('subpixel', () => lr.scope(() => {
+      const y = lr.convTranspose2d(lr.tensor(xd, [3, 2, 150, 150]), lr.tensor(wd, [2, 2, 8, 8]), lr.tensor(bd), { stride: 8 });
+      expect(y.shape).toEqual([3, 2, 1200, 1200]);
+      expectClose(y.data(), convT2dRef(xd, wd, bd, k).out, 1e-5, 1e-4);
+    }));
+  });
+
+  it('rejects an unknown LRFACE_DECONV_ALGO naming it', () => {
+    const x = lr.zeros([1, 2, 3, 3]), w = lr.zeros([2, 2, 4, 4]);
+    withDeconvAlgo('phases', () => expectError(() => lr.convTranspose2d(x, w, undefined, { stride: 2 }), RangeError, 'LRFACE_DECONV_ALGO', "'phases'"));
+    withDeconvAlgo('auto', () => expect(lr.convTranspose2d(x, w, undefined, { stride: 2 }).shape).toEqual([1, 2, 8, 8]));
+  });
+});
+
 describe('bias gradients', () => {
   // Sizes with planes of one pixel and of many (the accumulators' tail), an empty batch, and
   // gradients of mixed magnitude, where a float sum (or one rounded between axes) drifts.

@@ -18,12 +18,14 @@
 // same with input and output swapped (stride 1, up to 8 outputs from whole vectors of inputs),
 // or gw_g = gy_g @ col^T as one GEMM over all images (k = images x pixels).
 // Input gradient: at stride 1, a forward convolution of gy with the flipped, transposed kernel
-// (so it gets the same choice of kernels); otherwise GEMM into a column buffer scattered back
-// by col2im.
+// (so it gets the same choice of kernels); strided, by sub-pixel phases (each output phase a
+// stride-1 convolution of gy with its share of the taps, then scattered) where the kernel
+// windows overlap enough, otherwise GEMM into a column buffer scattered back by col2im.
 #include "conv.h"
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -906,6 +908,24 @@ void relu_output(const ConvGeometry& g, float* out) {
     relu_in_place(out + lo * plane, (hi - lo) * plane);
   });
 }
+
+// The GEMM with implicit im2col, one product per (image, group).
+void gemm_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups;
+  const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
+  const int64_t k = kdim + (bias ? 1 : 0);
+  run_tasks(g.n * g.groups, double(og) * ohw * k, [&](int64_t t, int threads) {
+    thread_local Scratch t_padded;
+    const int64_t n = t / g.groups, gr = t % g.groups;
+    const Source src = padded_source(g, x + (n * g.c + gr * cg) * g.h * g.w, cg, t_padded);
+    float* y = out + (n * g.o + gr * og) * ohw;
+    gemm_packed(og, ohw, k, 1.0f, weight_pack(w + gr * og * kdim, bias ? bias + gr * og : nullptr, kdim),
+                im2col_pack(g, src, kdim), 0.0f, y, ohw, threads);
+    if (!relu) return;
+    if (threads == 1) return relu_in_place(y, og * ohw);
+    parallel_for(og, 1, [&](int64_t lo, int64_t hi) { relu_in_place(y + lo * ohw, (hi - lo) * ohw); });
+  });
+}
 }  // namespace
 
 int64_t batched_forward_count() { return g_batched_forward_runs.load(std::memory_order_relaxed); }
@@ -919,9 +939,7 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
     if (relu) relu_output(g, out);
     return;
   }
-  const int64_t cg = g.c / g.groups, og = g.o / g.groups;
-  const int64_t kdim = cg * g.kh * g.kw, ohw = g.out_h * g.out_w;
-  const int64_t k = kdim + (bias ? 1 : 0);
+  const int64_t og = g.o / g.groups, kdim = (g.c / g.groups) * g.kh * g.kw;
   if (direct) {
     // The direct loops read one tap's weights for a block of output channels at once:
     // transposed to [group][tap][og], into a kept buffer (a fresh one over glibc's mmap
@@ -940,22 +958,315 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
     return;
   }
   if (batched_forward_wins(g)) return batched_forward(g, x, w, bias, out, relu);
-  run_tasks(g.n * g.groups, double(og) * ohw * k, [&](int64_t t, int threads) {
-    thread_local Scratch t_padded;
-    const int64_t n = t / g.groups, gr = t % g.groups;
-    const Source src = padded_source(g, x + (n * g.c + gr * cg) * g.h * g.w, cg, t_padded);
-    float* y = out + (n * g.o + gr * og) * ohw;
-    gemm_packed(og, ohw, k, 1.0f, weight_pack(w + gr * og * kdim, bias ? bias + gr * og : nullptr, kdim),
-                im2col_pack(g, src, kdim), 0.0f, y, ohw, threads);
-    if (!relu) return;
-    if (threads == 1) return relu_in_place(y, og * ohw);
-    parallel_for(og, 1, [&](int64_t lo, int64_t hi) { relu_in_place(y + lo * ohw, (hi - lo) * ohw); });
-  });
+  gemm_forward(g, x, w, bias, out, relu);
 }
 
+namespace {
+
+// ---- sub-pixel path (backward data with stride > 1, dilation 1) ---------------------------
+// gx[c, y, x] gets tap (i, j) only where y + pt - i and x + pl - j are multiples of the
+// strides, so gx splits into sh x sw phases (py, px) = ((y + pt) mod sh, (x + pl) mod sw), each
+// reached by its own taps i = py + sh*a, j = px + sw*b. On its sub-grid y = Y*sh + py - pt a
+// phase is a stride-1 correlation of gy with those taps flipped, as on the stride-1 path:
+// sum over o, a' < A of gy[o, Y - (A-1) + a'] * w[o, c, py + sh*(A-1-a'), ...]. Phases with as
+// many taps each way run as one convolution (conv2d_forward's kernels), their weights stacked
+// along the output channels: one product with more rows over the same gy (DIC's 12/8/2 has 64
+// phases of 2 or 1 taps each way, so 4 products). The products go to a buffer that is then
+// scattered into gx with the bias, every pixel written once; the column buffer instead writes
+// kh*kw/(sh*sw) times gx's size and adds that into gx.
+
+// One axis of one phase.
+struct PhaseAxis {
+  int64_t taps;   // kernel taps that reach it (0 where the kernel is shorter than the stride)
+  int64_t first;  // sub-grid index of its first pixel in gx
+  int64_t count;  // its pixels in gx
+  int64_t cls;    // its class, -1 where it has no taps or no pixels
+  int64_t slot;   // its place among the phases of its class
+};
+// Phases with as many taps, computed by one convolution over the sub-grid indices
+// [first, first + count) that any of them needs (a phase starting one index later computes
+// one row it does not use, so that k = 4, s = 2, p = 1 is one convolution, not four).
+struct PhaseClass {
+  int64_t taps, first, count;
+  int64_t pad() const { return taps - 1 - first; }  // leading padding of the convolution over gy
+  std::vector<int64_t> phases;
+};
+struct PhaseAxisPlan {
+  std::vector<PhaseAxis> phases;  // by phase
+  std::vector<PhaseClass> classes;
+};
+
+// The phases along one axis: kernel k, stride s, leading padding pad, gx extent size.
+PhaseAxisPlan plan_phase_axis(int64_t k, int64_t s, int64_t pad, int64_t size) {
+  PhaseAxisPlan plan;
+  for (int64_t p = 0; p < s; ++p) {
+    PhaseAxis a;
+    a.taps = p < k ? (k - 1 - p) / s + 1 : 0;
+    a.first = ceil_div(pad - p, s);  // pad - p > -s, so never below 0
+    const int64_t span = size - 1 + pad - p;  // the last sub-grid index is span / s
+    a.count = span < 0 ? 0 : std::max<int64_t>(0, span / s - a.first + 1);
+    a.cls = -1;
+    a.slot = 0;
+    if (a.taps > 0 && a.count > 0) {
+      for (size_t c = 0; c < plan.classes.size() && a.cls < 0; ++c)
+        if (plan.classes[c].taps == a.taps) a.cls = int64_t(c);
+      if (a.cls < 0) {
+        a.cls = int64_t(plan.classes.size());
+        plan.classes.push_back(PhaseClass{a.taps, a.first, a.count, {}});
+      }
+      PhaseClass& pc = plan.classes[a.cls];
+      const int64_t end = std::max(pc.first + pc.count, a.first + a.count);
+      pc.first = std::min(pc.first, a.first);
+      pc.count = end - pc.first;
+      a.slot = int64_t(pc.phases.size());
+      pc.phases.push_back(p);
+    }
+    plan.phases.push_back(a);
+  }
+  return plan;
+}
+
+// A phase's stride-1 convolution: the GEMM, except where the usual choice is Winograd (3x3 or
+// 5x5 phases), the direct loops for few outputs or taps, and one GEMM over the batch for planes
+// of up to 144 pixels rather than 400: its weights read in place measured slower on the
+// phases' wider products (DIC's 12/8/2 on four 16x16 images, 17x17 phase planes: 11.8 ms
+// against 14.0 on one thread; on 9x9 planes, k4s2p1 256 -> 128 on eight 8x8 images, it wins,
+// 6.6 against 7.3). The whole-row direct loops and the 1x1 kernel lose to the GEMM on these
+// products too (two threads: 64 -> 256 2x2 on 32x32, 0.48 ms against 0.78; 64 -> 1024 1x1,
+// 0.48 against 0.94).
+constexpr int64_t kPhaseBatchedPixels = 144;
+void phase_forward(const ConvGeometry& f, const float* gy, const float* w, float* out) {
+  const int64_t og = f.o / f.groups, kdim = (f.c / f.groups) * f.kh * f.kw;
+  if (winograd_wins(f) || is_depthwise(f) || og <= kDirectMaxChannels || kdim <= 16)
+    return conv2d_forward(f, gy, w, nullptr, out);
+  if (f.n > 1 && f.out_h * f.out_w <= kPhaseBatchedPixels) return batched_forward(f, gy, w, nullptr, out, false);
+  gemm_forward(f, gy, w, nullptr, out, false);
+}
+
+// row[X*SW + px] = src[px][X] + b for X < n: a run of whole groups of the sw column phases,
+// written in order (a compile-time SW lets the compiler interleave in registers; storing each
+// phase in turn, sw floats apart, measured 1.6x slower at sw = 8 and 1.25x at sw = 2).
+template <int SW>
+void interleave_phases(float* __restrict row, const float* const* src, int64_t n, float b) {
+  for (int64_t X = 0; X < n; ++X)
+    for (int px = 0; px < SW; ++px) row[X * SW + px] = src[px][X] + b;
+}
+void interleave_phases(float* __restrict row, const float* const* src, int64_t sw, int64_t n, float b) {
+  switch (sw) {
+    case 2: return interleave_phases<2>(row, src, n, b);
+    case 3: return interleave_phases<3>(row, src, n, b);
+    case 4: return interleave_phases<4>(row, src, n, b);
+    case 8: return interleave_phases<8>(row, src, n, b);
+    default:
+      for (int64_t X = 0; X < n; ++X)
+        for (int64_t px = 0; px < sw; ++px) row[X * sw + px] = src[px][X] + b;
+  }
+}
+constexpr int64_t kMaxInterleavedPhases = 16;
+
+// Images whose phase buffers fit in this many floats run together (at least one at a time);
+// the buffer is kept between calls up to this size (a fresh one would fault its pages in again),
+// and so are the stacked weights up to theirs.
+constexpr int64_t kPhaseBufferFloats = int64_t(1) << 23;   // 32 MiB
+constexpr int64_t kStackedWeightFloats = int64_t(1) << 22;  // 16 MiB
+
+void backward_data_subpixel(const ConvGeometry& g, const PhaseAxisPlan& rows, const PhaseAxisPlan& cols, const float* gy,
+                            const float* w, const float* bias, float* gx) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, taps = g.kh * g.kw;
+  const int64_t plane_in = g.h * g.w, plane_out = g.out_h * g.out_w;
+  const int64_t rc = int64_t(rows.classes.size()), cc = int64_t(cols.classes.size());
+
+  // One convolution per (row class, column class): its weights [group][phase][cg][og][A][B] at
+  // `weights`, its outputs [image][channels][rows][cols] at images * `outputs` in the buffer.
+  struct Block {
+    int64_t weights, outputs, channels, phases;
+  };
+  std::vector<Block> blocks(rc * cc);
+  int64_t weight_floats = 0, image_floats = 0;
+  for (int64_t r = 0; r < rc; ++r)
+    for (int64_t c = 0; c < cc; ++c) {
+      const PhaseClass &R = rows.classes[r], &C = cols.classes[c];
+      const int64_t phases = int64_t(R.phases.size() * C.phases.size()), channels = g.groups * phases * cg;
+      blocks[r * cc + c] = Block{weight_floats, image_floats, channels, phases};
+      weight_floats += channels * og * R.taps * C.taps;
+      image_floats += channels * R.count * C.count;
+    }
+
+  // Where each phase's weights come from: og*A*B offsets from kernel (0, ci) of a group, in
+  // the order they are stored, so the copy below is one gather loop per phase.
+  struct PhaseWeights {
+    int64_t dst, per_input, per_group;  // first stored weight; step per input channel, per group
+    int64_t from, len;                  // its offsets in `sources`
+  };
+  std::vector<PhaseWeights> phase_weights;
+  std::vector<int32_t> sources;
+  for (int64_t r = 0; r < rc; ++r)
+    for (int64_t c = 0; c < cc; ++c) {
+      const PhaseClass &R = rows.classes[r], &C = cols.classes[c];
+      const Block& blk = blocks[r * cc + c];
+      const int64_t A = R.taps, B = C.taps, nx = int64_t(C.phases.size());
+      for (int64_t q = 0; q < blk.phases; ++q) {
+        const int64_t py = R.phases[q / nx], px = C.phases[q % nx];
+        phase_weights.push_back(PhaseWeights{blk.weights + q * cg * og * A * B, og * A * B, blk.phases * cg * og * A * B,
+                                             int64_t(sources.size()), og * A * B});
+        for (int64_t o = 0; o < og; ++o)
+          for (int64_t a = A - 1; a >= 0; --a)
+            for (int64_t b = B - 1; b >= 0; --b)
+              sources.push_back(int32_t(o * cg * taps + (py + g.sh * a) * g.kw + px + g.sw * b));
+      }
+    }
+  thread_local Scratch t_stacked;
+  float* stacked = t_stacked.get(weight_floats);
+  parallel_for(g.groups * cg, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t t = lo; t < hi; ++t) {
+      const int64_t gr = t / cg, ci = t % cg;
+      const float* __restrict wk = w + (gr * og * cg + ci) * taps;
+      for (const PhaseWeights& pw : phase_weights) {
+        float* __restrict d = stacked + pw.dst + gr * pw.per_group + ci * pw.per_input;
+        const int32_t* __restrict from = sources.data() + pw.from;
+        for (int64_t e = 0; e < pw.len; ++e) d[e] = wk[from[e]];
+      }
+    }
+  });
+
+  // Where phase (py, px)'s rows are: channel (n, gr, ci), sub-grid row Y at
+  // base + n*per_image + gr*per_group + ci*per_input + Y*pitch; its pixels of a gx row start
+  // at column `first`, sw apart.
+  struct PhaseRows {
+    bool bias_only;  // no tap reaches it
+    int64_t base, per_image, per_group, per_input, pitch, count, first;
+  };
+  std::vector<PhaseRows> phase_rows(g.sh * g.sw);
+  const int64_t chunk = std::max<int64_t>(1, std::min(g.n, kPhaseBufferFloats / std::max<int64_t>(1, image_floats)));
+  thread_local Scratch t_phases;
+  float* buf = t_phases.get(chunk * image_floats);
+  for (int64_t n0 = 0; n0 < g.n; n0 += chunk) {
+    const int64_t images = std::min(chunk, g.n - n0);
+    for (int64_t k = 0; k < rc * cc; ++k) {
+      const PhaseClass &R = rows.classes[k / cc], &C = cols.classes[k % cc];
+      const Block& blk = blocks[k];
+      const ConvGeometry f{images, g.o, g.out_h, g.out_w, blk.channels, R.taps, C.taps, 1, 1, R.pad(), C.pad(),
+                           1, 1, g.groups, R.count, C.count};
+      phase_forward(f, gy + n0 * g.o * plane_out, stacked + blk.weights, buf + images * blk.outputs);
+    }
+    for (int64_t py = 0; py < g.sh; ++py)
+      for (int64_t px = 0; px < g.sw; ++px) {
+        const PhaseAxis &ra = rows.phases[py], &ca = cols.phases[px];
+        PhaseRows& pr = phase_rows[py * g.sw + px];
+        pr.count = ca.count;
+        pr.first = ca.first * g.sw + px - g.pl;  // gx column of its first pixel
+        pr.bias_only = ra.cls < 0 || ca.cls < 0;
+        if (pr.bias_only) continue;
+        const Block& blk = blocks[ra.cls * cc + ca.cls];
+        const PhaseClass &R = rows.classes[ra.cls], &C = cols.classes[ca.cls];
+        const int64_t plane = R.count * C.count;
+        const int64_t q = ra.slot * int64_t(C.phases.size()) + ca.slot;
+        pr.pitch = C.count;
+        pr.base = images * blk.outputs + q * cg * plane - R.first * C.count + ca.first - C.first;
+        pr.per_image = blk.channels * plane;
+        pr.per_group = blk.phases * cg * plane;
+        pr.per_input = plane;
+      }
+    // Sub-grid columns [inner_lo, inner_hi) have a pixel of every column phase: there gx rows
+    // are written whole groups at a time; the phases' other pixels (the borders) one by one.
+    int64_t inner_lo = 0, inner_hi = 0;
+    bool interleave = g.sw <= kMaxInterleavedPhases;
+    for (int64_t px = 0; px < g.sw; ++px) {
+      const PhaseAxis& ca = cols.phases[px];
+      interleave = interleave && ca.cls >= 0;
+      inner_lo = px == 0 ? ca.first : std::max(inner_lo, ca.first);
+      inner_hi = px == 0 ? ca.first + ca.count : std::min(inner_hi, ca.first + ca.count);
+    }
+    interleave = interleave && inner_hi > inner_lo;
+    // gx planes of these images, row by row.
+    float* gxc = gx + n0 * g.c * plane_in;
+    parallel_for(images * g.c, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plane_in)), [&](int64_t lo, int64_t hi) {
+      const float* src[kMaxInterleavedPhases];
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t n = t / g.c, ch = t % g.c, gr = ch / cg, ci = ch % cg;
+        const float b = bias ? bias[ch] : 0.0f;
+        for (int64_t y = 0; y < g.h; ++y) {
+          float* row = gxc + t * plane_in + y * g.w;
+          const int64_t py = (y + g.pt) % g.sh, sub_row = (y + g.pt) / g.sh;
+          if (rows.phases[py].cls < 0) {  // no tap reaches this row
+            std::fill(row, row + g.w, b);
+            continue;
+          }
+          for (int64_t px = 0; px < g.sw; ++px) {
+            const PhaseRows& pr = phase_rows[py * g.sw + px];
+            float* d = row + pr.first;
+            if (pr.bias_only) {
+              for (int64_t k = 0; k < pr.count; ++k) d[k * g.sw] = b;
+              continue;
+            }
+            const float* s = buf + pr.base + n * pr.per_image + gr * pr.per_group + ci * pr.per_input + sub_row * pr.pitch;
+            if (!interleave) {
+              for (int64_t k = 0; k < pr.count; ++k) d[k * g.sw] = s[k] + b;
+              continue;
+            }
+            const int64_t first = cols.phases[px].first, head = inner_lo - first, tail = first + pr.count - inner_hi;
+            for (int64_t k = 0; k < head; ++k) d[k * g.sw] = s[k] + b;
+            for (int64_t k = pr.count - tail; k < pr.count; ++k) d[k * g.sw] = s[k] + b;
+            src[px] = s + head;
+          }
+          if (interleave) interleave_phases(row + inner_lo * g.sw - g.pl, src, g.sw, inner_hi - inner_lo, b);
+        }
+      }
+    });
+  }
+  t_phases.trim(kPhaseBufferFloats);
+  t_stacked.trim(kStackedWeightFloats);
+}
+
+// Sub-pixel phases or the column buffer. LRFACE_DECONV_ALGO, read at each call, overrides the
+// choice: "subpixel" wherever it applies (dilation 1; depthwise layers keep their own loops),
+// "columns" never, "auto" (or unset) by shape.
+enum class DeconvAlgo { Auto, Subpixel, Columns };
+DeconvAlgo deconv_algo() {
+  const char* algo = std::getenv("LRFACE_DECONV_ALGO");
+  if (!algo || !*algo || std::strcmp(algo, "auto") == 0) return DeconvAlgo::Auto;
+  if (std::strcmp(algo, "subpixel") == 0) return DeconvAlgo::Subpixel;
+  if (std::strcmp(algo, "columns") == 0) return DeconvAlgo::Columns;
+  fail(ErrorKind::Range, "conv2d: LRFACE_DECONV_ALGO must be subpixel, columns or auto, got '", algo, "'");
+}
+
+// By shape, measured against the column buffer (median ms on two AVX-512 cores, columns
+// first): the phases win where the kernel windows overlap (kh*kw > sh*sw: the column buffer
+// holds that many times gx's size) with a few taps per phase product, gx has 8 channels or more
+// per group (fewer make thin phase products) and the column product's k (og) is short against
+// the overlap. DIC's 12/8/2 64 -> 64 on 32x32: 11.1 against 8.6 (48 channels on 16x16: 1.74,
+// 1.44), its 8/4/2 64 -> 64 on 64x64 16.9 against 10.9; k4s2p1 64 -> 64 on 64x64 4.1, 2.6,
+// 8 -> 8 0.33, 0.16, 128 -> 64 on 32x32 even (one or four images), 256 -> 128 on two 16x16
+// images 2.2, 2.7; k5s3p1 32 -> 32 on 40x40 1.10, 0.75; k6s2p2 (3x3 phases: Winograd) 1.94,
+// 0.66. Kept on the column buffer: k3s2p1 (phases of 2x2, 2x1, 1x2 and 1x1 taps, each its own
+// product: 64 -> 64 on 64x64 2.39, 2.58; 128 -> 64 on eight 16x16 images 1.45, 1.88), 12/8/2
+// 128 -> 128 on 16x16 (8.4, 8.8), gx of 3 to 6 channels (k4s2p1 32 -> 3 0.18, 0.19), kernels
+// no larger than the stride (nothing to save). Batches of gy planes of up to 4x4 pixels take
+// the phases whatever the rest (the column buffer has a 16-column GEMM per image, the phases
+// one over the batch): k4s2p1 512 -> 256 on eight 4x4 images 8.0, 6.0 (one image: 1.0, 2.2,
+// stacking the weights), k3s2p1 256 -> 128 0.94, 0.66.
+bool subpixel_wins(const ConvGeometry& g, int64_t convolutions) {
+  const int64_t cg = g.c / g.groups, og = g.o / g.groups, taps = g.kh * g.kw, phases = g.sh * g.sw;
+  if (cg < 8) return false;
+  if (g.n >= 4 && g.out_h * g.out_w <= 16) return true;
+  return taps > phases && taps >= 4 * convolutions && og * phases <= 32 * taps;
+}
+
+}  // namespace
+
 void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx) {
-  if (g.sh != 1 || g.sw != 1)
-    return is_depthwise(g) ? depthwise_backward_data(g, gy, w, bias, gx) : backward_data_col(g, gy, w, bias, gx);
+  if (g.sh != 1 || g.sw != 1) {
+    if (is_depthwise(g)) return depthwise_backward_data(g, gy, w, bias, gx);
+    const DeconvAlgo algo = deconv_algo();
+    // (A group's weights are indexed with 32 bits on the sub-pixel path.)
+    const bool applies = g.dh == 1 && g.dw == 1 && g.n > 0 && g.c > 0 && g.o > 0 &&
+                         (g.o / g.groups) * (g.c / g.groups) * g.kh * g.kw <= INT32_MAX;
+    if (algo == DeconvAlgo::Columns || !applies) return backward_data_col(g, gy, w, bias, gx);
+    const PhaseAxisPlan rows = plan_phase_axis(g.kh, g.sh, g.pt, g.h), cols = plan_phase_axis(g.kw, g.sw, g.pl, g.w);
+    if (algo == DeconvAlgo::Subpixel || subpixel_wins(g, int64_t(rows.classes.size() * cols.classes.size())))
+      return backward_data_subpixel(g, rows, cols, gy, w, bias, gx);
+    return backward_data_col(g, gy, w, bias, gx);
+  }
   // gx[c, y, x] = sum_{o,i,j} gy[o, y + pt - i*dh, x + pl - j*dw] * w[o, c, i, j]: a stride-1
   // convolution of gy by w'[c, o, i', j'] = w[o, c, kh-1-i', kw-1-j'], padded by d*(k-1) - p
   // (negative padding just starts inside gy).

@@ -23,8 +23,10 @@ void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const
 // (up to 20x20 output pixels) since start-up (tests).
 int64_t batched_forward_count();
 // gx = d out / d x applied to gy (overwrites gx); adds bias[c] when given (transposed convolution).
-// Stride 1: a forward convolution of gy with the flipped, transposed kernel. Otherwise GEMM
-// into a column buffer, scattered back by col2im.
+// Stride 1: a forward convolution of gy with the flipped, transposed kernel. Strided: by
+// sub-pixel phases (each phase of gx a stride-1 convolution of gy with its taps, scattered into
+// gx) where the kernel windows overlap enough, otherwise GEMM into a column buffer scattered
+// back by col2im; LRFACE_DECONV_ALGO=subpixel|columns|auto overrides the choice (see conv.cpp).
 void conv2d_backward_data(const ConvGeometry& g, const float* gy, const float* w, const float* bias, float* gx);
 // gw = d out / d w applied to gy, summed over the batch (overwrites gw): Winograd's adjoint
 // (3x3 stride 1), direct sums, or one GEMM per group whose k dimension runs over every output
