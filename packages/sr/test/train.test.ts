@@ -147,6 +147,16 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     expect(logged).toEqual(Array.from({ length: failed - 1 }, (_, i) => i + 1));
   });
 
+  it("full-size DRCN on its paper's SGD 0.01 stays finite with the default clip (unclipped, the loss becomes NaN)", { timeout: 120_000 }, async () => {
+    const run = (clip?: TrainOptions['clip']) => {
+      lr.manualSeed(1);
+      return trainSuperResolution(new Drcn(), { images: train, steps: 3, batchSize: 2, seed: 2, ...(clip !== undefined ? { clip } : {}) });
+    };
+    const byDefault = (await run()).losses;
+    expect(byDefault.every(Number.isFinite)).toBe(true);
+    await expect(run(null)).rejects.toThrow(/the loss became NaN at step [23]/);
+  });
+
   it('refuses a clip it does not know instead of training unclipped', async () => {
     const run = (clip: unknown) => trainSuperResolution(new Vdsr({ depth: 3, features: 4 }), { images: train, steps: 1, clip } as TrainOptions);
     await expect(run({ kind: 'Norm', maxNorm: 1 })).rejects.toThrow(/trainSuperResolution: 'clip\.kind' must be one of 'adjustable-norm', 'adjustable', 'value', 'norm'/);
@@ -159,7 +169,7 @@ describe.skipIf(!haveFaceData)('training on real faces', () => {
     const vdsr = defaultRecipe(new Vdsr({ depth: 3, features: 4 }));
     expect(vdsr).toMatchObject({ patchSize: 41, batchSize: 64, optimizer: 'sgd', lr: 0.1, momentum: 0.9, weightDecay: 1e-4, clip: { kind: 'adjustable-norm', theta: 0.01 }, scales: [2, 3, 4], augment: true });
     expect(defaultRecipe(new Srcnn())).toMatchObject({ patchSize: 33, optimizer: 'sgd', lr: 1e-4, lrMultipliers: { conv3: 0.1 }, validPadding: true });
-    expect(defaultRecipe(new Drcn({ features: 4, recursions: 2 }))).toMatchObject({ patchSize: 41, lr: 0.01, weightDecay: 1e-4, loss: 'half-sum' });
+    expect(defaultRecipe(new Drcn({ features: 4, recursions: 2 }))).toMatchObject({ patchSize: 41, lr: 0.01, weightDecay: 1e-4, loss: 'half-sum', clip: { kind: 'adjustable-norm', theta: 0.01 } });
     expect(defaultRecipe(new Srinc({ features: 4, modules: 1, scales: [8, 12, 16] }))).toMatchObject({ patchSize: 51, scales: [8, 12, 16] });
   });
 
