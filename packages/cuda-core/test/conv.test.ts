@@ -178,17 +178,20 @@ function withIsa<T>(isa: string, fn: () => T): T {
   }
 }
 
-/** Runs fn with LRFACE_CONV_ALGO (which the native code reads at each call) set, then restores it. */
-function withAlgo<T>(algo: string | undefined, fn: () => T): T {
-  const saved = process.env.LRFACE_CONV_ALGO;
-  const set = (v: string | undefined) => (v === undefined ? delete process.env.LRFACE_CONV_ALGO : (process.env.LRFACE_CONV_ALGO = v));
-  set(algo);
+/** Runs fn with an environment variable the native code reads at each call set (undefined: unset), then restores it. */
+function withEnv<T>(name: string, value: string | undefined, fn: () => T): T {
+  const saved = process.env[name];
+  const set = (v: string | undefined) => (v === undefined ? delete process.env[name] : (process.env[name] = v));
+  set(value);
   try {
     return fn();
   } finally {
     set(saved);
   }
 }
+
+/** Runs fn with LRFACE_CONV_ALGO set. */
+const withAlgo = <T>(algo: string | undefined, fn: () => T): T => withEnv('LRFACE_CONV_ALGO', algo, fn);
 
 /** How many convolutions have run the Winograd kernel so far. */
 const winogradRuns = () => kernels.winograd_forward_count() as number;
@@ -1204,17 +1207,8 @@ describe('strided input gradient and transposed convolution by sub-pixel phases'
   // (see its tests); a wrong tap, phase or channel errs by O(1).
   const atol = (ref: Float64Array) => Math.max(1e-5, 1e-5 * ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
 
-  /** Runs fn with LRFACE_DECONV_ALGO (read by the native code at each call) set, then restores it. */
-  function withDeconvAlgo<T>(algo: string | undefined, fn: () => T): T {
-    const saved = process.env.LRFACE_DECONV_ALGO;
-    const set = (v: string | undefined) => (v === undefined ? delete process.env.LRFACE_DECONV_ALGO : (process.env.LRFACE_DECONV_ALGO = v));
-    set(algo);
-    try {
-      return fn();
-    } finally {
-      set(saved);
-    }
-  }
+  /** Runs fn with LRFACE_DECONV_ALGO set. */
+  const withDeconvAlgo = <T,>(algo: string | undefined, fn: () => T): T => withEnv('LRFACE_DECONV_ALGO', algo, fn);
 
   it('convTranspose2d matches the scatter definition on every path, with every micro-kernel', () => {
     const winograd = winogradRuns(), pointwise = pointwiseRuns();
