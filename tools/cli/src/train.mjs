@@ -32,7 +32,7 @@ export const trainSrUsage = `usage: lrface train sr --model NAME --images DIR --
   --batch-size B      patches per step (default: the paper's)
   --optimizer NAME    sgd or adam (default: the paper's)
   --lr LR             learning rate (default: the paper's)
-  --clip-norm C       clip the gradients' global norm to C (instead of the paper's clipping)
+  --clip-norm C       clip the gradients' global norm to C (instead of the recipe's: VDSR and DRCN bound it by 0.01 / lr)
   --eval DIR          HR images evaluated every --eval-every steps (PSNR/SSIM on Y against bicubic)
   --eval-every K      default 100 when --eval is given
   --checkpoint FILE   a checkpoint written atomically every --checkpoint-every steps (default 50)
