@@ -39,7 +39,15 @@ export abstract class Optimizer {
   constructor(params: Tensor[] | ParamGroup[], defaults: Record<string, unknown> & { lr: number }) {
     if (!Array.isArray(params) || params.length === 0) throw new RangeError(`${this.constructor.name}: 'params' must be a non-empty array`);
     if (!(typeof defaults.lr === 'number' && defaults.lr >= 0)) throw new RangeError(`${this.constructor.name}: 'lr' must be a number >= 0, got ${defaults.lr}`);
-    const groups = 'params' in (params[0] as object) ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
+    const name = this.constructor.name;
+    const groups: Partial<ParamGroup>[] = 'params' in (params[0] as object) ? (params as ParamGroup[]) : [{ params: params as Tensor[] }];
+    // A group may override any of the optimiser's hyper-parameters; a misspelt one would be ignored.
+    const known = ['params', ...Object.keys(defaults)];
+    groups.forEach((g, i) => {
+      checkKeys(name, g, known, `params[${i}]`);
+      if (!Array.isArray(g.params) || g.params.length === 0) throw new RangeError(`${name}: 'params[${i}].params' must be a non-empty array of tensors`);
+      if (g.lr !== undefined && !(typeof g.lr === 'number' && g.lr >= 0)) throw new RangeError(`${name}: 'params[${i}].lr' must be a number >= 0, got ${g.lr}`);
+    });
     this.paramGroups = groups.map((g) => ({ ...defaults, ...g }) as ParamGroup);
   }
 

@@ -112,6 +112,17 @@ describe('Adam and AdamW', () => {
 });
 
 describe('parameter groups and optimiser state', () => {
+  it('a group refuses a hyper-parameter the optimiser does not have, and a bad lr or empty params', () => {
+    const a = lr.tensor(init).requiresGrad_();
+    expect(() => new SGD([{ params: [a], lr: 0.1, momentun: 0.9 }], { lr: 1 })).toThrow(TypeError);
+    expect(() => new SGD([{ params: [a], lr: 0.1, momentun: 0.9 }], { lr: 1 })).toThrow(/SGD: 'momentun' must be one of the known params\[0\] fields \(params, lr, momentum, dampening, weightDecay, nesterov\)/);
+    expect(() => new Adam([{ params: [a] }, { params: [a], betas: [0.5, 0.9] }])).toThrow(/Adam: 'betas' must be one of the known params\[1\] fields \(params, lr, beta1, beta2, eps, weightDecay\)/);
+    expect(() => new SGD([{ params: [a], lr: -1 }], { lr: 1 })).toThrow("SGD: 'params[0].lr' must be a number >= 0, got -1");
+    expect(() => new SGD([{ params: [] }] as never, { lr: 1 })).toThrow("SGD: 'params[0].params' must be a non-empty array of tensors");
+    // The internal names a group may set: Adam's beta1 takes effect.
+    expect(new Adam([{ params: [a], beta1: 0.5 }]).paramGroups[0].beta1).toBe(0.5);
+  });
+
   it('each group uses its own hyper-parameters', () => {
     const a = lr.tensor(init).requiresGrad_();
     const b = lr.tensor(init).requiresGrad_();
