@@ -137,7 +137,6 @@ const FMA_PEAK_OPTION_KEYS: Record<'threads' | 'ms', true> = { threads: true, ms
  */
 export function measureFmaPeak(options: { threads?: number; ms?: number } = {}): FmaPeak {
   const fn = 'measureFmaPeak';
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) throw typeError(fn, 'options', 'an object', options);
   checkKeys(fn, options, FMA_PEAK_OPTION_KEYS);
   const { threads = addon.numThreads(), ms = 200 } = options;
   if (typeof threads !== 'number' || !Number.isInteger(threads)) throw typeError(fn, 'threads', 'an integer', threads);

@@ -5,20 +5,14 @@
 //
 // usage: node packages/sr/scripts/eval-faces.mjs [--corpus DIR] [--scale 4] [--vdsr FILE.pth]
 //          [--face-x4 FILE.safetensors] [--json]
-import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '@lrface/datasets';
 import { openFaceCorpus } from '@lrface/face-corpus';
 import { evaluateNetwork, loadSuperResolver } from '@lrface/sr';
+import { builtCorpus, sharedData } from './paths.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
-const mainCache = resolve(repo, '..', '..', 'main', '.cache');
-// The shared data beside the repository (or beside a parent folder, as for a worktree); LRFACE_DATA_DIR overrides.
-const sharedData = process.env.LRFACE_DATA_DIR ?? [resolve(repo, '..', 'shared/data'), resolve(repo, '..', '..', 'shared/data')].find((d) => existsSync(d)) ?? resolve(repo, '..', 'shared/data');
-const defaultCorpus = [resolve(repo, '.cache/face-corpus'), resolve(mainCache, 'face-corpus')].find((d) => existsSync(resolve(d, 'index.json')));
+const defaultCorpus = builtCorpus('face-corpus');
 const { values } = parseArgs({
   options: {
     corpus: { type: 'string', default: defaultCorpus },

@@ -7,23 +7,15 @@
 //
 // usage: node packages/sr/scripts/train-face-x4.mjs [--corpus DIR] [--init FILE.pth] [--minutes 35]
 //          [--steps N] [--batch 16] [--patch 41] [--lr 1e-5] [--checkpoint FILE] [--out FILE] [--log FILE]
-import { existsSync, appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { decodeImage } from '@lrface/datasets';
 import { openFaceCorpus } from '@lrface/face-corpus';
 import { loadSuperResolver, saveSrWeights, trainSuperResolution, sha256 } from '@lrface/sr';
-import { readFileSync } from 'node:fs';
+import { builtCorpus, scriptsDir, sharedData } from './paths.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../../..');
-const mainCache = resolve(repo, '..', '..', 'main', '.cache');
-// The shared data beside the repository (or beside a parent folder, as for a worktree); LRFACE_DATA_DIR overrides.
-const sharedData = process.env.LRFACE_DATA_DIR ?? [resolve(repo, '..', 'shared/data'), resolve(repo, '..', '..', 'shared/data')].find((d) => existsSync(d)) ?? resolve(repo, '..', 'shared/data');
-const defaultCorpus = [resolve(repo, '.cache/face-corpus-large'), resolve(mainCache, 'face-corpus-large'), resolve(repo, '.cache/face-corpus'), resolve(mainCache, 'face-corpus')].find((d) =>
-  existsSync(resolve(d, 'index.json')),
-);
+const defaultCorpus = builtCorpus('face-corpus-large', 'face-corpus');
 
 const { values } = parseArgs({
   options: {
@@ -34,10 +26,10 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '16' },
     patch: { type: 'string', default: '41' },
     lr: { type: 'string', default: '1e-5' },
-    checkpoint: { type: 'string', default: resolve(here, '../.train/face-x4.ckpt.safetensors') },
+    checkpoint: { type: 'string', default: resolve(scriptsDir, '../.train/face-x4.ckpt.safetensors') },
     // Not the shipped file by default: its sha256 is checked on load, so overwriting it breaks 'face-x4'.
-    out: { type: 'string', default: resolve(here, '../.train/face-x4.safetensors') },
-    log: { type: 'string', default: resolve(here, '../.train/face-x4.log.jsonl') },
+    out: { type: 'string', default: resolve(scriptsDir, '../.train/face-x4.safetensors') },
+    log: { type: 'string', default: resolve(scriptsDir, '../.train/face-x4.log.jsonl') },
     seed: { type: 'string', default: '7' },
   },
 });

@@ -7,7 +7,7 @@ import { buildInfo, devices, isTensor, rangeError, typeError, type DeviceSpec, t
 import { checkImage, checkKeys, checkUnitPixels, decodeImage, encodeImage, writeImage, type RawImage } from '@lrface/datasets';
 import { createNetwork, type ArchName, type SrNetwork } from './models.js';
 import { upscaleImage, type UpscaledImage } from './pipeline.js';
-import type { TileOptions } from './tiler.js';
+import { TILE_OPTION_KEYS, type TileOptions } from './tiler.js';
 import { WeightsFileError, loadSrNetwork } from './weights.js';
 
 /** A registered model: an architecture, its config, and shipped weights if any. */
@@ -104,9 +104,8 @@ export async function readInput(input: SrInput): Promise<RawImage> {
   throw typeError('upscale', 'input', 'a file path, a Buffer, a sharp instance, a RawImage or a tensor', input);
 }
 
-const UPSCALE_KEYS = ['scale', 'tile', 'overlap', 'batchSize', 'blend'] as const;
-const LOAD_KEYS = ['weights', 'device', 'untrained', 'tile', 'overlap', 'batchSize', 'blend'] as const;
-const TILE_DEFAULT_KEYS: Record<keyof TileOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true };
+const UPSCALE_KEYS = { scale: true, ...TILE_OPTION_KEYS };
+const LOAD_KEYS = { weights: true, device: true, untrained: true, ...TILE_OPTION_KEYS };
 
 export class SuperResolver {
   private disposed = false;
@@ -117,7 +116,7 @@ export class SuperResolver {
     readonly scales: number[],
     private readonly tileDefaults: TileOptions = {},
   ) {
-    checkKeys('SuperResolver', tileDefaults, TILE_DEFAULT_KEYS, 'tileDefaults');
+    checkKeys('SuperResolver', tileDefaults, TILE_OPTION_KEYS, 'tileDefaults');
   }
 
   /** Super-resolves one input (or each of an array of inputs). */

@@ -6,7 +6,7 @@ import { bicubicResize, checkKeys, modcrop, type RawImage } from '@lrface/datase
 import { BicubicIdentity, type SrNetwork } from './models.js';
 import { toUnitFloat, upscaleImage } from './pipeline.js';
 import { srScores } from './metrics.js';
-import type { TileOptions } from './tiler.js';
+import { TILE_OPTION_KEYS, type TileOptions } from './tiler.js';
 
 /** MATLAB imresize(hr, 1/scale, 'bicubic') of an interleaved image, kept as float [0, 1] (no 8-bit rounding). */
 export function bicubicDownImage(hr: RawImage, scale: number): RawImage<Float32Array> {
@@ -34,7 +34,7 @@ export function bicubicBaseline(lr: RawImage, scale: number): RawImage<Uint8Arra
 
 const identityY = new BicubicIdentity(1);
 
-const EVALUATE_OPTION_KEYS: Record<keyof TileOptions | 'quantizeLr', true> = { tile: true, overlap: true, batchSize: true, blend: true, quantizeLr: true };
+const EVALUATE_OPTION_KEYS: Record<keyof TileOptions | 'quantizeLr', true> = { ...TILE_OPTION_KEYS, quantizeLr: true };
 const EVALUATE_IMAGES_OPTION_KEYS: Record<keyof TileOptions | 'quantizeLr' | 'onImage', true> = { ...EVALUATE_OPTION_KEYS, onImage: true };
 
 export interface ImageScores {

@@ -4,7 +4,7 @@
 import { clamp, rangeError, tensor, typeError, type DeviceSpec, type Tensor } from '@lrface/cuda-core';
 import { bicubicResize, checkImage, checkKeys, convertColor, yCbCrToRgb, toUint8, type RawImage } from '@lrface/datasets';
 import type { SrNetwork } from './models.js';
-import { tiledForward, type TileOptions } from './tiler.js';
+import { TILE_OPTION_KEYS, tiledForward, type TileOptions } from './tiler.js';
 
 /** Y range of BT.601 studio swing, in [0, 1] units: the clamp of the SRINC seed. */
 export const Y_MIN = 16 / 255;
@@ -15,7 +15,7 @@ export interface UpscaleImageOptions extends TileOptions {
   clampY?: boolean;
 }
 
-const UPSCALE_IMAGE_OPTION_KEYS: Record<keyof UpscaleImageOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true, clampY: true };
+const UPSCALE_IMAGE_OPTION_KEYS: Record<keyof UpscaleImageOptions, true> = { ...TILE_OPTION_KEYS, clampY: true };
 
 /** The result of super-resolving one image. */
 export interface UpscaledImage {

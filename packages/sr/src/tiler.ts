@@ -19,7 +19,8 @@ export interface TileOptions {
   blend?: 'crop' | 'average';
 }
 
-const TILE_OPTION_KEYS: Record<keyof TileOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true };
+/** @internal TileOptions' keys, for the functions that take them among their own options. */
+export const TILE_OPTION_KEYS: Record<keyof TileOptions, true> = { tile: true, overlap: true, batchSize: true, blend: true };
 
 /** Start offsets of tiles of length `tile` along an axis of length `n` with stride `stride`. */
 export function tileStarts(n: number, tile: number, stride: number): number[] {

@@ -81,7 +81,7 @@ export function defaultRecipe(net: SrNetwork): TrainRecipe {
       return { ...base, patchSize: 41, batchSize: 64, optimizer: 'sgd', lr: 0.1, weightDecay: 1e-4, lrStepEvery: 20 * 1000, clip: { kind: 'adjustable-norm', theta: 0.01 }, loss: 'half-sum', scales: [2, 3, 4], augment: true };
     case 'drcn':
       // DRCN's paper names no clipping, but unclipped its 16 shared recursions made the loss NaN at
-      // step 2 (Set5, batch 4); VDSR's clip from the same authors (below) trains: 150 steps of
+      // step 2 (Set5, batch 4); VDSR's clip from the same authors (above) trains: 150 steps of
       // batch 8 beat bicubic at x3 (30.69 against 30.39 dB).
       return { ...base, patchSize: 41, batchSize: 64, optimizer: 'sgd', lr: 0.01, weightDecay: 1e-4, lrStepEvery: 25 * 1000, clip: { kind: 'adjustable-norm', theta: 0.01 }, loss: 'half-sum', scales: [3], alphaDecaySteps: 25 * 1000 };
     case 'srinc':
