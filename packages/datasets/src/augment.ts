@@ -341,9 +341,11 @@ export interface ColorJitterOptions {
   max?: number;
 }
 
+const COLOR_JITTER_OPTION_KEYS: Record<keyof ColorJitterOptions, true> = { brightness: true, contrast: true, saturation: true, max: true };
+
 /** Random brightness, contrast and saturation changes (in that order), clamped to [0, max]. */
 export function colorJitter<T extends Uint8Array | Float32Array>(img: RawImage<T>, seed: number | Rng, options: ColorJitterOptions = {}): RawImage<T> {
-  checkKeys('colorJitter', options, ['brightness', 'contrast', 'saturation', 'max']);
+  checkKeys('colorJitter', options, COLOR_JITTER_OPTION_KEYS);
   checkImage('colorJitter', 'img', img);
   const rng = rngFrom(seed);
   const isByte = img.data instanceof Uint8Array;
@@ -392,13 +394,27 @@ export interface FaceAugmentOptions extends AugmentRanges, WarpOptions {
   deterministic?: boolean;
 }
 
+/** {@link augmentFaceFrom}'s options: {@link augmentFace}'s and the colour mode the region is decoded in. */
+export type FaceAugmentFromOptions = FaceAugmentOptions & Pick<DecodeOptions, 'color'>;
+
+const FACE_AUGMENT_OPTION_KEYS: Record<keyof FaceAugmentOptions, true> = {
+  size: true, margin: true, face: true, jitter: true, mirrorMap: true, deterministic: true, scale: true, rotation: true, translation: true, flip: true, fill: true, antialias: true,
+};
+const FACE_AUGMENT_FROM_OPTION_KEYS: Record<keyof FaceAugmentFromOptions, true> = { ...FACE_AUGMENT_OPTION_KEYS, color: true };
+
+function checkFaceAugmentOptions(fn: string, options: FaceAugmentOptions, known: Readonly<Record<string, true>>): void {
+  checkKeys(fn, options, known);
+  // Checked even when no jitter is drawn (deterministic): a misspelt key is a mistake either way.
+  if (options.jitter !== undefined && options.jitter !== false) checkKeys(fn, options.jitter, COLOR_JITTER_OPTION_KEYS, 'options.jitter');
+}
+
 /**
  * The standard landmark-training augmentation: crop around a face box with a margin, random
  * scale / rotation / translation / flip (see {@link randomAugmentation}), colour jitter. Every
  * face's landmarks and boxes follow the pixels.
  */
 export function augmentFace<T extends Uint8Array | Float32Array>(input: Annotated<T>, seed: number | Rng, options: FaceAugmentOptions): Annotated<T> & { affine: Affine; params: AugmentParams | null } {
-  checkKeys('augmentFace', options, ['size', 'margin', 'face', 'jitter', 'mirrorMap', 'deterministic', 'scale', 'rotation', 'translation', 'flip', 'fill', 'antialias']);
+  checkFaceAugmentOptions('augmentFace', options, FACE_AUGMENT_OPTION_KEYS);
   const rng = rngFrom(seed);
   const face = options.face ?? 0;
   const box = input.boxes?.[face];
@@ -438,9 +454,10 @@ export async function augmentFaceFrom(
   image: LazyImage,
   annotations: Omit<Annotated, 'image'>,
   seed: number | Rng,
-  options: FaceAugmentOptions & DecodeOptions,
+  options: FaceAugmentFromOptions,
 ): Promise<Annotated<Uint8Array> & { affine: Affine; params: AugmentParams | null }> {
   if (!(image instanceof LazyImage)) throw typeError('augmentFaceFrom', 'image', 'a LazyImage', image);
+  checkFaceAugmentOptions('augmentFaceFrom', options, FACE_AUGMENT_FROM_OPTION_KEYS);
   const { color, ...rest } = options;
   const rng = rngFrom(seed);
   // The same draws as augmentFace: params first, then jitter.

@@ -198,6 +198,15 @@ export type DegradeStep =
   | { op: 'jpeg'; quality: number }
   | { op: 'upsample'; scale: number };
 
+/** Each op's step fields, so that a misspelt one (sigm for sigma) is refused rather than ignored. */
+const DEGRADE_STEP_KEYS: { [Op in DegradeStep['op']]: Record<keyof Extract<DegradeStep, { op: Op }>, true> } = {
+  bicubic: { op: true, scale: true },
+  blurPool: { op: true, factor: true, sigma: true },
+  noise: { op: true, std: true },
+  jpeg: { op: true, quality: true },
+  upsample: { op: true, scale: true },
+};
+
 /**
  * Applies steps in order to [N, C, H, W] values in [0, 1]: 'bicubic' shrinks by 1/scale
  * (MATLAB imresize), 'blurPool' blurs and average-pools, 'noise' adds Gaussian noise (clamped to
@@ -209,6 +218,8 @@ export async function degrade(x: Tensor, steps: DegradeStep[], seed?: number | R
   const rng = rngFrom(seed);
   let cur = checkNCHW('degrade', x);
   for (const [i, step] of steps.entries()) {
+    const known = Object.hasOwn(DEGRADE_STEP_KEYS, step?.op) ? DEGRADE_STEP_KEYS[step.op] : null;
+    if (known) checkKeys('degrade', step, known, `steps[${i}]`);
     let next: Tensor;
     switch (step?.op) {
       case 'bicubic': next = bicubicResize(cur, { scale: 1 / checkNumber('degrade', `steps[${i}].scale`, step.scale, 1) }); break;

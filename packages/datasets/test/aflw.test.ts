@@ -88,6 +88,20 @@ describe('AFLW', () => {
     expect((await AflwFull.open({ releaseFile: join(root, 'AFLWinfo_release.mat'), imagesDir: join(root, 'flickr'), part: 'train' })).length).toBe(6);
   });
 
+  it('refuses unknown split keys before reading the database, naming Aflw.open and the key', async () => {
+    // A database that does not exist: reading it would fail first.
+    const missing = join(tmp(), 'none');
+    const splitFile = join(root, 'AFLWinfo_release.mat');
+    await expect(Aflw.open({ root: missing, split: { file: splitFile, parts: 'test' } as never })).rejects.toThrow(
+      new TypeError("Aflw.open: 'parts' must be one of the known options.split fields (file, part, trainCount), got an unknown options.split field"),
+    );
+    await expect(Aflw.open({ root: missing, split: 'list.txt' as never })).rejects.toThrow(new TypeError(`Aflw.open: 'options.split' must be an object, got "list.txt"`));
+    await expectArgError(() => Aflw.open({ root: missing, split: { file: splitFile, part: 'val' as never } }), RangeError, 'Aflw.open', 'split.part');
+    // Every documented key: the release's last 2 faces (trainCount 4 of 6) as the test part.
+    const test = await Aflw.open({ root, points: 19, split: { file: splitFile, part: 'test', trainCount: 4 } });
+    expect(test.length).toBe(2);
+  });
+
   it('names the file and table or record of bad databases and split files', async () => {
     const dir = tmp();
     writeTree(dir, { 'notsql.sqlite': 'hello', 'list.txt': '39344\n99999\n', 'list2.txt': 'nowhere/x.jpg\n' });

@@ -2,10 +2,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   AFLW19_NAMES, AFLW21_NAMES, LazyImage, MIRROR_19, MIRROR_21, MIRROR_5, MIRROR_68, Rng, applyAffine, augmentFace, augmentFaceFrom, colorJitter,
-  composeAffine, cropAffine, decodeImage, invertAffine, mirrorMapFor, randomAugmentation, transformBox, transformPoints, warpAffine,
+  composeAffine, cropAffine, decodeImage, invertAffine, mirrorMapFor, randomAugmentation, transformBox, transformPoints, warpAffine, writeImage,
   type Affine, type RawImage,
 } from '../src/index.js';
-import { data, expectArgError, have } from './helpers.js';
+import { data, expectArgError, have, tmp } from './helpers.js';
 
 function randomImage(w: number, h: number, c: number, seed: number): RawImage<Float32Array> {
   const r = new Rng(seed);
@@ -210,6 +210,47 @@ describe('augmentation', () => {
         expect(diff / a.image.data.length).toBeLessThan(size === 48 ? 6 : 0.01);
       }
     }
+  });
+
+  it("refuses unknown jitter keys (and augmentFaceFrom's unknown options) up front, naming the function and the key", async () => {
+    const img: RawImage<Uint8Array> = { data: Uint8Array.from(randomImage(40, 30, 3, 5).data, (v) => v), width: 40, height: 30, channels: 3 };
+    const input = { image: img, boxes: [{ x: 8, y: 5, width: 20, height: 18 }] };
+    const jitterKeyError = (fn: string) => new TypeError(`${fn}: 'brightnes' must be one of the known options.jitter fields (brightness, contrast, saturation, max), got an unknown options.jitter field`);
+    // Whether or not jitter is drawn: with deterministic: true it never reached colorJitter's check.
+    for (const deterministic of [false, true])
+      expect(() => augmentFace(input, 1, { size: [16, 16], deterministic, jitter: { brightnes: 0.5 } as never })).toThrow(jitterKeyError('augmentFace'));
+    expect(() => augmentFace(input, 1, { size: [16, 16], jitter: true as never })).toThrow(new TypeError("augmentFace: 'options.jitter' must be an object, got true"));
+    // Every documented jitter key: zero ranges leave the warped image as it is without jitter.
+    const still = augmentFace(input, 3, { size: [16, 16], jitter: { brightness: 0, contrast: 0, saturation: 0, max: 255 } });
+    const plain = augmentFace(input, 3, { size: [16, 16], jitter: false });
+    expect(still.params).toEqual(plain.params);
+    expect(Array.from(still.image.data)).toEqual(Array.from(plain.image.data));
+
+    // augmentFaceFrom checks its options before anything is decoded (this file does not exist).
+    const nowhere = new LazyImage(join(tmp(), 'missing.png'));
+    const boxes = input.boxes;
+    await expect(augmentFaceFrom(nowhere, { boxes }, 1, { size: [16, 16], marign: 0.3 } as never)).rejects.toThrow(
+      new TypeError(
+        "augmentFaceFrom: 'marign' must be one of the known options (size, margin, face, jitter, mirrorMap, deterministic, scale, rotation, translation, flip, fill, antialias, color), got an unknown option",
+      ),
+    );
+    await expect(augmentFaceFrom(nowhere, { boxes }, 1, { size: [16, 16], orientation: 'exif' } as never)).rejects.toThrow(/^augmentFaceFrom: 'orientation' must be one of the known options/);
+    for (const deterministic of [false, true])
+      await expect(augmentFaceFrom(nowhere, { boxes }, 1, { size: [16, 16], deterministic, jitter: { brightnes: 0.5 } as never })).rejects.toThrow(jitterKeyError('augmentFaceFrom'));
+    // Every documented option of augmentFaceFrom, on a real file: the same draws and pixels as augmentFace.
+    const file = join(tmp(), 'face.png');
+    await writeImage(file, img);
+    const all = {
+      size: [16, 16] as [number, number], margin: 0.1, face: 0, jitter: { brightness: 0.2, contrast: 0.1, saturation: 0.3, max: 255 }, mirrorMap: MIRROR_5, deterministic: false,
+      scale: [0.95, 1.05] as [number, number], rotation: 5, translation: 2, flip: 0.5, fill: 'replicate' as const, antialias: true,
+    };
+    const fromFile = await augmentFaceFrom(new LazyImage(file), { boxes }, 7, { ...all, color: 'rgb' });
+    const inMemory = augmentFace(input, 7, all);
+    expect(fromFile.params).toEqual(inMemory.params);
+    expect(fromFile.boxes).toEqual(inMemory.boxes);
+    let diff = 0;
+    for (let i = 0; i < inMemory.image.data.length; i++) diff = Math.max(diff, Math.abs(fromFile.image.data[i] - inMemory.image.data[i]));
+    expect(diff).toBeLessThanOrEqual(1);
   });
 
   it('rejects bad arguments, naming them', async () => {

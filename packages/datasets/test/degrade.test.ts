@@ -189,6 +189,16 @@ describe('degradations', () => {
     expect(a.shape).toEqual([1, 3, 24, 20]);
     expect(Array.from(a.data())).toEqual(Array.from(b.data()));
     await expect(degrade(x, [{ op: 'sharpen' } as never])).rejects.toThrow(/degrade: 'steps\[0\]\.op' must be one of/);
+    // Every field is honoured: a blurPool step is blurPool with the step's factor and sigma ...
+    const pooled = await degrade(x, [{ op: 'blurPool', factor: 2, sigma: 3 }]);
+    expect(Array.from(pooled.data())).toEqual(Array.from(blurPool(x, { factor: 2, sigma: 3 }).data()));
+    expect(Array.from(pooled.data())).not.toEqual(Array.from(blurPool(x, { factor: 2 }).data()));
+    // ... and a misspelt one is refused, where it would leave sigma at its default.
+    await expect(degrade(x, [{ op: 'noise', std: 0.1 }, { op: 'blurPool', factor: 2, sigm: 3 } as never])).rejects.toThrow(
+      new TypeError("degrade: 'sigm' must be one of the known steps[1] fields (op, factor, sigma), got an unknown steps[1] field"),
+    );
+    await expect(degrade(x, [{ op: 'bicubic', factor: 2 } as never])).rejects.toThrow(new TypeError("degrade: 'factor' must be one of the known steps[0] fields (op, scale), got an unknown steps[0] field"));
+    await expect(degrade(x, [{ op: 'jpeg', quality: 50, qualty: 10 } as never])).rejects.toThrow(/^degrade: 'qualty' must be one of the known steps\[0\] fields \(op, quality\)/);
     const img: RawImage<Uint8Array> = { data: Uint8Array.from({ length: 7 * 5 }, (_, i) => i), width: 7, height: 5, channels: 1 };
     const m = modcrop(img, 3);
     expect([m.width, m.height, Array.from(m.data.subarray(0, 8))]).toEqual([6, 3, [0, 1, 2, 3, 4, 5, 7, 8]]);

@@ -1,8 +1,10 @@
 // CED plots as PNG: named curves, axes with ticks and labels, grid lines and a legend drawn
 // into a raw RGB buffer (a 5x7 bitmap font for text), then encoded by @lrface/datasets (sharp).
+import { dirname } from 'node:path';
 import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import { encodeImage, type RawImage } from '@lrface/datasets';
 import { writeFileAtomic } from '@lrface/nn';
+import { checkErrors } from './error-checks.js';
 import { cedCurve, type CedCurve } from './metrics.js';
 
 export type Rgb = [number, number, number];
@@ -248,34 +250,38 @@ function formatTick(v: number, step: number): string {
   return v.toFixed(decimals);
 }
 
-const FN = 'renderCedPlot';
-const OPTION_KEYS = ['width', 'height', 'maxError', 'xTick', 'title', 'xLabel', 'yLabel', 'lineWidth', 'legend', 'fontScale'];
+const OPTION_KEYS: Record<keyof CedPlotOptions, true> = {
+  width: true, height: true, maxError: true, xTick: true, title: true, xLabel: true, yLabel: true, lineWidth: true, legend: true, fontScale: true,
+};
 
-function checkPositiveInt(arg: string, value: unknown, min: number): number {
-  if (typeof value !== 'number') throw typeError(FN, arg, 'an integer', value);
-  if (!Number.isInteger(value) || value < min) throw rangeError(FN, arg, `an integer >= ${min}`, value);
+// Every check takes `fn`, the public function the caller called (cedPlotLayout, renderCedPlot,
+// cedPlotPng or writeCedPlot): its errors name that function, whichever one does the work.
+
+function checkPositiveInt(fn: string, arg: string, value: unknown, min: number): number {
+  if (typeof value !== 'number') throw typeError(fn, arg, 'an integer', value);
+  if (!Number.isInteger(value) || value < min) throw rangeError(fn, arg, `an integer >= ${min}`, value);
   return value;
-}
-
-function checkOptions(options: CedPlotOptions): void {
-  checkKeys(FN, options, OPTION_KEYS);
 }
 
 /** The plot geometry for the given options and x range (the same as renderCedPlot uses). */
 export function cedPlotLayout(options: CedPlotOptions & { maxError: number }): CedPlotLayout {
-  checkOptions(options);
-  const width = checkPositiveInt('width', options.width ?? 640, 160);
-  const height = checkPositiveInt('height', options.height ?? 480, 120);
-  const s = checkPositiveInt('fontScale', options.fontScale ?? (height >= 480 ? 2 : 1), 1);
+  return layoutOf('cedPlotLayout', options);
+}
+
+function layoutOf(fn: string, options: CedPlotOptions & { maxError: number }): CedPlotLayout {
+  checkKeys(fn, options, OPTION_KEYS);
+  const width = checkPositiveInt(fn, 'width', options.width ?? 640, 160);
+  const height = checkPositiveInt(fn, 'height', options.height ?? 480, 120);
+  const s = checkPositiveInt(fn, 'fontScale', options.fontScale ?? (height >= 480 ? 2 : 1), 1);
   const maxError = options.maxError;
-  if (typeof maxError !== 'number' || !(Number.isFinite(maxError) && maxError > 0)) throw rangeError(FN, 'maxError', 'a positive finite number', maxError);
+  if (typeof maxError !== 'number' || !(Number.isFinite(maxError) && maxError > 0)) throw rangeError(fn, 'maxError', 'a positive finite number', maxError);
   const line = GLYPH_H * s;
   // Left: y label, tick labels ("1.0"), tick marks; bottom: tick labels and the x label.
   const left = line + 6 * s + textWidth('0.0', s) + 4 * s + 6;
   const right = width - 1 - 8 * s - Math.ceil(textWidth('0.00', s) / 2);
   const top = options.title ? line + 10 * s : 6 * s;
   const bottom = height - 1 - (2 * line + 12 * s);
-  if (right - left < 40 || bottom - top < 40) throw rangeError(FN, 'width', 'an image large enough for a plot area of 40 x 40 px', `${width}x${height}`, true);
+  if (right - left < 40 || bottom - top < 40) throw rangeError(fn, 'width', 'an image large enough for a plot area of 40 x 40 px', `${width}x${height}`, true);
   return {
     width,
     height,
@@ -289,33 +295,48 @@ export function cedPlotLayout(options: CedPlotOptions & { maxError: number }): C
   };
 }
 
-function curveData(curves: readonly CedPlotCurve[], maxError: number, step: number): CedCurve[] {
+/**
+ * The curves' CED data on the plot's x range. The grid step divides maxError exactly (at most
+ * 1e-4, at least 1000 steps), as cedCurve requires: a maxError such as 0.12345 is no multiple of 1e-4.
+ */
+function curveData(curves: readonly CedPlotCurve[], maxError: number): CedCurve[] {
+  const step = maxError / Math.max(1000, Math.round(maxError / 1e-4));
   return curves.map((c) => c.curve ?? cedCurve(c.errors as ArrayLike<number>, { max: maxError, step }));
 }
 
 /** Draws CED curves into an RGB image (Uint8Array, 3 channels). */
 export function renderCedPlot(curves: readonly CedPlotCurve[], options: CedPlotOptions = {}): RawImage<Uint8Array> {
-  checkOptions(options);
-  if (!Array.isArray(curves) || curves.length === 0) throw typeError(FN, 'curves', 'a non-empty array of {name, errors | curve}', curves);
+  return render('renderCedPlot', curves, options);
+}
+
+function checkCurves(fn: string, curves: readonly CedPlotCurve[]): void {
+  if (!Array.isArray(curves) || curves.length === 0) throw typeError(fn, 'curves', 'a non-empty array of {name, errors | curve}', curves);
   curves.forEach((c, i) => {
-    if (typeof c !== 'object' || c === null || typeof c.name !== 'string') throw typeError(FN, `curves[${i}]`, 'an object with a string name', c);
-    if ((c.errors === undefined) === (c.curve === undefined)) throw typeError(FN, `curves[${i}]`, 'an object with either errors or curve', c);
+    if (typeof c !== 'object' || c === null || typeof c.name !== 'string') throw typeError(fn, `curves[${i}]`, 'an object with a string name', c);
+    if ((c.errors === undefined) === (c.curve === undefined)) throw typeError(fn, `curves[${i}]`, 'an object with either errors or curve', c);
+    // Checked here rather than by cedCurve, whose errors would name it and not the curve.
+    if (c.errors !== undefined) checkErrors(fn, c.errors, `curves[${i}].errors`);
     if (c.curve !== undefined) {
       const { thresholds, fractions } = c.curve;
       if (!(thresholds instanceof Float64Array || Array.isArray(thresholds)) || !(fractions instanceof Float64Array || Array.isArray(fractions)) || thresholds.length !== fractions.length || thresholds.length < 2)
-        throw rangeError(FN, `curves[${i}].curve`, 'thresholds and fractions of equal length (2 or more)', c.curve);
+        throw rangeError(fn, `curves[${i}].curve`, 'thresholds and fractions of equal length (2 or more)', c.curve);
     }
     if (c.color !== undefined && !(Array.isArray(c.color) && c.color.length === 3 && (c.color as number[]).every((v: number) => Number.isInteger(v) && v >= 0 && v <= 255)))
-      throw rangeError(FN, `curves[${i}].color`, 'an [r, g, b] triple of integers in [0, 255]', c.color);
+      throw rangeError(fn, `curves[${i}].color`, 'an [r, g, b] triple of integers in [0, 255]', c.color);
   });
+}
+
+function render(fn: string, curves: readonly CedPlotCurve[], options: CedPlotOptions): RawImage<Uint8Array> {
+  checkKeys(fn, options, OPTION_KEYS);
+  checkCurves(fn, curves);
   const maxError = options.maxError ?? Math.max(...curves.map((c) => (c.curve ? c.curve.thresholds[c.curve.thresholds.length - 1] : 0.08)));
-  const layout = cedPlotLayout({ ...options, maxError });
-  const lineWidth = checkPositiveInt('lineWidth', options.lineWidth ?? 2, 1);
+  const layout = layoutOf(fn, { ...options, maxError });
+  const lineWidth = checkPositiveInt(fn, 'lineWidth', options.lineWidth ?? 2, 1);
   const legend = options.legend ?? 'auto';
-  if (!LEGEND_PLACES.includes(legend)) throw rangeError(FN, 'legend', LEGEND_PLACES.map((p) => `'${p}'`).join(', '), legend);
+  if (!LEGEND_PLACES.includes(legend)) throw rangeError(fn, 'legend', LEGEND_PLACES.map((p) => `'${p}'`).join(', '), legend);
   const s = options.fontScale ?? (layout.height >= 480 ? 2 : 1);
   const xTick = options.xTick ?? niceStep(maxError, layout.right - layout.left, s);
-  if (typeof xTick !== 'number' || !(xTick > 0 && maxError / xTick <= 50)) throw rangeError(FN, 'xTick', `a positive step giving at most 50 ticks on [0, ${maxError}]`, xTick);
+  if (typeof xTick !== 'number' || !(xTick > 0 && maxError / xTick <= 50)) throw rangeError(fn, 'xTick', `a positive step giving at most 50 ticks on [0, ${maxError}]`, xTick);
   const { width, height, left, right, top, bottom, xToPixel, yToPixel } = layout;
   const canvas = new Canvas(width, height);
   const line = GLYPH_H * s;
@@ -342,7 +363,7 @@ export function renderCedPlot(curves: readonly CedPlotCurve[], options: CedPlotO
   }
 
   // Curves, drawn as polylines through their grid points, clipped to the plot's x range.
-  const data = curveData(curves, maxError, Math.min(1e-4, maxError / 1000));
+  const data = curveData(curves, maxError);
   const colors = curves.map((c, i) => c.color ?? CED_PALETTE[i % CED_PALETTE.length]);
   data.forEach((d, ci) => {
     let prev: [number, number] | null = null;
@@ -410,11 +431,20 @@ export function renderCedPlot(curves: readonly CedPlotCurve[], options: CedPlotO
 
 /** The CED plot as PNG bytes. */
 export async function cedPlotPng(curves: readonly CedPlotCurve[], options: CedPlotOptions = {}): Promise<Buffer> {
-  return encodeImage(renderCedPlot(curves, options), { format: 'png' });
+  return encodeImage(render('cedPlotPng', curves, options), { format: 'png' });
 }
 
 /** Writes the CED plot as a PNG file (atomically: a reader never sees half a file). */
 export async function writeCedPlot(path: string, curves: readonly CedPlotCurve[], options: CedPlotOptions = {}): Promise<void> {
-  if (typeof path !== 'string' || path.length === 0) throw typeError('writeCedPlot', 'path', 'a non-empty string', path);
-  writeFileAtomic(path, await cedPlotPng(curves, options));
+  const fn = 'writeCedPlot';
+  if (typeof path !== 'string' || path.length === 0) throw typeError(fn, 'path', 'a non-empty string', path);
+  const png = await encodeImage(render(fn, curves, options), { format: 'png' });
+  try {
+    writeFileAtomic(path, png);
+  } catch (err) {
+    // The atomic write fails on its temporary file; the caller knows only `path`.
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? `its folder '${dirname(path)}' does not exist` : code === 'EISDIR' ? 'it is a folder' : `${code ?? (err as Error).message}`;
+    throw new Error(`${fn}: cannot write '${path}': ${reason}`, { cause: err });
+  }
 }

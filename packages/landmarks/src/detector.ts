@@ -258,6 +258,7 @@ export interface LgcnDetectOptions {
   fit?: ShapeFitOptions;
 }
 const LGCN_DETECT_OPTION_KEYS: Record<keyof LgcnDetectOptions, true> = { box: true, shapeModel: true, fit: true };
+const SHAPE_FIT_OPTION_KEYS: Record<keyof ShapeFitOptions, true> = { windowSizes: true, thresh: true, minWeight: true, useOrderingConstraints: true, snapToMaxima: true, refineRadius: true };
 
 const LGCN_DETECT = 'LgcnDetector.detect';
 
@@ -290,6 +291,8 @@ export class LgcnDetector {
     const FN = LGCN_DETECT;
     if (this.network.disposed) throw new Error(`${FN}: the LGCN detector's network (${this.file}) was disposed`);
     checkKeys(FN, options, LGCN_DETECT_OPTION_KEYS);
+    // Before the network runs, and even when no shape model is fitted: a misspelt fit key is a mistake either way.
+    if (options.fit !== undefined) checkKeys(FN, options.fit, SHAPE_FIT_OPTION_KEYS, 'options.fit');
     const useModel = options.shapeModel ?? this.shapeModel !== null;
     if (typeof useModel !== 'boolean') throw typeError(FN, 'shapeModel', 'a boolean', useModel);
     if (useModel && !this.shapeModel) throw rangeError(FN, 'shapeModel', `false: ${this.file} holds no shape model`, true);

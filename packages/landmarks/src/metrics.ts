@@ -13,6 +13,7 @@
 //   0, step, 2 step, ..., alpha (step 1e-4 by default). Failure rate FR@alpha = fraction with NME > alpha.
 import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import type { Box } from '@lrface/datasets';
+import { checkErrors } from './error-checks.js';
 import { groupMean, schemeFor, type LandmarkScheme } from './schemes.js';
 
 export type NmeNormalizer = 'inter-ocular' | 'inter-pupil' | 'box' | 'box-width';
@@ -153,16 +154,6 @@ export function nmePerImage(preds: readonly ArrayLike<number>[], gts: readonly A
   for (let i = 0; i < gts.length; i++)
     out[i] = nmeOf(fn, preds[i], gts[i], { normalizer: options.normalizer, scheme: options.scheme, missing: options.missing, box: boxes?.[i], visibility: visibility?.[i] }, `[${i}]`);
   return out;
-}
-
-function checkErrors(fn: string, errors: unknown): ArrayLike<number> {
-  if (!(errors instanceof Float64Array || errors instanceof Float32Array || Array.isArray(errors)))
-    throw typeError(fn, 'errors', 'an array of per-image NMEs', errors);
-  const e = errors as ArrayLike<number>;
-  if (e.length === 0) throw rangeError(fn, 'errors', 'a non-empty array', 'an empty array', true);
-  for (let i = 0; i < e.length; i++)
-    if (typeof e[i] !== 'number' || Number.isNaN(e[i]) || e[i] < 0) throw rangeError(fn, 'errors', 'non-negative numbers (Infinity for a failure)', `errors[${i}] = ${e[i]}`, true);
-  return e;
 }
 
 function checkThreshold(fn: string, arg: string, value: unknown): number {

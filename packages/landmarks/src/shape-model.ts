@@ -33,7 +33,8 @@ export interface SymmetricEigen {
 const SYMMETRIC_EIGEN_OPTION_KEYS: Record<'maxSweeps', true> = { maxSweeps: true };
 const SOLVE_QP_OPTION_KEYS: Record<'maxIterations', true> = { maxIterations: true };
 const KABSCH_OPTION_KEYS: Record<'centre' | 'weights', true> = { centre: true, weights: true };
-const FIT_COEFFICIENTS_OPTION_KEYS: Record<'thresh' | 'minWeight' | 'useOrderingConstraints' | 'window', true> = { thresh: true, minWeight: true, useOrderingConstraints: true, window: true };
+const FIT_COEFFICIENTS_OPTION_KEYS: Record<keyof FitCoefficientsOptions, true> = { thresh: true, minWeight: true, useOrderingConstraints: true, window: true };
+const FIT_WINDOW_KEYS: Record<keyof FitWindow, true> = { centres: true, radius: true };
 
 /**
  * Eigenvalues and eigenvectors of a symmetric n x n matrix (row-major) by cyclic Jacobi
@@ -443,6 +444,23 @@ export interface PcaShapeModelJson {
   trainingShapes: number;
 }
 
+/** The square about each point that {@link PcaShapeModel.fitCoefficients} counts a heatmap in (a local refit). */
+export interface FitWindow {
+  /** Interleaved [x0, y0, x1, y1, ...] window centres, one per point (rounded to pixels). */
+  centres: ArrayLike<number>;
+  /** Half-width: each window is (2 radius + 1)^2 pixels. */
+  radius: number;
+}
+
+/** Options of {@link PcaShapeModel.fitCoefficients} (defaults as in {@link ShapeFitOptions}). */
+export interface FitCoefficientsOptions {
+  thresh?: number;
+  minWeight?: number;
+  useOrderingConstraints?: boolean;
+  /** Count each heatmap only within its window (default: the whole map, the global fit). */
+  window?: FitWindow;
+}
+
 const DEFAULT_FIT: Required<ShapeFitOptions> = { windowSizes: [20, 7], thresh: 0.1, minWeight: 0.01, useOrderingConstraints: true, snapToMaxima: true, refineRadius: 2 };
 
 function checkFitOptions(fn: string, options: unknown): Required<ShapeFitOptions> {
@@ -662,15 +680,16 @@ export class PcaShapeModel {
    * (non-negative). With `window`, each map counts only within the (2 radius + 1)^2 square about
    * its centre point (rounded to a pixel).
    */
-  fitCoefficients(heatmaps: Float32Array | Float64Array, options: { thresh?: number; minWeight?: number; useOrderingConstraints?: boolean; window?: { centres: ArrayLike<number>; radius: number } } = {}): { coefficients: Float64Array; rotation: number; points: Float64Array } {
+  fitCoefficients(heatmaps: Float32Array | Float64Array, options: FitCoefficientsOptions = {}): { coefficients: Float64Array; rotation: number; points: Float64Array } {
     const fn = 'PcaShapeModel.fitCoefficients';
     checkKeys(fn, options, FIT_COEFFICIENTS_OPTION_KEYS);
+    if (options.window !== undefined) checkKeys(fn, options.window, FIT_WINDOW_KEYS, 'options.window');
     const maps = this.checkHeatmaps(fn, heatmaps);
     const thresh = options.thresh ?? DEFAULT_FIT.thresh;
     const minWeight = options.minWeight ?? DEFAULT_FIT.minWeight;
     const constrained = options.useOrderingConstraints ?? DEFAULT_FIT.useOrderingConstraints;
     const S = this.imageSize, plane = S * S, P = this.points, n = this.components;
-    if (options.window) {
+    if (options.window !== undefined) {
       const { centres, radius } = options.window;
       if (!centres || centres.length !== 2 * P) throw rangeError(fn, 'window.centres', `${2 * P} values`, centres ? `${centres.length} values` : centres, true);
       if (!Number.isInteger(radius) || radius < 0) throw rangeError(fn, 'window.radius', 'an integer >= 0', radius);

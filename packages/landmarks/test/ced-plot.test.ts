@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -118,12 +118,80 @@ describe('CED plot', () => {
     expect(() => renderCedPlot([{ name: 1 as never, errors: [0.1] }])).toThrow(/string name/);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1], color: [300, 0, 0] }])).toThrow(/'curves\[0\].color'/);
     expect(() => renderCedPlot([{ name: 'a', curve: { thresholds: new Float64Array(3), fractions: new Float64Array(2) } }])).toThrow(/'curves\[0\].curve'/);
-    expect(() => renderCedPlot([{ name: 'a', errors: [] }])).toThrow(/cedCurve: 'errors'/);
+    // A curve's errors are checked as the curve's, not by cedCurve under its own name.
+    expect(() => renderCedPlot([{ name: 'a', errors: [] }])).toThrow(new RangeError("renderCedPlot: 'curves[0].errors' must be a non-empty array, got an empty array"));
+    expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }, { name: 'b', errors: [0.1, -1] }])).toThrow(new RangeError("renderCedPlot: 'curves[1].errors' must be non-negative numbers (Infinity for a failure), got curves[1].errors[1] = -1"));
+    expect(() => renderCedPlot([{ name: 'a', errors: 'x' as never }])).toThrow(TypeError);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }], { width: 100 })).toThrow(/'width' must be an integer >= 160/);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }], { colour: 1 } as never)).toThrow(/'colour' must be one of the known options/);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }], { legend: 'top' as never })).toThrow(/'legend'/);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }], { maxError: -1 })).toThrow(/'maxError'/);
     expect(() => renderCedPlot([{ name: 'a', errors: [0.1] }], { xTick: 0.0001 })).toThrow(/'xTick'/);
     return expect(writeCedPlot('', [{ name: 'a', errors: [0.1] }])).rejects.toThrow(/writeCedPlot: 'path'/);
+  });
+
+  it('names the function the caller called in every argument error', async () => {
+    const good = [{ name: 'a', errors: [0.1] }];
+    // Each entry point with the same bad arguments: the same message under its own name.
+    const entries: [string, (curves: never, options: never) => unknown][] = [
+      ['renderCedPlot', (c, o) => renderCedPlot(c, o)],
+      ['cedPlotPng', (c, o) => cedPlotPng(c, o)],
+      ['writeCedPlot', (c, o) => writeCedPlot(join(tmpdir(), 'never-written-ced.png'), c, o)],
+    ];
+    const cases: [unknown, unknown, ErrorConstructor, string][] = [
+      [[], {}, TypeError, "'curves' must be a non-empty array of {name, errors | curve}, got array of length 0"],
+      [[{ name: 'a', errors: [] }], {}, RangeError, "'curves[0].errors' must be a non-empty array, got an empty array"],
+      [[{ name: 'a', errors: [0.1], color: [300, 0, 0] }], {}, RangeError, "'curves[0].color' must be an [r, g, b] triple of integers in [0, 255], got array of length 3"],
+      [good, { colour: 1 }, TypeError, "'colour' must be one of the known options (width, height, maxError, xTick, title, xLabel, yLabel, lineWidth, legend, fontScale), got an unknown option"],
+      [good, { width: 100 }, RangeError, "'width' must be an integer >= 160, got 100"],
+      [good, { fontScale: 0 }, RangeError, "'fontScale' must be an integer >= 1, got 0"],
+      [good, { maxError: -1 }, RangeError, "'maxError' must be a positive finite number, got -1"],
+      [good, { width: 160, height: 120, fontScale: 4 }, RangeError, "'width' must be an image large enough for a plot area of 40 x 40 px, got 160x120"],
+      [good, { lineWidth: 0.5 }, RangeError, "'lineWidth' must be an integer >= 1, got 0.5"],
+      [good, { legend: 'top' }, RangeError, "'legend' must be 'auto', 'lower-right', 'upper-left', 'upper-right', 'lower-left', 'none', got \"top\""],
+      [good, { xTick: 0.0001 }, RangeError, "'xTick' must be a positive step giving at most 50 ticks on [0, 0.08], got 0.0001"],
+    ];
+    for (const [name, call] of entries)
+      for (const [curves, options, type, message] of cases) {
+        let caught: unknown;
+        try {
+          await call(curves as never, options as never);
+        } catch (err) {
+          caught = err;
+        }
+        expect(caught, `${name} ${message}`).toBeInstanceOf(type);
+        expect((caught as Error).message).toBe(`${name}: ${message}`);
+      }
+    // cedPlotLayout's own checks name it.
+    expect(() => cedPlotLayout({ maxError: 0 })).toThrow(new RangeError("cedPlotLayout: 'maxError' must be a positive finite number, got 0"));
+    expect(() => cedPlotLayout({ maxError: 0.08, height: 10 })).toThrow(new RangeError("cedPlotLayout: 'height' must be an integer >= 120, got 10"));
+    expect(() => cedPlotLayout({ maxError: 0.08, colour: 1 } as never)).toThrow(/^cedPlotLayout: 'colour' must be one of the known options/);
+  });
+
+  it("names writeCedPlot and the caller's path when the file cannot be written, leaving nothing behind", async () => {
+    const curves = [{ name: 'a', errors: [0.1] }];
+    const dir = mkdtempSync(join(tmpdir(), 'ced-plot-'));
+    try {
+      const inMissing = join(dir, 'missing', 'ced.png');
+      await expect(writeCedPlot(inMissing, curves)).rejects.toThrow(new Error(`writeCedPlot: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist`));
+      mkdirSync(join(dir, 'taken.png'));
+      await expect(writeCedPlot(join(dir, 'taken.png'), curves)).rejects.toThrow(new Error(`writeCedPlot: cannot write '${join(dir, 'taken.png')}': it is a folder`));
+      // The failed writes left no temporary file.
+      expect(readdirSync(dir)).toEqual(['taken.png']);
+      expect(readdirSync(join(dir, 'taken.png'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('plots raw errors on any x range, not only multiples of the CED grid step', () => {
+    // 0.12345 is no multiple of cedCurve's 1e-4 grid; the step used to be refused there.
+    const img = renderCedPlot([{ name: 'steps', errors: steps, color: RED }], { maxError: 0.12345, legend: 'none', lineWidth: 1 });
+    const L = cedPlotLayout({ maxError: 0.12345 });
+    expect(pixel(img, L.xToPixel(0.035), L.yToPixel(0.5))).toEqual(RED);
+    expect(pixel(img, L.xToPixel(0.1), L.yToPixel(1))).toEqual(RED);
+    // The curve runs to the right end of the axis.
+    expect(countColor(img, RED, L.right - 2, L.yToPixel(1), L.right, L.yToPixel(1))).toBeGreaterThan(0);
+    expect(countColor(img, RED, L.left + 1, L.top, L.xToPixel(0.019), L.bottom - 1)).toBe(0);
   });
 });

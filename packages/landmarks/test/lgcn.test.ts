@@ -499,6 +499,16 @@ describe.skipIf(!haveData)('LGCN on real corpus faces', () => {
     await expect(good2.detect(testImage, { box: { x: 500, y: 500, width: 5, height: 5 } })).rejects.toThrow(/LgcnDetector.detect: 'box' must be a box overlapping/);
     await expect(good2.detect(42 as never)).rejects.toThrow(/LgcnDetector.detect: 'input'/);
     await expect(good2.detect(testImage, { fit: { windowSizes: [-1] } })).rejects.toThrow(/windowSizes/);
+    // Unknown fit keys are refused under detect's name, with or without the shape-model fit.
+    const fitKeyError = new TypeError(
+      "LgcnDetector.detect: 'windowSize' must be one of the known options.fit fields (windowSizes, thresh, minWeight, useOrderingConstraints, snapToMaxima, refineRadius), got an unknown options.fit field",
+    );
+    await expect(good2.detect(testImage, { fit: { windowSize: [20] } as never })).rejects.toThrow(fitKeyError);
+    await expect(good2.detect(testImage, { shapeModel: false, fit: { windowSize: [20] } as never })).rejects.toThrow(fitKeyError);
+    await expect(good2.detect(testImage, { fit: 'paper' as never })).rejects.toThrow(new TypeError("LgcnDetector.detect: 'options.fit' must be an object, got \"paper\""));
+    // Every documented fit key, at the paper's values (the defaults): the same points as no fit options.
+    const paperFit = { windowSizes: [20, 7], thresh: 0.1, minWeight: 0.01, useOrderingConstraints: true, snapToMaxima: true, refineRadius: 2 };
+    expect((await good2.detect(testImage, { fit: paperFit })).points).toEqual((await good2.detect(testImage)).points);
     await expect(loadLgcnDetector(good, { device: 'tpu' })).rejects.toThrow(/device/);
     await expect(loadLgcnDetector(good, { devices: 'cpu' } as never)).rejects.toThrow(new TypeError("loadLgcnDetector: 'devices' must be one of the known options (device), got an unknown option"));
     await expect(loadLgcnDetector('' as never)).rejects.toThrow(TypeError);

@@ -430,6 +430,23 @@ describe.skipIf(!have300w)('PcaShapeModel on real 300-W shapes, fitted to heatma
     expect(dist(globalOnly.points, cleanFit.points, nose)).toBeGreaterThan(0.5);
   });
 
+  it("refuses unknown keys of fitCoefficients' window, naming the function and the key, and accepts the documented ones", () => {
+    const shape = heldOut[2];
+    const h = maps(shape);
+    expect(() => model.fitCoefficients(h, { window: { centres: shape, radius: 7, radious: 3 } as never })).toThrow(
+      new TypeError("PcaShapeModel.fitCoefficients: 'radious' must be one of the known options.window fields (centres, radius), got an unknown options.window field"),
+    );
+    // A misspelt radius is named as such, not reported as a missing 'window.radius'.
+    expect(() => model.fitCoefficients(h, { window: { centres: shape, radus: 7 } as never })).toThrow(/^PcaShapeModel\.fitCoefficients: 'radus' must be one of the known options\.window fields/);
+    expect(() => model.fitCoefficients(h, { window: 7 as never })).toThrow(new TypeError("PcaShapeModel.fitCoefficients: 'options.window' must be an object, got 7"));
+    expect(() => model.fitCoefficients(h, { window: null as never })).toThrow(TypeError);
+    // Both documented keys: a window covering every map whole is the global fit exactly.
+    const global = model.fitCoefficients(h);
+    const whole = model.fitCoefficients(h, { window: { centres: shape, radius: S } });
+    expect(Array.from(whole.coefficients)).toEqual(Array.from(global.coefficients));
+    expect(whole.rotation).toBe(global.rotation);
+  });
+
   it('keeps the ordering constraints in the fit, and fits without them on request', () => {
     const shape = heldOut[11];
     const fit = model.fitHeatmaps(maps(shape));

@@ -13,6 +13,7 @@ import type { FaceRecognizer } from './recognizer.js';
 export interface VerificationPair {
   images: [LazyImage | string, LazyImage | string];
   same: boolean;
+  /** 0-based fold index (LFW's reader: fold k of pairs.txt is k - 1). */
   fold: number;
 }
 
@@ -77,10 +78,19 @@ async function faceFeature(recognizer: FaceRecognizer, image: string | Uint8Arra
  * The k-fold protocol picks each fold's threshold on the other folds, so each fold's complement
  * needs matched and mismatched pairs. Checked before any face is described: a subset of a
  * protocol's folds (a few YTF splits) can miss that, and would fail only after all the work.
+ *
+ * A pair's `fold` is a 0-based index (the readers' LFW `fold` and YTF `split`), while LFW's
+ * pairs.txt and YTF's splits.txt count folds from 1; messages give both, e.g. "fold index 3
+ * (split 4 of YTF's splits.txt)". `fileFold` words the second for the protocol's file.
  */
-function checkFolds(fn: string, list: readonly { same: boolean; fold: number }[]): void {
+function checkFolds(fn: string, list: readonly { same: boolean; fold: number }[], fileFold: (index: number) => string): void {
+  list.forEach((p, i) => {
+    if (typeof p.fold !== 'number') throw typeError(fn, `pairs[${i}].fold`, 'a fold index (an integer >= 0)', p.fold);
+    if (!Number.isInteger(p.fold) || p.fold < 0) throw rangeError(fn, `pairs[${i}].fold`, 'a fold index (an integer >= 0)', p.fold);
+  });
+  const name = (f: number) => `fold index ${f} (${fileFold(f)})`;
   const folds = [...new Set(list.map((p) => p.fold))].sort((a, b) => a - b);
-  if (folds.length < 2) throw rangeError(fn, 'pairs', 'pairs in at least 2 folds (each fold is tested with a threshold chosen on the others)', `${list.length} pair(s) all in fold ${folds[0]}`, true);
+  if (folds.length < 2) throw rangeError(fn, 'pairs', 'pairs in at least 2 folds (each fold is tested with a threshold chosen on the others)', `${list.length} pair(s) all in ${name(folds[0])}`, true);
   for (const f of folds) {
     const others = list.filter((p) => p.fold !== f);
     const matched = others.filter((p) => p.same).length;
@@ -89,11 +99,16 @@ function checkFolds(fn: string, list: readonly { same: boolean; fold: number }[]
         fn,
         'pairs',
         `matched and mismatched pairs outside every fold (each fold is tested with a threshold chosen on the others)`,
-        `only ${matched === 0 ? 'mismatched' : 'matched'} pairs outside fold ${f} (${others.length} of ${list.length} pairs, ${folds.length} folds)`,
+        `only ${matched === 0 ? 'mismatched' : 'matched'} pairs outside ${name(f)}: ${others.length} of the ${list.length} pairs, in ${folds.length} folds`,
         true,
       );
   }
 }
+
+/** LFW View 2's folds counted from 1, in pairs.txt's order (as its reader's messages count them). */
+const lfwFold = (index: number) => `fold ${index + 1} of LFW's pairs.txt`;
+/** YTF's folds as splits.txt numbers them. */
+const ytfSplit = (index: number) => `split ${index + 1} of YTF's splits.txt`;
 
 /** Scores every pair with the recogniser and runs the k-fold verification protocol on the scores. */
 export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<VerificationPair> | AsyncIterable<VerificationPair>, options: PairEvaluationOptions = {}): Promise<PairEvaluationResult> {
@@ -105,9 +120,12 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   if (score !== 'similarity' && score !== 'distance') throw typeError(fn, 'score', "'similarity' or 'distance'", score);
   checkPreparation(fn, options);
   const list: VerificationPair[] = [];
-  for await (const p of pairs as AsyncIterable<VerificationPair>) list.push(p);
+  for await (const p of pairs as AsyncIterable<VerificationPair>) {
+    if (!p || !Array.isArray(p.images) || p.images.length !== 2) throw typeError(fn, `pairs[${list.length}]`, '{ images: [a, b], same, fold }', p);
+    list.push(p);
+  }
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
-  checkFolds(fn, list);
+  checkFolds(fn, list, lfwFold);
   // Images recur across pairs (LFW: 7701 images in 6000 pairs); each is described once.
   const cache = new Map<string | Uint8Array, Float32Array>();
   const featureOf = async (image: LazyImage | string): Promise<Float32Array> => {
@@ -119,7 +137,6 @@ export async function evaluatePairs(recognizer: FaceRecognizer, pairs: Iterable<
   const scores = new Float32Array(list.length);
   for (let i = 0; i < list.length; i++) {
     const p = list[i];
-    if (!p || !Array.isArray(p.images) || p.images.length !== 2) throw typeError(fn, `pairs[${i}]`, '{ images: [a, b], same, fold }', p);
     const [fa, fb] = [await featureOf(p.images[0]), await featureOf(p.images[1])];
     const { similarity, distance } = matchFeatures(fa, fb);
     const s = score === 'similarity' ? similarity : -distance;
@@ -275,6 +292,7 @@ export interface VideoFrame {
 export interface VideoPair {
   videos: [readonly VideoFrame[], readonly VideoFrame[]];
   same: boolean;
+  /** 0-based fold index (YTF: split k of splits.txt is k - 1). */
   fold: number;
 }
 
@@ -311,7 +329,7 @@ export async function evaluateVideoPairs(recognizer: FaceRecognizer, pairs: Iter
     list.push(p);
   }
   if (list.length === 0) throw rangeError(fn, 'pairs', 'at least one pair', 0);
-  checkFolds(fn, list);
+  checkFolds(fn, list, ytfSplit);
   const cache = new Map<readonly VideoFrame[], Float32Array>();
   const videoFeature = async (frames: readonly VideoFrame[]): Promise<Float32Array> => {
     const known = cache.get(frames);
@@ -339,7 +357,8 @@ export async function evaluateVideoPairs(recognizer: FaceRecognizer, pairs: Iter
 
 /**
  * YouTube Faces' pairs as {@link VideoPair}s: each video's labelled frames (in frame order) with
- * their boxes, one shared list per video; the fold is the split number.
+ * their boxes, one shared list per video; the fold is the 0-based split index (`YtfPair.split`:
+ * split k of splits.txt is fold index k - 1).
  */
 export async function ytfVideoPairs(ytf: Ytf, splitsFile?: string): Promise<VideoPair[]> {
   if (!(ytf instanceof Ytf)) throw typeError('ytfVideoPairs', 'ytf', 'a Ytf dataset (Ytf.open)', ytf);

@@ -61,6 +61,7 @@ export interface IdentityBatchOptions {
 const IDENTITY_BATCH_OPTION_KEYS: Record<keyof IdentityBatchOptions, true> = {
   batchSize: true, inputShape: true, augment: true, margin: true, lowResolutionScale: true, border: true, seed: true, keepPartial: true,
 };
+const AUGMENT_RANGE_KEYS: Record<keyof AugmentRanges, true> = { scale: true, rotation: true, translation: true, flip: true };
 
 /**
  * Shuffled, augmented identity batches: each pass over the result is one epoch (the Trainer
@@ -69,6 +70,8 @@ const IDENTITY_BATCH_OPTION_KEYS: Record<keyof IdentityBatchOptions, true> = {
 export function identityBatches(faces: readonly IdentityFace[], options: IdentityBatchOptions): Iterable<RecognitionBatch> {
   const fn = 'identityBatches';
   checkKeys(fn, options, IDENTITY_BATCH_OPTION_KEYS);
+  // Here, not at the first batch (where randomAugmentation would refuse it under its own name).
+  if (options.augment != null) checkKeys(fn, options.augment, AUGMENT_RANGE_KEYS, 'options.augment');
   if (!Array.isArray(faces) || faces.length === 0) throw typeError(fn, 'faces', 'a non-empty array of { image, identity }', faces);
   faces.forEach((f, i) => {
     if (f === null || typeof f !== 'object') throw typeError(fn, `faces[${i}]`, 'an object { image, identity }', f);

@@ -207,9 +207,37 @@ describe.skipIf(!haveFaces)('evaluateVideoPairs (YouTube Faces)', () => {
       { videos: [video('a'), video('b')], same: false, fold: 1 },
       { videos: [video('b'), video('a2')], same: false, fold: 2 },
     ];
-    await expect(evaluateVideoPairs(rec, videoPairs)).rejects.toThrow(/evaluateVideoPairs: 'pairs' must be matched and mismatched pairs outside every fold .* got only mismatched pairs outside fold 1 \(1 of 3 pairs, 2 folds\)/);
+    // Folds are named by the 0-based index the pairs carry and by the number the protocol's file gives them.
+    await expect(evaluateVideoPairs(rec, videoPairs)).rejects.toThrow(
+      new RangeError(
+        "evaluateVideoPairs: 'pairs' must be matched and mismatched pairs outside every fold (each fold is tested with a threshold chosen on the others), got only mismatched pairs outside fold index 1 (split 2 of YTF's splits.txt): 1 of the 3 pairs, in 2 folds",
+      ),
+    );
     const imagePairs = videoPairs.map((p) => ({ images: [p.videos[0][0].image, p.videos[1][0].image] as [string, string], same: p.same, fold: p.fold }));
-    await expect(evaluatePairs(rec, imagePairs)).rejects.toThrow(/evaluatePairs: 'pairs' must be .* got only mismatched pairs outside fold 1/);
-    await expect(evaluatePairs(rec, imagePairs.map((p) => ({ ...p, fold: 3 })))).rejects.toThrow(/pairs in at least 2 folds .* got 3 pair\(s\) all in fold 3/);
+    await expect(evaluatePairs(rec, imagePairs)).rejects.toThrow(/^evaluatePairs: 'pairs' must be .* got only mismatched pairs outside fold index 1 \(fold 2 of LFW's pairs\.txt\): 1 of the 3 pairs, in 2 folds$/);
+    await expect(evaluatePairs(rec, imagePairs.map((p) => ({ ...p, fold: 3 })))).rejects.toThrow(
+      new RangeError("evaluatePairs: 'pairs' must be pairs in at least 2 folds (each fold is tested with a threshold chosen on the others), got 3 pair(s) all in fold index 3 (fold 4 of LFW's pairs.txt)"),
+    );
+    await expect(evaluateVideoPairs(rec, videoPairs.map((p) => ({ ...p, fold: 0 })))).rejects.toThrow(/got 3 pair\(s\) all in fold index 0 \(split 1 of YTF's splits\.txt\)$/);
+    // Fold values that are no 0-based index, refused before any face is described too.
+    await expect(evaluateVideoPairs(rec, videoPairs.map((p, i) => ({ ...p, fold: i === 2 ? -1 : p.fold })))).rejects.toThrow(
+      new RangeError("evaluateVideoPairs: 'pairs[2].fold' must be a fold index (an integer >= 0), got -1"),
+    );
+    await expect(evaluatePairs(rec, imagePairs.map((p, i) => ({ ...p, fold: i === 1 ? 1.5 : p.fold })))).rejects.toThrow(new RangeError("evaluatePairs: 'pairs[1].fold' must be a fold index (an integer >= 0), got 1.5"));
+    await expect(evaluatePairs(rec, imagePairs.map((p) => ({ ...p, fold: '1' as never })))).rejects.toThrow(new TypeError("evaluatePairs: 'pairs[0].fold' must be a fold index (an integer >= 0), got \"1\""));
+    await expect(evaluatePairs(rec, [imagePairs[0], null as never])).rejects.toThrow(new TypeError("evaluatePairs: 'pairs[1]' must be { images: [a, b], same, fold }, got null"));
+  });
+
+  it("names YTF's folds as splits.txt numbers them: split k of the file is fold index k - 1", async () => {
+    const root = writeFaceYtfLayout(join(dir, 'ytf-renumbered'));
+    // Splits 4 and 5 of a splits file; split 4 keeps only its two mismatched pairs, so fold index 4
+    // (split 5) would be tested with a threshold chosen on mismatched pairs alone.
+    const splitsFile = join(dir, 'splits-4-5.txt');
+    writeFileSync(splitsFile, ['split number, pair number, first name, second name, is same', '4, 2, Angelina_Jolie/0, Bradley_Cooper/0, 0', '4, 3, Kate_Siegel/0, Anthony_Hopkins/0, 0',
+      '5, 1, Anthony_Hopkins/1, Anthony_Hopkins/0, 1', '5, 2, Bradley_Cooper/0, Kate_Siegel/0, 0', '5, 3, Anthony_Hopkins/1, Angelina_Jolie/0, 0'].join('\n') + '\n');
+    const pairs = await ytfVideoPairs(await Ytf.open({ root }), splitsFile);
+    expect(pairs.map((p) => p.fold)).toEqual([3, 3, 4, 4, 4]);
+    const rec = new FaceRecognizer(new Frnet({ inputSize: [56, 48], channels: [4, 6, 8, 8, 8], units: [0, 0, 0, 0], embeddingDim: 16 }));
+    await expect(evaluateVideoPairs(rec, pairs)).rejects.toThrow(/got only mismatched pairs outside fold index 4 \(split 5 of YTF's splits\.txt\): 2 of the 5 pairs, in 2 folds$/);
   });
 });

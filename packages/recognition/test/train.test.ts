@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
+import { Rng } from '@lrface/datasets';
 import { Srnet } from '@lrface/sr';
-import { Frnet, LightCnn9, RecognitionTrainer, identityBatches, type IdentityFace } from '../src/index.js';
+import { Frnet, LightCnn9, RecognitionTrainer, identityBatches, type IdentityBatchOptions, type IdentityFace } from '../src/index.js';
 import { haveFaces, identityFaces, mean } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'lrface-recognition-train-'));
@@ -46,6 +47,32 @@ describe('identityBatches', () => {
     const label = b.labels.data()[0];
     expect(Math.abs(b.images.data()[44 * 18 + 18] - (100 + label) / 255)).toBeLessThan(1e-3);
     expect(Math.abs(b.targets!.data()[0] - (100 + label) / 255)).toBeLessThan(1e-5);
+  });
+
+  it("refuses unknown augment keys at the call, naming identityBatches, and honours every documented one", () => {
+    const r = new Rng(3);
+    const faces = Array.from({ length: 4 }, (_, i) => ({ image: { data: Uint8Array.from({ length: 20 * 24 * 3 }, () => Math.floor(r.next() * 256)), width: 20, height: 24, channels: 3 }, identity: i }));
+    // Refused when the batches are made, not when the first one is drawn (under randomAugmentation's name).
+    expect(() => identityBatches(faces, { batchSize: 2, inputShape: [3, 24, 20], augment: { rotate: 5 } as never })).toThrow(
+      new TypeError("identityBatches: 'rotate' must be one of the known options.augment fields (scale, rotation, translation, flip), got an unknown options.augment field"),
+    );
+    expect(() => identityBatches(faces, { batchSize: 2, inputShape: [3, 24, 20], augment: 5 as never })).toThrow(new TypeError("identityBatches: 'options.augment' must be an object, got 5"));
+    const first = (augment: IdentityBatchOptions['augment']) => {
+      const [b] = [...identityBatches(faces, { batchSize: 4, inputShape: [3, 24, 20], seed: 9, augment })];
+      return { labels: Array.from(b.labels.data()), pixels: b.images.data() as Float32Array };
+    };
+    const plain = first(null);
+    // Every key, at no change: the faces as without augmentation.
+    const none = first({ scale: [1, 1], rotation: 0, translation: 0, flip: 0 });
+    expect(none.labels).toEqual(plain.labels);
+    expect(Math.max(...none.pixels.map((v, i) => Math.abs(v - plain.pixels[i])))).toBeLessThan(1e-5);
+    // flip: 1 mirrors every face: column x of each plane is column 19 - x of the plain one (to
+    // the 8-bit rounding of the warp; neighbouring random pixels differ by ~85 levels).
+    const flipped = first({ scale: [1, 1], rotation: 0, translation: 0, flip: 1 });
+    expect(flipped.labels).toEqual(plain.labels);
+    let worst = 0;
+    for (let p = 0; p < 4 * 3 * 24; p++) for (let x = 0; x < 20; x++) worst = Math.max(worst, Math.abs(flipped.pixels[p * 20 + x] - plain.pixels[p * 20 + 19 - x]));
+    expect(worst).toBeLessThanOrEqual(1 / 255 + 1e-6);
   });
 
   it('rejects bad faces and options naming the argument', () => {

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import type { Database, SqlJsStatic, SqlValue } from 'sql.js';
 import { Dataset, makeSample, type FaceSample } from '../dataset.js';
-import { DatasetFileError, checkInt, checkOneOf, typeError } from '../errors.js';
+import { DatasetFileError, checkInt, checkKeys, checkOneOf, typeError } from '../errors.js';
 import { exists, readBytes, readLines } from '../files.js';
 import { LazyImage, type Box } from '../image.js';
 import { matCells, matNumbers, matRows, matString, matVariable, readMat } from '../mat.js';
@@ -82,6 +82,8 @@ export interface AflwSplit {
   trainCount?: number;
 }
 
+const AFLW_SPLIT_KEYS: Record<keyof AflwSplit, true> = { file: true, part: true, trainCount: true };
+
 export interface AflwOptions {
   /** aflw/data (holding aflw.sqlite and flickr/). */
   root?: string;
@@ -118,15 +120,19 @@ export class Aflw extends Dataset<AflwSample> {
     const imagesDir = options.imagesDir !== undefined ? pathOption(fn, 'imagesDir', options.imagesDir) : join(root ?? join(file, '..'), 'flickr');
     const points = options.points ?? 21;
     if (points !== 21 && points !== 19) throw typeError(fn, 'points', '21 or 19', points);
+    // The split is checked before the database is read.
+    let split: { file: string; part: 'train' | 'test' | 'frontal'; trainCount: number } | null = null;
+    if (options.split !== undefined) {
+      checkKeys(fn, options.split, AFLW_SPLIT_KEYS, 'options.split');
+      split = {
+        file: pathOption(fn, 'split.file', options.split.file),
+        part: checkOneOf(fn, 'split.part', options.split.part ?? 'train', ['train', 'test', 'frontal'] as const),
+        trainCount: checkInt(fn, 'split.trainCount', options.split.trainCount ?? 20000, 0),
+      };
+    }
     const records = await readAflwSqlite(file);
     let kept = records;
-    if (options.split !== undefined) {
-      checkOptions(`${fn} split`, options.split, ['file', 'part', 'trainCount']);
-      const splitFile = pathOption(fn, 'split.file', options.split.file);
-      const part = checkOneOf(fn, 'split.part', options.split.part ?? 'train', ['train', 'test', 'frontal'] as const);
-      const trainCount = checkInt(fn, 'split.trainCount', options.split.trainCount ?? 20000, 0);
-      kept = extname(splitFile) === '.mat' ? await matchRelease(records, splitFile, part, file, trainCount) : await selectByList(records, splitFile);
-    }
+    if (split) kept = extname(split.file) === '.mat' ? await matchRelease(records, split.file, split.part, file, split.trainCount) : await selectByList(records, split.file);
     if (points === 19) {
       kept = kept.map((r) => {
         const p = new Float32Array(38);

@@ -21,7 +21,7 @@ export interface YtfFrame {
   box: Box;
 }
 
-/** One video pair of splits.txt. `split` is 0-based. */
+/** One video pair of splits.txt. `split` is 0-based: split k of the file is k - 1 here (an evaluation's fold index). */
 export interface YtfPair {
   split: number;
   /** "Name/video". */
