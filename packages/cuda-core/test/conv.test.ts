@@ -551,16 +551,21 @@ describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   });
 
   it('is chosen by shape unless LRFACE_CONV_ALGO says otherwise', () => {
-    const run = (c: number, o: number, h: number, options: lr.Conv2dOptions = { padding: 1 }) => {
+    const run = (c: number, o: number, h: number, options: lr.Conv2dOptions = { padding: 1 }, n = 1) => {
       const runs = winogradRuns();
-      lr.scope(() => lr.conv2d(lr.tensor(uniform(c * h * h, 1), [1, c, h, h]), lr.tensor(uniform((o * c * 9) / (options.groups ?? 1), 2), [o, c / (options.groups ?? 1), 3, 3]), undefined, options).data());
+      lr.scope(() => lr.conv2d(lr.tensor(uniform(n * c * h * h, 1), [n, c, h, h]), lr.tensor(uniform((o * c * 9) / (options.groups ?? 1), 2), [o, c / (options.groups ?? 1), 3, 3]), undefined, options).data());
       return winogradRuns() - runs;
     };
     withAlgo(undefined, () => {
       expect(run(16, 16, 40)).toBe(1); // 10 x 10 tiles of 4 x 4 outputs
       expect(run(8, 32, 40)).toBe(0); // few input channels: the transforms outweigh the savings
       expect(run(32, 8, 40)).toBe(0); // few outputs: the direct loops
-      expect(run(32, 32, 36)).toBe(0); // 81 tiles: too few to pay for the filter transform
+      expect(run(32, 32, 32)).toBe(1); // 64 tiles, enough channel pairs
+      expect(run(16, 16, 32)).toBe(0); // 64 tiles, too few channel pairs to pay for the filter transform
+      expect(run(64, 64, 16)).toBe(1); // 16 tiles of one image, which the direct loops would run slowly
+      expect(run(32, 32, 16)).toBe(0); // ... with too few channel pairs
+      expect(run(64, 64, 8, { padding: 1 }, 8)).toBe(0); // 32 tiles over 8 images: the batched GEMM
+      expect(run(64, 64, 12)).toBe(0); // 9 tiles
       expect(run(32, 32, 40, { padding: 1, stride: 2 })).toBe(0);
       expect(run(32, 32, 40, { padding: 2, dilation: 2 })).toBe(0);
       expect(run(32, 32, 40, { padding: 1, groups: 2 })).toBe(0);

@@ -524,8 +524,15 @@ constexpr int64_t kDirectWholeRowMaxChannels = 256;
 constexpr int64_t kBatchedPlanePixels = 400;  // see batched_forward below
 // Winograd needs enough channels both ways for its 36 products to fill their register blocks
 // (fewer outputs go to the direct loops), and enough 4x4 tiles to pay for transforming the
-// filter and to give two threads full blocks of tiles.
+// filter: from 96 tiles at any such channels; from 64 (one image of 32x32, eight of 8x16) past
+// 16 -> 16 (two threads, against the direct loops on one 32x32 image: 64 -> 64 2.6x, 256 -> 256
+// 4.9x faster; against the GEMM on eight 8x16: 32 -> 32 1.3x, 256 -> 256 1.9x); from 16 (one
+// 16x16 image) where the direct loops would run it, from 64 -> 64 (1.6x; 256 -> 256 4.5x;
+// 32 -> 32 0.9x). Against the batched GEMM on 8 images of 8x8 (32 tiles) it measured even
+// inside a network (alone 1.1-1.3x faster, 0.95x at 512 -> 512), so that stays the GEMM's.
 constexpr int64_t kWinogradMinChannels = 16, kWinogradMinTiles = 96;
+constexpr int64_t kWinogradFewTiles = 64, kWinogradFewTilesMinPairs = 512;
+constexpr int64_t kWinogradOverDirectMinTiles = 16, kWinogradOverDirectMinPairs = 4096;
 // F(4x4, 5x5) saves 6.25x the multiplies, so it pays much sooner. On two threads (AVX-512)
 // against the direct and GEMM kernels: 32 -> 32 on 128x128 3x faster, on 16x16 (16 tiles) 1.9x,
 // 128 -> 128 on 16x16 3.1x but on 8x8 (4 tiles) 0.7x, where the filter transform dominates; 3 or
@@ -550,13 +557,20 @@ ConvAlgo conv_algo() {
   if (std::strcmp(algo, "gemm") == 0) return ConvAlgo::Gemm;
   fail(ErrorKind::Range, "conv2d: LRFACE_CONV_ALGO must be winograd, gemm or auto, got '", algo, "'");
 }
-bool winograd_wins(const ConvGeometry& g) {
+// Whether Winograd runs g; `forward` (the forward and the input gradient) also takes the
+// small-plane cases measured for it above; the filter gradient keeps kWinogradMinTiles.
+bool winograd_wins(const ConvGeometry& g, bool forward) {
   if (!winograd_applies(g)) return false;
   const ConvAlgo algo = conv_algo();
   if (algo != ConvAlgo::Auto) return algo == ConvAlgo::Winograd;
   const int64_t tiles = g.n * ceil_div(g.out_h, 4) * ceil_div(g.out_w, 4);
   if (g.kh == 5) return g.c >= kWinograd5MinInputs && g.o >= kWinograd5MinOutputs && tiles >= kWinograd5MinTiles;
-  return g.c >= kWinogradMinChannels && g.o >= kWinogradMinChannels && tiles >= kWinogradMinTiles;
+  if (g.c < kWinogradMinChannels || g.o < kWinogradMinChannels) return false;
+  if (tiles >= kWinogradMinTiles) return true;
+  if (!forward) return false;
+  const int64_t pairs = g.c * g.o;
+  if (tiles >= kWinogradFewTiles) return pairs >= kWinogradFewTilesMinPairs;
+  return tiles >= kWinogradOverDirectMinTiles && pairs >= kWinogradOverDirectMinPairs && direct_forward_wins(g);
 }
 // The 1x1 kernel (pointwise.cpp) wherever it applies; LRFACE_CONV_ALGO=gemm turns it off too.
 bool pointwise_wins(const ConvGeometry& g) { return pointwise_applies(g) && conv_algo() != ConvAlgo::Gemm; }
@@ -931,7 +945,7 @@ void gemm_forward(const ConvGeometry& g, const float* x, const float* w, const f
 int64_t batched_forward_count() { return g_batched_forward_runs.load(std::memory_order_relaxed); }
 
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
-  if (winograd_wins(g)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
+  if (winograd_wins(g, true)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
   if (pointwise_wins(g)) return pointwise_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {
@@ -1037,7 +1051,7 @@ PhaseAxisPlan plan_phase_axis(int64_t k, int64_t s, int64_t pad, int64_t size) {
 constexpr int64_t kPhaseBatchedPixels = 144;
 void phase_forward(const ConvGeometry& f, const float* gy, const float* w, float* out) {
   const int64_t og = f.o / f.groups, kdim = (f.c / f.groups) * f.kh * f.kw;
-  if (winograd_wins(f) || is_depthwise(f) || og <= kDirectMaxChannels || kdim <= 16)
+  if (winograd_wins(f, true) || is_depthwise(f) || og <= kDirectMaxChannels || kdim <= 16)
     return conv2d_forward(f, gy, w, nullptr, out);
   if (f.n > 1 && f.out_h * f.out_w <= kPhaseBatchedPixels) return batched_forward(f, gy, w, nullptr, out, false);
   gemm_forward(f, gy, w, nullptr, out, false);
@@ -1287,7 +1301,7 @@ void conv2d_backward_filter(const ConvGeometry& g, const float* x, const float* 
     std::memset(gw, 0, sizeof(float) * g.o * (g.c / g.groups) * g.kh * g.kw);
     return;
   }
-  if (winograd_filter_applies(g) && winograd_wins(g)) return winograd_conv2d_backward_filter(g, x, gy, gw);
+  if (winograd_filter_applies(g) && winograd_wins(g, false)) return winograd_conv2d_backward_filter(g, x, gy, gw);
   if (filter_by_inputs_wins(g)) return conv2d_filter_by_inputs(g, x, gy, gw);
   if (direct_filter_wins(g)) return direct_backward_filter(g, x, gy, gw);
   if (is_depthwise(g)) return depthwise_backward_filter(g, x, gy, gw);

@@ -64,6 +64,9 @@ constexpr int64_t kBlockQuantum = 16;
 constexpr int64_t kGradBlockTiles = 32;
 constexpr int64_t kMaxTilesPadded = 6;  // tile columns up to which the input is padded up front
 constexpr size_t kKeptFloats = size_t(1) << 22;  // whole-problem buffers kept between calls: 16 MiB
+// The transformed filter is kept up to 64 MiB: 4x the weights, so 512 -> 512 channels (36 MiB)
+// would otherwise map and fault in its pages again on every call (8 images of 8x8: 2x slower).
+constexpr size_t kKeptFilterFloats = size_t(1) << 24;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -214,6 +217,15 @@ LR_INLINE void for_each_run(const Plan& p, int64_t b, F&& fn) {
   }
 }
 
+// dst[0:len] = src[0:len], or zeros where src is null: whole vectors, then the rest one at a time.
+template <int VW>
+LR_INLINE void copy_floats(const float* src, float* dst, int64_t len) {
+  using V = typename Vec<VW>::V;
+  int64_t i = 0;
+  for (; i + VW <= len; i += VW) vstore<VW>(dst + i, src ? vload<VW>(src + i) : V{});
+  for (; i < len; ++i) dst[i] = src ? src[i] : 0.0f;
+}
+
 // V[e][c][t] for every tile t of block b and every channel c, for S x S input tiles (S = K + 3).
 // Per channel, each run's S input rows are split into column phases at the run's columns of a
 // block-wide buffer P[row][phase][t] = input(row, 4t + phase) of tile t, phases 4 to S-1 being
@@ -229,11 +241,20 @@ LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
   float* row_buffer = work + S * S * plen;  // one zero-padded input row of a run
   const int64_t groups = ceil_div(std::min(p.block, p.total_tiles - b * p.block), VW);
   for (int64_t c = 0; c < g.c; ++c) {
-    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
+    // Forced inline: a lambda does not inherit its caller's target instruction set, so a call to
+    // it would run these vectors without AVX-512 or AVX2.
+    for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) __attribute__((always_inline)) {
       const int64_t rg = ceil_div(len, VW);  // vectors of the run (the last one runs over)
       const int64_t row_len = 4 * rg * VW + halo;
       const int64_t x0 = 4 * tw0 - g.pl;  // image column of the row's first element
       const int64_t lo = std::clamp<int64_t>(-x0, 0, row_len), hi = std::clamp<int64_t>(g.w - x0, lo, row_len);
+      // The padding columns of the row buffer are cleared once for the run's S rows, which
+      // then write only the image's columns [lo, hi): two fills and a copy of a few dozen
+      // floats for every row were as many library calls (a tenth of a small-plane network's time).
+      if (!p.padded) {
+        std::fill(row_buffer, row_buffer + lo, 0.0f);
+        std::fill(row_buffer + hi, row_buffer + row_len, 0.0f);
+      }
       for (int r = 0; r < S; ++r) {
         float* pr = phases + r * rstride + col;
         // The run's input row, row_len floats of it read (past the run only into lanes past the
@@ -244,16 +265,11 @@ LR_INLINE void input_block(const Plan& p, int64_t b, float* v, float* work) {
           row = p.padded + (n * g.c + c) * p.x_plane + (4 * th + r) * p.x_pitch + 4 * tw0;
         } else {
           const int64_t ih = 4 * th + r - g.pt;
-          float* buf = row_buffer;
-          if (ih < 0 || ih >= g.h) {
-            std::fill(buf, buf + row_len, 0.0f);
-          } else {
-            const float* src = p.x + ((n * g.c + c) * g.h + ih) * g.w + x0;
-            std::fill(buf, buf + lo, 0.0f);
-            std::copy(src + lo, src + hi, buf + lo);
-            std::fill(buf + hi, buf + row_len, 0.0f);
-          }
-          row = buf;
+          if (ih < 0 || ih >= g.h)
+            copy_floats<VW>(nullptr, row_buffer + lo, hi - lo);
+          else
+            copy_floats<VW>(p.x + ((n * g.c + c) * g.h + ih) * g.w + x0 + lo, row_buffer + lo, hi - lo);
+          row = row_buffer;
         }
         split_phases<VW>(row, rg, pr, pr + plen, pr + 2 * plen, pr + 3 * plen);
         // Phases 4 to S-1 are phases 0 to S-5 one tile on; the run's last tile takes its from
@@ -788,7 +804,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
       k.fn(p, b, v, v + v_size, v + v_size + m_size);
   });
   t_padded.trim(kKeptFloats);
-  t_filter.trim(kKeptFloats);
+  t_filter.trim(kKeptFilterFloats);
 }
 
 int64_t winograd_backward_filter_count() { return g_filter_count.load(std::memory_order_relaxed); }
