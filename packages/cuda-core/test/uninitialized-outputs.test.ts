@@ -56,6 +56,27 @@ describe('op outputs without the zero fill', () => {
     sameAfterPoison('relu', () => lr.relu(x([5, 37], 16)));
   });
 
+  it('batch norm, resampling, pixel shuffles, padding, average pooling, softmax, dropout and l2 normalisation write every output element', () => {
+    const stats = () => [x([3], 30), lr.add(x([3], 31), lr.tensor([1]))] as const;
+    sameAfterPoison('batch norm, eval', () => lr.batchNorm2d(x([2, 3, 5, 7], 32), ...stats(), x([3], 33), x([3], 34), { training: false }));
+    sameAfterPoison('batch norm, training', () => lr.noGrad(() => lr.batchNorm2d(x([2, 3, 5, 7], 35), null, null, null, null, { training: true })));
+    for (const mode of ['nearest', 'bilinear', 'bicubic'] as const) {
+      sameAfterPoison(`upsample ${mode} x2`, () => lr.upsample(x([2, 3, 5, 7], 36), { scaleFactor: 2, mode }));
+      sameAfterPoison(`upsample ${mode} to 4x3`, () => lr.upsample(x([1, 2, 9, 7], 37), { size: [4, 3], mode }));
+    }
+    sameAfterPoison('pixel shuffle', () => lr.pixelShuffle(x([2, 12, 3, 5], 38), 2));
+    sameAfterPoison('pixel unshuffle', () => lr.pixelUnshuffle(x([2, 3, 6, 9], 39), 3));
+    for (const mode of ['constant', 'reflect', 'replicate'] as const)
+      sameAfterPoison(`pad ${mode}`, () => lr.pad(x([2, 3, 5, 6], 40), [1, 2, 2, 1], { mode, value: 0.5 }));
+    sameAfterPoison('pad, cropping', () => lr.pad(x([2, 3, 5, 6], 41), [-1, 0, 1, -2]));
+    sameAfterPoison('average pool', () => lr.avgPool2d(x([2, 3, 9, 8], 42), { kernelSize: 3, stride: 2, padding: 1, ceilMode: true }));
+    sameAfterPoison('adaptive average pool', () => lr.adaptiveAvgPool2d(x([2, 3, 9, 7], 43), [4, 3]));
+    sameAfterPoison('softmax', () => lr.softmax(x([3, 4, 5], 44), 1));
+    sameAfterPoison('log softmax', () => lr.logSoftmax(x([3, 17], 45), 1));
+    sameAfterPoison('dropout', () => lr.dropout(x([4, 33], 46), { p: 0.3, seed: 7 }));
+    sameAfterPoison('l2 normalisation', () => lr.l2Normalize(x([3, 5, 2], 47), { axis: 1 }));
+  });
+
   it('Storage takes the zero-fill flag as a boolean', () => {
     const s = new addon.Storage(0, 3, -1, false);
     expect(s.numel).toBe(3);

@@ -36,7 +36,7 @@ function lanes(shape: readonly number[], axis: number): [number, number, number]
 function softmaxOp(decl: typeof softmaxDecl, x: Tensor, axis: number, log: boolean): Tensor {
   const { t, a } = decl.parse({ x }, { axis });
   const dims = lanes(t.x.shape, normalizeAxis(decl.name, 'axis', a.axis, t.x.rank));
-  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const y = uninitialized(t.x.shape, 'float32', t.x._deviceIndex); // every lane is normalised
   if (y.size > 0) kernels.softmax(...ref(y), ...ref(t.x), dims, log);
   record(decl.name, [t.x], y, { y }, { dims, log });
   return y;
@@ -139,7 +139,7 @@ export function dropout(x: Tensor, options: DropoutOptions = {}): Tensor {
   const n = t.x.size;
   const draw = a.seed === undefined ? { ...reserveCounters(op, n, 1), stream: STREAM_GENERATOR } : { seed: a.seed, offset: 0, stream: STREAM_DROPOUT };
   const attrs = { n, p: a.p, ...draw };
-  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const y = uninitialized(t.x.shape, 'float32', t.x._deviceIndex); // every element: kept and scaled, or 0
   if (n > 0) kernels.dropout(...ref(y), ...ref(t.x), n, a.p, draw.seed, draw.stream, draw.offset);
   record(op, [t.x], y, {}, attrs);
   return y;
@@ -156,7 +156,7 @@ export function l2Normalize(x: Tensor, options: { axis?: number; eps?: number } 
   const op = 'l2_normalize';
   const { t, a } = l2Decl.parse({ x }, options);
   const dims = lanes(t.x.shape, normalizeAxis(op, 'axis', a.axis, t.x.rank));
-  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const y = uninitialized(t.x.shape, 'float32', t.x._deviceIndex); // every lane is scaled
   if (y.size > 0) kernels.l2_normalize(...ref(y), ...ref(t.x), dims, a.eps);
   record(op, [t.x], y, { x: t.x }, { dims, eps: a.eps });
   return y;

@@ -1,6 +1,6 @@
 // Batch normalisation over the channel axis of NCHW (or NC) tensors.
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, uninitialized } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const bnDecl = defineOp(
@@ -48,7 +48,7 @@ export function batchNorm2d(x: Tensor, runningMean: Tensor | null, runningVar: T
   if (!a.training && (!t.runningMean || !t.runningVar))
     throw rangeError(op, t.runningMean ? 'runningVar' : 'runningMean', 'a tensor in eval mode (the running statistics normalise)', 'null', true);
   if (a.training && n * hw <= 1) throw rangeError(op, 'x', 'more than one value per channel in training mode', `shape ${formatShape(t.x.shape)}`, true);
-  const y = empty(t.x.shape, 'float32', t.x._deviceIndex);
+  const y = uninitialized(t.x.shape, 'float32', t.x._deviceIndex); // every element is normalised
   const mean = empty([c], 'float32', t.x._deviceIndex);
   const invstd = empty([c], 'float32', t.x._deviceIndex);
   const opt = (v: Tensor | undefined) => (v ? ref(v) : [null, 0]);

@@ -1,6 +1,6 @@
 // Padding of the last axis or the last two (PyTorch's F.pad).
 import { attr, defineOp, ref } from './decl.js';
-import { checkKeys, empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor } from './tensor-ref.js';
+import { checkKeys, empty, formatShape, kernels, rangeError, record, registerGradient, shapeSize, Tensor, uninitialized } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const MODES: readonly PadMode[] = ['constant', 'reflect', 'replicate'];
@@ -56,7 +56,7 @@ export function pad(x: Tensor, padding: number[], options?: PadOptions): Tensor 
   if (p.length === 4) outShape[rank - 2] = outH;
   const mode = MODES.indexOf(a.mode as PadMode);
   const dims = [planes, h, w, pt, pb, pl, pr];
-  const out = empty(outShape, 'float32', t.x._deviceIndex);
+  const out = uninitialized(outShape, 'float32', t.x._deviceIndex); // every row: copied or the fill
   if (out.size > 0) kernels.pad2d(...ref(out), ...ref(t.x), dims, mode, a.value);
   record(op, [t.x], out, {}, { dims, mode });
   return out;

@@ -89,7 +89,7 @@ export function avgPool2d(x: Tensor, options: AvgPool2dOptions): Tensor {
   const { t, a } = avgDecl.parse({ x }, options);
   const geom = geometry(op, t.x, a.kernelSize, a.stride ?? a.kernelSize, a.padding, [1, 1], a.ceilMode);
   const [n, c] = t.x.shape;
-  const out = empty([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex);
+  const out = uninitialized([n, c, geom[11], geom[12]], 'float32', t.x._deviceIndex); // every window is averaged
   if (out.size > 0) kernels.avg_pool2d(...ref(out), ...ref(t.x), geom, a.countIncludePad, a.padding[0], a.padding[1]);
   record(op, [t.x], out, {}, { geom, countIncludePad: a.countIncludePad, padding: a.padding });
   return out;
@@ -109,7 +109,7 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | number[]): Ten
   if (h === 0 || w === 0) throw rangeError(op, 'x', 'a non-empty spatial size', `shape ${formatShape(t.x.shape)}`, true);
   const [oh, ow] = a.outputSize;
   const dims = [n * c, h, w, oh, ow];
-  const out = empty([n, c, oh, ow], 'float32', t.x._deviceIndex);
+  const out = uninitialized([n, c, oh, ow], 'float32', t.x._deviceIndex); // every window is averaged
   if (out.size > 0) kernels.adaptive_avg_pool2d(...ref(out), ...ref(t.x), dims);
   record(op, [t.x], out, {}, { dims });
   return out;

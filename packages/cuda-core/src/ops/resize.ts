@@ -3,7 +3,7 @@
 // Every mode is a pair of per-axis weight tables applied by one separable kernel (rows, then
 // columns); the gradient is the same kernel with the transposed tables.
 import { attr, defineOp, ref } from './decl.js';
-import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, type GradContext } from './tensor-ref.js';
+import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, uninitialized, type GradContext } from './tensor-ref.js';
 
 const F32 = ['float32'] as const;
 const f32 = Math.fround;
@@ -182,7 +182,7 @@ function transposeTable(table: ResampleTable, inSize: number): ResampleTable {
 /** Applies per-axis tables to [N, C, H, W] -> [N, C, oh, ow] with the one separable kernel. */
 function resample(x: Tensor, tables: readonly [ResampleTable, ResampleTable], outH: number, outW: number): Tensor {
   const [n, c, h, w] = x.shape;
-  const out = empty([n, c, outH, outW], 'float32', x._deviceIndex);
+  const out = uninitialized([n, c, outH, outW], 'float32', x._deviceIndex); // every pixel is resampled
   const dims = [n * c, h, w, outH, outW, tables[0].taps, tables[1].taps];
   if (out.size > 0) kernels.resample2d(...ref(out), ...ref(x), dims, tables[0].index, tables[0].weight, tables[1].index, tables[1].weight);
   return out;
@@ -250,7 +250,7 @@ export function pixelShuffle(x: Tensor, factor: number): Tensor {
   const r = a.factor;
   if (crr % (r * r) !== 0) throw rangeError(op, 'factor', `r with r*r dividing the channels (${crr})`, r);
   const c = crr / (r * r);
-  const out = empty([n, c, h * r, w * r], 'float32', t.x._deviceIndex);
+  const out = uninitialized([n, c, h * r, w * r], 'float32', t.x._deviceIndex); // a permutation: every element moves
   const dims = [n, c, h, w, r];
   if (out.size > 0) kernels.pixel_shuffle(...ref(out), ...ref(t.x), dims, false);
   record(op, [t.x], out, {}, { dims });
@@ -269,7 +269,7 @@ export function pixelUnshuffle(x: Tensor, factor: number): Tensor {
   const [n, c, hr, wr] = t.x.shape;
   const r = a.factor;
   if (hr % r !== 0 || wr % r !== 0) throw rangeError(op, 'factor', `a divisor of the height and width (${hr}x${wr})`, r);
-  const out = empty([n, c * r * r, hr / r, wr / r], 'float32', t.x._deviceIndex);
+  const out = uninitialized([n, c * r * r, hr / r, wr / r], 'float32', t.x._deviceIndex); // a permutation
   const dims = [n, c, hr / r, wr / r, r];
   if (out.size > 0) kernels.pixel_shuffle(...ref(out), ...ref(t.x), dims, true);
   record(op, [t.x], out, {}, { dims });
