@@ -7,7 +7,7 @@
 import * as ops from '@lrface/cuda-core';
 import { checkKeys, rangeError, typeError, type Tensor } from '@lrface/cuda-core';
 import { averagePoolDown } from './gan.js';
-import { BatchNorm2d, Conv2d, DiscriminatorResBlock, Linear, MaxPool2d, Module, ModuleList, ResidualBlock, Sequential, spectralNorm } from '@lrface/nn';
+import { BatchNorm2d, Conv2d, convBatchNorm, DiscriminatorResBlock, Linear, MaxPool2d, Module, ModuleList, ResidualBlock, Sequential, spectralNorm } from '@lrface/nn';
 
 function checkPositiveInt(fn: string, name: string, v: unknown): number {
   if (typeof v !== 'number') throw typeError(fn, name, 'an integer >= 1', v);
@@ -42,7 +42,7 @@ export class ConvBnRelu extends Module {
     this.registerModule('bn', new BatchNorm2d(outChannels));
   }
   forward(x: Tensor): Tensor {
-    return ops.scope(() => ops.relu(this.bn.forward(this.conv.forward(x))));
+    return convBatchNorm(x, this.conv, this.bn, true);
   }
 }
 

@@ -211,6 +211,33 @@ export class BatchNorm2d extends Module {
   }
 }
 
+/**
+ * `bn(conv(x))`, then ReLU when `relu`: where `bn` normalises with its running statistics (eval
+ * mode), as one convolution whose weights and bias carry the normalisation,
+ *   w' = w * s, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps) per output channel,
+ * with the ReLU inside it (cuda-core's conv2dRelu): no pass over the activations for the
+ * normalisation and none for the ReLU (lr68's detection 10% faster). Equal to the two layers up
+ * to rounding, gradients included (the folded weights are built with ops). In training mode, or
+ * with no `bn`, the layers as they are. A conv with its own fused ReLU is applied as it is.
+ */
+export function convBatchNorm(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, relu = false): Tensor {
+  return ops.scope(() => {
+    const foldable = bn !== null && !bn.training && bn.running_mean !== null && bn.running_var !== null && conv.activation === 'none';
+    if (!foldable) {
+      let h = conv.forward(x);
+      if (bn) h = bn.forward(h);
+      return relu ? ops.relu(h) : h;
+    }
+    const o = conv.outChannels;
+    const std = ops.sqrt(ops.affine(bn.running_var!, 1, bn.eps));
+    const scale = ops.div(bn.weight ?? ones([o], 'float32', conv.weight.device as ops.DeviceSpec), std);
+    const weight = ops.mul(conv.weight, ops.reshape(scale, [o, 1, 1, 1]));
+    let bias = ops.mul(conv.bias ? ops.sub(conv.bias, bn.running_mean!) : ops.neg(bn.running_mean!), scale);
+    if (bn.bias) bias = ops.add(bias, bn.bias);
+    return (relu ? ops.conv2dRelu : ops.conv2d)(x, weight, bias, conv.options);
+  });
+}
+
 // Checked when the layer is built, not at its first forward.
 const MAX_POOL2D_OPTION_KEYS: Record<keyof ops.MaxPool2dOptions, true> = { kernelSize: true, stride: true, padding: true, dilation: true, ceilMode: true };
 const AVG_POOL2D_OPTION_KEYS: Record<keyof ops.AvgPool2dOptions, true> = { kernelSize: true, stride: true, padding: true, ceilMode: true, countIncludePad: true };
@@ -387,11 +414,11 @@ export class ResidualBlock extends Module {
   }
   forward(x: Tensor): Tensor {
     return ops.scope(() => {
-      let h = this.conv1.forward(x);
-      if (this.bn1) h = this.bn1.forward(h);
-      h = this.act.forward(h) as Tensor;
-      h = this.conv2.forward(h);
-      if (this.bn2) h = this.bn2.forward(h);
+      // A ReLU between the convolutions goes inside the first (with its batch norm folded in, in eval mode).
+      const relu = this.act.constructor === ReLU;
+      let h = convBatchNorm(x, this.conv1, this.bn1, relu);
+      if (!relu) h = this.act.forward(h) as Tensor;
+      h = convBatchNorm(h, this.conv2, this.bn2);
       if (this.post) h = this.post.forward(h) as Tensor;
       return ops.add(x, this.residualScale === 1 ? h : ops.affine(h, this.residualScale));
     });
