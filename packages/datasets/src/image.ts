@@ -454,5 +454,5 @@ export async function writeImage(file: string, img: RawImage, options: EncodeOpt
     throw rangeError('writeImage', 'file', `a name matching format '${options.format}'`, file);
   const format = options.format ?? byExtension;
   // Atomically: an interrupted write leaves the previous file, and a file linked to it unchanged.
-  writeFileAtomic(file, await encodeImage(img, { ...options, format }));
+  writeFileAtomic(file, await encodeImage(img, { ...options, format }), 'writeImage');
 }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodePng } from '@lrface/test-data';
 import sharp from 'sharp';
@@ -103,6 +103,22 @@ describe('image I/O', () => {
     await expectArgError(() => encodeImage(img, { quality: 0 }), RangeError, 'encodeImage', 'quality');
     await expectArgError(() => encodeImage(img, { format: 'gif' as 'png' }), RangeError, 'encodeImage', 'format');
     await expectArgError(() => encodeImage({ ...img, width: 41 }), RangeError, 'encodeImage', 'img');
+  });
+
+  it("names writeImage and the caller's file when it cannot be written, leaving no temporary file", async () => {
+    const img: RawImage = { data: new Uint8Array(4 * 3 * 3).fill(200), width: 4, height: 3, channels: 3 };
+    const dir = tmp();
+    const inMissing = join(dir, 'missing', 'out.png');
+    const missing = await writeImage(inMissing, img).then(() => undefined, (err: Error & { code?: string }) => err);
+    expect(missing?.message).toBe(`writeImage: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist`);
+    expect(missing?.code).toBe('ENOENT');
+    mkdirSync(join(dir, 'taken.png'));
+    await expect(writeImage(join(dir, 'taken.png'), img)).rejects.toThrow(Object.assign(new Error(`writeImage: cannot write '${join(dir, 'taken.png')}': it is a folder`), { code: 'EISDIR' }));
+    // A good write next to the failed ones: only it and the folder are there, no temporary file.
+    await writeImage(join(dir, 'good.png'), img);
+    expect(readdirSync(dir).sort()).toEqual(['good.png', 'taken.png']);
+    expect(readdirSync(join(dir, 'taken.png'))).toEqual([]);
+    expect(Array.from((await decodeImage(join(dir, 'good.png'))).data)).toEqual(Array.from(img.data));
   });
 
   it("keeps the stored pixel grid by default and turns a photo upright by its EXIF orientation on request", async () => {

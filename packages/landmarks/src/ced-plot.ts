@@ -1,6 +1,5 @@
 // CED plots as PNG: named curves, axes with ticks and labels, grid lines and a legend drawn
 // into a raw RGB buffer (a 5x7 bitmap font for text), then encoded by @lrface/datasets (sharp).
-import { dirname } from 'node:path';
 import { checkKeys, rangeError, typeError } from '@lrface/cuda-core';
 import { encodeImage, type RawImage } from '@lrface/datasets';
 import { writeFileAtomic } from '@lrface/nn';
@@ -439,12 +438,5 @@ export async function writeCedPlot(path: string, curves: readonly CedPlotCurve[]
   const fn = 'writeCedPlot';
   if (typeof path !== 'string' || path.length === 0) throw typeError(fn, 'path', 'a non-empty string', path);
   const png = await encodeImage(render(fn, curves, options), { format: 'png' });
-  try {
-    writeFileAtomic(path, png);
-  } catch (err) {
-    // The atomic write fails on its temporary file; the caller knows only `path`.
-    const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? `its folder '${dirname(path)}' does not exist` : code === 'EISDIR' ? 'it is a folder' : `${code ?? (err as Error).message}`;
-    throw new Error(`${fn}: cannot write '${path}': ${reason}`, { cause: err });
-  }
+  writeFileAtomic(path, png, fn);
 }

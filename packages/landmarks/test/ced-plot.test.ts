@@ -173,9 +173,9 @@ describe('CED plot', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ced-plot-'));
     try {
       const inMissing = join(dir, 'missing', 'ced.png');
-      await expect(writeCedPlot(inMissing, curves)).rejects.toThrow(new Error(`writeCedPlot: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist`));
+      await expect(writeCedPlot(inMissing, curves)).rejects.toThrow(Object.assign(new Error(`writeCedPlot: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist`), { code: 'ENOENT' }));
       mkdirSync(join(dir, 'taken.png'));
-      await expect(writeCedPlot(join(dir, 'taken.png'), curves)).rejects.toThrow(new Error(`writeCedPlot: cannot write '${join(dir, 'taken.png')}': it is a folder`));
+      await expect(writeCedPlot(join(dir, 'taken.png'), curves)).rejects.toThrow(Object.assign(new Error(`writeCedPlot: cannot write '${join(dir, 'taken.png')}': it is a folder`), { code: 'EISDIR' }));
       // The failed writes left no temporary file.
       expect(readdirSync(dir)).toEqual(['taken.png']);
       expect(readdirSync(join(dir, 'taken.png'))).toEqual([]);

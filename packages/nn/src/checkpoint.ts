@@ -82,7 +82,7 @@ export function saveCheckpoint(path: string, parts: CheckpointParts): void {
       models: Object.keys(models).length ? Object.keys(models) : undefined,
       extra: parts.extra,
     };
-    writeFileAtomic(path, encodeSafetensors(tensors, { lrface: JSON.stringify(meta) }));
+    writeFileAtomic(path, encodeSafetensors(tensors, { lrface: JSON.stringify(meta) }), 'saveCheckpoint');
   } finally {
     temporaries.forEach((t) => t.dispose());
   }

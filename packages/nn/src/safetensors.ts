@@ -121,7 +121,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors'): { 
 
 /** Writes named tensors to a .safetensors file atomically. */
 export function saveSafetensors(path: string, tensors: Map<string, Tensor> | Record<string, Tensor>, metadata?: Record<string, string>): void {
-  writeFileAtomic(path, encodeSafetensors(tensors, metadata));
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata), 'saveSafetensors');
 }
 
 /** Reads a .safetensors file. Errors name the file and what is wrong with it. */

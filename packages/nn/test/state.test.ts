@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as lr from '@lrface/cuda-core';
-import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, ModuleDict, ModuleList, ReLU, Sequential, loadSafetensors, saveSafetensors, spectralNorm, writeFileAtomic } from '../src/index.js';
+import { BatchNorm2d, Conv2d, ConvTranspose2d, Linear, Module, ModuleDict, ModuleList, ReLU, Sequential, loadSafetensors, saveCheckpoint, saveSafetensors, spectralNorm, writeFileAtomic } from '../src/index.js';
 
 const arr = (t: lr.Tensor) => Array.from(t.data());
 
@@ -122,9 +122,16 @@ describe('atomic writes', () => {
     const folder = join(dir, 'sub');
     mkdirSync(folder);
     writeFileSync(join(folder, 'keep'), 'x');
-    expect(() => writeFileAtomic(folder, 'data')).toThrow();
+    expect(() => writeFileAtomic(folder, 'data')).toThrow(`writeFileAtomic: cannot write '${folder}': it is a folder`);
     expect(readdirSync(dir).sort()).toEqual(['f.bin', 'sub']);
-    expect(() => writeFileAtomic(join(dir, 'missing', 'f.bin'), 'data')).toThrow(/ENOENT/);
+    const inMissing = join(dir, 'missing', 'f.bin');
+    expect(() => writeFileAtomic(inMissing, 'data')).toThrow(expect.objectContaining({ code: 'ENOENT', message: `writeFileAtomic: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist` }));
+    // The savers name themselves.
+    const t = lr.tensor([1, 2]);
+    expect(() => saveSafetensors(inMissing, { t })).toThrow(`saveSafetensors: cannot write '${inMissing}': its folder '${join(dir, 'missing')}' does not exist`);
+    t.dispose();
+    expect(() => saveCheckpoint(folder, { model: new Linear(2, 2), step: 0 })).toThrow(expect.objectContaining({ code: 'EISDIR', message: `saveCheckpoint: cannot write '${folder}': it is a folder` }));
+    expect(readdirSync(dir).sort()).toEqual(['f.bin', 'sub']);
   });
 });
 

@@ -25,7 +25,7 @@ export function saveRecognitionWeights(file: string, network: RecognitionNetwork
   checkKeys('saveRecognitionWeights', meta, SAVE_META_KEYS, 'meta');
   const metadata: Record<string, string> = { format: FORMAT, arch: network.arch, config: JSON.stringify(network.config) };
   if (meta.note) metadata.note = meta.note;
-  writeFileAtomic(file, encodeSafetensors(network.stateDict(), metadata));
+  writeFileAtomic(file, encodeSafetensors(network.stateDict(), metadata), 'saveRecognitionWeights');
 }
 
 export interface LoadRecognitionOptions {

@@ -503,7 +503,7 @@ export function saveDicWeights(file: string, net: Dic, meta: { note?: string } =
   const metadata: Record<string, string> = { format: 'lrface-sr-1', arch: 'dic', config: JSON.stringify(net.config), scales: JSON.stringify([net.config.scale]) };
   if (meta.note) metadata.note = meta.note;
   const bytes = encodeSafetensors(net.stateDict(), metadata);
-  writeFileAtomic(file, bytes);
+  writeFileAtomic(file, bytes, 'saveDicWeights');
   return sha256(bytes);
 }
 

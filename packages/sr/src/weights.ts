@@ -43,6 +43,7 @@ const FALLBACK_KEYS: Record<'arch' | 'config' | 'sha256' | 'checkMeta', true> = 
 
 /** Writes a network's weights and metadata to a .safetensors file atomically; returns its sha256. */
 export function saveSrWeights(file: string, net: SrNetwork, meta: { scales: number[]; note?: string }): string {
+  if (typeof file !== 'string' || file === '') throw typeError('saveSrWeights', 'file', 'a non-empty path string', file);
   checkKeys('saveSrWeights', meta, SAVE_META_KEYS, 'meta');
   const metadata: Record<string, string> = {
     format: 'lrface-sr-1',
@@ -52,7 +53,7 @@ export function saveSrWeights(file: string, net: SrNetwork, meta: { scales: numb
   };
   if (meta.note) metadata.note = meta.note;
   const bytes = encodeSafetensors(net.stateDict(), metadata);
-  writeFileAtomic(file, bytes);
+  writeFileAtomic(file, bytes, 'saveSrWeights');
   return sha256(bytes);
 }
 

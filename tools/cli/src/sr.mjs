@@ -218,7 +218,7 @@ async function runDicSr(inputs, values) {
       const { image, landmarks } = superResolveFace(net, images[i]);
       await writeOutputImage(targets[i], image);
       const points = Array.from({ length: landmarks.length / 2 }, (_, k) => [Math.round(landmarks[2 * k] * 100) / 100, Math.round(landmarks[2 * k + 1] * 100) / 100]);
-      writeFileAtomic(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n');
+      writeFileAtomic(targets[i].replace(/\.png$/, '.json'), JSON.stringify({ landmarks: points }) + '\n', 'sr');
       tick(i + 1, basename(file));
     }
     for (const f of targets) console.log(f);
