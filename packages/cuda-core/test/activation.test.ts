@@ -148,6 +148,37 @@ describe('prelu', () => {
       kernels.gemm_use_isa('auto');
     }
   });
+  it('gives the same gradients with every instruction set: rows with vector tails, NaN, -0 and infinities', () => {
+    const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
+    kernels.gemm_use_isa('auto');
+    const shape = [2, 3, 5, 7]; // 35-element rows: 2 x 16 + 3, 4 x 8 + 3
+    const x = uniform(size(shape), 402, -3, 3);
+    x.set([NaN, -0, 0, -Infinity, Infinity], 33);
+    const g = uniform(size(shape), 403, -2, 2);
+    g.set([Infinity, NaN], 40); // where x > 0: the weight's gradient must not see them
+    x.set([1.5, 2.5], 40);
+    const w = Float32Array.from([0.25, -0.5, 2]);
+    const plane = 35;
+    // gx = g where x > 0, else a * g; gw[c] = sum over x <= 0 (or NaN) of x * g, in double.
+    const gxRef = Array.from(x, (v, i) => (v > 0 ? g[i] : w[Math.floor(i / plane) % 3] * g[i]));
+    const gwRef = [0, 0, 0];
+    x.forEach((v, i) => {
+      if (!(v > 0)) gwRef[Math.floor(i / plane) % 3] += v * g[i];
+    });
+    try {
+      for (const isa of isas) {
+        kernels.gemm_use_isa(isa);
+        const xt = lr.tensor(x, shape).requiresGrad_();
+        const wt = lr.tensor(w).requiresGrad_();
+        lr.prelu(xt, wt).backward(lr.tensor(g, shape));
+        expect(Array.from(xt.grad!.data()), isa).toEqual(gxRef.map((v) => Math.fround(v)));
+        const gw = Array.from(wt.grad!.data());
+        gw.forEach((v, c) => (Number.isFinite(gwRef[c]) ? expect(Math.abs(v - gwRef[c]), `${isa} gw[${c}]`).toBeLessThan(1e-5 * Math.abs(gwRef[c]) + 1e-6) : expect(v, `${isa} gw[${c}]`).toBe(gwRef[c])));
+      }
+    } finally {
+      kernels.gemm_use_isa('auto');
+    }
+  });
   it('gradients for x and weight, together and alone', () => {
     for (const [shape, wn] of [[[2, 3, 4, 4], 3], [[2, 3, 4, 4], 1], [[1, 5, 1, 1], 5], [[4, 5], 5], [[6], 1], [[3, 2, 7], 2]] as [number[], number][]) {
       const x = { data: awayFromZero(size(shape), 40 + wn), shape };

@@ -111,6 +111,28 @@ describe('unary ops', () => {
       }
     });
   }
+  it('relu, leaky relu, clamp and abs gradients are the output gradient times the derivative, element for element', () => {
+    // Random signs (the kernels choose without branches), a length off every vector width, and
+    // non-finite output gradients: times a derivative of 0 they stay NaN, as gy * 0.
+    const n = 1037;
+    const x = uniform(n, 51, -2, 2);
+    x.set([0, -0, NaN, Infinity, -Infinity, 0.7, -0.5], 100);
+    const g = uniform(n, 52, -3, 3);
+    g.set([Infinity, NaN, -Infinity], 200);
+    x.set([-1, -1, 1], 200);
+    const cases: [string, (t: lr.Tensor) => lr.Tensor, (v: number) => number][] = [
+      ['relu', (t) => lr.relu(t), (v) => (v > 0 ? 1 : 0)],
+      ['leakyRelu', (t) => lr.leakyRelu(t, 0.1), (v) => (v > 0 ? 1 : Math.fround(0.1))],
+      ['clamp', (t) => lr.clamp(t, -0.5, 0.7), (v) => (v >= -0.5 && v <= 0.7 ? 1 : 0)],
+      ['abs', (t) => lr.abs(t), (v) => (v > 0 ? 1 : v < 0 ? -1 : 0)],
+    ];
+    for (const [name, op, derivative] of cases) {
+      const xt = lr.tensor(x).requiresGrad_();
+      op(xt).backward(lr.tensor(g));
+      const expected = Array.from(x, (v, i) => Math.fround(g[i] * derivative(v)));
+      expect(Array.from(xt.grad!.data()), name).toEqual(expected);
+    }
+  });
   it('sigmoid does not overflow', () => {
     const y = lr.sigmoid(lr.tensor([-1000, 1000])).data();
     expect(Array.from(y)).toEqual([0, 1]);

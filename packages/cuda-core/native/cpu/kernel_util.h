@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 // Vector values are passed only between always-inlined functions inside one target-attributed
 // kernel (an includer's too), so no call crosses the ABI that -Wpsabi warns about.
@@ -16,6 +17,23 @@
 #define LR_INLINE inline __attribute__((always_inline))
 
 namespace lrface::cpu::kernel {
+
+// c ? a : b by bit masks. Written with ?: a choice between values that are then multiplied or
+// summed compiles to a branch (GCC may neither run the unchosen arm's arithmetic, which could
+// trap, nor drop a multiply by 1, which NaN makes observable), mispredicted on data with random
+// signs, and the loop does not vectorise.
+template <typename T>
+inline T pick(bool c, T a, T b) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "float or double");
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  U ua, ub;
+  std::memcpy(&ua, &a, sizeof(T));
+  std::memcpy(&ub, &b, sizeof(T));
+  const U mask = U(0) - static_cast<U>(c), bits = (ua & mask) | (ub & ~mask);
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
+}
 
 struct Scratch {
   float* data = nullptr;
