@@ -45,6 +45,13 @@ const shapePairs: [number[], number[]][] = [
   [[1], [5, 2]],
   [[], [3]],
   [[1, 1, 1, 1], [2, 3, 1, 5]],
+  // axes merged where both operands read them alike: a per-channel operand, a scaled conv weight,
+  // runs of broadcast and whole axes on both sides, size-1 axes between them
+  [[2, 3, 4, 5], [1, 3, 1, 1]],
+  [[6, 4, 3, 3], [6, 1, 1, 1]],
+  [[2, 1, 4, 1, 3], [2, 5, 4, 6, 1]],
+  [[3, 1, 1, 2], [1, 4, 5, 1]],
+  [[1, 1], [1]],
 ];
 
 describe('binary ops with broadcasting', () => {

@@ -12,17 +12,45 @@ namespace {
 
 using kernel::pick;
 
+// The output's axes with neighbours that both operands read the same way (each whole along
+// both, or broadcast along both) merged, and axes of size 1 dropped: [N, C, H, W] + [1, C, 1, 1]
+// is [N, C, H*W] + [1, C, 1], so the inner loop runs over planes rather than rows, and a conv
+// weight scaled per output channel ([O, C, 3, 3] x [O, 1, 1, 1]) is [O, C*9] x [O, 1], not
+// rows of 3.
+void coalesce(const std::vector<int64_t>& shape, const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape,
+              std::vector<int64_t>& s, std::vector<int64_t>& as, std::vector<int64_t>& bs) {
+  for (size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    const bool a_whole = a_shape[k] != 1, b_whole = b_shape[k] != 1;
+    if (!s.empty() && a_whole == (as.back() != 1) && b_whole == (bs.back() != 1)) {
+      s.back() *= shape[k];
+      if (a_whole) as.back() *= shape[k];
+      if (b_whole) bs.back() *= shape[k];
+      continue;
+    }
+    s.push_back(shape[k]);
+    as.push_back(a_shape[k]);
+    bs.push_back(b_shape[k]);
+  }
+}
+
 template <typename F>
-void binary_loop(F f, float* out, const float* a, const float* b, const std::vector<int64_t>& shape,
-                 const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape) {
-  const size_t rank = shape.size();
+void binary_loop(F f, float* out, const float* a, const float* b, const std::vector<int64_t>& full_shape,
+                 const std::vector<int64_t>& full_a_shape, const std::vector<int64_t>& full_b_shape) {
   int64_t total = 1;
-  for (int64_t d : shape) total *= d;
+  for (int64_t d : full_shape) total *= d;
   if (total == 0) return;
-  if (a_shape == shape && b_shape == shape) {
+  if (full_a_shape == full_shape && full_b_shape == full_shape) {
     parallel_for(total, 1 << 15, [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i], b[i]);
     });
+    return;
+  }
+  std::vector<int64_t> shape, a_shape, b_shape;
+  coalesce(full_shape, full_a_shape, full_b_shape, shape, a_shape, b_shape);
+  const size_t rank = shape.size();
+  if (rank == 0) {  // one element (every axis of size 1)
+    out[0] = f(a[0], b[0]);
     return;
   }
   // Strides of a and b in out's index space; 0 along broadcast axes.
