@@ -42,7 +42,7 @@ export class ConvBnRelu extends Module {
     this.registerModule('bn', new BatchNorm2d(outChannels));
   }
   forward(x: Tensor): Tensor {
-    return convBatchNorm(x, this.conv, this.bn, true);
+    return convBatchNorm(x, this.conv, this.bn, { relu: true });
   }
 }
 

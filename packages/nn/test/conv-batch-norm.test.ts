@@ -77,7 +77,7 @@ describe('convBatchNorm', () => {
         const bn = trainedBatchNorm(cout, affine);
         bn.eval();
         const x = rand([2, cin, 6, 5]);
-        const folded = convBatchNorm(x, conv, bn, relu);
+        const folded = convBatchNorm(x, conv, bn, { relu, fold: true });
         const layers = lr.scope(() => {
           const h = bn.forward(conv.forward(x));
           return relu ? lr.relu(h) : h;
@@ -99,7 +99,7 @@ describe('convBatchNorm', () => {
       lr.sum(lr.mul(run(xg), r)).backward();
       return [xg.grad!, conv.weight.grad!, conv.bias!.grad!, bn.weight!.grad!, bn.bias!.grad!].map((t) => Float32Array.from(t.data()));
     };
-    const folded = grads((xg) => convBatchNorm(xg, conv, bn, true));
+    const folded = grads((xg) => convBatchNorm(xg, conv, bn, { relu: true, fold: true }));
     const layers = grads((xg) => lr.relu(bn.forward(conv.forward(xg))));
     ['x', 'conv.weight', 'conv.bias', 'bn.weight', 'bn.bias'].forEach((name, i) => expectClose(folded[i], layers[i], 5e-5, name));
   });
@@ -109,7 +109,7 @@ describe('convBatchNorm', () => {
     const a = trainedBatchNorm(4), b = trainedBatchNorm(4);
     b.loadStateDict(a.stateDict());
     const x = rand([3, 3, 4, 4]);
-    const y = convBatchNorm(x, conv, a, true);
+    const y = convBatchNorm(x, conv, a, { relu: true, fold: true });
     const expected = lr.relu(b.forward(conv.forward(x)));
     expect(Array.from(y.data())).toEqual(Array.from(expected.data()));
     expect(Array.from(a.running_mean!.data())).toEqual(Array.from(b.running_mean!.data()));
@@ -120,14 +120,35 @@ describe('convBatchNorm', () => {
     const untracked = new BatchNorm2d(3, { trackRunningStats: false });
     untracked.eval(); // batch statistics all the same: nothing to fold
     const x = rand([2, 2, 4, 4]);
-    expect(Array.from(convBatchNorm(x, conv, untracked).data())).toEqual(Array.from(untracked.forward(conv.forward(x)).data()));
+    expect(Array.from(convBatchNorm(x, conv, untracked, { fold: true }).data())).toEqual(Array.from(untracked.forward(conv.forward(x)).data()));
     const reluConv = new Conv2d(2, 3, 3, { padding: 1, activation: 'relu' });
     reluConv.weight.assign(conv.weight.data());
     reluConv.bias!.assign(conv.bias!.data());
     const bn = trainedBatchNorm(3);
     bn.eval();
-    expect(Array.from(convBatchNorm(x, reluConv, bn).data())).toEqual(Array.from(bn.forward(reluConv.forward(x)).data()));
-    expect(Array.from(convBatchNorm(x, conv, null, true).data())).toEqual(Array.from(lr.relu(conv.forward(x)).data()));
+    expect(Array.from(convBatchNorm(x, reluConv, bn, { fold: true }).data())).toEqual(Array.from(bn.forward(reluConv.forward(x)).data()));
+    expect(Array.from(convBatchNorm(x, conv, null, { relu: true, fold: true }).data())).toEqual(Array.from(lr.relu(conv.forward(x)).data()));
+  });
+
+  it("folds by default from 2^17 output values, not below; fold: false never folds; bad options are refused", () => {
+    const conv = new Conv2d(4, 8, 3, { padding: 1 });
+    const bn = trainedBatchNorm(8);
+    bn.eval();
+    const layers = (x: lr.Tensor) => lr.scope(() => lr.relu(bn.forward(conv.forward(x))));
+    const exact = (a: lr.Tensor, b: lr.Tensor) => Array.from(a.data()).every((v, i) => Object.is(v, b.data()[i]));
+    // 2 x 8 x 90 x 91 = 131040 outputs, one image row short of 2^17: the two layers, bit for bit.
+    const small = rand([2, 4, 90, 91]);
+    expect(exact(convBatchNorm(small, conv, bn, { relu: true }), layers(small))).toBe(true);
+    // 2 x 8 x 91 x 91 = 132496: folded (equal up to rounding, not bit for bit).
+    const large = rand([2, 4, 91, 91]);
+    const folded = convBatchNorm(large, conv, bn, { relu: true });
+    expect(exact(folded, convBatchNorm(large, conv, bn, { relu: true, fold: true }))).toBe(true);
+    expect(exact(folded, layers(large))).toBe(false);
+    expectClose(folded.data(), layers(large).data(), 2e-5, 'auto, large');
+    expect(exact(convBatchNorm(large, conv, bn, { relu: true, fold: false }), layers(large))).toBe(true);
+    expect(() => convBatchNorm(small, conv, bn, { fold: 'yes' as unknown as boolean })).toThrow(new TypeError("convBatchNorm: 'fold' must be true, false or 'auto', got \"yes\""));
+    expect(() => convBatchNorm(small, conv, bn, { relu: 1 as unknown as boolean })).toThrow(/convBatchNorm: 'relu' must be a boolean, got 1/);
+    expect(() => convBatchNorm(small, conv, bn, { folds: true } as never)).toThrow(/convBatchNorm: 'folds' must be one of the known options \(relu, fold\)/);
   });
 
   it("folds ResidualBlock's batch norms in eval mode, its activation kept where it is not a ReLU", () => {
@@ -138,7 +159,7 @@ describe('convBatchNorm', () => {
         bn.loadStateDict(trained.stateDict());
       }
       block.eval();
-      const x = rand([2, 4, 5, 6]);
+      const x = rand([2, 4, 128, 128]); // 2^17 outputs: folded
       const expected = lr.scope(() => {
         let h = block.bn1!.forward(block.conv1.forward(x));
         h = block.act.forward(h) as lr.Tensor;
