@@ -452,6 +452,70 @@ function expectWinogradThreadInvariant(cases: Case[], seed: number, bound: (ref:
   }
 }
 
+describe('conv2dAdd and conv2dAddRelu (a residual added in the convolution)', () => {
+  // One case per kernel path; each equals add (and relu) after conv2d bit for bit at every ISA,
+  // the residual joining after the bias and before the ReLU whichever kernel writes the output.
+  const cases: [string, number[], number[], lr.Conv2dOptions, string | undefined][] = [
+    ['Winograd 3x3, rows written with the residual', [2, 16, 13, 11], [16, 16, 3, 3], { padding: 1 }, 'winograd'],
+    ['Winograd 5x5', [1, 4, 12, 9], [8, 4, 5, 5], { padding: 2 }, 'winograd'],
+    ['direct loops (few outputs)', [2, 3, 9, 10], [8, 3, 3, 3], { padding: 1 }, 'gemm'],
+    ['GEMM over all images (small planes)', [3, 20, 5, 4], [40, 20, 3, 3], { padding: 1 }, 'gemm'],
+    ['GEMM per image', [2, 20, 22, 21], [40, 20, 3, 3], { padding: 1 }, 'gemm'],
+    ['1x1 kernel', [2, 24, 6, 7], [20, 24, 1, 1], {}, undefined],
+    ['strided', [2, 4, 9, 9], [30, 4, 3, 3], { stride: 2, padding: 1 }, undefined],
+    ['depthwise', [2, 6, 7, 7], [6, 1, 3, 3], { groups: 6, stride: 2 }, undefined],
+  ];
+  it('equals add(conv2d) and relu(add(conv2d)) exactly on every kernel path and instruction set', () => {
+    for (const [i, [name, xs, ws, o, algo]] of cases.entries())
+      for (const isa of isas)
+        withIsa(isa, () => withAlgo(algo, () => lr.scope(() => {
+          const x = lr.tensor(uniform(size(xs), 200 + i), xs);
+          const w = lr.tensor(uniform(size(ws), 210 + i), ws);
+          const b = lr.tensor(uniform(ws[0], 220 + i), [ws[0]]);
+          const y = lr.conv2d(x, w, b, o);
+          // Values around the conv's own scale, so that the ReLU cuts on both sides.
+          const r = lr.tensor(uniform(y.size, 230 + i, -2, 2), y.shape);
+          const runs = winogradRuns();
+          const fused = lr.conv2dAdd(x, w, b, r, o);
+          const fusedRelu = lr.conv2dAddRelu(x, w, b, r, o);
+          if (algo === 'winograd') expect(winogradRuns() - runs, `${name}: the Winograd kernel ran`).toBe(2);
+          const sum = lr.add(y, r);
+          expect(fused.shape, name).toEqual(y.shape);
+          expect(Array.from(fused.data()), `${name} ${isa}`).toEqual(Array.from(sum.data()));
+          expect(Array.from(fusedRelu.data()), `${name} ${isa} + relu`).toEqual(Array.from(lr.relu(sum).data()));
+        })));
+  });
+
+  it('gradients match finite differences, the residual included', () => {
+    for (const [xs, ws, o] of [[[1, 2, 5, 4], [3, 2, 3, 3], { padding: 1 }], [[2, 16, 5, 6], [16, 16, 3, 3], { padding: 1 }], [[2, 3, 4, 4], [2, 3, 1, 1], {}]] as const) {
+      const outShape = [xs[0], ws[0], xs[2], xs[3]];
+      const [xd, wd, bd] = [uniform(size([...xs]), 240), uniform(size([...ws]), 241), uniform(ws[0], 242)];
+      // The residual puts each pre-activation at least 0.3 from the ReLU's kink: r = target - conv.
+      const conv = lr.conv2d(lr.tensor(xd, [...xs]), lr.tensor(wd, [...ws]), lr.tensor(bd, [ws[0]]), o).data();
+      const target = uniform(conv.length, 243).map((v) => v + Math.sign(v) * 0.3);
+      const inputs = [
+        { data: xd, shape: [...xs] },
+        { data: wd, shape: [...ws] },
+        { data: bd, shape: [ws[0]] },
+        { data: target.map((v, k) => v - conv[k]), shape: outShape },
+      ];
+      gradcheck((x, w, b, r) => lr.conv2dAdd(x, w, b, r, o), inputs, { maxElements: 24 });
+      gradcheck((x, w, b, r) => lr.conv2dAddRelu(x, w, b, r, o), inputs, { maxElements: 24 });
+      gradcheck((x, w, b, r) => lr.conv2dAddRelu(x, w, b, r, o), [inputs[0], { ...inputs[1], grad: false }, { ...inputs[2], grad: false }, inputs[3]], { maxElements: 24 });
+    }
+  });
+
+  it('rejects a residual of another shape or type, naming the op and the argument', () => {
+    const x = lr.zeros([2, 3, 6, 6]);
+    const w = lr.zeros([4, 3, 3, 3]);
+    expectError(() => lr.conv2dAdd(x, w, undefined, lr.zeros([2, 4, 5, 5])), RangeError, 'conv2d_add', "'residual'", '[2, 4, 4, 4]');
+    expectError(() => lr.conv2dAddRelu(x, w, undefined, lr.zeros([2, 4, 6, 6]), { stride: 2 }), RangeError, 'conv2d_add_relu', "'residual'", '[2, 4, 2, 2]');
+    expectError(() => lr.conv2dAdd(x, w, undefined, lr.zeros([2, 4, 6, 6], 'int32'), { padding: 1 }), TypeError, 'conv2d_add', "'residual'");
+    expectError(() => lr.conv2dAdd(x, w, undefined, undefined as unknown as lr.Tensor, { padding: 1 }), TypeError, 'conv2d_add', "'residual'");
+    expectError(() => lr.conv2dAdd(x, w, undefined, lr.zeros([2, 4, 6, 6]), { padding: 1, residual: 1 } as lr.Conv2dOptions), TypeError, 'conv2d_add', "'residual'");
+  });
+});
+
 describe('conv2d through the Winograd F(4x4, 3x3) kernel', () => {
   // Sizes that are not multiples of the 4x4 output tile, padding 0 to 3 (3: the flipped
   // input-gradient convolution has negative padding), channel counts off the register blocks,

@@ -128,6 +128,17 @@ const conv2dCases: Case[] = [
     inputs: [input([2, 3, 7, 6], 27), input([4, 3, 3, 3], 28), input([4], 29)],
   },
   {
+    // On the device the residual and the ReLU are their own kernels, in place.
+    name: 'residual (conv2dAdd)',
+    f: (x, w, b, r) => lr.conv2dAdd(x, w, b, r, { padding: 1 }),
+    inputs: [input([2, 3, 7, 5], 60), input([4, 3, 3, 3], 61), input([4], 62), input([2, 4, 7, 5], 63)],
+  },
+  {
+    name: 'residual + fused relu (conv2dAddRelu), no bias',
+    f: (x, w, r) => lr.conv2dAddRelu(x, w, undefined, r, { padding: 1 }),
+    inputs: [input([2, 3, 6, 7], 64), input([4, 3, 3, 3], 65), input([2, 4, 6, 7], 66)],
+  },
+  {
     name: 'many output channels (several row tiles)',
     f: (x, w, b) => lr.conv2d(x, w, b, { padding: 1 }),
     inputs: [input([2, 24, 6, 5], 30), input([70, 24, 3, 3], 31), input([70], 32)],

@@ -37,10 +37,17 @@ describe('op outputs without the zero fill', () => {
       ['gemm per image', [2, 20, 22, 21], [40, 20, 3, 3], { padding: 1 }],
       ['strided', [2, 4, 9, 9], [30, 4, 3, 3], { stride: 2, padding: 1 }],
       ['depthwise', [2, 6, 7, 7], [6, 1, 3, 3], { groups: 6, stride: 2 }],
+      ['Winograd', [2, 16, 12, 13], [16, 16, 3, 3], { padding: 1 }],
     ];
     for (const [i, [name, xs, ws, o]] of cases.entries()) {
       sameAfterPoison(name, () => lr.noGrad(() => lr.conv2d(x(xs, i), x(ws, 10 + i), x([ws[0]], 20 + i), o)));
       sameAfterPoison(`${name} + relu`, () => lr.noGrad(() => lr.conv2dRelu(x(xs, i), x(ws, 10 + i), undefined, o)));
+      sameAfterPoison(`${name} + residual + relu`, () =>
+        lr.noGrad(() => {
+          const y = lr.conv2d(x(xs, i), x(ws, 10 + i), undefined, o);
+          return lr.conv2dAddRelu(x(xs, i), x(ws, 10 + i), undefined, x(y.shape, 30 + i), o);
+        }),
+      );
     }
   });
 

@@ -223,11 +223,13 @@ export interface ConvBatchNormOptions {
    * least 2^17 values (images x channels x pixels), true always, false never.
    */
   fold?: boolean | 'auto';
+  /** Added after the batch norm, before the ReLU (a residual connection); the output's shape. */
+  residual?: Tensor;
 }
-const CONV_BATCH_NORM_OPTION_KEYS: Record<keyof ConvBatchNormOptions, true> = { relu: true, fold: true };
+const CONV_BATCH_NORM_OPTION_KEYS: Record<keyof ConvBatchNormOptions, true> = { relu: true, fold: true, residual: true };
 
 /**
- * `bn(conv(x))`, then ReLU with `relu`. Where `bn` normalises with its running statistics (eval
+ * `bn(conv(x))` (plus `residual`), then ReLU with `relu`. Where `bn` normalises with its running statistics (eval
  * mode), folded into one convolution whose weights and bias carry the normalisation,
  *   w' = w * s, b' = (b - mean) * s + beta, s = gamma / sqrt(var + eps) per output channel,
  * with the ReLU inside it (cuda-core's conv2dRelu): no pass over the activations for the
@@ -235,22 +237,31 @@ const CONV_BATCH_NORM_OPTION_KEYS: Record<keyof ConvBatchNormOptions, true> = { 
  * included (the folded weights are built with ops). Folding is a handful of small ops on the
  * weights while the passes it saves scale with the activations, so by default it folds from
  * 2^17 output values (lr68 on one face and its mirror image: 4.8 ms folded, 4.1 not; on 32
- * faces 22.6 against 24.8). In training mode, with no `bn`, or after a conv with its own fused
- * ReLU, the layers as they are.
+ * faces 22.6 against 24.8). With no `bn`, one convolution with the residual and the ReLU inside
+ * it (conv2dAdd / conv2dAddRelu, or conv2dRelu). In training mode, or after a conv with its own
+ * fused ReLU, the layers as they are.
  */
 export function convBatchNorm(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, options: ConvBatchNormOptions = {}): Tensor {
   const fn = 'convBatchNorm';
   checkKeys(fn, options, CONV_BATCH_NORM_OPTION_KEYS);
-  const { relu = false, fold = 'auto' } = options;
+  const { relu = false, fold = 'auto', residual } = options;
   if (typeof relu !== 'boolean') throw typeError(fn, 'relu', 'a boolean', relu);
   if (fold !== true && fold !== false && fold !== 'auto') throw typeError(fn, 'fold', "true, false or 'auto'", fold);
+  if (residual !== undefined && !(residual instanceof ops.Tensor)) throw typeError(fn, 'residual', 'a Tensor', residual);
   return ops.scope(() => {
     const foldable = bn !== null && !bn.training && bn.running_mean !== null && bn.running_var !== null && conv.activation === 'none';
     // (A malformed x goes to the convolution, which names what is wrong with it.)
     const outputs = Array.isArray(x?.shape) && x.shape.length === 4 ? x.shape[0] * conv.outChannels * x.shape[2] * x.shape[3] : 0;
+    // Without a batch norm to run between them, the residual and the ReLU join inside the convolution.
+    if (!bn && conv.activation === 'none') {
+      const bias = conv.bias ?? undefined;
+      if (residual) return (relu ? ops.conv2dAddRelu : ops.conv2dAdd)(x, conv.weight, bias, residual, conv.options);
+      return (relu ? ops.conv2dRelu : ops.conv2d)(x, conv.weight, bias, conv.options);
+    }
     if (!foldable || fold === false || (fold === 'auto' && outputs < FOLD_MIN_OUTPUTS)) {
       let h = conv.forward(x);
       if (bn) h = bn.forward(h);
+      if (residual) h = ops.add(h, residual);
       return relu ? ops.relu(h) : h;
     }
     const o = conv.outChannels;
@@ -261,6 +272,7 @@ export function convBatchNorm(x: Tensor, conv: Conv2d, bn: BatchNorm2d | null, o
     const weight = ops.reshape(ops.mul(ops.reshape(conv.weight, [o, -1]), ops.reshape(scale, [o, 1])), conv.weight.shape);
     let bias = ops.mul(conv.bias ? ops.sub(conv.bias, bn.running_mean!) : ops.neg(bn.running_mean!), scale);
     if (bn.bias) bias = ops.add(bias, bn.bias);
+    if (residual) return (relu ? ops.conv2dAddRelu : ops.conv2dAdd)(x, weight, bias, residual, conv.options);
     return (relu ? ops.conv2dRelu : ops.conv2d)(x, weight, bias, conv.options);
   });
 }
@@ -445,6 +457,8 @@ export class ResidualBlock extends Module {
       const relu = this.act.constructor === ReLU;
       let h = convBatchNorm(x, this.conv1, this.bn1, { relu });
       if (!relu) h = this.act.forward(h) as Tensor;
+      // The identity joins inside the second convolution where nothing comes between them.
+      if (!this.post && this.residualScale === 1) return convBatchNorm(h, this.conv2, this.bn2, { residual: x });
       h = convBatchNorm(h, this.conv2, this.bn2);
       if (this.post) h = this.post.forward(h) as Tensor;
       return ops.add(x, this.residualScale === 1 ? h : ops.affine(h, this.residualScale));

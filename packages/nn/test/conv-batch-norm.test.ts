@@ -135,7 +135,10 @@ describe('convBatchNorm', () => {
     const bn = trainedBatchNorm(8);
     bn.eval();
     const layers = (x: lr.Tensor) => lr.scope(() => lr.relu(bn.forward(conv.forward(x))));
-    const exact = (a: lr.Tensor, b: lr.Tensor) => Array.from(a.data()).every((v, i) => Object.is(v, b.data()[i]));
+    const exact = (a: lr.Tensor, b: lr.Tensor) => {
+      const bd = b.data();
+      return Array.from(a.data()).every((v, i) => Object.is(v, bd[i]));
+    };
     // 2 x 8 x 90 x 91 = 131040 outputs, one image row short of 2^17: the two layers, bit for bit.
     const small = rand([2, 4, 90, 91]);
     expect(exact(convBatchNorm(small, conv, bn, { relu: true }), layers(small))).toBe(true);
@@ -148,7 +151,40 @@ describe('convBatchNorm', () => {
     expect(exact(convBatchNorm(large, conv, bn, { relu: true, fold: false }), layers(large))).toBe(true);
     expect(() => convBatchNorm(small, conv, bn, { fold: 'yes' as unknown as boolean })).toThrow(new TypeError("convBatchNorm: 'fold' must be true, false or 'auto', got \"yes\""));
     expect(() => convBatchNorm(small, conv, bn, { relu: 1 as unknown as boolean })).toThrow(/convBatchNorm: 'relu' must be a boolean, got 1/);
-    expect(() => convBatchNorm(small, conv, bn, { folds: true } as never)).toThrow(/convBatchNorm: 'folds' must be one of the known options \(relu, fold\)/);
+    expect(() => convBatchNorm(small, conv, bn, { folds: true } as never)).toThrow(/convBatchNorm: 'folds' must be one of the known options \(relu, fold, residual\)/);
+  });
+
+  it('adds a residual before the ReLU: folded, unfolded and without a batch norm (inside the convolution)', () => {
+    const conv = new Conv2d(4, 6, 3, { padding: 1 });
+    const bn = trainedBatchNorm(6);
+    bn.eval();
+    const x = rand([2, 4, 7, 5]);
+    const r = rand([2, 6, 7, 5], -3, 3);
+    const layers = (withBn: boolean) => lr.scope(() => lr.relu(lr.add(withBn ? bn.forward(conv.forward(x)) : conv.forward(x), r)));
+    for (const fold of [true, false]) {
+      const y = convBatchNorm(x, conv, bn, { relu: true, fold, residual: r });
+      expectClose(y.data(), layers(true).data(), 2e-5, `fold ${fold}`);
+      if (!fold) expect(Array.from(y.data())).toEqual(Array.from(layers(true).data()));
+    }
+    // No batch norm: conv2dAddRelu, equal to the layers bit for bit.
+    expect(Array.from(convBatchNorm(x, conv, null, { relu: true, residual: r }).data())).toEqual(Array.from(layers(false).data()));
+    expect(() => convBatchNorm(x, conv, bn, { residual: [1] as unknown as lr.Tensor })).toThrow(/convBatchNorm: 'residual' must be a Tensor/);
+  });
+
+  it('ResidualBlock without batch norm adds its input inside the second convolution, equal to the add bit for bit, gradients included', () => {
+    const block = new ResidualBlock(4);
+    const x = rand([2, 4, 6, 7]);
+    const r = rand([2, 4, 6, 7]);
+    const grads = (run: (xg: lr.Tensor) => lr.Tensor) => {
+      for (const p of block.parameters()) p.grad = null;
+      const xg = x.detach().requiresGrad_();
+      const y = run(xg);
+      lr.sum(lr.mul(y, r)).backward();
+      return [y, xg.grad!, ...block.parameters().map((p) => p.grad!)].map((t) => Array.from(t.data()));
+    };
+    const fused = grads((xg) => block.forward(xg));
+    const layers = grads((xg) => lr.add(xg, block.conv2.forward(lr.relu(block.conv1.forward(xg)))));
+    fused.forEach((v, i) => expect(v, `tensor ${i}`).toEqual(layers[i]));
   });
 
   it("folds ResidualBlock's batch norms in eval mode, its activation kept where it is not a ReLU", () => {

@@ -7,7 +7,7 @@
 // (the scale is folded in when the weights are read), so the network also trains and fine-tunes.
 import * as ops from '@lrface/cuda-core';
 import { checkKeys, rangeError, type Tensor } from '@lrface/cuda-core';
-import { Conv2d, Linear, Module, faceApiModelDir, readTfjsWeights } from '@lrface/nn';
+import { Conv2d, Linear, Module, convBatchNorm, faceApiModelDir, readTfjsWeights } from '@lrface/nn';
 import { join } from 'node:path';
 import { checkNetworkInput, type RecognitionNetwork } from './models.js';
 
@@ -24,7 +24,8 @@ class ResidualUnit extends Module {
     this.registerModule('conv2', new Conv2d(channels, channels, 3, { padding: 1 }));
   }
   forward(x: Tensor): Tensor {
-    return ops.scope(() => ops.relu(ops.add(this.conv2.forward(this.conv1.forward(x)), x)));
+    // The identity and the ReLU join inside the second convolution (conv2dAddRelu).
+    return convBatchNorm(this.conv1.forward(x), this.conv2, null, { relu: true, residual: x });
   }
 }
 

@@ -51,21 +51,27 @@ int64_t output_numel(const cpu::ConvGeometry& g) { return g.n * g.o * g.out_h * 
 
 }  // namespace
 
-// conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom[, relu])
+// conv2d_forward(out, oOff, x, xOff, w, wOff, bias|null, bOff, geom[, relu[, residual|null, rOff]]):
+// residual (the output's shape) is added before the ReLU; host tensors only (on a device the
+// op layer adds it with its own kernel).
 LRFACE_BINDING(conv2d_forward) {
   auto g = read_geometry(a, 8);
   const bool relu = a.size() > 9 && a.boolean(9);
+  const bool with_residual = a.size() > 10 && !a.is_null(10);
 #ifdef LRFACE_WITH_CUDA
-  if (int dev = a.device_of(0); dev != Storage::kHost)
+  if (int dev = a.device_of(0); dev != Storage::kHost) {
+    LR_CHECK(!with_residual, Type, a.op(), ": a residual is added on the host only");
     return cuda::conv2d_forward(dev, g, a.dev_f32(2, input_numel(g), dev), a.dev_f32(4, weight_numel(g), dev),
                                 a.is_null(6) ? nullptr : a.dev_f32(6, g.o, dev), a.dev_f32(0, output_numel(g), dev),
                                 relu);
+  }
 #endif
   float* out = a.f32(0, output_numel(g));
   const float* x = a.f32(2, input_numel(g));
   const float* w = a.f32(4, weight_numel(g));
   const float* bias = a.is_null(6) ? nullptr : a.f32(6, g.o);
-  cpu::conv2d_forward(g, x, w, bias, out, relu);
+  const float* residual = with_residual ? a.f32(10, output_numel(g)) : nullptr;
+  cpu::conv2d_forward(g, x, w, bias, out, relu, residual);
 }
 
 // conv2d_backward_data(gx, gxOff, gy, gyOff, w, wOff, bias|null, bOff, geom): bias has C entries

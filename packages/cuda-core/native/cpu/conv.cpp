@@ -944,8 +944,26 @@ void gemm_forward(const ConvGeometry& g, const float* x, const float* w, const f
 
 int64_t batched_forward_count() { return g_batched_forward_runs.load(std::memory_order_relaxed); }
 
-void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu) {
-  if (winograd_wins(g, true)) return winograd_conv2d_forward(g, x, w, bias, out, relu);
+void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out, bool relu,
+                    const float* residual) {
+  if (winograd_wins(g, true)) return winograd_conv2d_forward(g, x, w, bias, out, relu, residual);
+  if (residual) {
+    conv2d_forward(g, x, w, bias, out, false);
+    const int64_t plane = g.out_h * g.out_w;
+    parallel_for(g.n * g.o, std::max<int64_t>(1, 16384 / plane), [&](int64_t lo, int64_t hi) {
+      float* __restrict y = out + lo * plane;
+      const float* __restrict r = residual + lo * plane;
+      const int64_t count = (hi - lo) * plane;
+      if (relu)
+        for (int64_t i = 0; i < count; ++i) {
+          const float v = y[i] + r[i];
+          y[i] = v > 0.0f ? v : 0.0f;
+        }
+      else
+        for (int64_t i = 0; i < count; ++i) y[i] += r[i];
+    });
+    return;
+  }
   if (pointwise_wins(g)) return pointwise_conv2d_forward(g, x, w, bias, out, relu);
   const bool direct = direct_forward_wins(g);
   if (is_depthwise(g) && !direct) {

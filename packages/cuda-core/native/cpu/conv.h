@@ -17,8 +17,10 @@ struct ConvGeometry {
 // kernel for depthwise convolutions (one input channel per group).
 // relu: out = max(out, 0) as the relu op defines it (NaN -> 0), applied to each image's output
 // right after its product while it is still in cache, instead of a separate pass.
+// residual: added to the output (of its shape) after the bias and before the ReLU: by Winograd
+// as it writes each row, by the other kernels in one pass after theirs.
 void conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
-                    bool relu = false);
+                    bool relu = false, const float* residual = nullptr);
 // How many convolutions have run as one GEMM over all the images of a batch of small planes
 // (up to 20x20 output pixels) since start-up (tests).
 int64_t batched_forward_count();

@@ -195,6 +195,7 @@ struct Plan {
   const float* bias;
   float* out;
   bool relu;
+  const float* residual;  // added to the output (shaped as it) before the ReLU, or null
   int64_t tiles_h, tiles_w, tiles_per_image, total_tiles;
   int64_t block;  // tiles per block
   int64_t pitch;  // row length of V and M: T plus one vector of slack for the last group's overrun
@@ -329,7 +330,7 @@ LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* wor
         output_transform<K, V>(cols[i], t);
         for (int j = 0; j < 4; ++j) {
           t[j] += bias;
-          if (p.relu) t[j] = t[j] > V{} ? t[j] : V{};  // NaN -> 0, as the relu op
+          if (p.relu && !p.residual) t[j] = t[j] > V{} ? t[j] : V{};  // NaN -> 0, as the relu op
           vstore<VW>(y + (i * 4 + j) * plen + q * VW, t[j]);
         }
       }
@@ -337,13 +338,27 @@ LR_INLINE void output_block(const Plan& p, int64_t b, const float* m, float* wor
     for_each_run(p, b, [&](int64_t n, int64_t th, int64_t tw0, int64_t len, int64_t col) {
       const int64_t ow0 = 4 * tw0, width = std::min(4 * len, g.out_w - ow0);
       const int64_t rows = std::min<int64_t>(4, g.out_h - 4 * th);
-      float* dst = p.out + ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
+      const int64_t at = ((n * g.o + o) * g.out_h + 4 * th) * g.out_w + ow0;
+      float* dst = p.out + at;
       for (int64_t i = 0; i < rows; ++i) {
         const float* yi = y + i * 4 * plen + col;
         for (int64_t q = 0; q * VW < len; ++q)
           merge_phases<VW>(vload<VW>(yi + q * VW), vload<VW>(yi + plen + q * VW), vload<VW>(yi + 2 * plen + q * VW),
                            vload<VW>(yi + 3 * plen + q * VW), row + q * 4 * VW);
-        std::memcpy(dst + i * g.out_w, row, sizeof(float) * width);
+        if (!p.residual) {
+          std::memcpy(dst + i * g.out_w, row, sizeof(float) * width);
+          continue;
+        }
+        // The residual joins as the row is written, then the ReLU (its rule: NaN -> 0).
+        const float* r = p.residual + at + i * g.out_w;
+        float* d = dst + i * g.out_w;
+        if (p.relu)
+          for (int64_t j = 0; j < width; ++j) {
+            const float v = row[j] + r[j];
+            d[j] = v > 0.0f ? v : 0.0f;
+          }
+        else
+          for (int64_t j = 0; j < width; ++j) d[j] = row[j] + r[j];
       }
     });
   }
@@ -760,13 +775,17 @@ bool winograd_filter_applies(const ConvGeometry& g) { return g.kh == 3 && winogr
 int64_t winograd_forward_count() { return g_forward_count.load(std::memory_order_relaxed); }
 
 void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
-                             bool relu) {
+                             bool relu, const float* residual) {
   g_forward_count.fetch_add(1, std::memory_order_relaxed);
   if (g.n == 0 || g.o == 0 || g.out_h <= 0 || g.out_w <= 0) return;
-  if (g.c == 0) {  // no input channels: the output is the bias alone
+  if (g.c == 0) {  // no input channels: the output is the bias alone (and the residual)
+    const int64_t plane = g.out_h * g.out_w;
     for (int64_t i = 0; i < g.n * g.o; ++i) {
       const float b = bias ? bias[i % g.o] : 0.0f;
-      std::fill(out + i * g.out_h * g.out_w, out + (i + 1) * g.out_h * g.out_w, relu && !(b > 0.0f) ? 0.0f : b);
+      for (int64_t j = i * plane; j < (i + 1) * plane; ++j) {
+        const float v = residual ? b + residual[j] : b;
+        out[j] = relu && !(v > 0.0f) ? 0.0f : v;
+      }
     }
     return;
   }
@@ -781,6 +800,7 @@ void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float*
   p.bias = bias;
   p.out = out;
   p.relu = relu;
+  p.residual = residual;
   p.o_strips = ceil_div(g.o, k.mr);
   p.o_pad = p.o_strips * k.mr;
   p.m_plane = p.o_pad * p.pitch + 16;

@@ -11,10 +11,10 @@ namespace lrface::cpu {
 // Applies to 3x3 and 5x5 kernels, stride 1, dilation 1, one group, any padding (negative too).
 bool winograd_applies(const ConvGeometry& g);
 
-// out[n,o,oh,ow] = bias[o] + sum x * w (w is [o, c, k, k]), then max(., 0) when relu (NaN -> 0).
-// Requires winograd_applies(g). Runs on the thread pool.
+// out[n,o,oh,ow] = bias[o] + sum x * w (w is [o, c, k, k]), plus residual[n,o,oh,ow] when given,
+// then max(., 0) when relu (NaN -> 0). Requires winograd_applies(g). Runs on the thread pool.
 void winograd_conv2d_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias, float* out,
-                             bool relu);
+                             bool relu, const float* residual = nullptr);
 
 // How many convolutions have run through winograd_conv2d_forward since start-up: lets tests
 // confirm which kernel a shape reached.

@@ -2,7 +2,9 @@
 // implicit-im2col GEMM or direct loops by shape (native/cpu/conv.cpp).
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, uninitialized } from './tensor-ref.js';
-import { UNARY_CODES } from './unary-codes.js';
+import { HOST } from '../tensor.js';
+import { reshape } from './shape.js';
+import { BINARY_CODES, UNARY_CODES } from './unary-codes.js';
 
 const F32 = ['float32'] as const;
 
@@ -46,6 +48,9 @@ const convAttrs = {
 };
 const conv2dDecl = defineOp('conv2d', { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } }, convAttrs);
 const conv2dReluDecl = defineOp('conv2d_relu', { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } }, convAttrs);
+const residualTensors = { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true }, residual: { dtypes: F32, rank: 4 } } as const;
+const conv2dAddDecl = defineOp('conv2d_add', residualTensors, convAttrs);
+const conv2dAddReluDecl = defineOp('conv2d_add_relu', residualTensors, convAttrs);
 const convT2dDecl = defineOp(
   'conv_transpose2d',
   { input: { dtypes: F32, rank: 4 }, weight: { dtypes: F32, rank: 4 }, bias: { dtypes: F32, rank: 1, optional: true } },
@@ -79,9 +84,32 @@ export function conv2dRelu(input: Tensor, weight: Tensor, bias?: Tensor, options
   return convForward(conv2dReluDecl, input, weight, bias, options, true);
 }
 
-function convForward(decl: typeof conv2dDecl, input: Tensor, weight: Tensor, bias: Tensor | undefined, options: Conv2dOptions | undefined, relu: boolean): Tensor {
-  const op = relu ? 'conv2d_relu' : 'conv2d';
-  const { t, a } = decl.parse({ input, weight, bias }, options);
+/**
+ * conv2d(input, weight, bias, options) + residual in one op: a residual connection (ResNet's
+ * x + F(x)) added where the convolution writes its output (Winograd, as it writes each row) or
+ * in one pass after it, instead of an add op with its own output. residual has the output's
+ * shape [N, O, outH, outW]. Equal to add(conv2d(...), residual) exactly, gradients included.
+ */
+export function conv2dAdd(input: Tensor, weight: Tensor, bias: Tensor | undefined, residual: Tensor, options?: Conv2dOptions): Tensor {
+  return convForward(conv2dAddDecl, input, weight, bias, options, false, residual);
+}
+
+/** relu(conv2d(input, weight, bias, options) + residual) in one op (see {@link conv2dAdd}). */
+export function conv2dAddRelu(input: Tensor, weight: Tensor, bias: Tensor | undefined, residual: Tensor, options?: Conv2dOptions): Tensor {
+  return convForward(conv2dAddReluDecl, input, weight, bias, options, true, residual);
+}
+
+function convForward(
+  decl: typeof conv2dDecl | typeof conv2dAddDecl,
+  input: Tensor,
+  weight: Tensor,
+  bias: Tensor | undefined,
+  options: Conv2dOptions | undefined,
+  relu: boolean,
+  residual?: Tensor,
+): Tensor {
+  const op = decl.name;
+  const { t, a } = (decl as typeof conv2dAddDecl).parse({ input, weight, bias, residual: residual as Tensor }, options);
   const [n, c, h, w] = t.input.shape;
   const [o, cg, kh, kw] = t.weight.shape;
   const [pt, pb, pl, pr] = a.padding;
@@ -95,25 +123,53 @@ function convForward(decl: typeof conv2dDecl, input: Tensor, weight: Tensor, bia
   const outH = outSize(op, h, kh, a.stride[0], pt, pb, a.dilation[0]);
   const outW = outSize(op, w, kw, a.stride[1], pl, pr, a.dilation[1]);
   const geom: Geometry = [n, c, h, w, o, kh, kw, a.stride[0], a.stride[1], pt, pl, a.dilation[0], a.dilation[1], a.groups, outH, outW];
+  const res = (t as { residual?: Tensor }).residual;
+  if (res && (res.shape[0] !== n || res.shape[1] !== o || res.shape[2] !== outH || res.shape[3] !== outW))
+    throw rangeError(op, 'residual', `the output's shape [${n}, ${o}, ${outH}, ${outW}]`, `shape ${formatShape(res.shape)}`, true);
   const out = uninitialized([n, o, outH, outW], 'float32', t.input._deviceIndex);  // every path writes each output element
-  if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...(t.bias ? ref(t.bias) : [null, 0]), geom, relu);
-  // The fused op's gradient masks by the output (out > 0 exactly where the pre-activation was).
-  record(op, [t.input, t.weight, t.bias], out, relu ? { input: t.input, weight: t.weight, out } : { input: t.input, weight: t.weight }, { geom });
+  const biasRef = t.bias ? ref(t.bias) : [null, 0];
+  if (n > 0 && res && t.input._deviceIndex !== HOST) {
+    // On a device: the convolution, then the residual and the ReLU in place with their own kernels.
+    kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...biasRef, geom, false);
+    const shape = [...out.shape];
+    kernels.binary(BINARY_CODES.add, ...ref(out), ...ref(out), ...ref(res), shape, shape, shape);
+    if (relu) kernels.unary(UNARY_CODES.relu, ...ref(out), ...ref(out), out.size, 0, 0);
+  } else if (n > 0) kernels.conv2d_forward(...ref(out), ...ref(t.input), ...ref(t.weight), ...biasRef, geom, relu, ...(res ? ref(res) : [null, 0]));
+  // The fused ReLU's gradient masks by the output (out > 0 exactly where the pre-activation was).
+  record(op, res ? [t.input, t.weight, t.bias, res] : [t.input, t.weight, t.bias], out, relu ? { input: t.input, weight: t.weight, out } : { input: t.input, weight: t.weight }, { geom });
   return out;
 }
 
 registerGradient('conv2d', (ctx, g) => convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, g));
 
-registerGradient('conv2d_relu', (ctx, g) => {
-  // relu's backward kernel with the output for its input: out > 0 exactly where the input was.
-  const { out } = ctx.saved;
+/** The gradient reaching the convolution of a fused ReLU: relu's backward kernel with the output for its input (out > 0 exactly where the input was). */
+function reluGradient(out: Tensor, g: Tensor): Tensor {
   const gy = empty(g.shape, 'float32', g._deviceIndex);
   kernels.unary_backward(UNARY_CODES.relu, ...ref(gy), ...ref(g), ...ref(out), ...ref(out), g.size, 0, 0);
+  return gy;
+}
+
+registerGradient('conv2d_relu', (ctx, g) => {
+  const gy = reluGradient(ctx.saved.out, g);
   try {
     return convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, gy);
   } finally {
     gy.dispose();
   }
+});
+
+// The residual's gradient is the output's (a view of it, as add's is).
+registerGradient('conv2d_add', (ctx, g) => [
+  ...convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, g),
+  ctx.needsGrad[3] ? reshape(g, g.shape) : null,
+]);
+
+registerGradient('conv2d_add_relu', (ctx, g) => {
+  const gy = reluGradient(ctx.saved.out, g);
+  const grads = convGradient(ctx.saved.input, ctx.saved.weight, ctx.attrs.geom as Geometry, ctx.needsGrad, gy);
+  if (ctx.needsGrad[3]) return [...grads, gy];
+  gy.dispose();
+  return [...grads, null];
 });
 
 /** The bias gradient of a convolution: g [N, C, H, W] summed per channel, in one pass. */

@@ -1,7 +1,7 @@
 // Elementwise ops: binary with NumPy broadcasting, unary maps, and their gradients.
 import { attr, defineOp, ref } from './decl.js';
 import { empty, formatShape, kernels, rangeError, record, registerGradient, Tensor, typeError, uninitialized, type GradContext, type Shape } from './tensor-ref.js';
-import { UNARY_CODES } from './unary-codes.js';
+import { BINARY_CODES, UNARY_CODES } from './unary-codes.js';
 import { sumToShape } from './reduce.js';
 import { tensor, type DeviceSpec } from '../tensor.js';
 import { setAutogradHelpers } from '../autograd.js';
@@ -26,7 +26,6 @@ function padShape(shape: Shape, rank: number): number[] {
   return [...new Array(rank - shape.length).fill(1), ...shape];
 }
 
-const BINARY_CODES = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, maximum: 5, minimum: 6 } as const;
 type BinaryName = keyof typeof BINARY_CODES;
 const GREATER_EQUAL = 7;
 const LESS_EQUAL = 8;
