@@ -58,6 +58,9 @@ class ProfiledBackend extends LrfaceBackend {
   convRelu(x, name, o) {
     return this.convOp('convRelu', x, o, () => super.convRelu(x, name, o));
   }
+  convAddRelu(x, name, o, residual) {
+    return this.convOp('convAddRelu', x, o, () => super.convAddRelu(x, name, o, residual));
+  }
   relu(x) {
     return this.time(`relu ${shape(x)}`, [x], () => super.relu(x));
   }

@@ -97,7 +97,7 @@ function convGeometry(opts) {
 /**
  * The ops a workload may use. `name` identifies a layer's parameters.
  * conv(x, name, {in, out, kernel, padding?, stride?, dilation?, groups?, bias?}),
- * convRelu (relu of conv, same arguments), relu, add, maxPool(x, {kernel, stride?, padding?}), matmul, concat(xs, axis),
+ * convRelu (relu of conv, same arguments), convAddRelu(x, name, o, residual) (relu of conv + residual), relu, add, maxPool(x, {kernel, stride?, padding?}), matmul, concat(xs, axis),
  * upsample2x (nearest), prelu(x, name, channels), flatten (to [N, rest]),
  * linear(x, name, {in, out}) (y = x W^T + b); and two for memory: block(fn) (a scope) and
  * chain(x, stages) (each intermediate freed once consumed).
@@ -133,6 +133,14 @@ export class LrfaceBackend {
     const w = this.tensor(this.params.convWeight(name, o.out, o.in / g.groups, g.k[0], g.k[1]), `${name}.weight`);
     const b = o.bias === false ? undefined : this.tensor(this.params.bias(name, o.out), `${name}.bias`);
     return lr.conv2dRelu(x, w, b, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
+  }
+
+  /** relu(conv(...) + residual) as the fused op (a residual unit's end). */
+  convAddRelu(x, name, o, residual) {
+    const g = convGeometry(o);
+    const w = this.tensor(this.params.convWeight(name, o.out, o.in / g.groups, g.k[0], g.k[1]), `${name}.weight`);
+    const b = o.bias === false ? undefined : this.tensor(this.params.bias(name, o.out), `${name}.bias`);
+    return lr.conv2dAddRelu(x, w, b, residual, { stride: g.stride, padding: g.padding, dilation: g.dilation, groups: g.groups });
   }
 
   /** One block of a network (a residual block, an inception module): its intermediates are
@@ -264,6 +272,11 @@ export class OnnxBackend {
   /** Conv then Relu nodes: onnxruntime fuses the pair itself. */
   convRelu(x, name, o) {
     return this.relu(this.conv(x, name, o));
+  }
+
+  /** Conv, Add and Relu nodes: onnxruntime fuses them itself (its Conv with a Z input). */
+  convAddRelu(x, name, o, residual) {
+    return this.relu(this.add(this.conv(x, name, o), residual));
   }
 
   relu(x) {

@@ -14,9 +14,8 @@ function residualBlock(f, x, name, cin, cout) {
 
 function residualBody(f, x, name, cin, cout) {
   const h = convRelu(f, x, `${name}.conv1`, { in: cin, out: cout, kernel: 3, padding: 1 });
-  const r = f.conv(h, `${name}.conv2`, { in: cout, out: cout, kernel: 3, padding: 1 });
   const s = cin === cout ? x : f.conv(x, `${name}.proj`, { in: cin, out: cout, kernel: 1 });
-  return f.relu(f.add(r, s));
+  return f.convAddRelu(h, `${name}.conv2`, { in: cout, out: cout, kernel: 3, padding: 1 }, s);
 }
 
 /**
