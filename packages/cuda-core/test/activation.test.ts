@@ -128,32 +128,38 @@ describe('prelu', () => {
     }
     expect(lr.prelu(lr.zeros([0, 3, 2]), lr.ones([3])).shape).toEqual([0, 3, 2]);
   });
-  it('gives the same values with every instruction set: rows with vector tails, NaN, -0 and infinities', () => {
-    const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
-    kernels.gemm_use_isa('auto');
-    const shape = [2, 3, 5, 7]; // 35-element rows: 2 x 16 + 3, 4 x 8 + 3
-    const x = uniform(size(shape), 400, -3, 3);
+  // 35-element rows (2 x 16 + 3, 4 x 8 + 3) of [2, 3, 5, 7] with NaN, -0, 0, -Inf and Inf at 33 to 37.
+  const shape = [2, 3, 5, 7];
+  const specialInput = (seed: number) => {
+    const x = uniform(size(shape), seed, -3, 3);
     x.set([NaN, -0, 0, -Infinity, Infinity], 33);
-    const w = Float32Array.from([0.25, -0.5, 2]);
-    const ref = preluRef(x, shape, w);
+    return x;
+  };
+  /** body at every instruction set this machine has, the automatic choice restored after. */
+  const atEveryIsa = (body: (isa: string) => void) => {
+    const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
     try {
       for (const isa of isas) {
         kernels.gemm_use_isa(isa);
-        const y = lr.prelu(lr.tensor(x, shape), lr.tensor(w)).data();
-        // Exact, NaN and the sign of zero included (-0 is not > 0: the slope times -0).
-        expect(Array.from(y), isa).toEqual(ref);
-        expect(Object.is(y[34], -0), isa).toBe(true);
+        body(isa);
       }
     } finally {
       kernels.gemm_use_isa('auto');
     }
+  };
+  it('gives the same values with every instruction set: rows with vector tails, NaN, -0 and infinities', () => {
+    const x = specialInput(400);
+    const w = Float32Array.from([0.25, -0.5, 2]);
+    const ref = preluRef(x, shape, w);
+    atEveryIsa((isa) => {
+      const y = lr.prelu(lr.tensor(x, shape), lr.tensor(w)).data();
+      // Exact, NaN and the sign of zero included (-0 is not > 0: the slope times -0).
+      expect(Array.from(y), isa).toEqual(ref);
+      expect(Object.is(y[34], -0), isa).toBe(true);
+    });
   });
   it('gives the same gradients with every instruction set: rows with vector tails, NaN, -0 and infinities', () => {
-    const isas = ['avx512', 'avx2', 'scalar'].filter((isa) => kernels.gemm_use_isa(isa) as boolean);
-    kernels.gemm_use_isa('auto');
-    const shape = [2, 3, 5, 7]; // 35-element rows: 2 x 16 + 3, 4 x 8 + 3
-    const x = uniform(size(shape), 402, -3, 3);
-    x.set([NaN, -0, 0, -Infinity, Infinity], 33);
+    const x = specialInput(402);
     const g = uniform(size(shape), 403, -2, 2);
     g.set([Infinity, NaN], 40); // where x > 0: the weight's gradient must not see them
     x.set([1.5, 2.5], 40);
@@ -165,19 +171,14 @@ describe('prelu', () => {
     x.forEach((v, i) => {
       if (!(v > 0)) gwRef[Math.floor(i / plane) % 3] += v * g[i];
     });
-    try {
-      for (const isa of isas) {
-        kernels.gemm_use_isa(isa);
-        const xt = lr.tensor(x, shape).requiresGrad_();
-        const wt = lr.tensor(w).requiresGrad_();
-        lr.prelu(xt, wt).backward(lr.tensor(g, shape));
-        expect(Array.from(xt.grad!.data()), isa).toEqual(gxRef.map((v) => Math.fround(v)));
-        const gw = Array.from(wt.grad!.data());
-        gw.forEach((v, c) => (Number.isFinite(gwRef[c]) ? expect(Math.abs(v - gwRef[c]), `${isa} gw[${c}]`).toBeLessThan(1e-5 * Math.abs(gwRef[c]) + 1e-6) : expect(v, `${isa} gw[${c}]`).toBe(gwRef[c])));
-      }
-    } finally {
-      kernels.gemm_use_isa('auto');
-    }
+    atEveryIsa((isa) => {
+      const xt = lr.tensor(x, shape).requiresGrad_();
+      const wt = lr.tensor(w).requiresGrad_();
+      lr.prelu(xt, wt).backward(lr.tensor(g, shape));
+      expect(Array.from(xt.grad!.data()), isa).toEqual(gxRef.map((v) => Math.fround(v)));
+      const gw = Array.from(wt.grad!.data());
+      gw.forEach((v, c) => (Number.isFinite(gwRef[c]) ? expect(Math.abs(v - gwRef[c]), `${isa} gw[${c}]`).toBeLessThan(1e-5 * Math.abs(gwRef[c]) + 1e-6) : expect(v, `${isa} gw[${c}]`).toBe(gwRef[c])));
+    });
   });
   it('gradients for x and weight, together and alone', () => {
     for (const [shape, wn] of [[[2, 3, 4, 4], 3], [[2, 3, 4, 4], 1], [[1, 5, 1, 1], 5], [[4, 5], 5], [[6], 1], [[3, 2, 7], 2]] as [number[], number][]) {
